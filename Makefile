@@ -1,0 +1,31 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+# Both create (or reuse) the local virtualenv in $(VENV) and install what they need.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.snnsim-installed
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-all bench clean
+
+$(STAMP): requirements.txt setup.py
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/snnsim demo --out runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/simulate.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,43 @@
+"""Installer for snnsim: spiking neural networks on BindsNET and PyTorch."""
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="snnsim",
+    version="0.1.0",
+    description=(
+        "Spiking neural networks on BindsNET: ANN-to-SNN conversion, spike-based "
+        "backpropagation, STBP-tdBN, TTFS and FastSNN, with analysis tools."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8")
+    if (HERE / "README.md").exists()
+    else "",
+    long_description_content_type="text/markdown",
+    license="AGPL-3.0-or-later",
+    python_requires=">=3.10",
+    packages=["snnsim", "networks", "encoders", "analysis"],
+    install_requires=[
+        "bindsnet>=0.3.4",
+        "torch>=2.1",
+        "torchvision>=0.16",
+        "numpy>=1.24",
+        "matplotlib>=3.7",
+        "scikit-learn>=1.3",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "dev": ["pytest>=7", "hypothesis>=6"],
+        "datasets": ["tonic>=1.4"],
+        "bench": ["snntorch>=0.9", "spikingjelly>=0.0.0.0.14"],
+        "tensorboard": ["tensorboard>=2.14"],
+    },
+    entry_points={"console_scripts": ["snnsim=snnsim.cli:main"]},
+    classifiers=[
+        "License :: OSI Approved :: GNU Affero General Public License v3 or later (AGPLv3+)",
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,518 @@
+"""Datasets for snnsim: image tensors in [0, 1] with integer labels.
+
+Every loader returns a :class:`Dataset` holding two :class:`Split` objects whose
+``x`` is a float32 tensor ``[N, C, H, W]`` in ``[0, 1]`` and ``y`` an int64
+tensor ``[N]`` of class labels.
+
+Datasets (see :data:`DATASETS`):
+
+* ``digits``        scikit-learn's bundled 8x8 digits (offline, the default of the
+  toolkit), upsampled to 28x28 unless ``image_size`` says otherwise; a seeded
+  permutation (:data:`DIGITS_SPLIT_SEED`) gives 1,437 train / 360 test images.
+* ``mnist10k``      the official MNIST test set (10,000 images) read from a local
+  IDX directory, split 8,000 / 2,000 with :data:`MNIST10K_SPLIT_SEED`.
+* ``mnist``, ``fashion-mnist``  torchvision datasets (official train / test sets).
+* ``cifar10``       the CIFAR-10 python batches (``cifar-10-batches-py``), read by
+  snnsim itself; torchvision is only used to download them.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "DATASETS",
+    "DIGITS_SPLIT_SEED",
+    "DIGITS_TEST_SIZE",
+    "MNIST10K_SPLIT_SEED",
+    "MNIST10K_FILES",
+    "Dataset",
+    "Split",
+    "default_data_root",
+    "default_mnist_dir",
+    "load_dataset",
+    "read_idx",
+    "write_idx",
+]
+
+DATASETS: tuple[str, ...] = ("digits", "mnist10k", "mnist", "fashion-mnist", "cifar10")
+
+#: Seed of the torch.randperm that splits the digits data (1,437 train / 360 test).
+DIGITS_SPLIT_SEED: int = 0
+#: Number of held-out digits images (the last ones after the seeded permutation).
+DIGITS_TEST_SIZE: int = 360
+#: Seed of the torch.randperm that splits mnist10k (first 80 % train, rest test).
+MNIST10K_SPLIT_SEED: int = 0
+#: (images, labels) base names of the mnist10k IDX files; a ``.gz`` suffix is optional.
+MNIST10K_FILES: tuple[str, str] = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+_MNIST_ENV = "SNNSIM_MNIST_DIR"
+_ROOT_ENV = "SNNSIM_DATA_ROOT"
+_CIFAR_FOLDER = "cifar-10-batches-py"
+_CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+_CIFAR_TEST = ("test_batch",)
+
+# IDX type code -> big-endian numpy dtype.
+_IDX_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+# --------------------------------------------------------------------------- splits
+@dataclass
+class Split:
+    """One split of a dataset.
+
+    Attributes:
+        x: images ``[N, C, H, W]``, float32 in ``[0, 1]``.
+        y: class labels ``[N]``, int64.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.x, torch.Tensor) or not isinstance(self.y, torch.Tensor):
+            raise TypeError(
+                f"Split expects torch tensors for x and y, got {type(self.x).__name__} "
+                f"and {type(self.y).__name__}"
+            )
+        if self.x.dim() != 4:
+            raise ValueError(f"Split.x must be [N, C, H, W], got shape {tuple(self.x.shape)}")
+        if self.y.dim() != 1:
+            raise ValueError(f"Split.y must be [N], got shape {tuple(self.y.shape)}")
+        if self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(
+                f"Split.x has {self.x.shape[0]} samples but Split.y has {self.y.shape[0]} labels"
+            )
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(x [B, C, H, W], y [B])`` mini-batches covering the split once.
+
+        ``shuffle`` draws a permutation from ``generator`` (deterministic when it
+        is seeded; the global torch RNG when None). ``drop_last`` skips a final
+        batch smaller than ``batch_size``.
+        """
+        batch_size = _check_positive_int(batch_size, "batch_size")
+        n = len(self)
+        if shuffle:
+            order: torch.Tensor | None = torch.randperm(n, generator=generator)
+        else:
+            order = None
+        stop = n - n % batch_size if drop_last else n
+        for start in range(0, stop, batch_size):
+            end = min(start + batch_size, n)
+            if order is None:
+                yield self.x[start:end], self.y[start:end]
+            else:
+                idx = order[start:end]
+                yield self.x[idx], self.y[idx]
+
+    def subset(self, n: int) -> "Split":
+        """The first ``min(n, len(self))`` samples (views of the same storage)."""
+        n = _check_positive_int(n, "n")
+        return Split(self.x[:n], self.y[:n])
+
+
+@dataclass
+class Dataset:
+    """A named dataset: ``train`` and held-out ``test`` splits.
+
+    ``input_shape`` is ``(C, H, W)`` of one image; labels lie in ``[0, num_classes)``.
+    """
+
+    name: str
+    train: Split
+    test: Split
+    num_classes: int
+    input_shape: tuple[int, int, int]
+
+
+# --------------------------------------------------------------------------- IDX files
+def _read_bytes(path: Path) -> bytes:
+    """Whole file content, gunzipped when the file starts with the gzip magic."""
+    if not path.is_file():
+        raise FileNotFoundError(f"IDX file not found: {path}")
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"corrupt or truncated gzip file {path}: {exc}") from exc
+    return raw
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (gzip-compressed or raw) into a numpy array.
+
+    The returned array has the file's dimensions and a native-endian dtype
+    (uint8 for MNIST). Raises ValueError naming the file if the magic number,
+    type code or length is wrong, FileNotFoundError if it does not exist.
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise ValueError(f"{path}: too short for an IDX header ({len(data)} bytes)")
+    zero0, zero1, code, ndim = data[0], data[1], data[2], data[3]
+    if zero0 != 0 or zero1 != 0 or code not in _IDX_DTYPES or ndim < 1:
+        raise ValueError(
+            f"{path}: bad IDX magic number 0x{data[:4].hex()} (expected 0x0000TTNN with "
+            f"type code TT in {sorted(hex(c) for c in _IDX_DTYPES)} and NN >= 1 dimensions)"
+        )
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"{path}: truncated IDX header ({len(data)} of {header} bytes)")
+    dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    dtype = _IDX_DTYPES[code]
+    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if len(data) != expected:
+        kind = "truncated" if len(data) < expected else "has trailing bytes"
+        raise ValueError(
+            f"{path}: IDX file {kind}: {len(data)} bytes, expected {expected} for "
+            f"dimensions {dims} of {dtype.name}"
+        )
+    arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+    return arr.astype(dtype.newbyteorder("="), copy=True)
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write ``array`` as an IDX file, gzip-compressed if ``path`` ends in ``.gz``.
+
+    Intended for uint8 arrays (1-D labels ``[N]`` or 3-D images ``[N, H, W]``);
+    the other IDX types (int8/16/32, float32/64) are written too.
+    """
+    arr = np.asarray(array)
+    if arr.ndim < 1 or arr.ndim > 255:
+        raise ValueError(f"write_idx needs an array with 1..255 dimensions, got {arr.ndim}")
+    code = next((c for c, dt in _IDX_DTYPES.items() if dt.newbyteorder("=") == arr.dtype), None)
+    if code is None:
+        raise TypeError(
+            f"write_idx cannot store dtype {arr.dtype}; use one of uint8, int8, int16, "
+            "int32, float32, float64"
+        )
+    if any(d >= 2**32 for d in arr.shape):
+        raise ValueError(f"write_idx: dimension too large for IDX in shape {arr.shape}")
+    header = bytes([0, 0, code, arr.ndim]) + np.asarray(arr.shape, dtype=">u4").tobytes()
+    payload = header + np.ascontiguousarray(arr, dtype=_IDX_DTYPES[code]).tobytes()
+    path = Path(path)
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "wb") as fh:
+            fh.write(payload)
+    else:
+        path.write_bytes(payload)
+
+
+# --------------------------------------------------------------------------- helpers
+def _check_positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int >= 1, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def _to_float(images: torch.Tensor | np.ndarray, scale: float) -> torch.Tensor:
+    """uint8/float images ``[N, C, H, W]`` -> contiguous float32 in [0, 1]."""
+    x = torch.as_tensor(images).to(torch.float32).div_(scale)
+    return x.clamp_(0.0, 1.0).contiguous()
+
+
+def _resize(x: torch.Tensor, size: int | None, chunk: int = 8192) -> torch.Tensor:
+    """Bilinear resize ``[N, C, H, W]`` to ``size x size`` (no-op when None or equal)."""
+    if size is None or (x.shape[-2] == size and x.shape[-1] == size):
+        return x.contiguous()
+    out = torch.empty((x.shape[0], x.shape[1], size, size), dtype=torch.float32)
+    for start in range(0, x.shape[0], chunk):
+        part = F.interpolate(
+            x[start : start + chunk], size=(size, size), mode="bilinear", align_corners=False
+        )
+        out[start : start + chunk] = part.clamp_(0.0, 1.0)
+    return out
+
+
+def _labels(y: torch.Tensor | np.ndarray, num_classes: int, source: object) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(y)).to(torch.int64).reshape(-1).contiguous()
+    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= num_classes):
+        raise ValueError(
+            f"{source}: labels must lie in [0, {num_classes}), found "
+            f"[{int(t.min())}, {int(t.max())}]"
+        )
+    return t
+
+
+def _make_dataset(
+    name: str,
+    train: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor],
+    num_classes: int,
+    scale: float,
+    image_size: int | None,
+    limit: int | None,
+) -> Dataset:
+    """Apply ``limit`` then scale and resize; images come in as ``[N, C, H, W]``."""
+    splits = []
+    for x, y in (train, test):
+        if limit is not None:
+            x, y = x[:limit], y[:limit]
+        splits.append(Split(_resize(_to_float(x, scale), image_size), y.contiguous()))
+    c, h, w = splits[0].x.shape[1:]
+    return Dataset(name, splits[0], splits[1], num_classes, (int(c), int(h), int(w)))
+
+
+# --------------------------------------------------------------------------- digits
+def _load_digits(image_size: int | None, limit: int | None) -> Dataset:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.as_tensor(np.asarray(bunch.images, dtype=np.float32)).unsqueeze(1)
+    labels = _labels(bunch.target, 10, "sklearn digits")
+    n = labels.shape[0]
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(DIGITS_SPLIT_SEED))
+    tr, te = perm[: n - DIGITS_TEST_SIZE], perm[n - DIGITS_TEST_SIZE :]
+    size = 28 if image_size is None else image_size
+    return _make_dataset(
+        "digits", (images[tr], labels[tr]), (images[te], labels[te]), 10, 16.0, size, limit
+    )
+
+
+# --------------------------------------------------------------------------- mnist10k
+def default_mnist_dir() -> Path | None:
+    """First existing of ``<repo>/../shared/data/mnist`` and ``./../shared/data/mnist``."""
+    repo = Path(__file__).resolve().parents[1]
+    rel = Path("..") / "shared" / "data" / "mnist"
+    for cand in (repo / rel, Path.cwd() / rel):
+        if cand.is_dir():
+            return cand.resolve()
+    return None
+
+
+def _find_file(directory: Path, base: str) -> Path | None:
+    for name in (base + ".gz", base):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def _mnist10k_missing(where: str) -> FileNotFoundError:
+    images, labels = MNIST10K_FILES
+    return FileNotFoundError(
+        f"mnist10k needs {images}.gz and {labels}.gz (or the un-gzipped {images} / {labels}) "
+        f"but {where}. Pass --data-dir DIR on the CLI or data_dir= in Python, or set "
+        f"{_MNIST_ENV}=DIR, to point at a directory holding them."
+    )
+
+
+def _load_mnist10k(
+    data_dir: str | Path | None, image_size: int | None, limit: int | None
+) -> Dataset:
+    """MNIST's 10k test set split with a seeded randperm of N into round(0.8 N) / rest.
+
+    For the real 10,000-image file this is exactly 8,000 train / 2,000 test; smaller
+    directories (tests) scale the same way, keeping at least one image per split.
+    """
+    if data_dir is not None:
+        directory, origin = Path(data_dir).expanduser(), "data_dir"
+    elif os.environ.get(_MNIST_ENV):
+        directory, origin = Path(os.environ[_MNIST_ENV]).expanduser(), _MNIST_ENV
+    else:
+        found = default_mnist_dir()
+        if found is None:
+            repo = Path(__file__).resolve().parents[1]
+            raise _mnist10k_missing(
+                "no directory was given and none of the defaults exists "
+                f"({repo / '..' / 'shared' / 'data' / 'mnist'}, "
+                f"{Path.cwd() / '..' / 'shared' / 'data' / 'mnist'})"
+            )
+        directory, origin = found, "default"
+    image_path = _find_file(directory, MNIST10K_FILES[0])
+    label_path = _find_file(directory, MNIST10K_FILES[1])
+    if image_path is None or label_path is None:
+        state = "does not exist" if not directory.is_dir() else "lacks them"
+        raise _mnist10k_missing(f"the directory searched, {directory} (from {origin}), {state}")
+    images = read_idx(image_path)
+    labels = read_idx(label_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(
+            f"{image_path}: expected uint8 images [N, H, W], got {images.dtype} {images.shape}"
+        )
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise ValueError(
+            f"{label_path}: expected uint8 labels [N], got {labels.dtype} {labels.shape}"
+        )
+    n = images.shape[0]
+    if labels.shape[0] != n:
+        raise ValueError(
+            f"{image_path} has {n} images but {label_path} has {labels.shape[0]} labels"
+        )
+    if n < 2:
+        raise ValueError(f"{image_path}: need at least 2 images to split, got {n}")
+    y = _labels(labels, 10, label_path)
+    x = torch.from_numpy(images).unsqueeze(1)
+    n_train = min(max(round(0.8 * n), 1), n - 1)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(MNIST10K_SPLIT_SEED))
+    tr, te = perm[:n_train], perm[n_train:]
+    return _make_dataset("mnist10k", (x[tr], y[tr]), (x[te], y[te]), 10, 255.0, image_size, limit)
+
+
+# --------------------------------------------------------------------------- torchvision
+def default_data_root() -> Path:
+    """``$SNNSIM_DATA_ROOT`` if set, else ``~/.cache/snnsim/data``."""
+    env = os.environ.get(_ROOT_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "snnsim" / "data"
+
+
+def _not_found(
+    name: str, root: Path, expected: str, exc: BaseException | None, download: bool
+) -> FileNotFoundError:
+    detail = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
+    how = (
+        "The download failed (no internet?); retry online with download=True (--download on "
+        "the CLI)"
+        if download
+        else "Pass download=True (--download on the CLI) to fetch it when online"
+    )
+    return FileNotFoundError(
+        f"{name} not found under root {root} (expected {expected}){detail}. {how}, or set "
+        f"root= (or {_ROOT_ENV}) to a directory that already holds it."
+    )
+
+
+def _load_torchvision_mnist(
+    name: str, root: Path, download: bool, image_size: int | None, limit: int | None
+) -> Dataset:
+    from torchvision import datasets as tvd
+
+    cls = tvd.MNIST if name == "mnist" else tvd.FashionMNIST
+    raw = root / cls.__name__ / "raw"
+    parts = []
+    for train in (True, False):
+        try:
+            ds = cls(str(root), train=train, download=download)
+        except (RuntimeError, OSError) as exc:  # not found / download failed (URLError is OSError)
+            raise _not_found(name, root, f"the IDX files in {raw}", exc, download) from exc
+        except (AssertionError, TypeError, ValueError) as exc:
+            raise ValueError(f"{name}: corrupt IDX files in {raw}: {exc}") from exc
+        data = torch.as_tensor(ds.data)
+        if data.dim() != 3:
+            raise ValueError(f"{name}: expected images [N, H, W] in {raw}, got {tuple(data.shape)}")
+        parts.append((data.unsqueeze(1), _labels(ds.targets, 10, raw)))
+    return _make_dataset(name, parts[0], parts[1], 10, 255.0, image_size, limit)
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One pickled CIFAR-10 batch -> (uint8 ``[n, 3, 32, 32]``, labels ``[n]``)."""
+    try:
+        with open(path, "rb") as fh:
+            entry = pickle.load(fh, encoding="latin1")
+    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable CIFAR-10 pickle batch ({exc})") from exc
+    if not isinstance(entry, dict):
+        raise ValueError(f"{path}: expected a pickled dict, got {type(entry).__name__}")
+    entry = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
+    if "data" not in entry or "labels" not in entry:
+        raise ValueError(
+            f"{path}: CIFAR-10 batch needs 'data' and 'labels' keys, has {sorted(map(str, entry))}"
+        )
+    data = np.asarray(entry["data"])
+    labels = np.asarray(entry["labels"]).reshape(-1)
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise ValueError(f"{path}: expected uint8 data [n, 3072], got {data.dtype} {data.shape}")
+    if labels.shape[0] != data.shape[0]:
+        raise ValueError(f"{path}: {data.shape[0]} images but {labels.shape[0]} labels")
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def _load_cifar10(root: Path, download: bool, image_size: int | None, limit: int | None) -> Dataset:
+    """CIFAR-10 read from ``<root>/cifar-10-batches-py`` by snnsim itself.
+
+    torchvision's CIFAR10 checks the md5 of every batch, so snnsim only uses it to
+    download (``download=True`` with files missing) and unpickles the batches
+    itself without md5 checks (pickles execute code: only load trusted files).
+    """
+    folder = root / _CIFAR_FOLDER
+    names = _CIFAR_TRAIN + _CIFAR_TEST
+    expected = f"{', '.join(names)} in {folder}"
+    if download and not all((folder / f).is_file() for f in names):
+        from torchvision import datasets as tvd
+
+        try:
+            tvd.CIFAR10(str(root), train=True, download=True)
+        except (RuntimeError, OSError) as exc:
+            raise _not_found("cifar10", root, expected, exc, True) from exc
+    missing = [f for f in names if not (folder / f).is_file()]
+    if missing:
+        what = f"{expected}; missing {', '.join(missing)}"
+        raise _not_found("cifar10", root, what, None, download)
+    parts = []
+    for group in (_CIFAR_TRAIN, _CIFAR_TEST):
+        batches = [_read_cifar_batch(folder / f) for f in group]
+        x = torch.from_numpy(np.concatenate([b[0] for b in batches]))
+        y = _labels(np.concatenate([b[1] for b in batches]), 10, folder)
+        parts.append((x, y))
+    return _make_dataset("cifar10", parts[0], parts[1], 10, 255.0, image_size, limit)
+
+
+# --------------------------------------------------------------------------- entry point
+def load_dataset(
+    name: str,
+    *,
+    root: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    download: bool = False,
+    image_size: int | None = None,
+    limit: int | None = None,
+) -> Dataset:
+    """Load dataset ``name`` (one of :data:`DATASETS`) as float32 tensors in [0, 1].
+
+    Args:
+        name: dataset name (case-insensitive; ``_`` is read as ``-``).
+        root: torchvision root for mnist / fashion-mnist / cifar10
+            (default ``$SNNSIM_DATA_ROOT`` or ``~/.cache/snnsim/data``).
+        data_dir: IDX directory for mnist10k (default ``$SNNSIM_MNIST_DIR`` or
+            :func:`default_mnist_dir`).
+        download: let torchvision fetch missing files (needs internet).
+        image_size: resize images to ``image_size x image_size`` (bilinear); digits
+            default to 28, the others keep their native size.
+        limit: keep only the first ``limit`` samples of each split.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"dataset name must be a str, one of {DATASETS}; got {name!r}")
+    key = name.strip().lower().replace("_", "-")
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    if image_size is not None:
+        image_size = _check_positive_int(image_size, "image_size")
+    if limit is not None:
+        limit = _check_positive_int(limit, "limit")
+    if key == "digits":
+        return _load_digits(image_size, limit)
+    if key == "mnist10k":
+        return _load_mnist10k(data_dir, image_size, limit)
+    root_path = Path(root).expanduser() if root is not None else default_data_root()
+    if key == "cifar10":
+        return _load_cifar10(root_path, download, image_size, limit)
+    return _load_torchvision_mnist(key, root_path, download, image_size, limit)

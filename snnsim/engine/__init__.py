@@ -1,0 +1,96 @@
+"""Two engines over the same BindsNET Network.
+
+- ``"bindsnet"``: BindsNET's ``Network.run`` step by step (the reference simulator).
+- ``"fast"``: layer-wise multi-step execution over ``[T, B, ...]`` tensors.
+
+Timing convention (both engines): ``one_step=True``: the spikes that a layer emits at
+step t drive every downstream layer at the same step t, so a feed-forward network
+has no per-layer delay. On the same input the two engines give identical spikes.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Union
+
+import torch
+from bindsnet.network import Network
+from bindsnet.network.nodes import Input
+
+from .fast import check_feedforward, run_fast
+from .record import Record
+from .reference import run_bindsnet
+
+ENGINES = ("fast", "bindsnet")
+
+
+def input_layers(network: Network) -> list[str]:
+    """Names of the BindsNET ``Input`` layers of ``network``, in order."""
+    return [name for name, layer in network.layers.items() if isinstance(layer, Input)]
+
+
+def _as_input_dict(network: Network, inputs: Union[torch.Tensor, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    if isinstance(inputs, torch.Tensor):
+        names = input_layers(network)
+        if len(names) != 1:
+            raise ValueError(
+                f"the network has {len(names)} input layers {names}; pass a dict layer name -> tensor"
+            )
+        inputs = {names[0]: inputs}
+    if not isinstance(inputs, dict) or not inputs:
+        raise TypeError("inputs must be a tensor [T, B, *shape] or a non-empty dict of them")
+    lead = None
+    for name, x in inputs.items():
+        if name not in network.layers:
+            raise ValueError(f"input given for unknown layer {name!r}; layers: {list(network.layers)}")
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"input for layer {name!r} must be a torch.Tensor, got {type(x).__name__}")
+        shape = list(network.layers[name].shape)
+        if x.dim() < 3 or list(x.shape[2:]) != shape and x[0, 0].numel() != network.layers[name].n:
+            raise ValueError(
+                f"input for layer {name!r} must have shape [T, B, {', '.join(map(str, shape))}], "
+                f"got {list(x.shape)}"
+            )
+        if x.is_floating_point() and not torch.isfinite(x).all():
+            raise ValueError(f"input for layer {name!r} contains NaN or inf")
+        if lead is None:
+            lead = x.shape[:2]
+        elif x.shape[:2] != lead:
+            raise ValueError(f"all inputs need the same [T, B]; got {list(lead)} and {list(x.shape[:2])}")
+        if x.shape[0] < 1 or x.shape[1] < 1:
+            raise ValueError(f"input for layer {name!r} has an empty time or batch dimension: {list(x.shape)}")
+    return {k: v.reshape(*v.shape[:2], *network.layers[k].shape) for k, v in inputs.items()}
+
+
+def simulate(
+    network: Network,
+    inputs: Union[torch.Tensor, dict[str, torch.Tensor]],
+    *,
+    engine: str = "fast",
+    record_voltage: Union[bool, Iterable[str]] = False,
+) -> Record:
+    """Run ``network`` on ``inputs`` and return a :class:`Record` of all layers' spikes.
+
+    Args:
+        inputs: ``[T, B, *input_shape]`` for the single input layer, or a dict
+            layer name -> tensor. Bool/0-1 spikes or float currents.
+        engine: "fast" or "bindsnet".
+        record_voltage: True for all layers, or names of layers whose potentials to keep.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    feed = _as_input_dict(network, inputs)
+    if record_voltage is True:
+        want = [n for n, layer in network.layers.items() if not isinstance(layer, Input)]
+    elif record_voltage is False:
+        want = []
+    else:
+        want = list(record_voltage)
+        unknown = [n for n in want if n not in network.layers]
+        if unknown:
+            raise ValueError(f"record_voltage names unknown layers {unknown}; layers: {list(network.layers)}")
+    with torch.no_grad():
+        if engine == "fast":
+            return run_fast(network, feed, want)
+        return run_bindsnet(network, feed, want)
+
+
+__all__ = ["ENGINES", "Record", "simulate", "run_fast", "run_bindsnet", "check_feedforward", "input_layers"]

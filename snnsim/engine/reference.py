@@ -1,0 +1,44 @@
+"""Engine ``bindsnet``: BindsNET's own ``Network.run`` with monitors.
+
+Runs with ``one_step=True`` (a spike reaches downstream layers in the same step), the
+convention shared with the fast engine.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from bindsnet.network import Network
+from bindsnet.network.monitors import Monitor
+
+from .record import Record
+
+_PREFIX = "__snnsim_record_"
+
+
+def run_bindsnet(
+    network: Network, inputs: dict[str, torch.Tensor], record_voltage: Iterable[str] = ()
+) -> Record:
+    """Simulate ``network`` step by step with ``Network.run``; inputs ``[T, B, *shape]``."""
+    want_v = set(record_voltage)
+    t = next(iter(inputs.values())).shape[0]
+    device = next(iter(inputs.values())).device
+    names = []
+    for name, layer in network.layers.items():
+        state_vars = ["s", "v"] if name in want_v else ["s"]
+        network.add_monitor(Monitor(layer, state_vars=state_vars, time=t, device=device), _PREFIX + name)
+        names.append(name)
+    try:
+        network.reset_state_variables()
+        network.run(inputs=dict(inputs), time=t * network.dt, one_step=True)
+        spikes = {n: network.monitors[_PREFIX + n].get("s").bool() for n in names}
+        volts = {n: network.monitors[_PREFIX + n].get("v") for n in names if n in want_v}
+    finally:
+        for n in names:
+            network.monitors.pop(_PREFIX + n, None)
+        # BindsNET's Input keeps a view of the last input step as its ``s``; detach it
+        # before the reset, which would otherwise zero the caller's tensor in place.
+        for layer in network.layers.values():
+            layer.s = torch.zeros_like(layer.s)
+        network.reset_state_variables()
+    return Record(spikes, volts, float(network.dt))

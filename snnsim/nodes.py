@@ -1,0 +1,171 @@
+"""BindsNET node groups whose dynamics come from :mod:`snnsim.dynamics`.
+
+``IFNeurons``, ``LIFNeurons`` and ``Integrator`` are ordinary BindsNET ``Nodes``: add
+them to a ``bindsnet.network.Network`` and run it with ``Network.run`` (one
+``forward`` call per step), or hand the same network to the fast engine, which calls
+``multi_step`` once per layer for all time steps.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional, Sequence
+
+import torch
+from bindsnet.network.nodes import Input, Nodes
+
+from .dynamics import NeuronParams, NeuronState, check_params, neuron_multistep, neuron_step
+
+
+class SpikingNodes(Nodes):
+    """A population of IF/LIF neurons (see :mod:`snnsim.dynamics` for the update).
+
+    Args:
+        n: number of neurons (or give ``shape``).
+        shape: e.g. ``(C, H, W)`` for a convolutional layer.
+        thresh: firing threshold.
+        leak: per-step decay factor of the potential, in (0, 1]; 1 for IF.
+        reset: "zero" (to ``v_reset``), "subtract" (v -= thresh) or "none".
+        v_reset: potential after a reset to zero, and the resting potential.
+        refrac: refractory period in steps (input ignored; ``refrac >= T`` makes the
+            neuron fire at most once).
+        spiking: False makes a non-spiking integrator (a read-out layer).
+    """
+
+    kind = "spiking"
+
+    def __init__(
+        self,
+        n: Optional[int] = None,
+        shape: Optional[Iterable[int]] = None,
+        *,
+        thresh: float = 1.0,
+        leak: float = 1.0,
+        reset: str = "zero",
+        v_reset: float = 0.0,
+        refrac: int = 0,
+        spiking: bool = True,
+        traces: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if shape is not None:
+            shape = [int(d) for d in shape]
+        super().__init__(n=n, shape=shape, traces=traces, **kwargs)
+        self.params = check_params(
+            NeuronParams(float(thresh), float(leak), reset, float(v_reset), int(refrac), bool(spiking))
+        )
+        self.register_buffer("v", torch.FloatTensor())
+        self.refrac_count: Optional[torch.Tensor] = None
+
+    # --- BindsNET single-step interface -------------------------------------------
+    def forward(self, x: torch.Tensor) -> None:
+        """One simulation step; ``x``: input current ``[B, *shape]``."""
+        if self.v.shape != x.shape:
+            self.set_batch_size(x.shape[0])
+        s, state = neuron_step(x, NeuronState(self.v, self.refrac_count), self.params)
+        self.v, self.refrac_count = state.v, state.refrac_count
+        self.s = s
+        super().forward(x)
+
+    def reset_state_variables(self) -> None:
+        super().reset_state_variables()
+        self.v.fill_(self.params.v_reset)
+        if self.refrac_count is not None:
+            self.refrac_count.zero_()
+
+    def set_batch_size(self, batch_size: int) -> None:
+        super().set_batch_size(batch_size=batch_size)
+        self.v = torch.full((batch_size, *self.shape), self.params.v_reset, device=self.v.device)
+        self.refrac_count = torch.zeros_like(self.v) if self.params.refrac > 0 else None
+
+    # --- multi-step interface (fast engine) -----------------------------------------
+    def multi_step(
+        self, current: torch.Tensor, record_voltage: bool = False
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """All steps at once. ``current``: ``[T, B, *shape]``.
+
+        Returns (spikes bool ``[T, B, *shape]``, potentials ``[T, B, *shape]`` or None).
+        """
+        spikes, volts, _ = neuron_multistep(current, self.params, record_voltage=record_voltage)
+        return spikes, volts
+
+    def config(self) -> dict[str, Any]:
+        """JSON-ready description used by :mod:`snnsim.spec` to rebuild the layer."""
+        p = self.params
+        return {
+            "type": self.kind,
+            "shape": list(self.shape),
+            "thresh": p.thresh,
+            "leak": p.leak,
+            "reset": p.reset,
+            "v_reset": p.v_reset,
+            "refrac": p.refrac,
+        }
+
+    def extra_repr(self) -> str:
+        p = self.params
+        return f"shape={tuple(self.shape)}, thresh={p.thresh}, leak={p.leak}, reset={p.reset!r}"
+
+
+class IFNeurons(SpikingNodes):
+    """Integrate-and-fire neurons (no leak). Default threshold 1, reset to zero."""
+
+    kind = "if"
+
+    def __init__(self, n: Optional[int] = None, shape: Optional[Sequence[int]] = None, **kwargs: Any) -> None:
+        leak = kwargs.pop("leak", 1.0)
+        if leak != 1.0:
+            raise ValueError(f"IFNeurons have no leak (leak=1); got leak={leak}. Use LIFNeurons.")
+        super().__init__(n=n, shape=shape, leak=1.0, **kwargs)
+
+    def config(self) -> dict[str, Any]:
+        cfg = super().config()
+        cfg.pop("leak")
+        return cfg
+
+
+class LIFNeurons(SpikingNodes):
+    """Leaky integrate-and-fire neurons; ``leak`` is the per-step decay factor
+    (see :func:`snnsim.dynamics.leak_from_tau` to get it from a time constant)."""
+
+    kind = "lif"
+
+    def __init__(
+        self, n: Optional[int] = None, shape: Optional[Sequence[int]] = None, *, leak: float = 0.99, **kwargs: Any
+    ) -> None:
+        super().__init__(n=n, shape=shape, leak=leak, **kwargs)
+
+
+class Integrator(SpikingNodes):
+    """Non-spiking (leaky) integrator: accumulates its input current; read out its ``v``."""
+
+    kind = "integrator"
+
+    def __init__(
+        self, n: Optional[int] = None, shape: Optional[Sequence[int]] = None, *, leak: float = 1.0, **kwargs: Any
+    ) -> None:
+        kwargs.pop("spiking", None)
+        kwargs.pop("reset", None)
+        super().__init__(n=n, shape=shape, leak=leak, reset="none", spiking=False, **kwargs)
+
+    def config(self) -> dict[str, Any]:
+        return {"type": self.kind, "shape": list(self.shape), "leak": self.params.leak,
+                "v_reset": self.params.v_reset}
+
+
+NODE_TYPES: dict[str, type] = {
+    "input": Input,
+    "if": IFNeurons,
+    "lif": LIFNeurons,
+    "integrator": Integrator,
+}
+
+
+def node_config(layer: Nodes) -> dict[str, Any]:
+    """Config of any supported layer (BindsNET ``Input`` included)."""
+    if isinstance(layer, SpikingNodes):
+        return layer.config()
+    if type(layer) is Input:
+        return {"type": "input", "shape": list(layer.shape)}
+    raise TypeError(
+        f"cannot describe layer of type {type(layer).__name__}; supported: "
+        f"{sorted(NODE_TYPES)} (snnsim node classes and bindsnet Input)"
+    )

@@ -1,0 +1,161 @@
+"""Synaptic operations: the torch modules that a connection applies to spikes.
+
+A connection is a list of *ops*, each a JSON-ready dict such as
+``{"op": "conv2d", "out_channels": 12, "kernel_size": 5}``. ``build_ops`` turns the
+list into torch modules and infers the output shape, so a network spec needs no
+hand-computed layer sizes and can be saved as JSON beside its weights.
+
+Ops (parameters in brackets are optional):
+
+- ``linear``: out_features [bias=False]; flattens its input first.
+- ``conv2d``: out_channels, kernel_size [stride=1, padding=0, bias=False].
+- ``avgpool2d``: kernel_size [stride=kernel_size].
+- ``maxpool2d``: kernel_size [stride=kernel_size]; *rate-based* max-pooling: each
+  window passes on the spikes of the input that has spiked most so far
+  (a running spike count), so it pools firing rates rather than OR-ing spikes.
+- ``flatten``: no parameters.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class TemporalModule(nn.Module):
+    """A module with state across time steps: ``step`` for one step, ``multi`` for all."""
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:  # [B, ...] -> [B, ...]
+        raise NotImplementedError
+
+    def multi(self, x: torch.Tensor) -> torch.Tensor:  # [T, B, ...] -> [T, B, ...]
+        raise NotImplementedError
+
+    def reset_state(self) -> None:
+        raise NotImplementedError
+
+
+class RateMaxPool2d(TemporalModule):
+    """Max-pooling of firing rates: per window, forward the current spike of the input
+    with the largest running spike count (ties: the first in the window)."""
+
+    def __init__(self, kernel_size: int, stride: Optional[int] = None) -> None:
+        super().__init__()
+        self.kernel_size = int(kernel_size)
+        self.stride = int(stride) if stride is not None else self.kernel_size
+        self.counts: Optional[torch.Tensor] = None
+
+    def _pool(self, counts: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        pooled, idx = F.max_pool2d(counts, self.kernel_size, self.stride, return_indices=True)
+        flat = s.reshape(*s.shape[:2], -1)
+        return flat.gather(2, idx.flatten(2)).view_as(pooled)
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        if self.counts is None or self.counts.shape != x.shape:
+            self.counts = torch.zeros_like(x)
+        self.counts = self.counts + x
+        return self._pool(self.counts, x)
+
+    def multi(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        counts = x.cumsum(0)
+        out = self._pool(counts.flatten(0, 1), x.flatten(0, 1))
+        return out.unflatten(0, x.shape[:2])
+
+    def reset_state(self) -> None:
+        self.counts = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Stateless use (e.g. inside an ANN): ordinary max-pooling."""
+        return F.max_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+def _conv_out(size: int, k: int, s: int, p: int) -> int:
+    return (size + 2 * p - k) // s + 1
+
+
+def _need_chw(op: str, shape: Sequence[int]) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise ValueError(f"op {op!r} needs a (C, H, W) input, got shape {tuple(shape)}")
+    return int(shape[0]), int(shape[1]), int(shape[2])
+
+
+def _linear(shape: Sequence[int], out_features: int, bias: bool = False) -> tuple[nn.Module, list[int]]:
+    n_in = 1
+    for d in shape:
+        n_in *= int(d)
+    return nn.Linear(n_in, int(out_features), bias=bool(bias)), [int(out_features)]
+
+
+def _conv2d(
+    shape: Sequence[int], out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0, bias: bool = False
+) -> tuple[nn.Module, list[int]]:
+    c, h, w = _need_chw("conv2d", shape)
+    mod = nn.Conv2d(c, int(out_channels), int(kernel_size), int(stride), int(padding), bias=bool(bias))
+    out = [int(out_channels), _conv_out(h, kernel_size, stride, padding), _conv_out(w, kernel_size, stride, padding)]
+    return mod, out
+
+
+def _avgpool2d(shape: Sequence[int], kernel_size: int, stride: Optional[int] = None) -> tuple[nn.Module, list[int]]:
+    c, h, w = _need_chw("avgpool2d", shape)
+    s = int(stride) if stride is not None else int(kernel_size)
+    return nn.AvgPool2d(int(kernel_size), s), [c, _conv_out(h, kernel_size, s, 0), _conv_out(w, kernel_size, s, 0)]
+
+
+def _maxpool2d(shape: Sequence[int], kernel_size: int, stride: Optional[int] = None) -> tuple[nn.Module, list[int]]:
+    c, h, w = _need_chw("maxpool2d", shape)
+    s = int(stride) if stride is not None else int(kernel_size)
+    return RateMaxPool2d(kernel_size, s), [c, _conv_out(h, kernel_size, s, 0), _conv_out(w, kernel_size, s, 0)]
+
+
+def _flatten(shape: Sequence[int]) -> tuple[nn.Module, list[int]]:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return nn.Flatten(), [n]
+
+
+OPS: dict[str, Callable[..., tuple[nn.Module, list[int]]]] = {
+    "linear": _linear,
+    "conv2d": _conv2d,
+    "avgpool2d": _avgpool2d,
+    "maxpool2d": _maxpool2d,
+    "flatten": _flatten,
+}
+
+
+def register_op(name: str, builder: Callable[..., tuple[nn.Module, list[int]]]) -> None:
+    """Add an op: ``builder(in_shape, **params) -> (module, out_shape)``."""
+    OPS[name] = builder
+
+
+def build_ops(ops: Sequence[dict[str, Any]], in_shape: Sequence[int]) -> tuple[list[nn.Module], list[int]]:
+    """Build the modules of ``ops`` for an input of shape ``in_shape`` (no batch dim).
+
+    Returns (modules, output shape). Raises ValueError for unknown ops or bad parameters.
+    """
+    if not ops:
+        raise ValueError("a connection needs at least one op, e.g. [{'op': 'linear', 'out_features': 10}]")
+    shape = [int(d) for d in in_shape]
+    modules: list[nn.Module] = []
+    for i, spec in enumerate(ops):
+        if not isinstance(spec, dict) or "op" not in spec:
+            raise ValueError(f"op #{i} must be a dict with an 'op' key, got {spec!r}")
+        params = {k: v for k, v in spec.items() if k != "op"}
+        name = spec["op"]
+        if name not in OPS:
+            raise ValueError(f"unknown op {name!r} (op #{i}); known ops: {sorted(OPS)}")
+        try:
+            mod, shape = OPS[name](shape, **params)
+        except TypeError as err:
+            raise ValueError(f"bad parameters for op {name!r} (op #{i}): {err}") from None
+        if min(shape) < 1:
+            raise ValueError(f"op {name!r} (op #{i}) gives an empty output shape {shape}")
+        modules.append(mod)
+    return modules, shape
