@@ -21,6 +21,11 @@ from .reference import run_bindsnet
 
 ENGINES = ("fast", "bindsnet")
 
+#: Attribute of a Network holding active recorders: objects with a ``voltage_layers``
+#: collection (potentials they need) that are called with every :class:`Record`
+#: that :func:`simulate` produces (see ``analysis.recording``).
+RECORDERS_ATTR = "_snnsim_recorders"
+
 
 def input_layers(network: Network) -> list[str]:
     """Names of the BindsNET ``Input`` layers of ``network``, in order."""
@@ -87,10 +92,17 @@ def simulate(
         unknown = [n for n in want if n not in network.layers]
         if unknown:
             raise ValueError(f"record_voltage names unknown layers {unknown}; layers: {list(network.layers)}")
+    recorders = list(network.__dict__.get(RECORDERS_ATTR, ()))
+    for rec in recorders:
+        want += [n for n in rec.voltage_layers if n not in want]
     with torch.no_grad():
         if engine == "fast":
-            return run_fast(network, feed, want)
-        return run_bindsnet(network, feed, want)
+            record = run_fast(network, feed, want)
+        else:
+            record = run_bindsnet(network, feed, want)
+    for rec in recorders:
+        rec(record)
+    return record
 
 
-__all__ = ["ENGINES", "Record", "simulate", "run_fast", "run_bindsnet", "check_feedforward", "input_layers"]
+__all__ = ["ENGINES", "RECORDERS_ATTR", "Record", "simulate", "run_fast", "run_bindsnet", "check_feedforward", "input_layers"]

@@ -1,0 +1,1 @@
+"""Subcommands of the ``snnsim`` command line, one module each."""

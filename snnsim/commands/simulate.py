@@ -1,0 +1,117 @@
+"""``snnsim simulate``: run a (trained or fresh) network on a dataset in either engine."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import matplotlib.pyplot as plt
+import torch
+
+import encoders
+import networks
+from analysis.raster import plot_raster
+
+from ..io import load_network, read_meta, save_network
+from ..engine import ENGINES
+from ..simulation import evaluate, output_layer
+from .common import (
+    CLIError, add_data_args, add_run_args, load_data, out_dir, positive_float, positive_int,
+    setup_run, threads_info, write_report,
+)
+
+
+def add_encoder_args(p: argparse.ArgumentParser, default: str = "poisson") -> None:
+    g = p.add_argument_group("input coding")
+    g.add_argument("--encoder", default=default, choices=sorted(encoders.ENCODERS),
+                   help=f"input encoder (default {default})")
+    g.add_argument("--max-rate", type=positive_float, default=None,
+                   help="poisson: maximum rate in Hz at dt = 1 ms (default 1000 Hz: p = x per step)")
+    g.add_argument("--prob-scale", type=positive_float, default=None,
+                   help="bernoulli/poisson: spike probability per step = x * prob-scale")
+    g.add_argument("--timesteps", "-T", type=positive_int, default=100, help="simulation steps (default 100)")
+
+
+def make_encoder(args: argparse.Namespace) -> Callable[[torch.Tensor, int], torch.Tensor]:
+    """The encoder of --encoder with a generator seeded by --seed."""
+    gen = torch.Generator(device=args.device).manual_seed(args.seed)
+    name = args.encoder
+    if name in ("poisson", "bernoulli"):
+        kw: dict[str, Any] = {"generator": gen}
+        if args.max_rate is not None and args.prob_scale is not None:
+            raise CLIError("give --max-rate or --prob-scale, not both")
+        if name == "poisson" and args.prob_scale is None:
+            kw["max_rate"] = args.max_rate if args.max_rate is not None else 1000.0
+        elif args.max_rate is not None:
+            raise CLIError("--max-rate applies to --encoder poisson only")
+        else:
+            kw["prob_scale"] = args.prob_scale if args.prob_scale is not None else 1.0
+        return encoders.get_encoder(name, **kw)
+    if args.max_rate is not None or args.prob_scale is not None:
+        raise CLIError(f"--max-rate/--prob-scale do not apply to --encoder {name}")
+    return encoders.get_encoder(name)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("simulate", help="simulate a network on a dataset (fast or bindsnet engine)",
+                       description="Simulate a spiking network on a dataset split and write "
+                                   "report.json and raster.png to --out.")
+    p.add_argument("--net", default="fc", choices=sorted(networks.SPECS),
+                   help="network to build when no --checkpoint is given (default fc)")
+    p.add_argument("--checkpoint", default=None, help="directory of a saved network (trained weights)")
+    p.add_argument("--engine", default="fast", choices=ENGINES, help="simulation engine (default fast)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--split", default="test", choices=("train", "test"), help="split to simulate (default test)")
+    add_data_args(p)
+    add_encoder_args(p)
+    add_run_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_run(args)
+    out = out_dir(args.out)
+    data = load_data(args)
+    trained = args.checkpoint is not None
+    if trained:
+        net = load_network(args.checkpoint)
+        meta = read_meta(args.checkpoint)
+        shape = list(next(iter(net.layers.values())).shape)
+        if shape != list(data.input_shape) and net.layers[list(net.layers)[0]].n != int(torch.tensor(data.input_shape).prod()):
+            raise CLIError(f"checkpoint expects input shape {shape}, dataset {args.dataset} gives {list(data.input_shape)}")
+    else:
+        net = networks.build(args.net, input_shape=data.input_shape, n_classes=data.num_classes)
+        meta = {}
+    split = data.test if args.split == "test" else data.train
+    result = evaluate(net, split, make_encoder(args), args.timesteps, engine=args.engine,
+                      batch_size=args.batch_size, device=args.device, progress=not args.no_progress,
+                      keep_first_batch=4)
+    report = {
+        "command": "simulate",
+        "net": meta.get("extra", {}).get("net", args.net) if trained else args.net,
+        "checkpoint": str(args.checkpoint) if trained else None,
+        "trained": trained,
+        "dataset": args.dataset, "split": args.split, "samples": result.samples,
+        "encoder": args.encoder, "timesteps": args.timesteps, "engine": args.engine,
+        "accuracy": result.accuracy if trained else None,
+        "accuracy_note": None if trained else "untrained network (no --checkpoint): accuracy not meaningful",
+        "accuracy_vs_time": {str(k): v for k, v in result.accuracy_vs_time.items()} if trained else None,
+        "samples_per_s": result.samples_per_s,
+        "seconds": result.seconds,
+        "spikes_per_neuron": result.spikes_per_neuron,
+        "output_layer": output_layer(net),
+        **threads_info(),
+    }
+    rec = result.first_batch
+    assert rec is not None
+    torch.save({"spikes": rec.spikes, "voltages": rec.voltages, "dt": rec.dt,
+                "labels": result.first_labels}, out / "record.pt")
+    fig = plot_raster(rec.spikes, sample=0, dt=1.0,
+                      title=f"{report['net']} on {args.dataset} ({args.engine} engine), sample 0, label {int(result.first_labels[0])}",
+                      path=out / "raster.png")
+    plt.close(fig)
+    write_report(out, report)
+    acc = f"accuracy {result.accuracy:.4f}, " if trained else ""
+    print(f"{result.samples} samples, {acc}{result.samples_per_s:.1f} samples/s -> {out / 'report.json'}, {out / 'raster.png'}")
+    return 0

@@ -1,0 +1,141 @@
+"""Evaluate a spiking Network on a dataset split: encode, simulate in batches, read out."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import torch
+from bindsnet.network import Network
+from tqdm.auto import tqdm
+
+from .data import Split
+from .engine import Record, simulate
+from .nodes import Integrator
+
+Encoder = Callable[[torch.Tensor, int], torch.Tensor]
+
+
+def output_layer(network: Network) -> str:
+    """The last layer of ``network`` (the read-out)."""
+    return list(network.layers)[-1]
+
+
+def log_steps(timesteps: int, n: int = 12) -> list[int]:
+    """About ``n`` log-spaced step counts from 1 to ``timesteps`` (both included)."""
+    if timesteps < 1:
+        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+    pts = {max(1, round(timesteps ** (i / max(n - 1, 1)))) for i in range(n)}
+    return sorted(pts | {timesteps})
+
+
+@dataclass
+class Evaluation:
+    """What :func:`evaluate` measured."""
+
+    accuracy: float
+    samples: int
+    seconds: float
+    spikes_per_neuron: dict[str, float]
+    accuracy_vs_time: dict[int, float] = field(default_factory=dict)
+    first_batch: Optional[Record] = None
+    first_labels: Optional[torch.Tensor] = None
+    neuron_counts: dict[str, torch.Tensor] = field(default_factory=dict)  # total spikes per neuron [*shape]
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / self.seconds if self.seconds > 0 else math.inf
+
+
+def _predictions_over_time(record: Record, out: str, readout: str, steps: Sequence[int]) -> torch.Tensor:
+    """``[len(steps), B]`` predictions using only the first t steps, for t in ``steps``."""
+    if readout == "voltage":
+        v = record.voltages[out].reshape(record.timesteps, record.batch_size, -1)
+        return torch.stack([v[t - 1].argmax(1) for t in steps])
+    c = record.spikes[out].reshape(record.timesteps, record.batch_size, -1).cumsum(0)
+    return torch.stack([c[t - 1].argmax(1) for t in steps])
+
+
+def evaluate(
+    network: Network,
+    split: Split,
+    encoder: Encoder,
+    timesteps: int,
+    *,
+    engine: str = "fast",
+    batch_size: int = 100,
+    readout: str = "auto",
+    steps: Optional[Sequence[int]] = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    keep_first_batch: int = 0,
+) -> Evaluation:
+    """Simulate ``network`` on every sample of ``split``.
+
+    Args:
+        encoder: ``f(x [B, C, H, W], T) -> [T, B, C, H, W]``.
+        readout: "spikes" (argmax of output spike counts), "voltage" (argmax of the
+            final output potential) or "auto" (voltage for an ``Integrator`` output).
+        steps: step counts at which to also measure accuracy (default: log-spaced).
+        keep_first_batch: keep the record of this many samples of the first batch
+            (all layers' spikes and potentials) for plots.
+    Returns an :class:`Evaluation`; accuracy in [0, 1].
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    out = output_layer(network)
+    if readout == "auto":
+        readout = "voltage" if isinstance(network.layers[out], Integrator) else "spikes"
+    if readout not in ("spikes", "voltage"):
+        raise ValueError(f"readout must be 'spikes', 'voltage' or 'auto', got {readout!r}")
+    steps = sorted(set(steps)) if steps is not None else log_steps(timesteps)
+    if steps[0] < 1 or steps[-1] > timesteps:
+        raise ValueError(f"steps must lie in [1, {timesteps}], got {steps}")
+    if steps[-1] != timesteps:
+        steps.append(timesteps)
+    network.to(device)
+    correct = 0
+    correct_t = torch.zeros(len(steps), dtype=torch.long)
+    spike_sums: dict[str, float] = {}
+    counts: dict[str, torch.Tensor] = {}
+    first: Optional[Record] = None
+    first_labels = None
+    seconds = 0.0
+    n = 0
+    bar = tqdm(total=len(split), desc=f"simulate[{engine}]", unit="sample", disable=not progress, leave=False)
+    for x, y in split.batches(batch_size):
+        x, y = x.to(device), y.to(device)
+        t0 = time.perf_counter()
+        inputs = encoder(x, timesteps)
+        want_v = True if keep_first_batch and first is None else ([out] if readout == "voltage" else False)
+        record = simulate(network, inputs, engine=engine, record_voltage=want_v)
+        pred_t = _predictions_over_time(record, out, readout, steps)
+        seconds += time.perf_counter() - t0
+        correct_t += (pred_t == y.unsqueeze(0)).sum(1).cpu()
+        correct += int((pred_t[-1] == y).sum())  # steps[-1] == timesteps (checked above)
+        for name, s in record.spikes.items():
+            per_neuron = s.sum((0, 1)).cpu()  # [*shape] total over steps and samples
+            counts[name] = counts[name] + per_neuron if name in counts else per_neuron
+            per_sample = s.sum(0).reshape(s.shape[1], -1).float().mean(1)  # [B]
+            spike_sums[name] = spike_sums.get(name, 0.0) + float(per_sample.sum())
+        if keep_first_batch and first is None:
+            k = min(keep_first_batch, x.shape[0])
+            first = Record({n_: s[:, :k].cpu() for n_, s in record.spikes.items()},
+                           {n_: v[:, :k].cpu() for n_, v in record.voltages.items()}, record.dt)
+            first_labels = y[:k].cpu()
+        n += x.shape[0]
+        bar.update(x.shape[0])
+    bar.close()
+    if n == 0:
+        raise ValueError("the split is empty")
+    return Evaluation(
+        accuracy=correct / n,
+        samples=n,
+        seconds=seconds,
+        spikes_per_neuron={k: v / n for k, v in spike_sums.items()},
+        accuracy_vs_time={t: float(c) / n for t, c in zip(steps, correct_t.tolist())},
+        first_batch=first,
+        first_labels=first_labels,
+        neuron_counts=counts,
+    )
