@@ -1,57 +1,88 @@
-"""Spike raster of one sample: neurons by time, one panel per layer."""
+"""Spike raster of one sample: neurons by time, one panel per layer, layers stacked."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional, Sequence, Union
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from snnsim.engine import Record
+
+from .plotting import PathLike, check_layers, check_sample, layer_color, new_figure, save_figure, time_label
 
 
-def raster_points(spikes: torch.Tensor, sample: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(times, neuron indices) of the spikes of one sample; ``spikes``: bool ``[T, B, ...]``."""
-    s = spikes[:, sample].reshape(spikes.shape[0], -1)
-    t, n = s.nonzero(as_tuple=True)
-    return t, n
+def _window(t: int, time_window: Optional[tuple[int, int]]) -> tuple[int, int]:
+    """Checked ``[t0, t1)`` step window inside ``[0, t)`` (default: all steps)."""
+    if time_window is None:
+        return 0, t
+    t0, t1 = (int(v) for v in time_window)
+    if not 0 <= t0 < t1 <= t:
+        raise ValueError(f"time_window must be (t0, t1) steps with 0 <= t0 < t1 <= {t}, got {tuple(time_window)}")
+    return t0, t1
+
+
+def raster_points(
+    spikes: torch.Tensor, sample: int = 0, *, time_window: Optional[tuple[int, int]] = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(step indices, flat neuron indices) of the spikes of one sample.
+
+    ``spikes``: ``[T, B, *shape]`` (bool, or numeric where nonzero is a spike);
+    ``time_window``: optional ``(t0, t1)`` keeping steps ``t0 <= t < t1``.
+    """
+    if not isinstance(spikes, torch.Tensor) or spikes.dim() < 2:
+        raise TypeError("spikes must be a tensor [T, B, ...]")
+    check_sample(spikes, sample)
+    t0, t1 = _window(spikes.shape[0], time_window)
+    s = spikes[t0:t1, sample].reshape(t1 - t0, -1)
+    t, n = (s != 0).nonzero(as_tuple=True)
+    return t + t0, n
 
 
 def plot_raster(
-    spikes: dict[str, torch.Tensor],
+    spikes: Union[dict[str, torch.Tensor], Record],
     sample: int = 0,
     layers: Optional[Sequence[str]] = None,
     dt: float = 1.0,
     title: Optional[str] = None,
-    path: Optional[Union[str, Path]] = None,
+    path: Optional[PathLike] = None,
+    *,
+    time_window: Optional[tuple[int, int]] = None,
 ) -> Figure:
-    """Raster of ``sample`` for ``layers`` (default all), layers stacked top to bottom.
+    """Raster of ``sample`` for ``layers`` (default all), one panel per layer, top to bottom.
 
-    ``spikes``: layer name -> bool ``[T, B, ...]``. Saves PNG/SVG to ``path`` if given.
+    ``spikes``: layer name -> ``[T, B, ...]`` (or a :class:`Record`, whose ``dt`` is then
+    used). Each panel holds one scatter whose points are (time in ms, flat neuron index);
+    its height grows with the layer size. Saves PNG/SVG to ``path`` if given.
     """
-    names = list(layers) if layers is not None else list(spikes)
-    if not names:
-        raise ValueError("no layers to plot")
-    for name in names:
-        if name not in spikes:
-            raise ValueError(f"layer {name!r} was not recorded; recorded: {list(spikes)}")
-    heights = [max(1.0, min(3.0, spikes[n][0, 0].numel() / 400)) for n in names]
-    fig, axes = plt.subplots(len(names), 1, sharex=True, figsize=(8, 1.2 + 1.3 * sum(heights)),
-                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    if isinstance(spikes, Record):
+        dt = spikes.dt if dt == 1.0 else dt
+        spikes = spikes.spikes
+    if not isinstance(spikes, dict):
+        raise TypeError(f"spikes must be a dict layer -> tensor [T, B, ...] or a Record, got {type(spikes).__name__}")
+    names = check_layers(list(spikes), layers)
     t_max = max(spikes[n].shape[0] for n in names)
-    for ax, name in zip(axes[:, 0], names):
-        t, n = raster_points(spikes[name], sample)
-        ax.scatter((t.float() * dt).numpy(), n.numpy(), s=1.5, marker="|", color="black", linewidths=0.6)
-        size = spikes[name][0, 0].numel()
-        ax.set_ylim(-0.5, size - 0.5)
-        ax.set_ylabel(f"{name}\n({size})", rotation=0, ha="right", va="center", fontsize=8)
-        ax.set_xlim(-0.5 * dt, (t_max - 0.5) * dt)
+    t0, t1 = _window(t_max, time_window)
+    sizes = [spikes[n][0, 0].numel() for n in names]
+    heights = [max(1.0, min(3.0, size / 400)) for size in sizes]
+    fig = new_figure(8.0, 1.0 + 1.1 * sum(heights))
+    axes = fig.subplots(len(names), 1, sharex=True, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
+    total = 0
+    for i, (ax, name, size) in enumerate(zip(axes, names, sizes)):
+        window = (t0, min(t1, spikes[name].shape[0])) if t0 < spikes[name].shape[0] else None
+        if window is None:
+            t, n = torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+        else:
+            t, n = raster_points(spikes[name], sample, time_window=window)
+        total += t.numel()
+        ax.scatter((t.double() * dt).numpy(), n.numpy(), s=4 if size > 100 else 12, marker="|",
+                   color=layer_color(i), linewidths=0.7)
+        ax.set_ylim(size - 0.5, -0.5)
+        rate = t.numel() / max(1, size * (t1 - t0))
+        ax.set_ylabel(f"{name}\n{size} n\n{t.numel()} sp", rotation=0, ha="right", va="center", fontsize=8)
+        ax.text(1.0, 1.0, f"{rate:.3f} sp/step", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
         ax.tick_params(labelsize=7)
-    axes[-1, 0].set_xlabel("time (ms)" if dt != 1.0 else "time step")
-    fig.suptitle(title or f"spike raster, sample {sample}")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
+    axes[-1].set_xlim((t0 - 0.5) * dt, (t1 - 0.5) * dt)
+    axes[-1].set_xlabel(time_label(dt))
+    fig.suptitle(title or f"spike raster, sample {sample} ({total} spikes)", fontsize=10)
+    save_figure(fig, path)
     return fig

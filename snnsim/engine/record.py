@@ -12,7 +12,8 @@ class Record:
     """Spikes and potentials recorded by an engine.
 
     Attributes:
-        spikes: layer name -> bool ``[T, B, *shape]``.
+        spikes: layer name -> bool ``[T, B, *shape]`` (input layers: the input as given,
+            bool spikes or float currents).
         voltages: layer name -> float ``[T, B, *shape]`` (potential after the reset of each
             step), only for the layers asked for.
         dt: simulation step in ms.

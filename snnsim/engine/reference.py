@@ -10,6 +10,7 @@ from typing import Iterable
 import torch
 from bindsnet.network import Network
 from bindsnet.network.monitors import Monitor
+from bindsnet.network.nodes import Input
 
 from .record import Record
 
@@ -31,7 +32,9 @@ def run_bindsnet(
     try:
         network.reset_state_variables()
         network.run(inputs=dict(inputs), time=t * network.dt, one_step=True)
-        spikes = {n: network.monitors[_PREFIX + n].get("s").bool() for n in names}
+        # input layers keep the dtype they were given (bool spikes or float currents)
+        spikes = {n: _as_recorded(network.monitors[_PREFIX + n].get("s"), isinstance(network.layers[n], Input))
+                  for n in names}
         volts = {n: network.monitors[_PREFIX + n].get("v") for n in names if n in want_v}
     finally:
         for n in names:
@@ -42,3 +45,7 @@ def run_bindsnet(
             layer.s = torch.zeros_like(layer.s)
         network.reset_state_variables()
     return Record(spikes, volts, float(network.dt))
+
+
+def _as_recorded(s: torch.Tensor, is_input: bool) -> torch.Tensor:
+    return s if is_input else s.bool()

@@ -1,0 +1,259 @@
+"""ReLU ANNs of the conversion papers, a training loop, and save/load.
+
+The networks follow Diehl et al. (2015): ``bias=False`` everywhere, a ReLU after every
+weighted layer *including the output*, dropout, and weights drawn uniformly from
+``[-0.1, 0.1]``. They take images ``[B, C, H, W]`` and return ``[B, n_classes]``
+non-negative class scores, trained with cross-entropy on those scores.
+
+>>> model = ann_fc()                      # 784-1200-1200-10
+>>> history = train_ann(model, data.train, epochs=2)
+>>> ann_accuracy(model, data.test)
+"""
+from __future__ import annotations
+
+import io as _io
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import Split
+from .io import atomic_write_bytes, atomic_write_json
+
+ANN_CONFIG = "ann.json"
+ANN_WEIGHTS = "ann.pt"
+ANN_FORMAT = "snnsim-ann"
+INIT_RANGE = 0.1  # weights ~ U[-0.1, 0.1] (Diehl et al. 2015)
+
+
+class ANN(nn.Sequential):
+    """An ``nn.Sequential`` that remembers how it was built (``net``, ``input_shape``,
+    ``n_classes``, ``dropout``), so that :func:`save_ann` can write it out."""
+
+    def __init__(self, *layers: nn.Module, net: str, input_shape: Sequence[int], n_classes: int,
+                 dropout: float) -> None:
+        super().__init__(*layers)
+        self.net = net
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.n_classes = int(n_classes)
+        self.dropout = float(dropout)
+
+    def config(self) -> dict[str, Any]:
+        return {"net": self.net, "input_shape": list(self.input_shape),
+                "n_classes": self.n_classes, "dropout": self.dropout}
+
+
+def _check_args(input_shape: Sequence[int], n_classes: int, dropout: float, conv: bool) -> tuple[int, ...]:
+    shape = tuple(int(d) for d in input_shape)
+    if (conv and len(shape) != 3) or not shape or min(shape) < 1:
+        want = "(C, H, W)" if conv else "positive dimensions"
+        raise ValueError(f"input_shape must be {want}, got {tuple(input_shape)}")
+    if not isinstance(n_classes, int) or n_classes < 2:
+        raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
+    return shape
+
+
+def init_uniform(model: nn.Module, bound: float = INIT_RANGE, generator: Optional[torch.Generator] = None) -> nn.Module:
+    """Draw every Linear/Conv2d weight (and bias, if any) from U[-bound, bound] in place."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                for p in m.parameters():
+                    p.copy_(torch.rand(p.shape, generator=generator) * 2 * bound - bound)
+    return model
+
+
+def _conv_stack(
+    net: str, blocks: Sequence[tuple[int, int]], hidden: Sequence[int],
+    input_shape: Sequence[int], n_classes: int, dropout: float,
+) -> ANN:
+    shape = _check_args(input_shape, n_classes, dropout, conv=True)
+    c, h, w = shape
+    layers: list[nn.Module] = []
+    for channels, kernel in blocks:
+        layers += [nn.Conv2d(c, channels, kernel, bias=False), nn.ReLU(), nn.AvgPool2d(2)]
+        c, h, w = channels, (h - kernel + 1) // 2, (w - kernel + 1) // 2
+        if min(h, w) < 1:
+            raise ValueError(f"input_shape {shape} is too small for the {net} network")
+    layers.append(nn.Flatten())
+    n_in = c * h * w
+    for n in hidden:
+        layers += [nn.Dropout(dropout), nn.Linear(n_in, n, bias=False), nn.ReLU()]
+        n_in = n
+    layers += [nn.Dropout(dropout), nn.Linear(n_in, n_classes, bias=False), nn.ReLU()]
+    return init_uniform(ANN(*layers, net=net, input_shape=shape, n_classes=n_classes, dropout=dropout))
+
+
+def ann_fc(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropout: float = 0.5,
+           hidden: Sequence[int] = (1200, 1200)) -> ANN:
+    """Diehl et al. FC net 784-1200-1200-10: ``[B, *input_shape] -> [B, n_classes]``."""
+    shape = _check_args(input_shape, n_classes, dropout, conv=False)
+    n_in = math.prod(shape)
+    layers: list[nn.Module] = [nn.Flatten()]
+    for n in hidden:
+        layers += [nn.Linear(n_in, int(n), bias=False), nn.ReLU(), nn.Dropout(dropout)]
+        n_in = int(n)
+    layers += [nn.Linear(n_in, n_classes, bias=False), nn.ReLU()]
+    return init_uniform(ANN(*layers, net="fc", input_shape=shape, n_classes=n_classes, dropout=dropout))
+
+
+def ann_scnn(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropout: float = 0.5) -> ANN:
+    """Diehl et al. CNN 28x28-12c5-2a-64c5-2a-10 (a = average pooling)."""
+    return _conv_stack("scnn", [(12, 5), (64, 5)], [], input_shape, n_classes, dropout)
+
+
+def ann_lenet(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropout: float = 0.5) -> ANN:
+    """LeNet of Lee et al. (2020): 28x28-20c5-AP2-50c5-AP2-200-10."""
+    return _conv_stack("lenet", [(20, 5), (50, 5)], [200], input_shape, n_classes, dropout)
+
+
+ANNS: dict[str, Callable[..., ANN]] = {"fc": ann_fc, "scnn": ann_scnn, "lenet": ann_lenet}
+
+
+def build_ann(name: str, **kw: Any) -> ANN:
+    """Build a named ANN ("fc", "scnn", "lenet")."""
+    if name not in ANNS:
+        raise ValueError(f"unknown ANN {name!r}; known: {sorted(ANNS)}")
+    return ANNS[name](**kw)
+
+
+# --------------------------------------------------------------------------- training
+def _check_split(split: Split, name: str) -> None:
+    if not isinstance(split, Split):
+        raise TypeError(f"{name} must be a snnsim.data.Split, got {type(split).__name__}")
+    if len(split) == 0:
+        raise ValueError(f"{name} is empty")
+
+
+@torch.no_grad()
+def ann_accuracy(model: nn.Module, split: Split, *, batch_size: int = 500,
+                 device: Union[str, torch.device] = "cpu") -> float:
+    """Fraction of ``split`` whose argmax output equals the label (model in eval mode)."""
+    _check_split(split, "split")
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for x, y in split.batches(batch_size):
+        correct += int((model(x.to(device)).argmax(1).cpu() == y).sum())
+    model.train(was_training)
+    return correct / len(split)
+
+
+def train_ann(
+    model: nn.Module,
+    dataset_split: Split,
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress: bool = True,
+    val_split: Optional[Split] = None,
+    device: Union[str, torch.device] = "cpu",
+) -> list[dict[str, float]]:
+    """Train ``model`` with Adam and cross-entropy on its outputs.
+
+    Args:
+        dataset_split: training images ``x [N, C, H, W]`` and labels ``y [N]``.
+        epochs: passes over the data (shuffled with a generator seeded by ``seed``).
+        val_split: optional held-out split, evaluated after every epoch.
+    Returns one dict per epoch: ``epoch``, ``loss`` (mean training loss),
+    ``train_accuracy`` (on the fly, with dropout), ``seconds`` and, with ``val_split``,
+    ``val_accuracy``. The model is left in eval mode.
+    """
+    _check_split(dataset_split, "dataset_split")
+    if val_split is not None:
+        _check_split(val_split, "val_split")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    torch.manual_seed(seed)  # dropout masks
+    gen = torch.Generator().manual_seed(seed)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history: list[dict[str, float]] = []
+    n = len(dataset_split)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        loss_sum, correct = 0.0, 0
+        bar = tqdm(total=n, desc=f"train ANN epoch {epoch}/{epochs}", unit="sample",
+                   disable=not progress, leave=False)
+        for x, y in dataset_split.batches(batch_size, shuffle=True, generator=gen):
+            x, y = x.to(device), y.to(device)
+            out = model(x)
+            loss = F.cross_entropy(out, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += float(loss) * x.shape[0]
+            correct += int((out.argmax(1) == y).sum())
+            bar.update(x.shape[0])
+            bar.set_postfix(loss=f"{float(loss):.3f}")
+        bar.close()
+        row = {"epoch": epoch, "loss": loss_sum / n, "train_accuracy": correct / n,
+               "seconds": time.perf_counter() - t0}
+        if val_split is not None:
+            row["val_accuracy"] = ann_accuracy(model, val_split, device=device)
+        history.append(row)
+    model.eval()
+    return history
+
+
+# --------------------------------------------------------------------------- save / load
+def save_ann(model: nn.Module, name: Optional[str] = None, directory: Union[str, Path, None] = None, *,
+             input_shape: Optional[Sequence[int]] = None, n_classes: Optional[int] = None,
+             extra: Optional[dict[str, Any]] = None) -> Path:
+    """Write ``ann.json`` (net name, input shape, n_classes, dropout) and ``ann.pt``
+    (the state_dict) to ``directory``. ``name``/``input_shape``/``n_classes`` default to
+    those an :class:`ANN` remembers. Returns the directory."""
+    if directory is None:
+        raise TypeError("save_ann needs a directory")
+    cfg = model.config() if isinstance(model, ANN) else {}
+    name = name if name is not None else cfg.get("net")
+    if name not in ANNS:
+        raise ValueError(f"save_ann needs the net name, one of {sorted(ANNS)}; got {name!r}")
+    shape = list(input_shape) if input_shape is not None else cfg.get("input_shape")
+    classes = n_classes if n_classes is not None else cfg.get("n_classes")
+    if shape is None or classes is None:
+        raise ValueError("give input_shape and n_classes (the model does not record them)")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    buf = _io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    atomic_write_bytes(directory / ANN_WEIGHTS, buf.getvalue())
+    atomic_write_json(directory / ANN_CONFIG, {
+        "format": ANN_FORMAT, "net": name, "input_shape": [int(d) for d in shape],
+        "n_classes": int(classes), "dropout": float(cfg.get("dropout", 0.5)), "extra": extra or {},
+    })
+    return directory
+
+
+def load_ann(directory: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> ANN:
+    """Rebuild the ANN saved by :func:`save_ann` (eval mode)."""
+    directory = Path(directory)
+    cfg_path, w_path = directory / ANN_CONFIG, directory / ANN_WEIGHTS
+    if not cfg_path.is_file() or not w_path.is_file():
+        raise FileNotFoundError(f"no ANN checkpoint in {directory}: expected {ANN_CONFIG} and {ANN_WEIGHTS}")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{cfg_path} is not valid JSON: {err}") from None
+    if not isinstance(cfg, dict) or cfg.get("format") != ANN_FORMAT:
+        raise ValueError(f"{cfg_path} is not an snnsim ANN file (format != {ANN_FORMAT!r})")
+    model = build_ann(cfg["net"], input_shape=cfg["input_shape"], n_classes=int(cfg["n_classes"]),
+                      dropout=float(cfg.get("dropout", 0.5)))
+    state = torch.load(w_path, map_location=map_location, weights_only=True)
+    model.load_state_dict(state)
+    return model.eval()
