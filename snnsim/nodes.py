@@ -12,7 +12,9 @@ from typing import Any, Iterable, Optional, Sequence
 import torch
 from bindsnet.network.nodes import Input, Nodes
 
+from .autograd import multistep_neuron
 from .dynamics import NeuronParams, NeuronState, check_params, neuron_multistep, neuron_step
+from .surrogate import FastSigmoid, Surrogate
 
 
 class SpikingNodes(Nodes):
@@ -54,6 +56,9 @@ class SpikingNodes(Nodes):
         )
         self.register_buffer("v", torch.FloatTensor())
         self.refrac_count: Optional[torch.Tensor] = None
+        #: backward-pass settings used when the layer runs differentiably (set by learning rules)
+        self.surrogate: Surrogate = FastSigmoid()
+        self.detach_reset = False
 
     # --- BindsNET single-step interface -------------------------------------------
     def forward(self, x: torch.Tensor) -> None:
@@ -83,7 +88,12 @@ class SpikingNodes(Nodes):
         """All steps at once. ``current``: ``[T, B, *shape]``.
 
         Returns (spikes bool ``[T, B, *shape]``, potentials ``[T, B, *shape]`` or None).
+        When autograd is on and ``current`` requires grad, runs the custom autograd
+        function instead (:mod:`snnsim.autograd`): spikes are then float 0/1 and the
+        potentials are always returned.
         """
+        if torch.is_grad_enabled() and current.requires_grad:
+            return multistep_neuron(current, self.params, self.surrogate, self.detach_reset)
         spikes, volts, _ = neuron_multistep(current, self.params, record_voltage=record_voltage)
         return spikes, volts
 

@@ -14,6 +14,10 @@ Ops (parameters in brackets are optional):
   window passes on the spikes of the input that has spiked most so far
   (a running spike count), so it pools firing rates rather than OR-ing spikes.
 - ``flatten``: no parameters.
+- ``dropout``: p; one mask per sample shared by all time steps (Lee et al. 2020),
+  active only in training mode.
+- ``batchnorm``: [eps=1e-5, momentum=0.1]; BatchNorm1d/2d by input rank, statistics over
+  all steps and samples of a batch (``[T * B, ...]``).
 """
 from __future__ import annotations
 
@@ -76,6 +80,42 @@ class RateMaxPool2d(TemporalModule):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
+class TemporalDropout(TemporalModule):
+    """Dropout with one mask per sample, shared by all time steps (scaled by 1/(1-p))."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 <= float(p) < 1.0:
+            raise ValueError(f"dropout p must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.mask: Optional[torch.Tensor] = None
+
+    def _new_mask(self, like: torch.Tensor) -> torch.Tensor:
+        keep = torch.rand(like.shape, device=like.device) >= self.p
+        return keep.to(torch.float32) / (1.0 - self.p)
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if self.mask is None or self.mask.shape != x.shape:
+            self.mask = self._new_mask(x)
+        return x.float() * self.mask
+
+    def multi(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        return x.float() * self._new_mask(x[0]).unsqueeze(0)
+
+    def reset_state(self) -> None:
+        self.mask = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 def _conv_out(size: int, k: int, s: int, p: int) -> int:
     return (size + 2 * p - k) // s + 1
 
@@ -121,12 +161,26 @@ def _flatten(shape: Sequence[int]) -> tuple[nn.Module, list[int]]:
     return nn.Flatten(), [n]
 
 
+def _dropout(shape: Sequence[int], p: float = 0.5) -> tuple[nn.Module, list[int]]:
+    return TemporalDropout(p), [int(d) for d in shape]
+
+
+def _batchnorm(shape: Sequence[int], eps: float = 1e-5, momentum: float = 0.1) -> tuple[nn.Module, list[int]]:
+    if len(shape) == 3:
+        return nn.BatchNorm2d(int(shape[0]), eps=eps, momentum=momentum), [int(d) for d in shape]
+    if len(shape) == 1:
+        return nn.BatchNorm1d(int(shape[0]), eps=eps, momentum=momentum), [int(d) for d in shape]
+    raise ValueError(f"batchnorm needs a (C,) or (C, H, W) input, got shape {tuple(shape)}")
+
+
 OPS: dict[str, Callable[..., tuple[nn.Module, list[int]]]] = {
     "linear": _linear,
     "conv2d": _conv2d,
     "avgpool2d": _avgpool2d,
     "maxpool2d": _maxpool2d,
     "flatten": _flatten,
+    "dropout": _dropout,
+    "batchnorm": _batchnorm,
 }
 
 

@@ -95,6 +95,7 @@ def evaluate(
     if steps[-1] != timesteps:
         steps.append(timesteps)
     network.to(device)
+    network.train(False)  # dropout off, BatchNorm on running statistics
     correct = 0
     correct_t = torch.zeros(len(steps), dtype=torch.long)
     spike_sums: dict[str, float] = {}

@@ -24,13 +24,26 @@ from .common import (
 
 def add_encoder_args(p: argparse.ArgumentParser, default: str = "poisson") -> None:
     g = p.add_argument_group("input coding")
-    g.add_argument("--encoder", default=default, choices=sorted(encoders.ENCODERS),
-                   help=f"input encoder (default {default})")
+    g.add_argument("--encoder", default=None, choices=sorted(encoders.ENCODERS),
+                   help=f"input encoder (default: the checkpoint's, else {default})")
     g.add_argument("--max-rate", type=positive_float, default=None,
                    help="poisson: maximum rate in Hz at dt = 1 ms (default 1000 Hz: p = x per step)")
     g.add_argument("--prob-scale", type=positive_float, default=None,
                    help="bernoulli/poisson: spike probability per step = x * prob-scale")
-    g.add_argument("--timesteps", "-T", type=positive_int, default=100, help="simulation steps (default 100)")
+    g.add_argument("--timesteps", "-T", type=positive_int, default=None,
+                   help="simulation steps (default: the checkpoint's, else 100)")
+    p.set_defaults(default_encoder=default)
+
+
+def apply_checkpoint_defaults(args: argparse.Namespace, extra: dict[str, Any]) -> None:
+    """Fill --encoder/--prob-scale/--max-rate/--timesteps left unset from a checkpoint's
+    training settings, falling back to the command's defaults."""
+    if args.encoder is None:
+        args.encoder = extra.get("encoder", args.default_encoder)
+        if args.encoder == extra.get("encoder") and args.prob_scale is None and args.max_rate is None:
+            args.prob_scale = extra.get("prob_scale")
+    if args.timesteps is None:
+        args.timesteps = int(extra.get("timesteps", 100))
 
 
 def make_encoder(args: argparse.Namespace) -> Callable[[torch.Tensor, int], torch.Tensor]:
@@ -72,17 +85,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     setup_run(args)
     out = out_dir(args.out)
-    data = load_data(args)
     trained = args.checkpoint is not None
+    meta = read_meta(args.checkpoint) if trained else {}
+    apply_checkpoint_defaults(args, meta.get("extra", {}))
+    data = load_data(args)
     if trained:
         net = load_network(args.checkpoint)
-        meta = read_meta(args.checkpoint)
         shape = list(next(iter(net.layers.values())).shape)
         if shape != list(data.input_shape) and net.layers[list(net.layers)[0]].n != int(torch.tensor(data.input_shape).prod()):
             raise CLIError(f"checkpoint expects input shape {shape}, dataset {args.dataset} gives {list(data.input_shape)}")
     else:
         net = networks.build(args.net, input_shape=data.input_shape, n_classes=data.num_classes)
-        meta = {}
     split = data.test if args.split == "test" else data.train
     result = evaluate(net, split, make_encoder(args), args.timesteps, engine=args.engine,
                       batch_size=args.batch_size, device=args.device, progress=not args.no_progress,

@@ -9,7 +9,7 @@ has no per-layer delay. On the same input the two engines give identical spikes.
 """
 from __future__ import annotations
 
-from typing import Iterable, Union
+from typing import Iterable, Optional, Union
 
 import torch
 from bindsnet.network import Network
@@ -105,4 +105,20 @@ def simulate(
     return record
 
 
-__all__ = ["ENGINES", "RECORDERS_ATTR", "Record", "simulate", "run_fast", "run_bindsnet", "check_feedforward", "input_layers"]
+def forward(
+    network: Network,
+    inputs: Union[torch.Tensor, dict[str, torch.Tensor]],
+    *,
+    record_voltage: Optional[Iterable[str]] = None,
+) -> Record:
+    """Differentiable run in the fast engine (autograd stays on): spikes of spiking
+    layers are float 0/1 tensors carrying surrogate gradients (see
+    :mod:`snnsim.autograd`), and the potentials of every non-input layer are returned.
+    Under ``torch.no_grad()`` it is an ordinary fast run that keeps the potentials of
+    ``record_voltage`` (default: the last layer). Used by the learning rules."""
+    feed = _as_input_dict(network, inputs)
+    want = [list(network.layers)[-1]] if record_voltage is None else list(record_voltage)
+    return run_fast(network, feed, want)
+
+
+__all__ = ["ENGINES", "forward", "RECORDERS_ATTR", "Record", "simulate", "run_fast", "run_bindsnet", "check_feedforward", "input_layers"]

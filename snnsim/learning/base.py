@@ -1,0 +1,64 @@
+"""The interface shared by every training method ("learning rule").
+
+A rule says how a network is built for it, how inputs are encoded, how the network is
+run differentiably and read out, and what loss is minimised. The trainer
+(:mod:`snnsim.training`) only talks to this interface, so every rule gets the same
+optimisers, schedules, checkpoints and reports. After training, the network is an
+ordinary BindsNET ``Network`` that either engine runs.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Optional, Sequence
+
+import torch
+from bindsnet.network import Network
+
+
+class LearningRule(ABC):
+    """Base class of the training methods."""
+
+    #: name used on the command line (``snnsim train --method NAME``)
+    name: str = ""
+    #: network names that :meth:`build` accepts
+    nets: tuple[str, ...] = ()
+
+    def __init__(self, timesteps: int) -> None:
+        if not isinstance(timesteps, int) or isinstance(timesteps, bool) or timesteps < 1:
+            raise ValueError(f"timesteps must be an int >= 1, got {timesteps!r}")
+        self.timesteps = timesteps
+
+    @abstractmethod
+    def build(self, net: str, input_shape: Sequence[int], n_classes: int) -> Network:
+        """A fresh network ``net`` (one of :attr:`nets`) for this rule."""
+
+    def prepare(self, network: Network) -> None:
+        """Configure a network for this rule (surrogates, reset handling). Idempotent."""
+
+    @abstractmethod
+    def encode(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """``x [B, C, H, W]`` in [0, 1] -> network input ``[T, B, C, H, W]``."""
+
+    @abstractmethod
+    def outputs(self, network: Network, inputs: torch.Tensor) -> torch.Tensor:
+        """Differentiable read-out ``[B, n_classes]`` of ``network`` on ``inputs``."""
+
+    @abstractmethod
+    def loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Scalar loss of ``outputs [B, C]`` against labels ``y [B]``."""
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Class predictions ``[B]``."""
+        return outputs.argmax(1)
+
+    def encoder_config(self) -> dict[str, Any]:
+        """How to encode inputs for ``snnsim simulate`` (stored with checkpoints)."""
+        return {}
+
+    def config(self) -> dict[str, Any]:
+        """JSON-ready settings for reports and checkpoints."""
+        return {"method": self.name, "timesteps": self.timesteps}
+
+    def check_net(self, net: str) -> None:
+        if net not in self.nets:
+            raise ValueError(f"method {self.name!r} supports nets {list(self.nets)}, got {net!r}")

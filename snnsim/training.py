@@ -1,0 +1,226 @@
+"""Trainer shared by every learning rule: optimiser, schedule, progress bars, per-epoch
+metrics (CSV and TensorBoard), an atomic checkpoint every epoch, resume, early stopping.
+
+Determinism: every epoch reseeds torch's global generator with ``seed * 1000 + epoch``
+and uses generators seeded from it for shuffling and input encoding, so a run resumed
+from the checkpoint of epoch k continues exactly as an uninterrupted run would.
+
+Checkpoint directory ``OUT/checkpoint``: the network (``snnsim.io.save_network``, with
+the rule's settings in ``extra``) plus ``trainer.pt`` (optimiser and schedule state,
+epoch, history; tensors and plain data only, loaded with ``weights_only=True``).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from bindsnet.network import Network
+from tqdm.auto import tqdm
+
+from .data import Dataset, Split
+from .io import atomic_write_bytes, load_network, save_network
+from .learning.base import LearningRule
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("none", "cosine", "step")
+
+
+@dataclass
+class TrainConfig:
+    """Options of :func:`fit` (all JSON-ready)."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "none"
+    step_size: int = 10
+    gamma: float = 0.1
+    seed: int = 0
+    patience: Optional[int] = None  # early stopping: epochs without held-out improvement
+    eval_batch_size: int = 200
+
+    def check(self) -> "TrainConfig":
+        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError("epochs, batch_size and eval_batch_size must be >= 1")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be >= 1, got {self.patience}")
+        return self
+
+
+def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Optional[torch.optim.lr_scheduler.LRScheduler]:
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size, gamma=cfg.gamma)
+    return None
+
+
+def trainable(network: Network) -> list[torch.nn.Parameter]:
+    """The parameters that training updates (BindsNET's wmin/wmax are frozen)."""
+    return [p for p in network.parameters() if p.requires_grad]
+
+
+def held_out_accuracy(rule: LearningRule, network: Network, split: Split, batch_size: int,
+                      seed: int, device: str | torch.device = "cpu") -> float:
+    """Accuracy of ``network`` on ``split`` with the rule's differentiable read-out (no grad)."""
+    network.train(False)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    correct = 0
+    with torch.no_grad():
+        for x, y in split.batches(batch_size):
+            x, y = x.to(device), y.to(device)
+            out = rule.outputs(network, rule.encode(x, gen))
+            correct += int((rule.predict(out) == y).sum())
+    return correct / len(split)
+
+
+def _save_trainer_state(path: Path, state: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def fit(
+    rule: LearningRule,
+    network: Network,
+    data: Dataset,
+    cfg: TrainConfig,
+    *,
+    out: Optional[Path] = None,
+    resume: bool = False,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    tensorboard: bool = False,
+    extra: Optional[dict[str, Any]] = None,
+) -> tuple[Network, dict[str, Any]]:
+    """Train ``network`` with ``rule`` on ``data.train``; measure ``data.test`` every epoch.
+
+    Returns (network, summary) where summary has ``history`` (one dict per epoch),
+    ``best_accuracy``, ``final_accuracy``, ``train_time_s``, ``samples_per_s``.
+    With ``resume=True`` the network and trainer state are loaded from
+    ``out/checkpoint`` and training continues after its last finished epoch.
+    """
+    cfg.check()
+    ckpt = out / "checkpoint" if out is not None else None
+    history: list[dict[str, Any]] = []
+    start_epoch = 1
+    network.to(device)
+    rule.prepare(network)
+    opt = make_optimizer(trainable(network), cfg)
+    sched = make_schedule(opt, cfg)
+    if resume:
+        if ckpt is None or not (ckpt / "trainer.pt").is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint to resume from in {ckpt}")
+        network = load_network(ckpt).to(device)
+        rule.prepare(network)
+        opt = make_optimizer(trainable(network), cfg)
+        sched = make_schedule(opt, cfg)
+        state = torch.load(ckpt / "trainer.pt", weights_only=True)
+        opt.load_state_dict(state["optimizer"])
+        if sched is not None and state.get("schedule") is not None:
+            sched.load_state_dict(state["schedule"])
+        history = list(state["history"])
+        start_epoch = int(state["epoch"]) + 1
+    writer = None
+    if tensorboard and out is not None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(out / "tensorboard"))
+        except ImportError:  # pragma: no cover - tensorboard is optional
+            writer = None
+    best = max((h["test_accuracy"] for h in history), default=-1.0)
+    stale = 0
+    for h in history:
+        stale = 0 if h["test_accuracy"] >= best else stale + 1
+    train_seconds = sum(h["seconds"] for h in history)
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        if cfg.patience is not None and stale >= cfg.patience:
+            break
+        torch.manual_seed(cfg.seed * 1000 + epoch)
+        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        network.train(True)
+        t0 = time.perf_counter()
+        total, correct, loss_sum = 0, 0, 0.0
+        bar = tqdm(total=len(data.train), desc=f"epoch {epoch}/{cfg.epochs}", unit="sample",
+                   disable=not progress, leave=False)
+        for x, y in data.train.batches(cfg.batch_size, shuffle=True, generator=gen):
+            x, y = x.to(device), y.to(device)
+            outputs = rule.outputs(network, rule.encode(x, gen))
+            loss = rule.loss(outputs, y)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += x.shape[0]
+            correct += int((rule.predict(outputs.detach()) == y).sum())
+            loss_sum += float(loss) * x.shape[0]
+            bar.update(x.shape[0])
+            bar.set_postfix(loss=f"{loss_sum / total:.4f}", acc=f"{correct / total:.3f}")
+        bar.close()
+        seconds = time.perf_counter() - t0
+        lr = opt.param_groups[0]["lr"]
+        if sched is not None:
+            sched.step()
+        test_acc = held_out_accuracy(rule, network, data.test, cfg.eval_batch_size, cfg.seed, device)
+        row = {"epoch": epoch, "train_loss": loss_sum / total, "train_accuracy": correct / total,
+               "test_accuracy": test_acc, "lr": lr, "seconds": seconds}
+        history.append(row)
+        train_seconds += seconds
+        if progress:
+            tqdm.write(f"epoch {epoch}: loss {row['train_loss']:.4f}, train {row['train_accuracy']:.4f}, "
+                       f"held-out {test_acc:.4f} ({seconds:.1f} s)")
+        if writer is not None:
+            for k in ("train_loss", "train_accuracy", "test_accuracy", "lr"):
+                writer.add_scalar(k, row[k], epoch)
+        stale = 0 if test_acc > best else stale + 1
+        best = max(best, test_acc)
+        if out is not None:
+            _write_csv(out / "metrics.csv", history)
+            meta = {"net_config": rule.config(), "train_config": asdict(cfg), **rule.encoder_config(), **(extra or {})}
+            save_network(network, ckpt, extra=meta)
+            _save_trainer_state(ckpt / "trainer.pt", {
+                "epoch": epoch, "history": history, "optimizer": opt.state_dict(),
+                "schedule": sched.state_dict() if sched is not None else None,
+            })
+    if writer is not None:
+        writer.close()
+    network.train(False)
+    summary = {
+        "history": history,
+        "best_accuracy": best,
+        "final_accuracy": history[-1]["test_accuracy"] if history else None,
+        "train_time_s": train_seconds,
+        "samples_per_s": len(data.train) * len(history) / train_seconds if train_seconds > 0 else None,
+        "epochs_run": len(history),
+    }
+    return network, summary
+
+
+def _write_csv(path: Path, history: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_bytes(path, buf.getvalue().encode())
