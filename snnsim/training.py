@@ -175,7 +175,7 @@ def fit(
             opt.step()
             total += x.shape[0]
             correct += int((rule.predict(outputs.detach()) == y).sum())
-            loss_sum += float(loss) * x.shape[0]
+            loss_sum += float(loss.detach()) * x.shape[0]
             bar.update(x.shape[0])
             bar.set_postfix(loss=f"{loss_sum / total:.4f}", acc=f"{correct / total:.3f}")
         bar.close()
