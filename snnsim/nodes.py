@@ -169,9 +169,19 @@ NODE_TYPES: dict[str, type] = {
 }
 
 
+def register_node(kind: str, cls: type) -> None:
+    """Make a node class available to specs under ``"type": kind`` (see ``snnsim.extensions``).
+
+    The class must accept ``shape=...`` plus its JSON parameters, and provide ``config()``.
+    """
+    if kind in NODE_TYPES and NODE_TYPES[kind] is not cls:
+        raise ValueError(f"node type {kind!r} is already registered to {NODE_TYPES[kind].__name__}")
+    NODE_TYPES[kind] = cls
+
+
 def node_config(layer: Nodes) -> dict[str, Any]:
     """Config of any supported layer (BindsNET ``Input`` included)."""
-    if isinstance(layer, SpikingNodes):
+    if isinstance(layer, SpikingNodes) or (hasattr(layer, "config") and type(layer) in NODE_TYPES.values()):
         return layer.config()
     if type(layer) is Input:
         return {"type": "input", "shape": list(layer.shape)}

@@ -30,6 +30,7 @@ from typing import Any
 
 from bindsnet.network import Network
 
+from . import extensions  # noqa: F401  (registers extra node types and ops)
 from .connections import ModuleConnection
 from .nodes import NODE_TYPES, node_config
 from .ops import build_ops

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from ..io import load_network
@@ -29,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dropout", type=float, default=None, help="dropout probability (spikebp)")
     p.add_argument("--batchnorm", action="store_true", help="BatchNorm after hidden weighted ops (spikebp)")
     p.add_argument("--hidden", default=None, help="hidden sizes of the fc net, comma separated (e.g. 800)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other parameter of the method (value parsed as JSON), e.g. --set width=0.25")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     p.add_argument("--tensorboard", action="store_true", help="also log to OUT/tensorboard")
     p.add_argument("--out", required=True, help="output directory")
@@ -52,6 +55,14 @@ def rule_params(args: argparse.Namespace) -> dict[str, Any]:
             params["hidden"] = tuple(int(h) for h in args.hidden.split(","))
         except ValueError:
             raise CLIError(f"--hidden must be comma-separated integers, got {args.hidden!r}") from None
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CLIError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            params[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.replace("-", "_")] = value
     return params
 
 

@@ -108,3 +108,6 @@ class SpikeBP(LearningRule):
         return {**super().config(), "leak": self.leak, "thresh": self.thresh, "prob_scale": self.prob_scale,
                 "dropout": self.dropout, "batchnorm": self.batchnorm, "hidden": list(self.hidden),
                 "weight_gain": self.weight_gain}
+
+
+RULE = SpikeBP
