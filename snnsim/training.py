@@ -5,9 +5,12 @@ Determinism: every epoch reseeds torch's global generator with ``seed * 1000 + e
 and uses generators seeded from it for shuffling and input encoding, so a run resumed
 from the checkpoint of epoch k continues exactly as an uninterrupted run would.
 
-Checkpoint directory ``OUT/checkpoint``: the network (``snnsim.io.save_network``, with
-the rule's settings in ``extra``) plus ``trainer.pt`` (optimiser and schedule state,
-epoch, history; tensors and plain data only, loaded with ``weights_only=True``).
+Checkpoint directory ``OUT/checkpoint``: the network for inference (``rule.export``,
+saved with ``snnsim.io.save_network``, the rule's settings in ``extra``) plus
+``trainer.pt`` (optimiser and schedule state, epoch, history; tensors and plain data
+only, loaded with ``weights_only=True``). When ``rule.export`` changes the network (e.g.
+folds BatchNorm), the network as trained is kept in ``OUT/checkpoint/training`` for
+``--resume``.
 """
 from __future__ import annotations
 
@@ -131,7 +134,7 @@ def fit(
     if resume:
         if ckpt is None or not (ckpt / "trainer.pt").is_file():
             raise FileNotFoundError(f"--resume: no checkpoint to resume from in {ckpt}")
-        network = load_network(ckpt).to(device)
+        network = load_network(ckpt / "training" if (ckpt / "training").is_dir() else ckpt).to(device)
         rule.prepare(network)
         opt = make_optimizer(trainable(network), cfg)
         sched = make_schedule(opt, cfg)
@@ -199,7 +202,10 @@ def fit(
         if out is not None:
             _write_csv(out / "metrics.csv", history)
             meta = {"net_config": rule.config(), "train_config": asdict(cfg), **rule.encoder_config(), **(extra or {})}
-            save_network(network, ckpt, extra=meta)
+            exported = rule.export(network)
+            save_network(exported, ckpt, extra=meta)
+            if exported is not network:
+                save_network(network, ckpt / "training", extra=meta)
             _save_trainer_state(ckpt / "trainer.pt", {
                 "epoch": epoch, "history": history, "optimizer": opt.state_dict(),
                 "schedule": sched.state_dict() if sched is not None else None,
@@ -207,6 +213,7 @@ def fit(
     if writer is not None:
         writer.close()
     network.train(False)
+    network = rule.export(network)
     summary = {
         "history": history,
         "best_accuracy": best,

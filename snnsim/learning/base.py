@@ -51,6 +51,13 @@ class LearningRule(ABC):
         """Class predictions ``[B]``."""
         return outputs.argmax(1)
 
+    def export(self, network: Network) -> Network:
+        """The network to save for inference after (or during) training, e.g. with
+        BatchNorm folded into the weights. Default: the trained network itself. When it
+        returns another object, the trainer keeps the training network separately so
+        that ``--resume`` continues from it."""
+        return network
+
     def encoder_config(self) -> dict[str, Any]:
         """How to encode inputs for ``snnsim simulate`` (stored with checkpoints)."""
         return {}
