@@ -176,6 +176,7 @@ def fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            rule.after_step(network)
             total += x.shape[0]
             correct += int((rule.predict(outputs.detach()) == y).sum())
             loss_sum += float(loss.detach()) * x.shape[0]

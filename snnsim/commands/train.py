@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hidden", default=None, help="hidden sizes of the fc net, comma separated (e.g. 800)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other parameter of the method (value parsed as JSON), e.g. --set width=0.25")
+    p.add_argument("--from-relu", default=None, metavar="DIR",
+                   help="start from a trained ReLU net (snnsim train-ann checkpoint), for methods that map one (ttfs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     p.add_argument("--tensorboard", action="store_true", help="also log to OUT/tensorboard")
     p.add_argument("--out", required=True, help="output directory")
@@ -55,6 +57,8 @@ def rule_params(args: argparse.Namespace) -> dict[str, Any]:
             params["hidden"] = tuple(int(h) for h in args.hidden.split(","))
         except ValueError:
             raise CLIError(f"--hidden must be comma-separated integers, got {args.hidden!r}") from None
+    if args.from_relu is not None:
+        params["from_relu"] = args.from_relu
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key:

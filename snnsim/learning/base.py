@@ -51,6 +51,10 @@ class LearningRule(ABC):
         """Class predictions ``[B]``."""
         return outputs.argmax(1)
 
+    def after_step(self, network: Network) -> None:
+        """Called by the trainer after every optimiser step (e.g. to grow TTFS windows
+        from statistics the rule kept during :meth:`outputs`). Default: nothing."""
+
     def export(self, network: Network) -> Network:
         """The network to save for inference after (or during) training, e.g. with
         BatchNorm folded into the weights. Default: the trained network itself. When it
