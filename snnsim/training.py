@@ -25,6 +25,7 @@ import torch
 from bindsnet.network import Network
 from tqdm.auto import tqdm
 
+from . import distributed as ddp
 from .data import Dataset, Split
 from .io import atomic_write_bytes, load_network, save_network
 from .learning.base import LearningRule
@@ -144,6 +145,13 @@ def fit(
             sched.load_state_dict(state["schedule"])
         history = list(state["history"])
         start_epoch = int(state["epoch"]) + 1
+    rank, world = ddp.rank_world()
+    if world > 1 and cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {world} ranks")
+    lead = rank == 0
+    out = out if lead else None  # only rank 0 writes
+    progress = progress and lead
+    model = ddp.wrap(rule, network)
     writer = None
     if tensorboard and out is not None:
         try:
@@ -169,7 +177,8 @@ def fit(
                    disable=not progress, leave=False)
         for x, y in data.train.batches(cfg.batch_size, shuffle=True, generator=gen):
             x, y = x.to(device), y.to(device)
-            outputs = rule.outputs(network, rule.encode(x, gen))
+            inputs, y = ddp.shard(rule.encode(x, gen), y)
+            outputs = model(inputs) if model is not None else rule.outputs(network, inputs)
             loss = rule.loss(outputs, y)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
@@ -177,9 +186,9 @@ def fit(
             loss.backward()
             opt.step()
             rule.after_step(network)
-            total += x.shape[0]
+            total += y.shape[0]
             correct += int((rule.predict(outputs.detach()) == y).sum())
-            loss_sum += float(loss.detach()) * x.shape[0]
+            loss_sum += float(loss.detach()) * y.shape[0]
             bar.update(x.shape[0])
             bar.set_postfix(loss=f"{loss_sum / total:.4f}", acc=f"{correct / total:.3f}")
         bar.close()

@@ -5,6 +5,7 @@ import argparse
 import json
 from typing import Any
 
+from .. import distributed as ddp
 from ..io import load_network
 from ..learning import RULES, get_rule
 from ..simulation import evaluate
@@ -36,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="start from a trained ReLU net (snnsim train-ann checkpoint), for methods that map one (ttfs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     p.add_argument("--tensorboard", action="store_true", help="also log to OUT/tensorboard")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel DDP training; launch with torchrun --nproc_per_node N -m snnsim train ...")
     p.add_argument("--out", required=True, help="output directory")
     add_data_args(p)
     add_run_args(p)
@@ -71,6 +74,19 @@ def rule_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.distributed:
+        try:
+            ddp.init(args.device)
+        except RuntimeError as err:
+            raise CLIError(str(err)) from None
+    try:
+        return _run(args)
+    finally:
+        if args.distributed:
+            ddp.shutdown()
+
+
+def _run(args: argparse.Namespace) -> int:
     setup_run(args)
     out = out_dir(args.out)
     data = load_data(args)
@@ -86,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
     network, summary = fit(rule, network, data, cfg, out=out, resume=args.resume, device=args.device,
                            progress=not args.no_progress, tensorboard=args.tensorboard,
                            extra={"net": args.net, "dataset": args.dataset})
+    rank, world = ddp.rank_world()
+    if rank != 0:
+        return 0
     enc = rule.encoder_config()
     ev = evaluate(network, data.test, lambda x, t: rule.encode(x), rule.timesteps, engine="fast",
                   batch_size=200, device=args.device, progress=not args.no_progress)
@@ -96,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         "best_accuracy": summary["best_accuracy"], "simulated_accuracy": ev.accuracy,
         "spikes_per_neuron": ev.spikes_per_neuron, "train_time_s": summary["train_time_s"],
         "samples_per_s": summary["samples_per_s"], "simulation_samples_per_s": ev.samples_per_s,
-        "checkpoint": str(out / "checkpoint"), **threads_info(),
+        "checkpoint": str(out / "checkpoint"), "world_size": world, **threads_info(),
     }
     write_report(out, report)
     print(f"held-out accuracy {summary['final_accuracy']:.4f} after {summary['epochs_run']} epochs "

@@ -1,0 +1,84 @@
+"""Crash-safe training (SIGKILL mid-epoch, then --resume) and DDP data parallelism."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from snnsim.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["train", "--method", "spikebp", "--net", "fc", "--hidden", "60", "-T", "8", "--limit", "300",
+        "--batch-size", "20", "--no-progress", "--threads", "1", "--seed", "5"]
+
+
+def weights(run: Path) -> dict:
+    return torch.load(run / "checkpoint" / "weights.pt", weights_only=True)
+
+
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
+    full, crashed = tmp_path / "full", tmp_path / "crashed"
+    args = [a for a in ARGS]
+    args[args.index("-T") + 1] = "25"
+    args[args.index("--limit") + 1] = "1000"
+    args[args.index("--hidden") + 1] = "300"
+    assert main(args + ["--epochs", "3", "--out", str(full)]) == 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "snnsim", *args, "--epochs", "3", "--out", str(crashed)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    state = crashed / "checkpoint" / "trainer.pt"
+    deadline = time.time() + 120
+    while not state.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert state.exists(), "the first epoch's checkpoint never appeared"
+    time.sleep(0.2)  # well inside epoch 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    done = torch.load(state, weights_only=True)["epoch"]
+    assert done < 3, "training finished before the kill; make the epochs longer"
+    assert main(args + ["--epochs", "3", "--out", str(crashed), "--resume"]) == 0
+    a, b = weights(full), weights(crashed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_resume_refuses_corrupt_checkpoint(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(ARGS + ["--epochs", "1", "--out", str(run)]) == 0
+    w = run / "checkpoint" / "weights.pt"
+    w.write_bytes(w.read_bytes()[:100])
+    assert main(ARGS + ["--epochs", "2", "--out", str(run), "--resume"]) == 2
+    assert "checksum" in capsys.readouterr().err
+
+
+def test_distributed_two_processes_match_single_process(tmp_path):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    if torchrun is None:
+        pytest.skip("torchrun not installed")
+    common = ARGS + ["--epochs", "2", "--set", "dropout=0"]
+    assert main(common + ["--out", str(tmp_path / "single")]) == 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29561", "-m", "snnsim",
+                          *common, "--out", str(tmp_path / "ddp"), "--distributed"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    a, b = weights(tmp_path / "single"), weights(tmp_path / "ddp")
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5), (key, (a[key] - b[key]).abs().max())
+    assert not (a[key] == 0).all()
+
+
+def test_distributed_outside_torchrun_is_a_clear_error(tmp_path, capsys):
+    env_backup = {k: os.environ.pop(k) for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if k in os.environ}
+    try:
+        assert main(ARGS + ["--epochs", "1", "--out", str(tmp_path), "--distributed"]) == 2
+    finally:
+        os.environ.update(env_backup)
+    assert "torchrun" in capsys.readouterr().err
