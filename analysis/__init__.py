@@ -1,1 +1,34 @@
-"""analysis."""
+"""Analysis of spiking runs: recording, rates, SynOps/energy, plots and a raster viewer.
+
+- :mod:`.recording`: ``record(network, ...)`` context manager collecting every ``simulate``.
+- :mod:`.raster`, :mod:`.rates`, :mod:`.traces`, :mod:`.ttfs`, :mod:`.accuracy`: data
+  functions and the matplotlib figures built on them (each returns the Figure and saves
+  PNG/SVG when given ``path``).
+- :mod:`.synops`: fan-out, SynOps, ANN MACs and energy estimates.
+- :mod:`.viewer`: ``RasterViewer``, interactive (sliders, layer boxes, arrow keys).
+- :mod:`.rundir`: read a run directory (report.json, record.pt).
+"""
+from .accuracy import accuracy_curves, confusion_matrix, plot_accuracy_vs_time, plot_confusion_matrix
+from .raster import plot_raster, raster_points
+from .rates import (
+    firing_rates, neuron_rates, plot_firing_rates, plot_rate_histogram, rate_histogram_data, rates_from_counts,
+    rates_from_report,
+)
+from .recording import Recording, RecordingLimitError, estimate_bytes, record
+from .rundir import RunData, load_record, load_run
+from .synops import E_AC, E_MAC, ann_macs, connection_macs, energy, energy_report, fanout, synops
+from .traces import layer_thresholds, pick_neurons, plot_traces, trace_data
+from .ttfs import first_spike_times, plot_first_spike_times, ttfs_histogram_data
+from .viewer import RasterViewer
+
+__all__ = [
+    "record", "Recording", "RecordingLimitError", "estimate_bytes",
+    "raster_points", "plot_raster",
+    "firing_rates", "neuron_rates", "rates_from_counts", "rates_from_report", "rate_histogram_data",
+    "plot_firing_rates", "plot_rate_histogram",
+    "layer_thresholds", "pick_neurons", "trace_data", "plot_traces",
+    "first_spike_times", "ttfs_histogram_data", "plot_first_spike_times",
+    "accuracy_curves", "plot_accuracy_vs_time", "confusion_matrix", "plot_confusion_matrix",
+    "fanout", "synops", "ann_macs", "connection_macs", "energy", "energy_report", "E_AC", "E_MAC",
+    "RasterViewer", "RunData", "load_run", "load_record",
+]

@@ -21,6 +21,11 @@ def _window(t: int, time_window: Optional[tuple[int, int]]) -> tuple[int, int]:
     return t0, t1
 
 
+def marker_area(row_pt: float) -> float:
+    """Scatter size (points^2) of a ``|`` marker as tall as one neuron row (0.6 to 8 pt)."""
+    return min(8.0, max(0.6, row_pt)) ** 2
+
+
 def raster_points(
     spikes: torch.Tensor, sample: int = 0, *, time_window: Optional[tuple[int, int]] = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,8 +79,10 @@ def plot_raster(
         else:
             t, n = raster_points(spikes[name], sample, time_window=window)
         total += t.numel()
-        ax.scatter((t.double() * dt).numpy(), n.numpy(), s=4 if size > 100 else 12, marker="|",
-                   color=layer_color(i), linewidths=0.7)
+        row_pt = heights[i] / sum(heights) * (fig.get_figheight() - 1.0) * 72 / size  # points per neuron row
+        col_pt = 6.5 * 72 / max(1, t1 - t0)  # points per time step
+        ax.scatter((t.double() * dt).numpy(), n.numpy(), s=marker_area(row_pt), marker="|",
+                   color=layer_color(i), linewidths=min(1.0, 0.6 * col_pt))
         ax.set_ylim(size - 0.5, -0.5)
         rate = t.numel() / max(1, size * (t1 - t0))
         ax.set_ylabel(f"{name}\n{size} n\n{t.numel()} sp", rotation=0, ha="right", va="center", fontsize=8)

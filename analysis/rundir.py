@@ -1,0 +1,69 @@
+"""Read a run directory: ``report.json`` and ``record.pt`` (written by ``snnsim`` commands)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+
+from snnsim.engine import Record
+
+
+@dataclass
+class RunData:
+    """What a run directory holds. ``record``/``labels`` are None without ``record.pt``."""
+
+    path: Path
+    report: dict[str, Any] = field(default_factory=dict)
+    record: Optional[Record] = None
+    labels: Optional[torch.Tensor] = None
+
+    def need_record(self) -> Record:
+        """The record, or a ValueError saying that ``record.pt`` is missing."""
+        if self.record is None:
+            raise ValueError(f"{self.path} has no record.pt (spikes of a few samples); run `snnsim simulate --out "
+                             f"{self.path}` to make one")
+        return self.record
+
+
+def load_record(path: Union[str, Path]) -> tuple[Record, Optional[torch.Tensor]]:
+    """(Record, labels ``[B]`` or None) from a ``record.pt`` file."""
+    path = Path(path)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # corrupt or foreign file
+        raise ValueError(f"cannot read {path}: {err}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("spikes"), dict) or not data["spikes"]:
+        raise ValueError(f"{path} is not a record file: expected a dict with a non-empty 'spikes' dict")
+    spikes = dict(data["spikes"])
+    shapes = {tuple(v.shape[:2]) for v in spikes.values()}
+    if len(shapes) != 1 or any(v.dim() < 2 for v in spikes.values()):
+        raise ValueError(f"{path}: every layer's spikes must be [T, B, ...] with the same T and B, got "
+                         f"{ {k: list(v.shape) for k, v in spikes.items()} }")
+    rec = Record(spikes, dict(data.get("voltages") or {}), float(data.get("dt", 1.0)))
+    labels = data.get("labels")
+    return rec, (torch.as_tensor(labels).reshape(-1) if labels is not None else None)
+
+
+def load_run(run_dir: Union[str, Path]) -> RunData:
+    """Load ``report.json`` (optional if ``record.pt`` exists) and ``record.pt`` of ``run_dir``."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(f"run directory {path} does not exist")
+    rep_path, rec_path = path / "report.json", path / "record.pt"
+    if not rep_path.is_file() and not rec_path.is_file():
+        raise ValueError(f"{path} has neither report.json nor record.pt (is it a run directory?)")
+    report: dict[str, Any] = {}
+    if rep_path.is_file():
+        try:
+            report = json.loads(rep_path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{rep_path} is not valid JSON: {err}") from None
+    run = RunData(path, report)
+    if rec_path.is_file():
+        run.record, run.labels = load_record(rec_path)
+    return run

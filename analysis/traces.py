@@ -1,0 +1,98 @@
+"""Membrane potential traces of chosen neurons, with the firing threshold."""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import torch
+from bindsnet.network import Network
+from matplotlib.figure import Figure
+
+from snnsim.engine import Record
+from snnsim.nodes import SpikingNodes
+
+from .plotting import PathLike, check_layers, check_record, check_sample, new_figure, save_figure, time_label
+
+
+def layer_thresholds(network: Network) -> dict[str, float]:
+    """Threshold of every spiking snnsim layer of ``network`` (integrators excluded)."""
+    return {name: float(layer.params.thresh) for name, layer in network.layers.items()
+            if isinstance(layer, SpikingNodes) and layer.params.spiking}
+
+
+def pick_neurons(record: Record, layer: str, sample: int = 0, max_neurons: int = 3) -> list[int]:
+    """Default neurons to trace: all of a layer of <= 10 neurons, else the ``max_neurons``
+    with the most spikes in ``sample`` (ties: highest peak potential, then lowest index)."""
+    v = record.voltages[layer][:, sample].reshape(record.timesteps, -1)
+    n = v.shape[1]
+    if n <= 10:
+        return list(range(n))
+    counts = record.spikes[layer][:, sample].reshape(record.timesteps, -1).sum(0).tolist()
+    peak = v.double().amax(0).tolist()
+    order = sorted(range(n), key=lambda i: (-counts[i], -peak[i], i))
+    return sorted(order[:max_neurons])
+
+
+def trace_data(record: Record, layer: str, neurons: Sequence[int], sample: int = 0) -> torch.Tensor:
+    """Potentials ``[T, len(neurons)]`` of flat neuron indices ``neurons`` in ``sample``."""
+    v = record.voltages[layer][:, sample].reshape(record.timesteps, -1)
+    idx = [int(i) for i in neurons]
+    bad = [i for i in idx if not 0 <= i < v.shape[1]]
+    if bad:
+        raise ValueError(f"neurons {bad} out of range for layer {layer!r} with {v.shape[1]} neurons")
+    return v[:, idx]
+
+
+def plot_traces(
+    record: Record,
+    layers: Optional[Union[str, Sequence[str]]] = None,
+    neurons: Optional[Union[Sequence[int], dict[str, Sequence[int]]]] = None,
+    sample: int = 0,
+    *,
+    thresh: Optional[Union[float, dict[str, float]]] = None,
+    max_neurons: int = 3,
+    title: Optional[str] = None,
+    path: Optional[PathLike] = None,
+) -> Figure:
+    """Membrane potential over time of chosen neurons, one panel per layer.
+
+    Args:
+        record: needs ``voltages`` of ``layers`` (default: every layer with voltages).
+        neurons: flat indices for every layer, or a dict layer -> indices (default
+            :func:`pick_neurons`).
+        thresh: threshold drawn as a dashed line: one value, or layer -> value (see
+            :func:`layer_thresholds`); None draws none. Spikes are marked with dots on it.
+    Each traced neuron is one ``Line2D`` whose y data are the recorded potentials
+    (after the reset of each step) and whose label is ``"layer[i]"``.
+    """
+    check_record(record)
+    if not record.voltages:
+        raise ValueError("the record holds no membrane potentials; simulate with record_voltage=True "
+                         "(or record(..., variables=('s', 'v')))")
+    names = check_layers(list(record.voltages), layers, what="recorded with voltages")
+    check_sample(record.voltages[names[0]], sample)
+    fig = new_figure(9.0, 0.8 + 2.2 * len(names))
+    axes = fig.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
+    dt = record.dt
+    t_axis = torch.arange(record.timesteps, dtype=torch.float64) * dt
+    for ax, name in zip(axes, names):
+        idx = neurons.get(name) if isinstance(neurons, dict) else neurons
+        idx = pick_neurons(record, name, sample, max_neurons) if idx is None else [int(i) for i in idx]
+        v = trace_data(record, name, idx, sample)
+        th = thresh.get(name) if isinstance(thresh, dict) else thresh
+        s = record.spikes[name][:, sample].reshape(record.timesteps, -1)[:, idx] if name in record.spikes else None
+        for j, i in enumerate(idx):
+            (line,) = ax.plot(t_axis.numpy(), v[:, j].numpy(), lw=1.0, label=f"{name}[{i}]", color=f"C{j % 10}")
+            line.set_gid(f"trace:{name}:{i}")
+            if s is not None and th is not None and bool(s[:, j].any()):
+                ts = t_axis[s[:, j].bool()].numpy()
+                ax.plot(ts, [float(th)] * len(ts), linestyle="none", marker="o", ms=3, color=line.get_color(),
+                        gid=f"spikes:{name}:{i}")
+        if th is not None:
+            ax.axhline(float(th), color="red", linestyle="--", lw=0.9, label="threshold", gid="threshold")
+        ax.set_ylabel(f"{name}\npotential", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    axes[-1].set_xlabel(time_label(dt))
+    fig.suptitle(title or f"membrane potentials, sample {sample}", fontsize=10)
+    save_figure(fig, path)
+    return fig
