@@ -33,6 +33,7 @@ setup(
         "datasets": ["tonic>=1.4"],
         "bench": ["snntorch>=0.9", "spikingjelly>=0.0.0.0.14"],
         "tensorboard": ["tensorboard>=2.14"],
+        "nir": ["nir>=1.0"],
     },
     entry_points={"console_scripts": ["snnsim=snnsim.cli:main"]},
     classifiers=[
