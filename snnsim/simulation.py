@@ -42,6 +42,9 @@ class Evaluation:
     first_batch: Optional[Record] = None
     first_labels: Optional[torch.Tensor] = None
     neuron_counts: dict[str, torch.Tensor] = field(default_factory=dict)  # total spikes per neuron [*shape]
+    readout: str = "spikes"
+    predictions: Optional[torch.Tensor] = None  # [N] at the last step
+    labels: Optional[torch.Tensor] = None  # [N]
 
     @property
     def samples_per_s(self) -> float:
@@ -100,6 +103,8 @@ def evaluate(
     correct_t = torch.zeros(len(steps), dtype=torch.long)
     spike_sums: dict[str, float] = {}
     counts: dict[str, torch.Tensor] = {}
+    preds: list[torch.Tensor] = []
+    labels: list[torch.Tensor] = []
     first: Optional[Record] = None
     first_labels = None
     seconds = 0.0
@@ -115,6 +120,8 @@ def evaluate(
         seconds += time.perf_counter() - t0
         correct_t += (pred_t == y.unsqueeze(0)).sum(1).cpu()
         correct += int((pred_t[-1] == y).sum())  # steps[-1] == timesteps (checked above)
+        preds.append(pred_t[-1].cpu())
+        labels.append(y.cpu())
         for name, s in record.spikes.items():
             per_neuron = s.sum((0, 1)).cpu()  # [*shape] total over steps and samples
             counts[name] = counts[name] + per_neuron if name in counts else per_neuron
@@ -139,4 +146,7 @@ def evaluate(
         first_batch=first,
         first_labels=first_labels,
         neuron_counts=counts,
+        readout=readout,
+        predictions=torch.cat(preds),
+        labels=torch.cat(labels),
     )

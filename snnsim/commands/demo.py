@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 
-import matplotlib.pyplot as plt
 import torch
 
 import encoders
-from analysis import energy_report, plot_accuracy_vs_time, plot_firing_rates, plot_raster
+from analysis import (confusion_matrix, energy_report, layer_thresholds, plot_accuracy_vs_time,
+                      plot_firing_rates, plot_raster)
 
 from ..ann import ann_accuracy, build_ann, train_ann
 from ..conversion import convert
@@ -72,21 +72,21 @@ def run(args: argparse.Namespace) -> int:
     torch.save({"spikes": rec.spikes, "voltages": rec.voltages, "dt": rec.dt, "labels": result.first_labels},
                out / "record.pt")
     curve = {str(k): v for k, v in result.accuracy_vs_time.items()}
-    for fig in (
-        plot_raster(rec.spikes, sample=0, title=f"converted FC net on digits, label {int(result.first_labels[0])}",
-                    path=out / "raster.png"),
-        plot_accuracy_vs_time({"data-norm SNN": curve}, log_x=True, ann_accuracy=ann_acc,
-                              title="accuracy vs simulation steps", path=out / "accuracy_vs_time.png"),
-        plot_firing_rates(rec, path=out / "rates.png"),
-    ):
-        plt.close(fig)
+    plot_raster(rec.spikes, sample=0, title=f"converted FC net on digits, label {int(result.first_labels[0])}",
+                path=out / "raster.png")
+    plot_accuracy_vs_time({"data-norm SNN": curve}, log_x=True, ann_accuracy=ann_acc,
+                          title="accuracy vs simulation steps", path=out / "accuracy_vs_time.png")
+    plot_firing_rates(rec, path=out / "rates.png")
     report = {
         "command": "demo", "dataset": "digits", "net": "fc 784-1200-1200-10",
         "ann_accuracy": ann_acc, "snn_accuracy": result.accuracy, "timesteps": args.timesteps,
         "encoder": {"name": "poisson", "max_rate_hz": args.max_rate},
         "norm": "data", "norm_factors": conv.factors, "accuracy_vs_time": curve,
         "spikes_per_neuron": result.spikes_per_neuron, "samples_per_s": result.samples_per_s,
-        "engines_identical": identical, "synops": energy_report(net, result), **threads_info(),
+        "engines_identical": identical, "synops": energy_report(net, result),
+        "confusion_matrix": confusion_matrix(result.predictions, result.labels, data.num_classes).tolist(),
+        "thresholds": layer_thresholds(net), "readout": result.readout, "num_classes": data.num_classes,
+        "dt": float(net.dt), **threads_info(),
     }
     write_report(out, report)
     print(f"wrote {out / 'report.json'}, raster.png, accuracy_vs_time.png, rates.png, snn/")

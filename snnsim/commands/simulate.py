@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-import matplotlib.pyplot as plt
 import torch
 
 import encoders
 import networks
-from analysis.raster import plot_raster
+from analysis import confusion_matrix, energy_report, layer_thresholds, plot_raster
 
 from ..io import load_network, read_meta, save_network
 from ..engine import ENGINES
@@ -114,16 +113,23 @@ def run(args: argparse.Namespace) -> int:
         "seconds": result.seconds,
         "spikes_per_neuron": result.spikes_per_neuron,
         "output_layer": output_layer(net),
+        "readout": result.readout,
+        "num_classes": data.num_classes,
+        "dt": float(net.dt),
+        "thresholds": layer_thresholds(net),
+        "synops": energy_report(net, result),
+        "confusion_matrix": confusion_matrix(result.predictions, result.labels, data.num_classes).tolist()
+        if trained else None,
         **threads_info(),
     }
     rec = result.first_batch
     assert rec is not None
     torch.save({"spikes": rec.spikes, "voltages": rec.voltages, "dt": rec.dt,
                 "labels": result.first_labels}, out / "record.pt")
-    fig = plot_raster(rec.spikes, sample=0, dt=1.0,
-                      title=f"{report['net']} on {args.dataset} ({args.engine} engine), sample 0, label {int(result.first_labels[0])}",
-                      path=out / "raster.png")
-    plt.close(fig)
+    plot_raster(rec.spikes, sample=0, dt=1.0,
+                title=f"{report['net']} on {args.dataset} ({args.engine} engine), sample 0, "
+                      f"label {int(result.first_labels[0])}",
+                path=out / "raster.png")
     write_report(out, report)
     acc = f"accuracy {result.accuracy:.4f}, " if trained else ""
     print(f"{result.samples} samples, {acc}{result.samples_per_s:.1f} samples/s -> {out / 'report.json'}, {out / 'raster.png'}")
