@@ -20,6 +20,8 @@ from bindsnet.network import Network
 
 from snnsim.spec import build_network
 
+from .resnet import resnet19_spec
+
 MNIST_SHAPE = (1, 28, 28)
 
 
@@ -144,7 +146,7 @@ def lenet_spec(input_shape: Sequence[int] = MNIST_SHAPE, n_classes: int = 10, **
     return conv_spec([(20, 5), (50, 5)], n_classes, input_shape=input_shape, hidden_fc=(200,), **kw)
 
 
-SPECS = {"fc": diehl_fc_spec, "scnn": scnn_spec, "lenet": lenet_spec}
+SPECS = {"fc": diehl_fc_spec, "scnn": scnn_spec, "lenet": lenet_spec, "resnet19": resnet19_spec}
 
 
 def fc(sizes: Sequence[int], **kw: Any) -> Network:
@@ -168,7 +170,7 @@ def lenet(**kw: Any) -> Network:
 
 
 def build(name: str, **kw: Any) -> Network:
-    """Build a named network ("fc", "scnn", "lenet") with keyword options."""
+    """Build a named network ("fc", "scnn", "lenet", "resnet19") with keyword options."""
     if name not in SPECS:
         raise ValueError(f"unknown network {name!r}; known: {sorted(SPECS)}")
     return build_network(SPECS[name](**kw))
