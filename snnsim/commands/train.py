@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
+
+import torch
+
+from analysis import energy_report, plot_firing_rates
 from typing import Any
 
 from .. import distributed as ddp
@@ -107,13 +111,20 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     enc = rule.encoder_config()
     ev = evaluate(network, data.test, lambda x, t: rule.encode(x), rule.timesteps, engine="fast",
-                  batch_size=200, device=args.device, progress=not args.no_progress)
+                  batch_size=200, device=args.device, progress=not args.no_progress, keep_first_batch=4)
+    rec = ev.first_batch
+    torch.save({"spikes": rec.spikes, "voltages": rec.voltages, "dt": rec.dt, "labels": ev.first_labels},
+               out / "record.pt")
+    plot_firing_rates({name: float(s[:, :1].float().mean()) for name, s in rec.spikes.items()},
+                      title=f"firing rate per layer, one test sample (label {int(ev.first_labels[0])})",
+                      path=out / "firing_rates.png")
     report = {
         "command": "train", "method": args.method, "net": args.net, "dataset": args.dataset,
         "rule": rule.config(), "train_config": vars(cfg), "encoder": enc,
         "epochs": summary["history"], "final_accuracy": summary["final_accuracy"],
         "best_accuracy": summary["best_accuracy"], "simulated_accuracy": ev.accuracy,
-        "spikes_per_neuron": ev.spikes_per_neuron, "train_time_s": summary["train_time_s"],
+        "spikes_per_neuron": ev.spikes_per_neuron, "synops": energy_report(network, ev),
+        "readout": ev.readout, "num_classes": data.num_classes, "train_time_s": summary["train_time_s"],
         "samples_per_s": summary["samples_per_s"], "simulation_samples_per_s": ev.samples_per_s,
         "checkpoint": str(out / "checkpoint"), "world_size": world, **threads_info(),
     }
