@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -35,12 +36,18 @@ def add_encoder_args(p: argparse.ArgumentParser, default: str = "poisson") -> No
 
 
 def apply_checkpoint_defaults(args: argparse.Namespace, extra: dict[str, Any]) -> None:
-    """Fill --encoder/--prob-scale/--max-rate/--timesteps left unset from a checkpoint's
-    training settings, falling back to the command's defaults."""
+    """Fill --encoder/--prob-scale/--timesteps left unset from a checkpoint's training
+    settings (and keep the encoder's other saved parameters, e.g. a latency window),
+    falling back to the command's defaults."""
+    args.encoder_params = {}
     if args.encoder is None:
         args.encoder = extra.get("encoder", args.default_encoder)
-        if args.encoder == extra.get("encoder") and args.prob_scale is None and args.max_rate is None:
-            args.prob_scale = extra.get("prob_scale")
+        if args.encoder == extra.get("encoder") and args.encoder in encoders.ENCODERS:
+            accepted = inspect.signature(encoders.ENCODERS[args.encoder]).parameters
+            saved = {k: v for k, v in extra.items() if k in accepted and k not in ("x", "timesteps", "generator")}
+            if args.prob_scale is None and args.max_rate is None and "prob_scale" in saved:
+                args.prob_scale = saved.pop("prob_scale")
+            args.encoder_params = {k: v for k, v in saved.items() if k not in ("prob_scale", "max_rate")}
     if args.timesteps is None:
         args.timesteps = int(extra.get("timesteps", 100))
 
@@ -62,7 +69,7 @@ def make_encoder(args: argparse.Namespace) -> Callable[[torch.Tensor, int], torc
         return encoders.get_encoder(name, **kw)
     if args.max_rate is not None or args.prob_scale is not None:
         raise CLIError(f"--max-rate/--prob-scale do not apply to --encoder {name}")
-    return encoders.get_encoder(name)
+    return encoders.get_encoder(name, **getattr(args, "encoder_params", {}))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -98,9 +98,11 @@ def _run(args: argparse.Namespace) -> int:
         rule = get_rule(args.method, **rule_params(args))
     except TypeError as err:
         raise CLIError(f"option not supported by --method {args.method}: {err}") from None
-    network = None if args.resume else rule.build(args.net, data.input_shape, data.num_classes)
     if args.resume:
         network = load_network(out / "checkpoint")
+    else:
+        network = rule.build(args.net, data.input_shape, data.num_classes)
+        rule.calibrate(network, data.train)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                       schedule=args.schedule, seed=args.seed, patience=args.patience)
     network, summary = fit(rule, network, data, cfg, out=out, resume=args.resume, device=args.device,
@@ -111,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     enc = rule.encoder_config()
     ev = evaluate(network, data.test, lambda x, t: rule.encode(x), rule.timesteps, engine="fast",
-                  batch_size=200, device=args.device, progress=not args.no_progress, keep_first_batch=4)
+                  batch_size=rule.eval_batch_size, device=args.device, progress=not args.no_progress, keep_first_batch=4)
     rec = ev.first_batch
     torch.save({"spikes": rec.spikes, "voltages": rec.voltages, "dt": rec.dt, "labels": ev.first_labels},
                out / "record.pt")

@@ -31,7 +31,8 @@ def run_bindsnet(
         names.append(name)
     try:
         network.reset_state_variables()
-        network.run(inputs=dict(inputs), time=t * network.dt, one_step=True)
+        # BindsNET runs int(time / dt) steps: half a step of slack survives float rounding
+        network.run(inputs=dict(inputs), time=(t + 0.5) * network.dt, one_step=True)
         # input layers keep the dtype they were given (bool spikes or float currents)
         spikes = {n: _as_recorded(network.monitors[_PREFIX + n].get("s"), isinstance(network.layers[n], Input))
                   for n in names}

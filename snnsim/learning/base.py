@@ -51,6 +51,13 @@ class LearningRule(ABC):
         """Class predictions ``[B]``."""
         return outputs.argmax(1)
 
+    #: batch size of the train command's final simulated evaluation
+    eval_batch_size: int = 200
+
+    def calibrate(self, network: Network, train: Any) -> None:
+        """Called once before training a freshly built network, with the training split
+        (``snnsim.data.Split``), e.g. to set TTFS windows from activations. Default: nothing."""
+
     def after_step(self, network: Network) -> None:
         """Called by the trainer after every optimiser step (e.g. to grow TTFS windows
         from statistics the rule kept during :meth:`outputs`). Default: nothing."""

@@ -8,8 +8,8 @@
 - From a ReLU net: ``--from-relu DIR`` (or ``--set from_relu=DIR``), an ``snnsim
   train-ann`` checkpoint, is mapped with :func:`snnsim.ttfs.from_relu` and fine-tuned
   (use a small ``--lr``, e.g. 1e-5).
-- Windows: set on the first training batch to ``(1 + margin) x`` the largest activation
-  (``margin`` 0.5; the trainer has no calibration hook yet, see ``TTFSRule.outputs``),
+- Windows: set by :meth:`TTFSRule.calibrate` (up to 2,000 training images; else on the first
+  training batch) to ``(1 + margin) x`` the largest activation (``margin`` 0.5),
   then grown after every optimiser step by the growth rule (``growth`` 10;
   :func:`snnsim.ttfs.grow_windows`) through ``after_step``.
 - Forward/backward: :func:`snnsim.ttfs.ttfs_forward` in ``dtype`` (float64 by default,
@@ -48,6 +48,7 @@ from .base import LearningRule
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: Batch size of the train command's simulated evaluation (for the memory cap).
 EVAL_BATCH = 200
+CALIBRATION_SAMPLES = 2000
 
 
 class TTFSRule(LearningRule):
@@ -135,6 +136,17 @@ class TTFSRule(LearningRule):
     def _refresh_sim(self, network: Network) -> None:
         self.dt = sim_dt(network, self.steps_per_window, self.sim_step_cap(network))
         self.timesteps = set_dt(network, self.dt)
+
+    def calibrate(self, network: Network, train: Any) -> None:
+        """Set the windows from up to :data:`CALIBRATION_SAMPLES` training images (the
+        trainer calls this before training a freshly built or mapped network)."""
+        if not self._pending:
+            return
+        x = train.x[:CALIBRATION_SAMPLES].to(DTYPES[self.dtype])
+        with torch.no_grad():
+            calibrate_windows(network, x, self.margin)
+        self._pending = False
+        self._refresh_sim(network)
 
     # --- encode / forward / loss -------------------------------------------------------
     def encode(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
