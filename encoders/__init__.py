@@ -29,6 +29,7 @@ from typing import Callable
 import torch
 
 from .current import constant_current
+from .fastsnn_latency import log_latency
 from .rate import bernoulli, poisson
 from .temporal import first_spike_times, latency, rank_order
 
@@ -39,6 +40,7 @@ __all__ = [
     "latency",
     "rank_order",
     "first_spike_times",
+    "log_latency",
     "ENCODERS",
     "Encoder",
     "get_encoder",
@@ -54,6 +56,7 @@ ENCODERS: dict[str, Callable[..., torch.Tensor]] = {
     "current": constant_current,
     "latency": latency,
     "rank_order": rank_order,
+    "log_latency": log_latency,
 }
 
 

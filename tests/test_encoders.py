@@ -61,7 +61,7 @@ def test_constant_current_repeats_input(shape: tuple[int, ...]) -> None:
 
 
 def test_registry_names_and_binding() -> None:
-    assert set(ENCODERS) == {"poisson", "bernoulli", "current", "latency", "rank_order"}
+    assert set(ENCODERS) == {"poisson", "bernoulli", "current", "latency", "rank_order", "log_latency"}
     x = torch.full((2, 3), 0.4)
     enc = get_encoder("poisson", max_rate=100.0, dt=1.0, generator=_gen(5))
     assert torch.equal(enc(x, 20), poisson(x, 20, max_rate=100.0, generator=_gen(5)))

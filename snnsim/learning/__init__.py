@@ -1,7 +1,8 @@
 """Training methods ("learning rules") with one interface (:class:`LearningRule`).
 
-Every module of this package that defines ``RULE = <LearningRule subclass>`` is
-registered under ``RULE.name`` (the ``--method`` of ``snnsim train``).
+Every module of this package that defines ``RULE = <LearningRule subclass>`` (or
+``RULES = (A, B, ...)``) is registered under each rule's ``name`` (the ``--method`` of
+``snnsim train``).
 """
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from .spikebp import SpikeBP
 
 RULES: dict[str, type[LearningRule]] = {}
 for _mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    _rule = getattr(importlib.import_module(f"{__name__}.{_mod.name}"), "RULE", None)
-    if _rule is not None:
-        RULES[_rule.name] = _rule
+    _module = importlib.import_module(f"{__name__}.{_mod.name}")
+    _rule = getattr(_module, "RULE", None)
+    for _r in getattr(_module, "RULES", ()) + ((_rule,) if _rule is not None else ()):
+        RULES[_r.name] = _r
 
 
 def get_rule(name: str, **params: Any) -> LearningRule:

@@ -1,0 +1,242 @@
+"""Native CPU kernels of FastSNN: a small C library compiled on first use.
+
+The scan and the whole single-spike layer (forward: scan + first crossing in one pass;
+backward: the reverse pass of :mod:`snnsim.fastsnn` in one pass) for float32 CPU tensors,
+compiled with the system C compiler (``cc``; cached in ``$SNNSIM_CACHE_DIR`` or
+``~/.cache/snnsim``) and called through ctypes, one thread per column range (the GIL is
+released). Same float32 operations in the same order as the torch code (no FMA
+contraction), so spikes are identical. Without a compiler, or with
+``SNNSIM_FASTSNN_NATIVE=0``, :mod:`snnsim.fastsnn` runs its pure-torch code instead.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+# --------------------------------------------------------------------------- native kernels
+# Arrays are row-major [T, N] (N = all neurons of all samples); each call handles the
+# columns [j0, j1) in blocks, so a block's state stays in cache while t advances. The
+# forward pass keeps no potential: the backward pass recomputes it per block.
+_C_SOURCE = r"""
+#include <stdint.h>
+#include <stdlib.h>
+#include <math.h>
+#define BLK 256
+#define BWB 64
+typedef int64_t i64;
+
+void decay(const float* x, float* out, i64 T, i64 N, i64 j0, i64 j1, float beta, int rev) {
+    float v[BLK];
+    for (i64 b = j0; b < j1; b += BLK) {
+        i64 w = (j1 - b < BLK) ? j1 - b : BLK;
+        for (i64 j = 0; j < w; ++j) v[j] = 0.0f;
+        for (i64 k = 0; k < T; ++k) {
+            i64 t = rev ? T - 1 - k : k;
+            const float* xr = x + t * N + b;
+            float* o = out + t * N + b;
+            for (i64 j = 0; j < w; ++j) { float y = v[j] * beta; y = y + xr[j]; v[j] = y; o[j] = y; }
+        }
+    }
+}
+
+/* spikes: sf (float 0/1) or sb (bytes 0/1), the other NULL; vout optional */
+void lif1_fwd(const float* x, float* vout, float* sf, uint8_t* sb, int32_t* tf, i64 T, i64 N,
+              i64 j0, i64 j1, float beta, float thresh) {
+    float v[BLK], f[BLK];  /* f: step of the first crossing so far (T: none), as float */
+    for (i64 b = j0; b < j1; b += BLK) {
+        i64 w = (j1 - b < BLK) ? j1 - b : BLK;
+        for (i64 j = 0; j < w; ++j) { v[j] = 0.0f; f[j] = (float)T; }
+        for (i64 t = 0; t < T; ++t) {
+            const float* xr = x + t * N + b;
+            float tt = (float)t, none = (float)T;
+            for (i64 j = 0; j < w; ++j) {
+                float y = v[j] * beta; y = y + xr[j]; v[j] = y;
+                float fj = f[j];
+                f[j] = ((y >= thresh) & (fj == none)) ? tt : fj;
+            }
+            if (vout) for (i64 j = 0; j < w; ++j) vout[t * N + b + j] = v[j];
+            if (sf) for (i64 j = 0; j < w; ++j) sf[t * N + b + j] = (f[j] == tt) ? 1.0f : 0.0f;
+            if (sb) for (i64 j = 0; j < w; ++j) sb[t * N + b + j] = (uint8_t)(f[j] == tt);
+        }
+        for (i64 j = 0; j < w; ++j) tf[b + j] = (int32_t)f[j];
+    }
+}
+
+int lif1_bwd(const float* gs, const float* x, const int32_t* tf, float* gi, i64 T, i64 N, i64 j0,
+             i64 j1, float beta, float thresh, float slope, int sequential) {
+    float v[BWB], c1[BWB], c2[BWB], g[BWB], f[BWB];
+    float* sg = (float*)malloc(sizeof(float) * T * BWB);  /* surrogate of the block, [T, BWB] */
+    if (!sg) return 1;
+    for (i64 b = j0; b < j1; b += BWB) {
+        i64 w = (j1 - b < BWB) ? j1 - b : BWB;
+        for (i64 j = 0; j < w; ++j) { v[j] = 0.0f; c1[j] = 0.0f; c2[j] = 0.0f; g[j] = 0.0f; f[j] = (float)tf[b + j]; }
+        for (i64 t = 0; t < T; ++t) {  /* recompute V exactly as the forward pass */
+            const float* xr = x + t * N + b;
+            float* sr = sg + t * BWB;
+            for (i64 j = 0; j < w; ++j) {
+                float y = v[j] * beta; y = y + xr[j]; v[j] = y;
+                float u = fabsf(y - thresh) * slope + 1.0f;
+                sr[j] = 1.0f / (u * u);
+            }
+        }
+        for (i64 t = T - 1; t >= 0; --t) {
+            const float* gr = gs + t * N + b;
+            const float* sr = sg + t * BWB;
+            float* o = gi + t * N + b;
+            float tt = (float)t;
+            if (sequential) {   /* dL/dV = gs * sg up to the spike */
+                for (i64 j = 0; j < w; ++j) {
+                    float y = g[j] * beta + ((tt <= f[j]) ? gr[j] : 0.0f) * sr[j];
+                    g[j] = y; o[j] = y;
+                }
+            } else {            /* dL/da, dL/dz: reverse cumsums of gs before the spike */
+                for (i64 j = 0; j < w; ++j) {
+                    float a = c1[j] + ((tt < f[j]) ? gr[j] : 0.0f);
+                    float z = c2[j] + a;
+                    float y = g[j] * beta + z * sr[j];
+                    c1[j] = a; c2[j] = z; g[j] = y; o[j] = y;
+                }
+            }
+        }
+    }
+    free(sg);
+    return 0;
+}
+"""
+_CFLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared"]
+if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):  # what torch itself uses here
+    _CFLAGS.append("-mavx2")
+_I64, _F32, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
+_native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet", "pool": None, "forced": False}
+
+
+def _compile() -> ctypes.CDLL:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise RuntimeError("no C compiler (cc/gcc) found")
+    key = hashlib.sha256((_C_SOURCE + " ".join(_CFLAGS)).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("SNNSIM_CACHE_DIR") or Path.home() / ".cache" / "snnsim")
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        cache = Path(tempfile.gettempdir()) / "snnsim"
+        cache.mkdir(parents=True, exist_ok=True)
+    lib = cache / f"fastsnn_{key}_{platform.machine()}.so"
+    if not lib.is_file():
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            src, out = Path(tmp) / "fastsnn.c", Path(tmp) / "fastsnn.so"
+            src.write_text(_C_SOURCE)
+            proc = subprocess.run([cc, *_CFLAGS, str(src), "-o", str(out), "-lm"], capture_output=True,
+                                  text=True, timeout=120)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{cc} failed: {proc.stderr.strip()[-300:]}")
+            os.replace(out, lib)
+    dll = ctypes.CDLL(str(lib))
+    dims = [_I64, _I64, _I64, _I64]
+    dll.decay.argtypes = [_PTR, _PTR, *dims, _F32, ctypes.c_int]
+    dll.lif1_fwd.argtypes = [_PTR, _PTR, _PTR, _PTR, _PTR, *dims, _F32, _F32]
+    dll.lif1_bwd.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _F32, _F32, ctypes.c_int]
+    dll.decay.restype = dll.lif1_fwd.restype = None
+    dll.lif1_bwd.restype = ctypes.c_int
+    return dll
+
+
+def _library() -> Optional[ctypes.CDLL]:
+    if not _native["tried"]:
+        _native["tried"] = True
+        if os.environ.get("SNNSIM_FASTSNN_NATIVE", "1") == "0" and not _native["forced"]:
+            _native["reason"] = "disabled by SNNSIM_FASTSNN_NATIVE=0"
+        else:
+            try:
+                _native["lib"], _native["reason"] = _compile(), "loaded"
+            except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+                _native["reason"] = f"unavailable: {err}"
+    return _native["lib"]
+
+
+def native_status() -> str:
+    """``"loaded"`` when the C kernels are in use, else why not (pure torch then)."""
+    _library()
+    return str(_native["reason"])
+
+
+def set_native(enabled: bool) -> None:
+    """Switch the C kernels on (compiling them if needed) or off, e.g. to compare backends."""
+    if enabled:
+        _native.update(tried=False, reason="not loaded yet", forced=True)
+        _library()
+    else:
+        _native.update(lib=None, tried=True, reason="switched off by set_native(False)")
+
+
+def _native_usable(x: torch.Tensor) -> bool:
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() >= 1
+            and x.numel() > 0 and _library() is not None)
+
+
+def _columns(fn: Callable[[int, int], None], n: int) -> None:
+    """Run ``fn(j0, j1)`` over ``[0, n)`` split across torch's number of threads."""
+    threads = max(1, min(torch.get_num_threads(), n // 4096))
+    if threads == 1:
+        fn(0, n)
+        return
+    pool = _native["pool"]
+    if pool is None or pool._max_workers < threads:  # noqa: SLF001
+        pool = _native["pool"] = ThreadPoolExecutor(max_workers=threads)
+    cuts = [n * i // threads for i in range(threads + 1)]
+    list(pool.map(lambda i: fn(cuts[i], cuts[i + 1]), range(threads)))
+
+
+def _ptr(x: Optional[torch.Tensor]) -> Optional[int]:
+    return None if x is None else x.data_ptr()
+
+
+def _native_decay(x: torch.Tensor, beta: float, reverse: bool) -> torch.Tensor:
+    x = x.contiguous()
+    out = torch.empty_like(x)
+    t, n = x.shape[0], x[0].numel()
+    lib = _library()
+    _columns(lambda a, b: lib.decay(_ptr(x), _ptr(out), t, n, a, b, beta, int(reverse)), n)
+    return out
+
+
+def _native_forward(x: torch.Tensor, beta: float, thresh: float, spike_dtype: torch.dtype,
+                    potential: bool) -> tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
+    """(spikes of ``spike_dtype`` (float32 or bool), V or None, first-spike steps int32)."""
+    x = x.contiguous()
+    s = torch.empty_like(x, dtype=spike_dtype)
+    v = torch.empty_like(x) if potential else None
+    sf, sb = (s, None) if spike_dtype == torch.float32 else (None, s)
+    t_first = torch.empty(x.shape[1:], dtype=torch.int32)
+    t, n = x.shape[0], x[0].numel()
+    lib = _library()
+    _columns(lambda a, b: lib.lif1_fwd(_ptr(x), _ptr(v), _ptr(sf), _ptr(sb), _ptr(t_first), t, n, a, b,
+                                       beta, thresh), n)
+    return s, v, t_first
+
+
+def _native_backward(gs: torch.Tensor, x: torch.Tensor, t_first: torch.Tensor, beta: float,
+                     thresh: float, slope: float, grad: str) -> torch.Tensor:
+    gs, x = gs.contiguous(), x.contiguous()
+    out = torch.empty_like(gs)
+    t, n = gs.shape[0], gs[0].numel()
+    tf = t_first.to(torch.int32).contiguous()
+    lib = _library()
+    seq = int(grad == "sequential")
+    failed: list[int] = []
+    _columns(lambda a, b: failed.append(lib.lif1_bwd(_ptr(gs), _ptr(x), _ptr(tf), _ptr(out), t, n, a, b,
+                                                     beta, thresh, slope, seq)), n)
+    if any(failed):
+        raise MemoryError(f"fastsnn backward: could not allocate {t} x 64 floats of work space")
+    return out
+
+

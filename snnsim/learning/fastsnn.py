@@ -1,0 +1,175 @@
+"""FastSNN (Taylor, King & Harper 2022) and its standard multi-spike LIF counterpart.
+
+Both rules train the same fully connected net ``input - hidden... - readout`` on the same
+log-latency-coded images (:func:`encoders.fastsnn_latency.log_latency`), so they can be
+compared on equal terms:
+
+- hidden LIF layers ``V[t] = beta V[t-1] + W s[t] + b``, ``beta = exp(-dt / tau_hidden)``
+  (tau 10 steps), threshold 1, fast-sigmoid surrogate ``1 / (slope |V - 1| + 1)^2`` (slope 100);
+- read-out: non-spiking LIF (tau 20 steps, ``peak_integrator``) whose output is ``max_t V``;
+  loss: cross-entropy of that output.
+
+``--method fastsnn``: hidden layers are single-spike ``fastlif`` layers computed for all steps
+at once (:mod:`snnsim.fastsnn`). ``--method lif``: standard LIF with reset by subtraction
+(multi-spike; reset detached from the graph by default) run step by step by the
+differentiable fast engine (:mod:`snnsim.autograd`).
+
+Parameters (``--set key=value``): hidden, tau_hidden, tau_readout, thresh, slope, dt,
+enc_tau, enc_theta, weight_gain, bias, method and grad (fastsnn; see :mod:`snnsim.fastsnn`),
+detach_reset (lif).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from bindsnet.network import Network
+
+from encoders.fastsnn_latency import log_latency
+from networks.builders import fc_spec
+from snnsim.engine import forward
+from snnsim.fastsnn import DECAY_METHODS, GRAD_MODES
+from snnsim.nodes import SpikingNodes
+from snnsim.spec import build_network
+from snnsim.surrogate import FastSigmoid
+
+from .base import LearningRule
+
+
+class _LatencyFC(LearningRule):
+    """Shared part of ``fastsnn`` and ``lif``: FC net, latency input, max-potential read-out."""
+
+    nets = ("fc",)
+
+    def __init__(self, timesteps: int = 100, *, hidden: Sequence[int] = (200,), tau_hidden: float = 10.0,
+                 tau_readout: float = 20.0, thresh: float = 1.0, slope: float = 100.0, dt: float = 1.0,
+                 enc_tau: float = 20.0, enc_theta: float = 0.2, weight_gain: float = 6.0,
+                 bias: bool = True) -> None:
+        super().__init__(timesteps)
+        if isinstance(hidden, int):
+            hidden = (hidden,)
+        self.hidden = tuple(int(h) for h in hidden)
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden must list positive layer sizes, got {hidden!r}")
+        for name, value in (("tau_hidden", tau_hidden), ("tau_readout", tau_readout), ("thresh", thresh),
+                            ("slope", slope), ("dt", dt), ("enc_tau", enc_tau), ("weight_gain", weight_gain)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a number > 0, got {value!r}")
+        self.tau_hidden, self.tau_readout, self.thresh = float(tau_hidden), float(tau_readout), float(thresh)
+        self.slope, self.dt, self.enc_tau, self.enc_theta = float(slope), float(dt), float(enc_tau), float(enc_theta)
+        self.weight_gain, self.bias = float(weight_gain), bool(bias)
+        log_latency(torch.zeros(1), 1, tau=self.enc_tau, theta=self.enc_theta, dt=self.dt)  # checks them
+
+    @property
+    def beta_hidden(self) -> float:
+        return math.exp(-self.dt / self.tau_hidden)
+
+    @property
+    def beta_readout(self) -> float:
+        return math.exp(-self.dt / self.tau_readout)
+
+    def hidden_layer(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def build(self, net: str, input_shape: Sequence[int], n_classes: int) -> Network:
+        self.check_net(net)
+        spec = fc_spec([math.prod(input_shape), *self.hidden, n_classes], input_shape=input_shape,
+                       bias=self.bias, dt=self.dt)
+        for layer in spec["layers"][1:-1]:
+            name = layer["name"]
+            layer.clear()
+            layer.update(name=name, **self.hidden_layer())
+        spec["layers"][-1] = {"name": spec["layers"][-1]["name"], "type": "peak_integrator",
+                              "leak": self.beta_readout}
+        network = build_network(spec)
+        self._init_weights(network)
+        self.prepare(network)
+        return network
+
+    def _init_weights(self, network: Network) -> None:
+        """Uniform weights with std ``gain / sqrt(fan_in)``, zero biases. Latency input is sparse
+        (at most one spike per pixel), so the first layer has ``gain = weight_gain``; the
+        others ``gain = 1``."""
+        first = list(network.layers)[0]
+        with torch.no_grad():
+            for (src, _), conn in network.connections.items():
+                gain = self.weight_gain if src == first else 1.0
+                for m in conn.weighted:
+                    bound = gain * math.sqrt(3.0 / m.weight[0].numel())
+                    m.weight.uniform_(-bound, bound)
+                    if m.bias is not None:
+                        m.bias.zero_()
+
+    def prepare(self, network: Network) -> None:
+        for layer in network.layers.values():
+            if isinstance(layer, SpikingNodes):
+                layer.surrogate = FastSigmoid(self.slope)
+
+    def encode(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        return log_latency(x, self.timesteps, tau=self.enc_tau, theta=self.enc_theta, dt=self.dt)
+
+    def outputs(self, network: Network, inputs: torch.Tensor) -> torch.Tensor:
+        out = list(network.layers)[-1]
+        peak = forward(network, inputs, record_voltage=[out]).voltages[out]
+        return peak[-1].reshape(peak.shape[1], -1)  # max_t V
+
+    def loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(outputs, y)
+
+    def encoder_config(self) -> dict[str, Any]:
+        return {"encoder": "log_latency", "timesteps": self.timesteps, "tau": self.enc_tau,
+                "theta": self.enc_theta, "dt": self.dt}
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "hidden": list(self.hidden), "tau_hidden": self.tau_hidden,
+                "tau_readout": self.tau_readout, "thresh": self.thresh, "slope": self.slope, "dt": self.dt,
+                "enc_tau": self.enc_tau, "enc_theta": self.enc_theta, "weight_gain": self.weight_gain,
+                "bias": self.bias}
+
+
+class FastSNNRule(_LatencyFC):
+    """FastSNN: single-spike hidden layers computed for all steps at once."""
+
+    name = "fastsnn"
+
+    def __init__(self, timesteps: int = 100, *, method: str = "auto", grad: str = "trick", **kwargs: Any) -> None:
+        super().__init__(timesteps, **kwargs)
+        if method not in DECAY_METHODS:
+            raise ValueError(f"method must be one of {DECAY_METHODS}, got {method!r}")
+        if grad not in GRAD_MODES:
+            raise ValueError(f"grad must be one of {GRAD_MODES}, got {grad!r}")
+        self.method, self.grad = method, grad
+
+    def hidden_layer(self) -> dict[str, Any]:
+        return {"type": "fastlif", "leak": self.beta_hidden, "thresh": self.thresh, "slope": self.slope,
+                "method": self.method, "grad": self.grad}
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "method": self.method, "grad": self.grad}
+
+
+class LIFRule(_LatencyFC):
+    """Standard multi-spike LIF SNN (reset by subtraction), BPTT through the fast engine."""
+
+    name = "lif"
+
+    def __init__(self, timesteps: int = 100, *, detach_reset: bool = True, **kwargs: Any) -> None:
+        super().__init__(timesteps, **kwargs)
+        self.detach_reset = bool(detach_reset)
+
+    def hidden_layer(self) -> dict[str, Any]:
+        return {"type": "lif", "leak": self.beta_hidden, "thresh": self.thresh, "reset": "subtract"}
+
+    def prepare(self, network: Network) -> None:
+        super().prepare(network)
+        for layer in network.layers.values():
+            if isinstance(layer, SpikingNodes):
+                layer.detach_reset = self.detach_reset
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "detach_reset": self.detach_reset}
+
+
+RULES = (FastSNNRule, LIFRule)
