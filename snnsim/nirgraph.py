@@ -36,7 +36,7 @@ import torch
 from bindsnet.network import Network
 from bindsnet.network.nodes import Input
 
-from .nodes import Integrator, LIFNeurons, SpikingNodes
+from .nodes import Integrator, SpikingNodes
 from .spec import build_network, network_spec
 
 

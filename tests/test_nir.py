@@ -1,5 +1,4 @@
 """NIR export/import round trips and refusals."""
-import warnings
 
 import pytest
 import torch
@@ -9,7 +8,7 @@ nir = pytest.importorskip("nir")
 import networks  # noqa: E402
 from snnsim.engine import simulate  # noqa: E402
 from snnsim.nirgraph import from_nir, load_nir, save_nir, to_nir  # noqa: E402
-from snnsim.spec import build_network, network_spec  # noqa: E402
+from snnsim.spec import build_network  # noqa: E402
 from tests.helpers import poisson_input, scale_weights  # noqa: E402
 
 SPEC = {

@@ -6,8 +6,6 @@ import torch
 
 from snnsim.cli import main
 from snnsim.data import load_dataset
-from snnsim.engine import forward
-from snnsim.io import load_network
 from snnsim.learning import SpikeBP, get_rule
 from snnsim.training import TrainConfig, fit
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -13,7 +11,7 @@ import encoders
 import networks
 from analysis import confusion_matrix, energy_report, layer_thresholds, plot_raster
 
-from ..io import load_network, read_meta, save_network
+from ..io import load_network, read_meta
 from ..engine import ENGINES
 from ..simulation import evaluate, output_layer
 from .common import (
