@@ -37,16 +37,17 @@ class ANN(nn.Sequential):
     ``n_classes``, ``dropout``), so that :func:`save_ann` can write it out."""
 
     def __init__(self, *layers: nn.Module, net: str, input_shape: Sequence[int], n_classes: int,
-                 dropout: float) -> None:
+                 dropout: float, options: Optional[dict[str, Any]] = None) -> None:
         super().__init__(*layers)
         self.net = net
         self.input_shape = tuple(int(d) for d in input_shape)
         self.n_classes = int(n_classes)
         self.dropout = float(dropout)
+        self.options = dict(options or {})  # further builder keyword arguments (e.g. fc's hidden)
 
     def config(self) -> dict[str, Any]:
         return {"net": self.net, "input_shape": list(self.input_shape),
-                "n_classes": self.n_classes, "dropout": self.dropout}
+                "n_classes": self.n_classes, "dropout": self.dropout, "options": dict(self.options)}
 
 
 def _check_args(input_shape: Sequence[int], n_classes: int, dropout: float, conv: bool) -> tuple[int, ...]:
@@ -102,7 +103,8 @@ def ann_fc(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropou
         layers += [nn.Linear(n_in, int(n), bias=False), nn.ReLU(), nn.Dropout(dropout)]
         n_in = int(n)
     layers += [nn.Linear(n_in, n_classes, bias=False), nn.ReLU()]
-    return init_uniform(ANN(*layers, net="fc", input_shape=shape, n_classes=n_classes, dropout=dropout))
+    return init_uniform(ANN(*layers, net="fc", input_shape=shape, n_classes=n_classes, dropout=dropout,
+                            options={"hidden": [int(n) for n in hidden]}))
 
 
 def ann_scnn(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropout: float = 0.5) -> ANN:
@@ -197,10 +199,10 @@ def train_ann(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            loss_sum += float(loss) * x.shape[0]
+            loss_sum += loss.item() * x.shape[0]
             correct += int((out.argmax(1) == y).sum())
             bar.update(x.shape[0])
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}")
         bar.close()
         row = {"epoch": epoch, "loss": loss_sum / n, "train_accuracy": correct / n,
                "seconds": time.perf_counter() - t0}
@@ -235,7 +237,8 @@ def save_ann(model: nn.Module, name: Optional[str] = None, directory: Union[str,
     atomic_write_bytes(directory / ANN_WEIGHTS, buf.getvalue())
     atomic_write_json(directory / ANN_CONFIG, {
         "format": ANN_FORMAT, "net": name, "input_shape": [int(d) for d in shape],
-        "n_classes": int(classes), "dropout": float(cfg.get("dropout", 0.5)), "extra": extra or {},
+        "n_classes": int(classes), "dropout": float(cfg.get("dropout", 0.5)),
+        "options": cfg.get("options", {}), "extra": extra or {},
     })
     return directory
 
@@ -253,7 +256,10 @@ def load_ann(directory: Union[str, Path], map_location: Union[str, torch.device]
     if not isinstance(cfg, dict) or cfg.get("format") != ANN_FORMAT:
         raise ValueError(f"{cfg_path} is not an snnsim ANN file (format != {ANN_FORMAT!r})")
     model = build_ann(cfg["net"], input_shape=cfg["input_shape"], n_classes=int(cfg["n_classes"]),
-                      dropout=float(cfg.get("dropout", 0.5)))
+                      dropout=float(cfg.get("dropout", 0.5)), **cfg.get("options", {}))
     state = torch.load(w_path, map_location=map_location, weights_only=True)
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"{w_path} does not fit the {cfg['net']} network described in {cfg_path}: {err}") from None
     return model.eval()

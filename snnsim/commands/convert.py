@@ -1,0 +1,210 @@
+"""``snnsim convert``: ANN-to-SNN conversion with one or all normalisations, evaluated.
+
+Takes a trained ANN (``--ann DIR`` from ``snnsim train-ann``) or trains one first
+(``--net fc|scnn|lenet --epochs N``), converts it with each normalisation asked for,
+simulates every SNN on the held-out split and writes to ``--out``:
+
+- ``report.json``: ``ann_accuracy``, and per norm ``snn_accuracy``, ``accuracy_vs_time``
+  (``{norm: {step: acc}}`` at log-spaced steps), ``norm_factors``, ``spikes_per_neuron``,
+  ``samples_per_s``, ``steps_to_90pct`` (first step reaching 90% of the norm's final
+  accuracy), ``steps_to_90pct_of_ann`` and ``steps_to_99pct_of_ann`` (None: never);
+- ``accuracy_vs_time.png``: accuracy vs simulation steps per norm, ANN dashed;
+- ``snn/``: the SNN of the best norm (``snnsim simulate --checkpoint OUT/snn``);
+- ``record.pt``: spikes/potentials of 4 samples of the best norm (as ``simulate`` writes).
+
+Data/percentile normalisation use up to ``--calib-samples`` (default 2,000) training
+images drawn with a permutation seeded by ``--seed``.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import matplotlib.pyplot as plt
+import torch
+
+from ..ann import ANNS, ann_accuracy, load_ann, save_ann
+from ..conversion import NORMS, convert
+from ..engine import ENGINES
+from ..io import save_network
+from ..simulation import Evaluation, evaluate, log_steps
+from .common import (
+    CLIError, add_data_args, add_run_args, load_data, out_dir, positive_float, positive_int, setup_run,
+    threads_info, write_report,
+)
+from .simulate import make_encoder
+from .train_ann import add_train_args, train_from_args
+
+NAME = "convert"
+NORM_ORDER: tuple[str, ...] = tuple(NORMS)  # none, model, data, percentile
+
+
+def percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentile in (0, 100], got {text!r}") from None
+    if not 0.0 < value <= 100.0:
+        raise argparse.ArgumentTypeError(f"expected a percentile in (0, 100], got {value}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(NAME, help="convert a ReLU ANN into a spiking network and evaluate it",
+                       description="ANN-to-SNN conversion by weight/threshold balancing (Diehl et al. 2015): "
+                                   "convert with each normalisation, simulate, compare with the ANN.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ann", default=None, help="directory of a trained ANN (snnsim train-ann --out DIR)")
+    src.add_argument("--net", default=None, choices=sorted(ANNS), help="train this ANN first (see --epochs)")
+    p.add_argument("--out", required=True, help="output directory")
+    g = p.add_argument_group("conversion")
+    g.add_argument("--norm", default="all", choices=NORM_ORDER + ("all",),
+                   help="normalisation (default all: none, model, data, percentile)")
+    g.add_argument("--percentile", type=percent, default=99.9, help="p of the percentile norm (default 99.9)")
+    g.add_argument("--calib-samples", type=positive_int, default=2000,
+                   help="training images for data/percentile normalisation (default 2000)")
+    g.add_argument("--reset", default="zero", choices=("zero", "subtract"), help="IF reset (default zero)")
+    g.add_argument("--output", default="auto", choices=("auto", "spiking", "integrator"),
+                   help="output layer: spiking IF (argmax of spike counts) or integrator (argmax of "
+                        "potential); auto: spiking if the ANN ends with a ReLU (default auto)")
+    g.add_argument("--threshold-balancing", action="store_true",
+                   help="set thresholds instead of scaling weights (same spikes)")
+    e = p.add_argument_group("simulation")
+    e.add_argument("--encoder", default="poisson", choices=("poisson", "current"),
+                   help="input coding: Poisson spikes or constant current (default poisson)")
+    e.add_argument("--max-rate", type=positive_float, default=None,
+                   help="poisson: rate in Hz for x = 1 at dt = 1 ms (default 1000: p = x per step)")
+    e.add_argument("--timesteps", "-T", type=positive_int, default=200, help="simulation steps (default 200)")
+    e.add_argument("--engine", default="fast", choices=ENGINES, help="simulation engine (default fast)")
+    add_data_args(p)
+    add_train_args(p, epochs=5)
+    p.add_argument("--train-batch-size", type=positive_int, default=64,
+                   help="ANN training batch size with --net (default 64)")
+    add_run_args(p)
+    p.set_defaults(func=run)
+
+
+def first_step_reaching(curve: dict[int, float], level: float) -> Optional[int]:
+    """The first step whose accuracy is >= ``level`` (None if never)."""
+    for step in sorted(curve):
+        if curve[step] >= level - 1e-12:
+            return step
+    return None
+
+
+def plot_curves(curves: dict[str, dict[int, float]], ann_acc: float, title: str, path: Path) -> None:
+    """Accuracy vs simulation steps (log x axis) per norm, ANN accuracy dashed."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for norm, curve in curves.items():
+        steps = sorted(curve)
+        ax.plot(steps, [100 * curve[s] for s in steps], label=norm)
+    ax.axhline(100 * ann_acc, color="k", ls="--", lw=1, label=f"ANN ({100 * ann_acc:.2f}%)")
+    ax.set_xscale("log")
+    ax.set_xlabel("simulation steps (dt = 1 ms)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(title="normalisation", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _get_ann(args: argparse.Namespace, data: Any, out: Path) -> tuple[torch.nn.Module, str, dict[str, Any]]:
+    if args.ann is not None:
+        model = load_ann(args.ann)
+        shape = list(getattr(model, "input_shape", data.input_shape))
+        if shape != list(data.input_shape):
+            raise CLIError(f"the ANN in {args.ann} expects inputs {shape}, dataset {args.dataset} gives "
+                           f"{list(data.input_shape)}")
+        if getattr(model, "n_classes", data.num_classes) != data.num_classes:
+            raise CLIError(f"the ANN in {args.ann} has {model.n_classes} classes, dataset {args.dataset} "
+                           f"has {data.num_classes}")
+        return model, model.net, {"ann": str(args.ann)}
+    try:
+        model, history, acc = train_from_args(args, data, args.train_batch_size)
+    except ValueError as err:
+        raise CLIError(f"cannot build/train {args.net} on {args.dataset}: {err}") from None
+    save_ann(model, args.net, out / "ann", extra={"dataset": args.dataset, "epochs": args.epochs})
+    return model, args.net, {"ann": str(out / "ann"), "ann_history": history}
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_run(args)
+    args.prob_scale = None  # make_encoder reads it; convert offers --max-rate only
+    if args.encoder == "current" and args.max_rate is not None:
+        raise CLIError("--max-rate applies to --encoder poisson only")
+    out = out_dir(args.out)
+    data = load_data(args)
+    model, net_name, ann_info = _get_ann(args, data, out)
+    ann_acc = ann_accuracy(model, data.test)
+    norms = list(NORM_ORDER) if args.norm == "all" else [args.norm]
+    n_calib = min(args.calib_samples, len(data.train))
+    perm = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(args.seed))
+    calib = data.train.x[perm[:n_calib]]
+    steps = list(range(1, args.timesteps + 1))
+    report_steps = log_steps(args.timesteps)
+    output = None if args.output == "auto" else args.output
+
+    results: dict[str, Evaluation] = {}
+    conversions = {}
+    curves: dict[str, dict[int, float]] = {}
+    for norm in norms:
+        t0 = time.perf_counter()
+        conv = convert(model, norm=norm, data=calib if norm in ("data", "percentile") else None,
+                       percentile=args.percentile, reset=args.reset, input_shape=data.input_shape,
+                       threshold_balancing=args.threshold_balancing, output=output)
+        t_conv = time.perf_counter() - t0
+        res = evaluate(conv.network, data.test, make_encoder(args), args.timesteps, engine=args.engine,
+                       batch_size=args.batch_size, readout=conv.readout, steps=steps, device=args.device,
+                       progress=not args.no_progress, keep_first_batch=4)
+        conv.network.to("cpu")
+        results[norm], conversions[norm], curves[norm] = res, conv, res.accuracy_vs_time
+        print(f"norm {norm:>10}: SNN accuracy {res.accuracy:.4f} (ANN {ann_acc:.4f}) at T={args.timesteps}, "
+              f"{res.samples_per_s:.1f} samples/s, conversion {t_conv:.2f} s")
+
+    def rank(norm: str) -> tuple[float, float]:
+        reach = first_step_reaching(curves[norm], 0.9 * results[norm].accuracy) or args.timesteps
+        return results[norm].accuracy, -reach
+
+    best = max(norms, key=rank)
+    conv = conversions[best]
+    snn_dir = save_network(conv.network, out / "snn", extra={
+        "net": net_name, "norm": best, "factors": conv.factors, "readout": conv.readout,
+        "reset": args.reset, "threshold_balancing": args.threshold_balancing,
+        "ann_accuracy": ann_acc, "snn_accuracy": results[best].accuracy, "source": "snnsim convert",
+    })
+    rec, labels = results[best].first_batch, results[best].first_labels
+    assert rec is not None
+    torch.save({"spikes": rec.spikes, "voltages": rec.voltages, "dt": rec.dt, "labels": labels}, out / "record.pt")
+    enc = f"Poisson {args.max_rate or 1000.0:g} Hz" if args.encoder == "poisson" else "constant current"
+    plot_curves(curves, ann_acc, f"{net_name} on {args.dataset}: {enc}, reset {args.reset}",
+                out / "accuracy_vs_time.png")
+
+    report = {
+        "command": NAME, "net": net_name, **ann_info, "dataset": args.dataset,
+        "train_samples": len(data.train), "samples": len(data.test), "calib_samples": n_calib,
+        "encoder": args.encoder, "max_rate": (args.max_rate or 1000.0) if args.encoder == "poisson" else None,
+        "timesteps": args.timesteps, "reset": args.reset, "engine": args.engine,
+        "output": "integrator" if conv.readout == "voltage" else "spiking", "threshold_balancing": args.threshold_balancing,
+        "percentile": args.percentile, "seed": args.seed,
+        "ann_accuracy": ann_acc,
+        "snn_accuracy": {n: r.accuracy for n, r in results.items()},
+        "accuracy_vs_time": {n: {str(s): curves[n][s] for s in report_steps} for n in norms},
+        "norm_factors": {n: c.factors for n, c in conversions.items()},
+        "thresholds": {n: c.thresholds for n, c in conversions.items()},
+        "max_activations": {n: c.max_activations for n, c in conversions.items() if c.max_activations},
+        "spikes_per_neuron": {n: r.spikes_per_neuron for n, r in results.items()},
+        "samples_per_s": {n: r.samples_per_s for n, r in results.items()},
+        "steps_to_90pct": {n: first_step_reaching(curves[n], 0.9 * r.accuracy) for n, r in results.items()},
+        "steps_to_90pct_of_ann": {n: first_step_reaching(curves[n], 0.9 * ann_acc) for n in norms},
+        "steps_to_99pct_of_ann": {n: first_step_reaching(curves[n], 0.99 * ann_acc) for n in norms},
+        "best_norm": best, "snn_checkpoint": str(snn_dir), **threads_info(),
+    }
+    write_report(out, report)
+    print(f"best norm {best}: {results[best].accuracy:.4f} -> {out / 'report.json'}, "
+          f"{out / 'accuracy_vs_time.png'}, {snn_dir}")
+    return 0

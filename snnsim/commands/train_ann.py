@@ -1,0 +1,85 @@
+"""``snnsim train-ann``: train a ReLU ANN of the conversion papers (fc, scnn, lenet).
+
+Writes ``ann.json`` + ``ann.pt`` (load with :func:`snnsim.ann.load_ann`) and
+``report.json`` (per-epoch loss and accuracy, held-out accuracy) to ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from ..ann import ANNS, ann_accuracy, build_ann, save_ann, train_ann
+from .common import (
+    CLIError, add_data_args, load_data, out_dir, positive_float, positive_int, setup_run, threads_info,
+    write_report,
+)
+
+NAME = "train-ann"
+
+
+def dropout_prob(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {value}")
+    return value
+
+
+def add_train_args(p: argparse.ArgumentParser, epochs: int = 10) -> None:
+    """ANN training options (shared with ``snnsim convert --net``)."""
+    g = p.add_argument_group("ANN training")
+    g.add_argument("--epochs", type=positive_int, default=epochs, help=f"training epochs (default {epochs})")
+    g.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    g.add_argument("--dropout", type=dropout_prob, default=0.5, help="dropout probability (default 0.5)")
+
+
+def train_from_args(args: argparse.Namespace, data, batch_size: int) -> tuple:
+    """Build ``args.net`` for ``data``, train it; returns (model, history, held-out accuracy)."""
+    model = build_ann(args.net, input_shape=data.input_shape, n_classes=data.num_classes, dropout=args.dropout)
+    history = train_ann(model, data.train, epochs=args.epochs, lr=args.lr, batch_size=batch_size,
+                        seed=args.seed, progress=not args.no_progress, val_split=data.test, device=args.device)
+    return model.cpu(), history, ann_accuracy(model.cpu(), data.test)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(NAME, help="train a ReLU ANN (fc, scnn, lenet) for conversion",
+                       description="Train a ReLU ANN of Diehl et al. (2015) / Lee et al. (2020) with Adam "
+                                   "and write the checkpoint (ann.json, ann.pt) and report.json to --out.")
+    p.add_argument("--net", default="fc", choices=sorted(ANNS), help="network (default fc)")
+    p.add_argument("--out", required=True, help="output directory")
+    add_data_args(p)
+    add_train_args(p)
+    g = p.add_argument_group("execution")
+    g.add_argument("--batch-size", type=positive_int, default=64, help="training batch size (default 64)")
+    g.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+    g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_run(args)
+    out = out_dir(args.out)
+    data = load_data(args)
+    if args.net != "fc" and len(data.input_shape) != 3:
+        raise CLIError(f"--net {args.net} needs (C, H, W) images, dataset gives {data.input_shape}")
+    t0 = time.perf_counter()
+    try:
+        model, history, acc = train_from_args(args, data, args.batch_size)
+    except ValueError as err:
+        raise CLIError(f"cannot build/train {args.net} on {args.dataset}: {err}") from None
+    save_ann(model, args.net, out, extra={"dataset": args.dataset, "epochs": args.epochs})
+    report = {
+        "command": NAME, "net": args.net, "dataset": args.dataset,
+        "train_samples": len(data.train), "test_samples": len(data.test),
+        "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "dropout": args.dropout,
+        "seed": args.seed, "history": history, "test_accuracy": acc,
+        "seconds": time.perf_counter() - t0, "checkpoint": str(out), **threads_info(),
+    }
+    write_report(out, report)
+    print(f"{args.net} on {args.dataset}: held-out accuracy {acc:.4f} after {args.epochs} epochs -> "
+          f"{out / 'ann.json'}, {out / 'report.json'}")
+    return 0

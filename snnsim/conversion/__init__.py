@@ -1,0 +1,24 @@
+"""ANN-to-SNN conversion by weight or threshold balancing (Diehl et al. 2015).
+
+>>> from snnsim.conversion import convert
+>>> conv = convert(ann, norm="data", data=train_x[:2000], reset="subtract")
+>>> conv.network, conv.factors      # BindsNET Network, {layer: lambda_l}
+
+Modules: :mod:`.graph` (trace an ANN into a chain of layers), :mod:`.fold`
+(BatchNorm folding), :mod:`.blocks` (weighted blocks and their ops),
+:mod:`.normalize` (the factors), :mod:`.convert` (the ``convert`` function).
+"""
+from .blocks import Block, forward_blocks, group_blocks
+from .convert import OUTPUTS, RESETS, Conversion, convert, layer_names
+from .fold import fold_batchnorm
+from .graph import SUPPORTED, Step, trace_chain
+from .normalize import (
+    NORMS, activation_stats, cumulative_scales, data_factors, max_positive_weight, model_factor,
+    percentile, percentile_factors,
+)
+
+__all__ = [
+    "Block", "Conversion", "NORMS", "OUTPUTS", "RESETS", "SUPPORTED", "Step", "activation_stats",
+    "convert", "cumulative_scales", "data_factors", "fold_batchnorm", "forward_blocks", "group_blocks",
+    "layer_names", "max_positive_weight", "model_factor", "percentile", "percentile_factors", "trace_chain",
+]

@@ -1,0 +1,66 @@
+"""ReLU ANNs of the conversion papers: shapes, initialisation, training, save/load."""
+import pytest
+import torch
+from torch import nn
+
+from snnsim.ann import ANNS, ann_accuracy, ann_fc, ann_lenet, ann_scnn, load_ann, save_ann, train_ann
+from snnsim.data import Split
+
+
+@pytest.mark.parametrize("name", sorted(ANNS))
+def test_builders_follow_diehl(name):
+    model = ANNS[name]()
+    x = torch.rand(3, 1, 28, 28)
+    model.eval()
+    y = model(x)
+    assert y.shape == (3, 10)
+    assert (y >= 0).all()  # ReLU at the output too
+    assert isinstance(list(model.children())[-1], nn.ReLU)
+    weighted = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    assert all(m.bias is None for m in weighted)
+    assert all(m.weight.abs().max().item() <= 0.1 for m in weighted)
+    assert any(isinstance(m, nn.Dropout) and m.p == 0.5 for m in model.modules())
+
+
+def test_architectures():
+    fc = [m.out_features for m in ann_fc().modules() if isinstance(m, nn.Linear)]
+    assert fc == [1200, 1200, 10]
+    scnn = [m for m in ann_scnn().modules() if isinstance(m, (nn.Conv2d, nn.AvgPool2d, nn.Linear))]
+    assert [type(m).__name__ for m in scnn] == ["Conv2d", "AvgPool2d", "Conv2d", "AvgPool2d", "Linear"]
+    assert [m.out_channels for m in scnn if isinstance(m, nn.Conv2d)] == [12, 64]
+    lenet = [m for m in ann_lenet().modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert [getattr(m, "out_channels", getattr(m, "out_features", None)) for m in lenet] == [20, 50, 200, 10]
+    with pytest.raises(ValueError, match="input_shape"):
+        ann_scnn(input_shape=(784,))
+    with pytest.raises(ValueError, match="dropout"):
+        ann_fc(dropout=1.5)
+
+
+def test_train_save_load(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(200, 1, 8, 8, generator=g)
+    y = (x.flatten(1)[:, :32].sum(1) > x.flatten(1)[:, 32:].sum(1)).long()
+    split = Split(x, y)
+    model = ann_fc(input_shape=(1, 8, 8), n_classes=2, hidden=(32,), dropout=0.0)
+    hist = train_ann(model, split, epochs=3, lr=3e-3, batch_size=32, progress=False, val_split=split)
+    assert [h["epoch"] for h in hist] == [1, 2, 3]
+    assert set(hist[0]) >= {"loss", "train_accuracy", "seconds", "val_accuracy"}
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    acc = ann_accuracy(model, split)
+    assert 0.0 <= acc <= 1.0 and acc == pytest.approx(hist[-1]["val_accuracy"])
+    save_ann(model, "fc", tmp_path / "a")
+    assert torch.equal(load_ann(tmp_path / "a")(x), model.eval()(x))  # hidden sizes are remembered
+    with pytest.raises(ValueError, match="does not fit"):
+        save_ann(ann_fc(input_shape=(1, 8, 8), n_classes=2), "fc", tmp_path / "c", input_shape=(1, 8, 8))
+        (tmp_path / "c" / "ann.pt").write_bytes((tmp_path / "a" / "ann.pt").read_bytes())
+        load_ann(tmp_path / "c")
+    model = ann_scnn(input_shape=(1, 16, 16), n_classes=3)
+    save_ann(model, directory=tmp_path / "b")
+    loaded = load_ann(tmp_path / "b")
+    assert loaded.input_shape == (1, 16, 16) and loaded.n_classes == 3
+    xs = torch.rand(4, 1, 16, 16)
+    assert torch.equal(loaded(xs), model.eval()(xs))
+    with pytest.raises(FileNotFoundError):
+        load_ann(tmp_path / "missing")
+    with pytest.raises(ValueError, match="epochs"):
+        train_ann(model, split, epochs=0)
