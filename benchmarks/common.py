@@ -71,4 +71,7 @@ def run_stock(net: Network, spikes: torch.Tensor) -> dict[str, torch.Tensor]:
     out = {name: net.monitors[name].get("s").bool() for name in net.layers}
     for name in list(net.layers):
         net.monitors.pop(name)
+    # Input.s is a view of the caller's last input step: detach it before any later reset
+    for layer in net.layers.values():
+        layer.s = torch.zeros_like(layer.s)
     return out

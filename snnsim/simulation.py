@@ -11,7 +11,7 @@ from bindsnet.network import Network
 from tqdm.auto import tqdm
 
 from .data import Split
-from .engine import Record, simulate
+from .engine import Record, run_bindsnet, run_fast, simulate
 from .nodes import Integrator
 
 Encoder = Callable[[torch.Tensor, int], torch.Tensor]
@@ -58,6 +58,16 @@ def _predictions_over_time(record: Record, out: str, readout: str, steps: Sequen
         return torch.stack([v[t - 1].argmax(1) for t in steps])
     c = record.spikes[out].reshape(record.timesteps, record.batch_size, -1).cumsum(0)
     return torch.stack([c[t - 1].argmax(1) for t in steps])
+
+
+def _rerun(network: Network, inputs: torch.Tensor, engine: str) -> Record:
+    """Simulate again with every potential kept, bypassing the recorders of ``simulate``
+    (these inputs were already recorded once)."""
+    name = next(n for n, layer in network.layers.items() if type(layer).__name__ == "Input")
+    want = [n for n in network.layers if n != name]
+    with torch.no_grad():
+        run = run_fast if engine == "fast" else run_bindsnet
+        return run(network, {name: inputs.reshape(*inputs.shape[:2], *network.layers[name].shape)}, want)
 
 
 def evaluate(
@@ -114,8 +124,7 @@ def evaluate(
         x, y = x.to(device), y.to(device)
         t0 = time.perf_counter()
         inputs = encoder(x, timesteps)
-        want_v = True if keep_first_batch and first is None else ([out] if readout == "voltage" else False)
-        record = simulate(network, inputs, engine=engine, record_voltage=want_v)
+        record = simulate(network, inputs, engine=engine, record_voltage=[out] if readout == "voltage" else False)
         pred_t = _predictions_over_time(record, out, readout, steps)
         seconds += time.perf_counter() - t0
         correct_t += (pred_t == y.unsqueeze(0)).sum(1).cpu()
@@ -128,9 +137,9 @@ def evaluate(
             per_sample = s.sum(0).reshape(s.shape[1], -1).float().mean(1)  # [B]
             spike_sums[name] = spike_sums.get(name, 0.0) + float(per_sample.sum())
         if keep_first_batch and first is None:
+            # the same inputs again for the first k samples only, with every potential kept
             k = min(keep_first_batch, x.shape[0])
-            first = Record({n_: s[:, :k].cpu() for n_, s in record.spikes.items()},
-                           {n_: v[:, :k].cpu() for n_, v in record.voltages.items()}, record.dt)
+            first = _rerun(network, inputs[:, :k], engine).to("cpu")
             first_labels = y[:k].cpu()
         n += x.shape[0]
         bar.update(x.shape[0])
