@@ -39,22 +39,29 @@ class MultiStepNeuron(torch.autograd.Function):
         if p.refrac:
             raise ValueError("differentiable simulation does not support refractory periods (refrac > 0)")
         t_steps = current.shape[0]
-        v = torch.full_like(current[0], p.v_reset)
         pre = torch.empty_like(current)
-        volts = torch.empty_like(current)
+        volts = torch.empty_like(current) if p.spiking and p.reset != "none" else pre
         spikes = torch.zeros_like(current, dtype=torch.bool)
+        v = torch.full_like(current[0], p.v_reset)
+        v_reset = torch.full_like(current[0], p.v_reset)
+        drop = torch.empty_like(current[0])
+        # the same float operations as snnsim.dynamics.neuron_step, written into
+        # preallocated [T, ...] buffers (no per-step allocations)
         for t in range(t_steps):
-            h = v * p.leak + current[t] if p.leak != 1.0 else v + current[t]
-            pre[t] = h
+            h = pre[t]
+            if p.leak != 1.0:
+                torch.mul(v, p.leak, out=h)
+                h.add_(current[t])
+            else:
+                torch.add(v, current[t], out=h)
             if p.spiking:
-                s = h >= p.thresh
-                spikes[t] = s
+                torch.ge(h, p.thresh, out=spikes[t])
                 if p.reset == "zero":
-                    h = torch.where(s, torch.full_like(h, p.v_reset), h)
+                    torch.where(spikes[t], v_reset, h, out=volts[t])
                 elif p.reset == "subtract":
-                    h = h - s * p.thresh
-            v = h
-            volts[t] = v
+                    torch.mul(spikes[t], p.thresh, out=drop)
+                    torch.sub(h, drop, out=volts[t])
+            v = volts[t]
         ctx.save_for_backward(pre, spikes)
         ctx.params, ctx.surrogate, ctx.detach_reset = p, surrogate, detach_reset
         return spikes.to(current.dtype), volts
@@ -86,12 +93,16 @@ class MultiStepNeuron(torch.autograd.Function):
         else:
             a = None
             base = g_v
+        # dL/dh[t] = base[t] + a[t] * leak * dL/dh[t+1]: one fused op per step
         grad = torch.empty_like(pre)
-        carry = None
-        for t in range(pre.shape[0] - 1, -1, -1):
-            gh = base[t] if carry is None else base[t] + carry * (a[t] if a is not None else 1.0)
-            grad[t] = gh
-            carry = gh * p.leak if p.leak != 1.0 else gh
+        grad[-1] = base[-1]
+        if a is None:
+            for t in range(pre.shape[0] - 2, -1, -1):
+                torch.add(base[t], grad[t + 1], alpha=p.leak, out=grad[t])
+        else:
+            a_leak = a * p.leak if p.leak != 1.0 else a
+            for t in range(pre.shape[0] - 2, -1, -1):
+                torch.addcmul(base[t], grad[t + 1], a_leak[t], out=grad[t])
         return grad, None, None, None
 
 

@@ -29,21 +29,44 @@ from torch import nn
 from .ops import TemporalModule, build_ops
 
 
+def _bag_sum(active: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """Row r of the result = sum of ``table`` rows j with ``active[r, j]``, in order of j.
+
+    ``active``: bool ``[N, K]``; ``table``: ``[K, M]`` -> ``[N, M]`` (``F.embedding_bag``)."""
+    rows, cols = active.nonzero(as_tuple=True)
+    offsets = torch.zeros(active.shape[0], dtype=torch.long, device=active.device)
+    if active.shape[0] > 1:
+        counts = torch.bincount(rows, minlength=active.shape[0])
+        offsets[1:] = counts.cumsum(0)[:-1]
+    return F.embedding_bag(cols, table, offsets, mode="sum")
+
+
+class _EventLinear(torch.autograd.Function):
+    """Event-driven ``spikes @ W.T + b`` whose weight gradient is also a bag sum:
+    ``dW.T[j] = sum of dOut rows r in which input j spiked`` (sparse, unlike a dense matmul)."""
+
+    @staticmethod
+    def forward(ctx, spikes: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]):  # type: ignore[override]
+        ctx.save_for_backward(spikes)
+        ctx.has_bias = bias is not None
+        out = _bag_sum(spikes, weight.t().contiguous())
+        return out + bias if bias is not None else out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (spikes,) = ctx.saved_tensors
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            grad_w = _bag_sum(spikes.t(), grad.contiguous()).t()
+        grad_b = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return None, grad_w, grad_b
+
+
 def event_linear(spikes: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
     """``linear(spikes.float())`` for boolean ``spikes`` ``[N, n_in]`` by summing the
-    weight columns of the active inputs, in input order. Returns ``[N, n_out]``."""
-    rows, cols = spikes.nonzero(as_tuple=True)
-    offsets = torch.zeros(spikes.shape[0], dtype=torch.long, device=spikes.device)
-    if spikes.shape[0] > 1:
-        counts = torch.bincount(rows, minlength=spikes.shape[0])
-        offsets[1:] = counts.cumsum(0)[:-1]
-    weight_t = linear.weight.t()
-    if not weight_t.is_contiguous():
-        weight_t = weight_t.contiguous()
-    out = F.embedding_bag(cols, weight_t, offsets, mode="sum")
-    if linear.bias is not None:
-        out = out + linear.bias
-    return out
+    weight columns of the active inputs, in input order. Returns ``[N, n_out]``;
+    differentiable with respect to the weight and bias."""
+    return _EventLinear.apply(spikes, linear.weight, linear.bias)
 
 
 class ModuleConnection(AbstractConnection):
