@@ -15,15 +15,8 @@ from snnsim.spec import build_network, network_spec
 
 BETAS = (0.5, math.exp(-1 / 10), 0.99, 1.0)
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids oversubscription on a busy machine (restored after)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 @pytest.fixture(params=["native", "torch"])
 def backend(request):

@@ -12,15 +12,8 @@ from snnsim.learning import RULES, get_rule
 from snnsim.nodes import LIFNeurons
 from snnsim.training import TrainConfig, fit
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids oversubscription on a busy machine (restored after)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 @pytest.fixture(scope="module")
 def digits():

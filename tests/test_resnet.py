@@ -12,13 +12,7 @@ from snnsim.spec import build_network
 from snnsim.tdbn import has_batchnorm
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convs run ~20x faster on 1 thread than on 2 threads of a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _weighted_ops(spec):

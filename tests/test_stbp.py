@@ -14,13 +14,7 @@ from snnsim.surrogate import Rectangular
 from snnsim.tdbn import has_batchnorm
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convs run ~20x faster on 1 thread than on 2 threads of a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _stbp_layer(shape, a=1.0):

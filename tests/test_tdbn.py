@@ -11,13 +11,7 @@ from snnsim.spec import build_network
 from snnsim.tdbn import TDBatchNorm1d, TDBatchNorm2d, fold_into, fold_network, has_batchnorm
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convs run ~20x faster on 1 thread than on 2 threads of a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _data(t=3, b=5, c=4, h=6, w=6, seed=0):

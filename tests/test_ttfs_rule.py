@@ -14,13 +14,7 @@ from snnsim.training import TrainConfig, fit
 from snnsim.ttfs import hidden_layers, simulate_ttfs, ttfs_forward, ttfs_layers, windows
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small ops run much faster on 1 thread than on 2 threads of a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -48,9 +48,10 @@ def add_data_args(p: argparse.ArgumentParser, default: str = "digits") -> None:
     g.add_argument("--limit", type=positive_int, default=None, help="use only the first N samples of each split")
 
 
-def add_run_args(p: argparse.ArgumentParser) -> None:
+def add_run_args(p: argparse.ArgumentParser, batch_size: int = 100) -> None:
     g = p.add_argument_group("execution")
-    g.add_argument("--batch-size", type=positive_int, default=100, help="samples per batch (default 100)")
+    g.add_argument("--batch-size", type=positive_int, default=batch_size,
+                   help=f"samples per batch (default {batch_size})")
     g.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")

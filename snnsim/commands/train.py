@@ -45,8 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="data-parallel DDP training; launch with torchrun --nproc_per_node N -m snnsim train ...")
     p.add_argument("--out", required=True, help="output directory")
     add_data_args(p)
-    add_run_args(p)
-    p.set_defaults(func=run, batch_size=64)
+    add_run_args(p, batch_size=64)
+    p.set_defaults(func=run)
 
 
 def rule_params(args: argparse.Namespace) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import time
 
 from ..ann import ANNS, ann_accuracy, build_ann, save_ann, train_ann
 from .common import (
-    CLIError, add_data_args, load_data, out_dir, positive_float, positive_int, setup_run, threads_info,
+    CLIError, add_data_args, add_run_args, load_data, out_dir, positive_float, positive_int, setup_run, threads_info,
     write_report,
 )
 
@@ -51,12 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output directory")
     add_data_args(p)
     add_train_args(p)
-    g = p.add_argument_group("execution")
-    g.add_argument("--batch-size", type=positive_int, default=64, help="training batch size (default 64)")
-    g.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
-    g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_run_args(p, batch_size=64)
     p.set_defaults(func=run)
 
 
