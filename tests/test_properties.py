@@ -87,3 +87,45 @@ def test_cuda_training_step():
     loss = rule.loss(rule.outputs(net, rule.encode(x)), y)
     loss.backward()
     assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+# --- normalisation (conversion) properties ------------------------------------------
+from snnsim.conversion import convert  # noqa: E402
+from snnsim.conversion.normalize import cumulative_scales  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    widths=st.lists(st.integers(2, 12), min_size=2, max_size=4),
+    norm=st.sampled_from(["none", "model", "data", "percentile"]),
+    bias=st.booleans(),
+    scale=st.floats(0.05, 3.0),
+    seed=st.integers(0, 2**16),
+)
+def test_normalised_weights_represent_scaled_activations(widths, norm, bias, scale, seed):
+    """The converted weights, run as a ReLU net, give layer l's ANN activation / Lambda_l;
+    data norm keeps every activation of the calibration data <= 1 (at most the threshold)."""
+    g = torch.Generator().manual_seed(seed)
+    layers = []
+    sizes = [6] + widths
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        lin = torch.nn.Linear(a, b, bias=bias)
+        with torch.no_grad():
+            lin.weight.copy_((torch.rand(lin.weight.shape, generator=g) * 2 - 0.7) * scale)
+            if bias:
+                lin.bias.copy_((torch.rand(b, generator=g) - 0.3) * scale)
+        layers += [lin, torch.nn.ReLU()]
+    ann = torch.nn.Sequential(*layers).eval()
+    data = torch.rand(64, 6, generator=g)
+    conv = convert(ann, norm=norm, data=data if norm in ("data", "percentile") else None)
+    lams = cumulative_scales(norm, list(conv.factors.values()))
+    x_ann, x_snn = data, data
+    with torch.no_grad():
+        for (lin, lam), conn in zip(zip(ann[::2], lams), conv.network.connections.values()):
+            x_ann = torch.relu(lin(x_ann))
+            x_snn = torch.relu(conn.layers[0](x_snn))
+            assert torch.allclose(x_snn, x_ann / lam, rtol=1e-4, atol=1e-5)
+            if norm == "data":
+                assert float(x_snn.max()) <= 1.0 + 1e-5
+    for f in conv.factors.values():
+        assert f > 0 and torch.isfinite(torch.tensor(f))
