@@ -11,7 +11,7 @@ from bindsnet.network import Network
 from tqdm.auto import tqdm
 
 from .data import Split
-from .engine import Record, run_bindsnet, run_fast, simulate
+from .engine import Record, input_layers, run_bindsnet, run_fast, simulate
 from .nodes import Integrator
 
 Encoder = Callable[[torch.Tensor, int], torch.Tensor]
@@ -63,7 +63,7 @@ def _predictions_over_time(record: Record, out: str, readout: str, steps: Sequen
 def _rerun(network: Network, inputs: torch.Tensor, engine: str) -> Record:
     """Simulate again with every potential kept, bypassing the recorders of ``simulate``
     (these inputs were already recorded once)."""
-    name = next(n for n, layer in network.layers.items() if type(layer).__name__ == "Input")
+    name = input_layers(network)[0]
     want = [n for n in network.layers if n != name]
     with torch.no_grad():
         run = run_fast if engine == "fast" else run_bindsnet
