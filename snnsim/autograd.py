@@ -23,6 +23,7 @@ from typing import Optional
 
 import torch
 
+from . import lif_native
 from .dynamics import NeuronParams
 from .surrogate import LeePseudo, Surrogate, lee_pseudo_derivative
 
@@ -38,6 +39,12 @@ class MultiStepNeuron(torch.autograd.Function):
                 detach_reset: bool) -> tuple[torch.Tensor, torch.Tensor]:
         if p.refrac:
             raise ValueError("differentiable simulation does not support refractory periods (refrac > 0)")
+        ctx.params, ctx.surrogate, ctx.detach_reset = p, surrogate, detach_reset
+        ctx.native = lif_native.native_usable(current, p, surrogate)
+        if ctx.native:  # fused C kernels (snnsim.lif_native): the same float32 operations
+            spikes_f, volts, pre = lif_native.lif_forward(current, p)
+            ctx.save_for_backward(pre)
+            return spikes_f, volts
         t_steps = current.shape[0]
         pre = torch.empty_like(current)
         volts = torch.empty_like(current) if p.spiking and p.reset != "none" else pre
@@ -63,14 +70,16 @@ class MultiStepNeuron(torch.autograd.Function):
                     torch.sub(h, drop, out=volts[t])
             v = volts[t]
         ctx.save_for_backward(pre, spikes)
-        ctx.params, ctx.surrogate, ctx.detach_reset = p, surrogate, detach_reset
         return spikes.to(current.dtype), volts
 
     @staticmethod
     def backward(ctx, g_s: Optional[torch.Tensor], g_v: Optional[torch.Tensor]):  # type: ignore[override]
-        pre, spikes = ctx.saved_tensors
         p: NeuronParams = ctx.params
         sur: Surrogate = ctx.surrogate
+        if ctx.native:
+            (pre,) = ctx.saved_tensors
+            return lif_native.lif_backward(pre, g_s, g_v, p, sur, ctx.detach_reset), None, None, None
+        pre, spikes = ctx.saved_tensors
         if g_s is None:
             g_s = torch.zeros_like(pre)
         if g_v is None:

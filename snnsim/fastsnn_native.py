@@ -119,28 +119,36 @@ _I64, _F32, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
 _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet", "pool": None, "forced": False}
 
 
-def _compile() -> ctypes.CDLL:
+def build_library(source: str, name: str, flags: Optional[list[str]] = None) -> ctypes.CDLL:
+    """Compile C ``source`` into a shared library (cached by a hash of source and flags) and load it.
+
+    Raises RuntimeError (no compiler, compile error) or OSError (cannot load)."""
+    flags = _CFLAGS if flags is None else flags
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise RuntimeError("no C compiler (cc/gcc) found")
-    key = hashlib.sha256((_C_SOURCE + " ".join(_CFLAGS)).encode()).hexdigest()[:16]
+    key = hashlib.sha256((source + " ".join(flags)).encode()).hexdigest()[:16]
     cache = Path(os.environ.get("SNNSIM_CACHE_DIR") or Path.home() / ".cache" / "snnsim")
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError:
         cache = Path(tempfile.gettempdir()) / "snnsim"
         cache.mkdir(parents=True, exist_ok=True)
-    lib = cache / f"fastsnn_{key}_{platform.machine()}.so"
+    lib = cache / f"{name}_{key}_{platform.machine()}.so"
     if not lib.is_file():
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
-            src, out = Path(tmp) / "fastsnn.c", Path(tmp) / "fastsnn.so"
-            src.write_text(_C_SOURCE)
-            proc = subprocess.run([cc, *_CFLAGS, str(src), "-o", str(out), "-lm"], capture_output=True,
+            src, out = Path(tmp) / f"{name}.c", Path(tmp) / f"{name}.so"
+            src.write_text(source)
+            proc = subprocess.run([cc, *flags, str(src), "-o", str(out), "-lm"], capture_output=True,
                                   text=True, timeout=120)
             if proc.returncode != 0:
                 raise RuntimeError(f"{cc} failed: {proc.stderr.strip()[-300:]}")
             os.replace(out, lib)
-    dll = ctypes.CDLL(str(lib))
+    return ctypes.CDLL(str(lib))
+
+
+def _compile() -> ctypes.CDLL:
+    dll = build_library(_C_SOURCE, "fastsnn")
     dims = [_I64, _I64, _I64, _I64]
     dll.decay.argtypes = [_PTR, _PTR, *dims, _F32, ctypes.c_int]
     dll.lif1_fwd.argtypes = [_PTR, _PTR, _PTR, _PTR, _PTR, *dims, _F32, _F32]
