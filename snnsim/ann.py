@@ -12,7 +12,6 @@ non-negative class scores, trained with cross-entropy on those scores.
 from __future__ import annotations
 
 import io as _io
-import json
 import math
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import Split
-from .io import atomic_write_bytes, atomic_write_json
+from .io import atomic_write_bytes, atomic_write_json, read_format_json
 
 ANN_CONFIG = "ann.json"
 ANN_WEIGHTS = "ann.pt"
@@ -249,12 +248,7 @@ def load_ann(directory: Union[str, Path], map_location: Union[str, torch.device]
     cfg_path, w_path = directory / ANN_CONFIG, directory / ANN_WEIGHTS
     if not cfg_path.is_file() or not w_path.is_file():
         raise FileNotFoundError(f"no ANN checkpoint in {directory}: expected {ANN_CONFIG} and {ANN_WEIGHTS}")
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{cfg_path} is not valid JSON: {err}") from None
-    if not isinstance(cfg, dict) or cfg.get("format") != ANN_FORMAT:
-        raise ValueError(f"{cfg_path} is not an snnsim ANN file (format != {ANN_FORMAT!r})")
+    cfg = read_format_json(cfg_path, ANN_FORMAT, "ANN")
     model = build_ann(cfg["net"], input_shape=cfg["input_shape"], n_classes=int(cfg["n_classes"]),
                       dropout=float(cfg.get("dropout", 0.5)), **cfg.get("options", {}))
     state = torch.load(w_path, map_location=map_location, weights_only=True)

@@ -82,6 +82,18 @@ def save_network(network: Network, directory: Union[str, Path], extra: Optional[
     return directory
 
 
+def read_format_json(path: Path, fmt: str, what: str) -> dict[str, Any]:
+    """Read a JSON file whose ``"format"`` must be ``fmt``; clear errors for a corrupt,
+    truncated or foreign file (``what`` names the kind of file in the message)."""
+    try:
+        obj = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON (truncated or corrupt?): {err}") from None
+    if not isinstance(obj, dict) or obj.get("format") != fmt:
+        raise ValueError(f"{path} is not an snnsim {what} file (format != {fmt!r})")
+    return obj
+
+
 def read_meta(directory: Union[str, Path]) -> dict[str, Any]:
     """Read and check ``network.json`` of a checkpoint directory."""
     directory = Path(directory)
@@ -90,12 +102,7 @@ def read_meta(directory: Union[str, Path]) -> dict[str, Any]:
         raise FileNotFoundError(
             f"no snnsim checkpoint in {directory}: expected {SPEC_FILE} and {WEIGHTS_FILE}"
         )
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{meta_path} is not valid JSON (truncated or corrupt?): {err}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{meta_path} is not an snnsim network file (format != {FORMAT!r})")
+    meta = read_format_json(meta_path, FORMAT, "network")
     if meta.get("version") != VERSION:
         raise ValueError(f"{meta_path} has version {meta.get('version')!r}; this snnsim reads version {VERSION}")
     return meta
