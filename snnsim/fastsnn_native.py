@@ -6,7 +6,8 @@ compiled with the system C compiler (``cc``; cached in ``$SNNSIM_CACHE_DIR`` or
 ``~/.cache/snnsim``) and called through ctypes, one thread per column range (the GIL is
 released). Same float32 operations in the same order as the torch code (no FMA
 contraction), so spikes are identical. Without a compiler, or with
-``SNNSIM_FASTSNN_NATIVE=0``, :mod:`snnsim.fastsnn` runs its pure-torch code instead.
+``SNNSIM_NATIVE=0`` (all native kernels) or ``SNNSIM_FASTSNN_NATIVE=0`` (these only),
+:mod:`snnsim.fastsnn` runs its pure-torch code instead.
 """
 from __future__ import annotations
 
@@ -161,8 +162,9 @@ def _compile() -> ctypes.CDLL:
 def _library() -> Optional[ctypes.CDLL]:
     if not _native["tried"]:
         _native["tried"] = True
-        if os.environ.get("SNNSIM_FASTSNN_NATIVE", "1") == "0" and not _native["forced"]:
-            _native["reason"] = "disabled by SNNSIM_FASTSNN_NATIVE=0"
+        off = [v for v in ("SNNSIM_NATIVE", "SNNSIM_FASTSNN_NATIVE") if os.environ.get(v, "1") == "0"]
+        if off and not _native["forced"]:
+            _native["reason"] = f"disabled by {off[0]}=0"
         else:
             try:
                 _native["lib"], _native["reason"] = _compile(), "loaded"
