@@ -130,10 +130,6 @@ class ModuleConnection(AbstractConnection):
                 x = m(x.float() if not x.is_floating_point() else x)
         return x
 
-    @property
-    def modules_list(self) -> list[nn.Module]:
-        return list(self.layers)
-
     # --- BindsNET interface --------------------------------------------------------------
     def compute(self, s: torch.Tensor) -> torch.Tensor:
         """One step: spikes ``[B, *source.shape]`` -> input current ``[B, *target.shape]``."""

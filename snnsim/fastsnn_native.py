@@ -159,18 +159,26 @@ def _compile() -> ctypes.CDLL:
     return dll
 
 
-def _library() -> Optional[ctypes.CDLL]:
-    if not _native["tried"]:
-        _native["tried"] = True
-        off = [v for v in ("SNNSIM_NATIVE", "SNNSIM_FASTSNN_NATIVE") if os.environ.get(v, "1") == "0"]
-        if off and not _native["forced"]:
-            _native["reason"] = f"disabled by {off[0]}=0"
+def load_once(state: dict[str, Any], compile_fn: Callable[[], ctypes.CDLL],
+              disabled: Optional[str] = None) -> Optional[ctypes.CDLL]:
+    """Compile/load a native library on the first call only; ``state`` keeps ``lib``,
+    ``tried`` and ``reason`` (why it is not loaded). ``disabled`` skips loading with that reason."""
+    if not state["tried"]:
+        state["tried"] = True
+        if disabled is not None:
+            state["reason"] = disabled
         else:
             try:
-                _native["lib"], _native["reason"] = _compile(), "loaded"
+                state["lib"], state["reason"] = compile_fn(), "loaded"
             except (OSError, RuntimeError, subprocess.SubprocessError) as err:
-                _native["reason"] = f"unavailable: {err}"
-    return _native["lib"]
+                state["reason"] = f"unavailable: {err}"
+    return state["lib"]
+
+
+def _library() -> Optional[ctypes.CDLL]:
+    off = [v for v in ("SNNSIM_NATIVE", "SNNSIM_FASTSNN_NATIVE") if os.environ.get(v, "1") == "0"]
+    disabled = f"disabled by {off[0]}=0" if off and not _native["forced"] else None
+    return load_once(_native, _compile, disabled)
 
 
 def native_status() -> str:

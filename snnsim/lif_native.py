@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import ctypes
 import os
-import subprocess
 from typing import Any, Optional
 
 import torch
 
 from .dynamics import NeuronParams
-from .fastsnn_native import _columns, _ptr, build_library
+from .fastsnn_native import _columns, _ptr, build_library, load_once
 from .surrogate import ArcTan, FastSigmoid, Rectangular, Surrogate
 
 _C_SOURCE = r"""
@@ -158,13 +157,7 @@ def _compile() -> ctypes.CDLL:
 
 
 def _library() -> Optional[ctypes.CDLL]:
-    if not _native["tried"]:
-        _native["tried"] = True
-        try:
-            _native["lib"], _native["reason"] = _compile(), "loaded"
-        except (OSError, RuntimeError, subprocess.SubprocessError) as err:
-            _native["reason"] = f"unavailable: {err}"
-    return _native["lib"]
+    return load_once(_native, _compile)
 
 
 def native_status() -> str:

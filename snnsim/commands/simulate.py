@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
 from typing import Any, Callable
 
 import torch
@@ -95,9 +96,10 @@ def run(args: argparse.Namespace) -> int:
     data = load_data(args)
     if trained:
         net = load_network(args.checkpoint)
-        shape = list(next(iter(net.layers.values())).shape)
-        if shape != list(data.input_shape) and net.layers[list(net.layers)[0]].n != int(torch.tensor(data.input_shape).prod()):
-            raise CLIError(f"checkpoint expects input shape {shape}, dataset {args.dataset} gives {list(data.input_shape)}")
+        first = next(iter(net.layers.values()))
+        if list(first.shape) != list(data.input_shape) and first.n != math.prod(data.input_shape):
+            raise CLIError(f"checkpoint expects input shape {list(first.shape)}, dataset {args.dataset} "
+                           f"gives {list(data.input_shape)}")
     else:
         net = networks.build(args.net, input_shape=data.input_shape, n_classes=data.num_classes)
     split = data.test if args.split == "test" else data.train
