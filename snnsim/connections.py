@@ -14,7 +14,9 @@ Two ways to compute:
 Event-driven linear ops: a ``linear`` op fed by boolean spikes sums the weight
 columns of the active inputs (``F.embedding_bag``) instead of a dense matmul; with
 typical SNN activity (a few % of neurons spiking per step) this is several times
-faster. Both engines take the same path, so they stay bit-identical.
+faster. On CPU the sums run in small C kernels (:mod:`snnsim.events_native`) that read the
+spike bytes directly; elsewhere ``F.embedding_bag`` does them, in the same order. Both
+engines take the same path, so they stay bit-identical.
 """
 from __future__ import annotations
 
@@ -26,13 +28,15 @@ from bindsnet.network.nodes import Nodes
 from bindsnet.network.topology import AbstractConnection
 from torch import nn
 
+from . import events_native
 from .ops import TemporalModule, build_ops
 
 
 def _bag_sum(active: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """Row r of the result = sum of ``table`` rows j with ``active[r, j]``, in order of j.
 
-    ``active``: bool ``[N, K]``; ``table``: ``[K, M]`` -> ``[N, M]`` (``F.embedding_bag``)."""
+    ``active``: bool ``[N, K]``; ``table``: ``[K, M]`` -> ``[N, M]`` (``F.embedding_bag``;
+    the torch path of :mod:`snnsim.events_native`, used off CPU or without a C compiler)."""
     rows, cols = active.nonzero(as_tuple=True)
     offsets = torch.zeros(active.shape[0], dtype=torch.long, device=active.device)
     if active.shape[0] > 1:
@@ -47,17 +51,26 @@ class _EventLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, spikes: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]):  # type: ignore[override]
-        ctx.save_for_backward(spikes)
-        ctx.has_bias = bias is not None
-        out = _bag_sum(spikes, weight.t().contiguous())
+        ctx.has_bias, ctx.n_in = bias is not None, spikes.shape[1]
+        table = weight.t().contiguous()
+        ctx.native = events_native.native_usable(spikes, table)
+        if ctx.native:  # keeps the index of the active inputs, not the spike matrix
+            out, index = events_native.bag_sum(spikes, table)
+            ctx.save_for_backward(*index)
+        else:
+            out = _bag_sum(spikes, table)
+            ctx.save_for_backward(spikes)
         return out + bias if bias is not None else out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        (spikes,) = ctx.saved_tensors
         grad_w = None
         if ctx.needs_input_grad[1]:
-            grad_w = _bag_sum(spikes.t(), grad.contiguous()).t()
+            if ctx.native:
+                grad_w = events_native.bag_sum_transposed(tuple(ctx.saved_tensors), ctx.n_in, grad).t()
+            else:
+                (spikes,) = ctx.saved_tensors
+                grad_w = _bag_sum(spikes.t(), grad.contiguous()).t()
         grad_b = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return None, grad_w, grad_b
 

@@ -201,9 +201,10 @@ def _native_usable(x: torch.Tensor) -> bool:
             and x.numel() > 0 and _library() is not None)
 
 
-def _columns(fn: Callable[[int, int], None], n: int) -> None:
-    """Run ``fn(j0, j1)`` over ``[0, n)`` split across torch's number of threads."""
-    threads = max(1, min(torch.get_num_threads(), n // 4096))
+def _columns(fn: Callable[[int, int], None], n: int, grain: int = 4096) -> None:
+    """Run ``fn(j0, j1)`` over ``[0, n)`` split across torch's number of threads, at
+    least ``grain`` items per thread."""
+    threads = max(1, min(torch.get_num_threads(), n // max(grain, 1)))
     if threads == 1:
         fn(0, n)
         return

@@ -1,0 +1,205 @@
+"""Native CPU kernels of the event-driven linear op (a small C library compiled on first use).
+
+For boolean spikes ``x`` ``[N, K]`` and a table ``[K, M]`` (the transposed weight):
+
+- ``bag_fwd``: ``out[r] = sum of table[j] over the j with x[r, j]``, j ascending;
+- ``bag_wgrad``: ``d[j] = sum of g[r] over the r with x[r, j]``, r ascending (the
+  transposed weight gradient for the output gradient ``g`` ``[N, M]``).
+
+Both read the spike bytes directly, eight at a time, and skip silent inputs, so no index
+tensors are built (``nonzero`` costs more than the sums themselves at a few % activity).
+The additions run in the same order as ``F.embedding_bag`` over ``nonzero`` indices, the
+torch fallback, so results are identical. Threads split rows (forward) or output columns
+(weight gradient); the GIL is released. ``SNNSIM_NATIVE=0`` switches them off.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any, Optional
+
+import torch
+
+from .fastsnn_native import _columns, _ptr, build_library, load_once
+
+_C_SOURCE = r"""
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+typedef int64_t i64;
+typedef float v8 __attribute__((vector_size(32), aligned(4)));  /* 8 floats, unaligned loads */
+#define MB 64  /* output columns held in registers at a time */
+
+/* Bit i of the result = p[i] for 64 bytes p[i] in {0, 1} (torch bool). */
+static inline uint64_t mask64(const uint8_t* p) {
+#ifdef __AVX2__
+    __m256i a = _mm256_loadu_si256((const __m256i*)p), b = _mm256_loadu_si256((const __m256i*)(p + 32));
+    uint64_t lo = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(a, 7));
+    uint64_t hi = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(b, 7));
+    return lo | (hi << 32);
+#else
+    uint64_t m = 0;
+    for (int k = 0; k < 8; ++k) {  /* gathers bit 0 of each byte of a word into one byte */
+        uint64_t w; memcpy(&w, p + 8 * k, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        w = __builtin_bswap64(w);
+#endif
+        m |= ((w * 0x0102040810204080ULL) >> 56) << (8 * k);
+    }
+    return m;
+#endif
+}
+
+/* Runs body with j = each index of a set byte of row xr[0:K], ascending. */
+#define FOR_EACH_SET(xr, K, body)                                                  \
+    {   i64 c_ = 0;                                                                \
+        for (; c_ + 64 <= (K); c_ += 64) {                                         \
+            uint64_t m_ = mask64((xr) + c_);                                       \
+            while (m_) { i64 j = c_ + __builtin_ctzll(m_); body; m_ &= m_ - 1; } } \
+        for (; c_ < (K); ++c_) if ((xr)[c_]) { i64 j = c_; body; } }
+
+/* counts[r] = number of set bytes in row r. */
+void row_counts(const uint8_t* x, i64 N, i64 K, i64* counts) {
+    for (i64 r = 0; r < N; ++r) {
+        const uint8_t* xr = x + r * K;
+        i64 c = 0, k = 0;
+        for (; k + 64 <= K; k += 64) c += __builtin_popcountll(mask64(xr + k));
+        for (; k < K; ++k) c += xr[k];
+        counts[r] = c;
+    }
+}
+
+/* idx[start[r] ...] = the j with x[r, j], ascending. */
+void row_index(const uint8_t* x, i64 N, i64 K, const i64* start, int32_t* idx) {
+    for (i64 r = 0; r < N; ++r) {
+        const uint8_t* xr = x + r * K;
+        i64 p = start[r];
+        FOR_EACH_SET(xr, K, idx[p++] = (int32_t)j);
+    }
+}
+
+/* Row lists -> column lists: for rows r ascending, cidx[pos[j]++] = r for each j in row r
+   (ridx[rstart[r] ... rstart[r+1]]); pos: a work copy of the column list starts. */
+void transpose_index(const i64* rstart, const int32_t* ridx, i64 N, i64* pos, int32_t* cidx) {
+    for (i64 r = 0; r < N; ++r)
+        for (i64 q = rstart[r]; q < rstart[r + 1]; ++q) cidx[pos[ridx[q]]++] = (int32_t)r;
+}
+
+/* out[i, m0:m1] = sum over q in [start[i], start[i+1]) of src[idx[q], m0:m1], q ascending,
+   for all rows i < n_out; src and out have M columns. Column blocks of BW outer, so the
+   block of src read by all rows stays in cache. */
+#define BW 64
+void gather_sum(const float* src, const i64* start, const int32_t* idx, float* out, i64 n_out, i64 M,
+                i64 m0, i64 m1) {
+    i64 c = m0;
+    for (; c + BW <= m1; c += BW) {
+        for (i64 i = 0; i < n_out; ++i) {
+            v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+            for (i64 q = start[i]; q < start[i + 1]; ++q) {
+                const v8* p = (const v8*)(src + (i64)idx[q] * M + c);
+                a0 += p[0]; a1 += p[1]; a2 += p[2]; a3 += p[3]; a4 += p[4]; a5 += p[5]; a6 += p[6]; a7 += p[7];
+            }
+            v8* o = (v8*)(out + i * M + c);
+            o[0] = a0; o[1] = a1; o[2] = a2; o[3] = a3; o[4] = a4; o[5] = a5; o[6] = a6; o[7] = a7;
+        }
+    }
+    for (; c + 8 <= m1; c += 8)
+        for (i64 i = 0; i < n_out; ++i) {
+            v8 a0 = {0};
+            for (i64 q = start[i]; q < start[i + 1]; ++q) a0 += *(const v8*)(src + (i64)idx[q] * M + c);
+            *(v8*)(out + i * M + c) = a0;
+        }
+    for (; c < m1; ++c)
+        for (i64 i = 0; i < n_out; ++i) {
+            float a = 0.0f;
+            for (i64 q = start[i]; q < start[i + 1]; ++q) a += src[(i64)idx[q] * M + c];
+            out[i * M + c] = a;
+        }
+}
+"""
+_I64, _PTR = ctypes.c_int64, ctypes.c_void_p
+_native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
+_GRAIN = 1 << 16  # spike bytes per thread below which one thread does it all
+
+
+def _compile() -> ctypes.CDLL:
+    dll = build_library(_C_SOURCE, "events")
+    dll.row_counts.argtypes = [_PTR, _I64, _I64, _PTR]
+    dll.row_index.argtypes = [_PTR, _I64, _I64, _PTR, _PTR]
+    dll.gather_sum.argtypes = [_PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _I64]
+    dll.transpose_index.argtypes = [_PTR, _PTR, _I64, _PTR, _PTR]
+    dll.row_counts.restype = dll.row_index.restype = dll.gather_sum.restype = dll.transpose_index.restype = None
+    return dll
+
+
+def _library() -> Optional[ctypes.CDLL]:
+    return load_once(_native, _compile)
+
+
+def native_status() -> str:
+    """``"loaded"`` when the C kernels can be used, else why not (the torch path then)."""
+    if os.environ.get("SNNSIM_NATIVE", "1") == "0":
+        return "disabled by SNNSIM_NATIVE=0"
+    _library()
+    return str(_native["reason"])
+
+
+def native_usable(active: torch.Tensor, table: torch.Tensor) -> bool:
+    """Whether the C kernels can sum ``table`` rows for the bool matrix ``active``."""
+    return (os.environ.get("SNNSIM_NATIVE", "1") != "0" and active.device.type == "cpu"
+            and table.device.type == "cpu" and active.dtype == torch.bool and table.dtype == torch.float32
+            and active.dim() == 2 and table.dim() == 2 and active.shape[1] == table.shape[0]
+            and _library() is not None)
+
+
+def _row_index(lib: ctypes.CDLL, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row starts ``[N + 1]`` (int64) and the ascending column indices ``[nnz]`` (int32) of
+    the set entries of the bool matrix ``x`` ``[N, K]``."""
+    n, k = x.shape
+    if max(n, k) >= 2 ** 31:
+        raise ValueError(f"event-driven linear: a {n} x {k} spike matrix exceeds the int32 indices")
+    counts = torch.empty(n, dtype=torch.int64)
+    lib.row_counts(_ptr(x), n, k, _ptr(counts))
+    start = torch.zeros(n + 1, dtype=torch.int64)
+    torch.cumsum(counts, 0, out=start[1:])
+    idx = torch.empty(max(int(start[-1]), 1), dtype=torch.int32)
+    lib.row_index(_ptr(x), n, k, _ptr(start), _ptr(idx))
+    return start, idx
+
+
+def _gather(lib: ctypes.CDLL, src: torch.Tensor, start: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    n_out, m = start.shape[0] - 1, src.shape[1]
+    out = torch.empty(n_out, m, dtype=torch.float32)
+    if m == 0 or n_out == 0:
+        return out
+    _columns(lambda a, b: lib.gather_sum(_ptr(src), _ptr(start), _ptr(idx), _ptr(out), n_out, m, a, b),
+             m, grain=max(8, _GRAIN // max(n_out, 1)))
+    return out
+
+
+def bag_sum(active: torch.Tensor, table: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """``active`` bool ``[N, K]``, ``table`` ``[K, M]`` -> (``[N, M]``, index): row r sums
+    the ``table`` rows j with ``active[r, j]`` (j ascending). ``index`` = (row starts
+    ``[N + 1]``, column indices ``[nnz]``) of the active entries, for :func:`bag_sum_transposed`."""
+    lib = _library()
+    start, idx = _row_index(lib, active.contiguous())
+    return _gather(lib, table.contiguous(), start, idx), (start, idx)
+
+
+def bag_sum_transposed(index: tuple[torch.Tensor, torch.Tensor], k: int, grad: torch.Tensor) -> torch.Tensor:
+    """``index`` from :func:`bag_sum` for a ``[N, k]`` spike matrix, ``grad`` ``[N, M]`` ->
+    ``[k, M]``: row j sums the ``grad`` rows r in which input j was active (r ascending),
+    i.e. ``active.T.float() @ grad``."""
+    lib = _library()
+    rstart, ridx = index
+    n, nnz = rstart.shape[0] - 1, int(rstart[-1])
+    counts = torch.bincount(ridx[:nnz], minlength=k) if nnz else torch.zeros(k, dtype=torch.int64)
+    start = torch.zeros(k + 1, dtype=torch.int64)
+    torch.cumsum(counts, 0, out=start[1:])
+    cidx = torch.empty(max(nnz, 1), dtype=torch.int32)
+    pos = start[:-1].clone()  # a work copy, kept alive for the call
+    lib.transpose_index(_ptr(rstart), _ptr(ridx), n, _ptr(pos), _ptr(cidx))
+    return _gather(lib, grad.contiguous(), start, cidx)
