@@ -15,6 +15,8 @@ from .engine import Record, input_layers, run_bindsnet, run_fast, simulate
 from .nodes import Integrator
 
 Encoder = Callable[[torch.Tensor, int], torch.Tensor]
+#: layer -> spikes ``[T, B, *shape]`` to the spikes that count (e.g. ``LearningRule.informative_spikes``)
+SpikeFilter = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 
 
 def output_layer(network: Network) -> str:
@@ -45,6 +47,9 @@ class Evaluation:
     readout: str = "spikes"
     predictions: Optional[torch.Tensor] = None  # [N] at the last step
     labels: Optional[torch.Tensor] = None  # [N]
+    #: every spike the simulation emitted, per neuron and sample (``spikes_per_neuron`` and
+    #: ``neuron_counts`` count only what ``spike_filter`` kept; equal without one)
+    emitted_spikes_per_neuron: dict[str, float] = field(default_factory=dict)
 
     @property
     def samples_per_s(self) -> float:
@@ -58,6 +63,11 @@ def _predictions_over_time(record: Record, out: str, readout: str, steps: Sequen
         return torch.stack([v[t - 1].argmax(1) for t in steps])
     c = record.spikes[out].reshape(record.timesteps, record.batch_size, -1).cumsum(0)
     return torch.stack([c[t - 1].argmax(1) for t in steps])
+
+
+def _spikes_per_neuron(spikes: torch.Tensor) -> float:
+    """Sum over the batch of each sample's spikes per neuron; ``spikes [T, B, *shape]``."""
+    return float(spikes.sum(0).reshape(spikes.shape[1], -1).float().mean(1).sum())
 
 
 def _rerun(network: Network, inputs: torch.Tensor, engine: str) -> Record:
@@ -83,6 +93,7 @@ def evaluate(
     device: str | torch.device = "cpu",
     progress: bool = True,
     keep_first_batch: int = 0,
+    spike_filter: Optional[SpikeFilter] = None,
 ) -> Evaluation:
     """Simulate ``network`` on every sample of ``split``.
 
@@ -93,6 +104,8 @@ def evaluate(
         steps: step counts at which to also measure accuracy (default: log-spaced).
         keep_first_batch: keep the record of this many samples of the first batch
             (all layers' spikes and potentials) for plots.
+        spike_filter: keeps the spikes that ``spikes_per_neuron`` and ``neuron_counts``
+            count (e.g. informative TTFS spikes); the read-out and ``first_batch`` use all.
     Returns an :class:`Evaluation`; accuracy in [0, 1].
     """
     if batch_size < 1:
@@ -112,6 +125,7 @@ def evaluate(
     correct = 0
     correct_t = torch.zeros(len(steps), dtype=torch.long)
     spike_sums: dict[str, float] = {}
+    emitted_sums: dict[str, float] = {}
     counts: dict[str, torch.Tensor] = {}
     preds: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
@@ -131,11 +145,15 @@ def evaluate(
         correct += int((pred_t[-1] == y).sum())  # steps[-1] == timesteps (checked above)
         preds.append(pred_t[-1].cpu())
         labels.append(y.cpu())
-        for name, s in record.spikes.items():
+        emitted = {name: _spikes_per_neuron(s) for name, s in record.spikes.items()}
+        for name, v in emitted.items():
+            emitted_sums[name] = emitted_sums.get(name, 0.0) + v
+        kept = spike_filter(record.spikes) if spike_filter is not None else record.spikes
+        for name, s in kept.items():
             per_neuron = s.sum((0, 1)).cpu()  # [*shape] total over steps and samples
             counts[name] = counts[name] + per_neuron if name in counts else per_neuron
-            per_sample = s.sum(0).reshape(s.shape[1], -1).float().mean(1)  # [B]
-            spike_sums[name] = spike_sums.get(name, 0.0) + float(per_sample.sum())
+            v = emitted[name] if s is record.spikes.get(name) else _spikes_per_neuron(s)
+            spike_sums[name] = spike_sums.get(name, 0.0) + v
         if keep_first_batch and first is None:
             # the same inputs again for the first k samples only, with every potential kept
             k = min(keep_first_batch, x.shape[0])
@@ -151,6 +169,7 @@ def evaluate(
         samples=n,
         seconds=seconds,
         spikes_per_neuron={k: v / n for k, v in spike_sums.items()},
+        emitted_spikes_per_neuron={k: v / n for k, v in emitted_sums.items()},
         accuracy_vs_time={t: float(c) / n for t, c in zip(steps, correct_t.tolist())},
         first_batch=first,
         first_labels=first_labels,

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from snnsim.ann import ann_fc, save_ann, train_ann
+from snnsim.ann import ann_fc, load_ann, save_ann, train_ann
 from snnsim.cli import main
 from snnsim.data import load_dataset
 from snnsim.io import load_network, read_meta
@@ -153,6 +153,57 @@ def test_train_cli_from_relu_fine_tunes_a_mapped_checkpoint(tmp_path):
     assert report["rule"]["from_relu"] == str(ckpt) and report["rule"]["growth"] == 0
     assert abs(report["final_accuracy"] - ann_acc) <= 0.02
     assert ttfs_layers(load_network(out / "checkpoint"))[-1].node.relu  # the ANN ends with a ReLU
+
+
+def test_train_ann_fc2_with_biases_maps_through_the_train_cli(tmp_path):
+    """``snnsim train-ann --hidden --bias --no-output-relu`` gives the ReLU FC2 that
+    ``snnsim train --method ttfs --from-relu`` takes: biases become TTFS biases, plain read-out."""
+    common = ["--dataset", "digits", "--limit", "150", "--no-progress", "--threads", "1"]
+    relu = tmp_path / "relu"
+    assert main(["train-ann", "--hidden", "24", "--bias", "--no-output-relu", "--dropout", "0", "--epochs", "3",
+                 "--lr", "3e-3", "--batch-size", "32", "--out", str(relu), *common]) == 0
+    ann_acc = json.loads((relu / "report.json").read_text())["test_accuracy"]
+    out = tmp_path / "ttfs"
+    assert main(["train", "--method", "ttfs", "--net", "fc2", "--from-relu", str(relu), "--epochs", "1",
+                 "--lr", "1e-6", "--set", "growth=0", "--out", str(out), *common]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert abs(report["final_accuracy"] - ann_acc) <= 0.02 and report["simulated_accuracy"] > ann_acc - 0.05
+    layers = ttfs_layers(load_network(out / "checkpoint"))
+    assert [la.node.n for la in layers] == [24, 10] and not layers[-1].node.relu
+    ann = load_ann(relu)
+    assert torch.allclose(layers[0].node.bias.double(), ann[1].bias.double(), atol=1e-4)  # lr 1e-6: barely moved
+
+
+def test_train_report_counts_only_informative_spikes(tmp_path):
+    """report.json's spike counts and SynOps skip the forced spikes at t_max (x = 0)."""
+    out = tmp_path / "run"
+    assert main(["train", "--method", "ttfs", "--net", "fc", "--hidden", "12", "--epochs", "1", "--lr", "0.005",
+                 "--out", str(out), "--dataset", "digits", "--limit", "60", "--no-progress", "--threads", "1",
+                 "--batch-size", "16"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    net = load_network(out / "checkpoint")
+    test = load_dataset("digits", limit=60).test
+    rec = simulate_ttfs(net, test.x, dt=report["rule"]["dt"]).record
+    t_max = {"input": 1.0, "fc1": hidden_layers(net)[0].node.t_max}
+    informative = {}
+    for name, s in rec.spikes.items():
+        if name not in t_max:
+            continue
+        s = s.reshape(s.shape[0], s.shape[1], -1)
+        assert (s.sum(0) == 1).all()  # every TTFS neuron fires once, forced or not
+        step = s.to(torch.uint8).argmax(0)  # [B, n]
+        informative[name] = int((step * report["rule"]["dt"] < t_max[name]).sum())
+        n = s.shape[1] * s.shape[2]
+        assert report["spikes_per_neuron_emitted"][name] == pytest.approx(1.0)
+        assert report["spikes_per_neuron"][name] == pytest.approx(informative[name] / n, rel=1e-6)
+        assert 0 < informative[name] < n
+    samples = len(test)
+    synops = report["synops"]["per_connection"]
+    assert synops["input->fc1"]["synops"] == pytest.approx(informative["input"] * 12 / samples, rel=1e-6)
+    assert synops["fc1->out"]["synops"] == pytest.approx(informative["fc1"] * 10 / samples, rel=1e-6)
+    # the exact (continuous-time) count of the held-out pass agrees for the hidden layer
+    held = report["rule"]["held_out"]["layers"]["fc1"]["spikes_per_neuron"]
+    assert report["spikes_per_neuron"]["fc1"] == pytest.approx(held, abs=0.02)
 
 
 def test_rule_rejects_bad_settings():

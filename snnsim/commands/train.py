@@ -15,7 +15,7 @@ from ..learning import RULES, get_rule
 from ..simulation import evaluate
 from ..training import OPTIMIZERS, SCHEDULES, TrainConfig, fit
 from .common import (
-    CLIError, add_data_args, add_run_args, load_data, out_dir, positive_float, positive_int,
+    CLIError, add_data_args, add_run_args, layer_sizes, load_data, out_dir, positive_float, positive_int,
     setup_run, threads_info, write_report,
 )
 
@@ -60,10 +60,7 @@ def rule_params(args: argparse.Namespace) -> dict[str, Any]:
     if args.batchnorm:
         params["batchnorm"] = True
     if args.hidden:
-        try:
-            params["hidden"] = tuple(int(h) for h in args.hidden.split(","))
-        except ValueError:
-            raise CLIError(f"--hidden must be comma-separated integers, got {args.hidden!r}") from None
+        params["hidden"] = layer_sizes(args.hidden)
     if args.from_relu is not None:
         params["from_relu"] = args.from_relu
     for item in args.set:
@@ -112,12 +109,15 @@ def _run(args: argparse.Namespace) -> int:
     if rank != 0:
         return 0
     enc = rule.encoder_config()
+    # spike counts and SynOps count what the rule calls informative (TTFS: not the forced spikes at t_max)
     ev = evaluate(network, data.test, lambda x, t: rule.encode(x), rule.timesteps, engine="fast",
-                  batch_size=rule.eval_batch_size, device=args.device, progress=not args.no_progress, keep_first_batch=4)
+                  batch_size=rule.eval_batch_size, device=args.device, progress=not args.no_progress,
+                  keep_first_batch=4, spike_filter=lambda spikes: rule.informative_spikes(network, spikes))
     rec = ev.first_batch
     torch.save({"spikes": rec.spikes, "voltages": rec.voltages, "dt": rec.dt, "labels": ev.first_labels},
                out / "record.pt")
-    plot_firing_rates({name: float(s[:, :1].float().mean()) for name, s in rec.spikes.items()},
+    shown = rule.informative_spikes(network, rec.spikes)
+    plot_firing_rates({name: float(s[:, :1].float().mean()) for name, s in shown.items()},
                       title=f"firing rate per layer, one test sample (label {int(ev.first_labels[0])})",
                       path=out / "firing_rates.png")
     report = {
@@ -125,7 +125,8 @@ def _run(args: argparse.Namespace) -> int:
         "rule": rule.config(), "train_config": vars(cfg), "encoder": enc,
         "epochs": summary["history"], "final_accuracy": summary["final_accuracy"],
         "best_accuracy": summary["best_accuracy"], "simulated_accuracy": ev.accuracy,
-        "spikes_per_neuron": ev.spikes_per_neuron, "synops": energy_report(network, ev),
+        "spikes_per_neuron": ev.spikes_per_neuron, "spikes_per_neuron_emitted": ev.emitted_spikes_per_neuron,
+        "synops": energy_report(network, ev),
         "readout": ev.readout, "num_classes": data.num_classes, "train_time_s": summary["train_time_s"],
         "samples_per_s": summary["samples_per_s"], "simulation_samples_per_s": ev.samples_per_s,
         "checkpoint": str(out / "checkpoint"), "world_size": world, **threads_info(),

@@ -69,6 +69,12 @@ class LearningRule(ABC):
         that ``--resume`` continues from it."""
         return network
 
+    def informative_spikes(self, network: Network, spikes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The spikes of a simulated batch (layer -> ``[T, B, *shape]``) that carry
+        information, which reports count (spikes per neuron, SynOps). Default: all of
+        them; TTFS drops the forced spikes that neurons emit at ``t_max``."""
+        return spikes
+
     def encoder_config(self) -> dict[str, Any]:
         """How to encode inputs for ``snnsim simulate`` (stored with checkpoints)."""
         return {}

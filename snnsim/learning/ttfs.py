@@ -25,6 +25,8 @@
   command's simulation of a batch fits ``sim_memory_mb`` (3 GB: conv nets get few steps).
 - Metrics: every held-out pass accumulates :class:`snnsim.ttfs.SpikeStats`
   (informative spikes per neuron, latency per layer); :meth:`config` reports the last.
+  :meth:`TTFSRule.informative_spikes` makes the train command's simulated spike counts
+  and SynOps skip the forced spikes at ``t_max`` too.
 """
 from __future__ import annotations
 
@@ -39,8 +41,8 @@ from bindsnet.network import Network
 from snnsim.ann import load_ann
 from snnsim.ttfs import (
     DEFAULT_GROWTH, DEFAULT_MARGIN, SpikeStats, batch_min_times, build_fc, build_vgg, calibrate_windows,
-    encode_spikes, encoder_config, from_relu, grow_windows, input_times, readout_time, set_dt, sim_dt,
-    times_from_spikes, ttfs_forward, windows,
+    encode_spikes, encoder_config, from_relu, grow_windows, informative_spikes, input_times, readout_time, set_dt,
+    sim_dt, times_from_spikes, ttfs_forward, windows,
 )
 
 from .base import LearningRule
@@ -201,6 +203,12 @@ class TTFSRule(LearningRule):
     # --- reports -------------------------------------------------------------------------
     def encoder_config(self) -> dict[str, Any]:
         return encoder_config(self.dt, self.timesteps)
+
+    def informative_spikes(self, network: Network, spikes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Only spikes strictly before their layer's ``t_max`` (input: before 1): the forced
+        spikes of neurons that never reached threshold carry x = 0 and are dropped
+        (:func:`snnsim.ttfs.informative_spikes`)."""
+        return informative_spikes(network, spikes)
 
     def metrics(self) -> Optional[dict[str, Any]]:
         """Spike metrics of the last held-out pass (None before one)."""

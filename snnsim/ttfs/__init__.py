@@ -19,7 +19,7 @@ from .build import VGG_FEATURES, VGG_HIDDEN, build_fc, build_vgg, fc_spec, init_
 from .chain import INPUT_T_MAX, TTFSLayer, hidden_layers, readout_time, set_windows, ttfs_layers, windows
 from .exact import DOMAINS, TTFSResult, input_times, times_from_spikes, ttfs_forward, ttfs_logits
 from .mapping import from_relu
-from .metrics import SpikeStats, spike_metrics
+from .metrics import SpikeStats, informative_spikes, spike_metrics
 from .simulate import Simulation, dyadic_dt, encode_spikes, encoder_config, set_dt, sim_dt, sim_timesteps, simulate_ttfs
 from .windowing import (
     DEFAULT_GROWTH, DEFAULT_MARGIN, batch_min_times, calibrate_windows, grow_windows, max_activations,
@@ -29,8 +29,8 @@ __all__ = [
     "DEFAULT_GROWTH", "DEFAULT_MARGIN", "DOMAINS", "EarliestMaxPool2d", "INPUT_T_MAX", "Simulation", "SpikeStats",
     "TTFSLayer", "TTFSNodes", "TTFSReadout", "TTFSResult", "VGG_FEATURES", "VGG_HIDDEN", "batch_min_times",
     "build_fc", "build_vgg", "calibrate_windows", "dyadic_dt", "encode_spikes", "encoder_config", "fc_spec",
-    "from_relu",
-    "grow_windows", "hidden_layers", "init_glorot", "input_times", "max_activations", "readout_step",
+    "from_relu", "grow_windows", "hidden_layers", "informative_spikes", "init_glorot", "input_times",
+    "max_activations", "readout_step",
     "readout_time", "set_dt", "set_windows", "sim_dt", "sim_timesteps", "simulate_ttfs", "spike_metrics",
     "times_from_spikes", "ttfs_forward", "ttfs_layers", "ttfs_logits", "ttfs_step", "vgg_spec", "windows",
 ]

@@ -17,7 +17,8 @@ hardware it would not be sent. So:
 - ``decision_time``: the read-out time (the read-out's ``t_min``).
 
 :class:`SpikeStats` accumulates these over batches from exact forward results
-(:func:`snnsim.ttfs.ttfs_forward`) or from engine records.
+(:func:`snnsim.ttfs.ttfs_forward`) or from engine records; :func:`informative_spikes`
+drops the forced spikes from simulated spike trains (for spike counts and SynOps).
 """
 from __future__ import annotations
 
@@ -99,6 +100,31 @@ class SpikeStats:
             "decision_time": decision,
             "layers": layers,
         }
+
+
+def informative_spikes(network: Network, spikes: dict[str, torch.Tensor],
+                       dt: Optional[float] = None) -> dict[str, torch.Tensor]:
+    """The informative part of simulated spike trains: spikes at step k with
+    ``k * dt < t_max`` of their layer (input: ``t_max = 1``, i.e. pixel > 0); the forced
+    spikes at or after ``t_max`` are zeroed. ``spikes``: layer -> ``[T, B, *shape]``
+    (other layers, e.g. the read-out, pass unchanged); ``dt`` defaults to ``network.dt``.
+    Returns a new dict (changed tensors are copies)."""
+    dt = float(network.dt if dt is None else dt)
+    spans = {next(iter(network.layers)): INPUT_T_MAX}
+    spans.update({layer.name: layer.node.t_max for layer in hidden_layers(network)})
+    out = dict(spikes)
+    for name, t_max in spans.items():
+        s = spikes.get(name)
+        if s is None:
+            continue
+        # step k is time k * dt, compared in float64 as the nodes do (ttfs_step: t >= t_max fires)
+        late = torch.arange(s.shape[0], dtype=torch.float64) * dt >= t_max
+        first_late = int(late.to(torch.uint8).argmax()) if bool(late.any()) else s.shape[0]
+        if first_late < s.shape[0]:
+            s = s.clone()
+            s[first_late:] = 0
+        out[name] = s
+    return out
 
 
 def spike_metrics(result: TTFSResult, network: Optional[Network] = None) -> dict[str, Any]:
