@@ -1,11 +1,14 @@
 """ReLU ANNs of the conversion papers, a training loop, and save/load.
 
-The networks follow Diehl et al. (2015): ``bias=False`` everywhere, a ReLU after every
-weighted layer *including the output*, dropout, and weights drawn uniformly from
-``[-0.1, 0.1]``. They take images ``[B, C, H, W]`` and return ``[B, n_classes]``
-non-negative class scores, trained with cross-entropy on those scores.
+By default the networks follow Diehl et al. (2015): ``bias=False`` everywhere, a ReLU
+after every weighted layer *including the output*, dropout, and weights drawn uniformly
+from ``[-0.1, 0.1]``. They take images ``[B, C, H, W]`` and return ``[B, n_classes]``
+class scores (non-negative with the output ReLU), trained with cross-entropy on those
+scores. Every builder also takes ``bias=True`` (biases, drawn like the weights) and
+``output_relu=False`` (plain linear output), e.g. for the TTFS paper's FC2 ReLU net.
 
 >>> model = ann_fc()                      # 784-1200-1200-10
+>>> fc2 = ann_fc(hidden=(340,), bias=True, output_relu=False)   # 784-340-10 (TTFS --from-relu)
 >>> history = train_ann(model, data.train, epochs=2)
 >>> ann_accuracy(model, data.test)
 """
@@ -71,49 +74,73 @@ def init_uniform(model: nn.Module, bound: float = INIT_RANGE, generator: Optiona
     return model
 
 
+def _head(n_in: int, n_classes: int, bias: bool, output_relu: bool) -> list[nn.Module]:
+    """The output layer: Linear, then ReLU if ``output_relu``."""
+    return [nn.Linear(n_in, n_classes, bias=bias)] + ([nn.ReLU()] if output_relu else [])
+
+
 def _conv_stack(
     net: str, blocks: Sequence[tuple[int, int]], hidden: Sequence[int],
-    input_shape: Sequence[int], n_classes: int, dropout: float,
+    input_shape: Sequence[int], n_classes: int, dropout: float, bias: bool, output_relu: bool,
 ) -> ANN:
     shape = _check_args(input_shape, n_classes, dropout, conv=True)
     c, h, w = shape
     layers: list[nn.Module] = []
     for channels, kernel in blocks:
-        layers += [nn.Conv2d(c, channels, kernel, bias=False), nn.ReLU(), nn.AvgPool2d(2)]
+        layers += [nn.Conv2d(c, channels, kernel, bias=bias), nn.ReLU(), nn.AvgPool2d(2)]
         c, h, w = channels, (h - kernel + 1) // 2, (w - kernel + 1) // 2
         if min(h, w) < 1:
             raise ValueError(f"input_shape {shape} is too small for the {net} network")
     layers.append(nn.Flatten())
     n_in = c * h * w
     for n in hidden:
-        layers += [nn.Dropout(dropout), nn.Linear(n_in, n, bias=False), nn.ReLU()]
+        layers += [nn.Dropout(dropout), nn.Linear(n_in, n, bias=bias), nn.ReLU()]
         n_in = n
-    layers += [nn.Dropout(dropout), nn.Linear(n_in, n_classes, bias=False), nn.ReLU()]
-    return init_uniform(ANN(*layers, net=net, input_shape=shape, n_classes=n_classes, dropout=dropout))
+    layers += [nn.Dropout(dropout), *_head(n_in, n_classes, bias, output_relu)]
+    return init_uniform(ANN(*layers, net=net, input_shape=shape, n_classes=n_classes, dropout=dropout,
+                            options={"bias": bias, "output_relu": output_relu}))
+
+
+def _check_flags(bias: object, output_relu: object) -> tuple[bool, bool]:
+    if not isinstance(bias, bool) or not isinstance(output_relu, bool):
+        raise TypeError(f"bias and output_relu must be bools, got {bias!r}, {output_relu!r}")
+    return bias, output_relu
 
 
 def ann_fc(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropout: float = 0.5,
-           hidden: Sequence[int] = (1200, 1200)) -> ANN:
-    """Diehl et al. FC net 784-1200-1200-10: ``[B, *input_shape] -> [B, n_classes]``."""
+           hidden: Sequence[int] = (1200, 1200), *, bias: bool = False, output_relu: bool = True) -> ANN:
+    """FC net ``prod(input_shape)-hidden...-n_classes`` (default Diehl et al.'s
+    784-1200-1200-10): ``[B, *input_shape] -> [B, n_classes]``. ``bias``: biases in every
+    Linear; ``output_relu``: a ReLU after the last Linear."""
+    bias, output_relu = _check_flags(bias, output_relu)
     shape = _check_args(input_shape, n_classes, dropout, conv=False)
+    sizes = [int(n) for n in hidden]
+    if any(n < 1 for n in sizes):
+        raise ValueError(f"hidden sizes must be >= 1, got {list(hidden)}")
     n_in = math.prod(shape)
     layers: list[nn.Module] = [nn.Flatten()]
-    for n in hidden:
-        layers += [nn.Linear(n_in, int(n), bias=False), nn.ReLU(), nn.Dropout(dropout)]
-        n_in = int(n)
-    layers += [nn.Linear(n_in, n_classes, bias=False), nn.ReLU()]
+    for n in sizes:
+        layers += [nn.Linear(n_in, n, bias=bias), nn.ReLU(), nn.Dropout(dropout)]
+        n_in = n
+    layers += _head(n_in, n_classes, bias, output_relu)
     return init_uniform(ANN(*layers, net="fc", input_shape=shape, n_classes=n_classes, dropout=dropout,
-                            options={"hidden": [int(n) for n in hidden]}))
+                            options={"hidden": sizes, "bias": bias, "output_relu": output_relu}))
 
 
-def ann_scnn(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropout: float = 0.5) -> ANN:
-    """Diehl et al. CNN 28x28-12c5-2a-64c5-2a-10 (a = average pooling)."""
-    return _conv_stack("scnn", [(12, 5), (64, 5)], [], input_shape, n_classes, dropout)
+def ann_scnn(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropout: float = 0.5, *,
+             bias: bool = False, output_relu: bool = True) -> ANN:
+    """Diehl et al. CNN 28x28-12c5-2a-64c5-2a-10 (a = average pooling); ``bias`` and
+    ``output_relu`` as in :func:`ann_fc`."""
+    bias, output_relu = _check_flags(bias, output_relu)
+    return _conv_stack("scnn", [(12, 5), (64, 5)], [], input_shape, n_classes, dropout, bias, output_relu)
 
 
-def ann_lenet(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropout: float = 0.5) -> ANN:
-    """LeNet of Lee et al. (2020): 28x28-20c5-AP2-50c5-AP2-200-10."""
-    return _conv_stack("lenet", [(20, 5), (50, 5)], [200], input_shape, n_classes, dropout)
+def ann_lenet(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropout: float = 0.5, *,
+              bias: bool = False, output_relu: bool = True) -> ANN:
+    """LeNet of Lee et al. (2020): 28x28-20c5-AP2-50c5-AP2-200-10; ``bias`` and
+    ``output_relu`` as in :func:`ann_fc`."""
+    bias, output_relu = _check_flags(bias, output_relu)
+    return _conv_stack("lenet", [(20, 5), (50, 5)], [200], input_shape, n_classes, dropout, bias, output_relu)
 
 
 ANNS: dict[str, Callable[..., ANN]] = {"fc": ann_fc, "scnn": ann_scnn, "lenet": ann_lenet}

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from snnsim.ann import ANNS, ann_accuracy, ann_fc, ann_lenet, ann_scnn, load_ann, save_ann, train_ann
+from snnsim.cli import main
 from snnsim.data import Split
 
 
@@ -64,3 +65,44 @@ def test_train_save_load(tmp_path):
         load_ann(tmp_path / "missing")
     with pytest.raises(ValueError, match="epochs"):
         train_ann(model, split, epochs=0)
+
+
+def test_fc_bias_hidden_and_output_relu_options(tmp_path):
+    """The TTFS paper's FC2 (784-340-10, biases, linear output) next to the defaults."""
+    model = ann_fc(hidden=(340,), bias=True, output_relu=False)
+    linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(784, 340), (340, 10)]
+    assert all(m.bias is not None and m.bias.abs().sum() > 0 for m in linear)
+    assert list(model.children())[-1] is linear[-1]  # no ReLU after the output layer
+    model.eval()
+    assert (model(torch.rand(64, 1, 28, 28)) < 0).any()
+    default = ann_fc(hidden=(340,))
+    assert isinstance(list(default.children())[-1], nn.ReLU)
+    assert all(m.bias is None for m in default.modules() if isinstance(m, nn.Linear))
+    save_ann(model, directory=tmp_path / "fc2")
+    loaded = load_ann(tmp_path / "fc2")
+    x = torch.rand(5, 1, 28, 28)
+    assert loaded.options == {"hidden": [340], "bias": True, "output_relu": False}
+    assert torch.equal(loaded(x), model(x))
+    lenet = ann_lenet(input_shape=(1, 28, 28), bias=True, output_relu=False)
+    assert all(m.bias is not None for m in lenet.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
+    assert isinstance(list(lenet.children())[-1], nn.Linear)
+    with pytest.raises(ValueError, match="hidden"):
+        ann_fc(hidden=(0,))
+    with pytest.raises(TypeError, match="bool"):
+        ann_fc(bias="yes")
+
+
+def test_train_ann_cli_options_and_bad_hidden(tmp_path, capsys):
+    out = tmp_path / "fc2"
+    assert main(["train-ann", "--hidden", "16", "--bias", "--no-output-relu", "--dataset", "digits", "--limit", "40",
+                 "--epochs", "1", "--no-progress", "--threads", "1", "--out", str(out)]) == 0
+    model = load_ann(out)
+    linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert [m.out_features for m in linear] == [16, 10] and all(m.bias is not None for m in linear)
+    assert isinstance(list(model.children())[-1], nn.Linear)
+    capsys.readouterr()
+    for bad, net in (("340,x", "fc"), ("0", "fc"), ("", "fc"), ("340", "lenet")):
+        rc = main(["train-ann", "--net", net, "--hidden", bad, "--out", str(tmp_path / "bad"), "--no-progress"])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and "--hidden" in err and len(err.splitlines()) == 1 and "Traceback" not in err, err

@@ -37,6 +37,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def layer_sizes(text: str, option: str = "--hidden") -> tuple[int, ...]:
+    """``"340"`` or ``"1200,1200"`` -> layer sizes; raises :class:`CLIError` (one line, exit 2)."""
+    try:
+        sizes = tuple(int(h) for h in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise CLIError(f"{option} must be comma-separated positive integers (e.g. 340 or 1200,1200), got {text!r}")
+    return sizes
+
+
 def add_data_args(p: argparse.ArgumentParser, default: str = "digits") -> None:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default=default, choices=DATASETS,
