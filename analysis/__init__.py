@@ -9,7 +9,7 @@
 - :mod:`.rundir`: read a run directory (report.json, record.pt).
 """
 from .accuracy import accuracy_curves, confusion_matrix, plot_accuracy_vs_time, plot_confusion_matrix
-from .raster import plot_raster, raster_points
+from .raster import plot_raster, raster_points, shown_neurons
 from .rates import (
     firing_rates, neuron_rates, plot_firing_rates, plot_rate_histogram, rate_histogram_data, rates_from_counts,
     rates_from_report,
@@ -23,7 +23,7 @@ from .viewer import RasterViewer
 
 __all__ = [
     "record", "Recording", "RecordingLimitError", "estimate_bytes",
-    "raster_points", "plot_raster",
+    "raster_points", "plot_raster", "shown_neurons",
     "firing_rates", "neuron_rates", "rates_from_counts", "rates_from_report", "rate_histogram_data",
     "plot_firing_rates", "plot_rate_histogram",
     "layer_thresholds", "pick_neurons", "trace_data", "plot_traces",

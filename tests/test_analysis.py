@@ -15,7 +15,7 @@ from analysis import (
     RasterViewer, accuracy_curves, confusion_matrix, first_spike_times, firing_rates, layer_thresholds,
     neuron_rates, plot_accuracy_vs_time, plot_confusion_matrix, plot_first_spike_times, plot_firing_rates,
     plot_rate_histogram, plot_raster, plot_traces, rate_histogram_data, raster_points, rates_from_counts,
-    rates_from_report,
+    rates_from_report, shown_neurons,
     ttfs_histogram_data,
 )
 from snnsim.engine import Record, simulate
@@ -83,6 +83,28 @@ def test_raster_time_window_dt_and_legacy_signature(rec: Record, tmp_path) -> No
         plot_raster(rec, sample=B)
     with pytest.raises(ValueError, match=".png or .svg"):
         plot_raster(rec, path=tmp_path / "r.jpg")
+
+
+def test_raster_subsamples_large_layers_and_says_so(rec: Record) -> None:
+    """A 10,000-neuron layer draws an evenly spaced 2,000 (at their own indices); small ones all."""
+    g = torch.Generator().manual_seed(0)
+    big = torch.rand(8, 1, 100, 100, generator=g) < 0.3  # [T, B, 10000]
+    fig = plot_raster({"big": big, "fc1": rec.spikes["fc1"][:8, :1]}, title="t")
+    big_ax, small_ax = [ax for ax in fig.axes if ax.collections]
+    pts = scatter_offsets(big_ax)
+    rows = np.unique(pts[:, 1])
+    keep = shown_neurons(10_000)
+    assert len(keep) == 2000 and int(keep[0]) == 0 and int(keep[-1]) == 9999 and len(set(keep.tolist())) == 2000
+    assert len(rows) <= 2000 and set(rows.astype(int)) <= set(keep.tolist())
+    flat = big[:, 0].reshape(8, -1)
+    assert len(pts) == int(flat[:, keep].sum())  # every spike of the drawn neurons, none of the others
+    assert "2000 of 10000\nneurons shown" in big_ax.get_ylabel()
+    assert "subsampled" in fig.get_suptitle()
+    assert "of" not in small_ax.get_ylabel() and len(scatter_offsets(small_ax)) == int(rec.spikes["fc1"][:8, 0].sum())
+    all_pts = scatter_offsets([ax for ax in plot_raster({"big": big}, max_neurons=None).axes if ax.collections][0])
+    assert len(all_pts) == int(flat.sum())
+    with pytest.raises(ValueError, match="max_neurons"):
+        plot_raster({"big": big}, max_neurons=1)
 
 
 # --- rates ----------------------------------------------------------------------------------

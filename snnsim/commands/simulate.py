@@ -11,6 +11,7 @@ import torch
 import encoders
 import networks
 from analysis import confusion_matrix, energy_report, layer_thresholds, plot_raster
+from analysis.raster import MAX_NEURONS
 
 from ..io import load_network, read_meta
 from ..engine import ENGINES
@@ -74,7 +75,8 @@ def make_encoder(args: argparse.Namespace) -> Callable[[torch.Tensor, int], torc
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="simulate a network on a dataset (fast or bindsnet engine)",
                        description="Simulate a spiking network on a dataset split and write "
-                                   "report.json and raster.png to --out.")
+                                   "report.json and raster.png (sample 0; layers above "
+                                   f"{MAX_NEURONS} neurons show an evenly spaced {MAX_NEURONS}) to --out.")
     p.add_argument("--net", default="fc", choices=sorted(networks.SPECS),
                    help="network to build when no --checkpoint is given (default fc)")
     p.add_argument("--checkpoint", default=None, help="directory of a saved network (trained weights)")
