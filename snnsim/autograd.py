@@ -40,6 +40,7 @@ class MultiStepNeuron(torch.autograd.Function):
         if p.refrac:
             raise ValueError("differentiable simulation does not support refractory periods (refrac > 0)")
         ctx.params, ctx.surrogate, ctx.detach_reset = p, surrogate, detach_reset
+        ctx.set_materialize_grads(False)  # an unused output's gradient arrives as None, not a zero tensor
         ctx.native = lif_native.native_usable(current, p, surrogate)
         if ctx.native:  # fused C kernels (snnsim.lif_native): the same float32 operations
             spikes_f, volts, pre = lif_native.lif_forward(current, p)
@@ -76,6 +77,8 @@ class MultiStepNeuron(torch.autograd.Function):
     def backward(ctx, g_s: Optional[torch.Tensor], g_v: Optional[torch.Tensor]):  # type: ignore[override]
         p: NeuronParams = ctx.params
         sur: Surrogate = ctx.surrogate
+        if g_s is None and g_v is None:
+            return None, None, None, None
         if ctx.native:
             (pre,) = ctx.saved_tensors
             return lif_native.lif_backward(pre, g_s, g_v, p, sur, ctx.detach_reset), None, None, None
