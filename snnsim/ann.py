@@ -186,12 +186,16 @@ def train_ann(
     progress: bool = True,
     val_split: Optional[Split] = None,
     device: Union[str, torch.device] = "cpu",
+    optimizer: str = "adam",
+    momentum: float = 0.5,
 ) -> list[dict[str, float]]:
-    """Train ``model`` with Adam and cross-entropy on its outputs.
+    """Train ``model`` with Adam (or SGD) and cross-entropy on its outputs.
 
     Args:
         dataset_split: training images ``x [N, C, H, W]`` and labels ``y [N]``.
         epochs: passes over the data (shuffled with a generator seeded by ``seed``).
+        optimizer: ``"adam"`` or ``"sgd"`` (with ``momentum``; Diehl et al. used SGD with
+            lr 1 and momentum 0.5).
         val_split: optional held-out split, evaluated after every epoch.
     Returns one dict per epoch: ``epoch``, ``loss`` (mean training loss),
     ``train_accuracy`` (on the fly, with dropout), ``seconds`` and, with ``val_split``,
@@ -206,10 +210,15 @@ def train_ann(
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    if not (isinstance(momentum, (int, float)) and 0.0 <= momentum < 1.0):
+        raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
     torch.manual_seed(seed)  # dropout masks
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = (torch.optim.Adam(model.parameters(), lr=lr) if optimizer == "adam"
+           else torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum))
     history: list[dict[str, float]] = []
     n = len(dataset_split)
     for epoch in range(1, epochs + 1):

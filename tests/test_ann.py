@@ -67,6 +67,28 @@ def test_train_save_load(tmp_path):
         train_ann(model, split, epochs=0)
 
 
+def test_sgd_with_momentum_trains_and_bad_options_are_refused():
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(200, 1, 8, 8, generator=g)
+    y = (x.flatten(1)[:, :32].sum(1) > x.flatten(1)[:, 32:].sum(1)).long()
+    split = Split(x, y)
+
+    def run(epochs: int, momentum: float) -> list:
+        torch.manual_seed(0)
+        model = ann_fc(input_shape=(1, 8, 8), n_classes=2, hidden=(32,), dropout=0.0)
+        return train_ann(model, split, epochs=epochs, lr=0.1, batch_size=20, progress=False, optimizer="sgd",
+                         momentum=momentum)
+
+    hist = run(20, 0.5)
+    assert hist[-1]["loss"] < 0.5 * hist[0]["loss"] and hist[-1]["train_accuracy"] > 0.9
+    assert run(1, 0.0)[0]["loss"] != pytest.approx(hist[0]["loss"], abs=1e-6)  # momentum is applied
+    model = ann_fc(input_shape=(1, 8, 8), n_classes=2, hidden=(32,))
+    with pytest.raises(ValueError, match="optimizer"):
+        train_ann(model, split, epochs=1, optimizer="rmsprop")
+    with pytest.raises(ValueError, match="momentum"):
+        train_ann(model, split, epochs=1, optimizer="sgd", momentum=1.5)
+
+
 def test_fc_bias_hidden_and_output_relu_options(tmp_path):
     """The TTFS paper's FC2 (784-340-10, biases, linear output) next to the defaults."""
     model = ann_fc(hidden=(340,), bias=True, output_relu=False)

@@ -37,7 +37,10 @@ def add_train_args(p: argparse.ArgumentParser, epochs: int = 10) -> None:
     """ANN training options (shared with ``snnsim convert --net``)."""
     g = p.add_argument_group("ANN training")
     g.add_argument("--epochs", type=positive_int, default=epochs, help=f"training epochs (default {epochs})")
-    g.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    g.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (default 1e-3)")
+    g.add_argument("--optimizer", default="adam", choices=("adam", "sgd"),
+                   help="adam (default) or sgd with --momentum (Diehl et al.: sgd, --lr 1, --momentum 0.5)")
+    g.add_argument("--momentum", type=float, default=0.5, help="SGD momentum in [0, 1) (default 0.5)")
     g.add_argument("--dropout", type=dropout_prob, default=0.5, help="dropout probability (default 0.5)")
 
 
@@ -47,7 +50,8 @@ def train_from_args(args: argparse.Namespace, data, batch_size: int, **options: 
     model = build_ann(args.net, input_shape=data.input_shape, n_classes=data.num_classes, dropout=args.dropout,
                       **options)
     history = train_ann(model, data.train, epochs=args.epochs, lr=args.lr, batch_size=batch_size,
-                        seed=args.seed, progress=not args.no_progress, val_split=data.test, device=args.device)
+                        seed=args.seed, progress=not args.no_progress, val_split=data.test, device=args.device,
+                        optimizer=args.optimizer, momentum=args.momentum)
     return model.cpu(), history, ann_accuracy(model.cpu(), data.test)
 
 
@@ -98,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     report = {
         "command": NAME, "net": args.net, "dataset": args.dataset,
         "train_samples": len(data.train), "test_samples": len(data.test),
-        "options": model.options, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
+        "options": model.options, "epochs": args.epochs, "lr": args.lr, "optimizer": args.optimizer,
+        "momentum": args.momentum if args.optimizer == "sgd" else None, "batch_size": args.batch_size,
         "dropout": args.dropout,
         "seed": args.seed, "history": history, "test_accuracy": acc,
         "seconds": time.perf_counter() - t0, "checkpoint": str(out), **threads_info(),
