@@ -9,8 +9,8 @@ For boolean spikes ``x`` ``[N, K]`` and a table ``[K, M]`` (the transposed weigh
 Both read the spike bytes directly, eight at a time, and skip silent inputs, so no index
 tensors are built (``nonzero`` costs more than the sums themselves at a few % activity).
 The additions run in the same order as ``F.embedding_bag`` over ``nonzero`` indices, the
-torch fallback, so results are identical. Threads split rows (forward) or output columns
-(weight gradient); the GIL is released. ``SNNSIM_NATIVE=0`` switches them off.
+torch fallback, so results are identical. Threads (OpenMP, torch's own) split the output
+columns; the GIL is released. ``SNNSIM_NATIVE=0`` switches them off.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import torch
 
-from .fastsnn_native import _columns, _ptr, build_library, load_once
+from .fastsnn_native import _ptr, build_library, load_once, threads_for
 
 _C_SOURCE = r"""
 #include <stdint.h>
@@ -119,6 +119,11 @@ void gather_sum(const float* src, const i64* start, const int32_t* idx, float* o
             out[i * M + c] = a;
         }
 }
+
+void gather_sum_par(const float* src, const i64* start, const int32_t* idx, float* out, i64 n_out, i64 M,
+                    i64 m0, i64 m1, int threads) {
+    PAR_RANGES(m0, m1, threads, gather_sum(src, start, idx, out, n_out, M, a, b));
+}
 """
 _I64, _PTR = ctypes.c_int64, ctypes.c_void_p
 _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
@@ -129,9 +134,9 @@ def _compile() -> ctypes.CDLL:
     dll = build_library(_C_SOURCE, "events")
     dll.row_counts.argtypes = [_PTR, _I64, _I64, _PTR]
     dll.row_index.argtypes = [_PTR, _I64, _I64, _PTR, _PTR]
-    dll.gather_sum.argtypes = [_PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _I64]
+    dll.gather_sum_par.argtypes = [_PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, ctypes.c_int]
     dll.transpose_index.argtypes = [_PTR, _PTR, _I64, _PTR, _PTR]
-    dll.row_counts.restype = dll.row_index.restype = dll.gather_sum.restype = dll.transpose_index.restype = None
+    dll.row_counts.restype = dll.row_index.restype = dll.gather_sum_par.restype = dll.transpose_index.restype = None
     return dll
 
 
@@ -175,8 +180,8 @@ def _gather(lib: ctypes.CDLL, src: torch.Tensor, start: torch.Tensor, idx: torch
     out = torch.empty(n_out, m, dtype=torch.float32)
     if m == 0 or n_out == 0:
         return out
-    _columns(lambda a, b: lib.gather_sum(_ptr(src), _ptr(start), _ptr(idx), _ptr(out), n_out, m, a, b),
-             m, grain=max(8, _GRAIN // max(n_out, 1)))
+    lib.gather_sum_par(_ptr(src), _ptr(start), _ptr(idx), _ptr(out), n_out, m, 0, m,
+                       threads_for(m, grain=max(8, _GRAIN // max(n_out, 1))))
     return out
 
 

@@ -3,8 +3,8 @@
 The scan and the whole single-spike layer (forward: scan + first crossing in one pass;
 backward: the reverse pass of :mod:`snnsim.fastsnn` in one pass) for float32 CPU tensors,
 compiled with the system C compiler (``cc``; cached in ``$SNNSIM_CACHE_DIR`` or
-``~/.cache/snnsim``) and called through ctypes, one thread per column range (the GIL is
-released). Same float32 operations in the same order as the torch code (no FMA
+``~/.cache/snnsim``) and called through ctypes; column ranges run in parallel on torch's
+OpenMP threads (``PARALLEL_C``). Same float32 operations in the same order as the torch code (no FMA
 contraction), so spikes are identical. Without a compiler, or with
 ``SNNSIM_NATIVE=0`` (all native kernels) or ``SNNSIM_FASTSNN_NATIVE=0`` (these only),
 :mod:`snnsim.fastsnn` runs its pure-torch code instead.
@@ -18,7 +18,6 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -112,12 +111,43 @@ int lif1_bwd(const float* gs, const float* x, const int32_t* tf, float* gi, i64 
     free(sg);
     return 0;
 }
+
+void decay_par(const float* x, float* out, i64 T, i64 N, i64 j0, i64 j1, float beta, int rev, int threads) {
+    PAR_RANGES(j0, j1, threads, decay(x, out, T, N, a, b, beta, rev));
+}
+
+void lif1_fwd_par(const float* x, float* vout, float* sf, uint8_t* sb, int32_t* tf, i64 T, i64 N, i64 j0,
+                  i64 j1, float beta, float thresh, int threads) {
+    PAR_RANGES(j0, j1, threads, lif1_fwd(x, vout, sf, sb, tf, T, N, a, b, beta, thresh));
+}
+
+int lif1_bwd_par(const float* gs, const float* x, const int32_t* tf, float* gi, i64 T, i64 N, i64 j0, i64 j1,
+                 float beta, float thresh, float slope, int sequential, int threads) {
+    int failed = 0;
+    PAR_RANGES(j0, j1, threads, if (lif1_bwd(gs, x, tf, gi, T, N, a, b, beta, thresh, slope, sequential)) {
+        _Pragma("omp atomic write") failed = 1; });
+    return failed;
+}
+"""
+# PAR_RANGES(lo, hi, threads, CALL): runs CALL with (a, b) = each of ``threads`` contiguous
+# pieces of [lo, hi), in parallel with OpenMP. Built with -fopenmp, the library uses the libgomp
+# torch has loaded, i.e. torch's own worker threads (a separate thread pool would fight them
+# for the cores while they spin-wait); without OpenMP the pieces run one after the other.
+PARALLEL_C = r"""
+#include <stdint.h>
+#define PAR_RANGES(lo, hi, threads, CALL) do {                                          \
+    int64_t lo_ = (lo), hi_ = (hi); int nt_ = (threads) < 1 ? 1 : (threads);             \
+    _Pragma("omp parallel for num_threads(nt_) schedule(static, 1)")                     \
+    for (int k_ = 0; k_ < nt_; ++k_) {                                                   \
+        int64_t a = lo_ + (hi_ - lo_) * k_ / nt_, b = lo_ + (hi_ - lo_) * (k_ + 1) / nt_; \
+        CALL; }                                                                          \
+} while (0)
 """
 _CFLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared"]
 if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):  # what torch itself uses here
     _CFLAGS.append("-mavx2")
 _I64, _F32, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
-_native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet", "pool": None, "forced": False}
+_native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet", "forced": False}
 
 
 def build_library(source: str, name: str, flags: Optional[list[str]] = None) -> ctypes.CDLL:
@@ -128,6 +158,14 @@ def build_library(source: str, name: str, flags: Optional[list[str]] = None) -> 
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise RuntimeError("no C compiler (cc/gcc) found")
+    source = PARALLEL_C + source
+    try:
+        return _build(cc, source, name, [*flags, "-fopenmp"])
+    except (RuntimeError, OSError):  # no OpenMP: the same kernels, one thread
+        return _build(cc, source, name, flags)
+
+
+def _build(cc: str, source: str, name: str, flags: list[str]) -> ctypes.CDLL:
     key = hashlib.sha256((source + " ".join(flags)).encode()).hexdigest()[:16]
     cache = Path(os.environ.get("SNNSIM_CACHE_DIR") or Path.home() / ".cache" / "snnsim")
     try:
@@ -151,11 +189,11 @@ def build_library(source: str, name: str, flags: Optional[list[str]] = None) -> 
 def _compile() -> ctypes.CDLL:
     dll = build_library(_C_SOURCE, "fastsnn")
     dims = [_I64, _I64, _I64, _I64]
-    dll.decay.argtypes = [_PTR, _PTR, *dims, _F32, ctypes.c_int]
-    dll.lif1_fwd.argtypes = [_PTR, _PTR, _PTR, _PTR, _PTR, *dims, _F32, _F32]
-    dll.lif1_bwd.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _F32, _F32, ctypes.c_int]
-    dll.decay.restype = dll.lif1_fwd.restype = None
-    dll.lif1_bwd.restype = ctypes.c_int
+    dll.decay_par.argtypes = [_PTR, _PTR, *dims, _F32, ctypes.c_int, ctypes.c_int]
+    dll.lif1_fwd_par.argtypes = [_PTR, _PTR, _PTR, _PTR, _PTR, *dims, _F32, _F32, ctypes.c_int]
+    dll.lif1_bwd_par.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _F32, _F32, ctypes.c_int, ctypes.c_int]
+    dll.decay_par.restype = dll.lif1_fwd_par.restype = None
+    dll.lif1_bwd_par.restype = ctypes.c_int
     return dll
 
 
@@ -201,18 +239,9 @@ def _native_usable(x: torch.Tensor) -> bool:
             and x.numel() > 0 and _library() is not None)
 
 
-def _columns(fn: Callable[[int, int], None], n: int, grain: int = 4096) -> None:
-    """Run ``fn(j0, j1)`` over ``[0, n)`` split across torch's number of threads, at
-    least ``grain`` items per thread."""
-    threads = max(1, min(torch.get_num_threads(), n // max(grain, 1)))
-    if threads == 1:
-        fn(0, n)
-        return
-    pool = _native["pool"]
-    if pool is None or pool._max_workers < threads:  # noqa: SLF001
-        pool = _native["pool"] = ThreadPoolExecutor(max_workers=threads)
-    cuts = [n * i // threads for i in range(threads + 1)]
-    list(pool.map(lambda i: fn(cuts[i], cuts[i + 1]), range(threads)))
+def threads_for(n: int, grain: int = 4096) -> int:
+    """Threads for ``n`` independent columns: torch's thread count, at least ``grain`` columns each."""
+    return max(1, min(torch.get_num_threads(), n // max(grain, 1)))
 
 
 def _ptr(x: Optional[torch.Tensor]) -> Optional[int]:
@@ -224,7 +253,7 @@ def _native_decay(x: torch.Tensor, beta: float, reverse: bool) -> torch.Tensor:
     out = torch.empty_like(x)
     t, n = x.shape[0], x[0].numel()
     lib = _library()
-    _columns(lambda a, b: lib.decay(_ptr(x), _ptr(out), t, n, a, b, beta, int(reverse)), n)
+    lib.decay_par(_ptr(x), _ptr(out), t, n, 0, n, beta, int(reverse), threads_for(n))
     return out
 
 
@@ -238,8 +267,7 @@ def _native_forward(x: torch.Tensor, beta: float, thresh: float, spike_dtype: to
     t_first = torch.empty(x.shape[1:], dtype=torch.int32)
     t, n = x.shape[0], x[0].numel()
     lib = _library()
-    _columns(lambda a, b: lib.lif1_fwd(_ptr(x), _ptr(v), _ptr(sf), _ptr(sb), _ptr(t_first), t, n, a, b,
-                                       beta, thresh), n)
+    lib.lif1_fwd_par(_ptr(x), _ptr(v), _ptr(sf), _ptr(sb), _ptr(t_first), t, n, 0, n, beta, thresh, threads_for(n))
     return s, v, t_first
 
 
@@ -251,10 +279,8 @@ def _native_backward(gs: torch.Tensor, x: torch.Tensor, t_first: torch.Tensor, b
     tf = t_first.to(torch.int32).contiguous()
     lib = _library()
     seq = int(grad == "sequential")
-    failed: list[int] = []
-    _columns(lambda a, b: failed.append(lib.lif1_bwd(_ptr(gs), _ptr(x), _ptr(tf), _ptr(out), t, n, a, b,
-                                                     beta, thresh, slope, seq)), n)
-    if any(failed):
+    if lib.lif1_bwd_par(_ptr(gs), _ptr(x), _ptr(tf), _ptr(out), t, n, 0, n, beta, thresh, slope, seq,
+                        threads_for(n)):
         raise MemoryError(f"fastsnn backward: could not allocate {t} x 64 floats of work space")
     return out
 

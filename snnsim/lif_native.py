@@ -4,8 +4,8 @@ One fused C pass over ``[T, N]`` (N = all neurons of all samples) for the forwar
 recurrence and one for the adjoint (BPTT) recurrence, with the surrogate derivative
 computed inline, instead of a Python loop of small torch ops per time step. Compiled on
 first use with the system C compiler (the helpers of :mod:`snnsim.fastsnn_native`:
-cached in ``$SNNSIM_CACHE_DIR`` or ``~/.cache/snnsim``), called through ctypes, one
-thread per column range (the GIL is released).
+cached in ``$SNNSIM_CACHE_DIR`` or ``~/.cache/snnsim``), called through ctypes; column
+ranges run in parallel on torch's OpenMP threads.
 
 The forward pass runs the same float32 operations in the same order as the torch code
 (no FMA contraction, no fast-math), so spikes and potentials are bit-identical; the
@@ -23,7 +23,7 @@ from typing import Any, Optional
 import torch
 
 from .dynamics import NeuronParams
-from .fastsnn_native import _columns, _ptr, build_library, load_once
+from .fastsnn_native import _ptr, build_library, load_once, threads_for
 from .surrogate import ArcTan, FastSigmoid, Rectangular, Surrogate
 
 _C_SOURCE = r"""
@@ -139,6 +139,17 @@ void lif_bwd(const float* pre, const float* gs, const float* gv, float* gi, i64 
     }
 }
 
+void lif_fwd_par(const float* x, float* pre, float* volts, float* sf, i64 T, i64 N, i64 j0, i64 j1, float leak,
+                 int use_leak, float thresh, float v_reset, int reset, int spiking, int threads) {
+    PAR_RANGES(j0, j1, threads, lif_fwd(x, pre, volts, sf, T, N, a, b, leak, use_leak, thresh, v_reset, reset, spiking));
+}
+
+void lif_bwd_par(const float* pre, const float* gs, const float* gv, float* gi, i64 T, i64 N, i64 j0, i64 j1,
+                 float leak, float thresh, float v_reset, int reset, int spiking, int detach, int sur, float p1,
+                 float p2, int threads) {
+    PAR_RANGES(j0, j1, threads, lif_bwd(pre, gs, gv, gi, T, N, a, b, leak, thresh, v_reset, reset, spiking, detach,
+                                        sur, p1, p2));
+}
 """
 _I64, _F32, _INT, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_int, ctypes.c_void_p
 _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
@@ -149,10 +160,10 @@ _RESETS = {"zero": 0, "subtract": 1, "none": 2}
 def _compile() -> ctypes.CDLL:
     dll = build_library(_C_SOURCE, "lif")
     dims = [_I64, _I64, _I64, _I64]
-    dll.lif_fwd.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _INT, _F32, _F32, _INT, _INT]
-    dll.lif_bwd.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _F32, _F32, _INT, _INT, _INT, _INT,
-                            _F32, _F32]
-    dll.lif_fwd.restype = dll.lif_bwd.restype = None
+    dll.lif_fwd_par.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _INT, _F32, _F32, _INT, _INT, _INT]
+    dll.lif_bwd_par.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _F32, _F32, _INT, _INT, _INT, _INT,
+                                _F32, _F32, _INT]
+    dll.lif_fwd_par.restype = dll.lif_bwd_par.restype = None
     return dll
 
 
@@ -189,8 +200,8 @@ def lif_forward(current: torch.Tensor, p: NeuronParams) -> tuple[torch.Tensor, t
     lib = _library()
     leak, thresh, v_reset = float(p.leak), float(p.thresh), float(p.v_reset)
     reset, spiking, use_leak = _RESETS[p.reset], int(bool(p.spiking)), int(leak != 1.0)
-    _columns(lambda a, b: lib.lif_fwd(_ptr(x), _ptr(pre), _ptr(volts), _ptr(spikes), t, n, a, b, leak, use_leak,
-                                      thresh, v_reset, reset, spiking), n)
+    lib.lif_fwd_par(_ptr(x), _ptr(pre), _ptr(volts), _ptr(spikes), t, n, 0, n, leak, use_leak, thresh, v_reset,
+                    reset, spiking, threads_for(n))
     return spikes, volts, pre
 
 
@@ -213,6 +224,6 @@ def lif_backward(pre: torch.Tensor, g_s: Optional[torch.Tensor], g_v: Optional[t
     lib = _library()
     args = (float(p.leak), float(p.thresh), float(p.v_reset), _RESETS[p.reset], int(bool(p.spiking)),
             int(bool(detach_reset)), kind, p1, p2)
-    _columns(lambda a, b: lib.lif_bwd(_ptr(pre), _ptr(gs), _ptr(gv), _ptr(out), t, n, a, b, *args), n)
+    lib.lif_bwd_par(_ptr(pre), _ptr(gs), _ptr(gv), _ptr(out), t, n, 0, n, *args, threads_for(n))
     return out
 
