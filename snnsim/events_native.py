@@ -89,54 +89,86 @@ void transpose_index(const i64* rstart, const int32_t* ridx, i64 N, i64* pos, in
 }
 
 /* out[i, m0:m1] = sum over q in [start[i], start[i+1]) of src[idx[q], m0:m1], q ascending,
-   for all rows i < n_out; src and out have M columns. Column blocks of BW outer, so the
-   block of src read by all rows stays in cache. */
+   for all rows i < n_out; src (n_src rows) and out have M columns. Column blocks of BW
+   outer, so the block of src read by all rows stays in cache; when that block is large
+   (many src rows) the rows go in chunks of `chunk` (each list is ascending, a cursor per
+   row keeps its place), partial sums staying in out: the same additions in the same order. */
 #define BW 64
-void gather_sum(const float* src, const i64* start, const int32_t* idx, float* out, i64 n_out, i64 M,
-                i64 m0, i64 m1) {
-    i64 c = m0;
-    for (; c + BW <= m1; c += BW) {
+static void block_sum(const float* src, const i64* start, const int32_t* idx, float* out, i64 n_out, i64 M,
+                      i64 c, i64 w, i64 n_src, i64 chunk, i64* cur) {
+    for (i64 i = 0; i < n_out; ++i) cur[i] = start[i];
+    for (i64 r1 = chunk;; r1 += chunk) {  /* src rows below r1 */
+        int first = r1 == chunk;
         for (i64 i = 0; i < n_out; ++i) {
-            v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
-            for (i64 q = start[i]; q < start[i + 1]; ++q) {
-                const v8* p = (const v8*)(src + (i64)idx[q] * M + c);
-                a0 += p[0]; a1 += p[1]; a2 += p[2]; a3 += p[3]; a4 += p[4]; a5 += p[5]; a6 += p[6]; a7 += p[7];
+            float* o = out + i * M + c;
+            i64 q = cur[i], end = start[i + 1];
+            if (w == BW) {  /* eight registers of eight floats */
+                v8* ov = (v8*)o;
+                v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+                if (!first) { a0 = ov[0]; a1 = ov[1]; a2 = ov[2]; a3 = ov[3]; a4 = ov[4]; a5 = ov[5]; a6 = ov[6]; a7 = ov[7]; }
+                for (; q < end && idx[q] < r1; ++q) {
+                    const v8* p = (const v8*)(src + (i64)idx[q] * M + c);
+                    a0 += p[0]; a1 += p[1]; a2 += p[2]; a3 += p[3]; a4 += p[4]; a5 += p[5]; a6 += p[6]; a7 += p[7];
+                }
+                ov[0] = a0; ov[1] = a1; ov[2] = a2; ov[3] = a3; ov[4] = a4; ov[5] = a5; ov[6] = a6; ov[7] = a7;
+            } else {  /* a narrower block: w / 8 vectors and w % 8 single floats */
+                i64 nv = w / 8, ns = w % 8;
+                v8 av[BW / 8];
+                float as[8];
+                for (i64 k = 0; k < nv; ++k) { v8 z = {0}; av[k] = first ? z : ((v8*)o)[k]; }
+                for (i64 k = 0; k < ns; ++k) as[k] = first ? 0.0f : o[nv * 8 + k];
+                for (; q < end && idx[q] < r1; ++q) {
+                    const float* p = src + (i64)idx[q] * M + c;
+                    for (i64 k = 0; k < nv; ++k) av[k] += ((const v8*)p)[k];
+                    for (i64 k = 0; k < ns; ++k) as[k] += p[nv * 8 + k];
+                }
+                for (i64 k = 0; k < nv; ++k) ((v8*)o)[k] = av[k];
+                for (i64 k = 0; k < ns; ++k) o[nv * 8 + k] = as[k];
             }
-            v8* o = (v8*)(out + i * M + c);
-            o[0] = a0; o[1] = a1; o[2] = a2; o[3] = a3; o[4] = a4; o[5] = a5; o[6] = a6; o[7] = a7;
+            cur[i] = q;
         }
+        if (r1 >= n_src) break;
     }
-    for (; c + 8 <= m1; c += 8)
-        for (i64 i = 0; i < n_out; ++i) {
-            v8 a0 = {0};
-            for (i64 q = start[i]; q < start[i + 1]; ++q) a0 += *(const v8*)(src + (i64)idx[q] * M + c);
-            *(v8*)(out + i * M + c) = a0;
-        }
-    for (; c < m1; ++c)
-        for (i64 i = 0; i < n_out; ++i) {
-            float a = 0.0f;
-            for (i64 q = start[i]; q < start[i + 1]; ++q) a += src[(i64)idx[q] * M + c];
-            out[i * M + c] = a;
-        }
 }
 
-void gather_sum_par(const float* src, const i64* start, const int32_t* idx, float* out, i64 n_out, i64 M,
-                    i64 m0, i64 m1, int threads) {
-    PAR_RANGES(m0, m1, threads, gather_sum(src, start, idx, out, n_out, M, a, b));
+int gather_sum(const float* src, const i64* start, const int32_t* idx, float* out, i64 n_out, i64 M,
+               i64 m0, i64 m1, i64 n_src, i64 chunk) {
+    if (chunk <= 0 || chunk >= n_src) chunk = n_src > 0 ? n_src : 1;
+    i64* cur = (i64*)malloc(sizeof(i64) * (n_out > 0 ? n_out : 1));
+    if (!cur) return 1;
+    for (i64 c = m0; c < m1; c += BW) block_sum(src, start, idx, out, n_out, M, c, (m1 - c < BW) ? m1 - c : BW,
+                                                 n_src, chunk, cur);
+    free(cur);
+    return 0;
+}
+
+/* Threads take column ranges cut at multiples of 8 (whole vectors). */
+int gather_sum_par(const float* src, const i64* start, const int32_t* idx, float* out, i64 n_out, i64 M,
+                   i64 m0, i64 m1, i64 n_src, i64 chunk, int threads) {
+    int failed = 0;
+    i64 units = (m1 - m0 + 7) / 8;
+    if (threads > units) threads = units > 0 ? (int)units : 1;
+    PAR_RANGES(0, units, threads, {
+        i64 c0 = m0 + a * 8, c1 = m0 + b * 8 < m1 ? m0 + b * 8 : m1;
+        if (gather_sum(src, start, idx, out, n_out, M, c0, c1, n_src, chunk)) { _Pragma("omp atomic write") failed = 1; }
+    });
+    return failed;
 }
 """
 _I64, _PTR = ctypes.c_int64, ctypes.c_void_p
 _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
 _GRAIN = 1 << 16  # spike bytes per thread below which one thread does it all
+_CHUNK_ROWS = 1024  # source rows per pass: a 64-column block of them (256 kB) stays in L2
 
 
 def _compile() -> ctypes.CDLL:
     dll = build_library(_C_SOURCE, "events")
     dll.row_counts.argtypes = [_PTR, _I64, _I64, _PTR]
     dll.row_index.argtypes = [_PTR, _I64, _I64, _PTR, _PTR]
-    dll.gather_sum_par.argtypes = [_PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, ctypes.c_int]
+    dll.gather_sum_par.argtypes = [_PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _I64, _I64, ctypes.c_int]
     dll.transpose_index.argtypes = [_PTR, _PTR, _I64, _PTR, _PTR]
-    dll.row_counts.restype = dll.row_index.restype = dll.gather_sum_par.restype = dll.transpose_index.restype = None
+    dll.row_counts.restype = dll.row_index.restype = dll.transpose_index.restype = None
+    dll.gather_sum_par.restype = ctypes.c_int
     return dll
 
 
@@ -180,8 +212,9 @@ def _gather(lib: ctypes.CDLL, src: torch.Tensor, start: torch.Tensor, idx: torch
     out = torch.empty(n_out, m, dtype=torch.float32)
     if m == 0 or n_out == 0:
         return out
-    lib.gather_sum_par(_ptr(src), _ptr(start), _ptr(idx), _ptr(out), n_out, m, 0, m,
-                       threads_for(m, grain=max(8, _GRAIN // max(n_out, 1))))
+    if lib.gather_sum_par(_ptr(src), _ptr(start), _ptr(idx), _ptr(out), n_out, m, 0, m, src.shape[0], _CHUNK_ROWS,
+                          threads_for(m, grain=max(8, _GRAIN // max(n_out, 1)))):
+        raise MemoryError(f"event-driven linear: could not allocate {n_out} cursors of work space")
     return out
 
 

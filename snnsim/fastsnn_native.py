@@ -129,18 +129,18 @@ int lif1_bwd_par(const float* gs, const float* x, const int32_t* tf, float* gi, 
     return failed;
 }
 """
-# PAR_RANGES(lo, hi, threads, CALL): runs CALL with (a, b) = each of ``threads`` contiguous
+# PAR_RANGES(lo, hi, threads, CALL...): runs CALL with (a, b) = each of ``threads`` contiguous
 # pieces of [lo, hi), in parallel with OpenMP. Built with -fopenmp, the library uses the libgomp
 # torch has loaded, i.e. torch's own worker threads (a separate thread pool would fight them
 # for the cores while they spin-wait); without OpenMP the pieces run one after the other.
 PARALLEL_C = r"""
 #include <stdint.h>
-#define PAR_RANGES(lo, hi, threads, CALL) do {                                          \
+#define PAR_RANGES(lo, hi, threads, ...) do {                                           \
     int64_t lo_ = (lo), hi_ = (hi); int nt_ = (threads) < 1 ? 1 : (threads);             \
     _Pragma("omp parallel for num_threads(nt_) schedule(static, 1)")                     \
     for (int k_ = 0; k_ < nt_; ++k_) {                                                   \
         int64_t a = lo_ + (hi_ - lo_) * k_ / nt_, b = lo_ + (hi_ - lo_) * (k_ + 1) / nt_; \
-        CALL; }                                                                          \
+        __VA_ARGS__; }                                                                    \
 } while (0)
 """
 _CFLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared"]
