@@ -15,12 +15,11 @@ columns; the GIL is released. ``SNNSIM_NATIVE=0`` switches them off.
 from __future__ import annotations
 
 import ctypes
-import os
 from typing import Any, Optional
 
 import torch
 
-from .fastsnn_native import _ptr, build_library, load_once, threads_for
+from .fastsnn_native import _ptr, build_library, library_status, load_once, native_disabled, threads_for
 
 _C_SOURCE = r"""
 #include <stdint.h>
@@ -157,7 +156,7 @@ int gather_sum_par(const float* src, const i64* start, const int32_t* idx, float
 """
 _I64, _PTR = ctypes.c_int64, ctypes.c_void_p
 _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
-_GRAIN = 1 << 16  # spike bytes per thread below which one thread does it all
+_GRAIN = 1 << 16  # output elements per thread at least (fewer: one thread does it all)
 _CHUNK_ROWS = 1024  # source rows per pass: a 64-column block of them (256 kB) stays in L2
 
 
@@ -178,15 +177,12 @@ def _library() -> Optional[ctypes.CDLL]:
 
 def native_status() -> str:
     """``"loaded"`` when the C kernels can be used, else why not (the torch path then)."""
-    if os.environ.get("SNNSIM_NATIVE", "1") == "0":
-        return "disabled by SNNSIM_NATIVE=0"
-    _library()
-    return str(_native["reason"])
+    return library_status(_native, _compile)
 
 
 def native_usable(active: torch.Tensor, table: torch.Tensor) -> bool:
     """Whether the C kernels can sum ``table`` rows for the bool matrix ``active``."""
-    return (os.environ.get("SNNSIM_NATIVE", "1") != "0" and active.device.type == "cpu"
+    return (not native_disabled() and active.device.type == "cpu"
             and table.device.type == "cpu" and active.dtype == torch.bool and table.dtype == torch.float32
             and active.dim() == 2 and table.dim() == 2 and active.shape[1] == table.shape[0]
             and _library() is not None)

@@ -213,6 +213,19 @@ def load_once(state: dict[str, Any], compile_fn: Callable[[], ctypes.CDLL],
     return state["lib"]
 
 
+def native_disabled() -> bool:
+    """Whether ``SNNSIM_NATIVE=0`` switches every native kernel off."""
+    return os.environ.get("SNNSIM_NATIVE", "1") == "0"
+
+
+def library_status(state: dict[str, Any], compile_fn: Callable[[], ctypes.CDLL]) -> str:
+    """``"loaded"`` when the library of ``state`` can be used (compiling it if needed), else why not."""
+    if native_disabled():
+        return "disabled by SNNSIM_NATIVE=0"
+    load_once(state, compile_fn)
+    return str(state["reason"])
+
+
 def _library() -> Optional[ctypes.CDLL]:
     off = [v for v in ("SNNSIM_NATIVE", "SNNSIM_FASTSNN_NATIVE") if os.environ.get(v, "1") == "0"]
     disabled = f"disabled by {off[0]}=0" if off and not _native["forced"] else None

@@ -17,13 +17,12 @@ or ``SNNSIM_NATIVE=0`` in the environment (read at each call) keeps the torch pa
 from __future__ import annotations
 
 import ctypes
-import os
 from typing import Any, Optional
 
 import torch
 
 from .dynamics import NeuronParams
-from .fastsnn_native import _ptr, build_library, load_once, threads_for
+from .fastsnn_native import _ptr, build_library, library_status, load_once, native_disabled, threads_for
 from .surrogate import ArcTan, FastSigmoid, Rectangular, Surrogate
 
 _C_SOURCE = r"""
@@ -173,15 +172,12 @@ def _library() -> Optional[ctypes.CDLL]:
 
 def native_status() -> str:
     """``"loaded"`` when the C kernels can be used, else why not (the torch path then)."""
-    if os.environ.get("SNNSIM_NATIVE", "1") == "0":
-        return "disabled by SNNSIM_NATIVE=0"
-    _library()
-    return str(_native["reason"])
+    return library_status(_native, _compile)
 
 
 def native_usable(current: torch.Tensor, p: NeuronParams, surrogate: Surrogate) -> bool:
     """Whether :class:`MultiStepNeuron` can run the C kernels for these arguments."""
-    return (os.environ.get("SNNSIM_NATIVE", "1") != "0" and type(surrogate) in _SURROGATES
+    return (not native_disabled() and type(surrogate) in _SURROGATES
             and not p.refrac and p.reset in _RESETS and current.device.type == "cpu"
             and current.dtype == torch.float32 and current.dim() >= 1 and current.numel() > 0
             and _library() is not None)
