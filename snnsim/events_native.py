@@ -4,7 +4,8 @@ For boolean spikes ``x`` ``[N, K]`` and a table ``[K, M]`` (the transposed weigh
 
 - ``bag_fwd``: ``out[r] = sum of table[j] over the j with x[r, j]``, j ascending;
 - ``bag_wgrad``: ``d[j] = sum of g[r] over the r with x[r, j]``, r ascending (the
-  transposed weight gradient for the output gradient ``g`` ``[N, M]``).
+  transposed weight gradient for the output gradient ``g`` ``[N, M]``);
+- ``column_counts``: spikes per column (per neuron), for the statistics of a simulation.
 
 Both read the spike bytes directly, eight at a time, and skip silent inputs, so no index
 tensors are built (``nonzero`` costs more than the sums themselves at a few % activity).
@@ -69,6 +70,23 @@ void row_counts(const uint8_t* x, i64 N, i64 K, i64* counts) {
         for (; k < K; ++k) c += xr[k];
         counts[r] = c;
     }
+}
+
+/* counts[j] = number of rows r with x[r, j] set (int32; N < 2^31), columns split among threads;
+   each thread sweeps all rows over a block of 4096 columns, whose counts stay in L1. */
+#define CB 4096
+void col_counts_par(const uint8_t* x, i64 N, i64 K, int32_t* counts, int threads) {
+    PAR_RANGES(0, K, threads, {
+        for (i64 c0 = a; c0 < b; c0 += CB) {
+            i64 c1 = c0 + CB < b ? c0 + CB : b;
+            int32_t* cnt = counts + c0;
+            for (i64 j = 0; j < c1 - c0; ++j) cnt[j] = 0;
+            for (i64 r = 0; r < N; ++r) {
+                const uint8_t* xr = x + r * K + c0;
+                for (i64 j = 0; j < c1 - c0; ++j) cnt[j] += xr[j];
+            }
+        }
+    });
 }
 
 /* idx[start[r] ...] = the j with x[r, j], ascending. */
@@ -166,7 +184,9 @@ def _compile() -> ctypes.CDLL:
     dll.row_index.argtypes = [_PTR, _I64, _I64, _PTR, _PTR]
     dll.gather_sum_par.argtypes = [_PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _I64, _I64, ctypes.c_int]
     dll.transpose_index.argtypes = [_PTR, _PTR, _I64, _PTR, _PTR]
+    dll.col_counts_par.argtypes = [_PTR, _I64, _I64, _PTR, ctypes.c_int]
     dll.row_counts.restype = dll.row_index.restype = dll.transpose_index.restype = None
+    dll.col_counts_par.restype = None
     dll.gather_sum_par.restype = ctypes.c_int
     return dll
 
@@ -186,6 +206,24 @@ def native_usable(active: torch.Tensor, table: torch.Tensor) -> bool:
             and table.device.type == "cpu" and active.dtype == torch.bool and table.dtype == torch.float32
             and active.dim() == 2 and table.dim() == 2 and active.shape[1] == table.shape[0]
             and _library() is not None)
+
+
+def column_counts(x: torch.Tensor) -> torch.Tensor:
+    """Bool ``x`` ``[N, K]`` -> ``[K]`` int64: the number of set entries in each column
+    (``x.sum(0)``, 2-10x faster on the CPU; any device or dtype falls back to torch)."""
+    if x.dim() != 2:
+        raise ValueError(f"column_counts expects a 2-D tensor, got shape {tuple(x.shape)}")
+    n, k = x.shape
+    lib = None if (native_disabled() or x.device.type != "cpu" or x.dtype != torch.bool or n >= 2 ** 31) \
+        else _library()
+    if lib is None:
+        return x.sum(0, dtype=torch.int64)
+    x = x.contiguous()
+    out = torch.empty(k, dtype=torch.int32)
+    if k:
+        threads = max(1, min(threads_for(n * k, grain=1 << 20), k // 64))  # >= 64 columns a thread
+        lib.col_counts_par(_ptr(x), n, k, _ptr(out), threads)
+    return out.to(torch.int64)
 
 
 def _row_index(lib: ctypes.CDLL, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

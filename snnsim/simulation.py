@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from .data import Split
 from .engine import Record, input_layers, run_bindsnet, run_fast, simulate
+from .events_native import column_counts
 from .nodes import Integrator
 
 Encoder = Callable[[torch.Tensor, int], torch.Tensor]
@@ -30,6 +31,15 @@ def log_steps(timesteps: int, n: int = 12) -> list[int]:
         raise ValueError(f"timesteps must be >= 1, got {timesteps}")
     pts = {max(1, round(timesteps ** (i / max(n - 1, 1)))) for i in range(n)}
     return sorted(pts | {timesteps})
+
+
+def first_step_reaching(curve: dict[int, float], level: float) -> Optional[int]:
+    """The first step of ``curve`` (step -> accuracy) whose accuracy is >= ``level``
+    (None if none is)."""
+    for step in sorted(curve):
+        if curve[step] >= level - 1e-12:
+            return step
+    return None
 
 
 @dataclass
@@ -65,9 +75,15 @@ def _predictions_over_time(record: Record, out: str, readout: str, steps: Sequen
     return torch.stack([c[t - 1].argmax(1) for t in steps])
 
 
-def _spikes_per_neuron(spikes: torch.Tensor) -> float:
-    """Sum over the batch of each sample's spikes per neuron; ``spikes [T, B, *shape]``."""
-    return float(spikes.sum(0).reshape(spikes.shape[1], -1).float().mean(1).sum())
+def _neuron_counts(spikes: torch.Tensor) -> torch.Tensor:
+    """``spikes [T, B, *shape]`` -> ``[*shape]`` int64: each neuron's spikes over steps and samples."""
+    shape = spikes.shape[2:]
+    return column_counts(spikes.reshape(-1, math.prod(shape))).reshape(shape).cpu()
+
+
+def _per_neuron(counts: torch.Tensor) -> float:
+    """Total spikes / neurons: the batch's sum of each sample's spikes per neuron."""
+    return float(counts.sum()) / max(counts.numel(), 1)
 
 
 def _rerun(network: Network, inputs: torch.Tensor, engine: str) -> Record:
@@ -145,15 +161,14 @@ def evaluate(
         correct += int((pred_t[-1] == y).sum())  # steps[-1] == timesteps (checked above)
         preds.append(pred_t[-1].cpu())
         labels.append(y.cpu())
-        emitted = {name: _spikes_per_neuron(s) for name, s in record.spikes.items()}
-        for name, v in emitted.items():
-            emitted_sums[name] = emitted_sums.get(name, 0.0) + v
+        emitted = {name: _neuron_counts(s) for name, s in record.spikes.items()}  # [*shape] each
+        for name, c in emitted.items():
+            emitted_sums[name] = emitted_sums.get(name, 0.0) + _per_neuron(c)
         kept = spike_filter(record.spikes) if spike_filter is not None else record.spikes
         for name, s in kept.items():
-            per_neuron = s.sum((0, 1)).cpu()  # [*shape] total over steps and samples
+            per_neuron = emitted[name] if s is record.spikes.get(name) else _neuron_counts(s)
             counts[name] = counts[name] + per_neuron if name in counts else per_neuron
-            v = emitted[name] if s is record.spikes.get(name) else _spikes_per_neuron(s)
-            spike_sums[name] = spike_sums.get(name, 0.0) + v
+            spike_sums[name] = spike_sums.get(name, 0.0) + _per_neuron(per_neuron)
         if keep_first_batch and first is None:
             # the same inputs again for the first k samples only, with every potential kept
             k = min(keep_first_batch, x.shape[0])

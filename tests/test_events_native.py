@@ -76,3 +76,21 @@ def test_non_contiguous_spikes_and_table():
     table = torch.randn(12, 90, generator=g).t()  # [90, 12], a view
     out, _ = events_native.bag_sum(spikes, table)
     assert torch.allclose(out, spikes.float() @ table, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (300, 64), (1000, 4097), (65, 10000)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_column_counts_equal_torch(shape, threads):
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(shape[0] * 31 + shape[1])
+    x = torch.rand(shape, generator=g) < 0.3
+    try:
+        got = events_native.column_counts(x)
+    finally:
+        torch.set_num_threads(before)
+    assert got.dtype == torch.int64 and torch.equal(got, x.sum(0))
+    # non-contiguous input, and the fallback for other dtypes
+    xt = (torch.rand(shape[::-1], generator=g) < 0.5).t()
+    assert torch.equal(events_native.column_counts(xt), xt.sum(0))
+    assert torch.equal(events_native.column_counts(x.float()), x.sum(0))
