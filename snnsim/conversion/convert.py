@@ -146,6 +146,7 @@ def convert(
     threshold_balancing: bool = False,
     output: Optional[str] = None,
     batch_size: int = 500,
+    threshold: float = 1.0,
 ) -> Conversion:
     """Convert a ReLU ``ann`` into an IF spiking network.
 
@@ -162,6 +163,9 @@ def convert(
         output: "spiking" or "integrator"; default: spiking if the last layer has a ReLU,
             integrator if it outputs logits.
         batch_size: batch size of the activation pass over ``data``.
+        threshold: base firing threshold of every IF layer (default 1; threshold balancing
+            multiplies it by ``Lambda_l / Lambda_{l-1}``). With ``norm="none"`` this is the
+            global threshold that Diehl et al. tuned for their unnormalised baseline.
     The ANN itself is not modified.
     """
     if norm not in NORMS:
@@ -172,6 +176,9 @@ def convert(
         raise ValueError(f"output must be one of {OUTPUTS} or None (automatic), got {output!r}")
     if not isinstance(percentile, (int, float)) or not 0.0 < float(percentile) <= 100.0:
         raise ValueError(f"percentile must be a number in (0, 100], got {percentile!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not (
+            math.isfinite(threshold) and threshold > 0):
+        raise ValueError(f"threshold must be a finite number > 0, got {threshold!r}")
     if not isinstance(ann, nn.Module):
         raise TypeError(f"ann must be a torch nn.Module, got {type(ann).__name__}")
     model = copy.deepcopy(ann).cpu().float().eval()
@@ -195,10 +202,10 @@ def convert(
         integrator = last and out_kind == "integrator"
         if threshold_balancing:
             w_scales[name], b_scales[name] = 1.0, 1.0 / prev[i]
-            thresh = lam[i] / prev[i]
+            thresh = threshold * lam[i] / prev[i]
         else:
             w_scales[name], b_scales[name] = prev[i] / lam[i], 1.0 / lam[i]
-            thresh = 1.0
+            thresh = float(threshold)
         if integrator:
             layers.append({"name": name, "type": "integrator"})
             thresholds[name] = None
