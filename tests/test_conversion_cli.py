@@ -81,3 +81,39 @@ def test_bad_options_exit_2(ann_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
         main(["convert", "--ann", str(ann_dir), "--percentile", "0", "--out", str(tmp_path / "z")])
     assert err.value.code == 2
+
+
+def test_convert_tuned_unnormalised_baseline(ann_dir, tmp_path):
+    out = tmp_path / "tuned"
+    rc = main(["convert", "--ann", str(ann_dir), "--dataset", "digits", "--limit", "100", "--norm", "data", "-T", "15",
+               "--calib-samples", "100", "--tune-none", "--tune-thresholds", "1,3", "--tune-rates", "250,1000",
+               "--out", str(out), "--no-progress"])
+    assert rc == 0
+    report = json.loads((out / "report.json").read_text())
+    tuned = report["none_tuned"]
+    grid = tuned["grid"]
+    assert [(g["threshold"], g["max_rate"]) for g in grid] == [(1, 250), (1, 1000), (3, 250), (3, 1000)]
+    best = max(grid, key=lambda g: (g["accuracy"], -(g["steps_to_90pct"] or 99)))
+    assert (tuned["threshold"], tuned["max_rate"], tuned["accuracy"]) == (
+        best["threshold"], best["max_rate"], best["accuracy"])
+    assert list(report["snn_accuracy"]) == ["data", "none-tuned"]
+    assert report["snn_accuracy"]["none-tuned"] == tuned["accuracy"]
+    assert report["accuracy_vs_time"]["none-tuned"]["15"] == tuned["accuracy"]
+    assert set(report["thresholds"]["none-tuned"].values()) == {tuned["threshold"]}
+    assert report["best_norm"] == "data"  # the saved SNN is one of the --norm runs
+    assert (out / "tune_grid.png").stat().st_size > 1000
+    # the global threshold option reaches every IF layer
+    rc = main(["convert", "--ann", str(ann_dir), *DATA, "--norm", "none", "-T", "5", "--threshold", "2.5",
+               "--out", str(tmp_path / "t"), "--no-progress"])
+    assert rc == 0
+    report = json.loads((tmp_path / "t" / "report.json").read_text())
+    assert set(report["thresholds"]["none"].values()) == {2.5} and report["threshold"] == 2.5
+
+
+def test_tune_rates_need_poisson(ann_dir, tmp_path, capsys):
+    rc = main(["convert", "--ann", str(ann_dir), *DATA, "--encoder", "current", "--tune-none", "--tune-rates", "100",
+               "--out", str(tmp_path / "x"), "--no-progress"])
+    assert rc == 2 and "--tune-rates" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as err:
+        main(["convert", "--ann", str(ann_dir), "--tune-thresholds", "1,-2", "--out", str(tmp_path / "y")])
+    assert err.value.code == 2

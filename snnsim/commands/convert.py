@@ -12,6 +12,10 @@ simulates every SNN on the held-out split and writes to ``--out``:
 - ``snn/``: the SNN of the best norm (``snnsim simulate --checkpoint OUT/snn``);
 - ``record.pt``: spikes/potentials of 4 samples of the best norm (as ``simulate`` writes).
 
+``--tune-none`` adds Diehl et al.'s baseline: the unnormalised net at the global threshold
+and input rate that a grid search finds best on the held-out split (curve ``none-tuned``;
+``report.json`` ``none_tuned`` has the grid, ``tune_grid.png`` shows it).
+
 Data/percentile normalisation use up to ``--calib-samples`` (default 2,000) training
 images drawn with a permutation seeded by ``--seed``.
 """
@@ -27,9 +31,10 @@ import torch
 
 from ..ann import ANNS, ann_accuracy, load_ann, save_ann
 from ..conversion import NORMS, convert
+from ..conversion.baseline import DEFAULT_MAX_RATES, DEFAULT_THRESHOLDS, BaselineSearch, tune_unnormalised
 from ..engine import ENGINES
 from ..io import save_network
-from ..simulation import Evaluation, evaluate, log_steps
+from ..simulation import Evaluation, evaluate, first_step_reaching, log_steps
 from .common import (
     CLIError, add_data_args, add_run_args, load_data, out_dir, positive_float, positive_int, setup_run,
     threads_info, write_report,
@@ -39,6 +44,7 @@ from .train_ann import add_train_args, train_from_args
 
 NAME = "convert"
 NORM_ORDER: tuple[str, ...] = tuple(NORMS)  # none, model, data, percentile
+TUNED = "none-tuned"
 
 
 def percent(text: str) -> float:
@@ -49,6 +55,19 @@ def percent(text: str) -> float:
     if not 0.0 < value <= 100.0:
         raise argparse.ArgumentTypeError(f"expected a percentile in (0, 100], got {value}")
     return value
+
+
+def number_list(text: str) -> tuple[float, ...]:
+    """``"1,2,4"`` -> (1.0, 2.0, 4.0): positive finite numbers."""
+    try:
+        values = tuple(positive_float(v) for v in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive numbers, got {text!r}") from None
+    return values
+
+
+def _fmt(values: tuple[float, ...]) -> str:
+    return ",".join(f"{v:g}" for v in values)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,6 +90,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "potential); auto: spiking if the ANN ends with a ReLU (default auto)")
     g.add_argument("--threshold-balancing", action="store_true",
                    help="set thresholds instead of scaling weights (same spikes)")
+    g.add_argument("--threshold", type=positive_float, default=1.0,
+                   help="base firing threshold of every IF layer (default 1)")
+    t = p.add_argument_group("tuned unnormalised baseline (Diehl et al.'s comparison)")
+    t.add_argument("--tune-none", action="store_true",
+                   help=f"also run the unnormalised net at the global threshold and input rate that a grid search "
+                        f"finds most accurate on the held-out split (curve {TUNED!r}; ties: the faster pair)")
+    t.add_argument("--tune-thresholds", type=number_list, default=DEFAULT_THRESHOLDS, metavar="LIST",
+                   help=f"thresholds of the search (default {_fmt(DEFAULT_THRESHOLDS)})")
+    t.add_argument("--tune-rates", type=number_list, default=None, metavar="LIST",
+                   help=f"Poisson rates in Hz of the search (default {_fmt(DEFAULT_MAX_RATES)})")
     e = p.add_argument_group("simulation")
     e.add_argument("--encoder", default="poisson", choices=("poisson", "current"),
                    help="input coding: Poisson spikes or constant current (default poisson)")
@@ -84,14 +113,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ANN training batch size with --net (default 64)")
     add_run_args(p)
     p.set_defaults(func=run)
-
-
-def first_step_reaching(curve: dict[int, float], level: float) -> Optional[int]:
-    """The first step whose accuracy is >= ``level`` (None if never)."""
-    for step in sorted(curve):
-        if curve[step] >= level - 1e-12:
-            return step
-    return None
 
 
 def plot_curves(curves: dict[str, dict[int, float]], ann_acc: float, title: str, path: Path) -> None:
@@ -111,6 +132,56 @@ def plot_curves(curves: dict[str, dict[int, float]], ann_acc: float, title: str,
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_grid(search: BaselineSearch, title: str, path: Path) -> None:
+    """Heatmap of the search: accuracy per (threshold, rate), with steps to 90% of it;
+    ``*`` marks the chosen pair."""
+    ths = sorted({p.threshold for p in search.points})
+    rates = sorted({p.max_rate for p in search.points}, key=lambda r: -1.0 if r is None else r)
+    acc = torch.full((len(ths), len(rates)), float("nan"))
+    for p in search.points:
+        acc[ths.index(p.threshold), rates.index(p.max_rate)] = 100 * p.accuracy
+    lo, hi = float(acc.nan_to_num(100).min()), float(acc.nan_to_num(0).max())
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(rates), 1.4 + 0.45 * len(ths)))
+    im = ax.imshow(acc.numpy(), cmap="viridis", aspect="auto", vmin=lo, vmax=max(hi, lo + 1e-6))
+    for p in search.points:
+        mark = " *" if p is search.best else ""
+        dark = 100 * p.accuracy < (lo + hi) / 2
+        ax.text(rates.index(p.max_rate), ths.index(p.threshold),
+                f"{100 * p.accuracy:.2f}%{mark}\n{p.steps_to_90pct or '-'} steps", ha="center", va="center",
+                fontsize=7, color="white" if dark else "black")
+    ax.set_xticks(range(len(rates)), ["-" if r is None else f"{r:g}" for r in rates])
+    ax.set_yticks(range(len(ths)), [f"{t:g}" for t in ths])
+    ax.set_xlabel("input rate (Hz)")
+    ax.set_ylabel("threshold")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label="accuracy (%)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _tune(args: argparse.Namespace, model: torch.nn.Module, data: Any, output: Optional[str]) -> BaselineSearch:
+    if args.encoder == "poisson":
+        rates: tuple[Optional[float], ...] = args.tune_rates or DEFAULT_MAX_RATES
+        saved = args.max_rate
+
+        def make(rate: Optional[float]) -> Any:
+            args.max_rate = rate
+            try:
+                return make_encoder(args)
+            finally:
+                args.max_rate = saved
+    else:
+        rates = (None,)
+
+        def make(rate: Optional[float]) -> Any:
+            return make_encoder(args)
+    return tune_unnormalised(model, data.test, args.timesteps, thresholds=args.tune_thresholds, max_rates=rates,
+                             make_encoder=make, reset=args.reset, output=output, input_shape=data.input_shape,
+                             engine=args.engine, batch_size=args.batch_size, device=args.device,
+                             seed=args.seed, progress=not args.no_progress)
 
 
 def _get_ann(args: argparse.Namespace, data: Any, out: Path) -> tuple[torch.nn.Module, str, dict[str, Any]]:
@@ -137,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
     args.prob_scale = None  # make_encoder reads it; convert offers --max-rate only
     if args.encoder == "current" and args.max_rate is not None:
         raise CLIError("--max-rate applies to --encoder poisson only")
+    if args.encoder != "poisson" and args.tune_rates is not None:
+        raise CLIError("--tune-rates applies to --encoder poisson only")
     out = out_dir(args.out)
     data = load_data(args)
     model, net_name, ann_info = _get_ann(args, data, out)
@@ -156,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         conv = convert(model, norm=norm, data=calib if norm in ("data", "percentile") else None,
                        percentile=args.percentile, reset=args.reset, input_shape=data.input_shape,
-                       threshold_balancing=args.threshold_balancing, output=output)
+                       threshold_balancing=args.threshold_balancing, output=output, threshold=args.threshold)
         t_conv = time.perf_counter() - t0
         res = evaluate(conv.network, data.test, make_encoder(args), args.timesteps, engine=args.engine,
                        batch_size=args.batch_size, readout=conv.readout, steps=steps, device=args.device,
@@ -165,6 +238,15 @@ def run(args: argparse.Namespace) -> int:
         results[norm], conversions[norm], curves[norm] = res, conv, res.accuracy_vs_time
         print(f"norm {norm:>10}: SNN accuracy {res.accuracy:.4f} (ANN {ann_acc:.4f}) at T={args.timesteps}, "
               f"{res.samples_per_s:.1f} samples/s, conversion {t_conv:.2f} s")
+
+    search = None
+    if args.tune_none:
+        search = _tune(args, model, data, output)
+        b = search.best
+        results[TUNED], conversions[TUNED], curves[TUNED] = b.evaluation, search.conversion, b.evaluation.accuracy_vs_time
+        rate = "" if b.max_rate is None else f", {b.max_rate:g} Hz"
+        print(f"norm {TUNED:>10}: SNN accuracy {b.accuracy:.4f} at threshold {b.threshold:g}{rate} "
+              f"(best of {len(search.points)} pairs on the held-out split)")
 
     def rank(norm: str) -> tuple[float, float]:
         reach = first_step_reaching(curves[norm], 0.9 * results[norm].accuracy) or args.timesteps
@@ -181,27 +263,36 @@ def run(args: argparse.Namespace) -> int:
     assert rec is not None
     torch.save({"spikes": rec.spikes, "voltages": rec.voltages, "dt": rec.dt, "labels": labels}, out / "record.pt")
     enc = f"Poisson {args.max_rate or 1000.0:g} Hz" if args.encoder == "poisson" else "constant current"
-    plot_curves(curves, ann_acc, f"{net_name} on {args.dataset}: {enc}, reset {args.reset}",
-                out / "accuracy_vs_time.png")
+    title = f"{net_name} on {args.dataset}: {enc}, reset {args.reset}"
+    if search is not None:
+        b = search.best
+        curves[f"{TUNED} ({b.threshold:g}" + ("" if b.max_rate is None else f", {b.max_rate:g} Hz") + ")"] = \
+            curves.pop(TUNED)
+        plot_grid(search, f"unnormalised {net_name}, reset {args.reset}, T = {args.timesteps}", out / "tune_grid.png")
+    plot_curves(curves, ann_acc, title, out / "accuracy_vs_time.png")
+    curves = {n: r.accuracy_vs_time for n, r in results.items()}
+    runs = list(results)
 
     report = {
         "command": NAME, "net": net_name, **ann_info, "dataset": args.dataset,
         "train_samples": len(data.train), "samples": len(data.test), "calib_samples": n_calib,
         "encoder": args.encoder, "max_rate": (args.max_rate or 1000.0) if args.encoder == "poisson" else None,
-        "timesteps": args.timesteps, "reset": args.reset, "engine": args.engine,
+        "timesteps": args.timesteps, "reset": args.reset, "engine": args.engine, "threshold": args.threshold,
         "output": "integrator" if conv.readout == "voltage" else "spiking", "threshold_balancing": args.threshold_balancing,
         "percentile": args.percentile, "seed": args.seed,
         "ann_accuracy": ann_acc,
         "snn_accuracy": {n: r.accuracy for n, r in results.items()},
-        "accuracy_vs_time": {n: {str(s): curves[n][s] for s in report_steps} for n in norms},
+        "accuracy_vs_time": {n: {str(s): curves[n][s] for s in report_steps} for n in runs},
         "norm_factors": {n: c.factors for n, c in conversions.items()},
         "thresholds": {n: c.thresholds for n, c in conversions.items()},
         "max_activations": {n: c.max_activations for n, c in conversions.items() if c.max_activations},
         "spikes_per_neuron": {n: r.spikes_per_neuron for n, r in results.items()},
         "samples_per_s": {n: r.samples_per_s for n, r in results.items()},
         "steps_to_90pct": {n: first_step_reaching(curves[n], 0.9 * r.accuracy) for n, r in results.items()},
-        "steps_to_90pct_of_ann": {n: first_step_reaching(curves[n], 0.9 * ann_acc) for n in norms},
-        "steps_to_99pct_of_ann": {n: first_step_reaching(curves[n], 0.99 * ann_acc) for n in norms},
+        "steps_to_90pct_of_ann": {n: first_step_reaching(curves[n], 0.9 * ann_acc) for n in runs},
+        "steps_to_99pct_of_ann": {n: first_step_reaching(curves[n], 0.99 * ann_acc) for n in runs},
+        "none_tuned": None if search is None else {
+            **search.best.as_dict(), "scored_on": "test", "grid": [p.as_dict() for p in search.points]},
         "best_norm": best, "snn_checkpoint": str(snn_dir), **threads_info(),
     }
     write_report(out, report)
