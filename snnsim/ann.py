@@ -17,6 +17,7 @@ from __future__ import annotations
 import io as _io
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -245,7 +246,19 @@ def train_ann(
             row["val_accuracy"] = ann_accuracy(model, val_split, device=device)
         history.append(row)
     model.eval()
+    _warn_if_dead(model, dataset_split, device)
     return history
+
+
+@torch.no_grad()
+def _warn_if_dead(model: nn.Module, split: Split, device: Union[str, torch.device], n: int = 500) -> None:
+    """Warn when every output is 0 on the first ``n`` training samples: the output ReLUs
+    died during training and the ANN predicts one class for everything."""
+    out = model(split.x[:n].to(device))
+    if isinstance(out, torch.Tensor) and out.numel() and not bool(out.ne(0).any()):
+        warnings.warn("every output of the trained ANN is 0 on the training data (the output ReLUs died), so it "
+                      "predicts one class for all inputs; lower the learning rate or build the net without the "
+                      "output ReLU (output_relu=False, --no-output-relu)", RuntimeWarning, stacklevel=3)
 
 
 # --------------------------------------------------------------------------- save / load

@@ -6,8 +6,11 @@
 
 Modules: :mod:`.graph` (trace an ANN into a chain of layers), :mod:`.fold`
 (BatchNorm folding), :mod:`.blocks` (weighted blocks and their ops),
-:mod:`.normalize` (the factors), :mod:`.convert` (the ``convert`` function).
+:mod:`.normalize` (the factors), :mod:`.convert` (the ``convert`` function),
+:mod:`.baseline` (the unnormalised net at its best threshold and input rate, the paper's
+baseline: ``tune_unnormalised``).
 """
+from .baseline import BaselineSearch, GridPoint, tune_unnormalised
 from .blocks import Block, forward_blocks, group_blocks
 from .convert import OUTPUTS, RESETS, Conversion, convert, layer_names
 from .fold import fold_batchnorm
@@ -18,7 +21,8 @@ from .normalize import (
 )
 
 __all__ = [
-    "Block", "Conversion", "NORMS", "OUTPUTS", "RESETS", "SUPPORTED", "Step", "activation_stats",
+    "BaselineSearch", "Block", "Conversion", "GridPoint", "NORMS", "OUTPUTS", "RESETS", "SUPPORTED", "Step", "activation_stats",
     "convert", "cumulative_scales", "data_factors", "fold_batchnorm", "forward_blocks", "group_blocks",
     "layer_names", "max_positive_weight", "model_factor", "percentile", "percentile_factors", "trace_chain",
+    "tune_unnormalised",
 ]
