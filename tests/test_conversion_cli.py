@@ -14,7 +14,7 @@ DATA = ["--dataset", "digits", "--limit", "300"]
 @pytest.fixture(scope="module")
 def ann_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("ann")
-    rc = main(["train-ann", "--net", "fc", *DATA, "--epochs", "2", "--lr", "3e-3", "--batch-size", "32",
+    rc = main(["train-ann", "--net", "fc", *DATA, "--epochs", "2", "--lr", "1e-3", "--batch-size", "32",
                "--out", str(out), "--no-progress"])
     assert rc == 0
     return out
@@ -25,7 +25,7 @@ def test_train_ann_writes_checkpoint_and_report(ann_dir):
     assert report["command"] == "train-ann" and report["net"] == "fc"
     assert [h["epoch"] for h in report["history"]] == [1, 2]
     assert {"loss", "train_accuracy", "val_accuracy"} <= set(report["history"][0])
-    assert 0 <= report["test_accuracy"] <= 1
+    assert report["test_accuracy"] > 0.2  # learning (10 classes): the conversion tests below need a live ANN
     model = load_ann(ann_dir)
     assert model.net == "fc" and model.input_shape == (1, 28, 28)
 
