@@ -36,7 +36,7 @@ from ..engine import ENGINES
 from ..io import save_network
 from ..simulation import Evaluation, evaluate, first_step_reaching, log_steps
 from .common import (
-    CLIError, add_data_args, add_run_args, load_data, out_dir, positive_float, positive_int, setup_run,
+    CLIError, add_data_args, add_run_args, float_in, load_data, out_dir, positive_float, positive_int, setup_run,
     threads_info, write_report,
 )
 from .simulate import make_encoder
@@ -47,14 +47,7 @@ NORM_ORDER: tuple[str, ...] = tuple(NORMS)  # none, model, data, percentile
 TUNED = "none-tuned"
 
 
-def percent(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a percentile in (0, 100], got {text!r}") from None
-    if not 0.0 < value <= 100.0:
-        raise argparse.ArgumentTypeError(f"expected a percentile in (0, 100], got {value}")
-    return value
+percent = float_in("a percentile in (0, 100]", lambda v: 0.0 < v <= 100.0)
 
 
 def number_list(text: str) -> tuple[float, ...]:
@@ -163,25 +156,15 @@ def plot_grid(search: BaselineSearch, title: str, path: Path) -> None:
 
 
 def _tune(args: argparse.Namespace, model: torch.nn.Module, data: Any, output: Optional[str]) -> BaselineSearch:
-    if args.encoder == "poisson":
-        rates: tuple[Optional[float], ...] = args.tune_rates or DEFAULT_MAX_RATES
-        saved = args.max_rate
-
-        def make(rate: Optional[float]) -> Any:
-            args.max_rate = rate
-            try:
-                return make_encoder(args)
-            finally:
-                args.max_rate = saved
-    else:
-        rates = (None,)
-
-        def make(rate: Optional[float]) -> Any:
-            return make_encoder(args)
-    return tune_unnormalised(model, data.test, args.timesteps, thresholds=args.tune_thresholds, max_rates=rates,
-                             make_encoder=make, reset=args.reset, output=output, input_shape=data.input_shape,
-                             engine=args.engine, batch_size=args.batch_size, device=args.device,
-                             seed=args.seed, progress=not args.no_progress)
+    """The search on the held-out split; Poisson input (seeded by --seed) at each rate, or
+    the --encoder without a rate (thresholds only)."""
+    poisson = args.encoder == "poisson"
+    return tune_unnormalised(model, data.test, args.timesteps, thresholds=args.tune_thresholds,
+                             max_rates=(args.tune_rates or DEFAULT_MAX_RATES) if poisson else (None,),
+                             make_encoder=None if poisson else (lambda _rate: make_encoder(args)),
+                             reset=args.reset, output=output, input_shape=data.input_shape, engine=args.engine,
+                             batch_size=args.batch_size, device=args.device, seed=args.seed,
+                             progress=not args.no_progress)
 
 
 def _get_ann(args: argparse.Namespace, data: Any, out: Path) -> tuple[torch.nn.Module, str, dict[str, Any]]:
@@ -263,14 +246,13 @@ def run(args: argparse.Namespace) -> int:
     assert rec is not None
     torch.save({"spikes": rec.spikes, "voltages": rec.voltages, "dt": rec.dt, "labels": labels}, out / "record.pt")
     enc = f"Poisson {args.max_rate or 1000.0:g} Hz" if args.encoder == "poisson" else "constant current"
-    title = f"{net_name} on {args.dataset}: {enc}, reset {args.reset}"
+    labels = {n: n for n in curves}
     if search is not None:
         b = search.best
-        curves[f"{TUNED} ({b.threshold:g}" + ("" if b.max_rate is None else f", {b.max_rate:g} Hz") + ")"] = \
-            curves.pop(TUNED)
+        labels[TUNED] = f"{TUNED} ({b.threshold:g}" + ("" if b.max_rate is None else f", {b.max_rate:g} Hz") + ")"
         plot_grid(search, f"unnormalised {net_name}, reset {args.reset}, T = {args.timesteps}", out / "tune_grid.png")
-    plot_curves(curves, ann_acc, title, out / "accuracy_vs_time.png")
-    curves = {n: r.accuracy_vs_time for n, r in results.items()}
+    plot_curves({labels[n]: c for n, c in curves.items()}, ann_acc, f"{net_name} on {args.dataset}: {enc}, reset "
+                f"{args.reset}", out / "accuracy_vs_time.png")
     runs = list(results)
 
     report = {

@@ -16,21 +16,14 @@ from typing import Any
 
 from ..ann import ANNS, ann_accuracy, build_ann, save_ann, train_ann
 from .common import (
-    CLIError, add_data_args, add_run_args, layer_sizes, load_data, out_dir, positive_float, positive_int, setup_run,
-    threads_info, write_report,
+    CLIError, add_data_args, add_run_args, float_in, layer_sizes, load_data, out_dir, positive_float, positive_int,
+    setup_run, threads_info, write_report,
 )
 
 NAME = "train-ann"
 
 
-def dropout_prob(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {value}")
-    return value
+dropout_prob = float_in("a probability in [0, 1)", lambda v: 0.0 <= v < 1.0)
 
 
 def add_train_args(p: argparse.ArgumentParser, epochs: int = 10) -> None:

@@ -117,11 +117,9 @@ def tune_unnormalised(
     make = make_encoder or poisson_for_rate(seed, device)
     steps = list(range(1, timesteps + 1))
     points: list[GridPoint] = []
-    conversions: dict[float, Conversion] = {}
     bar = tqdm(total=len(ths) * len(rates), desc="tune unnormalised baseline", unit="pair", disable=not progress)
     for theta in ths:
         conv = convert(ann, norm="none", reset=reset, output=output, input_shape=input_shape, threshold=theta)
-        conversions[theta] = conv
         for rate in rates:
             res = evaluate(conv.network, split, make(rate), timesteps, engine=engine, batch_size=batch_size,
                            readout=conv.readout, steps=steps, device=device, progress=False)
@@ -136,4 +134,5 @@ def tune_unnormalised(
         return p.accuracy, -(p.steps_to_90pct or timesteps + 1)
 
     best = max(points, key=rank)  # first of equals: lower threshold, then the grid's rate order
-    return BaselineSearch(points=points, best=best, conversion=conversions[best.threshold])
+    conv = convert(ann, norm="none", reset=reset, output=output, input_shape=input_shape, threshold=best.threshold)
+    return BaselineSearch(points=points, best=best, conversion=conv)
