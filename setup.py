@@ -1,13 +1,16 @@
 """Installer for snnsim: spiking neural networks on BindsNET and PyTorch."""
+import re
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
+#: The one version constant lives in snnsim/__init__.py (``snnsim --version`` prints it).
+VERSION = re.search(r'^__version__ = "([^"]+)"', (HERE / "snnsim" / "__init__.py").read_text(), re.M).group(1)
 
 setup(
     name="snnsim",
-    version="0.1.0",
+    version=VERSION,
     description=(
         "Spiking neural networks on BindsNET: ANN-to-SNN conversion, spike-based "
         "backpropagation, STBP-tdBN, TTFS and FastSNN, with analysis tools."
@@ -18,7 +21,9 @@ setup(
     long_description_content_type="text/markdown",
     license="AGPL-3.0-or-later",
     python_requires=">=3.10",
-    packages=["snnsim", "networks", "encoders", "analysis"],
+    # every subpackage (snnsim.commands, .engine, .learning, ...); no data files are needed
+    packages=find_packages(include=[f"{top}{sub}" for top in ("snnsim", "networks", "encoders", "analysis")
+                                    for sub in ("", ".*")]),
     install_requires=[
         "bindsnet>=0.3.4",
         "torch>=2.1",
