@@ -22,6 +22,7 @@ from bindsnet.network import Network
 from bindsnet.network.nodes import Input
 
 from snnsim.engine import RECORDERS_ATTR, Record
+from snnsim.engine.record import layer_kinds
 
 MiB = 2 ** 20
 VARIABLES = ("s", "v")
@@ -113,8 +114,10 @@ class Recording(Record):
     """
 
     def __init__(self, layers: Sequence[str], voltage_layers: Sequence[str], keep_spikes: bool,
-                 max_bytes: int, device: Union[str, torch.device] = "cpu") -> None:
+                 max_bytes: int, device: Union[str, torch.device] = "cpu",
+                 kinds: Optional[dict[str, str]] = None) -> None:
         self.layers = list(layers)
+        self.kinds = dict(kinds or {})  # layer -> kind, as in Record (decides predict's read-out)
         self.voltage_layers = tuple(voltage_layers)
         self.keep_spikes = keep_spikes
         self.max_bytes = int(max_bytes)
@@ -195,7 +198,7 @@ class Recording(Record):
 
     def freeze(self) -> Record:
         """A plain :class:`Record` with the data recorded so far (no copy)."""
-        return Record(dict(self.spikes), dict(self.voltages), self.dt)
+        return Record(dict(self.spikes), dict(self.voltages), self.dt, dict(self.kinds))
 
     def __repr__(self) -> str:
         return (f"Recording(layers={self.layers}, voltage_layers={list(self.voltage_layers)}, calls={self.calls}, "
@@ -226,7 +229,7 @@ def record(
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
         raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
     v_layers = _voltage_layers(network, names, vs, explicit=layers is not None)
-    rec = Recording(names if "s" in vs else [], v_layers, "s" in vs, max_bytes, device)
+    rec = Recording(names if "s" in vs else [], v_layers, "s" in vs, max_bytes, device, layer_kinds(network))
     hooks = network.__dict__.setdefault(RECORDERS_ATTR, [])
     hooks.append(rec)
     try:

@@ -1,6 +1,8 @@
-"""Read a run directory: ``report.json`` and ``record.pt`` (written by ``snnsim`` commands)."""
+"""Read a run directory: ``report.json`` and ``record.pt`` (written by ``snnsim`` commands
+with :func:`save_record`, read back with :func:`load_record`)."""
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +11,9 @@ from typing import Any, Optional, Union
 import torch
 
 from snnsim.engine import Record
+from snnsim.io import atomic_write_bytes
+
+RECORD_FILE = "record.pt"
 
 
 @dataclass
@@ -28,6 +33,30 @@ class RunData:
         return self.record
 
 
+def _compact(t: torch.Tensor) -> torch.Tensor:
+    """A CPU copy of ``t`` that owns exactly its elements: a slice such as ``x[:, :4]``
+    still references its whole batch's storage, which ``torch.save`` would write out."""
+    return t.detach().to("cpu").clone(memory_format=torch.contiguous_format)
+
+
+def save_record(path: Union[str, Path], record: Record, labels: Optional[torch.Tensor] = None) -> Path:
+    """Write ``record`` (spikes/potentials ``[T, B, ...]``, dt, layer kinds) and ``labels``
+    ``[B]`` to ``path`` (atomically), as :func:`load_record` reads it. Every tensor is
+    stored as a compact copy, so the file is about the size of the data. Returns ``path``."""
+    path = Path(path)
+    data = {
+        "spikes": {k: _compact(v) for k, v in record.spikes.items()},
+        "voltages": {k: _compact(v) for k, v in record.voltages.items()},
+        "dt": float(record.dt),
+        "kinds": dict(record.kinds),
+        "labels": None if labels is None else _compact(torch.as_tensor(labels)),
+    }
+    buf = io.BytesIO()
+    torch.save(data, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
 def load_record(path: Union[str, Path]) -> tuple[Record, Optional[torch.Tensor]]:
     """(Record, labels ``[B]`` or None) from a ``record.pt`` file."""
     path = Path(path)
@@ -44,7 +73,8 @@ def load_record(path: Union[str, Path]) -> tuple[Record, Optional[torch.Tensor]]
     if len(shapes) != 1 or any(v.dim() < 2 for v in spikes.values()):
         raise ValueError(f"{path}: every layer's spikes must be [T, B, ...] with the same T and B, got "
                          f"{ {k: list(v.shape) for k, v in spikes.items()} }")
-    rec = Record(spikes, dict(data.get("voltages") or {}), float(data.get("dt", 1.0)))
+    kinds = {str(k): str(v) for k, v in (data.get("kinds") or {}).items()}  # absent in older files
+    rec = Record(spikes, dict(data.get("voltages") or {}), float(data.get("dt", 1.0)), kinds)
     labels = data.get("labels")
     return rec, (torch.as_tensor(labels).reshape(-1) if labels is not None else None)
 
@@ -54,7 +84,7 @@ def load_run(run_dir: Union[str, Path]) -> RunData:
     path = Path(run_dir)
     if not path.is_dir():
         raise FileNotFoundError(f"run directory {path} does not exist")
-    rep_path, rec_path = path / "report.json", path / "record.pt"
+    rep_path, rec_path = path / "report.json", path / RECORD_FILE
     if not rep_path.is_file() and not rec_path.is_file():
         raise ValueError(f"{path} has neither report.json nor record.pt (is it a run directory?)")
     report: dict[str, Any] = {}

@@ -12,8 +12,9 @@ from typing import Any, Iterable, Optional, Sequence
 import torch
 from bindsnet.network.nodes import Input, Nodes
 
+from . import schema
 from .autograd import multistep_neuron
-from .dynamics import NeuronParams, NeuronState, check_params, neuron_multistep, neuron_step
+from .dynamics import RESETS, NeuronParams, NeuronState, check_params, neuron_multistep, neuron_step
 from .surrogate import FastSigmoid, Surrogate
 
 
@@ -161,22 +162,46 @@ class Integrator(SpikingNodes):
                 "v_reset": self.params.v_reset}
 
 
-NODE_TYPES: dict[str, type] = {
-    "input": Input,
-    "if": IFNeurons,
-    "lif": LIFNeurons,
-    "integrator": Integrator,
-}
+NODE_TYPES: dict[str, type] = {}
+#: the JSON parameters of each node type (besides ``name``, ``type`` and ``shape``), as JSON
+#: Schema fragments: the one declaration that :mod:`snnsim.spec` validates specs against
+NODE_PARAMS: dict[str, dict[str, dict[str, Any]]] = {}
 
 
-def register_node(kind: str, cls: type) -> None:
+def register_node(kind: str, cls: type, params: dict[str, dict[str, Any]]) -> None:
     """Make a node class available to specs under ``"type": kind`` (see ``snnsim.extensions``).
 
     The class must accept ``shape=...`` plus its JSON parameters, and provide ``config()``.
+    ``params`` declares those parameters (name -> JSON Schema, see :mod:`snnsim.schema`);
+    a spec with any other key for this type is refused.
     """
     if kind in NODE_TYPES and NODE_TYPES[kind] is not cls:
         raise ValueError(f"node type {kind!r} is already registered to {NODE_TYPES[kind].__name__}")
     NODE_TYPES[kind] = cls
+    NODE_PARAMS[kind] = dict(params)
+
+
+#: parameters of the IF/LIF family (:class:`SpikingNodes`)
+SPIKING_PARAMS = {
+    "thresh": schema.number(exclusive_minimum=0), "leak": schema.number(exclusive_minimum=0, maximum=1),
+    "reset": schema.one_of(RESETS), "v_reset": schema.number(), "refrac": schema.integer(0),
+}
+register_node("input", Input, {})
+register_node("if", IFNeurons, {**SPIKING_PARAMS, "leak": {"const": 1.0}})
+register_node("lif", LIFNeurons, SPIKING_PARAMS)
+register_node("integrator", Integrator, {"leak": SPIKING_PARAMS["leak"], "v_reset": schema.number()})
+
+
+def layer_kind(layer: Nodes) -> str:
+    """What a layer's activity means for a read-out: "input" (BindsNET ``Input``),
+    "integrator" (a non-spiking snnsim layer, e.g. :class:`Integrator` and its subclasses:
+    read its potential) or "spiking" (any other layer, BindsNET's own node types included:
+    read its spikes)."""
+    if isinstance(layer, Input):
+        return "input"
+    if isinstance(layer, SpikingNodes) and not layer.params.spiking:
+        return "integrator"
+    return "spiking"
 
 
 def node_config(layer: Nodes) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from .data import Split
 from .engine import Record, input_layers, run_bindsnet, run_fast, simulate
 from .events_native import column_counts
-from .nodes import Integrator
+from .nodes import layer_kind
 
 Encoder = Callable[[torch.Tensor, int], torch.Tensor]
 #: layer -> spikes ``[T, B, *shape]`` to the spikes that count (e.g. ``LearningRule.informative_spikes``)
@@ -116,7 +116,8 @@ def evaluate(
     Args:
         encoder: ``f(x [B, C, H, W], T) -> [T, B, C, H, W]``.
         readout: "spikes" (argmax of output spike counts), "voltage" (argmax of the
-            final output potential) or "auto" (voltage for an ``Integrator`` output).
+            final output potential) or "auto" (what the output layer's kind calls for:
+            voltage for a non-spiking integrator, spikes otherwise; see ``Record.predict``).
         steps: step counts at which to also measure accuracy (default: log-spaced).
         keep_first_batch: keep the record of this many samples of the first batch
             (all layers' spikes and potentials) for plots.
@@ -128,7 +129,7 @@ def evaluate(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     out = output_layer(network)
     if readout == "auto":
-        readout = "voltage" if isinstance(network.layers[out], Integrator) else "spikes"
+        readout = "voltage" if layer_kind(network.layers[out]) == "integrator" else "spikes"
     if readout not in ("spikes", "voltage"):
         raise ValueError(f"readout must be 'spikes', 'voltage' or 'auto', got {readout!r}")
     steps = sorted(set(steps)) if steps is not None else log_steps(timesteps)

@@ -16,7 +16,7 @@ from bindsnet.network.nodes import Input
 
 from ..connections import ModuleConnection
 from ..nodes import SpikingNodes
-from .record import Record
+from .record import Record, layer_kinds
 
 
 def check_feedforward(network: Network) -> None:
@@ -71,4 +71,4 @@ def run_fast(
         spikes[name] = s
         if v is not None:
             volts[name] = v
-    return Record(spikes, volts, float(network.dt))
+    return Record(spikes, volts, float(network.dt), layer_kinds(network))

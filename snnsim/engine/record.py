@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import torch
+
+from ..errors import UserError
+from ..nodes import layer_kind
 
 
 @dataclass
@@ -17,11 +20,16 @@ class Record:
         voltages: layer name -> float ``[T, B, *shape]`` (potential after the reset of each
             step), only for the layers asked for.
         dt: simulation step in ms.
+        kinds: layer name -> "input", "spiking" or "integrator" (non-spiking), taken from
+            the network's node types at simulation time (:func:`snnsim.nodes.layer_kind`);
+            it decides the default read-out of :meth:`predict`. Empty for a record built
+            by hand or loaded from a file that lacks it.
     """
 
     spikes: dict[str, torch.Tensor]
     voltages: dict[str, torch.Tensor] = field(default_factory=dict)
     dt: float = 1.0
+    kinds: dict[str, str] = field(default_factory=dict)
 
     @property
     def timesteps(self) -> int:
@@ -47,26 +55,46 @@ class Record:
         """Total spikes per layer, summed over batch, neurons and time."""
         return {name: int(s.sum()) for name, s in self.spikes.items()}
 
+    def default_readout(self, layer: str) -> str:
+        """The read-out that ``layer``'s kind calls for: "voltage" for an integrator (it
+        never spikes), "spikes" for a spiking or input layer. Raises ValueError when the
+        kind is unknown (a record without ``kinds``): pass the read-out explicitly then."""
+        kind = self.kinds.get(layer)
+        if kind == "integrator":
+            return "voltage"
+        if kind in ("spiking", "input"):
+            return "spikes"
+        raise UserError(f"the kind of layer {layer!r} is unknown (this record has no kinds, e.g. it was built by "
+                         "hand or loaded from an older file); pass readout='spikes' or readout='voltage'")
+
     def predict(self, layer: str, readout: str = "auto") -> torch.Tensor:
         """Class prediction ``[B]`` from ``layer``.
 
         readout: "spikes" (argmax of spike counts, ties to the lower index), "voltage"
-        (argmax of the final potential; needs it recorded) or "auto" (voltage if
-        recorded, else spikes).
+        (argmax of the final potential; needs it recorded) or "auto" (what the layer's
+        kind calls for, see :meth:`default_readout`: spike counts for a spiking layer even
+        when its potentials were recorded, the final potential for an integrator).
         """
         if readout == "auto":
-            readout = "voltage" if layer in self.voltages else "spikes"
+            readout = self.default_readout(layer)
         if readout == "voltage":
             if layer not in self.voltages:
-                raise ValueError(f"potential of layer {layer!r} was not recorded; pass record_voltage")
+                raise UserError(f"potential of layer {layer!r} was not recorded; pass record_voltage")
             return self.voltages[layer][-1].reshape(self.batch_size, -1).argmax(1)
         if readout == "spikes":
             return self.counts(layer).reshape(self.batch_size, -1).argmax(1)
-        raise ValueError(f"readout must be 'spikes', 'voltage' or 'auto', got {readout!r}")
+        raise UserError(f"readout must be 'spikes', 'voltage' or 'auto', got {readout!r}")
 
     def to(self, device: Optional[torch.device | str]) -> "Record":
         return Record(
             {k: v.to(device) for k, v in self.spikes.items()},
             {k: v.to(device) for k, v in self.voltages.items()},
             self.dt,
+            dict(self.kinds),
         )
+
+
+def layer_kinds(network: Any) -> dict[str, str]:
+    """Layer name -> kind (:func:`snnsim.nodes.layer_kind`) of every layer of a BindsNET
+    ``network``: what each engine stores in :attr:`Record.kinds`."""
+    return {name: layer_kind(layer) for name, layer in network.layers.items()}

@@ -12,7 +12,7 @@ from bindsnet.network import Network
 from bindsnet.network.monitors import Monitor
 from bindsnet.network.nodes import Input
 
-from .record import Record
+from .record import Record, layer_kinds
 
 _PREFIX = "__snnsim_record_"
 
@@ -45,7 +45,7 @@ def run_bindsnet(
         for layer in network.layers.values():
             layer.s = torch.zeros_like(layer.s)
         network.reset_state_variables()
-    return Record(spikes, volts, float(network.dt))
+    return Record(spikes, volts, float(network.dt), layer_kinds(network))
 
 
 def _as_recorded(s: torch.Tensor, is_input: bool) -> torch.Tensor:
