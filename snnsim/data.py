@@ -13,11 +13,13 @@ Datasets (see :data:`DATASETS`):
   IDX directory, split 8,000 / 2,000 with :data:`MNIST10K_SPLIT_SEED`.
 * ``mnist``, ``fashion-mnist``  torchvision datasets (official train / test sets).
 * ``cifar10``       the CIFAR-10 python batches (``cifar-10-batches-py``), read by
-  snnsim itself; torchvision is only used to download them.
+  snnsim itself after checking each file's official md5 (a file that does not match is
+  never unpickled); torchvision is only used to download them.
 """
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import pickle
 import zlib
@@ -28,6 +30,8 @@ from typing import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .errors import UserError
 
 __all__ = [
     "DATASETS",
@@ -44,7 +48,7 @@ __all__ = [
     "write_idx",
 ]
 
-DATASETS: tuple[str, ...] = ("digits", "mnist10k", "mnist", "fashion-mnist", "cifar10")
+from .names import DATASETS  # noqa: E402  (the one list, light for the CLI)
 
 #: Seed of the torch.randperm that splits the digits data (1,437 train / 360 test).
 DIGITS_SPLIT_SEED: int = 0
@@ -60,6 +64,24 @@ _ROOT_ENV = "SNNSIM_DATA_ROOT"
 _CIFAR_FOLDER = "cifar-10-batches-py"
 _CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 _CIFAR_TEST = ("test_batch",)
+#: md5 of the official CIFAR-10 python files (the constants torchvision's ``CIFAR10`` lists);
+#: a batch is unpickled only after its md5 matches. ``batches.meta`` is listed for
+#: completeness: snnsim does not read it.
+_CIFAR_MD5: dict[str, str] = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+}
+#: The only globals an official batch refers to: numpy array reconstruction (numpy 1 and 2
+#: module names) and the ``bytes`` re-encoding of protocol-2 pickles.
+_CIFAR_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+})
 
 # IDX type code -> big-endian numpy dtype.
 _IDX_DTYPES: dict[int, np.dtype] = {
@@ -423,35 +445,65 @@ def _load_torchvision_mnist(
     return _make_dataset(name, parts[0], parts[1], 10, 255.0, image_size, limit)
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only :data:`_CIFAR_GLOBALS` (defence in depth behind the md5
+    check): any other global, i.e. any code a crafted file asks to run, is refused."""
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in _CIFAR_GLOBALS:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR-10 batch")
+        if module == "numpy.core.multiarray":  # numpy 1 name of numpy._core (old pickles)
+            module = "numpy._core.multiarray" if hasattr(np, "_core") else module
+        return super().find_class(module, name)
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_cifar_md5(path: Path) -> None:
+    """Raise :class:`UserError` unless ``path`` has the official md5 of its CIFAR-10 file."""
+    expected = _CIFAR_MD5[path.name]
+    got = _md5(path)
+    if got != expected:
+        raise UserError(f"{path} does not match the official CIFAR-10 checksum (md5 {got}, expected "
+                        f"{expected}); refusing to unpickle it: delete it and download the dataset again")
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """One pickled CIFAR-10 batch -> (uint8 ``[n, 3, 32, 32]``, labels ``[n]``)."""
+    """One pickled CIFAR-10 batch (md5 already checked) -> (uint8 ``[n, 3, 32, 32]``, labels ``[n]``)."""
     try:
         with open(path, "rb") as fh:
-            entry = pickle.load(fh, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
-        raise ValueError(f"{path}: not a readable CIFAR-10 pickle batch ({exc})") from exc
+            entry = _CifarUnpickler(fh, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
+        raise UserError(f"{path}: not a readable CIFAR-10 pickle batch ({exc})") from None
     if not isinstance(entry, dict):
-        raise ValueError(f"{path}: expected a pickled dict, got {type(entry).__name__}")
+        raise UserError(f"{path}: expected a pickled dict, got {type(entry).__name__}")
     entry = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
     if "data" not in entry or "labels" not in entry:
-        raise ValueError(
+        raise UserError(
             f"{path}: CIFAR-10 batch needs 'data' and 'labels' keys, has {sorted(map(str, entry))}"
         )
     data = np.asarray(entry["data"])
     labels = np.asarray(entry["labels"]).reshape(-1)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise ValueError(f"{path}: expected uint8 data [n, 3072], got {data.dtype} {data.shape}")
+        raise UserError(f"{path}: expected uint8 data [n, 3072], got {data.dtype} {data.shape}")
     if labels.shape[0] != data.shape[0]:
-        raise ValueError(f"{path}: {data.shape[0]} images but {labels.shape[0]} labels")
+        raise UserError(f"{path}: {data.shape[0]} images but {labels.shape[0]} labels")
     return data.reshape(-1, 3, 32, 32), labels
 
 
 def _load_cifar10(root: Path, download: bool, image_size: int | None, limit: int | None) -> Dataset:
     """CIFAR-10 read from ``<root>/cifar-10-batches-py`` by snnsim itself.
 
-    torchvision's CIFAR10 checks the md5 of every batch, so snnsim only uses it to
-    download (``download=True`` with files missing) and unpickles the batches
-    itself without md5 checks (pickles execute code: only load trusted files).
+    torchvision is only used to download (``download=True`` with files missing). Every
+    batch must have the official md5 (:data:`_CIFAR_MD5`, checked before anything is
+    unpickled) and is then unpickled by :class:`_CifarUnpickler`, which resolves only
+    numpy array reconstruction: a crafted batch file never runs code.
     """
     folder = root / _CIFAR_FOLDER
     names = _CIFAR_TRAIN + _CIFAR_TEST
@@ -467,6 +519,8 @@ def _load_cifar10(root: Path, download: bool, image_size: int | None, limit: int
     if missing:
         what = f"{expected}; missing {', '.join(missing)}"
         raise _not_found("cifar10", root, what, None, download)
+    for f in names:  # every file is verified before the first one is unpickled
+        _check_cifar_md5(folder / f)
     parts = []
     for group in (_CIFAR_TRAIN, _CIFAR_TEST):
         batches = [_read_cifar_batch(folder / f) for f in group]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import pickle
 from pathlib import Path
 
@@ -254,8 +255,17 @@ def _write_cifar(root: Path, n_per_batch: int = 4) -> dict[str, tuple[np.ndarray
     return written
 
 
-def test_cifar10_fake(tmp_path: Path) -> None:
+def _accept_cifar(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the md5 check accept the files written under ``root`` (the official checksums
+    are covered by tests/test_data_security.py)."""
+    folder = root / "cifar-10-batches-py"
+    md5 = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    monkeypatch.setattr(D, "_CIFAR_MD5", md5)
+
+
+def test_cifar10_fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     written = _write_cifar(tmp_path)
+    _accept_cifar(tmp_path, monkeypatch)
     ds = load_dataset("cifar10", root=tmp_path)
     assert ds.name == "cifar10" and ds.input_shape == (3, 32, 32)
     assert len(ds.train) == 20 and len(ds.test) == 4
@@ -269,9 +279,10 @@ def test_cifar10_fake(tmp_path: Path) -> None:
     assert small.input_shape == (3, 16, 16) and len(small.train) == 3
 
 
-def test_cifar10_corrupt_batch(tmp_path: Path) -> None:
+def test_cifar10_corrupt_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _write_cifar(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(b"not a pickle")
+    _accept_cifar(tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="test_batch"):
         load_dataset("cifar10", root=tmp_path)
 
