@@ -32,6 +32,7 @@ setup(
         "matplotlib>=3.7",
         "scikit-learn>=1.3",
         "tqdm>=4.60",
+        "jsonschema>=4.18",
     ],
     extras_require={
         "dev": ["pytest>=7", "hypothesis>=6"],

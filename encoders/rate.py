@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import torch
 
+from snnsim.limits import check_allocation, tensor_bytes
+
 from .validation import check_generator, check_input, check_scalar, check_timesteps
 
 __all__ = ["poisson", "bernoulli"]
+
+
+CHUNK_BYTES = 64 * 1024 ** 2
+"""Bytes of uniform samples drawn at once; the float draws are made in slices of ``T``
+of at most this size, so the peak memory is the bool output plus one slice."""
 
 
 def _sample(
@@ -23,17 +30,30 @@ def _sample(
 ) -> torch.Tensor:
     """Bernoulli samples with probability ``x * scale``: bool ``[T, *x.shape]``.
 
-    All ``T`` steps are drawn with a single ``torch.rand`` call, so the result
-    depends only on the generator state, not on any Python-level loop.
+    The uniform draws ``u`` (float32, or float64 for float64 ``x``) are made in slices
+    of ``T`` of at most :data:`CHUNK_BYTES` and compared into a preallocated bool output,
+    so the float samples never exist for all ``T`` steps at once. The result depends only
+    on the generator state: on the CPU, consecutive ``torch.rand`` calls continue one
+    stream, so the spikes equal those of a single ``torch.rand((T, *x.shape))`` call
+    (the implementation before chunking); on CUDA they equal it whenever one slice
+    holds all ``T`` steps (up to 64 MiB of samples) and differ for larger draws.
     """
     # Half-precision inputs are sampled in float32 for a finer probability grid.
     dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
-    prob = x.to(dtype) * scale  # new tensor: x is never modified
-    u = torch.rand(
-        (timesteps, *x.shape), generator=generator, device=x.device, dtype=dtype
-    )
-    # u is in [0, 1): p = 0 never spikes, p = 1 always spikes.
-    return u < prob.unsqueeze(0)
+    check_allocation(tensor_bytes((timesteps, *x.shape), torch.bool),
+                     f"Poisson spike trains of {timesteps} steps x {list(x.shape)}")
+    prob = (x.to(dtype) * scale).unsqueeze(0)  # new tensor: x is never modified
+    out = torch.empty((timesteps, *x.shape), dtype=torch.bool, device=x.device)
+    step_bytes = max(tensor_bytes(x.shape, dtype), 1)
+    chunk = max(1, min(timesteps, CHUNK_BYTES // step_bytes))
+    for start in range(0, timesteps, chunk):
+        stop = min(start + chunk, timesteps)
+        u = torch.rand(
+            (stop - start, *x.shape), generator=generator, device=x.device, dtype=dtype
+        )
+        # u is in [0, 1): p = 0 never spikes, p = 1 always spikes.
+        torch.lt(u, prob, out=out[start:stop])
+    return out
 
 
 def poisson(

@@ -21,11 +21,20 @@ Ops (parameters in brackets are optional):
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from . import schema
+
+
+def as_float(x: torch.Tensor) -> torch.Tensor:
+    """``x`` unchanged if floating, else (bool/integer spikes) cast to torch's default dtype.
+    A connection casts the result to its weights' dtype before a Linear/Conv2d."""
+    return x if x.is_floating_point() else x.to(torch.get_default_dtype())
 
 
 class TemporalModule(nn.Module):
@@ -57,14 +66,14 @@ class RateMaxPool2d(TemporalModule):
         return flat.gather(2, idx.flatten(2)).view_as(pooled)
 
     def step(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.float()
+        x = as_float(x)
         if self.counts is None or self.counts.shape != x.shape:
             self.counts = torch.zeros_like(x)
         self.counts = self.counts + x
         return self._pool(self.counts, x)
 
     def multi(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.float()
+        x = as_float(x)
         counts = x.cumsum(0)
         out = self._pool(counts.flatten(0, 1), x.flatten(0, 1))
         return out.unflatten(0, x.shape[:2])
@@ -92,19 +101,19 @@ class TemporalDropout(TemporalModule):
 
     def _new_mask(self, like: torch.Tensor) -> torch.Tensor:
         keep = torch.rand(like.shape, device=like.device) >= self.p
-        return keep.to(torch.float32) / (1.0 - self.p)
+        return keep.to(as_float(like).dtype) / (1.0 - self.p)
 
     def step(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
         if self.mask is None or self.mask.shape != x.shape:
             self.mask = self._new_mask(x)
-        return x.float() * self.mask
+        return as_float(x) * self.mask
 
     def multi(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
-        return x.float() * self._new_mask(x[0]).unsqueeze(0)
+        return as_float(x) * self._new_mask(x[0]).unsqueeze(0)
 
     def reset_state(self) -> None:
         self.mask = None
@@ -173,20 +182,45 @@ def _batchnorm(shape: Sequence[int], eps: float = 1e-5, momentum: float = 0.1) -
     raise ValueError(f"batchnorm needs a (C,) or (C, H, W) input, got shape {tuple(shape)}")
 
 
-OPS: dict[str, Callable[..., tuple[nn.Module, list[int]]]] = {
-    "linear": _linear,
-    "conv2d": _conv2d,
-    "avgpool2d": _avgpool2d,
-    "maxpool2d": _maxpool2d,
-    "flatten": _flatten,
-    "dropout": _dropout,
-    "batchnorm": _batchnorm,
-}
+OPS: dict[str, Callable[..., tuple[nn.Module, list[int]]]] = {}
+#: the JSON parameters of each op (besides ``op``), as JSON Schema fragments: the one
+#: declaration that :mod:`snnsim.spec` validates specs against
+OP_PARAMS: dict[str, dict[str, dict[str, Any]]] = {}
 
 
-def register_op(name: str, builder: Callable[..., tuple[nn.Module, list[int]]]) -> None:
-    """Add an op: ``builder(in_shape, **params) -> (module, out_shape)``."""
+def register_op(name: str, builder: Callable[..., tuple[nn.Module, list[int]]],
+                params: dict[str, dict[str, Any]]) -> None:
+    """Add an op: ``builder(in_shape, **params) -> (module, out_shape)``.
+
+    ``params`` declares the builder's keyword parameters (name -> JSON Schema, see
+    :mod:`snnsim.schema`); it must name exactly the builder's parameters after ``shape``,
+    and those without a default are required in a spec.
+    """
+    accepted = list(inspect.signature(builder).parameters)[1:]
+    if sorted(accepted) != sorted(params):
+        raise ValueError(f"op {name!r}: declared parameters {sorted(params)} differ from the "
+                         f"builder's {sorted(accepted)}")
     OPS[name] = builder
+    OP_PARAMS[name] = dict(params)
+
+
+def op_required(name: str) -> list[str]:
+    """The parameters of op ``name`` without a default (required in a spec)."""
+    sig = list(inspect.signature(OPS[name]).parameters.values())[1:]
+    return [p.name for p in sig if p.default is inspect.Parameter.empty]
+
+
+_KERNEL = {"kernel_size": schema.integer(1), "stride": schema.optional(schema.integer(1))}
+register_op("linear", _linear, {"out_features": schema.integer(1), "bias": schema.boolean()})
+register_op("conv2d", _conv2d, {"out_channels": schema.integer(1), "kernel_size": schema.integer(1),
+                                "stride": schema.integer(1), "padding": schema.integer(0),
+                                "bias": schema.boolean()})
+register_op("avgpool2d", _avgpool2d, _KERNEL)
+register_op("maxpool2d", _maxpool2d, _KERNEL)
+register_op("flatten", _flatten, {})
+register_op("dropout", _dropout, {"p": schema.number(minimum=0, exclusive_maximum=1)})
+register_op("batchnorm", _batchnorm, {"eps": schema.number(exclusive_minimum=0),
+                                      "momentum": schema.optional(schema.number(minimum=0, maximum=1))})
 
 
 def build_ops(ops: Sequence[dict[str, Any]], in_shape: Sequence[int]) -> tuple[list[nn.Module], list[int]]:

@@ -26,73 +26,110 @@ order listed (feed-forward); ``network_spec(net)`` gives the spec back.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
+import torch
 from bindsnet.network import Network
 
 from . import extensions  # noqa: F401  (registers extra node types and ops)
+from . import schema
 from .connections import ModuleConnection
-from .nodes import NODE_TYPES, node_config
-from .ops import build_ops
+from .errors import UserError, UserTypeError
+from .limits import check_allocation, module_bytes
+from .nodes import NODE_PARAMS, NODE_TYPES, node_config
+from .ops import OP_PARAMS, OPS, build_ops, op_required
 
 
 def _fail(msg: str) -> None:
-    raise ValueError(f"invalid network spec: {msg}")
+    raise UserError(f"invalid network spec: {msg}")
+
+
+_ENDPOINT = {"type": "string", "minLength": 1}
+_TOP = schema.closed_object({
+    "dt": schema.number(exclusive_minimum=0),
+    "layers": {"type": "array", "minItems": 1, "items": {
+        "type": "object", "required": ["name", "type"],
+        "properties": {"name": {"type": "string", "minLength": 1}, "type": {"type": "string"}}}},
+    "connections": {"type": "array", "items": {
+        "type": "object", "required": ["source", "target", "ops"],
+        "properties": {"source": _ENDPOINT, "target": _ENDPOINT, "ops": {"type": "array", "minItems": 1},
+                       "event_driven": schema.boolean()},
+        "additionalProperties": False}},
+}, required=["layers"])
+_OP_NAME = {"type": "object", "required": ["op"], "properties": {"op": {"type": "string"}}}
+
+
+def validate_spec(spec: Any) -> None:
+    """Check ``spec`` against the schema built from the registered node types and ops
+    (:data:`snnsim.nodes.NODE_PARAMS`, :data:`snnsim.ops.OP_PARAMS`): unknown keys, wrong
+    types, NaN/inf and out-of-range values raise :class:`UserError` naming the field path."""
+    if not isinstance(spec, dict):
+        raise UserTypeError(f"spec must be a dict, got {type(spec).__name__}")
+    ctx = "invalid network spec: "
+    schema.validate(spec, _TOP, context=ctx)
+    for i, layer in enumerate(spec["layers"]):
+        if layer["type"] not in NODE_TYPES:
+            _fail(f"layers[{i}].type: unknown type {layer['type']!r}; known: {sorted(NODE_TYPES)}")
+        props = {"name": {}, "type": {}, "shape": schema.shape(), **NODE_PARAMS[layer["type"]]}
+        schema.validate(layer, schema.closed_object(props), f"layers[{i}]", context=ctx)
+    for j, conn in enumerate(spec.get("connections", [])):
+        for k, op in enumerate(conn["ops"]):
+            where = f"connections[{j}].ops[{k}]"
+            schema.validate(op, _OP_NAME, where, context=ctx)
+            if op["op"] not in OPS:
+                _fail(f"{where}.op: unknown op {op['op']!r}; known ops: {sorted(OPS)}")
+            props = {"op": {}, **OP_PARAMS[op["op"]]}
+            schema.validate(op, schema.closed_object(props, op_required(op["op"])), where, context=ctx)
 
 
 def build_network(spec: dict[str, Any]) -> Network:
-    """Build a BindsNET ``Network`` from ``spec`` (see module docstring)."""
-    if not isinstance(spec, dict):
-        raise TypeError(f"spec must be a dict, got {type(spec).__name__}")
-    layers = spec.get("layers")
+    """Build a BindsNET ``Network`` from ``spec`` (see module docstring); the spec is
+    validated first (:func:`validate_spec`) and the weights' memory checked against
+    :func:`snnsim.limits.max_memory` before anything is allocated."""
+    validate_spec(spec)
+    layers = spec["layers"]
     conns = spec.get("connections", [])
-    if not isinstance(layers, list) or not layers:
-        _fail("'layers' must be a non-empty list of layer dicts")
-    if not isinstance(conns, list):
-        _fail("'connections' must be a list")
     dt = float(spec.get("dt", 1.0))
-    if dt <= 0:
-        _fail(f"dt must be > 0, got {dt}")
 
-    names = [layer.get("name") if isinstance(layer, dict) else None for layer in layers]
-    for i, name in enumerate(names):
-        if not isinstance(name, str) or not name:
-            _fail(f"layer #{i} needs a non-empty string 'name'")
+    names = [layer["name"] for layer in layers]
     if len(set(names)) != len(names):
         _fail(f"layer names must be unique, got {names}")
     incoming: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     for j, c in enumerate(conns):
-        if not isinstance(c, dict):
-            _fail(f"connection #{j} must be a dict")
         for end in ("source", "target"):
-            if c.get(end) not in incoming:
-                _fail(f"connection #{j} {end} {c.get(end)!r} is not a layer; layers: {names}")
+            if c[end] not in incoming:
+                _fail(f"connections[{j}].{end}: {c[end]!r} is not a layer; layers: {names}")
         incoming[c["target"]].append(c)
 
     net = Network(dt=dt)
     shapes: dict[str, list[int]] = {}
-    for layer in layers:
+    for i, layer in enumerate(layers):
         params = {k: v for k, v in layer.items() if k not in ("name", "type")}
-        kind = layer.get("type")
-        if kind not in NODE_TYPES:
-            _fail(f"layer {layer['name']!r} has unknown type {kind!r}; known: {sorted(NODE_TYPES)}")
         shape = params.pop("shape", None)
         if shape is None:
             shape = _infer_shape(layer["name"], incoming[layer["name"]], shapes)
-        if not shape or any(int(d) < 1 for d in shape):
-            _fail(f"layer {layer['name']!r} has a bad shape {shape}")
         try:
-            node = NODE_TYPES[kind](shape=[int(d) for d in shape], **params)
-        except TypeError as err:
-            _fail(f"layer {layer['name']!r}: {err}")
+            node = NODE_TYPES[layer["type"]](shape=[int(d) for d in shape], **params)
+        except (TypeError, ValueError) as err:
+            _fail(f"layers[{i}] ({layer['name']!r}): {err}")
         shapes[layer["name"]] = [int(d) for d in node.shape]
         net.add_layer(node, name=layer["name"])
 
+    _check_weight_memory(conns, shapes)
     for c in conns:
         kwargs = {k: v for k, v in c.items() if k not in ("source", "target", "ops")}
-        conn = ModuleConnection(net.layers[c["source"]], net.layers[c["target"]], ops=c.get("ops"), **kwargs)
+        conn = ModuleConnection(net.layers[c["source"]], net.layers[c["target"]], ops=c["ops"], **kwargs)
         net.add_connection(conn, source=c["source"], target=c["target"])
     return net
+
+
+def _check_weight_memory(conns: list[dict[str, Any]], shapes: dict[str, list[int]]) -> None:
+    """Refuse (UserError) connections whose parameters exceed the memory limit, measured by
+    building their ops on torch's meta device."""
+    total = sum(module_bytes(lambda c=c: build_ops(c["ops"], shapes[c["source"]])[0]) for c in conns)
+    n_neurons = sum(math.prod(s) for s in shapes.values())
+    check_allocation(total, f"the network's weights ({len(conns)} connections, {n_neurons} neurons)")
 
 
 def _infer_shape(name: str, incoming: list[dict[str, Any]], shapes: dict[str, list[int]]) -> list[int]:
@@ -100,7 +137,8 @@ def _infer_shape(name: str, incoming: list[dict[str, Any]], shapes: dict[str, li
         _fail(f"layer {name!r} has no 'shape' and no incoming connection to infer it from")
     for c in incoming:
         if c["source"] in shapes:
-            _, out = build_ops(c.get("ops") or [], shapes[c["source"]])
+            with torch.device("meta"):  # only the shape is needed: allocate nothing
+                _, out = build_ops(c["ops"], shapes[c["source"]])
             return out
     _fail(f"layer {name!r}: cannot infer its shape (its sources come after it)")
     return []  # unreachable

@@ -62,7 +62,7 @@ def test_spec_round_trip_and_shape_inference():
     (lambda s: s["layers"][1].update(type="hh"), "unknown type"),
     (lambda s: s["connections"][0].update(target="nowhere"), "not a layer"),
     (lambda s: s["connections"][0]["ops"][0].update(op="conv3d"), "unknown op"),
-    (lambda s: s["connections"][0]["ops"][0].update(kernel=3), "bad parameters"),
+    (lambda s: s["connections"][0]["ops"][0].update(kernel=3), r"ops\[0\]\.kernel: unknown key \(did you mean 'kernel_size'\?\)"),
     (lambda s: s["layers"][-1].update(shape=[7]), "target layer has shape"),
     (lambda s: s["layers"][1].update(thresh=-1.0), "thresh"),
     (lambda s: s.update(layers=[]), "non-empty"),

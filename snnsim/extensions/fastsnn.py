@@ -23,7 +23,8 @@ import torch
 from bindsnet.network.nodes import Nodes
 
 from ..fastsnn import DECAY_METHODS, GRAD_MODES, fast_lif, peak_potential
-from ..nodes import Integrator, SpikingNodes, register_node
+from .. import schema
+from ..nodes import SPIKING_PARAMS, Integrator, SpikingNodes, register_node
 
 _FIXED = {"reset": "none", "v_reset": 0.0, "refrac": 0, "spiking": True}
 
@@ -141,5 +142,10 @@ class PeakIntegrator(Integrator):
         return {"type": self.kind, "shape": list(self.shape), "leak": self.params.leak, "method": self.method}
 
 
-register_node(FastLIFNeurons.kind, FastLIFNeurons)
-register_node(PeakIntegrator.kind, PeakIntegrator)
+_METHOD = schema.one_of(DECAY_METHODS)
+register_node(FastLIFNeurons.kind, FastLIFNeurons, {
+    "thresh": SPIKING_PARAMS["thresh"], "leak": SPIKING_PARAMS["leak"], "slope": schema.number(exclusive_minimum=0),
+    "method": _METHOD, "grad": schema.one_of(GRAD_MODES), **{k: {"const": v} for k, v in _FIXED.items()},
+})
+register_node(PeakIntegrator.kind, PeakIntegrator, {"leak": SPIKING_PARAMS["leak"], "method": _METHOD,
+                                                    "v_reset": {"const": 0.0}})

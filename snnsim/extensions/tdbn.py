@@ -14,6 +14,7 @@ from typing import Sequence
 
 from torch import nn
 
+from snnsim import schema
 from snnsim.ops import register_op
 from snnsim.tdbn import TDBatchNorm1d, TDBatchNorm2d
 
@@ -34,5 +35,8 @@ def identity_op(shape: Sequence[int]) -> tuple[nn.Module, list[int]]:
     return nn.Identity(), [int(d) for d in shape]
 
 
-register_op("tdbn", tdbn_op)
-register_op("identity", identity_op)
+register_op("tdbn", tdbn_op, {
+    "alpha": schema.number(), "v_th": schema.number(exclusive_minimum=0), "eps": schema.number(exclusive_minimum=0),
+    "momentum": schema.optional(schema.number(minimum=0, maximum=1)),
+})
+register_op("identity", identity_op, {})

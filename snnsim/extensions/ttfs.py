@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from bindsnet.network.nodes import Nodes
 
+from snnsim import schema
 from snnsim.nodes import Integrator, SpikingNodes, register_node
 from snnsim.ops import RateMaxPool2d, register_op
 
@@ -327,6 +328,10 @@ def _ttfs_maxpool2d(
     return EarliestMaxPool2d(k, s), [c, (h - k) // s + 1, (w - k) // s + 1]
 
 
-register_node("ttfs", TTFSNodes)
-register_node("ttfs_readout", TTFSReadout)
-register_op("ttfs_maxpool2d", _ttfs_maxpool2d)
+#: bias D: a number, ``[n]``/``[C]`` or ``[C, H, W]`` (shapes checked by the layer)
+_BIAS = {"anyOf": [{"type": "null"}, schema.number(), {"type": "array", "items": schema.number()},
+                   {"type": "array", "items": {"type": "array", "items": {"type": "array", "items": schema.number()}}}]}
+register_node("ttfs", TTFSNodes, {"t_min": schema.number(), "t_max": schema.number(), "bias": _BIAS})
+register_node("ttfs_readout", TTFSReadout, {"t_min": schema.number(), "bias": _BIAS, "relu": schema.boolean()})
+register_op("ttfs_maxpool2d", _ttfs_maxpool2d, {"kernel_size": schema.integer(1),
+                                                "stride": schema.optional(schema.integer(1))})
