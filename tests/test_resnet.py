@@ -10,6 +10,7 @@ from snnsim.engine import forward, simulate
 from snnsim.learning import get_rule
 from snnsim.spec import build_network
 from snnsim.tdbn import has_batchnorm
+from tests.helpers import assert_records_agree
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -136,7 +137,7 @@ def test_folded_resnet_engines_agree_and_match_unfolded():
     assert sum(float(fast.spikes[n].float().mean()) for n in hidden) > 0.05  # the net is active
     for n in hidden:
         assert torch.equal(fast.spikes[n], ref.spikes[n]), f"engines differ at {n}"
-    assert torch.equal(fast.voltages["out"], ref.voltages["out"])
+    assert_records_agree(folded, fast, ref)  # out sums a dense Linear: within the engine tolerance
     # folding changes the float rounding of the currents only: count spike flips (expected 0)
     flips = sum(int((unfolded.spikes[n] != fast.spikes[n]).sum()) for n in hidden)
     total = sum(fast.spikes[n].numel() for n in hidden)
