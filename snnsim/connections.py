@@ -7,7 +7,8 @@ Because the modules are registered inside the ``Network``, ``network.state_dict(
 
 Two ways to compute:
 - ``compute(s)``: one step, ``[B, *source.shape] -> [B, *target.shape]`` (what
-  ``Network.run`` calls);
+  ``Network.run`` calls; no autograd, so stock runs stay flat in memory; ``compute_step``
+  is the differentiable twin);
 - ``compute_multi(S)``: all steps, ``[T, B, *source.shape] -> [T, B, *target.shape]``,
   one big matmul/conv per op (what the fast engine calls).
 
@@ -29,7 +30,21 @@ from bindsnet.network.topology import AbstractConnection
 from torch import nn
 
 from . import events_native
-from .ops import TemporalModule, build_ops
+from .ops import TemporalModule, as_float, build_ops
+
+
+def weight_dtype(modules: Sequence[nn.Module]) -> Optional[torch.dtype]:
+    """The dtype of the first floating parameter of ``modules`` (None if none): the dtype
+    that a connection casts spikes and currents to."""
+    for m in modules:
+        for p in m.parameters():
+            if p.is_floating_point():
+                return p.dtype
+    return None
+
+
+def _cast(x: torch.Tensor, dtype: Optional[torch.dtype]) -> torch.Tensor:
+    return as_float(x) if dtype is None else x.to(dtype)
 
 
 def _bag_sum(active: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
@@ -129,7 +144,11 @@ class ModuleConnection(AbstractConnection):
         self.event_driven = bool(event_driven)
 
     # --- helpers ---------------------------------------------------------------------
-    def _apply_step(self, x: torch.Tensor, modules: Sequence[nn.Module]) -> torch.Tensor:
+    def _apply_step(self, x: torch.Tensor, modules: Sequence[nn.Module],
+                    dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+        """Apply ``modules`` to ``x`` ``[N, ...]``; spikes and currents are cast to ``dtype``
+        (default: the dtype of the weights of ``modules``), so float64 weights compute in float64."""
+        dtype = dtype or weight_dtype(modules)
         for m in modules:
             if isinstance(m, TemporalModule):
                 x = m.step(x)
@@ -138,14 +157,22 @@ class ModuleConnection(AbstractConnection):
                 if x.dtype == torch.bool and getattr(self, "event_driven", False):
                     x = event_linear(x, m)
                 else:
-                    x = m(x.float())
+                    x = m(_cast(x, dtype))
             else:
-                x = m(x.float() if not x.is_floating_point() else x)
+                x = m(_cast(x, dtype))
         return x
 
     # --- BindsNET interface --------------------------------------------------------------
     def compute(self, s: torch.Tensor) -> torch.Tensor:
-        """One step: spikes ``[B, *source.shape]`` -> input current ``[B, *target.shape]``."""
+        """One step, what BindsNET's ``Network.run`` calls: spikes ``[B, *source.shape]`` ->
+        input current ``[B, *target.shape]``, without autograd, so that a step-by-step run
+        builds no graph across its steps (memory flat in T). :meth:`compute_step` is the same
+        step with autograd; the fast engine's :meth:`compute_multi` keeps gradients."""
+        with torch.no_grad():
+            return self.compute_step(s)
+
+    def compute_step(self, s: torch.Tensor) -> torch.Tensor:
+        """:meth:`compute` with autograd on (gradients reach the weights)."""
         b = s.shape[0]
         x = s.reshape(b, *self.source.shape)
         return self._apply_step(x, self.layers).reshape(b, *self.target.shape)
@@ -154,11 +181,12 @@ class ModuleConnection(AbstractConnection):
         """All steps: spikes ``[T, B, *source.shape]`` -> current ``[T, B, *target.shape]``."""
         t, b = s.shape[:2]
         x = s.reshape(t, b, *self.source.shape)
+        dtype = weight_dtype(self.layers)  # the same casts as compute()
         for m in self.layers:
             if isinstance(m, TemporalModule):
                 x = m.multi(x)
             else:
-                x = self._apply_step(x.flatten(0, 1), [m]).unflatten(0, (t, b))
+                x = self._apply_step(x.flatten(0, 1), [m], dtype).unflatten(0, (t, b))
         return x.reshape(t, b, *self.target.shape)
 
     def update(self, **kwargs: Any) -> None:

@@ -1,17 +1,21 @@
 """Engine ``bindsnet``: BindsNET's own ``Network.run`` with monitors.
 
 Runs with ``one_step=True`` (a spike reaches downstream layers in the same step), the
-convention shared with the fast engine.
+convention shared with the fast engine. BindsNET creates its input accumulators (and
+snnsim nodes their potentials) in torch's default dtype, so a network whose weights are
+float64 runs with float64 as the default dtype (restored afterwards).
 """
 from __future__ import annotations
 
-from typing import Iterable
+import contextlib
+from typing import Iterable, Iterator, Optional
 
 import torch
 from bindsnet.network import Network
 from bindsnet.network.monitors import Monitor
 from bindsnet.network.nodes import Input
 
+from ..connections import weight_dtype
 from .record import Record, layer_kinds
 
 _PREFIX = "__snnsim_record_"
@@ -32,7 +36,8 @@ def run_bindsnet(
     try:
         network.reset_state_variables()
         # BindsNET runs int(time / dt) steps: half a step of slack survives float rounding
-        network.run(inputs=dict(inputs), time=(t + 0.5) * network.dt, one_step=True)
+        with _default_dtype(weight_dtype(list(network.connections.values()))):
+            network.run(inputs=dict(inputs), time=(t + 0.5) * network.dt, one_step=True)
         # input layers keep the dtype they were given (bool spikes or float currents)
         spikes = {n: _as_recorded(network.monitors[_PREFIX + n].get("s"), isinstance(network.layers[n], Input))
                   for n in names}
@@ -46,6 +51,20 @@ def run_bindsnet(
             layer.s = torch.zeros_like(layer.s)
         network.reset_state_variables()
     return Record(spikes, volts, float(network.dt), layer_kinds(network))
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype: Optional[torch.dtype]) -> Iterator[None]:
+    """Make ``dtype`` (a floating dtype, or None: unchanged) torch's default dtype for the block."""
+    before = torch.get_default_dtype()
+    if dtype is None or dtype == before:
+        yield
+        return
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
 
 
 def _as_recorded(s: torch.Tensor, is_input: bool) -> torch.Tensor:
