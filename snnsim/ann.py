@@ -14,7 +14,6 @@ scores. Every builder also takes ``bias=True`` (biases, drawn like the weights) 
 """
 from __future__ import annotations
 
-import io as _io
 import math
 import time
 import warnings
@@ -24,12 +23,24 @@ from typing import Any, Callable, Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
+from . import schema
 from .data import Split
-from .io import atomic_write_bytes, atomic_write_json, read_format_json
+from .errors import UserError
+from .io import load_tensors, read_sealed, tensor_bytes, write_sealed
+from .limits import check_allocation, module_bytes
+from .names import ANN_LR
+from .progress import progress_bar, progress_line
 
 ANN_CONFIG = "ann.json"
+#: ``ann.json`` as :func:`save_ann` writes it (``files``/``sha256``: the seal of :func:`snnsim.io.write_sealed`)
+ANN_CONFIG_SCHEMA = schema.closed_object({
+    "format": {}, "files": {"type": "object"}, "sha256": {"type": "string"}, "extra": {"type": "object"},
+    "net": {"type": "string"}, "input_shape": schema.shape(), "n_classes": schema.integer(2),
+    "dropout": schema.number(minimum=0, exclusive_maximum=1),
+    "options": schema.closed_object({"hidden": {"type": "array", "items": schema.integer(1)},
+                                     "bias": schema.boolean(), "output_relu": schema.boolean()}),
+}, required=["format", "net", "input_shape", "n_classes"])
 ANN_WEIGHTS = "ann.pt"
 ANN_FORMAT = "snnsim-ann"
 INIT_RANGE = 0.1  # weights ~ U[-0.1, 0.1] (Diehl et al. 2015)
@@ -151,6 +162,8 @@ def build_ann(name: str, **kw: Any) -> ANN:
     """Build a named ANN ("fc", "scnn", "lenet")."""
     if name not in ANNS:
         raise ValueError(f"unknown ANN {name!r}; known: {sorted(ANNS)}")
+    # the weights' size first, measured on torch's meta device (nothing allocated)
+    check_allocation(module_bytes(lambda: ANNS[name](**kw)), f"the {name} ANN's weights")
     return ANNS[name](**kw)
 
 
@@ -181,10 +194,11 @@ def train_ann(
     dataset_split: Split,
     *,
     epochs: int,
-    lr: float = 1e-3,
+    lr: float = ANN_LR,
     batch_size: int = 64,
     seed: int = 0,
     progress: bool = True,
+    verbose: bool = True,
     val_split: Optional[Split] = None,
     device: Union[str, torch.device] = "cpu",
     optimizer: str = "adam",
@@ -198,6 +212,8 @@ def train_ann(
         optimizer: ``"adam"`` or ``"sgd"`` (with ``momentum``; Diehl et al. used SGD with
             lr 1 and momentum 0.5).
         val_split: optional held-out split, evaluated after every epoch.
+        progress: progress bars (drawn only on a terminal, see :mod:`snnsim.progress`).
+        verbose: print one summary line per epoch (loss, accuracy) to stdout.
     Returns one dict per epoch: ``epoch``, ``loss`` (mean training loss),
     ``train_accuracy`` (on the fly, with dropout), ``seconds`` and, with ``val_split``,
     ``val_accuracy``. The model is left in eval mode.
@@ -226,8 +242,7 @@ def train_ann(
         model.train()
         t0 = time.perf_counter()
         loss_sum, correct = 0.0, 0
-        bar = tqdm(total=n, desc=f"train ANN epoch {epoch}/{epochs}", unit="sample",
-                   disable=not progress, leave=False)
+        bar = progress_bar(n, f"train ANN epoch {epoch}/{epochs}", "sample", progress)
         for x, y in dataset_split.batches(batch_size, shuffle=True, generator=gen):
             x, y = x.to(device), y.to(device)
             out = model(x)
@@ -245,6 +260,10 @@ def train_ann(
         if val_split is not None:
             row["val_accuracy"] = ann_accuracy(model, val_split, device=device)
         history.append(row)
+        if verbose:
+            held_out = f", held-out {row['val_accuracy']:.4f}" if "val_accuracy" in row else ""
+            progress_line(f"ANN epoch {epoch}: loss {row['loss']:.4f}, train {row['train_accuracy']:.4f}"
+                          f"{held_out} ({row['seconds']:.1f} s)")
     model.eval()
     _warn_if_dead(model, dataset_split, device)
     return history
@@ -280,29 +299,36 @@ def save_ann(model: nn.Module, name: Optional[str] = None, directory: Union[str,
         raise ValueError("give input_shape and n_classes (the model does not record them)")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    buf = _io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
-    atomic_write_bytes(directory / ANN_WEIGHTS, buf.getvalue())
-    atomic_write_json(directory / ANN_CONFIG, {
+    blob = tensor_bytes({k: v.detach().cpu() for k, v in model.state_dict().items()})
+    return write_sealed(directory / ANN_CONFIG, {
         "format": ANN_FORMAT, "net": name, "input_shape": [int(d) for d in shape],
         "n_classes": int(classes), "dropout": float(cfg.get("dropout", 0.5)),
         "options": cfg.get("options", {}), "extra": extra or {},
-    })
-    return directory
+    }, {ANN_WEIGHTS: blob})
 
 
 def load_ann(directory: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> ANN:
-    """Rebuild the ANN saved by :func:`save_ann` (eval mode)."""
+    """Rebuild the ANN saved by :func:`save_ann` (eval mode). ``ann.json`` and ``ann.pt``
+    are checksum-verified (:func:`snnsim.io.read_sealed`): an edited or damaged file is a
+    one-line :class:`~snnsim.errors.UserError` naming it."""
     directory = Path(directory)
     cfg_path, w_path = directory / ANN_CONFIG, directory / ANN_WEIGHTS
     if not cfg_path.is_file() or not w_path.is_file():
         raise FileNotFoundError(f"no ANN checkpoint in {directory}: expected {ANN_CONFIG} and {ANN_WEIGHTS}")
-    cfg = read_format_json(cfg_path, ANN_FORMAT, "ANN")
-    model = build_ann(cfg["net"], input_shape=cfg["input_shape"], n_classes=int(cfg["n_classes"]),
-                      dropout=float(cfg.get("dropout", 0.5)), **cfg.get("options", {}))
-    state = torch.load(w_path, map_location=map_location, weights_only=True)
+    cfg, blobs = read_sealed(cfg_path, ANN_FORMAT, "ANN")
+    schema.validate(cfg, ANN_CONFIG_SCHEMA, context=f"{cfg_path}: ")
+    if ANN_WEIGHTS not in blobs:
+        raise UserError(f"{cfg_path} lists no {ANN_WEIGHTS}")
+    schema.validate(cfg["net"], schema.one_of(sorted(ANNS)), "net", context=f"{cfg_path}: ")
+    try:
+        model = build_ann(cfg["net"], input_shape=cfg["input_shape"], n_classes=int(cfg["n_classes"]),
+                          dropout=float(cfg.get("dropout", 0.5)), **cfg.get("options", {}))
+    except TypeError as err:  # an option the net does not take
+        raise UserError(f"{cfg_path}: options: {err}") from None
+    state = load_tensors(blobs[ANN_WEIGHTS], w_path, map_location)
     try:
         model.load_state_dict(state)
-    except RuntimeError as err:
-        raise ValueError(f"{w_path} does not fit the {cfg['net']} network described in {cfg_path}: {err}") from None
+    except (RuntimeError, TypeError, AttributeError) as err:
+        why = next((ln.strip() for ln in str(err).splitlines() if "size mismatch" in ln), str(err).splitlines()[0])
+        raise UserError(f"{w_path} does not fit the {cfg['net']} network described in {cfg_path}: {why}") from None
     return model.eval()

@@ -5,12 +5,11 @@ Determinism: every epoch reseeds torch's global generator with ``seed * 1000 + e
 and uses generators seeded from it for shuffling and input encoding, so a run resumed
 from the checkpoint of epoch k continues exactly as an uninterrupted run would.
 
-Checkpoint directory ``OUT/checkpoint``: the network for inference (``rule.export``,
-saved with ``snnsim.io.save_network``, the rule's settings in ``extra``) plus
-``trainer.pt`` (optimiser and schedule state, epoch, history; tensors and plain data
-only, loaded with ``weights_only=True``). When ``rule.export`` changes the network (e.g.
-folds BatchNorm), the network as trained is kept in ``OUT/checkpoint/training`` for
-``--resume``.
+Checkpoint directory ``OUT/checkpoint`` (see :mod:`snnsim.checkpoint`): the network for
+inference (``rule.export``, the rule's settings in ``extra``), ``trainer.pt`` (optimiser
+and schedule state, epoch, history) and, when ``rule.export`` changes the network (e.g.
+folds BatchNorm), the network as trained in ``OUT/checkpoint/training``; committed as one
+unit every epoch and checksum-verified on ``--resume``.
 """
 from __future__ import annotations
 
@@ -23,15 +22,16 @@ from typing import Any, Optional
 
 import torch
 from bindsnet.network import Network
-from tqdm.auto import tqdm
 
 from . import distributed as ddp
 from .data import Dataset, Split
-from .io import atomic_write_bytes, load_network, save_network
+from .checkpoint import checkpoint_meta, resume_state, write_checkpoint
+from .io import atomic_write_bytes
 from .learning.base import LearningRule
+from .progress import progress_bar, progress_line
 
-OPTIMIZERS = ("adam", "sgd")
-SCHEDULES = ("none", "cosine", "step")
+from .names import OPTIMIZERS, SCHEDULES  # noqa: E402  (the one list, light for the CLI)
+from .errors import UserError
 
 
 @dataclass
@@ -53,15 +53,15 @@ class TrainConfig:
 
     def check(self) -> "TrainConfig":
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
-            raise ValueError("epochs, batch_size and eval_batch_size must be >= 1")
+            raise UserError("epochs, batch_size and eval_batch_size must be >= 1")
         if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            raise UserError(f"lr must be > 0, got {self.lr}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+            raise UserError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+            raise UserError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.patience is not None and self.patience < 1:
-            raise ValueError(f"patience must be >= 1, got {self.patience}")
+            raise UserError(f"patience must be >= 1, got {self.patience}")
         return self
 
 
@@ -98,15 +98,9 @@ def held_out_accuracy(rule: LearningRule, network: Network, split: Split, batch_
     return correct / len(split)
 
 
-def _save_trainer_state(path: Path, state: dict[str, Any]) -> None:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def fit(
     rule: LearningRule,
-    network: Network,
+    network: Optional[Network],
     data: Dataset,
     cfg: TrainConfig,
     *,
@@ -114,6 +108,7 @@ def fit(
     resume: bool = False,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    verbose: bool = True,
     tensorboard: bool = False,
     extra: Optional[dict[str, Any]] = None,
 ) -> tuple[Network, dict[str, Any]]:
@@ -122,24 +117,26 @@ def fit(
     Returns (network, summary) where summary has ``history`` (one dict per epoch),
     ``best_accuracy``, ``final_accuracy``, ``train_time_s``, ``samples_per_s``.
     With ``resume=True`` the network and trainer state are loaded from
-    ``out/checkpoint`` and training continues after its last finished epoch.
+    ``out/checkpoint`` (``network`` may be None) and training continues after its last
+    finished epoch; settings (``rule``, ``cfg`` but epochs/patience, ``extra``) that differ
+    from the checkpoint's are refused.
+    ``progress``: progress bars (drawn only on a terminal, see :mod:`snnsim.progress`);
+    ``verbose``: one summary line per epoch on stdout (rank 0), with or without bars.
     """
     cfg.check()
     ckpt = out / "checkpoint" if out is not None else None
     history: list[dict[str, Any]] = []
     start_epoch = 1
+    if resume:
+        current = {"net_config": rule.config(), "train_config": asdict(cfg), **(extra or {})}
+        network, state = resume_state(ckpt, current, device)
+    elif network is None:
+        raise UserError("fit needs a network unless it resumes from a checkpoint")
     network.to(device)
     rule.prepare(network)
     opt = make_optimizer(trainable(network), cfg)
     sched = make_schedule(opt, cfg)
     if resume:
-        if ckpt is None or not (ckpt / "trainer.pt").is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint to resume from in {ckpt}")
-        network = load_network(ckpt / "training" if (ckpt / "training").is_dir() else ckpt).to(device)
-        rule.prepare(network)
-        opt = make_optimizer(trainable(network), cfg)
-        sched = make_schedule(opt, cfg)
-        state = torch.load(ckpt / "trainer.pt", weights_only=True)
         opt.load_state_dict(state["optimizer"])
         if sched is not None and state.get("schedule") is not None:
             sched.load_state_dict(state["schedule"])
@@ -147,10 +144,10 @@ def fit(
         start_epoch = int(state["epoch"]) + 1
     rank, world = ddp.rank_world()
     if world > 1 and cfg.batch_size % world:
-        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {world} ranks")
+        raise UserError(f"batch_size {cfg.batch_size} must be divisible by the {world} ranks")
     lead = rank == 0
     out = out if lead else None  # only rank 0 writes
-    progress = progress and lead
+    progress, verbose = progress and lead, verbose and lead
     model = ddp.wrap(rule, network)
     writer = None
     if tensorboard and out is not None:
@@ -173,8 +170,7 @@ def fit(
         network.train(True)
         t0 = time.perf_counter()
         total, correct, loss_sum = 0, 0, 0.0
-        bar = tqdm(total=len(data.train), desc=f"epoch {epoch}/{cfg.epochs}", unit="sample",
-                   disable=not progress, leave=False)
+        bar = progress_bar(len(data.train), f"epoch {epoch}/{cfg.epochs}", "sample", progress)
         for x, y in data.train.batches(cfg.batch_size, shuffle=True, generator=gen):
             x, y = x.to(device), y.to(device)
             inputs, y = ddp.shard(rule.encode(x, gen), y)
@@ -201,8 +197,8 @@ def fit(
                "test_accuracy": test_acc, "lr": lr, "seconds": seconds}
         history.append(row)
         train_seconds += seconds
-        if progress:
-            tqdm.write(f"epoch {epoch}: loss {row['train_loss']:.4f}, train {row['train_accuracy']:.4f}, "
+        if verbose:
+            progress_line(f"epoch {epoch}: loss {row['train_loss']:.4f}, train {row['train_accuracy']:.4f}, "
                        f"held-out {test_acc:.4f} ({seconds:.1f} s)")
         if writer is not None:
             for k in ("train_loss", "train_accuracy", "test_accuracy", "lr"):
@@ -211,12 +207,7 @@ def fit(
         best = max(best, test_acc)
         if out is not None:
             _write_csv(out / "metrics.csv", history)
-            meta = {"net_config": rule.config(), "train_config": asdict(cfg), **rule.encoder_config(), **(extra or {})}
-            exported = rule.export(network)
-            save_network(exported, ckpt, extra=meta)
-            if exported is not network:
-                save_network(network, ckpt / "training", extra=meta)
-            _save_trainer_state(ckpt / "trainer.pt", {
+            write_checkpoint(ckpt, rule, network, checkpoint_meta(rule, cfg, extra, epoch), {
                 "epoch": epoch, "history": history, "optimizer": opt.state_dict(),
                 "schedule": sched.state_dict() if sched is not None else None,
             })

@@ -53,7 +53,7 @@ def test_train_save_load(tmp_path):
     assert 0.0 <= acc <= 1.0 and acc == pytest.approx(hist[-1]["val_accuracy"])
     save_ann(model, "fc", tmp_path / "a")
     assert torch.equal(load_ann(tmp_path / "a")(x), model.eval()(x))  # hidden sizes are remembered
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(ValueError, match="ann.pt does not match the checksum in ann.json"):
         save_ann(ann_fc(input_shape=(1, 8, 8), n_classes=2), "fc", tmp_path / "c", input_shape=(1, 8, 8))
         (tmp_path / "c" / "ann.pt").write_bytes((tmp_path / "a" / "ann.pt").read_bytes())
         load_ann(tmp_path / "c")

@@ -4,49 +4,15 @@ from __future__ import annotations
 import argparse
 import json
 
-import torch
-
-from analysis import energy_report, plot_firing_rates
+from analysis import confusion_matrix, energy_report, plot_firing_rates, save_record
 from typing import Any
 
 from .. import distributed as ddp
-from ..io import load_network
-from ..learning import RULES, get_rule
+from ..learning import get_rule
 from ..simulation import evaluate
-from ..training import OPTIMIZERS, SCHEDULES, TrainConfig, fit
-from .common import (
-    CLIError, add_data_args, add_run_args, layer_sizes, load_data, out_dir, positive_float, positive_int,
-    setup_run, threads_info, write_report,
-)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a spiking network (spikebp, ...)",
-                       description="Train a spiking network with a learning rule; writes report.json, "
-                                   "metrics.csv and a checkpoint (OUT/checkpoint) every epoch.")
-    p.add_argument("--method", required=True, choices=sorted(RULES), help="learning rule")
-    p.add_argument("--net", default="fc", help="architecture (spikebp: fc, lenet)")
-    p.add_argument("--timesteps", "-T", type=positive_int, default=None, help="simulation steps (default: the method's)")
-    p.add_argument("--epochs", type=positive_int, default=10)
-    p.add_argument("--lr", type=positive_float, default=1e-3)
-    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
-    p.add_argument("--schedule", default="none", choices=SCHEDULES)
-    p.add_argument("--patience", type=positive_int, default=None, help="early stopping after N epochs without improvement")
-    p.add_argument("--dropout", type=float, default=None, help="dropout probability (spikebp)")
-    p.add_argument("--batchnorm", action="store_true", help="BatchNorm after hidden weighted ops (spikebp)")
-    p.add_argument("--hidden", default=None, help="hidden sizes of the fc net, comma separated (e.g. 800)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other parameter of the method (value parsed as JSON), e.g. --set width=0.25")
-    p.add_argument("--from-relu", default=None, metavar="DIR",
-                   help="start from a trained ReLU net (snnsim train-ann checkpoint), for methods that map one (ttfs)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
-    p.add_argument("--tensorboard", action="store_true", help="also log to OUT/tensorboard")
-    p.add_argument("--distributed", action="store_true",
-                   help="data-parallel DDP training; launch with torchrun --nproc_per_node N -m snnsim train ...")
-    p.add_argument("--out", required=True, help="output directory")
-    add_data_args(p)
-    add_run_args(p, batch_size=64)
-    p.set_defaults(func=run)
+from ..training import TrainConfig, fit
+from ..errors import UserError
+from .common import layer_sizes, load_data, out_dir, print_written, setup_run, threads_info, write_report
 
 
 def rule_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -55,7 +21,7 @@ def rule_params(args: argparse.Namespace) -> dict[str, Any]:
         params["timesteps"] = args.timesteps
     if args.dropout is not None:
         if not 0.0 <= args.dropout < 1.0:
-            raise CLIError(f"--dropout must be in [0, 1), got {args.dropout}")
+            raise UserError(f"--dropout must be in [0, 1), got {args.dropout}")
         params["dropout"] = args.dropout
     if args.batchnorm:
         params["batchnorm"] = True
@@ -66,7 +32,7 @@ def rule_params(args: argparse.Namespace) -> dict[str, Any]:
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise CLIError(f"--set expects KEY=VALUE, got {item!r}")
+            raise UserError(f"--set expects KEY=VALUE, got {item!r}")
         try:
             params[key.replace("-", "_")] = json.loads(value)
         except json.JSONDecodeError:
@@ -79,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             ddp.init(args.device)
         except RuntimeError as err:
-            raise CLIError(str(err)) from None
+            raise UserError(str(err)) from None
     try:
         return _run(args)
     finally:
@@ -94,9 +60,11 @@ def _run(args: argparse.Namespace) -> int:
     try:
         rule = get_rule(args.method, **rule_params(args))
     except TypeError as err:
-        raise CLIError(f"option not supported by --method {args.method}: {err}") from None
-    if args.resume:
-        network = load_network(out / "checkpoint")
+        raise UserError(f"option not supported by --method {args.method}: {err}") from None
+    if args.net is None:  # fc where the method has it, else its first network (stbp-tdbn: resnet19)
+        args.net = "fc" if "fc" in rule.nets else rule.nets[0]
+    if args.resume:  # fit loads it and refuses options that differ from the checkpoint's
+        network = None
     else:
         network = rule.build(args.net, data.input_shape, data.num_classes)
         rule.calibrate(network, data.train)
@@ -104,7 +72,8 @@ def _run(args: argparse.Namespace) -> int:
                       schedule=args.schedule, seed=args.seed, patience=args.patience)
     network, summary = fit(rule, network, data, cfg, out=out, resume=args.resume, device=args.device,
                            progress=not args.no_progress, tensorboard=args.tensorboard,
-                           extra={"net": args.net, "dataset": args.dataset})
+                           extra={"method": args.method, "net": args.net, "dataset": args.dataset,
+                                  "limit": args.limit})
     rank, world = ddp.rank_world()
     if rank != 0:
         return 0
@@ -114,8 +83,7 @@ def _run(args: argparse.Namespace) -> int:
                   batch_size=rule.eval_batch_size, device=args.device, progress=not args.no_progress,
                   keep_first_batch=4, spike_filter=lambda spikes: rule.informative_spikes(network, spikes))
     rec = ev.first_batch
-    torch.save({"spikes": rec.spikes, "voltages": rec.voltages, "dt": rec.dt, "labels": ev.first_labels},
-               out / "record.pt")
+    save_record(out / "record.pt", rec, ev.first_labels)
     shown = rule.informative_spikes(network, rec.spikes)
     plot_firing_rates({name: float(s[:, :1].float().mean()) for name, s in shown.items()},
                       title=f"firing rate per layer, one test sample (label {int(ev.first_labels[0])})",
@@ -127,11 +95,15 @@ def _run(args: argparse.Namespace) -> int:
         "best_accuracy": summary["best_accuracy"], "simulated_accuracy": ev.accuracy,
         "spikes_per_neuron": ev.spikes_per_neuron, "spikes_per_neuron_emitted": ev.emitted_spikes_per_neuron,
         "synops": energy_report(network, ev),
-        "readout": ev.readout, "num_classes": data.num_classes, "train_time_s": summary["train_time_s"],
+        "readout": ev.readout, "num_classes": data.num_classes,
+        "confusion_matrix": confusion_matrix(ev.predictions, ev.labels, data.num_classes).tolist(),
+        "train_time_s": summary["train_time_s"],
         "samples_per_s": summary["samples_per_s"], "simulation_samples_per_s": ev.samples_per_s,
         "checkpoint": str(out / "checkpoint"), "world_size": world, **threads_info(),
     }
     write_report(out, report)
     print(f"held-out accuracy {summary['final_accuracy']:.4f} after {summary['epochs_run']} epochs "
-          f"({summary['train_time_s']:.1f} s) -> {out / 'report.json'}")
+          f"({summary['train_time_s']:.1f} s), simulated {ev.accuracy:.4f}")
+    written = ["report.json", "metrics.csv", "record.pt", "firing_rates.png", "checkpoint"]
+    print_written(out, [out / f for f in written + (["tensorboard"] if args.tensorboard else [])])
     return 0
