@@ -6,8 +6,12 @@
   PNG/SVG when given ``path``).
 - :mod:`.synops`: fan-out, SynOps, ANN MACs and energy estimates.
 - :mod:`.viewer`: ``RasterViewer``, interactive (sliders, layer boxes, arrow keys).
+- :mod:`.html_viewer`: ``view(record_or_run_dir)``, the same in a browser or notebook (plotly,
+  one self-contained HTML file; data from :mod:`.viewer_data`).
 - :mod:`.rundir`: read a run directory (report.json, record.pt).
 """
+import snnsim  # noqa: F401  (first: its import guard keeps warnings alive when BindsNET loads)
+
 from .accuracy import accuracy_curves, confusion_matrix, plot_accuracy_vs_time, plot_confusion_matrix
 from .raster import plot_raster, raster_points, shown_neurons
 from .rates import (
@@ -15,11 +19,12 @@ from .rates import (
     rates_from_report,
 )
 from .recording import Recording, RecordingLimitError, estimate_bytes, record
-from .rundir import RunData, load_record, load_run
+from .rundir import RunData, load_record, load_run, save_record
 from .synops import E_AC, E_MAC, ann_macs, connection_macs, energy, energy_report, fanout, synops
 from .traces import layer_thresholds, pick_neurons, plot_traces, trace_data
 from .ttfs import first_spike_times, plot_first_spike_times, ttfs_histogram_data
 from .viewer import RasterViewer
+from .html_viewer import HtmlView, view
 
 __all__ = [
     "record", "Recording", "RecordingLimitError", "estimate_bytes",
@@ -30,5 +35,5 @@ __all__ = [
     "first_spike_times", "ttfs_histogram_data", "plot_first_spike_times",
     "accuracy_curves", "plot_accuracy_vs_time", "confusion_matrix", "plot_confusion_matrix",
     "fanout", "synops", "ann_macs", "connection_macs", "energy", "energy_report", "E_AC", "E_MAC",
-    "RasterViewer", "RunData", "load_run", "load_record",
+    "RasterViewer", "view", "HtmlView", "RunData", "load_run", "load_record", "save_record",
 ]

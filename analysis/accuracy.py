@@ -8,6 +8,8 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from snnsim.errors import UserError, UserTypeError
+
 from .plotting import PathLike, new_figure, save_figure
 
 Curve = dict[int, float]
@@ -19,12 +21,12 @@ def _curve(value: Mapping[Any, Any], name: str) -> Curve:
         try:
             step, acc = int(k), float(v)
         except (TypeError, ValueError):
-            raise ValueError(f"accuracy curve {name!r} must map step -> accuracy, got {k!r}: {v!r}") from None
+            raise UserError(f"accuracy curve {name!r} must map step -> accuracy, got {k!r}: {v!r}") from None
         if step < 1:
-            raise ValueError(f"accuracy curve {name!r} has step {step}; steps start at 1")
+            raise UserError(f"accuracy curve {name!r} has step {step}; steps start at 1")
         curve[step] = acc
     if not curve:
-        raise ValueError(f"accuracy curve {name!r} is empty")
+        raise UserError(f"accuracy curve {name!r} is empty")
     return dict(sorted(curve.items()))
 
 
@@ -35,7 +37,7 @@ def accuracy_curves(value: Any, name: str = "snn") -> dict[str, Curve]:
     may be strings (JSON). Raises ValueError when there is no curve.
     """
     if not isinstance(value, Mapping) or not value:
-        raise ValueError("no accuracy_vs_time curve (expected {step: accuracy} or {run: {step: accuracy}})")
+        raise UserError("no accuracy_vs_time curve (expected {step: accuracy} or {run: {step: accuracy}})")
     if all(isinstance(v, Mapping) for v in value.values()):
         return {str(run): _curve(c, str(run)) for run, c in value.items()}
     return {name: _curve(value, name)}
@@ -82,9 +84,9 @@ def plot_accuracy_vs_time(
 def _as_long(x: Any, name: str) -> torch.Tensor:
     t = torch.as_tensor(x)
     if t.dim() != 1:
-        raise ValueError(f"{name} must be a 1-D sequence of class indices, got shape {list(t.shape)}")
+        raise UserError(f"{name} must be a 1-D sequence of class indices, got shape {list(t.shape)}")
     if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integer class indices, got dtype {t.dtype}")
+        raise UserTypeError(f"{name} must hold integer class indices, got dtype {t.dtype}")
     return t.long().cpu()
 
 
@@ -95,13 +97,13 @@ def confusion_matrix(pred: Any, labels: Any, n_classes: int) -> torch.Tensor:
     matrix sums to N and its trace is the number of correct predictions.
     """
     if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
-        raise ValueError(f"n_classes must be a positive int, got {n_classes!r}")
+        raise UserError(f"n_classes must be a positive int, got {n_classes!r}")
     p, y = _as_long(pred, "pred"), _as_long(labels, "labels")
     if p.numel() != y.numel():
-        raise ValueError(f"pred and labels need the same length, got {p.numel()} and {y.numel()}")
+        raise UserError(f"pred and labels need the same length, got {p.numel()} and {y.numel()}")
     for t, name in ((p, "pred"), (y, "labels")):
         if t.numel() and (int(t.min()) < 0 or int(t.max()) >= n_classes):
-            raise ValueError(f"{name} must lie in [0, {n_classes - 1}], got values in "
+            raise UserError(f"{name} must lie in [0, {n_classes - 1}], got values in "
                              f"[{int(t.min())}, {int(t.max())}]")
     flat = torch.bincount(y * n_classes + p, minlength=n_classes * n_classes)
     return flat.reshape(n_classes, n_classes)
@@ -119,11 +121,11 @@ def plot_confusion_matrix(
     in the cells for up to 20 classes; ``normalize`` shows each row as fractions."""
     m = np.asarray(torch.as_tensor(cm).cpu(), dtype=float)
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 1:
-        raise ValueError(f"cm must be a square [n, n] matrix, got shape {list(m.shape)}")
+        raise UserError(f"cm must be a square [n, n] matrix, got shape {list(m.shape)}")
     n = m.shape[0]
     names = [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(n)]
     if len(names) != n:
-        raise ValueError(f"class_names has {len(names)} names for {n} classes")
+        raise UserError(f"class_names has {len(names)} names for {n} classes")
     total = m.sum()
     shown = m / np.maximum(m.sum(1, keepdims=True), 1) if normalize else m
     fig = new_figure(1.2 + 0.45 * n + 1.5, 1.2 + 0.45 * n)

@@ -8,12 +8,14 @@ interactive :mod:`analysis.viewer` uses ``pyplot``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 
 from snnsim.engine import Record
+from snnsim.errors import UserError, UserTypeError
 
 PathLike = Union[str, Path]
 FORMATS = ("png", "svg")
@@ -31,18 +33,61 @@ def save_figure(fig: Figure, path: Optional[PathLike], dpi: int = 120) -> None:
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
-        raise ValueError(f"plots are saved as {' or '.join('.' + f for f in FORMATS)}; got {str(path)!r}")
+        raise UserError(f"plots are saved as {' or '.join('.' + f for f in FORMATS)}; got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, format=fmt)
 
 
+#: What the analysis functions accept as recorded data (see :func:`as_record`).
+RecordLike = Union[Record, Mapping[str, Any], torch.Tensor, np.ndarray]
+
+
+def as_time_major(x: Any, what: str = "spikes") -> torch.Tensor:
+    """``x`` as a CPU tensor ``[T, B, *shape]`` outside autograd: the one normaliser of the
+    analysis functions' tensors. ``x``: a torch tensor (requiring grad or not, on any device)
+    or a numpy array, bool or numeric. ``[T, N]`` is one sample of N neurons (as BindsNET's
+    plots take it) and becomes ``[T, 1, N]``; ``[T, B, N]`` and ``[T, B, *shape]`` are kept.
+    No copy for a CPU tensor (a detached view)."""
+    if isinstance(x, np.ndarray):
+        if x.dtype == object:
+            raise UserTypeError(f"{what} must be a numeric or bool array, got dtype object")
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    if not isinstance(x, torch.Tensor):
+        raise UserTypeError(f"{what} must be a torch tensor or numpy array [T, N], [T, B, N] or [T, B, *shape], "
+                            f"got {type(x).__name__}")
+    if x.dim() < 2:
+        raise UserError(f"{what} must be [T, N], [T, B, N] or [T, B, *shape], got shape {list(x.shape)}")
+    x = x.detach().cpu()
+    return x.unsqueeze(1) if x.dim() == 2 else x
+
+
+def as_record(data: RecordLike, dt: Optional[float] = None, *, what: str = "spikes") -> Record:
+    """The :class:`Record` that every analysis function works on, with each tensor through
+    :func:`as_time_major` (detached, on CPU, ``[T, B, *shape]``).
+
+    ``data``: a Record (an ``analysis.record`` Recording too; ``dt`` and ``kinds`` kept), a
+    dict layer -> tensor/array, or one tensor/array (a layer named ``"layer"``). Dict and
+    single data are ``what`` ("spikes", or "voltages" for potentials). ``dt``: step in ms
+    (default: the record's, else 1). Raises UserError when nothing was recorded."""
+    if what not in ("spikes", "voltages"):
+        raise UserError(f"what must be 'spikes' or 'voltages', got {what!r}")
+    if isinstance(data, Record):
+        rec = Record({k: as_time_major(v, f"spikes of {k!r}") for k, v in data.spikes.items()},
+                     {k: as_time_major(v, f"potentials of {k!r}") for k, v in data.voltages.items()},
+                     float(data.dt if dt is None else dt), dict(getattr(data, "kinds", {}) or {}))
+    else:
+        layers = dict(data) if isinstance(data, Mapping) else {"layer": data}
+        tensors = {str(k): as_time_major(v, f"{what} of {k!r}") for k, v in layers.items()}
+        rec = Record(tensors if what == "spikes" else {}, tensors if what == "voltages" else {},
+                     1.0 if dt is None else float(dt))
+    if not rec.spikes and not rec.voltages:
+        raise UserError("the record holds no layers (was anything simulated?)")
+    return rec
+
+
 def check_record(record: object) -> Record:
-    """``record`` if it is a :class:`snnsim.engine.Record` with at least one layer."""
-    if not isinstance(record, Record):
-        raise TypeError(f"expected an snnsim.engine.Record, got {type(record).__name__}")
-    if not record.spikes:
-        raise ValueError("the record holds no layers (was anything simulated?)")
-    return record
+    """``record`` as :func:`as_record` makes it (kept for callers of the older name)."""
+    return as_record(record)  # type: ignore[arg-type]
 
 
 def check_layers(available: Sequence[str], layers: Optional[Sequence[str]], what: str = "recorded") -> list[str]:
@@ -51,20 +96,20 @@ def check_layers(available: Sequence[str], layers: Optional[Sequence[str]], what
         layers = [layers]
     names = list(available) if layers is None else list(layers)
     if not names:
-        raise ValueError("no layers to plot")
+        raise UserError("no layers to plot")
     missing = [n for n in names if n not in available]
     if missing:
-        raise ValueError(f"layers {missing} were not {what}; {what}: {list(available)}")
+        raise UserError(f"layers {missing} were not {what}; {what}: {list(available)}")
     return names
 
 
 def check_sample(tensor: torch.Tensor, sample: int) -> int:
     """``sample`` if it indexes dim 1 (batch) of ``tensor`` ``[T, B, ...]``."""
     if isinstance(sample, bool) or not isinstance(sample, int):
-        raise TypeError(f"sample must be an int, got {type(sample).__name__}")
+        raise UserTypeError(f"sample must be an int, got {type(sample).__name__}")
     b = tensor.shape[1]
     if not 0 <= sample < b:
-        raise ValueError(f"sample must be in [0, {b - 1}] (the record holds {b} samples), got {sample}")
+        raise UserError(f"sample must be in [0, {b - 1}] (the record holds {b} samples), got {sample}")
     return sample
 
 

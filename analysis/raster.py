@@ -9,16 +9,21 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Union
 
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 
 from snnsim.engine import Record
 
-from .plotting import PathLike, check_layers, check_sample, layer_color, new_figure, save_figure, time_label
+from .plotting import (
+    PathLike, RecordLike, as_record, as_time_major, check_layers, check_sample, layer_color, new_figure, save_figure,
+    time_label,
+)
 
 
 #: Most neurons drawn per layer by :func:`plot_raster` (evenly spaced subset above it).
-MAX_NEURONS = 2000
+from snnsim.names import MAX_NEURONS  # noqa: E402  (light for the CLI)
+from snnsim.errors import UserError
 
 
 def shown_neurons(size: int, max_neurons: Optional[int] = MAX_NEURONS) -> Optional[torch.Tensor]:
@@ -27,7 +32,7 @@ def shown_neurons(size: int, max_neurons: Optional[int] = MAX_NEURONS) -> Option
     first and last included (deterministic)."""
     if max_neurons is not None and (isinstance(max_neurons, bool) or not isinstance(max_neurons, int)
                                     or max_neurons < 2):
-        raise ValueError(f"max_neurons must be an int >= 2 or None, got {max_neurons!r}")
+        raise UserError(f"max_neurons must be an int >= 2 or None, got {max_neurons!r}")
     if max_neurons is None or size <= max_neurons:
         return None
     return torch.linspace(0, size - 1, max_neurons, dtype=torch.float64).round().long()
@@ -39,7 +44,7 @@ def _window(t: int, time_window: Optional[tuple[int, int]]) -> tuple[int, int]:
         return 0, t
     t0, t1 = (int(v) for v in time_window)
     if not 0 <= t0 < t1 <= t:
-        raise ValueError(f"time_window must be (t0, t1) steps with 0 <= t0 < t1 <= {t}, got {tuple(time_window)}")
+        raise UserError(f"time_window must be (t0, t1) steps with 0 <= t0 < t1 <= {t}, got {tuple(time_window)}")
     return t0, t1
 
 
@@ -49,17 +54,18 @@ def marker_area(row_pt: float) -> float:
 
 
 def raster_points(
-    spikes: torch.Tensor, sample: int = 0, *, time_window: Optional[tuple[int, int]] = None,
+    spikes: Union[torch.Tensor, np.ndarray], sample: int = 0, *, time_window: Optional[tuple[int, int]] = None,
     neurons: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(step indices, flat neuron indices) of the spikes of one sample.
 
-    ``spikes``: ``[T, B, *shape]`` (bool, or numeric where nonzero is a spike);
+    ``spikes``: ``[T, B, *shape]``, or ``[T, N]`` for one sample (bool, or numeric where
+    nonzero is a spike; a tensor with or without grad, or a numpy array, see
+    :func:`~analysis.plotting.as_time_major`);
     ``time_window``: optional ``(t0, t1)`` keeping steps ``t0 <= t < t1``;
     ``neurons``: optional sorted flat indices ``[K]`` of the only neurons to look at.
     """
-    if not isinstance(spikes, torch.Tensor) or spikes.dim() < 2:
-        raise TypeError("spikes must be a tensor [T, B, ...]")
+    spikes = as_time_major(spikes)
     check_sample(spikes, sample)
     t0, t1 = _window(spikes.shape[0], time_window)
     s = spikes[t0:t1, sample].reshape(t1 - t0, -1)
@@ -71,7 +77,7 @@ def raster_points(
 
 
 def plot_raster(
-    spikes: Union[dict[str, torch.Tensor], Record],
+    spikes: RecordLike,
     sample: int = 0,
     layers: Optional[Sequence[str]] = None,
     dt: float = 1.0,
@@ -83,16 +89,16 @@ def plot_raster(
 ) -> Figure:
     """Raster of ``sample`` for ``layers`` (default all), one panel per layer, top to bottom.
 
-    ``spikes``: layer name -> ``[T, B, ...]`` (or a :class:`Record`, whose ``dt`` is then
-    used). Each panel holds one scatter whose points are (time in ms, flat neuron index);
-    its height grows with the layer size. A layer above ``max_neurons`` neurons shows only
+    ``spikes``: a :class:`Record` (whose ``dt`` is then used), a dict layer name -> spikes,
+    or one tensor/array of spikes; each ``[T, B, ...]`` or ``[T, N]`` (one sample), with or
+    without grad, tensor or numpy (see :func:`~analysis.plotting.as_record`). Each panel
+    holds one scatter whose points are (time in ms, flat neuron index); its height grows
+    with the layer size. A layer above ``max_neurons`` neurons shows only
     :func:`shown_neurons` (``None``: always all). Saves PNG/SVG to ``path`` if given.
     """
     if isinstance(spikes, Record):
         dt = spikes.dt if dt == 1.0 else dt
-        spikes = spikes.spikes
-    if not isinstance(spikes, dict):
-        raise TypeError(f"spikes must be a dict layer -> tensor [T, B, ...] or a Record, got {type(spikes).__name__}")
+    spikes = as_record(spikes).spikes
     names = check_layers(list(spikes), layers)
     t_max = max(spikes[n].shape[0] for n in names)
     t0, t1 = _window(t_max, time_window)

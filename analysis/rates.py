@@ -13,17 +13,18 @@ import torch
 from matplotlib.figure import Figure
 
 from snnsim.engine import Record
+from snnsim.errors import UserError
 
-from .plotting import PathLike, check_layers, check_record, layer_color, new_figure, save_figure
+from .plotting import PathLike, RecordLike, as_record, check_layers, layer_color, new_figure, save_figure
 
 UNITS = ("step", "hz")
 
 
 def _scale(unit: str, dt: float) -> float:
     if unit not in UNITS:
-        raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
+        raise UserError(f"unit must be one of {UNITS}, got {unit!r}")
     if not dt > 0:
-        raise ValueError(f"dt must be > 0 ms, got {dt}")
+        raise UserError(f"dt must be > 0 ms, got {dt}")
     return 1.0 if unit == "step" else 1000.0 / dt
 
 
@@ -33,13 +34,14 @@ def unit_label(unit: str) -> str:
     return "spikes / neuron / step" if unit == "step" else "rate (Hz)"
 
 
-def firing_rates(record: Record, unit: str = "step", layers: Optional[Sequence[str]] = None) -> dict[str, float]:
+def firing_rates(record: RecordLike, unit: str = "step", layers: Optional[Sequence[str]] = None) -> dict[str, float]:
     """Mean firing rate of each layer over its neurons, samples and steps.
 
     In spikes/step this is ``counts.sum() / (T * B * n_neurons)``; ``unit="hz"`` scales by
-    ``1000 / record.dt``. Returns layer -> rate, in the record's layer order.
+    ``1000 / record.dt``. Returns layer -> rate, in the record's layer order. ``record``:
+    anything :func:`~analysis.plotting.as_record` takes (a Record, dict or tensor/array).
     """
-    check_record(record)
+    record = as_record(record)
     scale = _scale(unit, record.dt)
     return {n: float(record.spikes[n].double().mean()) * scale for n in check_layers(list(record.spikes), layers)}
 
@@ -50,7 +52,7 @@ def rates_from_counts(
     """Layer rates from :attr:`snnsim.simulation.Evaluation.neuron_counts` (total spikes per
     neuron ``[*shape]`` over ``samples`` samples of ``timesteps`` steps)."""
     if samples < 1 or timesteps < 1:
-        raise ValueError(f"samples and timesteps must be >= 1, got {samples} and {timesteps}")
+        raise UserError(f"samples and timesteps must be >= 1, got {samples} and {timesteps}")
     scale = _scale(unit, dt)
     return {n: float(c.double().mean()) / (samples * timesteps) * scale for n, c in neuron_counts.items()}
 
@@ -75,15 +77,15 @@ def rates_from_report(report: dict[str, Any], unit: str = "step") -> Optional[di
     return layer_rates(spn)
 
 
-def neuron_rates(record: Record, layer: str, unit: str = "step") -> torch.Tensor:
+def neuron_rates(record: RecordLike, layer: str, unit: str = "step") -> torch.Tensor:
     """Rate of every neuron of ``layer`` averaged over samples and steps: ``[*shape]`` float64."""
-    check_record(record)
+    record = as_record(record)
     check_layers(list(record.spikes), [layer])
     return record.spikes[layer].double().mean((0, 1)) * _scale(unit, record.dt)
 
 
 def rate_histogram_data(
-    record: Record, layers: Optional[Sequence[str]] = None, bins: int = 20, unit: str = "step"
+    record: RecordLike, layers: Optional[Sequence[str]] = None, bins: int = 20, unit: str = "step"
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Histogram of per-neuron rates (see :func:`neuron_rates`) for each layer.
 
@@ -92,8 +94,8 @@ def rate_histogram_data(
     neurons. Returns layer -> (counts int ``[bins]``, bin edges ``[bins + 1]``).
     """
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"bins must be a positive int, got {bins!r}")
-    check_record(record)
+        raise UserError(f"bins must be a positive int, got {bins!r}")
+    record = as_record(record)
     top = _scale(unit, record.dt)
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name in check_layers(list(record.spikes), layers):
@@ -105,7 +107,7 @@ def rate_histogram_data(
 
 
 def plot_firing_rates(
-    rates: Union[Record, dict[str, Any]],
+    rates: Union[RecordLike, dict[str, Any]],
     unit: str = "step",
     *,
     title: Optional[str] = None,
@@ -113,14 +115,17 @@ def plot_firing_rates(
 ) -> Figure:
     """Bar chart of the mean firing rate per layer (as in the tdBN figure).
 
-    ``rates``: a :class:`Record` (rates computed with :func:`firing_rates` in ``unit``), a
+    ``rates``: recorded spikes (a :class:`Record`, or a dict layer -> / one tensor or array
+    ``[T, B, ...]`` / ``[T, N]``; rates computed with :func:`firing_rates` in ``unit``), a
     dict layer -> rate already in ``unit``, or ``{run: {layer: rate}}`` for grouped bars
     (one colour per run). Bars are annotated with their value.
     """
-    if isinstance(rates, Record):
-        rates = firing_rates(rates, unit)
+    if isinstance(rates, (Record, torch.Tensor, np.ndarray)) or (
+            isinstance(rates, dict) and any(isinstance(v, (torch.Tensor, np.ndarray)) and v.ndim >= 2
+                                            for v in rates.values())):
+        rates = firing_rates(rates, unit)  # recorded spikes, not rates
     if not isinstance(rates, dict) or not rates:
-        raise ValueError("rates must be a Record, a dict layer -> rate or a dict run -> {layer: rate}")
+        raise UserError("rates must be a Record, a dict layer -> rate or a dict run -> {layer: rate}")
     grouped = all(isinstance(v, dict) for v in rates.values())
     runs: dict[str, dict[str, float]] = ({str(r): dict(v) for r, v in rates.items()} if grouped
                                          else {"": dict(rates)})
@@ -149,7 +154,7 @@ def plot_firing_rates(
 
 
 def plot_rate_histogram(
-    record: Record,
+    record: RecordLike,
     layers: Optional[Sequence[str]] = None,
     *,
     bins: int = 20,
@@ -158,7 +163,9 @@ def plot_rate_histogram(
     title: Optional[str] = None,
     path: Optional[PathLike] = None,
 ) -> Figure:
-    """Histogram of per-neuron firing rates, one panel per layer (bar heights = counts)."""
+    """Histogram of per-neuron firing rates, one panel per layer (bar heights = counts).
+    ``record``: anything :func:`~analysis.plotting.as_record` takes."""
+    record = as_record(record)
     data = rate_histogram_data(record, layers, bins, unit)
     names = list(data)
     cols = min(3, len(names))

@@ -12,6 +12,7 @@ import torch
 
 from snnsim.engine import Record
 from snnsim.io import atomic_write_bytes
+from snnsim.errors import UserError
 
 RECORD_FILE = "record.pt"
 
@@ -28,7 +29,7 @@ class RunData:
     def need_record(self) -> Record:
         """The record, or a ValueError saying that ``record.pt`` is missing."""
         if self.record is None:
-            raise ValueError(f"{self.path} has no record.pt (spikes of a few samples); run `snnsim simulate --out "
+            raise UserError(f"{self.path} has no record.pt (spikes of a few samples); run `snnsim simulate --out "
                              f"{self.path}` to make one")
         return self.record
 
@@ -65,13 +66,13 @@ def load_record(path: Union[str, Path]) -> tuple[Record, Optional[torch.Tensor]]
     except FileNotFoundError:
         raise
     except Exception as err:  # corrupt or foreign file
-        raise ValueError(f"cannot read {path}: {err}") from None
+        raise UserError(f"cannot read {path}: {err}") from None
     if not isinstance(data, dict) or not isinstance(data.get("spikes"), dict) or not data["spikes"]:
-        raise ValueError(f"{path} is not a record file: expected a dict with a non-empty 'spikes' dict")
+        raise UserError(f"{path} is not a record file: expected a dict with a non-empty 'spikes' dict")
     spikes = dict(data["spikes"])
     shapes = {tuple(v.shape[:2]) for v in spikes.values()}
     if len(shapes) != 1 or any(v.dim() < 2 for v in spikes.values()):
-        raise ValueError(f"{path}: every layer's spikes must be [T, B, ...] with the same T and B, got "
+        raise UserError(f"{path}: every layer's spikes must be [T, B, ...] with the same T and B, got "
                          f"{ {k: list(v.shape) for k, v in spikes.items()} }")
     kinds = {str(k): str(v) for k, v in (data.get("kinds") or {}).items()}  # absent in older files
     rec = Record(spikes, dict(data.get("voltages") or {}), float(data.get("dt", 1.0)), kinds)
@@ -86,13 +87,13 @@ def load_run(run_dir: Union[str, Path]) -> RunData:
         raise FileNotFoundError(f"run directory {path} does not exist")
     rep_path, rec_path = path / "report.json", path / RECORD_FILE
     if not rep_path.is_file() and not rec_path.is_file():
-        raise ValueError(f"{path} has neither report.json nor record.pt (is it a run directory?)")
+        raise UserError(f"{path} has neither report.json nor record.pt (is it a run directory?)")
     report: dict[str, Any] = {}
     if rep_path.is_file():
         try:
             report = json.loads(rep_path.read_text())
         except json.JSONDecodeError as err:
-            raise ValueError(f"{rep_path} is not valid JSON: {err}") from None
+            raise UserError(f"{rep_path} is not valid JSON: {err}") from None
     run = RunData(path, report)
     if rec_path.is_file():
         run.record, run.labels = load_record(rec_path)

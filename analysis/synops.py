@@ -32,6 +32,7 @@ from torch import nn
 
 from snnsim.connections import ModuleConnection
 from snnsim.ops import RateMaxPool2d, TemporalDropout
+from snnsim.errors import UserError, UserTypeError
 
 E_AC = 0.9e-12  # J per 32-bit float add (45 nm, Horowitz 2014)
 E_MAC = 4.6e-12  # J per 32-bit float multiply-accumulate (45 nm, Horowitz 2014)
@@ -57,19 +58,19 @@ def _ones_op(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(x, m.kernel_size, m.stride, 0, divisor_override=1)
     if isinstance(m, nn.MaxPool2d):
         if _pair(m.dilation) != (1, 1):
-            raise TypeError("fanout: nn.MaxPool2d with dilation is not supported")
+            raise UserTypeError("fanout: nn.MaxPool2d with dilation is not supported")
         return F.avg_pool2d(x, m.kernel_size, m.stride, m.padding, m.ceil_mode, True, divisor_override=1)
     if isinstance(m, nn.Flatten):
         return m(x)
     if isinstance(m, ROUTING):
         return x
-    raise TypeError(f"fanout: unsupported op {type(m).__name__}; supported: Linear, Conv2d, AvgPool2d, "
+    raise UserTypeError(f"fanout: unsupported op {type(m).__name__}; supported: Linear, Conv2d, AvgPool2d, "
                     "MaxPool2d, RateMaxPool2d, Flatten, Dropout, BatchNorm")
 
 
 def _modules(connection: Any) -> list[nn.Module]:
     if not isinstance(connection, ModuleConnection):
-        raise TypeError(f"expected an snnsim ModuleConnection, got {type(connection).__name__}")
+        raise UserTypeError(f"expected an snnsim ModuleConnection, got {type(connection).__name__}")
     return list(connection.layers)
 
 
@@ -132,18 +133,18 @@ def synops(network: Network, neuron_counts: dict[str, torch.Tensor], samples: in
     Returns ``{"per_connection": {"src->tgt": float}, "total": float}``.
     """
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples must be a positive int, got {samples!r}")
+        raise UserError(f"samples must be a positive int, got {samples!r}")
     per: dict[str, float] = {}
     for (src, tgt), conn in network.connections.items():
         if src in skip_sources:
             continue
         if src not in neuron_counts:
-            raise ValueError(f"neuron_counts has no spike counts of layer {src!r} (source of {src}->{tgt}); "
+            raise UserError(f"neuron_counts has no spike counts of layer {src!r} (source of {src}->{tgt}); "
                              f"has {list(neuron_counts)}")
         counts = neuron_counts[src].detach().cpu().double()
         fo = fanout(conn)
         if counts.numel() != fo.numel():
-            raise ValueError(f"neuron_counts[{src!r}] has {counts.numel()} neurons, the layer has {fo.numel()}")
+            raise UserError(f"neuron_counts[{src!r}] has {counts.numel()} neurons, the layer has {fo.numel()}")
         per[f"{src}->{tgt}"] = float((counts.reshape(-1) * fo.reshape(-1)).sum()) / samples
     return {"per_connection": per, "total": float(sum(per.values()))}
 
@@ -157,7 +158,7 @@ def energy(synops: float, macs: float, e_ac: float = E_AC, e_mac: float = E_MAC,
     """
     for name, v in (("synops", synops), ("macs", macs), ("e_ac", e_ac), ("e_mac", e_mac), ("snn_macs", snn_macs)):
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or v != v:
-            raise ValueError(f"{name} must be a number >= 0, got {v!r}")
+            raise UserError(f"{name} must be a number >= 0, got {v!r}")
     snn = float(synops) * e_ac + float(snn_macs) * e_mac
     ann = float(macs) * e_mac
     return {
@@ -198,7 +199,7 @@ def energy_report(network: Network, evaluation: Any, e_ac: float = E_AC, e_mac: 
     """
     counts = getattr(evaluation, "neuron_counts", None)
     if not counts:
-        raise ValueError("the evaluation has no neuron_counts (needs snnsim.simulation.evaluate)")
+        raise UserError("the evaluation has no neuron_counts (needs snnsim.simulation.evaluate)")
     analog = _analog_inputs(network, evaluation)
     if timesteps is None:
         first = getattr(evaluation, "first_batch", None)
@@ -207,7 +208,7 @@ def energy_report(network: Network, evaluation: Any, e_ac: float = E_AC, e_mac: 
         elif evaluation.accuracy_vs_time:
             timesteps = max(int(k) for k in evaluation.accuracy_vs_time)
     if analog and not timesteps:
-        raise ValueError("analog inputs need the number of time steps: pass timesteps=")
+        raise UserError("analog inputs need the number of time steps: pass timesteps=")
     ops = synops(network, counts, evaluation.samples, skip_sources=analog)
     macs = ann_macs(network)
     snn_macs = {f"{s}->{t}": macs["per_connection"][f"{s}->{t}"] * int(timesteps or 0)

@@ -7,10 +7,10 @@ import torch
 from bindsnet.network import Network
 from matplotlib.figure import Figure
 
-from snnsim.engine import Record
 from snnsim.nodes import SpikingNodes
+from snnsim.errors import UserError
 
-from .plotting import PathLike, check_layers, check_record, check_sample, new_figure, save_figure, time_label
+from .plotting import PathLike, RecordLike, as_record, check_layers, check_sample, new_figure, save_figure, time_label
 
 
 def layer_thresholds(network: Network) -> dict[str, float]:
@@ -19,31 +19,35 @@ def layer_thresholds(network: Network) -> dict[str, float]:
             if isinstance(layer, SpikingNodes) and layer.params.spiking}
 
 
-def pick_neurons(record: Record, layer: str, sample: int = 0, max_neurons: int = 3) -> list[int]:
+def pick_neurons(record: RecordLike, layer: str, sample: int = 0, max_neurons: int = 3) -> list[int]:
     """Default neurons to trace: all of a layer of <= 10 neurons, else the ``max_neurons``
-    with the most spikes in ``sample`` (ties: highest peak potential, then lowest index)."""
+    with the most spikes in ``sample`` (ties: highest peak potential, then lowest index;
+    potentials only, without spikes: highest peak)."""
+    record = as_record(record, what="voltages")
     v = record.voltages[layer][:, sample].reshape(record.timesteps, -1)
     n = v.shape[1]
     if n <= 10:
         return list(range(n))
-    counts = record.spikes[layer][:, sample].reshape(record.timesteps, -1).sum(0).tolist()
+    s = record.spikes.get(layer)
+    counts = s[:, sample].reshape(record.timesteps, -1).sum(0).tolist() if s is not None else [0] * n
     peak = v.double().amax(0).tolist()
     order = sorted(range(n), key=lambda i: (-counts[i], -peak[i], i))
     return sorted(order[:max_neurons])
 
 
-def trace_data(record: Record, layer: str, neurons: Sequence[int], sample: int = 0) -> torch.Tensor:
+def trace_data(record: RecordLike, layer: str, neurons: Sequence[int], sample: int = 0) -> torch.Tensor:
     """Potentials ``[T, len(neurons)]`` of flat neuron indices ``neurons`` in ``sample``."""
+    record = as_record(record, what="voltages")
     v = record.voltages[layer][:, sample].reshape(record.timesteps, -1)
     idx = [int(i) for i in neurons]
     bad = [i for i in idx if not 0 <= i < v.shape[1]]
     if bad:
-        raise ValueError(f"neurons {bad} out of range for layer {layer!r} with {v.shape[1]} neurons")
+        raise UserError(f"neurons {bad} out of range for layer {layer!r} with {v.shape[1]} neurons")
     return v[:, idx]
 
 
 def plot_traces(
-    record: Record,
+    record: RecordLike,
     layers: Optional[Union[str, Sequence[str]]] = None,
     neurons: Optional[Union[Sequence[int], dict[str, Sequence[int]]]] = None,
     sample: int = 0,
@@ -56,7 +60,10 @@ def plot_traces(
     """Membrane potential over time of chosen neurons, one panel per layer.
 
     Args:
-        record: needs ``voltages`` of ``layers`` (default: every layer with voltages).
+        record: needs ``voltages`` of ``layers`` (default: every layer with voltages): a
+            Record, or potentials alone as a dict layer -> / one tensor or array
+            ``[T, B, ...]`` / ``[T, N]`` (with or without grad; see
+            :func:`~analysis.plotting.as_record`).
         neurons: flat indices for every layer, or a dict layer -> indices (default
             :func:`pick_neurons`).
         thresh: threshold drawn as a dashed line: one value, or layer -> value (see
@@ -64,9 +71,9 @@ def plot_traces(
     Each traced neuron is one ``Line2D`` whose y data are the recorded potentials
     (after the reset of each step) and whose label is ``"layer[i]"``.
     """
-    check_record(record)
+    record = as_record(record, what="voltages")
     if not record.voltages:
-        raise ValueError("the record holds no membrane potentials; simulate with record_voltage=True "
+        raise UserError("the record holds no membrane potentials; simulate with record_voltage=True "
                          "(or record(..., variables=('s', 'v')))")
     names = check_layers(list(record.voltages), layers, what="recorded with voltages")
     check_sample(record.voltages[names[0]], sample)

@@ -8,33 +8,33 @@ import torch
 from matplotlib.figure import Figure
 
 from encoders import first_spike_times as _first_spike_index
-from snnsim.engine import Record
+from snnsim.errors import UserError
 
-from .plotting import PathLike, check_layers, check_record, layer_color, new_figure, save_figure, time_label
+from .plotting import PathLike, RecordLike, as_record, check_layers, layer_color, new_figure, save_figure, time_label
 
 
-def first_spike_times(record: Record, layer: str) -> torch.Tensor:
+def first_spike_times(record: RecordLike, layer: str) -> torch.Tensor:
     """Step of the first spike of every neuron and sample of ``layer``: float ``[B, *shape]``
     (0-based step index; ``inf`` where the neuron never fires). Multiply by ``record.dt``
-    for ms."""
-    check_record(record)
+    for ms. ``record``: anything :func:`~analysis.plotting.as_record` takes."""
+    record = as_record(record)
     check_layers(list(record.spikes), [layer])
     return _first_spike_index(record.spikes[layer])
 
 
 def ttfs_histogram_data(
-    record: Record, layers: Optional[Sequence[str]] = None, bins: Optional[int] = None
+    record: RecordLike, layers: Optional[Sequence[str]] = None, bins: Optional[int] = None
 ) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
     """Per layer: (counts ``[bins]``, edges in steps ``[bins + 1]``, number that never fired).
 
     Bins cover steps ``[0, T)``; default one bin per step (at most 100). The counts of a
     layer sum to the number of (sample, neuron) pairs that fired at least once.
     """
-    check_record(record)
+    record = as_record(record)
     t = record.timesteps
     nb = bins if bins is not None else min(t, 100)
     if isinstance(nb, bool) or not isinstance(nb, int) or nb < 1:
-        raise ValueError(f"bins must be a positive int, got {bins!r}")
+        raise UserError(f"bins must be a positive int, got {bins!r}")
     out: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
     for name in check_layers(list(record.spikes), layers):
         ft = first_spike_times(record, name).flatten()
@@ -45,7 +45,7 @@ def ttfs_histogram_data(
 
 
 def plot_first_spike_times(
-    record: Record,
+    record: RecordLike,
     layers: Optional[Sequence[str]] = None,
     *,
     bins: Optional[int] = None,
@@ -54,6 +54,7 @@ def plot_first_spike_times(
 ) -> Figure:
     """Histogram of first-spike times over all samples and neurons, one panel per layer;
     the share of neurons that never fired is given in each panel's title."""
+    record = as_record(record)
     data = ttfs_histogram_data(record, layers, bins)
     dt = record.dt
     names = list(data)

@@ -21,9 +21,9 @@ import torch
 from matplotlib.backend_bases import key_press_handler
 from matplotlib.widgets import CheckButtons, RangeSlider, Slider
 
-from snnsim.engine import Record
+from snnsim.errors import UserError
 
-from .plotting import PathLike, check_layers, check_record, layer_color, save_figure, time_label
+from .plotting import PathLike, RecordLike, as_record, check_layers, layer_color, save_figure, time_label
 from .raster import marker_area
 
 MIN_BAND = 0.2  # smallest band, as a share of the tallest layer's
@@ -39,15 +39,15 @@ class RasterViewer:
         window: steps shown at start, ``(t0, t1)`` with ``t0 <= t < t1`` (default all).
     """
 
-    def __init__(self, record: Record, labels: Optional[torch.Tensor] = None,
+    def __init__(self, record: RecordLike, labels: Optional[torch.Tensor] = None,
                  layers: Optional[Sequence[str]] = None, window: Optional[tuple[int, int]] = None) -> None:
-        self.record = check_record(record)
+        self.record = record = as_record(record)
         self.names = list(record.spikes)
         self.n_samples = record.batch_size
         self.n_steps = record.timesteps
         self.labels = None if labels is None else torch.as_tensor(labels).reshape(-1).tolist()
         if self.labels is not None and len(self.labels) != self.n_samples:
-            raise ValueError(f"labels has {len(self.labels)} entries for {self.n_samples} samples")
+            raise UserError(f"labels has {len(self.labels)} entries for {self.n_samples} samples")
         self.sizes = {n: int(record.spikes[n][0, 0].numel()) for n in self.names}
         self._flat = {n: record.spikes[n].reshape(self.n_steps, self.n_samples, -1) for n in self.names}
         self.sample = 0
@@ -109,14 +109,14 @@ class RasterViewer:
         """Show sample ``i`` (moves the slider)."""
         i = int(i)
         if not 0 <= i < self.n_samples:
-            raise ValueError(f"sample must be in [0, {self.n_samples - 1}], got {i}")
+            raise UserError(f"sample must be in [0, {self.n_samples - 1}], got {i}")
         self.sample_slider.set_val(i)
 
     def set_time_window(self, t0: int, t1: int) -> None:
         """Show steps ``t0 <= t < t1`` (moves the range slider)."""
         t0, t1 = int(t0), int(t1)
         if not 0 <= t0 < t1 <= self.n_steps:
-            raise ValueError(f"time window must satisfy 0 <= t0 < t1 <= {self.n_steps}, got ({t0}, {t1})")
+            raise UserError(f"time window must satisfy 0 <= t0 < t1 <= {self.n_steps}, got ({t0}, {t1})")
         self.time_slider.set_val((t0, t1))
 
     def set_layers(self, layers: Sequence[str]) -> None:
@@ -149,7 +149,7 @@ class RasterViewer:
         elif name == "home":
             self.set_time_window(0, self.n_steps)
         else:
-            raise ValueError(f"key must be one of left, right, up, down, home; got {name!r}")
+            raise UserError(f"key must be one of left, right, up, down, home; got {name!r}")
 
     def save(self, path: PathLike) -> None:
         """Render the current view to ``path`` (.png or .svg)."""

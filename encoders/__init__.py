@@ -28,6 +28,8 @@ from typing import Callable
 
 import torch
 
+from snnsim.errors import UserError, UserTypeError
+
 from .current import constant_current
 from .fastsnn_latency import log_latency
 from .rate import bernoulli, poisson
@@ -76,7 +78,7 @@ def get_encoder(name: str, **params: object) -> Encoder:
     """
     if not isinstance(name, str) or name not in ENCODERS:
         known = ", ".join(sorted(ENCODERS))
-        raise ValueError(f"unknown encoder {name!r}; known encoders: {known}")
+        raise UserError(f"unknown encoder {name!r}; known encoders: {known}")
     fn = ENCODERS[name]
     accepted = [
         p.name
@@ -86,7 +88,7 @@ def get_encoder(name: str, **params: object) -> Encoder:
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         allowed = ", ".join(accepted) if accepted else "none"
-        raise TypeError(
+        raise UserTypeError(
             f"encoder {name!r} got unknown parameter(s) {', '.join(map(repr, unknown))}; "
             f"accepted parameters: {allowed}"
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from snnsim.errors import UserError
+
 from .validation import check_input, check_scalar, check_timesteps
 
 __all__ = ["constant_current"]
@@ -31,7 +33,7 @@ def constant_current(
     factor = check_scalar(scale, "scale")
     current = x.to(torch.float32) * factor  # always a new tensor
     if current.numel() and not bool(torch.isfinite(current).all()):
-        raise ValueError(
+        raise UserError(
             f"scale * x is not finite in float32 (scale={factor:g}, "
             f"max |x|={float(x.abs().max()):g}); use a smaller scale"
         )

@@ -14,6 +14,8 @@ import math
 
 import torch
 
+from snnsim.errors import UserError, UserTypeError
+
 from .validation import check_input, check_timesteps
 
 __all__ = ["log_latency", "log_latency_times"]
@@ -22,11 +24,11 @@ __all__ = ["log_latency", "log_latency_times"]
 def _check_params(tau: float, theta: float, dt: float) -> None:
     for name, value in (("tau", tau), ("theta", theta), ("dt", dt)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise TypeError(f"{name} must be a finite number, got {value!r}")
+            raise UserTypeError(f"{name} must be a finite number, got {value!r}")
     if tau <= 0 or dt <= 0:
-        raise ValueError(f"tau and dt must be > 0, got tau={tau}, dt={dt}")
+        raise UserError(f"tau and dt must be > 0, got tau={tau}, dt={dt}")
     if not 0.0 <= theta < 1.0:
-        raise ValueError(f"theta must lie in [0, 1) so that bright inputs fire, got {theta}")
+        raise UserError(f"theta must lie in [0, 1) so that bright inputs fire, got {theta}")
 
 
 def log_latency_times(x: torch.Tensor, *, tau: float = 20.0, theta: float = 0.2) -> torch.Tensor:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from snnsim.limits import check_allocation, tensor_bytes
+from snnsim.limits import check_allocation, dense_bytes
+from snnsim.errors import UserError
 
 from .validation import check_generator, check_input, check_scalar, check_timesteps
 
@@ -40,11 +41,11 @@ def _sample(
     """
     # Half-precision inputs are sampled in float32 for a finer probability grid.
     dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
-    check_allocation(tensor_bytes((timesteps, *x.shape), torch.bool),
+    check_allocation(dense_bytes((timesteps, *x.shape), torch.bool),
                      f"Poisson spike trains of {timesteps} steps x {list(x.shape)}")
     prob = (x.to(dtype) * scale).unsqueeze(0)  # new tensor: x is never modified
     out = torch.empty((timesteps, *x.shape), dtype=torch.bool, device=x.device)
-    step_bytes = max(tensor_bytes(x.shape, dtype), 1)
+    step_bytes = max(dense_bytes(x.shape, dtype), 1)
     chunk = max(1, min(timesteps, CHUNK_BYTES // step_bytes))
     for start in range(0, timesteps, chunk):
         stop = min(start + chunk, timesteps)
@@ -87,7 +88,7 @@ def poisson(
             (e.g. ``max_rate=2000`` Hz with ``dt=1`` ms).
     """
     if max_rate is not None and prob_scale is not None:
-        raise ValueError(
+        raise UserError(
             "give at most one of max_rate (Hz, with dt in ms) and prob_scale "
             f"(probability per step), got max_rate={max_rate!r} and "
             f"prob_scale={prob_scale!r}"
@@ -97,7 +98,7 @@ def poisson(
         rate = check_scalar(max_rate, "max_rate", minimum=0.0)
         scale = rate * dt_value / 1000.0
         if scale > 1.0:
-            raise ValueError(
+            raise UserError(
                 f"max_rate * dt / 1000 = {rate:g} Hz * {dt_value:g} ms / 1000 = "
                 f"{scale:g} is the spike probability per step for x = 1 and must "
                 f"be <= 1; lower max_rate to at most {1000.0 / dt_value:g} Hz or "
@@ -105,13 +106,13 @@ def poisson(
             )
     else:
         if dt_value != 1.0:
-            raise ValueError(
+            raise UserError(
                 f"dt={dt_value:g} only has an effect together with max_rate; pass "
                 f"max_rate (Hz) or drop dt and use prob_scale"
             )
         scale = 1.0 if prob_scale is None else check_scalar(prob_scale, "prob_scale")
         if scale < 0.0 or scale > 1.0:
-            raise ValueError(
+            raise UserError(
                 f"prob_scale is the spike probability per step for x = 1 and must "
                 f"be in [0, 1], got {scale:g}"
             )

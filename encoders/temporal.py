@@ -13,6 +13,8 @@ import math
 
 import torch
 
+from snnsim.errors import UserError, UserTypeError
+
 from .validation import check_input, check_timesteps
 
 __all__ = ["latency", "rank_order", "first_spike_times"]
@@ -55,11 +57,11 @@ def latency(
     steps = check_timesteps(timesteps)
     win = steps if window is None else check_timesteps(window, name="window")
     if win > steps:
-        raise ValueError(
+        raise UserError(
             f"window must be <= timesteps, got window={win} and timesteps={steps}"
         )
     if not isinstance(zero_spikes, bool):
-        raise TypeError(
+        raise UserTypeError(
             f"zero_spikes must be a bool, got {type(zero_spikes).__name__} {zero_spikes!r}"
         )
     # Compute in at least float32 so that e.g. x=0.5, window=11 lands on 5 exactly.
@@ -111,11 +113,11 @@ def first_spike_times(spikes: torch.Tensor) -> torch.Tensor:
         step, or ``+inf`` where the input never spikes.
     """
     if not isinstance(spikes, torch.Tensor):
-        raise TypeError(
+        raise UserTypeError(
             f"spikes must be a torch.Tensor, got {type(spikes).__name__}"
         )
     if spikes.dim() < 1:
-        raise ValueError("spikes must have a leading time dimension [T, ...], got 0-D")
+        raise UserError("spikes must have a leading time dimension [T, ...], got 0-D")
     timesteps = spikes.shape[0]
     if timesteps == 0:
         return torch.full(spikes.shape[1:], math.inf, device=spikes.device)

@@ -13,6 +13,8 @@ import numbers
 
 import torch
 
+from snnsim.errors import UserError, UserTypeError
+
 __all__ = [
     "check_input",
     "check_timesteps",
@@ -48,14 +50,14 @@ def check_input(x: object, *, name: str = "x", unit_interval: bool = True) -> No
             hint = "; convert with torch.from_numpy(a).float()"
         elif isinstance(x, (list, tuple)):
             hint = "; convert with torch.tensor(data, dtype=torch.float32)"
-        raise TypeError(f"{name} must be a torch.Tensor, got {_describe(x)}{hint}")
+        raise UserTypeError(f"{name} must be a torch.Tensor, got {_describe(x)}{hint}")
     if not x.is_floating_point():
-        raise TypeError(
+        raise UserTypeError(
             f"{name} must have a floating-point dtype, got {x.dtype}; convert it "
             f"first, e.g. x.float() / 255 for uint8 images"
         )
     if x.dim() < 1:
-        raise ValueError(
+        raise UserError(
             f"{name} must have at least 1 dimension (the batch dimension [B, ...]), "
             f"got a 0-D tensor; use x.reshape(1) or x.unsqueeze(0)"
         )
@@ -64,7 +66,7 @@ def check_input(x: object, *, name: str = "x", unit_interval: bool = True) -> No
     if not bool(torch.isfinite(x).all()):
         n_nan = int(torch.isnan(x).sum())
         n_inf = int(torch.isinf(x).sum())
-        raise ValueError(
+        raise UserError(
             f"{name} must contain only finite values, found {n_nan} NaN and "
             f"{n_inf} inf entries"
         )
@@ -72,7 +74,7 @@ def check_input(x: object, *, name: str = "x", unit_interval: bool = True) -> No
         lo = float(x.min())
         hi = float(x.max())
         if lo < 0.0 or hi > 1.0:
-            raise ValueError(
+            raise UserError(
                 f"{name} must have values in [0, 1] for this encoder, got "
                 f"min={lo:.6g}, max={hi:.6g}; normalise it first "
                 f"(e.g. x / 255 or (x - x.min()) / (x.max() - x.min()))"
@@ -86,12 +88,12 @@ def check_timesteps(timesteps: object, *, name: str = "timesteps") -> int:
     rejected with ``TypeError``; integers < 1 raise ``ValueError``.
     """
     if isinstance(timesteps, bool) or not isinstance(timesteps, numbers.Integral):
-        raise TypeError(
+        raise UserTypeError(
             f"{name} must be an int >= 1, got {type(timesteps).__name__} {timesteps!r}"
         )
     value = int(timesteps)
     if value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value}")
+        raise UserError(f"{name} must be an int >= 1, got {value}")
     return value
 
 
@@ -106,12 +108,12 @@ def check_generator(
     if generator is None:
         return
     if not isinstance(generator, torch.Generator):
-        raise TypeError(
+        raise UserTypeError(
             f"generator must be None or a torch.Generator, got "
             f"{type(generator).__name__} {generator!r}"[:300]
         )
     if device is not None and generator.device.type != torch.device(device).type:
-        raise ValueError(
+        raise UserError(
             f"generator is on device {generator.device} but the input is on "
             f"{device}; create it with torch.Generator(device=x.device)"
         )
@@ -135,17 +137,17 @@ def check_scalar(
         maximum: inclusive upper bound.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
+        raise UserTypeError(
             f"{name} must be a real number, got {type(value).__name__} {value!r}"[:300]
         )
     out = float(value)
     if not math.isfinite(out):
-        raise ValueError(f"{name} must be finite, got {out}")
+        raise UserError(f"{name} must be finite, got {out}")
     if minimum is not None:
         if strict and not out > minimum:
-            raise ValueError(f"{name} must be > {minimum}, got {out}")
+            raise UserError(f"{name} must be > {minimum}, got {out}")
         if not strict and out < minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {out}")
+            raise UserError(f"{name} must be >= {minimum}, got {out}")
     if maximum is not None and out > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {out}")
+        raise UserError(f"{name} must be <= {maximum}, got {out}")
     return out

@@ -3,6 +3,8 @@
 >>> from networks import diehl_fc, scnn, lenet, fc, build
 >>> net = build("scnn", reset="subtract")
 """
+import snnsim  # noqa: F401  (first: its import guard keeps warnings alive when BindsNET loads)
+
 from .builders import (
     SPECS,
     build,

@@ -18,6 +18,7 @@ from typing import Any, Optional, Sequence
 
 from bindsnet.network import Network
 
+from snnsim.errors import UserError
 from snnsim.spec import build_network
 
 from .resnet import resnet19_spec
@@ -30,7 +31,7 @@ def _neuron(neuron: str, thresh: float, reset: str, leak: float) -> dict[str, An
         return {"type": "if", "thresh": thresh, "reset": reset}
     if neuron == "lif":
         return {"type": "lif", "thresh": thresh, "reset": reset, "leak": leak}
-    raise ValueError(f"neuron must be 'if' or 'lif', got {neuron!r}")
+    raise UserError(f"neuron must be 'if' or 'lif', got {neuron!r}")
 
 
 def _output(output: str, neuron: dict[str, Any]) -> dict[str, Any]:
@@ -38,13 +39,13 @@ def _output(output: str, neuron: dict[str, Any]) -> dict[str, Any]:
         return dict(neuron)
     if output == "integrator":
         return {"type": "integrator", "leak": neuron.get("leak", 1.0)}
-    raise ValueError(f"output must be 'spiking' or 'integrator', got {output!r}")
+    raise UserError(f"output must be 'spiking' or 'integrator', got {output!r}")
 
 
 def _check_shape(input_shape: Sequence[int]) -> list[int]:
     shape = [int(d) for d in input_shape]
     if not shape or min(shape) < 1:
-        raise ValueError(f"input_shape must be positive dimensions, got {tuple(input_shape)}")
+        raise UserError(f"input_shape must be positive dimensions, got {tuple(input_shape)}")
     return shape
 
 
@@ -65,10 +66,10 @@ def fc_spec(
     ``input_shape`` (e.g. (1, 28, 28)) shapes the input layer; its size must equal sizes[0].
     """
     if len(sizes) < 2 or min(int(s) for s in sizes) < 1:
-        raise ValueError(f"sizes must list at least two positive layer sizes, got {list(sizes)}")
+        raise UserError(f"sizes must list at least two positive layer sizes, got {list(sizes)}")
     in_shape = _check_shape(input_shape) if input_shape is not None else [int(sizes[0])]
     if math.prod(in_shape) != int(sizes[0]):
-        raise ValueError(f"input_shape {tuple(in_shape)} has {math.prod(in_shape)} values, but sizes[0] = {sizes[0]}")
+        raise UserError(f"input_shape {tuple(in_shape)} has {math.prod(in_shape)} values, but sizes[0] = {sizes[0]}")
     hidden = _neuron(neuron, thresh, reset, leak)
     names = ["input"] + [f"fc{i}" for i in range(1, len(sizes) - 1)] + ["out"]
     layers = [{"name": "input", "type": "input", "shape": in_shape}]
@@ -172,5 +173,5 @@ def lenet(**kw: Any) -> Network:
 def build(name: str, **kw: Any) -> Network:
     """Build a named network ("fc", "scnn", "lenet", "resnet19") with keyword options."""
     if name not in SPECS:
-        raise ValueError(f"unknown network {name!r}; known: {sorted(SPECS)}")
+        raise UserError(f"unknown network {name!r}; known: {sorted(SPECS)}")
     return build_network(SPECS[name](**kw))

@@ -1,43 +1,29 @@
 """Command line: ``snnsim <command> ...`` (``snnsim --help`` lists the commands).
 
-Each command lives in ``snnsim/commands/<name>.py`` and defines ``register(subparsers)``.
-Bad input ends with exit code 2 and one line on stderr, never a traceback.
+The parsers live in :mod:`snnsim.commands.parsers` and import no torch, so ``--help``,
+``--version`` and argument errors answer at once; the command's module
+(``snnsim/commands/<name>.py``, which defines ``run(args) -> int``) is imported only to run it.
+
+Exit codes: 0 done; 2 bad input (an argument error, a :class:`snnsim.errors.UserError`
+or a missing file): one line on stderr; 1 any other exception, which is a bug and shows its traceback;
+130 interrupted.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
-import pkgutil
 import sys
 from typing import Optional, Sequence
 
-from . import commands as _commands
-from .commands.common import CLIError
-
-
-def command_modules() -> list[str]:
-    """Names of the modules in ``snnsim/commands`` that define a subcommand."""
-    return sorted(m.name for m in pkgutil.iter_modules(_commands.__path__) if m.name != "common")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="snnsim",
-        description="Spiking neural networks on BindsNET: simulate, convert, train, analyse.",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-    for name in command_modules():
-        importlib.import_module(f"snnsim.commands.{name}").register(sub)
-    return parser
+from .commands.parsers import COMMANDS, build_parser
+from .errors import UserError
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
-    except (CLIError, ValueError, TypeError, FileNotFoundError) as err:
+        module = importlib.import_module(COMMANDS[args.command].module)
+        return int(module.run(args) or 0)
+    except (UserError, FileNotFoundError) as err:  # bad input, or a file the user named is missing
         print(f"snnsim {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -8,12 +8,14 @@ from typing import Callable, Optional, Sequence
 
 import torch
 from bindsnet.network import Network
-from tqdm.auto import tqdm
 
 from .data import Split
 from .engine import Record, input_layers, run_bindsnet, run_fast, simulate
 from .events_native import column_counts
+from .limits import check_allocation, simulation_bytes
 from .nodes import layer_kind
+from .progress import progress_bar
+from .errors import UserError
 
 Encoder = Callable[[torch.Tensor, int], torch.Tensor]
 #: layer -> spikes ``[T, B, *shape]`` to the spikes that count (e.g. ``LearningRule.informative_spikes``)
@@ -28,7 +30,7 @@ def output_layer(network: Network) -> str:
 def log_steps(timesteps: int, n: int = 12) -> list[int]:
     """About ``n`` log-spaced step counts from 1 to ``timesteps`` (both included)."""
     if timesteps < 1:
-        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+        raise UserError(f"timesteps must be >= 1, got {timesteps}")
     pts = {max(1, round(timesteps ** (i / max(n - 1, 1)))) for i in range(n)}
     return sorted(pts | {timesteps})
 
@@ -126,17 +128,20 @@ def evaluate(
     Returns an :class:`Evaluation`; accuracy in [0, 1].
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise UserError(f"batch_size must be >= 1, got {batch_size}")
     out = output_layer(network)
     if readout == "auto":
         readout = "voltage" if layer_kind(network.layers[out]) == "integrator" else "spikes"
     if readout not in ("spikes", "voltage"):
-        raise ValueError(f"readout must be 'spikes', 'voltage' or 'auto', got {readout!r}")
+        raise UserError(f"readout must be 'spikes', 'voltage' or 'auto', got {readout!r}")
     steps = sorted(set(steps)) if steps is not None else log_steps(timesteps)
     if steps[0] < 1 or steps[-1] > timesteps:
-        raise ValueError(f"steps must lie in [1, {timesteps}], got {steps}")
+        raise UserError(f"steps must lie in [1, {timesteps}], got {steps}")
     if steps[-1] != timesteps:
         steps.append(timesteps)
+    n_batch = min(batch_size, len(split))
+    check_allocation(simulation_bytes([layer.shape for layer in network.layers.values()], timesteps, n_batch),
+                     f"simulating {timesteps} steps of {n_batch} samples")
     network.to(device)
     network.train(False)  # dropout off, BatchNorm on running statistics
     correct = 0
@@ -150,7 +155,7 @@ def evaluate(
     first_labels = None
     seconds = 0.0
     n = 0
-    bar = tqdm(total=len(split), desc=f"simulate[{engine}]", unit="sample", disable=not progress, leave=False)
+    bar = progress_bar(len(split), f"simulate[{engine}]", "sample", progress)
     for x, y in split.batches(batch_size):
         x, y = x.to(device), y.to(device)
         t0 = time.perf_counter()
@@ -179,7 +184,7 @@ def evaluate(
         bar.update(x.shape[0])
     bar.close()
     if n == 0:
-        raise ValueError("the split is empty")
+        raise UserError("the split is empty")
     return Evaluation(
         accuracy=correct / n,
         samples=n,

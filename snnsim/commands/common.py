@@ -1,20 +1,22 @@
-"""Options and helpers shared by the subcommands."""
+"""Options and helpers shared by the subcommands.
+
+The argparse types and ``add_*_args`` builders import no torch (the parsers in
+:mod:`snnsim.commands.parsers` stay fast); the run helpers import it when called.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
+from ..errors import UserError
+from ..names import DATASETS
 
-from ..data import DATASETS, Dataset, load_dataset
-from ..io import atomic_write_json
-
-
-class CLIError(Exception):
-    """A user error on the command line: printed as one line, exit code 2."""
+if TYPE_CHECKING:
+    from ..data import Dataset
 
 
 def positive_int(text: str) -> int:
@@ -51,13 +53,13 @@ def float_in(what: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
 
 
 def layer_sizes(text: str, option: str = "--hidden") -> tuple[int, ...]:
-    """``"340"`` or ``"1200,1200"`` -> layer sizes; raises :class:`CLIError` (one line, exit 2)."""
+    """``"340"`` or ``"1200,1200"`` -> layer sizes; raises :class:`UserError` (one line, exit 2)."""
     try:
         sizes = tuple(int(h) for h in text.split(","))
     except ValueError:
         sizes = ()
     if not sizes or min(sizes) < 1:
-        raise CLIError(f"{option} must be comma-separated positive integers (e.g. 340 or 1200,1200), got {text!r}")
+        raise UserError(f"{option} must be comma-separated positive integers (e.g. 340 or 1200,1200), got {text!r}")
     return sizes
 
 
@@ -80,35 +82,57 @@ def add_run_args(p: argparse.ArgumentParser, batch_size: int = 100) -> None:
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    g.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help="refuse networks and runs whose tensors would exceed SIZE, e.g. 64G "
+                        "(default: $SNNSIM_MAX_MEMORY, else the physical memory)")
 
 
 def setup_run(args: argparse.Namespace) -> None:
-    """Apply --seed, --threads and check --device."""
+    """Apply --seed, --threads, --max-memory and check --device."""
+    import torch
+
+    from ..limits import set_max_memory
+
+    set_max_memory(args.max_memory)
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
     if str(args.device).startswith("cuda") and not torch.cuda.is_available():
-        raise CLIError("--device cuda was asked for, but no CUDA device is available")
+        raise UserError("--device cuda was asked for, but no CUDA device is available")
     try:
         torch.device(args.device)
     except RuntimeError:
-        raise CLIError(f"unknown --device {args.device!r} (try cpu or cuda)") from None
+        raise UserError(f"unknown --device {args.device!r} (try cpu or cuda)") from None
 
 
 def load_data(args: argparse.Namespace, **kw: Any) -> Dataset:
+    from ..data import load_dataset
+
     return load_dataset(args.dataset, data_dir=args.data_dir, root=args.data_root,
                         download=args.download, limit=args.limit, **kw)
 
 
 def out_dir(path: str) -> Path:
+    """Create ``--out`` (and its parents) and check that files can be written in it; the
+    one place every command makes its output directory. Raises :class:`UserError`
+    (one line, exit 2) for an empty path, a file, or a place that cannot be written."""
+    if not str(path).strip():
+        raise UserError("--out is empty: give the output directory")
     out = Path(path)
     if out.exists() and not out.is_dir():
-        raise CLIError(f"--out {path} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+        raise UserError(f"--out {path} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise UserError(f"--out {path}: cannot create or write this directory ({err.strerror or err})") from None
     return out
 
 
 def write_report(out: Path, report: dict[str, Any]) -> Path:
+    from ..io import atomic_write_json
+
     path = out / "report.json"
     atomic_write_json(path, report)
     return path
@@ -117,9 +141,24 @@ def write_report(out: Path, report: dict[str, Any]) -> Path:
 def read_report(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "report.json"
     if not path.is_file():
-        raise CLIError(f"{run_dir} has no report.json (is it a run directory?)")
+        raise UserError(f"{run_dir} has no report.json (is it a run directory?)")
     return json.loads(path.read_text())
 
 
 def threads_info() -> dict[str, Any]:
+    import torch
+
     return {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}
+
+
+def written_files(out: Path, paths: list[Path]) -> list[str]:
+    """The files of ``paths`` (a directory: every file under it), relative to ``out``."""
+    files: list[Path] = []
+    for p in paths:
+        files += sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    return [str(f.relative_to(out)) if f.is_relative_to(out) else str(f) for f in files]
+
+
+def print_written(out: Path, paths: list[Path]) -> None:
+    """Print the one "wrote" line of a command: ``wrote OUT/: a, b, dir/c`` (every file)."""
+    print(f"wrote {out}/: {', '.join(written_files(out, paths))}")

@@ -29,83 +29,21 @@ from typing import Any, Optional
 import matplotlib.pyplot as plt
 import torch
 
-from ..ann import ANNS, ann_accuracy, load_ann, save_ann
+from analysis import confusion_matrix, save_record
+
+from ..ann import ann_accuracy, load_ann, save_ann
 from ..conversion import NORMS, convert
-from ..conversion.baseline import DEFAULT_MAX_RATES, DEFAULT_THRESHOLDS, BaselineSearch, tune_unnormalised
-from ..engine import ENGINES
+from ..conversion.baseline import DEFAULT_MAX_RATES, BaselineSearch, tune_unnormalised
 from ..io import save_network
 from ..simulation import Evaluation, evaluate, first_step_reaching, log_steps
-from .common import (
-    CLIError, add_data_args, add_run_args, float_in, load_data, out_dir, positive_float, positive_int, setup_run,
-    threads_info, write_report,
-)
+from ..errors import UserError
+from .common import load_data, out_dir, print_written, setup_run, threads_info, write_report
+from .parsers import TUNED
 from .simulate import make_encoder
-from .train_ann import add_train_args, train_from_args
+from .train_ann import train_from_args
 
 NAME = "convert"
 NORM_ORDER: tuple[str, ...] = tuple(NORMS)  # none, model, data, percentile
-TUNED = "none-tuned"
-
-
-percent = float_in("a percentile in (0, 100]", lambda v: 0.0 < v <= 100.0)
-
-
-def number_list(text: str) -> tuple[float, ...]:
-    """``"1,2,4"`` -> (1.0, 2.0, 4.0): positive finite numbers."""
-    try:
-        values = tuple(positive_float(v) for v in text.split(","))
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive numbers, got {text!r}") from None
-    return values
-
-
-def _fmt(values: tuple[float, ...]) -> str:
-    return ",".join(f"{v:g}" for v in values)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(NAME, help="convert a ReLU ANN into a spiking network and evaluate it",
-                       description="ANN-to-SNN conversion by weight/threshold balancing (Diehl et al. 2015): "
-                                   "convert with each normalisation, simulate, compare with the ANN.")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--ann", default=None, help="directory of a trained ANN (snnsim train-ann --out DIR)")
-    src.add_argument("--net", default=None, choices=sorted(ANNS), help="train this ANN first (see --epochs)")
-    p.add_argument("--out", required=True, help="output directory")
-    g = p.add_argument_group("conversion")
-    g.add_argument("--norm", default="all", choices=NORM_ORDER + ("all",),
-                   help="normalisation (default all: none, model, data, percentile)")
-    g.add_argument("--percentile", type=percent, default=99.9, help="p of the percentile norm (default 99.9)")
-    g.add_argument("--calib-samples", type=positive_int, default=2000,
-                   help="training images for data/percentile normalisation (default 2000)")
-    g.add_argument("--reset", default="zero", choices=("zero", "subtract"), help="IF reset (default zero)")
-    g.add_argument("--output", default="auto", choices=("auto", "spiking", "integrator"),
-                   help="output layer: spiking IF (argmax of spike counts) or integrator (argmax of "
-                        "potential); auto: spiking if the ANN ends with a ReLU (default auto)")
-    g.add_argument("--threshold-balancing", action="store_true",
-                   help="set thresholds instead of scaling weights (same spikes)")
-    g.add_argument("--threshold", type=positive_float, default=1.0,
-                   help="base firing threshold of every IF layer (default 1)")
-    t = p.add_argument_group("tuned unnormalised baseline (Diehl et al.'s comparison)")
-    t.add_argument("--tune-none", action="store_true",
-                   help=f"also run the unnormalised net at the global threshold and input rate that a grid search "
-                        f"finds most accurate on the held-out split (curve {TUNED!r}; ties: the faster pair)")
-    t.add_argument("--tune-thresholds", type=number_list, default=DEFAULT_THRESHOLDS, metavar="LIST",
-                   help=f"thresholds of the search (default {_fmt(DEFAULT_THRESHOLDS)})")
-    t.add_argument("--tune-rates", type=number_list, default=None, metavar="LIST",
-                   help=f"Poisson rates in Hz of the search (default {_fmt(DEFAULT_MAX_RATES)})")
-    e = p.add_argument_group("simulation")
-    e.add_argument("--encoder", default="poisson", choices=("poisson", "current"),
-                   help="input coding: Poisson spikes or constant current (default poisson)")
-    e.add_argument("--max-rate", type=positive_float, default=None,
-                   help="poisson: rate in Hz for x = 1 at dt = 1 ms (default 1000: p = x per step)")
-    e.add_argument("--timesteps", "-T", type=positive_int, default=200, help="simulation steps (default 200)")
-    e.add_argument("--engine", default="fast", choices=ENGINES, help="simulation engine (default fast)")
-    add_data_args(p)
-    add_train_args(p, epochs=5)
-    p.add_argument("--train-batch-size", type=positive_int, default=64,
-                   help="ANN training batch size with --net (default 64)")
-    add_run_args(p)
-    p.set_defaults(func=run)
 
 
 def plot_curves(curves: dict[str, dict[int, float]], ann_acc: float, title: str, path: Path) -> None:
@@ -172,16 +110,16 @@ def _get_ann(args: argparse.Namespace, data: Any, out: Path) -> tuple[torch.nn.M
         model = load_ann(args.ann)
         shape = list(getattr(model, "input_shape", data.input_shape))
         if shape != list(data.input_shape):
-            raise CLIError(f"the ANN in {args.ann} expects inputs {shape}, dataset {args.dataset} gives "
+            raise UserError(f"the ANN in {args.ann} expects inputs {shape}, dataset {args.dataset} gives "
                            f"{list(data.input_shape)}")
         if getattr(model, "n_classes", data.num_classes) != data.num_classes:
-            raise CLIError(f"the ANN in {args.ann} has {model.n_classes} classes, dataset {args.dataset} "
+            raise UserError(f"the ANN in {args.ann} has {model.n_classes} classes, dataset {args.dataset} "
                            f"has {data.num_classes}")
         return model, model.net, {"ann": str(args.ann)}
     try:
         model, history, acc = train_from_args(args, data, args.train_batch_size)
     except ValueError as err:
-        raise CLIError(f"cannot build/train {args.net} on {args.dataset}: {err}") from None
+        raise UserError(f"cannot build/train {args.net} on {args.dataset}: {err}") from None
     save_ann(model, args.net, out / "ann", extra={"dataset": args.dataset, "epochs": args.epochs})
     return model, args.net, {"ann": str(out / "ann"), "ann_history": history}
 
@@ -190,9 +128,9 @@ def run(args: argparse.Namespace) -> int:
     setup_run(args)
     args.prob_scale = None  # make_encoder reads it; convert offers --max-rate only
     if args.encoder == "current" and args.max_rate is not None:
-        raise CLIError("--max-rate applies to --encoder poisson only")
+        raise UserError("--max-rate applies to --encoder poisson only")
     if args.encoder != "poisson" and args.tune_rates is not None:
-        raise CLIError("--tune-rates applies to --encoder poisson only")
+        raise UserError("--tune-rates applies to --encoder poisson only")
     out = out_dir(args.out)
     data = load_data(args)
     model, net_name, ann_info = _get_ann(args, data, out)
@@ -244,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     })
     rec, labels = results[best].first_batch, results[best].first_labels
     assert rec is not None
-    torch.save({"spikes": rec.spikes, "voltages": rec.voltages, "dt": rec.dt, "labels": labels}, out / "record.pt")
+    save_record(out / "record.pt", rec, labels)
     enc = f"Poisson {args.max_rate or 1000.0:g} Hz" if args.encoder == "poisson" else "constant current"
     labels = {n: n for n in curves}
     if search is not None:
@@ -275,9 +213,13 @@ def run(args: argparse.Namespace) -> int:
         "steps_to_99pct_of_ann": {n: first_step_reaching(curves[n], 0.99 * ann_acc) for n in runs},
         "none_tuned": None if search is None else {
             **search.best.as_dict(), "scored_on": "test", "grid": [p.as_dict() for p in search.points]},
-        "best_norm": best, "snn_checkpoint": str(snn_dir), **threads_info(),
+        "best_norm": best, "snn_checkpoint": str(snn_dir), "num_classes": data.num_classes,
+        "confusion_matrix": confusion_matrix(results[best].predictions, results[best].labels,
+                                             data.num_classes).tolist(),  # of the best norm
+        **threads_info(),
     }
     write_report(out, report)
-    print(f"best norm {best}: {results[best].accuracy:.4f} -> {out / 'report.json'}, "
-          f"{out / 'accuracy_vs_time.png'}, {snn_dir}")
+    print(f"best norm {best}: {results[best].accuracy:.4f}")
+    written = ["report.json", "record.pt", "accuracy_vs_time.png"] + (["tune_grid.png"] if search else [])
+    print_written(out, [out / f for f in written] + [snn_dir] + ([out / "ann"] if args.ann is None else []))
     return 0

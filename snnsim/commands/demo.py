@@ -15,7 +15,7 @@ import torch
 
 import encoders
 from analysis import (confusion_matrix, energy_report, layer_thresholds, plot_accuracy_vs_time,
-                      plot_firing_rates, plot_raster)
+                      plot_firing_rates, plot_raster, save_record)
 
 from ..ann import ann_accuracy, build_ann, train_ann
 from ..conversion import convert
@@ -23,20 +23,7 @@ from ..data import load_dataset
 from ..engine import simulate
 from ..io import save_network
 from ..simulation import evaluate
-from .common import out_dir, positive_float, positive_int, threads_info, write_report
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="train, convert and simulate on the embedded digits (about a minute)",
-                       description=__doc__)
-    p.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
-    p.add_argument("--epochs", type=positive_int, default=10, help="ANN training epochs (default 10)")
-    p.add_argument("--lr", type=positive_float, default=3e-4, help="ANN learning rate (Adam, default 3e-4)")
-    p.add_argument("--timesteps", "-T", type=positive_int, default=100, help="simulation steps (default 100)")
-    p.add_argument("--max-rate", type=positive_float, default=1000.0, help="Poisson max rate in Hz (default 1000)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=run)
+from .common import out_dir, print_written, threads_info, write_report
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"digits: {len(data.train)} train / {len(data.test)} test images, {data.input_shape}")
 
     ann = build_ann("fc", input_shape=data.input_shape, n_classes=data.num_classes)
-    train_ann(ann, data.train, epochs=args.epochs, lr=args.lr, seed=args.seed, progress=progress)
+    train_ann(ann, data.train, epochs=args.epochs, lr=args.lr, seed=args.seed, progress=progress, val_split=data.test)
     ann_acc = ann_accuracy(ann, data.test)
     print(f"ANN held-out accuracy: {ann_acc:.4f}")
 
@@ -69,8 +56,7 @@ def run(args: argparse.Namespace) -> int:
     save_network(net, out / "snn", extra={"net": "fc", "dataset": "digits", "encoder": "poisson",
                                           "timesteps": args.timesteps})
     rec = result.first_batch
-    torch.save({"spikes": rec.spikes, "voltages": rec.voltages, "dt": rec.dt, "labels": result.first_labels},
-               out / "record.pt")
+    save_record(out / "record.pt", rec, result.first_labels)
     curve = {str(k): v for k, v in result.accuracy_vs_time.items()}
     plot_raster(rec.spikes, sample=0, title=f"converted FC net on digits, label {int(result.first_labels[0])}",
                 path=out / "raster.png")
@@ -89,5 +75,6 @@ def run(args: argparse.Namespace) -> int:
         "dt": float(net.dt), **threads_info(),
     }
     write_report(out, report)
-    print(f"wrote {out / 'report.json'}, raster.png, accuracy_vs_time.png, rates.png, snn/")
+    print_written(out, [out / f for f in ("report.json", "record.pt", "raster.png", "accuracy_vs_time.png",
+                                          "rates.png", "snn")])
     return 0

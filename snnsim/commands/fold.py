@@ -21,24 +21,8 @@ from ..engine import simulate
 from ..io import load_network, read_meta, save_network
 from ..nodes import SpikingNodes
 from ..tdbn import fold_network, has_batchnorm
-from .common import (
-    CLIError, add_data_args, add_run_args, load_data, out_dir, positive_int, setup_run, threads_info, write_report,
-)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("fold", help="fold BatchNorm/tdBN of a checkpoint into the weights and check it",
-                       description="Fold every tdbn/batchnorm op of a checkpoint into the conv/linear before it; "
-                                   "write OUT/checkpoint, report.json (spike mismatches) and firing_rates.png.")
-    p.add_argument("--checkpoint", required=True,
-                   help="checkpoint directory with BN ops (e.g. RUN/checkpoint/training)")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--timesteps", "-T", type=positive_int, default=None,
-                   help="simulation steps for the checks (default: the checkpoint's)")
-    p.add_argument("--sample", type=int, default=0, help="test sample for the firing-rate plot (default 0)")
-    add_data_args(p)
-    add_run_args(p)
-    p.set_defaults(func=run)
+from ..errors import UserError
+from .common import load_data, out_dir, print_written, setup_run, threads_info, write_report
 
 
 def _mismatches(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict[str, int]:
@@ -56,11 +40,11 @@ def run(args: argparse.Namespace) -> int:
     steps = args.timesteps or int(extra.get("timesteps", 2))
     encoder = extra.get("encoder", "current")
     if encoder != "current":
-        raise CLIError(f"fold checks use direct (current) coding; the checkpoint was trained with {encoder!r}")
+        raise UserError(f"fold checks use direct (current) coding; the checkpoint was trained with {encoder!r}")
     data = load_data(args)
     n = min(len(data.test), args.limit or 100)
     if not 0 <= args.sample < len(data.test):
-        raise CLIError(f"--sample must be in [0, {len(data.test) - 1}], got {args.sample}")
+        raise UserError(f"--sample must be in [0, {len(data.test) - 1}], got {args.sample}")
     save_network(folded, out / "checkpoint", extra={**extra, "folded_from": str(args.checkpoint)})
     bn_mis: dict[str, int] = {}
     eng_mis: dict[str, int] = {}
@@ -96,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         **threads_info(),
     }
     write_report(out, report)
-    print(f"folded -> {out / 'checkpoint'}; spike mismatches over {n} samples ({total} neuron-steps): "
-          f"folded vs unfolded {sum(bn_mis.values())} (predictions {pred_mis}), fast vs bindsnet "
-          f"{sum(eng_mis.values())}; {out / 'firing_rates.png'}")
+    print(f"spike mismatches over {n} samples ({total} neuron-steps): folded vs unfolded "
+          f"{sum(bn_mis.values())} (predictions {pred_mis}), fast vs bindsnet {sum(eng_mis.values())}")
+    print_written(out, [out / "report.json", out / "firing_rates.png", out / "checkpoint"])
     return 0

@@ -15,34 +15,17 @@ from analysis.rundir import RunData, load_run
 from analysis.traces import plot_traces
 from analysis.ttfs import plot_first_spike_times
 
-from .common import CLIError
+from ..errors import UserError
+from .parsers import KINDS
 
-KINDS = ("raster", "rates", "hist", "traces", "ttfs", "accuracy", "confusion")
+
+#: a confusion matrix from record.pt needs this many samples per class (the commands keep 4 samples
+#: there: a matrix of those says nothing, so the report's matrix of the full evaluation is used)
+MIN_CONFUSION_SAMPLES_PER_CLASS = 10
 
 
 class Missing(Exception):
     """The run directory lacks what a plot needs (skipped for --kind all)."""
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plot", help="plot a run directory (raster, rates, traces, accuracy, ...)",
-                       description="Write figures of a run directory (from its record.pt and report.json) "
-                                   "into the directory and print the files written.")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="directory written by simulate/convert/train --out")
-    p.add_argument("--kind", default="all", choices=KINDS + ("all",),
-                   help="raster: spikes of one sample; rates: mean rate per layer; hist: per-neuron rate "
-                        "histogram; traces: membrane potentials; ttfs: first-spike times; accuracy: accuracy "
-                        "vs time steps; confusion: confusion matrix; all (default): every one available")
-    p.add_argument("--sample", type=int, default=0, help="sample of record.pt for raster/traces (default 0)")
-    p.add_argument("--format", default="png", choices=("png", "svg"), help="image format (default png)")
-    p.add_argument("--layers", nargs="+", default=None, help="layers to show (default all)")
-    p.add_argument("--unit", default="step", choices=("step", "hz"), help="rate unit (default spikes/step)")
-    p.add_argument("--log-x", action="store_true", help="accuracy: logarithmic time axis")
-    p.add_argument("--ann-acc", type=float, default=None,
-                   help="accuracy: ANN reference accuracy in [0, 1] (default report.json's ann_accuracy)")
-    p.add_argument("--thresh", type=float, default=None,
-                   help="traces: threshold line (default from the run's network spec)")
-    p.set_defaults(func=run)
 
 
 # --- threshold lookup -------------------------------------------------------------------
@@ -108,7 +91,7 @@ def _rates(run: RunData, args: argparse.Namespace) -> tuple[str, Figure]:
         for r in per_run.values():
             missing = [n for n in args.layers if n not in r]
             if missing:
-                raise ValueError(f"layers {missing} not in the run; layers: {list(r)}")
+                raise UserError(f"layers {missing} not in the run; layers: {list(r)}")
         per_run = {k: {n: r[n] for n in args.layers} for k, r in per_run.items()}
         rates = per_run[""] if "" in per_run else per_run
     return "rates", plot_firing_rates(rates, args.unit, title=title)
@@ -143,9 +126,12 @@ def _accuracy(run: RunData, args: argparse.Namespace) -> tuple[str, Figure]:
 
 
 def _confusion(run: RunData, args: argparse.Namespace) -> tuple[str, Figure]:
+    """The report's confusion matrix (the whole held-out evaluation), else one from
+    record.pt if it holds at least MIN_CONFUSION_SAMPLES_PER_CLASS samples per class."""
     cm = run.report.get("confusion_matrix")
     if cm is not None:
-        return "confusion", plot_confusion_matrix(cm)
+        title = f"confusion matrix of the {sum(map(sum, cm))} evaluated samples"
+        return "confusion", plot_confusion_matrix(cm, title=title)
     rec = _record(run)
     if run.labels is None:
         raise Missing("record.pt has no labels")
@@ -157,6 +143,9 @@ def _confusion(run: RunData, args: argparse.Namespace) -> tuple[str, Figure]:
         readout = "voltage" if out in rec.voltages and not bool(rec.spikes[out].any()) else "spikes"
     pred = rec.predict(out, readout)
     n = int(run.report.get("num_classes") or rec.spikes[out][0, 0].numel())
+    if len(pred) < MIN_CONFUSION_SAMPLES_PER_CLASS * n:
+        raise Missing(f"report.json has no confusion matrix and record.pt holds only {len(pred)} samples (a "
+                      f"confusion matrix needs {MIN_CONFUSION_SAMPLES_PER_CLASS * n} for {n} classes)")
     cm = confusion_matrix(pred, run.labels, n)
     title = f"confusion matrix of the {len(pred)} samples in record.pt ({readout} read-out)"
     return "confusion", plot_confusion_matrix(cm, title=title)
@@ -172,7 +161,7 @@ def make_plots(args: argparse.Namespace) -> list[Path]:
     """Write the figures asked for by ``args`` into the run directory; return their paths."""
     run = load_run(args.run_dir)
     if args.sample < 0:
-        raise CLIError(f"--sample must be >= 0, got {args.sample}")
+        raise UserError(f"--sample must be >= 0, got {args.sample}")
     kinds = list(KINDS) if args.kind == "all" else [args.kind]
     written: list[Path] = []
     for kind in kinds:
@@ -180,7 +169,7 @@ def make_plots(args: argparse.Namespace) -> list[Path]:
             stem, fig = PLOTS[kind](run, args)
         except Missing as why:
             if args.kind != "all":
-                raise CLIError(f"cannot plot {kind}: {why}") from None
+                raise UserError(f"cannot plot {kind}: {why}") from None
             print(f"skipped {kind}: {why}")
             continue
         path = run.path / f"{stem}.{args.format}"
@@ -194,5 +183,5 @@ def run(args: argparse.Namespace) -> int:
     for path in written:
         print(path)
     if not written:
-        raise CLIError(f"nothing to plot in {args.run_dir}")
+        raise UserError(f"nothing to plot in {args.run_dir}")
     return 0

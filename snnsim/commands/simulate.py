@@ -10,29 +10,12 @@ import torch
 
 import encoders
 import networks
-from analysis import confusion_matrix, energy_report, layer_thresholds, plot_raster
-from analysis.raster import MAX_NEURONS
+from analysis import confusion_matrix, energy_report, layer_thresholds, plot_raster, save_record
 
 from ..io import load_network, read_meta
-from ..engine import ENGINES
 from ..simulation import evaluate, output_layer
-from .common import (
-    CLIError, add_data_args, add_run_args, load_data, out_dir, positive_float, positive_int,
-    setup_run, threads_info, write_report,
-)
-
-
-def add_encoder_args(p: argparse.ArgumentParser, default: str = "poisson") -> None:
-    g = p.add_argument_group("input coding")
-    g.add_argument("--encoder", default=None, choices=sorted(encoders.ENCODERS),
-                   help=f"input encoder (default: the checkpoint's, else {default})")
-    g.add_argument("--max-rate", type=positive_float, default=None,
-                   help="poisson: maximum rate in Hz at dt = 1 ms (default 1000 Hz: p = x per step)")
-    g.add_argument("--prob-scale", type=positive_float, default=None,
-                   help="bernoulli/poisson: spike probability per step = x * prob-scale")
-    g.add_argument("--timesteps", "-T", type=positive_int, default=None,
-                   help="simulation steps (default: the checkpoint's, else 100)")
-    p.set_defaults(default_encoder=default)
+from ..errors import UserError
+from .common import load_data, out_dir, print_written, setup_run, threads_info, write_report
 
 
 def apply_checkpoint_defaults(args: argparse.Namespace, extra: dict[str, Any]) -> None:
@@ -59,34 +42,17 @@ def make_encoder(args: argparse.Namespace) -> Callable[[torch.Tensor, int], torc
     if name in ("poisson", "bernoulli"):
         kw: dict[str, Any] = {"generator": gen}
         if args.max_rate is not None and args.prob_scale is not None:
-            raise CLIError("give --max-rate or --prob-scale, not both")
+            raise UserError("give --max-rate or --prob-scale, not both")
         if name == "poisson" and args.prob_scale is None:
             kw["max_rate"] = args.max_rate if args.max_rate is not None else 1000.0
         elif args.max_rate is not None:
-            raise CLIError("--max-rate applies to --encoder poisson only")
+            raise UserError("--max-rate applies to --encoder poisson only")
         else:
             kw["prob_scale"] = args.prob_scale if args.prob_scale is not None else 1.0
         return encoders.get_encoder(name, **kw)
     if args.max_rate is not None or args.prob_scale is not None:
-        raise CLIError(f"--max-rate/--prob-scale do not apply to --encoder {name}")
+        raise UserError(f"--max-rate/--prob-scale do not apply to --encoder {name}")
     return encoders.get_encoder(name, **getattr(args, "encoder_params", {}))
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("simulate", help="simulate a network on a dataset (fast or bindsnet engine)",
-                       description="Simulate a spiking network on a dataset split and write "
-                                   "report.json and raster.png (sample 0; layers above "
-                                   f"{MAX_NEURONS} neurons show an evenly spaced {MAX_NEURONS}) to --out.")
-    p.add_argument("--net", default="fc", choices=sorted(networks.SPECS),
-                   help="network to build when no --checkpoint is given (default fc)")
-    p.add_argument("--checkpoint", default=None, help="directory of a saved network (trained weights)")
-    p.add_argument("--engine", default="fast", choices=ENGINES, help="simulation engine (default fast)")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--split", default="test", choices=("train", "test"), help="split to simulate (default test)")
-    add_data_args(p)
-    add_encoder_args(p)
-    add_run_args(p)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         net = load_network(args.checkpoint)
         first = next(iter(net.layers.values()))
         if list(first.shape) != list(data.input_shape) and first.n != math.prod(data.input_shape):
-            raise CLIError(f"checkpoint expects input shape {list(first.shape)}, dataset {args.dataset} "
+            raise UserError(f"checkpoint expects input shape {list(first.shape)}, dataset {args.dataset} "
                            f"gives {list(data.input_shape)}")
     else:
         net = networks.build(args.net, input_shape=data.input_shape, n_classes=data.num_classes)
@@ -133,13 +99,13 @@ def run(args: argparse.Namespace) -> int:
     }
     rec = result.first_batch
     assert rec is not None
-    torch.save({"spikes": rec.spikes, "voltages": rec.voltages, "dt": rec.dt,
-                "labels": result.first_labels}, out / "record.pt")
+    save_record(out / "record.pt", rec, result.first_labels)
     plot_raster(rec.spikes, sample=0, dt=1.0,
                 title=f"{report['net']} on {args.dataset} ({args.engine} engine), sample 0, "
                       f"label {int(result.first_labels[0])}",
                 path=out / "raster.png")
     write_report(out, report)
     acc = f"accuracy {result.accuracy:.4f}, " if trained else ""
-    print(f"{result.samples} samples, {acc}{result.samples_per_s:.1f} samples/s -> {out / 'report.json'}, {out / 'raster.png'}")
+    print(f"{result.samples} samples, {acc}{result.samples_per_s:.1f} samples/s")
+    print_written(out, [out / "report.json", out / "record.pt", out / "raster.png"])
     return 0

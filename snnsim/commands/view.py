@@ -1,4 +1,5 @@
-"""``snnsim view RUN_DIR``: the interactive spike raster viewer on a run's record.pt."""
+"""``snnsim view RUN_DIR``: the interactive spike raster viewer on a run's record.pt
+(a matplotlib window, a PNG/SVG with ``--save``, or a self-contained HTML page with ``--html``)."""
 from __future__ import annotations
 
 import argparse
@@ -6,23 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .common import CLIError, positive_int
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("view", help="browse the spike rasters of a run interactively",
-                       description="Open the raster viewer on RUN_DIR/record.pt: sample slider (up/down keys), "
-                                   "time-window slider (left/right keys), layer check boxes, toolbar zoom/pan. "
-                                   "With --save it renders the view to a file instead (no display needed).")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="directory with record.pt (e.g. from snnsim simulate --out)")
-    p.add_argument("--sample", type=int, default=0, help="sample shown first (default 0)")
-    p.add_argument("--layers", nargs="+", default=None, help="layers shown first (default all)")
-    p.add_argument("--window", nargs=2, type=int, metavar=("T0", "T1"), default=None,
-                   help="time steps shown first, T0 <= t < T1 (default all)")
-    p.add_argument("--save", default=None, metavar="FILE",
-                   help="render the view to FILE (.png or .svg) instead of opening a window")
-    p.add_argument("--dpi", type=positive_int, default=120, help="resolution of --save PNGs (default 120)")
-    p.set_defaults(func=run)
+from ..errors import UserError
 
 
 def display_problem() -> str | None:
@@ -39,11 +24,35 @@ def display_problem() -> str | None:
     return None
 
 
+def write_html(args: argparse.Namespace) -> int:
+    """``--html FILE``: the self-contained interactive page (analysis.html_viewer); prints
+    the file, its size and what it holds."""
+    from analysis.html_viewer import view
+
+    if args.save is not None:
+        raise UserError("--html and --save are exclusive: pick one output")
+    kwargs = {} if getattr(args, "max_spikes", None) is None else {"max_spikes": args.max_spikes}
+    if getattr(args, "max_neurons", None) is not None:
+        kwargs["max_neurons"] = args.max_neurons
+    page = view(args.run_dir, sample=args.sample, layers=args.layers,
+                window=tuple(args.window) if args.window else None, **kwargs)
+    size = page.write(args.html)
+    vd = page.data
+    print(f"{args.html} ({size / 1e6:.1f} MB: {vd.n_spikes} spikes of {len(vd.samples)} of {vd.n_samples} samples, "
+          f"{len(vd.names)} layers{', first-spike view' if vd.ttfs else ''})")
+    for note in vd.notes:
+        print(f"note: {note}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "html", None) is not None:
+        return write_html(args)
     if args.save is None:
         why = display_problem()
         if why:
-            raise CLIError(f"cannot open the viewer: {why}; use --save FILE.png to render it to a file")
+            raise UserError(f"cannot open the viewer: {why}; use --html FILE.html for an interactive page "
+                            "or --save FILE.png to render it to a file")
     from analysis.rundir import load_run
     from analysis.viewer import RasterViewer
 
@@ -55,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         if args.save is not None:
             path = Path(args.save)
             if path.suffix.lower() not in (".png", ".svg"):
-                raise CLIError(f"--save needs a .png or .svg file name, got {args.save}")
+                raise UserError(f"--save needs a .png or .svg file name, got {args.save}")
             viewer.fig.savefig(path, dpi=args.dpi)
             print(path)
         else:

@@ -22,17 +22,16 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 import encoders
 
 from ..data import Split
+from ..progress import progress_bar
 from ..simulation import Encoder, Evaluation, evaluate, first_step_reaching
 from .convert import Conversion, convert
 
 #: the grid of the default search: global thresholds x Poisson rates (Hz at dt = 1 ms)
-DEFAULT_THRESHOLDS: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
-DEFAULT_MAX_RATES: tuple[float, ...] = (200.0, 500.0, 1000.0)
+from ..names import DEFAULT_MAX_RATES, DEFAULT_THRESHOLDS  # noqa: E402  (light for the CLI)
 
 
 @dataclass
@@ -117,7 +116,7 @@ def tune_unnormalised(
     make = make_encoder or poisson_for_rate(seed, device)
     steps = list(range(1, timesteps + 1))
     points: list[GridPoint] = []
-    bar = tqdm(total=len(ths) * len(rates), desc="tune unnormalised baseline", unit="pair", disable=not progress)
+    bar = progress_bar(len(ths) * len(rates), "tune unnormalised baseline", "pair", progress, leave=True)
     for theta in ths:
         conv = convert(ann, norm="none", reset=reset, output=output, input_shape=input_shape, threshold=theta)
         for rate in rates:

@@ -19,7 +19,7 @@ from .fast import check_feedforward, run_fast
 from .record import Record
 from .reference import run_bindsnet
 
-ENGINES = ("fast", "bindsnet")
+from ..names import ENGINES  # noqa: E402  (the one list, light for the CLI)
 
 #: Attribute of a Network holding active recorders: objects with a ``voltage_layers``
 #: collection (potentials they need) that are called with every :class:`Record`

@@ -12,6 +12,7 @@ from typing import Any
 
 from .base import LearningRule
 from .spikebp import SpikeBP
+from ..errors import UserError
 
 RULES: dict[str, type[LearningRule]] = {}
 for _mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
@@ -24,7 +25,7 @@ for _mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
 def get_rule(name: str, **params: Any) -> LearningRule:
     """A rule by name with its parameters; unknown names raise ValueError."""
     if name not in RULES:
-        raise ValueError(f"unknown method {name!r}; known: {sorted(RULES)}")
+        raise UserError(f"unknown method {name!r}; known: {sorted(RULES)}")
     return RULES[name](**params)
 
 

@@ -14,6 +14,8 @@ from typing import Any, Optional, Sequence
 import torch
 from bindsnet.network import Network
 
+from ..errors import UserError
+
 
 class LearningRule(ABC):
     """Base class of the training methods."""
@@ -25,7 +27,7 @@ class LearningRule(ABC):
 
     def __init__(self, timesteps: int) -> None:
         if not isinstance(timesteps, int) or isinstance(timesteps, bool) or timesteps < 1:
-            raise ValueError(f"timesteps must be an int >= 1, got {timesteps!r}")
+            raise UserError(f"timesteps must be an int >= 1, got {timesteps!r}")
         self.timesteps = timesteps
 
     @abstractmethod
@@ -85,4 +87,4 @@ class LearningRule(ABC):
 
     def check_net(self, net: str) -> None:
         if net not in self.nets:
-            raise ValueError(f"method {self.name!r} supports nets {list(self.nets)}, got {net!r}")
+            raise UserError(f"method {self.name!r} supports nets {list(self.nets)}, got {net!r}")

@@ -36,6 +36,7 @@ from snnsim.spec import build_network
 from snnsim.surrogate import FastSigmoid
 
 from .base import LearningRule
+from ..errors import UserError
 
 
 class _LatencyFC(LearningRule):
@@ -52,11 +53,11 @@ class _LatencyFC(LearningRule):
             hidden = (hidden,)
         self.hidden = tuple(int(h) for h in hidden)
         if not self.hidden or min(self.hidden) < 1:
-            raise ValueError(f"hidden must list positive layer sizes, got {hidden!r}")
+            raise UserError(f"hidden must list positive layer sizes, got {hidden!r}")
         for name, value in (("tau_hidden", tau_hidden), ("tau_readout", tau_readout), ("thresh", thresh),
                             ("slope", slope), ("dt", dt), ("enc_tau", enc_tau), ("weight_gain", weight_gain)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a number > 0, got {value!r}")
+                raise UserError(f"{name} must be a number > 0, got {value!r}")
         self.tau_hidden, self.tau_readout, self.thresh = float(tau_hidden), float(tau_readout), float(thresh)
         self.slope, self.dt, self.enc_tau, self.enc_theta = float(slope), float(dt), float(enc_tau), float(enc_theta)
         self.weight_gain, self.bias = float(weight_gain), bool(bias)
@@ -137,9 +138,9 @@ class FastSNNRule(_LatencyFC):
     def __init__(self, timesteps: int = 100, *, method: str = "auto", grad: str = "trick", **kwargs: Any) -> None:
         super().__init__(timesteps, **kwargs)
         if method not in DECAY_METHODS:
-            raise ValueError(f"method must be one of {DECAY_METHODS}, got {method!r}")
+            raise UserError(f"method must be one of {DECAY_METHODS}, got {method!r}")
         if grad not in GRAD_MODES:
-            raise ValueError(f"grad must be one of {GRAD_MODES}, got {grad!r}")
+            raise UserError(f"grad must be one of {GRAD_MODES}, got {grad!r}")
         self.method, self.grad = method, grad
 
     def hidden_layer(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from snnsim.spec import build_network
 from snnsim.surrogate import LeePseudo
 
 from .base import LearningRule
+from ..errors import UserError
 
 
 def insert_ops(spec: dict[str, Any], dropout: float, batchnorm: bool) -> dict[str, Any]:
@@ -52,7 +53,7 @@ class SpikeBP(LearningRule):
                  hidden: Sequence[int] = (800,), weight_gain: float = 3.0) -> None:
         super().__init__(timesteps)
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+            raise UserError(f"dropout must be in [0, 1), got {dropout}")
         self.leak, self.thresh, self.prob_scale = leak, thresh, prob_scale
         self.dropout, self.batchnorm, self.hidden = dropout, batchnorm, tuple(int(h) for h in hidden)
         self.weight_gain = weight_gain

@@ -33,11 +33,12 @@ from snnsim.surrogate import Rectangular
 from snnsim.tdbn import RESIDUAL_ALPHA, fold_network
 
 from .base import LearningRule
+from ..errors import UserError
 
 
 def _positive(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+        raise UserError(f"{name} must be a number > 0, got {value!r}")
     return float(value)
 
 
@@ -64,12 +65,12 @@ class StbpTdbn(LearningRule):
         self.width = _positive("width", width)
         self.leak = _positive("leak", leak)
         if self.leak > 1.0:
-            raise ValueError(f"leak must be in (0, 1], got {leak}")
+            raise UserError(f"leak must be in (0, 1], got {leak}")
         self.thresh = _positive("thresh", thresh)
         self.surrogate_width = _positive("surrogate_width", surrogate_width)
         self.alpha = _positive("alpha", alpha)
         if isinstance(fc_hidden, bool) or not isinstance(fc_hidden, int) or fc_hidden < 1:
-            raise ValueError(f"fc_hidden must be an int >= 1, got {fc_hidden!r}")
+            raise UserError(f"fc_hidden must be an int >= 1, got {fc_hidden!r}")
         self.fc_hidden = fc_hidden
 
     def build(self, net: str, input_shape: Sequence[int], n_classes: int) -> Network:

@@ -46,6 +46,7 @@ from snnsim.ttfs import (
 )
 
 from .base import LearningRule
+from ..errors import UserError
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: Batch size of the train command's simulated evaluation (for the memory cap).
@@ -70,21 +71,21 @@ class TTFSRule(LearningRule):
         max_steps = 1000 if timesteps is None else timesteps
         super().__init__(max_steps)
         if max_steps < 2:
-            raise ValueError(f"timesteps must be >= 2 for a TTFS simulation, got {max_steps}")
+            raise UserError(f"timesteps must be >= 2 for a TTFS simulation, got {max_steps}")
         if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+            raise UserError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         if domain not in ("time", "relu"):
-            raise ValueError(f"domain must be 'time' or 'relu', got {domain!r}")
+            raise UserError(f"domain must be 'time' or 'relu', got {domain!r}")
         if not (math.isfinite(margin) and margin >= 0) or not (math.isfinite(growth) and growth >= 0):
-            raise ValueError(f"margin and growth must be finite numbers >= 0, got {margin!r}, {growth!r}")
+            raise UserError(f"margin and growth must be finite numbers >= 0, got {margin!r}, {growth!r}")
         if not isinstance(steps_per_window, int) or steps_per_window < 1:
-            raise ValueError(f"steps_per_window must be an int >= 1, got {steps_per_window!r}")
+            raise UserError(f"steps_per_window must be an int >= 1, got {steps_per_window!r}")
         self.max_steps, self.from_relu = max_steps, from_relu
         self.hidden = tuple(int(h) for h in hidden)
         self.margin, self.growth, self.dtype, self.domain = float(margin), float(growth), dtype, domain
         self.steps_per_window = steps_per_window
         if not (math.isfinite(sim_memory_mb) and sim_memory_mb > 0):
-            raise ValueError(f"sim_memory_mb must be a finite number > 0, got {sim_memory_mb!r}")
+            raise UserError(f"sim_memory_mb must be a finite number > 0, got {sim_memory_mb!r}")
         self.sim_memory_mb = float(sim_memory_mb)
         self.vgg_features = tuple(vgg_features) if vgg_features is not None else None
         self.vgg_hidden = tuple(int(h) for h in vgg_hidden)
@@ -115,7 +116,7 @@ class TTFSRule(LearningRule):
     def _map_ann(self, input_shape: Sequence[int], n_classes: int) -> Network:
         ann = load_ann(self.from_relu)
         if list(ann.input_shape) != [int(d) for d in input_shape] or ann.n_classes != n_classes:
-            raise ValueError(f"the ReLU net in {self.from_relu} takes {list(ann.input_shape)} -> {ann.n_classes} "
+            raise UserError(f"the ReLU net in {self.from_relu} takes {list(ann.input_shape)} -> {ann.n_classes} "
                              f"classes, the dataset gives {list(input_shape)} -> {n_classes}")
         self.ann_net = ann.net
         return from_relu(ann, None, input_shape=list(input_shape), dtype=DTYPES[self.dtype])
