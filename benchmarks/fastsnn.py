@@ -111,7 +111,7 @@ def sequential_lif(step_current: Callable[[int], torch.Tensor], t_steps: int, p:
 def sequential_forward(net, x: torch.Tensor) -> torch.Tensor:
     """The ``sequential`` contender: the layer's connection one step at a time, then the LIF loop."""
     conn, layer = net.connections[("input", "layer")], net.layers["layer"]
-    return sequential_lif(lambda t: conn.compute(x[t]), x.shape[0], layer.params, layer.surrogate)
+    return sequential_lif(lambda t: conn.compute_step(x[t]), x.shape[0], layer.params, layer.surrogate)
 
 
 def layer_spikes(name: str, net, x: torch.Tensor) -> torch.Tensor:

@@ -31,13 +31,20 @@ class Record:
     dt: float = 1.0
     kinds: dict[str, str] = field(default_factory=dict)
 
+    def _first(self) -> torch.Tensor:
+        """Any recorded tensor ``[T, B, ...]`` (spikes first, else potentials)."""
+        for data in (self.spikes, self.voltages):
+            for x in data.values():
+                return x
+        raise ValueError("the record holds no layers")
+
     @property
     def timesteps(self) -> int:
-        return next(iter(self.spikes.values())).shape[0]
+        return self._first().shape[0]
 
     @property
     def batch_size(self) -> int:
-        return next(iter(self.spikes.values())).shape[1]
+        return self._first().shape[1]
 
     def counts(self, layer: str) -> torch.Tensor:
         """Spike counts over time of ``layer``: ``[B, *shape]`` (int64)."""
