@@ -35,11 +35,12 @@ setup(
         "jsonschema>=4.18",
     ],
     extras_require={
-        "dev": ["pytest>=7", "hypothesis>=6"],
+        "dev": ["pytest>=7", "hypothesis>=6", "selenium>=4.10"],
         "datasets": ["tonic>=1.4"],
         "bench": ["snntorch>=0.9", "spikingjelly>=0.0.0.0.14"],
         "tensorboard": ["tensorboard>=2.14"],
         "nir": ["nir>=1.0"],
+        "viewer": ["plotly>=6"],  # snnsim view --html, analysis.view
     },
     entry_points={"console_scripts": ["snnsim=snnsim.cli:main"]},
     classifiers=[
