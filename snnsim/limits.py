@@ -21,7 +21,7 @@ import contextlib
 import math
 import os
 import re
-from typing import Callable, Iterable, Iterator, Optional, Union
+from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -111,10 +111,18 @@ def check_allocation(nbytes: float, what: str, *, limit: Optional[Size] = None) 
         )
 
 
-def tensor_bytes(shape: Iterable[int], dtype: torch.dtype = torch.float32) -> int:
+def dense_bytes(shape: Iterable[int], dtype: torch.dtype = torch.float32) -> int:
     """Bytes of a dense tensor of ``shape`` and ``dtype`` (Python ints: no overflow)."""
     itemsize = torch.empty((), dtype=dtype).element_size()
     return math.prod(int(d) for d in shape) * itemsize
+
+
+def simulation_bytes(shapes: Iterable[Sequence[int]], timesteps: int, batch: int) -> int:
+    """Lower bound of the memory of simulating layers of ``shapes`` for ``timesteps`` steps
+    of ``batch`` samples at once: bool spikes ``[T, B, *shape]`` of every layer plus the
+    float32 input current of the largest layer."""
+    sizes = [math.prod(int(d) for d in s) for s in shapes] or [0]
+    return int(timesteps) * int(batch) * (sum(sizes) + 4 * max(sizes))
 
 
 def module_bytes(build: Callable[[], Union[nn.Module, Iterable[nn.Module]]]) -> int:

@@ -141,14 +141,19 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _document_order(error: ValidationError) -> list[str]:
+    return [f"{p:012d}" if isinstance(p, int) else str(p) for p in error.absolute_path]
+
+
 def validate(instance: Any, schema: Schema, where: str = "", *, context: str = "") -> None:
     """Raise :class:`UserError` for the first problem of ``instance`` under ``schema``.
 
     The message is ``"{context}{path}: {problem}"``, ``path`` starting with ``where``
     (e.g. ``"layers[1]"``)."""
-    error = best_match(Validator(schema).iter_errors(instance))
-    if error is None:
+    errors = sorted(Validator(schema).iter_errors(instance), key=_document_order)
+    if not errors:
         return
+    error = errors[0]  # the first problem in document order (stable messages)
     while error.context and error.validator in ("anyOf", "oneOf"):  # the most specific branch
         branches = [e for e in error.context if e.schema != {"type": "null"}] or error.context
         deeper = best_match(branches)

@@ -102,21 +102,22 @@ def build_network(spec: dict[str, Any]) -> Network:
                 _fail(f"connections[{j}].{end}: {c[end]!r} is not a layer; layers: {names}")
         incoming[c["target"]].append(c)
 
-    net = Network(dt=dt)
     shapes: dict[str, list[int]] = {}
-    for i, layer in enumerate(layers):
-        params = {k: v for k, v in layer.items() if k not in ("name", "type")}
-        shape = params.pop("shape", None)
+    for layer in layers:
+        shape = layer.get("shape")
         if shape is None:
             shape = _infer_shape(layer["name"], incoming[layer["name"]], shapes)
+        shapes[layer["name"]] = [int(d) for d in shape]
+    _check_memory(conns, shapes)
+
+    net = Network(dt=dt)
+    for i, layer in enumerate(layers):
+        params = {k: v for k, v in layer.items() if k not in ("name", "type", "shape")}
         try:
-            node = NODE_TYPES[layer["type"]](shape=[int(d) for d in shape], **params)
+            node = NODE_TYPES[layer["type"]](shape=shapes[layer["name"]], **params)
         except (TypeError, ValueError) as err:
             _fail(f"layers[{i}] ({layer['name']!r}): {err}")
-        shapes[layer["name"]] = [int(d) for d in node.shape]
         net.add_layer(node, name=layer["name"])
-
-    _check_weight_memory(conns, shapes)
     for c in conns:
         kwargs = {k: v for k, v in c.items() if k not in ("source", "target", "ops")}
         conn = ModuleConnection(net.layers[c["source"]], net.layers[c["target"]], ops=c["ops"], **kwargs)
@@ -124,12 +125,18 @@ def build_network(spec: dict[str, Any]) -> Network:
     return net
 
 
-def _check_weight_memory(conns: list[dict[str, Any]], shapes: dict[str, list[int]]) -> None:
-    """Refuse (UserError) connections whose parameters exceed the memory limit, measured by
-    building their ops on torch's meta device."""
-    total = sum(module_bytes(lambda c=c: build_ops(c["ops"], shapes[c["source"]])[0]) for c in conns)
+#: bytes per neuron that a layer allocates for one sample when it is added to a Network
+#: (float32 potential, bool spikes, float32 refractory count)
+STATE_BYTES_PER_NEURON = 9
+
+
+def _check_memory(conns: list[dict[str, Any]], shapes: dict[str, list[int]]) -> None:
+    """Refuse (UserError) a network whose weights (measured by building the ops on torch's
+    meta device) and one sample's neuron state exceed the memory limit."""
+    weights = sum(module_bytes(lambda c=c: build_ops(c["ops"], shapes[c["source"]])[0]) for c in conns)
     n_neurons = sum(math.prod(s) for s in shapes.values())
-    check_allocation(total, f"the network's weights ({len(conns)} connections, {n_neurons} neurons)")
+    check_allocation(weights + STATE_BYTES_PER_NEURON * n_neurons,
+                     f"the network ({len(conns)} connections, {n_neurons} neurons: weights and state)")
 
 
 def _infer_shape(name: str, incoming: list[dict[str, Any]], shapes: dict[str, list[int]]) -> list[int]:
