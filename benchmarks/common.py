@@ -37,6 +37,22 @@ def machine_info(threads: int) -> dict[str, Any]:
     }
 
 
+def cpu_info() -> dict[str, Any]:
+    """CPU model and the SIMD flags that pick torch's kernels (from /proc/cpuinfo; empty elsewhere)."""
+    model, flags = platform.processor(), []
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = sorted(f for f in value.split() if f.startswith(("avx", "sse4", "fma", "amx")))
+                break
+    except OSError:
+        pass
+    return {"cpu_model": model, "cpu_flags": flags}
+
+
 def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
