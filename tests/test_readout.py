@@ -129,3 +129,18 @@ def test_readme_python_api_snippet_reads_spike_counts() -> None:
     assert rec.kinds["out"] == "spiking" and "out" in rec.voltages
     assert torch.equal(rec.predict("out"), rec.counts("out").reshape(rec.batch_size, -1).argmax(1))
     assert torch.equal(rec.predict("out", "voltage"), rec.voltages["out"][-1].reshape(rec.batch_size, -1).argmax(1))
+
+
+def test_plot_confusion_reads_a_silent_spiking_output_by_its_kind(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``snnsim plot --kind confusion`` on a record.pt without report: a spiking output that
+    stayed silent is read by spike counts (its kind), not by its recorded potential."""
+    from analysis import load_run, save_record
+    from snnsim.commands.plot import _confusion
+    n = 2 * 10  # MIN_CONFUSION_SAMPLES_PER_CLASS (10) per class for 2 classes
+    spikes = {"input": torch.zeros(T, n, 1, dtype=torch.bool), "out": torch.zeros(T, n, 2, dtype=torch.bool)}
+    volts = {"out": torch.tensor([0.0, 0.5]).expand(T, n, 2).clone()}  # potential argmax: class 1
+    rec = Record(spikes, volts, 1.0, {"input": "input", "out": "spiking"})
+    save_record(tmp_path / "record.pt", rec, torch.zeros(n, dtype=torch.long))
+    _, fig = _confusion(load_run(tmp_path), None)
+    titles = [fig._suptitle.get_text() if fig._suptitle else ""] + [ax.get_title() for ax in fig.axes]
+    assert any("(spikes read-out)" in t for t in titles), titles  # was the voltage read-out

@@ -139,7 +139,9 @@ def _confusion(run: RunData, args: argparse.Namespace) -> tuple[str, Figure]:
     if out not in rec.spikes:
         raise Missing(f"record.pt has no output layer {out!r}")
     readout = run.report.get("readout")
-    if readout not in ("spikes", "voltage"):  # integrator outputs never spike: read their potential
+    if readout not in ("spikes", "voltage") and out in rec.kinds:  # the layer's kind (record.pt stores it)
+        readout = rec.default_readout(out)
+    elif readout not in ("spikes", "voltage"):  # older record.pt: integrator outputs never spike
         readout = "voltage" if out in rec.voltages and not bool(rec.spikes[out].any()) else "spikes"
     pred = rec.predict(out, readout)
     n = int(run.report.get("num_classes") or rec.spikes[out][0, 0].numel())
