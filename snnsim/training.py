@@ -118,8 +118,8 @@ def fit(
     ``best_accuracy``, ``final_accuracy``, ``train_time_s``, ``samples_per_s``.
     With ``resume=True`` the network and trainer state are loaded from
     ``out/checkpoint`` (``network`` may be None) and training continues after its last
-    finished epoch; settings (``rule``, ``cfg`` but epochs/patience, ``extra``) that differ
-    from the checkpoint's are refused.
+    finished epoch; settings that differ from the checkpoint's (``cfg`` but epochs and
+    patience, and ``extra``, where callers put the rule's requested settings) are refused.
     ``progress``: progress bars (drawn only on a terminal, see :mod:`snnsim.progress`);
     ``verbose``: one summary line per epoch on stdout (rank 0), with or without bars.
     """
@@ -128,7 +128,7 @@ def fit(
     history: list[dict[str, Any]] = []
     start_epoch = 1
     if resume:
-        current = {"net_config": rule.config(), "train_config": asdict(cfg), **(extra or {})}
+        current = {"train_config": asdict(cfg), **(extra or {})}
         network, state = resume_state(ckpt, current, device)
     elif network is None:
         raise UserError("fit needs a network unless it resumes from a checkpoint")

@@ -61,6 +61,7 @@ def _run(args: argparse.Namespace) -> int:
         rule = get_rule(args.method, **rule_params(args))
     except TypeError as err:
         raise UserError(f"option not supported by --method {args.method}: {err}") from None
+    options = rule.config()  # as requested, before build/calibrate/training change derived values (TTFS dt)
     if args.net is None:  # fc where the method has it, else its first network (stbp-tdbn: resnet19)
         args.net = "fc" if "fc" in rule.nets else rule.nets[0]
     if args.resume:  # fit loads it and refuses options that differ from the checkpoint's
@@ -72,8 +73,8 @@ def _run(args: argparse.Namespace) -> int:
                       schedule=args.schedule, seed=args.seed, patience=args.patience)
     network, summary = fit(rule, network, data, cfg, out=out, resume=args.resume, device=args.device,
                            progress=not args.no_progress, tensorboard=args.tensorboard,
-                           extra={"method": args.method, "net": args.net, "dataset": args.dataset,
-                                  "limit": args.limit})
+                           extra={"method": args.method, "options": options, "net": args.net,
+                                  "dataset": args.dataset, "limit": args.limit})
     rank, world = ddp.rank_world()
     if rank != 0:
         return 0
