@@ -6,8 +6,9 @@ compiled with the system C compiler (``cc``; cached in ``$SNNSIM_CACHE_DIR`` or
 ``~/.cache/snnsim``) and called through ctypes; column ranges run in parallel on torch's
 OpenMP threads (``PARALLEL_C``). Same float32 operations in the same order as the torch code (no FMA
 contraction), so spikes are identical. Without a compiler, or with
-``SNNSIM_NATIVE=0`` (all native kernels) or ``SNNSIM_FASTSNN_NATIVE=0`` (these only),
-:mod:`snnsim.fastsnn` runs its pure-torch code instead.
+``SNNSIM_NATIVE=0`` (all native kernels) or ``SNNSIM_FASTSNN_NATIVE=0`` (these only; both
+read at every call, also after the library was loaded), :mod:`snnsim.fastsnn` runs its
+pure-torch code instead.
 """
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ _CFLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared"]
 if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):  # what torch itself uses here
     _CFLAGS.append("-mavx2")
 _I64, _F32, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
-_native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet", "forced": False}
+_native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet", "off": False}
 
 
 def build_library(source: str, name: str, flags: Optional[list[str]] = None) -> ctypes.CDLL:
@@ -197,54 +198,65 @@ def _compile() -> ctypes.CDLL:
     return dll
 
 
-def load_once(state: dict[str, Any], compile_fn: Callable[[], ctypes.CDLL],
-              disabled: Optional[str] = None) -> Optional[ctypes.CDLL]:
+def load_once(state: dict[str, Any], compile_fn: Callable[[], ctypes.CDLL]) -> Optional[ctypes.CDLL]:
     """Compile/load a native library on the first call only; ``state`` keeps ``lib``,
-    ``tried`` and ``reason`` (why it is not loaded). ``disabled`` skips loading with that reason."""
+    ``tried`` and ``reason`` (why it is not loaded). Callers check the switches
+    (:func:`native_off`) at every call, before this."""
     if not state["tried"]:
         state["tried"] = True
-        if disabled is not None:
-            state["reason"] = disabled
-        else:
-            try:
-                state["lib"], state["reason"] = compile_fn(), "loaded"
-            except (OSError, RuntimeError, subprocess.SubprocessError) as err:
-                state["reason"] = f"unavailable: {err}"
+        try:
+            state["lib"], state["reason"] = compile_fn(), "loaded"
+        except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+            state["reason"] = f"unavailable: {err}"
     return state["lib"]
 
 
+def native_off(*variables: str) -> Optional[str]:
+    """Why the environment switches native kernels off right now (read at every call):
+    ``SNNSIM_NATIVE=0`` or one of ``variables`` set to 0; None when it does not."""
+    for var in ("SNNSIM_NATIVE", *variables):
+        if os.environ.get(var, "1") == "0":
+            return f"disabled by {var}=0"
+    return None
+
+
 def native_disabled() -> bool:
-    """Whether ``SNNSIM_NATIVE=0`` switches every native kernel off."""
-    return os.environ.get("SNNSIM_NATIVE", "1") == "0"
+    """Whether ``SNNSIM_NATIVE=0`` switches every native kernel off (read at every call)."""
+    return native_off() is not None
 
 
-def library_status(state: dict[str, Any], compile_fn: Callable[[], ctypes.CDLL]) -> str:
-    """``"loaded"`` when the library of ``state`` can be used (compiling it if needed), else why not."""
-    if native_disabled():
-        return "disabled by SNNSIM_NATIVE=0"
+def library_status(state: dict[str, Any], compile_fn: Callable[[], ctypes.CDLL], off: Optional[str] = None) -> str:
+    """``"loaded"`` when the library of ``state`` can be used (compiling it if needed), else why
+    not: ``off`` (a reason to stay off), ``SNNSIM_NATIVE=0`` or a failed build."""
+    off = off or native_off()
+    if off is not None:
+        return off
     load_once(state, compile_fn)
     return str(state["reason"])
 
 
+def _switched_off() -> Optional[str]:
+    """Why the FastSNN kernels are off now: ``SNNSIM_NATIVE=0``, ``SNNSIM_FASTSNN_NATIVE=0``
+    (both read at every call, and they win over :func:`set_native`) or ``set_native(False)``."""
+    return native_off("SNNSIM_FASTSNN_NATIVE") or ("switched off by set_native(False)" if _native["off"] else None)
+
+
 def _library() -> Optional[ctypes.CDLL]:
-    off = [v for v in ("SNNSIM_NATIVE", "SNNSIM_FASTSNN_NATIVE") if os.environ.get(v, "1") == "0"]
-    disabled = f"disabled by {off[0]}=0" if off and not _native["forced"] else None
-    return load_once(_native, _compile, disabled)
+    return None if _switched_off() is not None else load_once(_native, _compile)
 
 
 def native_status() -> str:
     """``"loaded"`` when the C kernels are in use, else why not (pure torch then)."""
-    _library()
-    return str(_native["reason"])
+    return library_status(_native, _compile, _switched_off())
 
 
 def set_native(enabled: bool) -> None:
-    """Switch the C kernels on (compiling them if needed) or off, e.g. to compare backends."""
-    if enabled:
-        _native.update(tried=False, reason="not loaded yet", forced=True)
+    """Switch the C kernels on (compiling them if needed) or off, e.g. to compare backends.
+    ``SNNSIM_NATIVE=0`` / ``SNNSIM_FASTSNN_NATIVE=0`` in the environment keep them off."""
+    _native["off"] = not enabled
+    if enabled and _native["lib"] is None:  # retry a failed build
+        _native.update(tried=False, reason="not loaded yet")
         _library()
-    else:
-        _native.update(lib=None, tried=True, reason="switched off by set_native(False)")
 
 
 def _native_usable(x: torch.Tensor) -> bool:

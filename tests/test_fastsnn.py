@@ -233,3 +233,26 @@ def test_float64_and_odd_shapes_use_the_torch_path():
     s, v = fs.fast_lif(x, 0.9, return_potential=True)
     ref, _, _ = neuron_multistep(x, NeuronParams(1.0, 0.9, "zero", 0.0, 12, True))
     assert s.shape == x.shape and v.dtype == torch.float64 and torch.equal(s, ref)
+
+
+@pytest.mark.parametrize("variable", ["SNNSIM_NATIVE", "SNNSIM_FASTSNN_NATIVE"])
+def test_native_switch_is_read_at_every_call(monkeypatch, variable):
+    """``SNNSIM_NATIVE=0`` turns the FastSNN kernels off (and back on) also after they were loaded."""
+    monkeypatch.delenv("SNNSIM_NATIVE", raising=False)
+    monkeypatch.delenv("SNNSIM_FASTSNN_NATIVE", raising=False)
+    if fs.native_status() != "loaded":
+        pytest.skip(f"native kernels not available: {fs.native_status()}")
+    calls = []
+    torch_scan = fs._scan_torch
+    monkeypatch.setattr(fs, "_scan_torch", lambda *a, **k: calls.append(1) or torch_scan(*a, **k))
+    x = currents(20)
+    ref = fs.decay_conv(x, 0.9, "scan")
+    assert not calls  # the C kernel ran
+    monkeypatch.setenv(variable, "0")
+    assert fs.native_status() == f"disabled by {variable}=0"
+    fs.set_native(True)  # the environment wins over the API switch
+    assert torch.equal(fs.decay_conv(x, 0.9, "scan"), ref) and len(calls) == 1  # the torch path ran
+    monkeypatch.setenv(variable, "1")
+    assert fs.native_status() == "loaded"
+    fs.decay_conv(x, 0.9, "scan")
+    assert len(calls) == 1
