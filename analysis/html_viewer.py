@@ -36,6 +36,7 @@ from .viewer_data import MAX_SPIKES, SampleData, ViewerData, viewer_data
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
           "#17becf")
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
+ROW_PX = 130  # pixels of a subplot row of height 1 (see _layout's heights)
 
 
 def _go() -> Any:
@@ -116,8 +117,10 @@ def _traces(go: Any, vd: ViewerData, lay: Layout, b: int) -> list[tuple[Any, int
     color = {n: COLORS[i % len(COLORS)] for i, n in enumerate(vd.names)}
     hover = "%{fullData.name}<br>neuron %{y}<br>step %{x}<extra></extra>"
     for n in vd.names:
+        row_px = ROW_PX * lay.heights[lay.raster[n] - 1] / vd.shown[n]  # pixels per neuron row
         out.append((go.Scattergl(name=n, legendgroup=n, mode="markers", hovertemplate=hover,
-                                 marker={"symbol": "square", "size": 3, "color": color[n]}), lay.raster[n], 1))
+                                 marker={"symbol": "square", "size": min(4.0, max(1.5, row_px)), "color": color[n]}),
+                    lay.raster[n], 1))
     for n in vd.names:
         out.append((go.Scatter(name=n, legendgroup=n, showlegend=False, mode="lines", line={"color": color[n]},
                                hovertemplate=n + ": %{y} spikes at step %{x}<extra></extra>"), lay.counts, 1))
@@ -179,7 +182,7 @@ def build_figure(vd: ViewerData, sample: int, layers: Optional[Sequence[str]] = 
         fig.update_yaxes(range=[vd.sizes[n] - 0.5, -0.5], title_text=n, row=r, col=1)
     hidden = set(vd.names) - set(layers if layers is not None else vd.names)
     fig.for_each_trace(lambda t: t.update(visible="legendonly") if t.legendgroup in hidden else None)
-    fig.update_layout(height=int(150 + 130 * sum(lay.heights)), template="plotly_white", dragmode="zoom",
+    fig.update_layout(height=int(150 + ROW_PX * sum(lay.heights)), template="plotly_white", dragmode="zoom",
                       title={"text": _title(vd, sample), "x": 0.5}, updatemenus=[_menu(vd, sample)],
                       legend={"title": {"text": "layers (click)"}}, margin={"t": 90},
                       uirevision="keep", meta={"snnsim_samples": vd.samples, "notes": vd.notes})
