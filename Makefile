@@ -19,9 +19,11 @@ demo: $(STAMP)
 	$(VENV)/bin/snnsim demo --out runs/demo
 
 test: $(STAMP)
+	bash .ci/install-browser.sh
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 test-all: $(STAMP)
+	bash .ci/install-browser.sh
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
