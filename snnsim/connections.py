@@ -16,8 +16,11 @@ Event-driven linear ops: a ``linear`` op fed by boolean spikes sums the weight
 columns of the active inputs (``F.embedding_bag``) instead of a dense matmul; with
 typical SNN activity (a few % of neurons spiking per step) this is several times
 faster. On CPU the sums run in small C kernels (:mod:`snnsim.events_native`) that read the
-spike bytes directly; elsewhere ``F.embedding_bag`` does them, in the same order. Both
-engines take the same path, so they stay bit-identical.
+spike bytes directly; elsewhere ``F.embedding_bag`` does them, in the same order. Dense
+spikes are faster through a matmul: each call counts its spikes and takes the dense path
+above a crossover density (:mod:`snnsim.density`; forward and weight gradient separately).
+Where both engines take the event-driven path they stay bit-identical; a dense call is within
+the engine contract's rounding (each engine decides from the spikes of its own call).
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ from bindsnet.network.nodes import Nodes
 from bindsnet.network.topology import AbstractConnection
 from torch import nn
 
-from . import events_native
+from . import density, events_native
 from .ops import TemporalModule, as_float, build_ops
 
 
@@ -60,32 +63,55 @@ def _bag_sum(active: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     return F.embedding_bag(cols, table, offsets, mode="sum")
 
 
+def _count(spikes: torch.Tensor, native: bool) -> tuple[int, Optional[torch.Tensor]]:
+    """(number of spikes, per-row counts or None) of bool ``spikes`` ``[N, K]``."""
+    if native:
+        counts = events_native.row_counts(spikes)
+        return int(counts.sum()), counts
+    return int(torch.count_nonzero(spikes)), None
+
+
 class _EventLinear(torch.autograd.Function):
-    """Event-driven ``spikes @ W.T + b`` whose weight gradient is also a bag sum:
-    ``dW.T[j] = sum of dOut rows r in which input j spiked`` (sparse, unlike a dense matmul)."""
+    """``spikes @ W.T + b`` for bool spikes, event-driven or dense as :mod:`snnsim.density`
+    decides from the spike count, for the forward and the weight gradient separately. The
+    event-driven weight gradient is also a bag sum: ``dW.T[j] = sum of dOut rows r in which
+    input j spiked``; the dense one is ``dOut.T @ spikes``."""
 
     @staticmethod
     def forward(ctx, spikes: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]):  # type: ignore[override]
-        ctx.has_bias, ctx.n_in = bias is not None, spikes.shape[1]
-        table = weight.t().contiguous()
-        ctx.native = events_native.native_usable(spikes, table)
-        if ctx.native:  # keeps the index of the active inputs, not the spike matrix
-            out, index = events_native.bag_sum(spikes, table)
-            ctx.save_for_backward(*index)
+        (n, k), m = spikes.shape, weight.shape[0]
+        ctx.has_bias, ctx.n_in = bias is not None, k
+        ctx.native = events_native.native_usable(spikes, weight.t())
+        nnz, counts = _count(spikes, ctx.native)
+        model = density.cost_model(spikes.device, n, k, m)
+        ctx.event_wgrad = model.event_wgrad(n, k, nnz)
+        index = None
+        if not model.event_forward(n, k, nnz):
+            out = F.linear(spikes.to(weight.dtype), weight, bias)  # = nn.Linear of the float spikes
         else:
-            out = _bag_sum(spikes, table)
+            if ctx.native:
+                out, index = events_native.bag_sum(spikes, weight.t().contiguous(), counts)
+            else:
+                out = _bag_sum(spikes, weight.t().contiguous())
+            out = out + bias if bias is not None else out
+        if ctx.native and ctx.event_wgrad:  # keeps the index of the active inputs, not the spikes
+            ctx.save_for_backward(*(index if index is not None else events_native.row_index(spikes, counts)))
+        else:
             ctx.save_for_backward(spikes)
-        return out + bias if bias is not None else out
+        return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         grad_w = None
         if ctx.needs_input_grad[1]:
-            if ctx.native:
+            if ctx.native and ctx.event_wgrad:
                 grad_w = events_native.bag_sum_transposed(tuple(ctx.saved_tensors), ctx.n_in, grad).t()
-            else:
+            elif ctx.event_wgrad:
                 (spikes,) = ctx.saved_tensors
                 grad_w = _bag_sum(spikes.t(), grad.contiguous()).t()
+            else:
+                (spikes,) = ctx.saved_tensors
+                grad_w = grad.t().mm(spikes.to(grad.dtype))
         grad_b = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return None, grad_w, grad_b
 

@@ -226,19 +226,35 @@ def column_counts(x: torch.Tensor) -> torch.Tensor:
     return out.to(torch.int64)
 
 
-def _row_index(lib: ctypes.CDLL, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row starts ``[N + 1]`` (int64) and the ascending column indices ``[nnz]`` (int32) of
-    the set entries of the bool matrix ``x`` ``[N, K]``."""
-    n, k = x.shape
+def row_counts(x: torch.Tensor) -> torch.Tensor:
+    """Bool ``x`` ``[N, K]`` (contiguous, native-usable) -> ``[N]`` int64: set entries per row
+    (a popcount of the spike bytes' bit masks: about 0.1 ms for 3200 x 784, so the
+    density-adaptive op can count before it chooses a path)."""
+    x, (n, k) = x.contiguous(), x.shape
     if max(n, k) >= 2 ** 31:
         raise ValueError(f"event-driven linear: a {n} x {k} spike matrix exceeds the int32 indices")
     counts = torch.empty(n, dtype=torch.int64)
-    lib.row_counts(_ptr(x), n, k, _ptr(counts))
+    _library().row_counts(_ptr(x), n, k, _ptr(counts))
+    return counts
+
+
+def _row_index(lib: ctypes.CDLL, x: torch.Tensor,
+               counts: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row starts ``[N + 1]`` (int64) and the ascending column indices ``[nnz]`` (int32) of
+    the set entries of the bool matrix ``x`` ``[N, K]`` (``counts``: its :func:`row_counts`)."""
+    n, k = x.shape
+    if counts is None:
+        counts = row_counts(x)
     start = torch.zeros(n + 1, dtype=torch.int64)
     torch.cumsum(counts, 0, out=start[1:])
     idx = torch.empty(max(int(start[-1]), 1), dtype=torch.int32)
     lib.row_index(_ptr(x), n, k, _ptr(start), _ptr(idx))
     return start, idx
+
+
+def row_index(active: torch.Tensor, counts: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The index that :func:`bag_sum_transposed` reads, for bool ``active`` ``[N, K]``."""
+    return _row_index(_library(), active.contiguous(), counts)
 
 
 def _gather(lib: ctypes.CDLL, src: torch.Tensor, start: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -252,12 +268,14 @@ def _gather(lib: ctypes.CDLL, src: torch.Tensor, start: torch.Tensor, idx: torch
     return out
 
 
-def bag_sum(active: torch.Tensor, table: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+def bag_sum(active: torch.Tensor, table: torch.Tensor,
+            counts: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """``active`` bool ``[N, K]``, ``table`` ``[K, M]`` -> (``[N, M]``, index): row r sums
     the ``table`` rows j with ``active[r, j]`` (j ascending). ``index`` = (row starts
-    ``[N + 1]``, column indices ``[nnz]``) of the active entries, for :func:`bag_sum_transposed`."""
+    ``[N + 1]``, column indices ``[nnz]``) of the active entries, for :func:`bag_sum_transposed`
+    (``counts``: :func:`row_counts` of ``active`` when already known)."""
     lib = _library()
-    start, idx = _row_index(lib, active.contiguous())
+    start, idx = _row_index(lib, active.contiguous(), counts)
     return _gather(lib, table.contiguous(), start, idx), (start, idx)
 
 

@@ -30,7 +30,7 @@ from .io import atomic_write_bytes
 from .learning.base import LearningRule
 from .progress import progress_bar, progress_line
 
-from .names import OPTIMIZERS, SCHEDULES  # noqa: E402  (the one list, light for the CLI)
+from .names import MAX_LR, MAX_SEED, OPTIMIZERS, SCHEDULES  # noqa: E402  (the one list, light for the CLI)
 from .errors import UserError
 
 
@@ -54,8 +54,10 @@ class TrainConfig:
     def check(self) -> "TrainConfig":
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise UserError("epochs, batch_size and eval_batch_size must be >= 1")
-        if not self.lr > 0:
-            raise UserError(f"lr must be > 0, got {self.lr}")
+        if not 0 < self.lr <= MAX_LR:
+            raise UserError(f"lr must be in (0, {MAX_LR:g}], got {self.lr}")
+        if not 0 <= self.seed < MAX_SEED:
+            raise UserError(f"seed must be in [0, 2**32), got {self.seed}")
         if self.optimizer not in OPTIMIZERS:
             raise UserError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:

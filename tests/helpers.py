@@ -6,6 +6,7 @@ from bindsnet.network import Network
 from torch import nn
 
 from snnsim.connections import ModuleConnection
+from snnsim.density import forward_uses_events
 from snnsim.engine import Record, simulate
 from snnsim.ops import TemporalDropout
 
@@ -46,15 +47,27 @@ def engine_tolerance(v: torch.Tensor) -> float:
     return ENGINE_ULPS * torch.finfo(v.dtype).eps * v.shape[0] * max(1.0, float(v.abs().max()))
 
 
-def _batch_invariant(conn: object, bool_spikes: bool) -> bool:
+def _events_in_both_engines(spikes: torch.Tensor, m: nn.Linear) -> bool:
+    """Whether the density-adaptive Linear sums events for ``spikes`` ``[T, B, ...]`` in both
+    engines: the fast one's call over ``[T * B, K]`` and every step's call over ``[B, K]``."""
+    flat = spikes.flatten(2)
+    return (forward_uses_events(flat.flatten(0, 1), m.out_features)
+            and all(forward_uses_events(step, m.out_features) for step in flat))
+
+
+def _batch_invariant(conn: object, spikes: torch.Tensor) -> bool:
     """Whether ``conn`` computes every sample's current the same way for any batch shape: its
-    only weighted op is an event-driven Linear reached by boolean spikes (see ModuleConnection)."""
+    only weighted op is an event-driven Linear reached by boolean spikes (see ModuleConnection)
+    that takes the event-driven path in both engines (``spikes``: the source's ``[T, B, ...]``)."""
     if not isinstance(conn, ModuleConnection):
         return False
+    bool_spikes = spikes.dtype == torch.bool
     for m in conn.layers:
         if isinstance(m, TemporalDropout) and not m.training:
             continue
         if isinstance(m, nn.Linear) and bool_spikes and conn.event_driven:
+            if not _events_in_both_engines(spikes, m):
+                return False
             bool_spikes = False
         elif isinstance(m, (nn.Linear, nn.Conv2d)):
             return False
@@ -65,9 +78,9 @@ def _batch_invariant(conn: object, bool_spikes: bool) -> bool:
 
 def exact_layers(net: Network, rec: Record) -> set[str]:
     """Layers whose potentials both engines compute with the same arithmetic (``rec`` gives
-    the input layers' dtypes)."""
+    the source spikes, hence the paths that the density-adaptive Linear ops take)."""
     dense = {tgt for (src, tgt), conn in net.connections.items()
-             if not _batch_invariant(conn, rec.spikes[src].dtype == torch.bool)}
+             if not _batch_invariant(conn, rec.spikes[src])}
     return set(net.layers) - dense
 
 

@@ -6,6 +6,7 @@ import torch
 
 import networks
 from encoders import constant_current, poisson
+from snnsim.density import ALWAYS_EVENTS, use_cost_model
 from snnsim.engine import simulate
 from snnsim.spec import build_network
 from tests.helpers import assert_engines_agree, assert_records_agree, exact_layers, poisson_input, scale_weights
@@ -15,11 +16,12 @@ from tests.helpers import assert_engines_agree, assert_records_agree, exact_laye
 def test_fc_engines_identical_poisson(reset):
     net = scale_weights(networks.fc([784, 300, 200, 10], input_shape=(1, 28, 28), reset=reset), 0.08)
     x = poisson(torch.rand(6, 1, 28, 28), 40, prob_scale=0.5, generator=torch.Generator().manual_seed(1))
-    rec = assert_engines_agree(net, x)
+    with use_cost_model(ALWAYS_EVENTS):  # the dense choice: tests/test_density.py
+        rec = assert_engines_agree(net, x)
+        assert exact_layers(net, rec) == set(net.layers)  # event-driven sums only: bit-identical
     # the comparison is only meaningful if every layer is active
     for name in ("fc1", "fc2", "out"):
         assert rec.spikes[name].any(), name
-    assert exact_layers(net, rec) == set(net.layers)  # event-driven sums only: bit-identical
 
 
 def test_scnn_engines_agree():

@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import networks
+from snnsim.density import ALWAYS_EVENTS, use_cost_model
 from snnsim.engine import simulate
 from snnsim.spec import build_network
 from tests.helpers import assert_engines_agree, exact_layers
@@ -44,8 +45,9 @@ def test_engines_agree_on_random_networks(sizes, layers, leak, steps, batch, den
             for prm in conn.layers[0].parameters():
                 prm.copy_(torch.rand(prm.shape, generator=g) * 2 - 0.5)
     x = torch.rand((steps, batch, sizes[0]), generator=g) < density
-    rec = assert_engines_agree(net, x)
-    assert exact_layers(net, rec) == set(net.layers)  # event-driven linear ops: bit-identical
+    with use_cost_model(ALWAYS_EVENTS):  # the dense choice: tests/test_density.py
+        rec = assert_engines_agree(net, x)
+        assert exact_layers(net, rec) == set(net.layers)  # event-driven linear ops: bit-identical
 
 
 @settings(max_examples=20, deadline=None)
