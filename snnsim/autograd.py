@@ -24,7 +24,8 @@ from typing import Optional
 import torch
 
 from . import lif_native
-from .dynamics import NeuronParams
+from .dynamics import NeuronParams, per_neuron
+from .errors import UserError
 from .surrogate import LeePseudo, Surrogate, lee_pseudo_derivative
 
 
@@ -39,6 +40,9 @@ class MultiStepNeuron(torch.autograd.Function):
                 detach_reset: bool) -> tuple[torch.Tensor, torch.Tensor]:
         if p.refrac:
             raise ValueError("differentiable simulation does not support refractory periods (refrac > 0)")
+        if per_neuron(p):
+            raise UserError("differentiable simulation (training) does not support per-neuron thresh/leak/v_reset "
+                            "yet; simulate without gradients (torch.no_grad()) or use one value per layer")
         ctx.params, ctx.surrogate, ctx.detach_reset = p, surrogate, detach_reset
         ctx.set_materialize_grads(False)  # an unused output's gradient arrives as None, not a zero tensor
         ctx.native = lif_native.native_usable(current, p, surrogate)

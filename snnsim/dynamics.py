@@ -17,24 +17,33 @@ The update at step t (``x[t]`` is the input current, ``v`` the membrane potentia
 
 ``leak = 1`` gives the IF neuron; ``leak = exp(-dt / tau)`` a LIF neuron whose leak is
 applied before integration (equivalently: after the reset of the previous step).
+
+``thresh``, ``leak`` and ``v_reset`` are numbers or per-neuron tensors shaped like the
+layer (``[*shape]``, broadcast over the batch); a per-neuron tensor is cast to the
+potential's dtype and device where it is used, so it rounds exactly as the number would.
 """
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Union
 
 import torch
 
+from .surrogate import Surrogate, surrogate_spike
+
 RESETS = ("zero", "subtract", "none")
+#: a neuron parameter: one number for the layer, or a tensor shaped like the layer
+Param = Union[float, torch.Tensor]
 
 
 class NeuronParams(NamedTuple):
-    """Parameters of an IF/LIF population (all scalars, dimensionless unless noted)."""
+    """Parameters of an IF/LIF population (dimensionless unless noted); ``thresh``,
+    ``leak`` and ``v_reset`` may be per-neuron tensors shaped like the layer."""
 
-    thresh: float = 1.0
-    leak: float = 1.0  # per-step decay factor of v in (0, 1]; 1 = no leak (IF)
+    thresh: Param = 1.0
+    leak: Param = 1.0  # per-step decay factor of v in (0, 1]; 1 = no leak (IF)
     reset: str = "zero"  # "zero" (to v_reset), "subtract" (v -= thresh) or "none"
-    v_reset: float = 0.0
+    v_reset: Param = 0.0
     refrac: int = 0  # steps after a spike during which input is ignored
     spiking: bool = True  # False: a non-spiking integrator (read-out layers)
 
@@ -46,19 +55,49 @@ class NeuronState(NamedTuple):
     refrac_count: Optional[torch.Tensor] = None
 
 
+def per_neuron(p: NeuronParams) -> bool:
+    """True when any of ``thresh``, ``leak``, ``v_reset`` is a per-neuron tensor."""
+    return any(isinstance(x, torch.Tensor) for x in (p.thresh, p.leak, p.v_reset))
+
+
+def _all(value: Param, ok) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.is_floating_point() and value.numel() > 0 and bool(ok(value).all())
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(ok(torch.tensor(float(value))))
+
+
 def check_params(p: NeuronParams) -> NeuronParams:
     """Validate ``p`` and return it; raises ValueError naming the bad field."""
-    if not (isinstance(p.thresh, (int, float)) and math.isfinite(p.thresh) and p.thresh > 0):
-        raise ValueError(f"thresh must be a finite number > 0, got {p.thresh!r}")
-    if not (isinstance(p.leak, (int, float)) and 0.0 < p.leak <= 1.0):
-        raise ValueError(f"leak must be a per-step decay factor in (0, 1], got {p.leak!r}")
+    if not _all(p.thresh, lambda t: torch.isfinite(t) & (t > 0)):
+        raise ValueError(f"thresh must be a finite number > 0 (or a tensor of them), got {p.thresh!r}")
+    if not _all(p.leak, lambda t: (t > 0) & (t <= 1)):
+        raise ValueError(f"leak must be a per-step decay factor in (0, 1] (or a tensor of them), got {p.leak!r}")
     if p.reset not in RESETS:
         raise ValueError(f"reset must be one of {RESETS}, got {p.reset!r}")
     if not (isinstance(p.refrac, int) and not isinstance(p.refrac, bool) and p.refrac >= 0):
         raise ValueError(f"refrac must be an int >= 0 (steps), got {p.refrac!r}")
-    if not (isinstance(p.v_reset, (int, float)) and math.isfinite(p.v_reset)):
-        raise ValueError(f"v_reset must be a finite number, got {p.v_reset!r}")
+    if not _all(p.v_reset, torch.isfinite):
+        raise ValueError(f"v_reset must be a finite number (or a tensor of them), got {p.v_reset!r}")
     return p
+
+
+def as_operand(value: Param, like: torch.Tensor) -> Param:
+    """``value`` ready to combine with ``like``: a number as is, a tensor cast to its dtype/device."""
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype=like.dtype, device=like.device)
+    return value
+
+
+def has_leak(leak: Param) -> bool:
+    """False only for the IF neuron (leak exactly 1 everywhere)."""
+    return bool((leak != 1.0).any()) if isinstance(leak, torch.Tensor) else leak != 1.0
+
+
+def filled(like: torch.Tensor, value: Param) -> torch.Tensor:
+    """A new tensor like ``like`` ``[B, ...]`` holding ``value`` (number or per-neuron tensor)."""
+    if isinstance(value, torch.Tensor):
+        return as_operand(value, like).expand_as(like).clone()
+    return torch.full_like(like, float(value))
 
 
 def leak_from_tau(tau: float, dt: float = 1.0) -> float:
@@ -70,32 +109,41 @@ def leak_from_tau(tau: float, dt: float = 1.0) -> float:
 
 def initial_state(like: torch.Tensor, p: NeuronParams) -> NeuronState:
     """Resting state (v = v_reset, not refractory) shaped like ``like`` ``[B, ...]``."""
-    v = torch.full_like(like, float(p.v_reset), dtype=torch.float32 if not like.is_floating_point() else like.dtype)
+    v = filled(like if like.is_floating_point() else like.to(torch.float32), p.v_reset)
     count = torch.zeros_like(v) if p.refrac > 0 else None
     return NeuronState(v, count)
 
 
 def neuron_step(
-    x: torch.Tensor, state: NeuronState, p: NeuronParams
+    x: torch.Tensor, state: NeuronState, p: NeuronParams,
+    surrogate: Optional[Surrogate] = None, detach_reset: bool = False,
 ) -> tuple[torch.Tensor, NeuronState]:
     """One step. ``x``: input current ``[B, ...]``. Returns (spikes bool ``[B, ...]``, new state).
 
+    With ``surrogate`` (a temporal one) the step is differentiable, the same values: spikes
+    are float 0/1 with the surrogate gradient and the reset is written arithmetically
+    (``v (1 - s) + v_reset s``, ``v - thresh s``) so that BPTT passes through it, as in
+    :mod:`snnsim.autograd`; ``detach_reset`` treats the reset as a constant.
     Does not modify ``x`` or the tensors of ``state`` in place.
     """
     v, count = state.v, state.refrac_count
     if count is not None:
         x = x * (count <= 0)
         count = count - 1
-    v = v * p.leak + x if p.leak != 1.0 else v + x
+    v = v * as_operand(p.leak, v) + x if has_leak(p.leak) else v + x
     if not p.spiking:
-        return torch.zeros_like(v, dtype=torch.bool), NeuronState(v, count)
-    s = v >= p.thresh
+        return torch.zeros_like(v, dtype=torch.bool if surrogate is None else v.dtype), NeuronState(v, count)
+    thresh = as_operand(p.thresh, v)
+    fired = s = r = v >= thresh
+    if surrogate is not None:
+        s = surrogate_spike(v, thresh, surrogate)
+        r = s.detach() if detach_reset else s
     if p.reset == "zero":
-        v = torch.where(s, torch.full_like(v, p.v_reset), v)
+        v = torch.where(r, filled(v, p.v_reset), v) if surrogate is None else v * (1 - r) + r * as_operand(p.v_reset, v)
     elif p.reset == "subtract":
-        v = v - s * p.thresh
+        v = v - r * thresh
     if count is not None:
-        count = torch.where(s, torch.full_like(count, float(p.refrac)), count)
+        count = torch.where(fired, torch.full_like(count, float(p.refrac)), count)
     return s, NeuronState(v, count)
 
 

@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import torch
 
-from .dynamics import NeuronParams
+from .dynamics import NeuronParams, per_neuron
 from .fastsnn_native import _ptr, build_library, library_status, load_once, native_disabled, threads_for
 from .surrogate import ArcTan, FastSigmoid, Rectangular, Surrogate
 
@@ -178,7 +178,7 @@ def native_status() -> str:
 def native_usable(current: torch.Tensor, p: NeuronParams, surrogate: Surrogate) -> bool:
     """Whether :class:`MultiStepNeuron` can run the C kernels for these arguments."""
     return (not native_disabled() and type(surrogate) in _SURROGATES
-            and not p.refrac and p.reset in _RESETS and current.device.type == "cpu"
+            and not p.refrac and not per_neuron(p) and p.reset in _RESETS and current.device.type == "cpu"
             and current.dtype == torch.float32 and current.dim() >= 1 and current.numel() > 0
             and _library() is not None)
 

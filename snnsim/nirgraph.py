@@ -1,242 +1,88 @@
 """Export to and import from NIR (the Neuromorphic Intermediate Representation).
 
-Requires the ``nir`` package (``pip install nir``). NIR describes neurons in continuous
-time; snnsim runs them in discrete steps of ``dt``. The mapping (forward Euler):
+Requires the ``nir`` package (``pip install nir``). NIR describes neurons by ODEs in
+continuous time; snnsim runs them in discrete steps of ``dt``. The mapping reads each ODE by
+its forward-Euler step of ``dt``: ``tau dv/dt = (v_leak - v) + r I`` becomes
+``v <- (1 - dt/tau) v + (dt/tau) v_leak + (dt r/tau) I`` and ``dv/dt = r I`` (IF, I) becomes
+``v <- v + dt r I``. snnsim's update ``v <- leak v + x`` is that step exactly when
 
 ============================  =============================================================
 snnsim                        NIR
 ============================  =============================================================
 ``input`` layer               ``Input`` (shape)
-``if`` (reset zero)           ``IF(r=1, v_threshold=thresh, v_reset=v_reset)``
-``lif`` (leak = 1 - dt/tau)   ``LIF(tau=dt/(1-leak), r=tau/dt, v_leak=0, v_threshold, v_reset)``
-``integrator``, leak 1        ``I(r=1)``;  leak < 1: ``LI(tau=dt/(1-leak), r=tau/dt, v_leak=0)``
+``if`` (reset zero)           ``IF(r=1/dt, v_threshold, v_reset)``  (input gain dt r = 1)
+``lif`` (leak)                ``LIF(tau=dt/(1-leak), r=tau/dt, v_leak=0, v_threshold, v_reset)``
+``integrator``, leak 1        ``I(r=1/dt)``;  leak < 1: ``LI(tau=dt/(1-leak), r=tau/dt, v_leak=0)``
 op ``linear``                 ``Linear`` (``Affine`` with a bias), after a ``Flatten``
 op ``conv2d``                 ``Conv2d``
 op ``avgpool2d``              ``AvgPool2d``
+op ``flatten``                ``Flatten``
 op ``dropout``                nothing (identity at inference)
 last layer                    also connected to an ``Output`` node
 ============================  =============================================================
 
-What NIR cannot express is refused, never changed silently: reset by subtraction (NIR's
-IF/LIF reset to ``v_reset``), rate-based ``maxpool2d``, ``batchnorm`` (fold it first),
-refractory periods. ``subtract_reset="warn"`` exports reset-by-subtraction layers as
-reset-to-zero with a ``UserWarning`` and records the true reset in the node's metadata,
-which :func:`from_nir` restores (so an snnsim round trip is exact; other tools see
-reset to zero). snnsim's own parameters (exact ``leak``, op names) travel in each node's
-``metadata`` under ``"snnsim"``.
+Threshold convention: snnsim fires at ``v >= thresh``, NIR at ``v > v_threshold``. Export
+writes ``v_threshold = nextafter(float32(thresh), -inf)`` and import reads
+``thresh = nextafter(float32(v_threshold), +inf)``: for float32 potentials both inequalities
+then select the same values, so a round trip is exact and the file means what snnsim ran.
+
+Time step: ``save_nir(net, path, dt=1e-4)`` writes the time constants for a reader that
+simulates at ``dt = 1e-4`` (snnTorch's fixed step, SpikingJelly's usual one); the file's
+``metadata["dt"]`` (and ``metadata["snnsim"]["dt"]``) records it, and :func:`load_nir` reads
+it from there unless ``dt=`` is given. A file without it needs ``dt=``.
+
+Import (:mod:`snnsim.nir_import`) honours ``r``, ``v_leak``, ``v_reset`` and per-neuron
+arrays exactly: ``leak = 1 - dt/tau`` per neuron, the input gain ``dt r/tau`` (``dt r``) and
+the drift ``(dt/tau) v_leak`` are folded into the Linear/Affine/Conv2d before the neuron.
+Every node and edge is imported or refused with a :class:`~snnsim.errors.UserError` naming
+it (CubaLIF, CubaLI, SumPool2d, Scale, Threshold, Delay, subgraphs and recurrent edges are
+refused; snnsim's engines are feed-forward). The initial potential is ``v_reset``.
+
+What NIR cannot express is refused on export, never changed silently: reset by
+subtraction, rate-based ``maxpool2d``, ``batchnorm`` (fold it first), refractory periods.
+``subtract_reset="warn"`` exports reset-by-subtraction layers as reset to zero with a
+``UserWarning``: the file then means reset to zero to every reader, snnsim included.
+snnsim's exact ``leak`` (float64) travels in each node's ``metadata["snnsim"]`` and is used
+on import only while the file's ``tau`` still gives the same float32 leak.
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import numpy as np
-import torch
 from bindsnet.network import Network
-from bindsnet.network.nodes import Input
 
-from .nodes import Integrator, SpikingNodes
+from .errors import UserError
+from .nir_export import THRESHOLD_CONVENTION, nir_module, to_nir
+from .nir_import import fold_gain, graph_dt, load_weights, neuron_layer, op_spec
 from .spec import build_network, network_spec
 
-
-def _nir():
-    try:
-        import nir
-    except ImportError:  # pragma: no cover - exercised only without nir
-        raise ImportError("NIR support needs the 'nir' package: pip install nir") from None
-    return nir
+_NEURONS = ("Input", "IF", "LIF", "I", "LI")
+_OPS = ("Linear", "Affine", "Conv2d", "AvgPool2d", "Flatten")
 
 
-def _arr(x: Any, shape: tuple[int, ...]) -> np.ndarray:
-    return np.full(shape, x, dtype=np.float32) if np.isscalar(x) else np.asarray(x, dtype=np.float32)
-
-
-def _neuron_node(name: str, layer: Any, dt: float, subtract_reset: str):
-    nir = _nir()
-    shape = tuple(int(d) for d in layer.shape)
-    if isinstance(layer, Input):
-        return nir.Input(input_type={"input": np.array(shape)})
-    if not isinstance(layer, SpikingNodes):
-        raise TypeError(f"layer {name!r} ({type(layer).__name__}) has no NIR equivalent")
-    p = layer.params
-    meta = {"snnsim": {"type": layer.kind, "leak": p.leak, "reset": p.reset, "thresh": p.thresh,
-                       "v_reset": p.v_reset}}
-    if p.refrac:
-        raise ValueError(f"layer {name!r} has a refractory period ({p.refrac} steps): NIR has none")
-    if isinstance(layer, Integrator):
-        if p.leak == 1.0:
-            return nir.I(r=_arr(1.0, shape), metadata=meta)
-        tau = dt / (1.0 - p.leak)
-        return nir.LI(tau=_arr(tau, shape), r=_arr(tau / dt, shape), v_leak=_arr(0.0, shape), metadata=meta)
-    if p.reset == "subtract":
-        msg = (f"layer {name!r} resets by subtraction, which NIR cannot express (its IF/LIF reset to "
-               "v_reset)")
-        if subtract_reset != "warn":
-            raise ValueError(msg + "; pass subtract_reset='warn' to export it as reset to zero")
-        warnings.warn(msg + "; exported as reset to zero (metadata keeps the true reset)", UserWarning)
-    elif p.reset != "zero":
-        raise ValueError(f"layer {name!r} has reset {p.reset!r}, which NIR cannot express")
-    if p.leak == 1.0:
-        return nir.IF(r=_arr(1.0, shape), v_threshold=_arr(p.thresh, shape), v_reset=_arr(p.v_reset, shape),
-                      metadata=meta)
-    tau = dt / (1.0 - p.leak)
-    return nir.LIF(tau=_arr(tau, shape), r=_arr(tau / dt, shape), v_leak=_arr(0.0, shape),
-                   v_threshold=_arr(p.thresh, shape), v_reset=_arr(p.v_reset, shape), metadata=meta)
-
-
-def _op_nodes(src_shape: list[int], conn: Any) -> list[Any]:
-    """NIR nodes for one connection's ops (in order)."""
-    nir = _nir()
-    nodes = []
-    shape = list(src_shape)
-    for spec, module in zip(conn.ops, conn.layers):
-        op = spec["op"]
-        if op == "dropout":
-            continue
-        if op == "linear":
-            if len(shape) > 1:
-                nodes.append(nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1))
-                shape = [int(np.prod(shape))]
-            w = module.weight.detach().cpu().numpy()
-            if module.bias is not None:
-                nodes.append(nir.Affine(weight=w, bias=module.bias.detach().cpu().numpy()))
-            else:
-                nodes.append(nir.Linear(weight=w))
-            shape = [w.shape[0]]
-        elif op == "conv2d":
-            w = module.weight.detach().cpu().numpy()
-            bias = module.bias.detach().cpu().numpy() if module.bias is not None else np.zeros(w.shape[0], np.float32)
-            nodes.append(nir.Conv2d(input_shape=(shape[1], shape[2]), weight=w, stride=module.stride,
-                                    padding=module.padding, dilation=module.dilation, groups=1, bias=bias))
-            with torch.no_grad():
-                shape = list(module(torch.zeros(1, *shape)).shape[1:])
-        elif op == "avgpool2d":
-            k, s = module.kernel_size, module.stride
-            nodes.append(nir.AvgPool2d(kernel_size=np.array([k, k]), stride=np.array([s, s]),
-                                       padding=np.array([0, 0])))
-            with torch.no_grad():
-                shape = list(module(torch.zeros(1, *shape)).shape[1:])
-        elif op == "flatten":
-            nodes.append(nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1))
-            shape = [int(np.prod(shape))]
-        else:
-            raise ValueError(f"op {op!r} has no NIR equivalent (supported: linear, conv2d, avgpool2d, "
-                             "flatten, dropout); fold BatchNorm and avoid rate-based max-pooling before export")
-    return nodes
-
-
-def to_nir(network: Network, *, subtract_reset: str = "error"):
-    """The ``nir.NIRGraph`` of ``network`` (see the module docstring for the mapping).
-
-    subtract_reset: "error" (default) refuses reset-by-subtraction layers; "warn" exports
-    them as reset to zero with a warning.
-    """
-    if subtract_reset not in ("error", "warn"):
-        raise ValueError(f"subtract_reset must be 'error' or 'warn', got {subtract_reset!r}")
-    nir = _nir()
-    dt = float(network.dt)
-    nodes: dict[str, Any] = {}
-    edges: list[tuple[str, str]] = []
-    for name, layer in network.layers.items():
-        nodes[name] = _neuron_node(name, layer, dt, subtract_reset)
-    for (src, tgt), conn in network.connections.items():
-        prev = src
-        for i, node in enumerate(_op_nodes(list(network.layers[src].shape), conn)):
-            key = f"{src}__{tgt}__{i}"
-            nodes[key] = node
-            edges.append((prev, key))
-            prev = key
-        edges.append((prev, tgt))
-    last = list(network.layers)[-1]
-    nodes["output"] = nir.Output(output_type={"output": np.array(list(network.layers[last].shape))})
-    edges.append((last, "output"))
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"snnsim": {"dt": dt}}, type_check=False)
-
-
-def _layer_from_node(name: str, node: Any, dt: float) -> dict[str, Any]:
-    nir = _nir()
-    meta = (getattr(node, "metadata", None) or {}).get("snnsim", {})
-    if isinstance(node, nir.Input):
-        return {"name": name, "type": "input", "shape": [int(d) for d in np.asarray(node.input_type["input"])]}
-    shape = list(np.asarray(getattr(node, "r")).shape)
-    if isinstance(node, (nir.I, nir.LI)):
-        leak = 1.0 if isinstance(node, nir.I) else 1.0 - dt / float(np.asarray(node.tau).flat[0])
-        return {"name": name, "type": "integrator", "shape": shape, "leak": meta.get("leak", leak)}
-    if isinstance(node, (nir.IF, nir.LIF)):
-        thresh = float(np.asarray(node.v_threshold).flat[0])
-        v_reset = float(np.asarray(node.v_reset).flat[0]) if node.v_reset is not None else 0.0
-        layer = {"name": name, "shape": shape, "thresh": meta.get("thresh", thresh),
-                 "reset": meta.get("reset", "zero"), "v_reset": meta.get("v_reset", v_reset)}
-        if isinstance(node, nir.IF):
-            return {**layer, "type": "if"}
-        leak = 1.0 - dt / float(np.asarray(node.tau).flat[0])
-        return {**layer, "type": "lif", "leak": meta.get("leak", leak)}
-    raise ValueError(f"NIR node {name!r} of type {type(node).__name__} is not supported by snnsim")
-
-
-def from_nir(graph: Any, *, dt: float | None = None) -> Network:
-    """Build a Network from a ``nir.NIRGraph`` (chains of Linear/Affine/Conv2d/AvgPool2d/
-    Flatten between Input, IF, LIF, I and LI nodes). ``dt`` defaults to the graph's."""
-    nir = _nir()
-    dt = float(dt if dt is not None else (graph.metadata or {}).get("snnsim", {}).get("dt", 1.0))
-    neuron_types = (nir.Input, nir.IF, nir.LIF, nir.I, nir.LI)
-    preds: dict[str, list[str]] = {k: [] for k in graph.nodes}
-    for a, b in graph.edges:
-        preds[b].append(a)
-    order = _topological(graph)
-    layers = [_layer_from_node(k, graph.nodes[k], dt) for k in order if isinstance(graph.nodes[k], neuron_types)]
-    names = {layer["name"] for layer in layers}
-    conns = []
-    for layer in layers:
-        for pred in preds[layer["name"]]:
-            chain = []
-            cur = pred
-            while cur not in names:
-                chain.append(cur)
-                if len(preds[cur]) != 1:
-                    raise ValueError(f"NIR node {cur!r} must have exactly one input to map to an snnsim connection")
-                cur = preds[cur][0]
-            conns.append({"source": cur, "target": layer["name"], "chain": list(reversed(chain))})
-    spec_conns = [{"source": c["source"], "target": c["target"],
-                   "ops": [_op_spec(k, graph.nodes[k]) for k in c["chain"] if _op_spec(k, graph.nodes[k])]}
-                  for c in conns]
-    net = build_network({"dt": dt, "layers": layers, "connections": spec_conns})
-    with torch.no_grad():
-        for c in conns:
-            mods = [m for m in net.connections[(c["source"], c["target"])].layers]
-            weighted = [graph.nodes[k] for k in c["chain"] if isinstance(graph.nodes[k], (nir.Linear, nir.Affine, nir.Conv2d))]
-            for m, node in zip([m for m in mods if hasattr(m, "weight")], weighted):
-                m.weight.copy_(torch.as_tensor(np.asarray(node.weight)))
-                if getattr(m, "bias", None) is not None:
-                    m.bias.copy_(torch.as_tensor(np.asarray(node.bias)))
-    return net
-
-
-def _op_spec(name: str, node: Any) -> dict[str, Any] | None:
-    nir = _nir()
-    if isinstance(node, nir.Flatten):
-        return None  # snnsim's linear op flattens its input itself
-    if isinstance(node, (nir.Linear, nir.Affine)):
-        return {"op": "linear", "out_features": int(np.asarray(node.weight).shape[0]),
-                "bias": isinstance(node, nir.Affine)}
-    if isinstance(node, nir.Conv2d):
-        w = np.asarray(node.weight)
-        stride, padding = np.atleast_1d(node.stride), np.atleast_1d(node.padding)
-        if np.atleast_1d(node.dilation).max() != 1 or node.groups != 1 or stride.min() != stride.max() \
-                or isinstance(node.padding, str) or padding.min() != padding.max():
-            raise ValueError(f"NIR Conv2d {name!r}: only square stride/padding, dilation 1, groups 1 are supported")
-        return {"op": "conv2d", "out_channels": int(w.shape[0]), "kernel_size": int(w.shape[2]),
-                "stride": int(stride[0]), "padding": int(padding[0]), "bias": bool(np.any(np.asarray(node.bias)))}
-    if isinstance(node, nir.AvgPool2d):
-        return {"op": "avgpool2d", "kernel_size": int(np.atleast_1d(node.kernel_size)[0]),
-                "stride": int(np.atleast_1d(node.stride)[0])}
-    raise ValueError(f"NIR node {name!r} of type {type(node).__name__} is not supported by snnsim")
+def _kind(name: str, node: Any) -> str:
+    """"neuron", "op" or "output" for a supported NIR node; a UserError naming any other."""
+    nir = nir_module()
+    kind = type(node).__name__
+    if isinstance(node, nir.Output):
+        return "output"
+    if kind in _NEURONS and isinstance(node, getattr(nir, kind)):
+        return "neuron"
+    if kind in _OPS and isinstance(node, getattr(nir, kind)):
+        return "op"
+    raise UserError(f"NIR node {name!r} of type {kind} is not supported by snnsim (supported: "
+                    f"{', '.join(_NEURONS + _OPS)}, Output); nothing was imported")
 
 
 def _topological(graph: Any) -> list[str]:
+    """Node names in dependency order; a UserError naming an edge of any cycle."""
     indeg = {k: 0 for k in graph.nodes}
-    for _, b in graph.edges:
+    for a, b in graph.edges:
+        for end in (a, b):
+            if end not in graph.nodes:
+                raise UserError(f"NIR edge {a!r} -> {b!r} names a node the graph does not have")
         indeg[b] += 1
     ready = [k for k in graph.nodes if indeg[k] == 0]
     order = []
@@ -249,19 +95,112 @@ def _topological(graph: Any) -> list[str]:
                 if indeg[b] == 0:
                     ready.append(b)
     if len(order) != len(graph.nodes):
-        raise ValueError("the NIR graph has a cycle; snnsim imports feed-forward graphs only")
+        a, b = next((a, b) for a, b in graph.edges if b not in order)
+        raise UserError(f"NIR edge {a!r} -> {b!r} is part of a cycle (a recurrent connection): snnsim's "
+                        "engines run feed-forward networks only")
     return order
 
 
+def _chains(graph: Any, kinds: dict[str, str]) -> list[dict[str, Any]]:
+    """One connection per (neuron -> ops... -> neuron) path: source, target, op node names."""
+    preds: dict[str, list[str]] = {k: [] for k in graph.nodes}
+    for a, b in graph.edges:
+        preds[b].append(a)
+        if kinds[a] == "output":
+            raise UserError(f"NIR edge {a!r} -> {b!r} leaves an Output node")
+        if kinds[b] == "neuron" and type(graph.nodes[b]).__name__ == "Input":
+            raise UserError(f"NIR edge {a!r} -> {b!r} enters an Input node")
+    used: set[str] = set()
+    conns = []
+    for name in graph.nodes:
+        if kinds[name] not in ("neuron", "output"):
+            continue
+        for pred in preds[name]:
+            chain, cur = [], pred
+            while kinds[cur] == "op":
+                if len(preds[cur]) != 1:
+                    raise UserError(f"NIR node {cur!r} has {len(preds[cur])} inputs; snnsim ops take exactly one")
+                chain.append(cur)
+                cur = preds[cur][0]
+            used.update(chain)
+            if kinds[name] == "output":
+                if chain:
+                    raise UserError(f"NIR nodes {chain[::-1]} between {cur!r} and Output {name!r} have no "
+                                    "neuron layer after them; snnsim outputs are neuron layers")
+                continue
+            conns.append({"source": cur, "target": name, "chain": chain[::-1]})
+    dangling = [k for k in graph.nodes if kinds[k] == "op" and k not in used]
+    if dangling:
+        raise UserError(f"NIR node {dangling[0]!r} does not lead to any neuron node; snnsim cannot import it")
+    return conns
+
+
+def _connection(graph: Any, c: dict[str, Any]) -> dict[str, Any]:
+    """snnsim ops and their [weight, bias] arrays for one chain (a Flatten before a Linear is
+    dropped: snnsim's linear op flattens its input itself)."""
+    ops, params = [], []
+    nodes = [graph.nodes[k] for k in c["chain"]]
+    for i, (key, node) in enumerate(zip(c["chain"], nodes)):
+        op = op_spec(key, node)
+        nxt = op_spec(c["chain"][i + 1], nodes[i + 1]) if i + 1 < len(nodes) else None
+        if op["op"] == "flatten" and nxt is not None and nxt["op"] == "linear":
+            continue
+        ops.append(op)
+        w = getattr(node, "weight", None)
+        b = getattr(node, "bias", None) if op.get("bias") else None
+        params.append(None if w is None else (np.asarray(w, dtype=np.float64),
+                                              None if b is None else np.asarray(b, dtype=np.float64)))
+    if not ops:
+        raise UserError(f"NIR edge {c['source']!r} -> {c['target']!r} joins two neuron nodes directly; snnsim "
+                        "connections need a Linear/Affine/Conv2d/AvgPool2d between layers")
+    return {"source": c["source"], "target": c["target"], "ops": ops, "params": params}
+
+
+def from_nir(graph: Any, *, dt: Optional[float] = None) -> Network:
+    """Build a Network from a ``nir.NIRGraph`` (see the module docstring for the mapping).
+
+    dt: the simulation step, in the unit of the graph's time constants; default: the
+    graph's ``metadata`` (``"dt"`` or ``"snnsim"/"dt"``). A graph with neurons and no time
+    step needs it (UserError otherwise). Every unsupported node or edge raises a UserError
+    naming it; nothing is dropped.
+    """
+    dt = graph_dt(graph, dt)
+    kinds = {k: _kind(k, n) for k, n in graph.nodes.items()}
+    order = _topological(graph)
+    conns = [_connection(graph, c) for c in _chains(graph, kinds)]
+    layers = []
+    for name in (k for k in order if kinds[k] == "neuron"):
+        layer, gain, drift = neuron_layer(name, graph.nodes[name], dt)
+        fold_gain(name, [c for c in conns if c["target"] == name], gain, drift)
+        layers.append(layer)
+    spec = {"dt": dt if dt is not None else 1.0, "layers": layers,
+            "connections": [{"source": c["source"], "target": c["target"], "ops": c["ops"]} for c in conns]}
+    net = build_network(spec)
+    load_weights(net, conns)
+    return net
+
+
 def save_nir(network: Network, path: Union[str, Path], **kw: Any) -> Path:
-    """Write ``network`` as a NIR HDF5 file."""
-    _nir().write(str(path), to_nir(network, **kw))
+    """Write ``network`` as a NIR HDF5 file; ``kw`` as :func:`to_nir` (``dt=``, ``subtract_reset=``)."""
+    nir_module().write(str(path), to_nir(network, **kw))
     return Path(path)
 
 
-def load_nir(path: Union[str, Path], **kw: Any) -> Network:
-    """Read a NIR HDF5 file into a Network."""
-    return from_nir(_nir().read(str(path)), **kw)
+def load_nir(path: Union[str, Path], *, dt: Optional[float] = None, type_check: bool = True) -> Network:
+    """Read a NIR HDF5 file into a Network.
+
+    dt: the simulation step (default: the file's metadata; required when it has none).
+    type_check: NIR's check that connected nodes' shapes agree (pass False for files whose
+    types do not line up, e.g. some of Norse's exports; snnsim still checks shapes when it
+    builds the network).
+    """
+    nir = nir_module()
+    try:
+        graph = nir.read(str(path), type_check=type_check)
+    except (AssertionError, ValueError, KeyError, TypeError) as err:
+        hint = "; pass type_check=False to skip NIR's shape check" if type_check else ""
+        raise UserError(f"cannot read NIR file {str(path)!r}: {type(err).__name__}: {err}{hint}") from err
+    return from_nir(graph, dt=dt)
 
 
-__all__ = ["to_nir", "from_nir", "save_nir", "load_nir", "network_spec"]
+__all__ = ["to_nir", "from_nir", "save_nir", "load_nir", "network_spec", "THRESHOLD_CONVENTION"]

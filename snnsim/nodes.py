@@ -14,8 +14,31 @@ from bindsnet.network.nodes import Input, Nodes
 
 from . import schema
 from .autograd import multistep_neuron
-from .dynamics import RESETS, NeuronParams, NeuronState, check_params, neuron_multistep, neuron_step
+from .dynamics import (RESETS, NeuronParams, NeuronState, Param, check_params, filled, neuron_multistep,
+                       neuron_step)
+from .errors import UserError
 from .surrogate import FastSigmoid, Surrogate
+
+
+def neuron_param(name: str, value: Any, shape: tuple[int, ...]) -> Param:
+    """A neuron parameter as snnsim keeps it: a float, or (for differing per-neuron values:
+    nested lists, arrays or tensors) a float64 tensor of the layer's ``shape``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    try:
+        t = torch.as_tensor(value.tolist() if hasattr(value, "tolist") else value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise UserError(f"{name} must be a number or per-neuron numbers, got {value!r:.60}") from err
+    if t.dim() == 0:
+        return float(t)
+    if tuple(t.shape) != tuple(shape):
+        raise UserError(f"per-neuron {name} has shape {list(t.shape)}, the layer's shape is {list(shape)}")
+    return float(t.flatten()[0]) if bool((t == t.flatten()[0]).all()) else t
+
+
+def param_json(value: Param) -> Any:
+    """A neuron parameter for a JSON spec: the number, or nested lists of per-neuron values."""
+    return value.tolist() if isinstance(value, torch.Tensor) else value
 
 
 class SpikingNodes(Nodes):
@@ -24,10 +47,12 @@ class SpikingNodes(Nodes):
     Args:
         n: number of neurons (or give ``shape``).
         shape: e.g. ``(C, H, W)`` for a convolutional layer.
-        thresh: firing threshold.
+        thresh: firing threshold (fires at ``v >= thresh``).
         leak: per-step decay factor of the potential, in (0, 1]; 1 for IF.
         reset: "zero" (to ``v_reset``), "subtract" (v -= thresh) or "none".
-        v_reset: potential after a reset to zero, and the resting potential.
+        v_reset: potential after a reset to zero, and the initial potential.
+        ``thresh``, ``leak`` and ``v_reset`` may also be per-neuron values (nested lists,
+        arrays or tensors shaped like the layer); uniform values are kept as one number.
         refrac: refractory period in steps (input ignored; ``refrac >= T`` makes the
             neuron fire at most once).
         spiking: False makes a non-spiking integrator (a read-out layer).
@@ -40,10 +65,10 @@ class SpikingNodes(Nodes):
         n: Optional[int] = None,
         shape: Optional[Iterable[int]] = None,
         *,
-        thresh: float = 1.0,
-        leak: float = 1.0,
+        thresh: Any = 1.0,
+        leak: Any = 1.0,
         reset: str = "zero",
-        v_reset: float = 0.0,
+        v_reset: Any = 0.0,
         refrac: int = 0,
         spiking: bool = True,
         traces: bool = False,
@@ -52,9 +77,10 @@ class SpikingNodes(Nodes):
         if shape is not None:
             shape = [int(d) for d in shape]
         super().__init__(n=n, shape=shape, traces=traces, **kwargs)
-        self.params = check_params(
-            NeuronParams(float(thresh), float(leak), reset, float(v_reset), int(refrac), bool(spiking))
-        )
+        shape_ = tuple(self.shape)
+        self.params = check_params(NeuronParams(
+            neuron_param("thresh", thresh, shape_), neuron_param("leak", leak, shape_), reset,
+            neuron_param("v_reset", v_reset, shape_), int(refrac), bool(spiking)))
         self.register_buffer("v", torch.FloatTensor())
         self.refrac_count: Optional[torch.Tensor] = None
         #: backward-pass settings used when the layer runs differentiably (set by learning rules)
@@ -73,13 +99,14 @@ class SpikingNodes(Nodes):
 
     def reset_state_variables(self) -> None:
         super().reset_state_variables()
-        self.v.fill_(self.params.v_reset)
+        if self.v.numel():
+            self.v.copy_(filled(self.v, self.params.v_reset))
         if self.refrac_count is not None:
             self.refrac_count.zero_()
 
     def set_batch_size(self, batch_size: int) -> None:
         super().set_batch_size(batch_size=batch_size)
-        self.v = torch.full((batch_size, *self.shape), self.params.v_reset, device=self.v.device)
+        self.v = filled(torch.empty((batch_size, *self.shape), device=self.v.device), self.params.v_reset)
         self.refrac_count = torch.zeros_like(self.v) if self.params.refrac > 0 else None
 
     # --- multi-step interface (fast engine) -----------------------------------------
@@ -104,10 +131,10 @@ class SpikingNodes(Nodes):
         return {
             "type": self.kind,
             "shape": list(self.shape),
-            "thresh": p.thresh,
-            "leak": p.leak,
+            "thresh": param_json(p.thresh),
+            "leak": param_json(p.leak),
             "reset": p.reset,
-            "v_reset": p.v_reset,
+            "v_reset": param_json(p.v_reset),
             "refrac": p.refrac,
         }
 
@@ -158,8 +185,8 @@ class Integrator(SpikingNodes):
         super().__init__(n=n, shape=shape, leak=leak, reset="none", spiking=False, **kwargs)
 
     def config(self) -> dict[str, Any]:
-        return {"type": self.kind, "shape": list(self.shape), "leak": self.params.leak,
-                "v_reset": self.params.v_reset}
+        return {"type": self.kind, "shape": list(self.shape), "leak": param_json(self.params.leak),
+                "v_reset": param_json(self.params.v_reset)}
 
 
 NODE_TYPES: dict[str, type] = {}
@@ -181,15 +208,23 @@ def register_node(kind: str, cls: type, params: dict[str, dict[str, Any]]) -> No
     NODE_PARAMS[kind] = dict(params)
 
 
+def per_neuron_schema(number: dict[str, Any], depth: int = 4) -> dict[str, Any]:
+    """``number``, or nested lists (up to ``depth`` levels) of such numbers: per-neuron values."""
+    if depth == 0:
+        return number
+    return {"anyOf": [number, {"type": "array", "minItems": 1, "items": per_neuron_schema(number, depth - 1)}]}
+
+
 #: parameters of the IF/LIF family (:class:`SpikingNodes`)
 SPIKING_PARAMS = {
-    "thresh": schema.number(exclusive_minimum=0), "leak": schema.number(exclusive_minimum=0, maximum=1),
-    "reset": schema.one_of(RESETS), "v_reset": schema.number(), "refrac": schema.integer(0),
+    "thresh": per_neuron_schema(schema.number(exclusive_minimum=0)),
+    "leak": per_neuron_schema(schema.number(exclusive_minimum=0, maximum=1)),
+    "reset": schema.one_of(RESETS), "v_reset": per_neuron_schema(schema.number()), "refrac": schema.integer(0),
 }
 register_node("input", Input, {})
 register_node("if", IFNeurons, {**SPIKING_PARAMS, "leak": {"const": 1.0}})
 register_node("lif", LIFNeurons, SPIKING_PARAMS)
-register_node("integrator", Integrator, {"leak": SPIKING_PARAMS["leak"], "v_reset": schema.number()})
+register_node("integrator", Integrator, {"leak": SPIKING_PARAMS["leak"], "v_reset": SPIKING_PARAMS["v_reset"]})
 
 
 def layer_kind(layer: Nodes) -> str:

@@ -14,7 +14,7 @@ from ..names import (
     ANN_LR, ANN_NAMES, DEFAULT_MAX_RATES, DEFAULT_THRESHOLDS, ENCODER_NAMES, ENGINES, MAX_NEURONS, NETWORK_NAMES, NORMS,
     OPTIMIZERS, RULE_NAMES, SCHEDULES,
 )
-from .common import add_data_args, add_run_args, float_in, positive_float, positive_int
+from .common import add_data_args, add_run_args, float_in, learning_rate, positive_float, positive_int, seed_int
 
 #: Kinds of ``snnsim plot --kind``.
 KINDS: tuple[str, ...] = ("raster", "rates", "hist", "traces", "ttfs", "accuracy", "confusion")
@@ -23,6 +23,7 @@ TUNED = "none-tuned"
 
 percent = float_in("a percentile in (0, 100]", lambda v: 0.0 < v <= 100.0)
 dropout_prob = float_in("a probability in [0, 1)", lambda v: 0.0 <= v < 1.0)
+fraction = float_in("an accuracy in [0, 1]", lambda v: 0.0 <= v <= 1.0)
 
 
 class Parser(argparse.ArgumentParser):
@@ -82,7 +83,7 @@ def add_train_args(p: argparse.ArgumentParser, epochs: int = 10) -> None:
     """ANN training options (``train-ann``, ``convert --net``)."""
     g = p.add_argument_group("ANN training")
     g.add_argument("--epochs", type=positive_int, default=epochs, help=f"training epochs (default {epochs})")
-    g.add_argument("--lr", type=positive_float, default=ANN_LR, help=f"learning rate (default {ANN_LR:g})")
+    g.add_argument("--lr", type=learning_rate, default=ANN_LR, help=f"learning rate (default {ANN_LR:g})")
     g.add_argument("--optimizer", default="adam", choices=("adam", "sgd"),
                    help="adam (default) or sgd with --momentum (Diehl et al.: sgd, --lr 1, --momentum 0.5)")
     g.add_argument("--momentum", type=float, default=0.5, help="SGD momentum in [0, 1) (default 0.5)")
@@ -173,7 +174,7 @@ def train_args(p: argparse.ArgumentParser) -> None:
                         "stbp-tdbn: resnet19; ttfs: fc, fc2, vgg; fastsnn/lif: fc)")
     p.add_argument("--timesteps", "-T", type=positive_int, default=None, help="simulation steps (default: the method's)")
     p.add_argument("--epochs", type=positive_int, default=10, help="training epochs")
-    p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate")
+    p.add_argument("--lr", type=learning_rate, default=1e-3, help="learning rate")
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimiser")
     p.add_argument("--schedule", default="none", choices=SCHEDULES, help="learning-rate schedule")
     p.add_argument("--patience", type=positive_int, default=None, help="early stopping after N epochs without improvement")
@@ -212,10 +213,10 @@ def demo_args(p: argparse.ArgumentParser) -> None:
                      "record.pt and the network (snn/) to --out.")
     p.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
     p.add_argument("--epochs", type=positive_int, default=10, help="ANN training epochs (default 10)")
-    p.add_argument("--lr", type=positive_float, default=3e-4, help="ANN learning rate (Adam, default 3e-4)")
+    p.add_argument("--lr", type=learning_rate, default=3e-4, help="ANN learning rate (Adam, default 3e-4)")
     p.add_argument("--timesteps", "-T", type=positive_int, default=100, help="simulation steps (default 100)")
     p.add_argument("--max-rate", type=positive_float, default=1000.0, help="Poisson max rate in Hz (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed in [0, 2**32)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -232,9 +233,9 @@ def plot_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers", nargs="+", default=None, help="layers to show (default all)")
     p.add_argument("--unit", default="step", choices=("step", "hz"), help="rate unit (default spikes/step)")
     p.add_argument("--log-x", action="store_true", help="accuracy: logarithmic time axis")
-    p.add_argument("--ann-acc", type=float, default=None,
+    p.add_argument("--ann-acc", type=fraction, default=None,
                    help="accuracy: ANN reference accuracy in [0, 1] (default report.json's ann_accuracy)")
-    p.add_argument("--thresh", type=float, default=None,
+    p.add_argument("--thresh", type=positive_float, default=None,
                    help="traces: threshold line (default from the run's network spec)")
 
 
