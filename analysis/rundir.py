@@ -3,7 +3,6 @@ with :func:`save_record`, read back with :func:`load_record`)."""
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -11,7 +10,7 @@ from typing import Any, Optional, Union
 import torch
 
 from snnsim.engine import Record
-from snnsim.io import atomic_write_bytes
+from snnsim.io import atomic_write_bytes, load_tensors, read_json_object
 from snnsim.errors import UserError
 
 RECORD_FILE = "record.pt"
@@ -61,23 +60,47 @@ def save_record(path: Union[str, Path], record: Record, labels: Optional[torch.T
 def load_record(path: Union[str, Path]) -> tuple[Record, Optional[torch.Tensor]]:
     """(Record, labels ``[B]`` or None) from a ``record.pt`` file."""
     path = Path(path)
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # corrupt or foreign file
-        raise UserError(f"cannot read {path}: {err}") from None
+    data = load_tensors(path.read_bytes(), path)  # corrupt, truncated or code-carrying: one-line UserError
     if not isinstance(data, dict) or not isinstance(data.get("spikes"), dict) or not data["spikes"]:
         raise UserError(f"{path} is not a record file: expected a dict with a non-empty 'spikes' dict")
-    spikes = dict(data["spikes"])
+    spikes, voltages = dict(data["spikes"]), data.get("voltages") or {}
+    if not isinstance(voltages, dict) or not all(isinstance(v, torch.Tensor)
+                                                 for v in [*spikes.values(), *voltages.values()]):
+        raise UserError(f"{path} is not a record file: its spikes and voltages must be dicts of tensors")
     shapes = {tuple(v.shape[:2]) for v in spikes.values()}
     if len(shapes) != 1 or any(v.dim() < 2 for v in spikes.values()):
         raise UserError(f"{path}: every layer's spikes must be [T, B, ...] with the same T and B, got "
                          f"{ {k: list(v.shape) for k, v in spikes.items()} }")
     kinds = {str(k): str(v) for k, v in (data.get("kinds") or {}).items()}  # absent in older files
-    rec = Record(spikes, dict(data.get("voltages") or {}), float(data.get("dt", 1.0)), kinds)
+    rec = Record(spikes, dict(voltages), float(data.get("dt", 1.0)), kinds)
     labels = data.get("labels")
     return rec, (torch.as_tensor(labels).reshape(-1) if labels is not None else None)
+
+
+#: Fields of report.json that readers use, with the JSON types they must have (or null).
+REPORT_FIELDS: dict[str, tuple[type, ...]] = {
+    "net": (str,), "command": (str,), "method": (str,), "readout": (str,), "output_layer": (str,),
+    "best_norm": (str,), "checkpoint": (str,), "snn_checkpoint": (str,),
+    "num_classes": (int,), "samples": (int,), "timesteps": (int,),
+    "dt": (int, float), "ann_accuracy": (int, float), "confusion_matrix": (list,),
+}
+
+
+def check_report(report: dict[str, Any], path: Path) -> None:
+    """Refuse a report.json field of the wrong JSON type (one line naming the field)."""
+    for key, types in REPORT_FIELDS.items():
+        value = report.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+            want = {str: "a string", int: "an integer" if float not in types else "a number", list: "a list"}[types[0]]
+            raise UserError(f"{path}: field {key!r} must be {want} or null, got {json_type(value)} {value!r}"[:300])
+    if report.get("num_classes") is not None and report["num_classes"] < 1:
+        raise UserError(f"{path}: field 'num_classes' must be >= 1, got {report['num_classes']}")
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type (for messages)."""
+    names = {bool: "a boolean", str: "a string", int: "an integer", float: "a number", list: "a list", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
 
 
 def load_run(run_dir: Union[str, Path]) -> RunData:
@@ -90,10 +113,8 @@ def load_run(run_dir: Union[str, Path]) -> RunData:
         raise UserError(f"{path} has neither report.json nor record.pt (is it a run directory?)")
     report: dict[str, Any] = {}
     if rep_path.is_file():
-        try:
-            report = json.loads(rep_path.read_text())
-        except json.JSONDecodeError as err:
-            raise UserError(f"{rep_path} is not valid JSON: {err}") from None
+        report = read_json_object(rep_path, "report")
+        check_report(report, rep_path)
     run = RunData(path, report)
     if rec_path.is_file():
         run.record, run.labels = load_record(rec_path)

@@ -26,10 +26,10 @@ from torch import nn
 
 from . import schema
 from .data import Split
-from .errors import UserError
+from .errors import UserError, UserTypeError
 from .io import load_tensors, read_sealed, tensor_bytes, write_sealed
 from .limits import check_allocation, module_bytes
-from .names import ANN_LR
+from .names import ANN_LR, MAX_LR, MAX_SEED
 from .progress import progress_bar, progress_line
 
 ANN_CONFIG = "ann.json"
@@ -68,11 +68,11 @@ def _check_args(input_shape: Sequence[int], n_classes: int, dropout: float, conv
     shape = tuple(int(d) for d in input_shape)
     if (conv and len(shape) != 3) or not shape or min(shape) < 1:
         want = "(C, H, W)" if conv else "positive dimensions"
-        raise ValueError(f"input_shape must be {want}, got {tuple(input_shape)}")
+        raise UserError(f"input_shape must be {want}, got {tuple(input_shape)}")
     if not isinstance(n_classes, int) or n_classes < 2:
-        raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
+        raise UserError(f"n_classes must be an int >= 2, got {n_classes!r}")
     if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
+        raise UserError(f"dropout must be a probability in [0, 1), got {dropout!r}")
     return shape
 
 
@@ -102,7 +102,7 @@ def _conv_stack(
         layers += [nn.Conv2d(c, channels, kernel, bias=bias), nn.ReLU(), nn.AvgPool2d(2)]
         c, h, w = channels, (h - kernel + 1) // 2, (w - kernel + 1) // 2
         if min(h, w) < 1:
-            raise ValueError(f"input_shape {shape} is too small for the {net} network")
+            raise UserError(f"input_shape {shape} is too small for the {net} network")
     layers.append(nn.Flatten())
     n_in = c * h * w
     for n in hidden:
@@ -115,7 +115,7 @@ def _conv_stack(
 
 def _check_flags(bias: object, output_relu: object) -> tuple[bool, bool]:
     if not isinstance(bias, bool) or not isinstance(output_relu, bool):
-        raise TypeError(f"bias and output_relu must be bools, got {bias!r}, {output_relu!r}")
+        raise UserTypeError(f"bias and output_relu must be bools, got {bias!r}, {output_relu!r}")
     return bias, output_relu
 
 
@@ -128,7 +128,7 @@ def ann_fc(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropou
     shape = _check_args(input_shape, n_classes, dropout, conv=False)
     sizes = [int(n) for n in hidden]
     if any(n < 1 for n in sizes):
-        raise ValueError(f"hidden sizes must be >= 1, got {list(hidden)}")
+        raise UserError(f"hidden sizes must be >= 1, got {list(hidden)}")
     n_in = math.prod(shape)
     layers: list[nn.Module] = [nn.Flatten()]
     for n in sizes:
@@ -161,7 +161,7 @@ ANNS: dict[str, Callable[..., ANN]] = {"fc": ann_fc, "scnn": ann_scnn, "lenet": 
 def build_ann(name: str, **kw: Any) -> ANN:
     """Build a named ANN ("fc", "scnn", "lenet")."""
     if name not in ANNS:
-        raise ValueError(f"unknown ANN {name!r}; known: {sorted(ANNS)}")
+        raise UserError(f"unknown ANN {name!r}; known: {sorted(ANNS)}")
     # the weights' size first, measured on torch's meta device (nothing allocated)
     check_allocation(module_bytes(lambda: ANNS[name](**kw)), f"the {name} ANN's weights")
     return ANNS[name](**kw)
@@ -170,9 +170,9 @@ def build_ann(name: str, **kw: Any) -> ANN:
 # --------------------------------------------------------------------------- training
 def _check_split(split: Split, name: str) -> None:
     if not isinstance(split, Split):
-        raise TypeError(f"{name} must be a snnsim.data.Split, got {type(split).__name__}")
+        raise UserTypeError(f"{name} must be a snnsim.data.Split, got {type(split).__name__}")
     if len(split) == 0:
-        raise ValueError(f"{name} is empty")
+        raise UserError(f"{name} is empty")
 
 
 @torch.no_grad()
@@ -222,15 +222,17 @@ def train_ann(
     if val_split is not None:
         _check_split(val_split, "val_split")
     if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+        raise UserError(f"epochs must be an int >= 1, got {epochs!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and 0 < lr <= MAX_LR):
+        raise UserError(f"lr must be a number in (0, {MAX_LR:g}], got {lr!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
+        raise UserError(f"seed must be an int in [0, 2**32), got {seed!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        raise UserError(f"batch_size must be an int >= 1, got {batch_size!r}")
     if optimizer not in ("adam", "sgd"):
-        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+        raise UserError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     if not (isinstance(momentum, (int, float)) and 0.0 <= momentum < 1.0):
-        raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        raise UserError(f"momentum must be in [0, 1), got {momentum!r}")
     torch.manual_seed(seed)  # dropout masks
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
@@ -288,15 +290,15 @@ def save_ann(model: nn.Module, name: Optional[str] = None, directory: Union[str,
     (the state_dict) to ``directory``. ``name``/``input_shape``/``n_classes`` default to
     those an :class:`ANN` remembers. Returns the directory."""
     if directory is None:
-        raise TypeError("save_ann needs a directory")
+        raise UserTypeError("save_ann needs a directory")
     cfg = model.config() if isinstance(model, ANN) else {}
     name = name if name is not None else cfg.get("net")
     if name not in ANNS:
-        raise ValueError(f"save_ann needs the net name, one of {sorted(ANNS)}; got {name!r}")
+        raise UserError(f"save_ann needs the net name, one of {sorted(ANNS)}; got {name!r}")
     shape = list(input_shape) if input_shape is not None else cfg.get("input_shape")
     classes = n_classes if n_classes is not None else cfg.get("n_classes")
     if shape is None or classes is None:
-        raise ValueError("give input_shape and n_classes (the model does not record them)")
+        raise UserError("give input_shape and n_classes (the model does not record them)")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     blob = tensor_bytes({k: v.detach().cpu() for k, v in model.state_dict().items()})

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import UserError
+from .errors import UserError, UserTypeError
 
 __all__ = [
     "DATASETS",
@@ -109,16 +109,16 @@ class Split:
 
     def __post_init__(self) -> None:
         if not isinstance(self.x, torch.Tensor) or not isinstance(self.y, torch.Tensor):
-            raise TypeError(
+            raise UserTypeError(
                 f"Split expects torch tensors for x and y, got {type(self.x).__name__} "
                 f"and {type(self.y).__name__}"
             )
         if self.x.dim() != 4:
-            raise ValueError(f"Split.x must be [N, C, H, W], got shape {tuple(self.x.shape)}")
+            raise UserError(f"Split.x must be [N, C, H, W], got shape {tuple(self.x.shape)}")
         if self.y.dim() != 1:
-            raise ValueError(f"Split.y must be [N], got shape {tuple(self.y.shape)}")
+            raise UserError(f"Split.y must be [N], got shape {tuple(self.y.shape)}")
         if self.x.shape[0] != self.y.shape[0]:
-            raise ValueError(
+            raise UserError(
                 f"Split.x has {self.x.shape[0]} samples but Split.y has {self.y.shape[0]} labels"
             )
 
@@ -184,7 +184,7 @@ def _read_bytes(path: Path) -> bytes:
         try:
             return gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"corrupt or truncated gzip file {path}: {exc}") from exc
+            raise UserError(f"corrupt or truncated gzip file {path}: {exc}") from exc
     return raw
 
 
@@ -198,22 +198,22 @@ def read_idx(path: str | Path) -> np.ndarray:
     path = Path(path)
     data = _read_bytes(path)
     if len(data) < 4:
-        raise ValueError(f"{path}: too short for an IDX header ({len(data)} bytes)")
+        raise UserError(f"{path}: too short for an IDX header ({len(data)} bytes)")
     zero0, zero1, code, ndim = data[0], data[1], data[2], data[3]
     if zero0 != 0 or zero1 != 0 or code not in _IDX_DTYPES or ndim < 1:
-        raise ValueError(
+        raise UserError(
             f"{path}: bad IDX magic number 0x{data[:4].hex()} (expected 0x0000TTNN with "
             f"type code TT in {sorted(hex(c) for c in _IDX_DTYPES)} and NN >= 1 dimensions)"
         )
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise ValueError(f"{path}: truncated IDX header ({len(data)} of {header} bytes)")
+        raise UserError(f"{path}: truncated IDX header ({len(data)} of {header} bytes)")
     dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = _IDX_DTYPES[code]
     expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     if len(data) != expected:
         kind = "truncated" if len(data) < expected else "has trailing bytes"
-        raise ValueError(
+        raise UserError(
             f"{path}: IDX file {kind}: {len(data)} bytes, expected {expected} for "
             f"dimensions {dims} of {dtype.name}"
         )
@@ -229,15 +229,15 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     """
     arr = np.asarray(array)
     if arr.ndim < 1 or arr.ndim > 255:
-        raise ValueError(f"write_idx needs an array with 1..255 dimensions, got {arr.ndim}")
+        raise UserError(f"write_idx needs an array with 1..255 dimensions, got {arr.ndim}")
     code = next((c for c, dt in _IDX_DTYPES.items() if dt.newbyteorder("=") == arr.dtype), None)
     if code is None:
-        raise TypeError(
+        raise UserTypeError(
             f"write_idx cannot store dtype {arr.dtype}; use one of uint8, int8, int16, "
             "int32, float32, float64"
         )
     if any(d >= 2**32 for d in arr.shape):
-        raise ValueError(f"write_idx: dimension too large for IDX in shape {arr.shape}")
+        raise UserError(f"write_idx: dimension too large for IDX in shape {arr.shape}")
     header = bytes([0, 0, code, arr.ndim]) + np.asarray(arr.shape, dtype=">u4").tobytes()
     payload = header + np.ascontiguousarray(arr, dtype=_IDX_DTYPES[code]).tobytes()
     path = Path(path)
@@ -251,9 +251,9 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
 # --------------------------------------------------------------------------- helpers
 def _check_positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= 1, got {value!r}")
+        raise UserTypeError(f"{name} must be an int >= 1, got {value!r}")
     if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+        raise UserError(f"{name} must be >= 1, got {value}")
     return int(value)
 
 
@@ -279,7 +279,7 @@ def _resize(x: torch.Tensor, size: int | None, chunk: int = 8192) -> torch.Tenso
 def _labels(y: torch.Tensor | np.ndarray, num_classes: int, source: object) -> torch.Tensor:
     t = torch.as_tensor(np.asarray(y)).to(torch.int64).reshape(-1).contiguous()
     if t.numel() and (int(t.min()) < 0 or int(t.max()) >= num_classes):
-        raise ValueError(
+        raise UserError(
             f"{source}: labels must lie in [0, {num_classes}), found "
             f"[{int(t.min())}, {int(t.max())}]"
         )
@@ -378,20 +378,20 @@ def _load_mnist10k(
     images = read_idx(image_path)
     labels = read_idx(label_path)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise ValueError(
+        raise UserError(
             f"{image_path}: expected uint8 images [N, H, W], got {images.dtype} {images.shape}"
         )
     if labels.ndim != 1 or labels.dtype != np.uint8:
-        raise ValueError(
+        raise UserError(
             f"{label_path}: expected uint8 labels [N], got {labels.dtype} {labels.shape}"
         )
     n = images.shape[0]
     if labels.shape[0] != n:
-        raise ValueError(
+        raise UserError(
             f"{image_path} has {n} images but {label_path} has {labels.shape[0]} labels"
         )
     if n < 2:
-        raise ValueError(f"{image_path}: need at least 2 images to split, got {n}")
+        raise UserError(f"{image_path}: need at least 2 images to split, got {n}")
     y = _labels(labels, 10, label_path)
     x = torch.from_numpy(images).unsqueeze(1)
     n_train = min(max(round(0.8 * n), 1), n - 1)
@@ -437,10 +437,10 @@ def _load_torchvision_mnist(
         except (RuntimeError, OSError) as exc:  # not found / download failed (URLError is OSError)
             raise _not_found(name, root, f"the IDX files in {raw}", exc, download) from exc
         except (AssertionError, TypeError, ValueError) as exc:
-            raise ValueError(f"{name}: corrupt IDX files in {raw}: {exc}") from exc
+            raise UserError(f"{name}: corrupt IDX files in {raw}: {exc}") from exc
         data = torch.as_tensor(ds.data)
         if data.dim() != 3:
-            raise ValueError(f"{name}: expected images [N, H, W] in {raw}, got {tuple(data.shape)}")
+            raise UserError(f"{name}: expected images [N, H, W] in {raw}, got {tuple(data.shape)}")
         parts.append((data.unsqueeze(1), _labels(ds.targets, 10, raw)))
     return _make_dataset(name, parts[0], parts[1], 10, 255.0, image_size, limit)
 
@@ -554,10 +554,10 @@ def load_dataset(
         limit: keep only the first ``limit`` samples of each split.
     """
     if not isinstance(name, str):
-        raise TypeError(f"dataset name must be a str, one of {DATASETS}; got {name!r}")
+        raise UserTypeError(f"dataset name must be a str, one of {DATASETS}; got {name!r}")
     key = name.strip().lower().replace("_", "-")
     if key not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+        raise UserError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     if image_size is not None:
         image_size = _check_positive_int(image_size, "image_size")
     if limit is not None:

@@ -246,16 +246,25 @@ def save_network(network: Network, directory: Union[str, Path], extra: Optional[
     return write_sealed(directory / SPEC_FILE, meta, blobs)
 
 
-def read_format_json(path: Path, fmt: str, what: str) -> dict[str, Any]:
-    """Read a JSON file whose ``"format"`` must be ``fmt``; clear errors for a corrupt,
-    truncated or foreign file (``what`` names the kind of file in the message)."""
+def read_json_object(path: Union[str, Path], what: str) -> dict[str, Any]:
+    """The JSON object (dict) in ``path``; a binary, truncated, too deeply nested or
+    non-object file is a one-line :class:`UserError` (``what`` names the kind of file)."""
     try:
-        obj = json.loads(path.read_text())
+        obj = json.loads(Path(path).read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"{path} is not valid JSON (truncated or corrupt?): {err}") from None
     except RecursionError:
         raise UserError(f"{path} is nested too deeply to be an snnsim {what} file") from None
-    if not isinstance(obj, dict) or obj.get("format") != fmt:
+    if not isinstance(obj, dict):
+        raise UserError(f"{path} is not an snnsim {what} file: expected a JSON object, got a {type(obj).__name__}")
+    return obj
+
+
+def read_format_json(path: Path, fmt: str, what: str) -> dict[str, Any]:
+    """Read a JSON file whose ``"format"`` must be ``fmt``; clear errors for a corrupt,
+    truncated or foreign file (``what`` names the kind of file in the message)."""
+    obj = read_json_object(path, what)
+    if obj.get("format") != fmt:
         raise UserError(f"{path} is not an snnsim {what} file (format != {fmt!r})")
     return obj
 

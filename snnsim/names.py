@@ -25,6 +25,12 @@ DEFAULT_MAX_RATES: tuple[float, ...] = (200.0, 500.0, 1000.0)
 #: output layer sums 1200 positive activations, so each step shifted all 10 outputs by ~2 and
 #: cross-entropy drove them below 0 within 2 steps, where the ReLU passes no gradient (7.78%).
 ANN_LR: float = 3e-4
+#: Largest learning rate accepted (``--lr``, ``TrainConfig.lr``, ``train_ann(lr=)``): 1e300 overflowed
+#: inside Adam's update (a RuntimeError traceback), and 1e30 trained silently to NaN weights.
+MAX_LR: float = 100.0
+#: Random seeds are 0 <= seed < MAX_SEED (``--seed``, ``TrainConfig.seed``, ``train_ann(seed=)``):
+#: torch refuses seeds past 64 bits, and training derives per-epoch seeds as seed * 1000 + epoch.
+MAX_SEED: int = 2**32
 #: Layers above this many neurons are drawn for an evenly spaced subset (:mod:`analysis.raster`).
 MAX_NEURONS: int = 2000
 

@@ -6,14 +6,13 @@ The argparse types and ``add_*_args`` builders import no torch (the parsers in
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import UserError
-from ..names import DATASETS
+from ..names import DATASETS, MAX_LR, MAX_SEED
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -39,6 +38,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def seed_int(text: str) -> int:
+    """An argparse type: a random seed, an integer in [0, 2**32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text}")
+    return value
+
+
 def float_in(what: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
     """An argparse type: a float for which ``ok`` holds, else "expected {what}, got ..."."""
     def parse(text: str) -> float:
@@ -50,6 +60,14 @@ def float_in(what: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
             raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
         return value
     return parse
+
+
+def learning_rate(text: str) -> float:
+    """An argparse type: a learning rate in (0, MAX_LR]."""
+    value = positive_float(text)
+    if value > MAX_LR:
+        raise argparse.ArgumentTypeError(f"expected a learning rate in (0, {MAX_LR:g}], got {text}")
+    return value
 
 
 def layer_sizes(text: str, option: str = "--hidden") -> tuple[int, ...]:
@@ -79,7 +97,7 @@ def add_run_args(p: argparse.ArgumentParser, batch_size: int = 100) -> None:
     g.add_argument("--batch-size", type=positive_int, default=batch_size,
                    help=f"samples per batch (default {batch_size})")
     g.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--seed", type=seed_int, default=0, help="random seed in [0, 2**32) (default 0)")
     g.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
     g.add_argument("--max-memory", default=None, metavar="SIZE",
@@ -95,14 +113,32 @@ def setup_run(args: argparse.Namespace) -> None:
 
     set_max_memory(args.max_memory)
     torch.manual_seed(args.seed)
+    check_device(args.device)
     if args.threads:
+        limit = max(64, 4 * (os.cpu_count() or 1))
+        if args.threads > limit:  # libgomp aborts the process when it cannot start them
+            raise UserError(f"--threads {args.threads} is more than {limit} (4 per CPU core, at least 64)")
         torch.set_num_threads(args.threads)
-    if str(args.device).startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for, but no CUDA device is available")
+
+
+def check_device(device: str) -> None:
+    """Refuse a --device that torch does not know, that is not present, or that cannot hold
+    data (``meta``): snnsim runs on cpu, cuda[:N] and mps."""
+    import torch
+
     try:
-        torch.device(args.device)
-    except RuntimeError:
-        raise UserError(f"unknown --device {args.device!r} (try cpu or cuda)") from None
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UserError(f"unknown --device {device!r} (try cpu or cuda)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda was asked for, but no CUDA device is available")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UserError(f"--device {device}: there are only {torch.cuda.device_count()} CUDA devices")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError("--device mps was asked for, but no MPS device is available")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"--device {device}: snnsim runs on cpu, cuda or mps, not {dev.type}")
 
 
 def load_data(args: argparse.Namespace, **kw: Any) -> Dataset:
@@ -136,13 +172,6 @@ def write_report(out: Path, report: dict[str, Any]) -> Path:
     path = out / "report.json"
     atomic_write_json(path, report)
     return path
-
-
-def read_report(run_dir: Path) -> dict[str, Any]:
-    path = Path(run_dir) / "report.json"
-    if not path.is_file():
-        raise UserError(f"{run_dir} has no report.json (is it a run directory?)")
-    return json.loads(path.read_text())
 
 
 def threads_info() -> dict[str, Any]:

@@ -28,6 +28,8 @@ from .common import out_dir, print_written, threads_info, write_report
 
 def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
+    # refuse a --max-rate the encoder cannot use before training (a throwaway generator: no RNG state moves)
+    encoders.poisson(torch.zeros(1), 1, max_rate=args.max_rate, generator=torch.Generator())
     out = out_dir(args.out)
     progress = not args.no_progress
     data = load_dataset("digits")

@@ -36,7 +36,10 @@ def write_html(args: argparse.Namespace) -> int:
         kwargs["max_neurons"] = args.max_neurons
     page = view(args.run_dir, sample=args.sample, layers=args.layers,
                 window=tuple(args.window) if args.window else None, **kwargs)
-    size = page.write(args.html)
+    try:
+        size = page.write(args.html)
+    except OSError as err:
+        raise UserError(f"--html {args.html}: cannot write this file ({err.strerror or err})") from None
     vd = page.data
     print(f"{args.html} ({size / 1e6:.1f} MB: {vd.n_spikes} spikes of {len(vd.samples)} of {vd.n_samples} samples, "
           f"{len(vd.names)} layers{', first-spike view' if vd.ttfs else ''})")
@@ -65,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
             path = Path(args.save)
             if path.suffix.lower() not in (".png", ".svg"):
                 raise UserError(f"--save needs a .png or .svg file name, got {args.save}")
-            viewer.fig.savefig(path, dpi=args.dpi)
+            try:
+                viewer.fig.savefig(path, dpi=args.dpi)
+            except OSError as err:
+                raise UserError(f"--save {args.save}: cannot write this file ({err.strerror or err})") from None
             print(path)
         else:
             viewer.show()
