@@ -20,6 +20,7 @@ from .record import Record
 from .reference import run_bindsnet
 
 from ..names import ENGINES  # noqa: E402  (the one list, light for the CLI)
+from ..errors import UserError, UserTypeError
 
 #: Attribute of a Network holding active recorders: objects with a ``voltage_layers``
 #: collection (potentials they need) that are called with every :class:`Record`
@@ -40,35 +41,41 @@ def _all_finite(x: torch.Tensor) -> bool:
 
 
 def _as_input_dict(network: Network, inputs: Union[torch.Tensor, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    if not isinstance(network, Network):
+        raise UserTypeError(f"network must be a bindsnet Network, got {type(network).__name__}")
     if isinstance(inputs, torch.Tensor):
         names = input_layers(network)
         if len(names) != 1:
-            raise ValueError(
+            raise UserError(
                 f"the network has {len(names)} input layers {names}; pass a dict layer name -> tensor"
             )
         inputs = {names[0]: inputs}
     if not isinstance(inputs, dict) or not inputs:
-        raise TypeError("inputs must be a tensor [T, B, *shape] or a non-empty dict of them")
+        raise UserTypeError("inputs must be a tensor [T, B, *shape] or a non-empty dict of them, "
+                            f"got {type(inputs).__name__}")
     lead = None
     for name, x in inputs.items():
         if name not in network.layers:
-            raise ValueError(f"input given for unknown layer {name!r}; layers: {list(network.layers)}")
+            raise UserError(f"input given for unknown layer {name!r}; layers: {list(network.layers)}")
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"input for layer {name!r} must be a torch.Tensor, got {type(x).__name__}")
+            raise UserTypeError(f"input for layer {name!r} must be a torch.Tensor, got {type(x).__name__}")
+        if x.is_complex() or x.device.type == "meta":
+            raise UserTypeError(f"input for layer {name!r} must be a real tensor with data (bool, int or float), "
+                                f"got {x.dtype} on {x.device}")
         shape = list(network.layers[name].shape)
         if x.dim() < 3 or list(x.shape[2:]) != shape and x[0, 0].numel() != network.layers[name].n:
-            raise ValueError(
+            raise UserError(
                 f"input for layer {name!r} must have shape [T, B, {', '.join(map(str, shape))}], "
                 f"got {list(x.shape)}"
             )
         if x.is_floating_point() and not _all_finite(x):
-            raise ValueError(f"input for layer {name!r} contains NaN or inf")
+            raise UserError(f"input for layer {name!r} contains NaN or inf")
         if lead is None:
             lead = x.shape[:2]
         elif x.shape[:2] != lead:
-            raise ValueError(f"all inputs need the same [T, B]; got {list(lead)} and {list(x.shape[:2])}")
+            raise UserError(f"all inputs need the same [T, B]; got {list(lead)} and {list(x.shape[:2])}")
         if x.shape[0] < 1 or x.shape[1] < 1:
-            raise ValueError(f"input for layer {name!r} has an empty time or batch dimension: {list(x.shape)}")
+            raise UserError(f"input for layer {name!r} has an empty time or batch dimension: {list(x.shape)}")
     return {k: v.reshape(*v.shape[:2], *network.layers[k].shape) for k, v in inputs.items()}
 
 
@@ -88,17 +95,20 @@ def simulate(
         record_voltage: True for all layers, or names of layers whose potentials to keep.
     """
     if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        raise UserError(f"engine must be one of {ENGINES}, got {engine!r}")
     feed = _as_input_dict(network, inputs)
     if record_voltage is True:
         want = [n for n, layer in network.layers.items() if not isinstance(layer, Input)]
     elif record_voltage is False:
         want = []
     else:
-        want = list(record_voltage)
+        try:
+            want = [record_voltage] if isinstance(record_voltage, str) else list(record_voltage)
+        except TypeError:
+            raise UserTypeError(f"record_voltage must be True, False or layer names, got {record_voltage!r}") from None
         unknown = [n for n in want if n not in network.layers]
         if unknown:
-            raise ValueError(f"record_voltage names unknown layers {unknown}; layers: {list(network.layers)}")
+            raise UserError(f"record_voltage names unknown layers {unknown}; layers: {list(network.layers)}")
     recorders = list(network.__dict__.get(RECORDERS_ATTR, ()))
     for rec in recorders:
         want += [n for n in rec.voltage_layers if n not in want]

@@ -17,6 +17,7 @@ from bindsnet.network.nodes import Input
 from ..connections import ModuleConnection
 from ..nodes import SpikingNodes
 from .record import Record, layer_kinds
+from ..errors import UserError, UserTypeError
 
 
 def check_feedforward(network: Network) -> None:
@@ -24,18 +25,18 @@ def check_feedforward(network: Network) -> None:
     pos = {name: i for i, name in enumerate(network.layers)}
     for (src, tgt), conn in network.connections.items():
         if pos[src] >= pos[tgt]:
-            raise ValueError(
+            raise UserError(
                 f"the fast engine runs feed-forward networks only; connection {src}->{tgt} "
                 "goes backwards or to itself (use engine='bindsnet')"
             )
         if not isinstance(conn, ModuleConnection):
-            raise TypeError(
+            raise UserTypeError(
                 f"connection {src}->{tgt} is a {type(conn).__name__}; the fast engine needs "
                 "snnsim ModuleConnection objects (use engine='bindsnet' for other connections)"
             )
     for name, layer in network.layers.items():
         if not isinstance(layer, (SpikingNodes, Input)):
-            raise TypeError(
+            raise UserTypeError(
                 f"layer {name!r} is a {type(layer).__name__}; the fast engine needs snnsim node "
                 "classes (IFNeurons, LIFNeurons, Integrator) or bindsnet Input"
             )
@@ -56,7 +57,7 @@ def run_fast(
     for name, layer in network.layers.items():
         if isinstance(layer, Input):
             if name not in inputs:
-                raise ValueError(f"no input given for input layer {name!r}")
+                raise UserError(f"no input given for input layer {name!r}")
             spikes[name] = inputs[name]
             continue
         current = None
