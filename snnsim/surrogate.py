@@ -98,6 +98,29 @@ def lee_pseudo_derivative(spikes: torch.Tensor, leak: float, thresh: float) -> t
     return out.to(torch.float32)
 
 
+class _SurrogateSpike(torch.autograd.Function):
+    """``H(v - thresh)`` as float 0/1 whose backward is ``surrogate.derivative(v - thresh)``."""
+
+    @staticmethod
+    def forward(ctx, v: torch.Tensor, thresh: Any, surrogate: Surrogate) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(v)
+        ctx.thresh, ctx.surrogate = thresh, surrogate
+        return (v >= thresh).to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (v,) = ctx.saved_tensors
+        return grad * ctx.surrogate.derivative(v - ctx.thresh), None, None
+
+
+def surrogate_spike(v: torch.Tensor, thresh: Any, surrogate: Surrogate) -> torch.Tensor:
+    """Differentiable spikes of one step: float ``v >= thresh`` ``[B, ...]`` with the surrogate
+    gradient (``thresh``: a number or a tensor broadcasting to ``v``). Temporal surrogates only."""
+    if not surrogate.temporal:
+        raise TypeError(f"{type(surrogate).__name__} is computed from whole spike trains, not per step")
+    return _SurrogateSpike.apply(v, thresh, surrogate)
+
+
 SURROGATES: dict[str, type] = {
     "rectangular": Rectangular,
     "fast_sigmoid": FastSigmoid,

@@ -91,14 +91,13 @@ def test_no_per_layer_delay():
         assert rec.spikes["out"][:, 0, 0].nonzero().flatten().tolist() == [0]
 
 
-def test_fast_engine_rejects_recurrent_connection():
+def test_fast_engine_runs_recurrent_connection():
     spec = {"layers": [{"name": "input", "type": "input", "shape": [3]}, {"name": "a", "type": "if", "shape": [3]}],
             "connections": [{"source": "input", "target": "a", "ops": [{"op": "linear", "out_features": 3}]},
                             {"source": "a", "target": "a", "ops": [{"op": "linear", "out_features": 3}]}]}
     net = build_network(spec)
-    with pytest.raises(ValueError, match="feed-forward"):
-        simulate(net, torch.zeros(2, 1, 3), engine="fast")
-    simulate(net, torch.zeros(2, 1, 3), engine="bindsnet")  # the reference engine runs it
+    x = poisson_input((12, 2, 3), 0.5)
+    assert_engines_agree(net, x)  # the self-connection delivers the previous step's spikes (tests/test_recurrent.py)
 
 
 @pytest.mark.parametrize("x, kw, err, match", [

@@ -4,8 +4,10 @@
 - ``"fast"``: layer-wise multi-step execution over ``[T, B, ...]`` tensors.
 
 Timing convention (both engines): ``one_step=True``: the spikes that a layer emits at
-step t drive every downstream layer at the same step t, so a feed-forward network
-has no per-layer delay. On the same input the two engines give identical spikes.
+step t drive every later layer (in the network's layer order) at the same step t, so a
+feed-forward network has no per-layer delay; a connection to the layer itself or to an
+earlier layer (recurrent, lateral, backward) delivers them at step t + 1. On the same input
+the two engines give identical spikes.
 """
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ import torch
 from bindsnet.network import Network
 from bindsnet.network.nodes import Input
 
-from .fast import check_feedforward, run_fast
+from .fast import run_fast
 from .record import Record
 from .reference import run_bindsnet
+from .stock import check_supported, learning_mode
 
 from ..names import ENGINES  # noqa: E402  (the one list, light for the CLI)
 from ..errors import UserError, UserTypeError
@@ -85,6 +88,7 @@ def simulate(
     *,
     engine: str = "fast",
     record_voltage: Union[bool, Iterable[str]] = False,
+    learning: bool = False,
 ) -> Record:
     """Run ``network`` on ``inputs`` and return a :class:`Record` of all layers' spikes.
 
@@ -93,6 +97,12 @@ def simulate(
             layer name -> tensor. Bool/0-1 spikes or float currents.
         engine: "fast" or "bindsnet".
         record_voltage: True for all layers, or names of layers whose potentials to keep.
+        learning: BindsNET learning during the run (``network.learning`` and the layers'
+            ``learning``; see :func:`snnsim.engine.stock.learning_mode`). False (default): no
+            learning rule runs, adaptive thresholds stay fixed, and no weight changes. True:
+            what ``Network.run`` does while learning: the "bindsnet" engine applies the rules
+            step by step and normalises the weights; the "fast" engine refuses connections
+            with learning rules (naming the rule).
     """
     if engine not in ENGINES:
         raise UserError(f"engine must be one of {ENGINES}, got {engine!r}")
@@ -112,7 +122,7 @@ def simulate(
     recorders = list(network.__dict__.get(RECORDERS_ATTR, ()))
     for rec in recorders:
         want += [n for n in rec.voltage_layers if n not in want]
-    with torch.no_grad():
+    with torch.no_grad(), learning_mode(network, learning):
         if engine == "fast":
             record = run_fast(network, feed, want)
         else:
@@ -132,10 +142,14 @@ def forward(
     layers are float 0/1 tensors carrying surrogate gradients (see
     :mod:`snnsim.autograd`), and the potentials of every non-input layer are returned.
     Under ``torch.no_grad()`` it is an ordinary fast run that keeps the potentials of
-    ``record_voltage`` (default: the last layer). Used by the learning rules."""
+    ``record_voltage`` (default: the last layer). Used by the learning rules.
+    Recurrent networks are differentiated through time: the layers of a cycle step with
+    :func:`snnsim.dynamics.neuron_step` and their layer's (per-step) surrogate. BindsNET
+    learning is as ``network.learning`` says (stock connections with rules are refused while on)."""
     feed = _as_input_dict(network, inputs)
     want = [list(network.layers)[-1]] if record_voltage is None else list(record_voltage)
     return run_fast(network, feed, want)
 
 
-__all__ = ["ENGINES", "forward", "RECORDERS_ATTR", "Record", "simulate", "run_fast", "run_bindsnet", "check_feedforward", "input_layers"]
+__all__ = ["ENGINES", "forward", "RECORDERS_ATTR", "Record", "simulate", "run_fast", "run_bindsnet", "check_supported",
+           "input_layers", "learning_mode"]
