@@ -27,7 +27,9 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation -e ".[bench]"
 	$(PY) benchmarks/simulate.py
+	$(PY) benchmarks/density.py --threads $(or $(BENCH_THREADS),2)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import schema
+from .errors import UserError
 
 
 def as_float(x: torch.Tensor) -> torch.Tensor:
@@ -95,7 +96,7 @@ class TemporalDropout(TemporalModule):
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
         if not 0.0 <= float(p) < 1.0:
-            raise ValueError(f"dropout p must be in [0, 1), got {p}")
+            raise UserError(f"dropout p must be in [0, 1), got {p}")
         self.p = float(p)
         self.mask: Optional[torch.Tensor] = None
 
@@ -131,7 +132,7 @@ def _conv_out(size: int, k: int, s: int, p: int) -> int:
 
 def _need_chw(op: str, shape: Sequence[int]) -> tuple[int, int, int]:
     if len(shape) != 3:
-        raise ValueError(f"op {op!r} needs a (C, H, W) input, got shape {tuple(shape)}")
+        raise UserError(f"op {op!r} needs a (C, H, W) input, got shape {tuple(shape)}")
     return int(shape[0]), int(shape[1]), int(shape[2])
 
 
@@ -179,7 +180,7 @@ def _batchnorm(shape: Sequence[int], eps: float = 1e-5, momentum: float = 0.1) -
         return nn.BatchNorm2d(int(shape[0]), eps=eps, momentum=momentum), [int(d) for d in shape]
     if len(shape) == 1:
         return nn.BatchNorm1d(int(shape[0]), eps=eps, momentum=momentum), [int(d) for d in shape]
-    raise ValueError(f"batchnorm needs a (C,) or (C, H, W) input, got shape {tuple(shape)}")
+    raise UserError(f"batchnorm needs a (C,) or (C, H, W) input, got shape {tuple(shape)}")
 
 
 OPS: dict[str, Callable[..., tuple[nn.Module, list[int]]]] = {}
@@ -229,21 +230,21 @@ def build_ops(ops: Sequence[dict[str, Any]], in_shape: Sequence[int]) -> tuple[l
     Returns (modules, output shape). Raises ValueError for unknown ops or bad parameters.
     """
     if not ops:
-        raise ValueError("a connection needs at least one op, e.g. [{'op': 'linear', 'out_features': 10}]")
+        raise UserError("a connection needs at least one op, e.g. [{'op': 'linear', 'out_features': 10}]")
     shape = [int(d) for d in in_shape]
     modules: list[nn.Module] = []
     for i, spec in enumerate(ops):
         if not isinstance(spec, dict) or "op" not in spec:
-            raise ValueError(f"op #{i} must be a dict with an 'op' key, got {spec!r}")
+            raise UserError(f"op #{i} must be a dict with an 'op' key, got {spec!r}")
         params = {k: v for k, v in spec.items() if k != "op"}
         name = spec["op"]
         if name not in OPS:
-            raise ValueError(f"unknown op {name!r} (op #{i}); known ops: {sorted(OPS)}")
+            raise UserError(f"unknown op {name!r} (op #{i}); known ops: {sorted(OPS)}")
         try:
             mod, shape = OPS[name](shape, **params)
         except TypeError as err:
-            raise ValueError(f"bad parameters for op {name!r} (op #{i}): {err}") from None
+            raise UserError(f"bad parameters for op {name!r} (op #{i}): {err}") from None
         if min(shape) < 1:
-            raise ValueError(f"op {name!r} (op #{i}) gives an empty output shape {shape}")
+            raise UserError(f"op {name!r} (op #{i}) gives an empty output shape {shape}")
         modules.append(mod)
     return modules, shape

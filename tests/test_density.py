@@ -118,3 +118,13 @@ def test_engines_keep_the_contract_when_a_layer_goes_dense():
     rec = assert_engines_agree(net, x)
     assert rec.spikes["fc1"].float().mean() > density.DEFAULTS["cpu"].forward  # dense enough
     assert exact_layers(net, rec) == {"input"}  # both connections took the dense path
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_both_paths_agree_and_stay_on_device():
+    g = torch.Generator().manual_seed(5)
+    spikes = (torch.rand(500, 300, generator=g) < 0.1).cuda()
+    lin, gout = torch.nn.Linear(300, 90).cuda(), torch.randn(500, 90, generator=g).cuda()
+    ev, dense = _run(spikes, lin, ALWAYS_EVENTS, gout), _run(spikes, lin, ALWAYS_DENSE, gout)
+    for a, b in zip(ev, dense):
+        assert a.is_cuda and torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
