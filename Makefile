@@ -15,14 +15,21 @@ $(STAMP): requirements.txt setup.py
 
 venv: $(STAMP)
 
+# The other simulators the interop tests compare against (tests/test_nir_peers.py), pinned to
+# requirements.txt so that they cannot move torch.
+PEERS := $(VENV)/.snnsim-peers
+$(PEERS): $(STAMP) requirements-peers.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-peers.txt -c requirements.txt
+	touch $(PEERS)
+
 demo: $(STAMP)
 	$(VENV)/bin/snnsim demo --out runs/demo
 
-test: $(STAMP)
+test: $(PEERS)
 	bash .ci/install-browser.sh
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
-test-all: $(STAMP)
+test-all: $(PEERS)
 	bash .ci/install-browser.sh
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
