@@ -236,3 +236,22 @@ def test_forward_refuses_gradients_through_stock_nodes():
     net.add_connection(conn, "in", "out")
     with pytest.raises(UserError, match="LIFNodes"):
         forward(net, torch.ones(4, 1, 3))
+
+
+def test_shared_trainer_trains_recurrent_lif_rule():
+    """``snnsim train --method lif --set recurrent=true``: hidden self-connections, trained by fit()."""
+    from snnsim.data import load_dataset
+    from snnsim.learning import get_rule
+    from snnsim.training import TrainConfig, fit
+
+    digits = load_dataset("digits", limit=300)
+    torch.manual_seed(0)
+    rule = get_rule("lif", timesteps=15, hidden=(24,), recurrent=True)
+    net = rule.build("fc", digits.input_shape, digits.num_classes)
+    plain = get_rule("lif", timesteps=15, hidden=(24,)).build("fc", digits.input_shape, digits.num_classes)
+    assert ("fc1", "fc1") in net.connections and ("fc1", "fc1") not in plain.connections
+    w0 = net.connections["fc1", "fc1"].layers[0].weight.detach().clone()
+    net, summary = fit(rule, net, digits, TrainConfig(epochs=2, batch_size=50, lr=1e-2), progress=False)
+    assert summary["history"][-1]["train_loss"] < summary["history"][0]["train_loss"]
+    assert not torch.equal(net.connections["fc1", "fc1"].layers[0].weight.detach(), w0)
+    assert summary["final_accuracy"] > 0.2  # chance is 0.1

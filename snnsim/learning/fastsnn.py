@@ -16,7 +16,9 @@ differentiable fast engine (:mod:`snnsim.autograd`).
 
 Parameters (``--set key=value``): hidden, tau_hidden, tau_readout, thresh, slope, dt,
 enc_tau, enc_theta, weight_gain, bias, method and grad (fastsnn; see :mod:`snnsim.fastsnn`),
-detach_reset (lif).
+detach_reset and recurrent (lif: ``--set recurrent=true`` adds a recurrent weight matrix to
+every hidden layer, a self-connection that delivers the previous step's spikes; BPTT runs
+through it, see :mod:`snnsim.engine.graph`).
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from networks.builders import fc_spec
 from snnsim.engine import forward
 from snnsim.fastsnn import DECAY_METHODS, GRAD_MODES
 from snnsim.nodes import SpikingNodes
-from snnsim.spec import build_network
+from snnsim.spec import build_network, network_spec
 from snnsim.surrogate import FastSigmoid
 
 from .base import LearningRule
@@ -156,9 +158,31 @@ class LIFRule(_LatencyFC):
 
     name = "lif"
 
-    def __init__(self, timesteps: int = 100, *, detach_reset: bool = True, **kwargs: Any) -> None:
+    def __init__(self, timesteps: int = 100, *, detach_reset: bool = True, recurrent: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(timesteps, **kwargs)
-        self.detach_reset = bool(detach_reset)
+        if not isinstance(recurrent, bool):
+            raise UserError(f"recurrent must be true or false, got {recurrent!r}")
+        self.detach_reset, self.recurrent = bool(detach_reset), recurrent
+
+    def build(self, net: str, input_shape: Sequence[int], n_classes: int) -> Network:
+        network = super().build(net, input_shape, n_classes)
+        if not self.recurrent:
+            return network
+        spec = network_spec(network)
+        for layer in spec["layers"][1:-1]:
+            n = math.prod(layer["shape"])
+            spec["connections"].append({"source": layer["name"], "target": layer["name"],
+                                        "ops": [{"op": "linear", "out_features": n, "bias": False}]})
+        recurrent = build_network(spec)
+        recurrent.load_state_dict(network.state_dict(), strict=False)  # the feed-forward weights as drawn
+        with torch.no_grad():
+            for layer in spec["layers"][1:-1]:  # recurrent weights: uniform, std 1 / sqrt(fan_in)
+                w = recurrent.connections[layer["name"], layer["name"]].layers[0].weight
+                bound = math.sqrt(3.0 / w.shape[1])
+                w.uniform_(-bound, bound)
+        self.prepare(recurrent)
+        return recurrent
 
     def hidden_layer(self) -> dict[str, Any]:
         return {"type": "lif", "leak": self.beta_hidden, "thresh": self.thresh, "reset": "subtract"}
@@ -170,7 +194,7 @@ class LIFRule(_LatencyFC):
                 layer.detach_reset = self.detach_reset
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "detach_reset": self.detach_reset}
+        return {**super().config(), "detach_reset": self.detach_reset, "recurrent": self.recurrent}
 
 
 RULES = (FastSNNRule, LIFRule)
