@@ -176,6 +176,26 @@ def test_traces_plot_the_recorded_potentials(rec: Record, net) -> None:  # type:
         plot_traces(rec, "out", neurons=[5])
 
 
+def test_traces_per_neuron_thresholds() -> None:
+    """A layer with per-neuron thresholds (e.g. imported from NIR): layer_thresholds gives them as
+    JSON-ready lists and each traced neuron's own threshold is drawn, its spike dots on it."""
+    net = build_network({"layers": [{"name": "in", "type": "input", "shape": [4]},
+                                    {"name": "h", "type": "if", "thresh": [0.5, 1.0, 2.0, 1.0]}],
+                         "connections": [{"source": "in", "target": "h", "ops": [{"op": "linear", "out_features": 4}]}]})
+    with torch.no_grad():
+        net.connections[("in", "h")].layers[0].weight.fill_(0.3)
+    th = layer_thresholds(net)
+    assert th == {"h": [0.5, 1.0, 2.0, 1.0]}
+    r = simulate(net, torch.ones(12, 1, 4), record_voltage=True)
+    fig = plot_traces(r, "h", neurons=[0, 2], thresh=th)
+    lines = {ln.get_gid(): ln for ln in fig.axes[0].lines}
+    assert list(lines["threshold:h:0"].get_ydata()) == [0.5, 0.5]
+    assert list(lines["threshold:h:2"].get_ydata()) == [2.0, 2.0]
+    assert "threshold" not in lines and set(lines["spikes:h:2"].get_ydata()) == {2.0}
+    shared = plot_traces(r, "h", neurons=[1, 3], thresh=th)  # equal thresholds: one line
+    assert list({ln.get_gid(): ln for ln in shared.axes[0].lines}["threshold"].get_ydata()) == [1.0, 1.0]
+
+
 def test_default_trace_neurons_are_the_most_active(rec: Record) -> None:
     fig = plot_traces(rec, "conv1", sample=0)
     picked = [int(ln.get_gid().split(":")[2]) for ln in fig.axes[0].lines if (ln.get_gid() or "").startswith("trace")]
