@@ -21,7 +21,8 @@ A spec names layers and joins them with connections made of ops::
 Layer types: ``input``, ``if``, ``lif`` (``leak``), ``integrator`` (non-spiking
 read-out); parameters as in :class:`snnsim.nodes.SpikingNodes`. A layer's ``shape``
 may be left out when a connection into it determines it. Layers are simulated in the
-order listed (feed-forward); ``network_spec(net)`` gives the spec back.
+order listed; a connection to the layer itself or to an earlier layer delivers the previous
+step's spikes (recurrent). ``network_spec(net)`` gives the spec back.
 """
 from __future__ import annotations
 
@@ -153,6 +154,8 @@ def _infer_shape(name: str, incoming: list[dict[str, Any]], shapes: dict[str, li
 
 def network_spec(net: Network) -> dict[str, Any]:
     """The spec of ``net`` (layers in simulation order, connections with their ops)."""
+    if not isinstance(net, Network):
+        raise UserTypeError(f"network must be a bindsnet Network, got {type(net).__name__}")
     layers = []
     for name, layer in net.layers.items():
         cfg = node_config(layer)
@@ -160,7 +163,7 @@ def network_spec(net: Network) -> dict[str, Any]:
     conns = []
     for (src, tgt), conn in net.connections.items():
         if not isinstance(conn, ModuleConnection):
-            raise TypeError(
+            raise UserTypeError(
                 f"connection {src}->{tgt} is a {type(conn).__name__}; only snnsim "
                 "ModuleConnection objects can be described as a spec"
             )
