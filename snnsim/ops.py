@@ -22,7 +22,8 @@ Ops (parameters in brackets are optional):
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Optional, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -91,7 +92,12 @@ class RateMaxPool2d(TemporalModule):
 
 
 class TemporalDropout(TemporalModule):
-    """Dropout with one mask per sample, shared by all time steps (scaled by 1/(1-p))."""
+    """Dropout with one mask per sample, shared by all time steps (scaled by 1/(1-p)).
+
+    Masks come from torch's global generator unless :func:`dropout_masks` names a
+    generator and this process's rows of a larger (global) batch: then the masks of the
+    whole batch are drawn and the rows kept, so that a sample's mask does not depend on
+    which data-parallel rank trains it (see :mod:`snnsim.distributed`)."""
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
@@ -99,10 +105,23 @@ class TemporalDropout(TemporalModule):
             raise UserError(f"dropout p must be in [0, 1), got {p}")
         self.p = float(p)
         self.mask: Optional[torch.Tensor] = None
+        self.generator: Optional[torch.Generator] = None
+        self.rows: Optional[tuple[int, int, int]] = None  # (global batch, first row, stride)
 
     def _new_mask(self, like: torch.Tensor) -> torch.Tensor:
-        keep = torch.rand(like.shape, device=like.device) >= self.p
-        return keep.to(as_float(like).dtype) / (1.0 - self.p)
+        """Mask ``[B, ...]`` for ``like`` (one step of the input, ``[B, ...]``)."""
+        shape, device = tuple(like.shape), like.device
+        if self.generator is not None:
+            device = self.generator.device
+        if self.rows is not None:
+            shape = (self.rows[0], *shape[1:])
+        keep = torch.rand(shape, generator=self.generator, device=device) >= self.p
+        if self.rows is not None:
+            keep = keep[self.rows[1]::self.rows[2]]
+            if keep.shape[0] != like.shape[0]:
+                raise ValueError(f"dropout rows {self.rows} select {keep.shape[0]} samples, "
+                                 f"the input has {like.shape[0]}")
+        return keep.to(like.device, as_float(like).dtype) / (1.0 - self.p)
 
     def step(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
@@ -124,6 +143,23 @@ class TemporalDropout(TemporalModule):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+@contextmanager
+def dropout_masks(module: nn.Module, generator: Optional[torch.Generator], batch: int,
+                  rank: int = 0, world: int = 1) -> Iterator[None]:
+    """Inside the block, every :class:`TemporalDropout` in ``module`` draws the masks of
+    a ``batch``-sample batch from ``generator`` and keeps rows ``rank::world`` (this
+    rank's share, see :func:`snnsim.distributed.shard`); restored afterwards."""
+    drops = [m for m in module.modules() if isinstance(m, TemporalDropout)]
+    saved = [(m.generator, m.rows) for m in drops]
+    for m in drops:
+        m.generator, m.rows = generator, (int(batch), int(rank), int(world))
+    try:
+        yield
+    finally:
+        for m, (gen, rows) in zip(drops, saved):
+            m.generator, m.rows = gen, rows
 
 
 def _conv_out(size: int, k: int, s: int, p: int) -> int:

@@ -28,6 +28,7 @@ from .data import Dataset, Split
 from .checkpoint import checkpoint_meta, resume_state, write_checkpoint
 from .io import atomic_write_bytes
 from .learning.base import LearningRule
+from .ops import dropout_masks
 from .progress import progress_bar, progress_line
 
 from .names import MAX_LR, MAX_SEED, OPTIMIZERS, SCHEDULES  # noqa: E402  (the one list, light for the CLI)
@@ -145,8 +146,7 @@ def fit(
         history = list(state["history"])
         start_epoch = int(state["epoch"]) + 1
     rank, world = ddp.rank_world()
-    if world > 1 and cfg.batch_size % world:
-        raise UserError(f"batch_size {cfg.batch_size} must be divisible by the {world} ranks")
+    ddp.check_batches(len(data.train), cfg.batch_size)
     lead = rank == 0
     out = out if lead else None  # only rank 0 writes
     progress, verbose = progress and lead, verbose and lead
@@ -169,19 +169,21 @@ def fit(
             break
         torch.manual_seed(cfg.seed * 1000 + epoch)
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        drop_gen = torch.Generator(device=device).manual_seed(dropout_seed(cfg.seed * 1000 + epoch))
         network.train(True)
         t0 = time.perf_counter()
         total, correct, loss_sum = 0, 0, 0.0
         bar = progress_bar(len(data.train), f"epoch {epoch}/{cfg.epochs}", "sample", progress)
         for x, y in data.train.batches(cfg.batch_size, shuffle=True, generator=gen):
             x, y = x.to(device), y.to(device)
-            inputs, y = ddp.shard(rule.encode(x, gen), y)
-            outputs = model(inputs) if model is not None else rule.outputs(network, inputs)
-            loss = rule.loss(outputs, y)
+            inputs, y = ddp.shard(rule, rule.encode(x, gen), y)
+            with dropout_masks(network, drop_gen, x.shape[0], rank, world):  # a sample's mask: any rank
+                outputs = model(inputs) if model is not None else rule.outputs(network, inputs)
+            loss = rule.loss(outputs, y)  # mean over this rank's samples
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * ddp.loss_scale(y.shape[0], x.shape[0])).backward()  # every sample weighs 1/batch
             opt.step()
             rule.after_step(network)
             total += y.shape[0]
@@ -190,6 +192,7 @@ def fit(
             bar.update(x.shape[0])
             bar.set_postfix(loss=f"{loss_sum / total:.4f}", acc=f"{correct / total:.3f}")
         bar.close()
+        loss_sum, correct, total = ddp.all_sum([loss_sum, correct, total])  # the whole epoch
         seconds = time.perf_counter() - t0
         lr = opt.param_groups[0]["lr"]
         if sched is not None:
@@ -226,6 +229,12 @@ def fit(
         "epochs_run": len(history),
     }
     return network, summary
+
+
+def dropout_seed(epoch_seed: int) -> int:
+    """Seed of the epoch's dropout generator: derived from, but not equal to, the seed of
+    the shuffling/encoding generator (equal seeds would give correlated streams)."""
+    return (epoch_seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**63
 
 
 def _write_csv(path: Path, history: list[dict[str, Any]]) -> None:

@@ -1,13 +1,11 @@
-"""Crash-safe training (SIGKILL mid-epoch, then --resume) and DDP data parallelism."""
+"""Crash-safe training (SIGKILL mid-epoch, then --resume); DDP: tests/test_distributed.py."""
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
 from snnsim.cli import main
@@ -56,29 +54,3 @@ def test_resume_refuses_corrupt_checkpoint(tmp_path, capsys):
     w.write_bytes(w.read_bytes()[:100])
     assert main(ARGS + ["--epochs", "2", "--out", str(run), "--resume"]) == 2
     assert "checksum" in capsys.readouterr().err
-
-
-def test_distributed_two_processes_match_single_process(tmp_path):
-    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
-    if torchrun is None:
-        pytest.skip("torchrun not installed")
-    common = ARGS + ["--epochs", "2", "--set", "dropout=0"]
-    assert main(common + ["--out", str(tmp_path / "single")]) == 0
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    res = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29561", "-m", "snnsim",
-                          *common, "--out", str(tmp_path / "ddp"), "--distributed"],
-                         env=env, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-2000:]
-    a, b = weights(tmp_path / "single"), weights(tmp_path / "ddp")
-    for key in a:
-        assert torch.allclose(a[key], b[key], atol=1e-5), (key, (a[key] - b[key]).abs().max())
-    assert not (a[key] == 0).all()
-
-
-def test_distributed_outside_torchrun_is_a_clear_error(tmp_path, capsys):
-    env_backup = {k: os.environ.pop(k) for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if k in os.environ}
-    try:
-        assert main(ARGS + ["--epochs", "1", "--out", str(tmp_path), "--distributed"]) == 2
-    finally:
-        os.environ.update(env_backup)
-    assert "torchrun" in capsys.readouterr().err

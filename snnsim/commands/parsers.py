@@ -189,6 +189,9 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tensorboard", action="store_true", help="also log to OUT/tensorboard")
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel DDP training; launch with torchrun --nproc_per_node N -m snnsim train ...")
+    p.add_argument("--dist-timeout", type=positive_float, default=None, metavar="SECONDS",
+                   help="with --distributed: how long a rank waits for the others to join and in every "
+                        "collective before giving up with an error (default $SNNSIM_DIST_TIMEOUT or 300)")
     p.add_argument("--out", required=True, help="output directory")
     add_data_args(p)
     add_run_args(p, batch_size=64)

@@ -42,12 +42,10 @@ def rule_params(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     if args.distributed:
-        try:
-            ddp.init(args.device)
-        except RuntimeError as err:
-            raise UserError(str(err)) from None
+        ddp.init(args.device, timeout=args.dist_timeout)
     try:
-        return _run(args)
+        with ddp.collective_timeouts():
+            return _run(args)
     finally:
         if args.distributed:
             ddp.shutdown()

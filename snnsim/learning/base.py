@@ -49,6 +49,12 @@ class LearningRule(ABC):
     def loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Scalar loss of ``outputs [B, C]`` against labels ``y [B]``."""
 
+    def take(self, inputs: torch.Tensor, rows: slice) -> torch.Tensor:
+        """Samples ``rows`` of an encoded batch ``[T, B, ...]`` (a data-parallel rank's share,
+        :func:`snnsim.distributed.shard`); a rule whose encoded input carries more than the
+        spike train slices that too."""
+        return inputs[:, rows]
+
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         """Class predictions ``[B]``."""
         return outputs.argmax(1)

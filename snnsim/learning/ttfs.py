@@ -19,10 +19,13 @@
 - Encoding: :meth:`TTFSRule.encode` returns the latency-coded spike train at the
   simulation step (so the train command can simulate the result in the engines) and
   carries the exact input times as the attribute ``ttfs_times``, which
-  :meth:`TTFSRule.outputs` uses (exact training); without it, times are read from the
-  spikes. The step is a power of two with at least ``steps_per_window`` steps per unit
+  :meth:`TTFSRule.outputs` uses (exact training) and :meth:`TTFSRule.take` slices with the
+  spikes for data-parallel ranks; without it, times are read from the (quantised) spikes.
+  The step is a power of two with at least ``steps_per_window`` steps per unit
   time, coarsened until ``T <= timesteps`` (default 1000 steps) and until the train
   command's simulation of a batch fits ``sim_memory_mb`` (3 GB: conv nets get few steps).
+- Data parallel: the window growth uses the earliest spike of the global batch (the
+  minimum over the ranks), so every rank grows its windows as one process would.
 - Metrics: every held-out pass accumulates :class:`snnsim.ttfs.SpikeStats`
   (informative spikes per neuron, latency per layer); :meth:`config` reports the last.
   :meth:`TTFSRule.informative_spikes` makes the train command's simulated spike counts
@@ -46,6 +49,7 @@ from snnsim.ttfs import (
 )
 
 from .base import LearningRule
+from ..distributed import all_min
 from ..errors import UserError
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -159,6 +163,14 @@ class TTFSRule(LearningRule):
         spikes.ttfs_times = input_times(x.to(DTYPES[self.dtype]))
         return spikes
 
+    def take(self, inputs: torch.Tensor, rows: slice) -> torch.Tensor:
+        """Samples ``rows`` of the spike train ``[T, B, ...]`` and of its exact times."""
+        part = inputs[:, rows]
+        times = getattr(inputs, "ttfs_times", None)
+        if times is not None:
+            part.ttfs_times = times[rows]
+        return part
+
     def outputs(self, network: Network, inputs: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, C]`` of the exact forward pass. Also: calibrates the windows on
         the first batch after :meth:`build` (no trainer hook for data yet), records each
@@ -188,7 +200,7 @@ class TTFSRule(LearningRule):
     def after_step(self, network: Network) -> None:
         """The window growth rule after every optimiser step."""
         if self.growth > 0 and self._min_times is not None:
-            grow_windows(network, self._min_times, self.growth)
+            grow_windows(network, all_min(self._min_times), self.growth)  # over all ranks' samples
             self._min_times = None
             self._refresh_sim(network)
 
