@@ -23,6 +23,7 @@ from bindsnet.network.nodes import Input
 
 from snnsim.engine import RECORDERS_ATTR, Record
 from snnsim.engine.record import layer_kinds
+from snnsim.errors import UserError, UserTypeError
 
 MiB = 2 ** 20
 VARIABLES = ("s", "v")
@@ -39,20 +40,20 @@ def _check_variables(variables: Union[str, Sequence[str]]) -> tuple[str, ...]:
     vs = tuple(variables)
     bad = [v for v in vs if v not in VARIABLES]
     if not vs or bad:
-        raise ValueError(f"variables must be a non-empty subset of {VARIABLES} ('s': spikes, 'v': potentials), "
+        raise UserError(f"variables must be a non-empty subset of {VARIABLES} ('s': spikes, 'v': potentials), "
                          f"got {variables!r}")
     return tuple(dict.fromkeys(vs))
 
 
 def _check_layers(network: Network, layers: Optional[Sequence[str]], variables: tuple[str, ...]) -> list[str]:
     if not isinstance(network, Network):
-        raise TypeError(f"network must be a bindsnet Network, got {type(network).__name__}")
+        raise UserTypeError(f"network must be a bindsnet Network, got {type(network).__name__}")
     if isinstance(layers, str):
         layers = [layers]
     names = list(network.layers) if layers is None else list(layers)
     unknown = [n for n in names if n not in network.layers]
     if unknown or not names:
-        raise ValueError(f"layers to record must be layers of the network; unknown {unknown}; "
+        raise UserError(f"layers to record must be layers of the network; unknown {unknown}; "
                          f"layers: {list(network.layers)}")
     return names
 
@@ -62,7 +63,7 @@ def _voltage_layers(network: Network, names: Sequence[str], variables: tuple[str
         return []
     inputs = [n for n in names if isinstance(network.layers[n], Input)]
     if inputs and explicit:
-        raise ValueError(f"input layers {inputs} have no membrane potential; record them with variables=('s',)")
+        raise UserError(f"input layers {inputs} have no membrane potential; record them with variables=('s',)")
     return [n for n in names if n not in inputs]
 
 
@@ -77,7 +78,7 @@ def estimate_bytes(
     total of ``timesteps`` steps takes: 1 byte per neuron and step for spikes, 4 for
     potentials (input layers have spikes only; analog inputs are kept as float, 4 bytes)."""
     if timesteps < 1 or batch < 1:
-        raise ValueError(f"timesteps and batch must be >= 1, got {timesteps} and {batch}")
+        raise UserError(f"timesteps and batch must be >= 1, got {timesteps} and {batch}")
     vs = _check_variables(variables)
     names = _check_layers(network, layers, vs)
     v_layers = set(_voltage_layers(network, names, vs, explicit=False))
@@ -140,7 +141,7 @@ class Recording(Record):
             raise ValueError(f"the engine did not return potentials of {missing}")
         t = rec.timesteps
         if self._lead is not None and t != self._lead:
-            raise ValueError(f"record() concatenates batches along B, so every simulate call needs the same "
+            raise UserError(f"record() concatenates batches along B, so every simulate call needs the same "
                              f"number of steps; got T={t} after T={self._lead} (use one record() block per T)")
         need = sum(_nbytes(x) for x in s_new.values()) + sum(_nbytes(x) for x in v_new.values())
         if self.nbytes + need > self.max_bytes:
@@ -186,14 +187,14 @@ class Recording(Record):
     @property
     def timesteps(self) -> int:
         if self._lead is None:
-            raise ValueError("nothing recorded yet: call simulate() inside the record() block")
+            raise UserError("nothing recorded yet: call simulate() inside the record() block")
         return self._lead
 
     @property
     def batch_size(self) -> int:
         joined = self.spikes or self.voltages
         if not joined:
-            raise ValueError("nothing recorded yet: call simulate() inside the record() block")
+            raise UserError("nothing recorded yet: call simulate() inside the record() block")
         return next(iter(joined.values())).shape[1]
 
     def freeze(self) -> Record:
@@ -227,7 +228,7 @@ def record(
     vs = _check_variables(variables)
     names = _check_layers(network, layers, vs)
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
-        raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
+        raise UserError(f"max_bytes must be a positive int, got {max_bytes!r}")
     v_layers = _voltage_layers(network, names, vs, explicit=layers is not None)
     rec = Recording(names if "s" in vs else [], v_layers, "s" in vs, max_bytes, device, layer_kinds(network))
     hooks = network.__dict__.setdefault(RECORDERS_ATTR, [])

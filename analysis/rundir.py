@@ -91,7 +91,7 @@ def check_report(report: dict[str, Any], path: Path) -> None:
     for key, types in REPORT_FIELDS.items():
         value = report.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
-            want = {str: "a string", int: "an integer" if float not in types else "a number", list: "a list"}[types[0]]
+            want = {str: "a string", int: "a number" if float in types else "an integer", list: "a list"}[types[0]]
             raise UserError(f"{path}: field {key!r} must be {want} or null, got {json_type(value)} {value!r}"[:300])
     if report.get("num_classes") is not None and report["num_classes"] < 1:
         raise UserError(f"{path}: field 'num_classes' must be >= 1, got {report['num_classes']}")
@@ -99,7 +99,8 @@ def check_report(report: dict[str, Any], path: Path) -> None:
 
 def json_type(value: Any) -> str:
     """The JSON name of a parsed value's type (for messages)."""
-    names = {bool: "a boolean", str: "a string", int: "an integer", float: "a number", list: "a list", dict: "an object"}
+    names = {bool: "a boolean", str: "a string", int: "an integer", float: "a number", list: "a list",
+             dict: "an object"}
     return names.get(type(value), type(value).__name__)
 
 

@@ -14,11 +14,12 @@ Shared keyword arguments:
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Optional, Sequence
 
 from bindsnet.network import Network
 
-from snnsim.errors import UserError
+from snnsim.errors import UserError, UserTypeError
 from snnsim.spec import build_network
 
 from .resnet import resnet19_spec
@@ -65,6 +66,9 @@ def fc_spec(
 
     ``input_shape`` (e.g. (1, 28, 28)) shapes the input layer; its size must equal sizes[0].
     """
+    if isinstance(sizes, str) or not isinstance(sizes, Sequence) or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in sizes):
+        raise UserTypeError(f"sizes must be a list of ints (layer sizes), got {sizes!r}"[:200])
     if len(sizes) < 2 or min(int(s) for s in sizes) < 1:
         raise UserError(f"sizes must list at least two positive layer sizes, got {list(sizes)}")
     in_shape = _check_shape(input_shape) if input_shape is not None else [int(sizes[0])]
@@ -134,7 +138,7 @@ def conv_spec(
 
 def diehl_fc_spec(input_shape: Sequence[int] = MNIST_SHAPE, n_classes: int = 10, **kw: Any) -> dict[str, Any]:
     """Diehl et al. (2015) FC net: 784-1200-1200-10 (input size from ``input_shape``)."""
-    return fc_spec([math.prod(input_shape), 1200, 1200, n_classes], input_shape=input_shape, **kw)
+    return fc_spec([math.prod(_check_shape(input_shape)), 1200, 1200, n_classes], input_shape=input_shape, **kw)
 
 
 def scnn_spec(input_shape: Sequence[int] = MNIST_SHAPE, n_classes: int = 10, **kw: Any) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from bindsnet.network import Network
 
 from snnsim.spec import build_network
 from snnsim.tdbn import RESIDUAL_ALPHA
+from snnsim.errors import UserError
 
 CIFAR_SHAPE = (3, 32, 32)
 #: (channels, blocks, stride of the first block) of ResNet-19's three stages
@@ -47,7 +48,7 @@ def conv_bn(out_channels: int, *, kernel_size: int = 3, stride: int = 1, alpha: 
             v_th: float = STBP_THRESH) -> list[dict[str, Any]]:
     """Ops of a bias-free conv (``padding = kernel_size // 2``) followed by tdBN."""
     if int(out_channels) < 1 or int(kernel_size) < 1 or int(stride) < 1:
-        raise ValueError(f"out_channels, kernel_size and stride must be >= 1, got "
+        raise UserError(f"out_channels, kernel_size and stride must be >= 1, got "
                          f"{out_channels}, {kernel_size}, {stride}")
     return [{"op": "conv2d", "out_channels": int(out_channels), "kernel_size": int(kernel_size),
              "stride": int(stride), "padding": int(kernel_size) // 2, "bias": False},
@@ -90,7 +91,7 @@ def add_stage(spec: Spec, source: str, prefix: str, in_channels: int, out_channe
               *, stride: int = 1, **kw: Any) -> str:
     """Append ``blocks`` BasicBlocks ``<prefix>b1..`` (the first with ``stride``); returns the last name."""
     if int(blocks) < 1:
-        raise ValueError(f"a stage needs at least one block, got {blocks}")
+        raise UserError(f"a stage needs at least one block, got {blocks}")
     prev, c_in = source, in_channels
     for b in range(1, int(blocks) + 1):
         prev = add_block(spec, prev, f"{prefix}b{b}", c_in, out_channels, stride=stride if b == 1 else 1, **kw)
@@ -122,11 +123,11 @@ def resnet19_spec(input_shape: Sequence[int] = CIFAR_SHAPE, n_classes: int = 10,
     """
     shape = [int(d) for d in input_shape]
     if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"input_shape must be (C, H, W) with positive sizes, got {tuple(input_shape)}")
+        raise UserError(f"input_shape must be (C, H, W) with positive sizes, got {tuple(input_shape)}")
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
-        raise ValueError(f"width must be a number > 0, got {width!r}")
+        raise UserError(f"width must be a number > 0, got {width!r}")
     if int(n_classes) < 1:
-        raise ValueError(f"n_classes must be >= 1, got {n_classes}")
+        raise UserError(f"n_classes must be >= 1, got {n_classes}")
     kw = dict(thresh=thresh, leak=leak)
     spec: Spec = {"dt": float(dt), "layers": [{"name": "input", "type": "input", "shape": shape}],
                   "connections": []}
@@ -139,7 +140,7 @@ def resnet19_spec(input_shape: Sequence[int] = CIFAR_SHAPE, n_classes: int = 10,
         prev = add_stage(spec, prev, f"s{s}", c, out_c, blocks, stride=stride, alpha=alpha, **kw)
         c, h, w = out_c, _conv_out(h, stride), _conv_out(w, stride)
     if h != w:
-        raise ValueError(f"global average pooling needs square feature maps; input {tuple(shape)} gives {h}x{w}")
+        raise UserError(f"global average pooling needs square feature maps; input {tuple(shape)} gives {h}x{w}")
     ops: list[dict[str, Any]] = [{"op": "avgpool2d", "kernel_size": h}]
     if fc_hidden:
         spec["layers"].append(lif("fc1", **kw))

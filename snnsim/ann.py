@@ -175,6 +175,20 @@ def _check_split(split: Split, name: str) -> None:
         raise UserError(f"{name} is empty")
 
 
+def _check_fits(model: nn.Module, split: Split, name: str) -> None:
+    """``model`` is a module that takes ``split``'s samples and labels (an :class:`ANN` knows its
+    input shape and classes)."""
+    if not isinstance(model, nn.Module):
+        raise UserTypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
+    if isinstance(model, ANN):
+        if tuple(split.x.shape[1:]) != tuple(model.input_shape):
+            raise UserError(f"{name} holds samples of shape {list(split.x.shape[1:])}, the {model.net} ANN takes "
+                            f"{list(model.input_shape)}")
+        if len(split) and not 0 <= int(split.y.min()) <= int(split.y.max()) < model.n_classes:
+            raise UserError(f"{name} has labels in [{int(split.y.min())}, {int(split.y.max())}], the ANN has "
+                            f"{model.n_classes} classes")
+
+
 @torch.no_grad()
 def ann_accuracy(model: nn.Module, split: Split, *, batch_size: int = 500,
                  device: Union[str, torch.device] = "cpu") -> float:
@@ -233,6 +247,7 @@ def train_ann(
         raise UserError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     if not (isinstance(momentum, (int, float)) and 0.0 <= momentum < 1.0):
         raise UserError(f"momentum must be in [0, 1), got {momentum!r}")
+    _check_fits(model, dataset_split, "dataset_split")
     torch.manual_seed(seed)  # dropout masks
     gen = torch.Generator().manual_seed(seed)
     model.to(device)

@@ -27,6 +27,8 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
+from .errors import UserError
+
 NMNIST_SENSOR = (2, 34, 34)  # (polarity, y, x)
 SHD_UNITS = 700
 NMNIST_DTYPE = np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")])
@@ -51,7 +53,7 @@ class EventSplit:
         """Bin samples ``indices`` into ``[T, B, *sensor]`` frames of ``dt_us`` microseconds
         (bool when ``binary``, else float32 event counts); events after ``T * dt_us`` are dropped."""
         if timesteps < 1 or not dt_us > 0:
-            raise ValueError(f"timesteps must be >= 1 and dt_us > 0, got {timesteps}, {dt_us}")
+            raise UserError(f"timesteps must be >= 1 and dt_us > 0, got {timesteps}, {dt_us}")
         out = torch.zeros((timesteps, len(indices), int(np.prod(self.sensor))), dtype=torch.float32)
         for b, i in enumerate(indices):
             ev = self.events[i]
@@ -71,7 +73,7 @@ class EventSplit:
 def decode_nmnist(raw: bytes, name: str = "N-MNIST data") -> np.ndarray:
     """Events of one N-MNIST ``.bin`` file's bytes (see module docstring)."""
     if len(raw) % 5:
-        raise ValueError(f"{name}: {len(raw)} bytes is not a whole number of 5-byte events")
+        raise UserError(f"{name}: {len(raw)} bytes is not a whole number of 5-byte events")
     b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 5).astype(np.int64)
     ts = ((b[:, 2] & 0x7F) << 16) | (b[:, 3] << 8) | b[:, 4]
     overflow = b[:, 1] == _OVERFLOW_Y
@@ -80,7 +82,7 @@ def decode_nmnist(raw: bytes, name: str = "N-MNIST data") -> np.ndarray:
     ev = np.empty(int(keep.sum()), dtype=NMNIST_DTYPE)
     ev["t"], ev["x"], ev["y"], ev["p"] = ts[keep], b[keep, 0], b[keep, 1], b[keep, 2] >> 7
     if ev.size and (ev["x"].max() >= NMNIST_SENSOR[2] or ev["y"].max() >= NMNIST_SENSOR[1]):
-        raise ValueError(f"{name}: event address outside the 34 x 34 sensor")
+        raise UserError(f"{name}: event address outside the 34 x 34 sensor")
     return ev
 
 
@@ -97,7 +99,7 @@ def encode_nmnist(events: np.ndarray) -> bytes:
     overflow markers): the inverse of :func:`decode_nmnist`, e.g. to write test files."""
     t = events["t"].astype(np.int64)
     if t.size and (t.min() < 0 or t.max() >= 2 ** 23):
-        raise ValueError("N-MNIST timestamps must lie in [0, 2^23) microseconds")
+        raise UserError("N-MNIST timestamps must lie in [0, 2^23) microseconds")
     out = np.empty((len(events), 5), dtype=np.uint8)
     out[:, 0], out[:, 1] = events["x"], events["y"]
     out[:, 2] = (events["p"].astype(np.int64) << 7) | (t >> 16)
@@ -141,16 +143,16 @@ def read_shd_h5(path: PathLike, *, limit: Optional[int] = None) -> EventSplit:
     with h5py.File(src, "r") as f:
         for key in ("spikes/times", "spikes/units", "labels"):
             if key not in f:
-                raise ValueError(f"{path}: not an SHD file (no {key!r} dataset)")
+                raise UserError(f"{path}: not an SHD file (no {key!r} dataset)")
         times, units, labels = f["spikes/times"], f["spikes/units"], np.asarray(f["labels"])
         n = len(labels) if limit is None else min(limit, len(labels))
         events = []
         for i in range(n):
             t, u = np.asarray(times[i], dtype=np.float64), np.asarray(units[i], dtype=np.int64)
             if t.shape != u.shape:
-                raise ValueError(f"{path}: sample {i} has {t.size} times but {u.size} units")
+                raise UserError(f"{path}: sample {i} has {t.size} times but {u.size} units")
             if u.size and (u.min() < 0 or u.max() >= SHD_UNITS):
-                raise ValueError(f"{path}: sample {i} has units outside 0..{SHD_UNITS - 1}")
+                raise UserError(f"{path}: sample {i} has units outside 0..{SHD_UNITS - 1}")
             ev = np.empty(t.size, dtype=SHD_DTYPE)
             ev["t"], ev["unit"] = np.rint(t * 1e6).astype(np.int64), u
             events.append(ev)

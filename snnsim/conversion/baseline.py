@@ -32,6 +32,7 @@ from .convert import Conversion, convert
 
 #: the grid of the default search: global thresholds x Poisson rates (Hz at dt = 1 ms)
 from ..names import DEFAULT_MAX_RATES, DEFAULT_THRESHOLDS  # noqa: E402  (light for the CLI)
+from ..errors import UserError
 
 
 @dataclass
@@ -71,12 +72,12 @@ def poisson_for_rate(seed: int = 0, device: str | torch.device = "cpu") -> Calla
 def _check_grid(values: Sequence[Any], name: str, allow_none: bool = False) -> list[Any]:
     out = list(values)
     if not out:
-        raise ValueError(f"{name} must not be empty")
+        raise UserError(f"{name} must not be empty")
     for v in out:
         if v is None and allow_none:
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 and v < float("inf")):
-            raise ValueError(f"{name} must be finite numbers > 0, got {v!r}")
+            raise UserError(f"{name} must be finite numbers > 0, got {v!r}")
     return [v if v is None else float(v) for v in out]
 
 
@@ -112,7 +113,7 @@ def tune_unnormalised(
     ths = _check_grid(thresholds, "thresholds")
     rates = _check_grid(max_rates, "max_rates", allow_none=True)
     if not isinstance(timesteps, int) or timesteps < 1:
-        raise ValueError(f"timesteps must be an int >= 1, got {timesteps!r}")
+        raise UserError(f"timesteps must be an int >= 1, got {timesteps!r}")
     make = make_encoder or poisson_for_rate(seed, device)
     steps = list(range(1, timesteps + 1))
     points: list[GridPoint] = []

@@ -24,6 +24,7 @@ from torch import nn
 
 from .fold import fold_batchnorm
 from .graph import Step
+from ..errors import UserError
 
 Weighted = Union[nn.Linear, nn.Conv2d]
 
@@ -92,49 +93,49 @@ def group_blocks(steps: list[Step]) -> list[Block]:
             continue
         if kind in ("linear", "conv2d"):
             if cur is not None and not cur.relu:
-                raise ValueError(
+                raise UserError(
                     f"layer {cur.name!r} is followed by {step.name!r} without a ReLU in between; every "
                     "weighted layer except the last must be followed by a ReLU"
                 )
             if kind == "conv2d" and any(p.kind == "flatten" for p in pending):
-                raise ValueError(f"layer {step.name!r}: a Conv2d cannot follow a flatten")
+                raise UserError(f"layer {step.name!r}: a Conv2d cannot follow a flatten")
             assert isinstance(step.module, (nn.Linear, nn.Conv2d))
             cur = Block(step.name, step.module, [p.module for p in pending if p.kind != "flatten"])
             blocks.append(cur)
             pending = []
         elif kind == "batchnorm":
             if cur is None or cur.relu or pending or cur.batchnorm is not None:
-                raise ValueError(
+                raise UserError(
                     f"BatchNorm {step.name!r} must directly follow a Linear/Conv2d (only Dropout/Identity "
                     "in between) to be folded into it"
                 )
             try:
                 cur.module = fold_batchnorm(cur.module, step.module)  # type: ignore[arg-type]
             except ValueError as err:
-                raise ValueError(f"cannot fold {step.name!r} into {cur.name!r}: {err}") from None
+                raise UserError(f"cannot fold {step.name!r} into {cur.name!r}: {err}") from None
             cur.batchnorm = step.name
         elif kind == "relu":
             if cur is None:
-                raise ValueError(f"ReLU {step.name!r} comes before the first weighted layer; remove it")
+                raise UserError(f"ReLU {step.name!r} comes before the first weighted layer; remove it")
             if cur.relu:
                 continue  # the signal is already non-negative: ReLU is a no-op
             if any(p.kind == "avgpool2d" for p in pending):
-                raise ValueError(
+                raise UserError(
                     f"AvgPool2d between {cur.name!r} and its ReLU {step.name!r} is not supported "
                     "(put the pooling after the ReLU)"
                 )
             cur.relu = True  # max-pool/flatten commute with ReLU: they stay pending
         elif kind in ("avgpool2d", "maxpool2d", "flatten"):
             if kind != "flatten" and any(p.kind == "flatten" for p in pending):
-                raise ValueError(f"pooling {step.name!r} after a flatten is not supported")
+                raise UserError(f"pooling {step.name!r} after a flatten is not supported")
             pending.append(step)
         else:  # pragma: no cover - trace_chain only yields KINDS
             raise ValueError(f"unexpected step kind {kind!r} ({step.name})")
     if not blocks:
-        raise ValueError("the model has no Linear or Conv2d layer to convert")
+        raise UserError("the model has no Linear or Conv2d layer to convert")
     trailing = [p.name for p in pending if p.kind != "flatten"]
     if trailing:
-        raise ValueError(f"pooling after the last weighted layer is not supported: {trailing}")
+        raise UserError(f"pooling after the last weighted layer is not supported: {trailing}")
     return blocks
 
 

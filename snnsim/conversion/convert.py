@@ -30,6 +30,7 @@ from ..spec import build_network
 from .blocks import Block, forward_blocks, group_blocks
 from .graph import trace_chain
 from .normalize import NORMS, compute_factors, cumulative_scales
+from ..errors import UserError, UserTypeError
 
 RESETS = ("zero", "subtract")
 OUTPUTS = ("spiking", "integrator")
@@ -79,25 +80,25 @@ def _infer_input_shape(model: nn.Module, blocks: list[Block], data: Optional[tor
         shape = tuple(int(d) for d in data.shape[1:])
         first = blocks[0].module
         if isinstance(first, nn.Linear) and not blocks[0].pre and math.prod(shape) != first.in_features:
-            raise ValueError(f"data must be [N, {first.in_features}] (or images with {first.in_features} "
+            raise UserError(f"data must be [N, {first.in_features}] (or images with {first.in_features} "
                              f"values) for this ANN, got {list(data.shape)}")
     elif isinstance(blocks[0].module, nn.Linear) and not blocks[0].pre:
         shape = (int(blocks[0].module.in_features),)
     else:
-        raise ValueError("cannot infer the input shape of a convolutional ANN: pass input_shape=(C, H, W)")
+        raise UserError("cannot infer the input shape of a convolutional ANN: pass input_shape=(C, H, W)")
     if not shape or min(shape) < 1:
-        raise ValueError(f"input_shape must be positive dimensions, got {shape}")
+        raise UserError(f"input_shape must be positive dimensions, got {shape}")
     return shape
 
 
 def _check_data(data: Any, shape: tuple[int, ...]) -> torch.Tensor:
     if not isinstance(data, torch.Tensor) or not data.is_floating_point():
-        raise TypeError(f"data must be a float tensor [N, {', '.join(map(str, shape))}], got "
+        raise UserTypeError(f"data must be a float tensor [N, {', '.join(map(str, shape))}], got "
                         f"{type(data).__name__ if not isinstance(data, torch.Tensor) else data.dtype}")
     if data.dim() < 2 or data.shape[0] < 1 or data[0].numel() != math.prod(shape):
-        raise ValueError(f"data must be [N, {', '.join(map(str, shape))}] with N >= 1, got {list(data.shape)}")
+        raise UserError(f"data must be [N, {', '.join(map(str, shape))}] with N >= 1, got {list(data.shape)}")
     if not torch.isfinite(data).all():
-        raise ValueError("data contains NaN or inf")
+        raise UserError("data contains NaN or inf")
     return data.detach().cpu().float().reshape(data.shape[0], *shape)
 
 
@@ -114,13 +115,13 @@ def _check_chain(model: nn.Module, blocks: list[Block], shape: tuple[int, ...]) 
             want = model(probe.flatten(1))  # an MLP without Flatten, given images
         got = forward_blocks(blocks, probe)[-1]
     except (RuntimeError, TypeError) as err:
-        raise ValueError(f"the ANN does not run on inputs of shape {list(shape)} as a chain: {err}") from None
+        raise UserError(f"the ANN does not run on inputs of shape {list(shape)} as a chain: {err}") from None
     if not isinstance(want, torch.Tensor) or want.numel() != got.numel():
-        raise ValueError(f"the ANN's output {getattr(want, 'shape', type(want))} does not match its layer chain")
+        raise UserError(f"the ANN's output {getattr(want, 'shape', type(want))} does not match its layer chain")
     want, got = want.reshape(2, -1).double(), got.reshape(2, -1).double()
     tol = 1e-4 * max(1.0, float(want.abs().max()))
     if not torch.allclose(want, got, rtol=1e-4, atol=tol):
-        raise ValueError(
+        raise UserError(
             "the traced layer chain does not reproduce the ANN's output (max diff "
             f"{float((want - got).abs().max()):.3g}); is a view/reshape other than flatten(1) used?"
         )
@@ -169,23 +170,23 @@ def convert(
     The ANN itself is not modified.
     """
     if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        raise UserError(f"norm must be one of {NORMS}, got {norm!r}")
     if reset not in RESETS:
-        raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
+        raise UserError(f"reset must be one of {RESETS}, got {reset!r}")
     if output is not None and output not in OUTPUTS:
-        raise ValueError(f"output must be one of {OUTPUTS} or None (automatic), got {output!r}")
+        raise UserError(f"output must be one of {OUTPUTS} or None (automatic), got {output!r}")
     if not isinstance(percentile, (int, float)) or not 0.0 < float(percentile) <= 100.0:
-        raise ValueError(f"percentile must be a number in (0, 100], got {percentile!r}")
+        raise UserError(f"percentile must be a number in (0, 100], got {percentile!r}")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not (
             math.isfinite(threshold) and threshold > 0):
-        raise ValueError(f"threshold must be a finite number > 0, got {threshold!r}")
+        raise UserError(f"threshold must be a finite number > 0, got {threshold!r}")
     if not isinstance(ann, nn.Module):
-        raise TypeError(f"ann must be a torch nn.Module, got {type(ann).__name__}")
+        raise UserTypeError(f"ann must be a torch nn.Module, got {type(ann).__name__}")
     model = copy.deepcopy(ann).cpu().float().eval()
     blocks = group_blocks(trace_chain(model))
     shape = _infer_input_shape(model, blocks, data, input_shape)
     if norm in ("data", "percentile") and data is None:
-        raise ValueError(f"norm={norm!r} needs data=: a tensor [N, {', '.join(map(str, shape))}] of training inputs")
+        raise UserError(f"norm={norm!r} needs data=: a tensor [N, {', '.join(map(str, shape))}] of training inputs")
     calib = _check_data(data, shape) if data is not None and norm in ("data", "percentile") else None
     _check_chain(model, blocks, shape)
 

@@ -12,6 +12,7 @@ from typing import Union
 
 import torch
 from torch import nn
+from ..errors import UserError, UserTypeError
 
 Weighted = Union[nn.Linear, nn.Conv2d]
 
@@ -24,18 +25,18 @@ def fold_batchnorm(layer: Weighted, bn: Union[nn.BatchNorm1d, nn.BatchNorm2d]) -
     """
     if isinstance(layer, nn.Linear):
         if type(bn) is not nn.BatchNorm1d:
-            raise ValueError(f"a Linear layer can only be folded with BatchNorm1d, got {type(bn).__name__}")
+            raise UserError(f"a Linear layer can only be folded with BatchNorm1d, got {type(bn).__name__}")
         n_out = layer.out_features
     elif isinstance(layer, nn.Conv2d):
         if type(bn) is not nn.BatchNorm2d:
-            raise ValueError(f"a Conv2d layer can only be folded with BatchNorm2d, got {type(bn).__name__}")
+            raise UserError(f"a Conv2d layer can only be folded with BatchNorm2d, got {type(bn).__name__}")
         n_out = layer.out_channels
     else:
-        raise TypeError(f"can fold BatchNorm into nn.Linear or nn.Conv2d only, got {type(layer).__name__}")
+        raise UserTypeError(f"can fold BatchNorm into nn.Linear or nn.Conv2d only, got {type(layer).__name__}")
     if bn.num_features != n_out:
-        raise ValueError(f"BatchNorm has {bn.num_features} features but the layer before it has {n_out} outputs")
+        raise UserError(f"BatchNorm has {bn.num_features} features but the layer before it has {n_out} outputs")
     if bn.running_mean is None or bn.running_var is None:
-        raise ValueError("BatchNorm without running statistics (track_running_stats=False) cannot be folded")
+        raise UserError("BatchNorm without running statistics (track_running_stats=False) cannot be folded")
     with torch.no_grad():
         w = layer.weight.detach().double()
         b = layer.bias.detach().double() if layer.bias is not None else torch.zeros(n_out, dtype=torch.float64)

@@ -16,6 +16,7 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
+from ..errors import UserError, UserTypeError
 
 SUPPORTED = (
     "Linear, Conv2d, AvgPool2d, MaxPool2d, Flatten (nn.Flatten, torch.flatten, x.flatten(1), "
@@ -42,26 +43,26 @@ class Step:
 
 
 def unsupported(name: str, what: str) -> ValueError:
-    return ValueError(f"unsupported layer {name!r} ({what}) for ANN-to-SNN conversion; supported: {SUPPORTED}")
+    return UserError(f"unsupported layer {name!r} ({what}) for ANN-to-SNN conversion; supported: {SUPPORTED}")
 
 
 def _square(value: Any, what: str, name: str) -> int:
     if isinstance(value, (tuple, list)):
         if len(set(int(v) for v in value)) != 1:
-            raise ValueError(f"layer {name!r}: non-square {what} {tuple(value)} is not supported (use equal sizes)")
+            raise UserError(f"layer {name!r}: non-square {what} {tuple(value)} is not supported (use equal sizes)")
         value = value[0]
     return int(value)
 
 
 def _check_conv(m: nn.Conv2d, name: str) -> None:
     if m.groups != 1:
-        raise ValueError(f"layer {name!r}: grouped convolution (groups={m.groups}) is not supported")
+        raise UserError(f"layer {name!r}: grouped convolution (groups={m.groups}) is not supported")
     if _square(m.dilation, "dilation", name) != 1:
-        raise ValueError(f"layer {name!r}: dilated convolution is not supported")
+        raise UserError(f"layer {name!r}: dilated convolution is not supported")
     if m.padding_mode != "zeros":
-        raise ValueError(f"layer {name!r}: padding_mode {m.padding_mode!r} is not supported (only 'zeros')")
+        raise UserError(f"layer {name!r}: padding_mode {m.padding_mode!r} is not supported (only 'zeros')")
     if isinstance(m.padding, str):
-        raise ValueError(f"layer {name!r}: padding={m.padding!r} is not supported; give an int padding")
+        raise UserError(f"layer {name!r}: padding={m.padding!r} is not supported; give an int padding")
     _square(m.kernel_size, "kernel_size", name)
     _square(m.stride, "stride", name)
     _square(m.padding, "padding", name)
@@ -69,11 +70,11 @@ def _check_conv(m: nn.Conv2d, name: str) -> None:
 
 def _check_pool(m: nn.Module, name: str) -> None:
     if _square(m.padding, "padding", name) != 0 or m.ceil_mode:
-        raise ValueError(f"layer {name!r}: pooling with padding or ceil_mode is not supported")
+        raise UserError(f"layer {name!r}: pooling with padding or ceil_mode is not supported")
     if isinstance(m, nn.AvgPool2d) and m.divisor_override is not None:
-        raise ValueError(f"layer {name!r}: AvgPool2d divisor_override is not supported")
+        raise UserError(f"layer {name!r}: AvgPool2d divisor_override is not supported")
     if isinstance(m, nn.MaxPool2d) and (_square(m.dilation, "dilation", name) != 1 or m.return_indices):
-        raise ValueError(f"layer {name!r}: MaxPool2d with dilation or return_indices is not supported")
+        raise UserError(f"layer {name!r}: MaxPool2d with dilation or return_indices is not supported")
     _square(m.kernel_size, "kernel_size", name)
     _square(m.stride if m.stride is not None else m.kernel_size, "stride", name)
 
@@ -93,7 +94,7 @@ def module_kind(m: nn.Module, name: str) -> str:
         return "maxpool2d"
     if isinstance(m, nn.Flatten):
         if m.start_dim != 1 or m.end_dim != -1:
-            raise ValueError(f"layer {name!r}: only Flatten(start_dim=1, end_dim=-1) is supported")
+            raise UserError(f"layer {name!r}: only Flatten(start_dim=1, end_dim=-1) is supported")
         return "flatten"
     if isinstance(m, nn.ReLU):
         return "relu"
@@ -101,7 +102,7 @@ def module_kind(m: nn.Module, name: str) -> str:
         return "dropout"
     if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
         if not m.track_running_stats or m.running_mean is None:
-            raise ValueError(f"layer {name!r}: BatchNorm without running statistics cannot be folded")
+            raise UserError(f"layer {name!r}: BatchNorm without running statistics cannot be folded")
         return "batchnorm"
     if isinstance(m, nn.Identity):
         return "identity"
@@ -148,7 +149,7 @@ def _node_kind(gm: fx.GraphModule, node: fx.Node) -> tuple[str, Optional[nn.Modu
             return "dropout", None, f"{fname} ({node.name})"
         if node.target is torch.flatten:
             if not _flatten_args_ok(node):
-                raise ValueError(f"{node.name}: only torch.flatten(x, 1) is supported")
+                raise UserError(f"{node.name}: only torch.flatten(x, 1) is supported")
             return "flatten", None, f"flatten ({node.name})"
         raise unsupported(node.name, f"function {fname}")
     if node.op == "call_method":
@@ -156,7 +157,7 @@ def _node_kind(gm: fx.GraphModule, node: fx.Node) -> tuple[str, Optional[nn.Modu
             return "relu", None, f"x.{node.target}() ({node.name})"
         if node.target in _FLATTEN_METHODS:
             if node.target == "flatten" and not _flatten_args_ok(node):
-                raise ValueError(f"{node.name}: only x.flatten(1) is supported")
+                raise UserError(f"{node.name}: only x.flatten(1) is supported")
             # view/reshape are taken as flatten(1); convert() checks the chain against
             # the model on a probe input, so any other reshape is caught there.
             return "flatten", None, f"x.{node.target}(...) ({node.name})"
@@ -169,7 +170,7 @@ def _node_kind(gm: fx.GraphModule, node: fx.Node) -> tuple[str, Optional[nn.Modu
 def _chain_from_graph(gm: fx.GraphModule) -> list[Step]:
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     if len(placeholders) != 1:
-        raise ValueError(f"the model's forward must take exactly one input tensor, got {len(placeholders)}")
+        raise UserError(f"the model's forward must take exactly one input tensor, got {len(placeholders)}")
     prev = placeholders[0]
     steps: list[Step] = []
     for node in gm.graph.nodes:
@@ -178,7 +179,7 @@ def _chain_from_graph(gm: fx.GraphModule) -> list[Step]:
         if node.op == "output":
             out = node.args[0]
             if out is not prev:
-                raise ValueError(
+                raise UserError(
                     f"the model is not a linear chain: it returns {out!r}, not the output of its last layer "
                     f"{prev.name!r} (only a single tensor output is supported)"
                 )
@@ -189,7 +190,7 @@ def _chain_from_graph(gm: fx.GraphModule) -> list[Step]:
         args = _tensor_args(node)
         if len(args) != 1 or args[0] is not prev:
             got = [a.name for a in args]
-            raise ValueError(
+            raise UserError(
                 f"the model is not a linear chain: layer {name!r} takes {got}, expected only the output "
                 f"of the previous layer {prev.name!r} (branches, residuals and concatenations are not supported)"
             )
@@ -218,13 +219,13 @@ def trace_chain(model: nn.Module) -> list[Step]:
     model that is not an ``nn.Module`` or that can neither be traced nor walked.
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"expected a torch nn.Module (the ANN), got {type(model).__name__}")
+        raise UserTypeError(f"expected a torch nn.Module (the ANN), got {type(model).__name__}")
     try:
         gm = fx.symbolic_trace(model)
     except Exception as err:  # noqa: BLE001 - any tracing failure falls back
         if isinstance(model, nn.Sequential):
             return _walk_sequential(model)
-        raise TypeError(
+        raise UserTypeError(
             f"could not trace {type(model).__name__} with torch.fx ({type(err).__name__}: {err}) and it is "
             "not an nn.Sequential to walk instead; write its forward without data-dependent control flow"
         ) from None

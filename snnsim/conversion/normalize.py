@@ -28,12 +28,13 @@ import torch
 from .blocks import Block
 
 from ..names import NORMS  # noqa: E402  (the one list, light for the CLI)
+from ..errors import UserError
 
 
 def _factor(value: float) -> float:
     """Guard: a factor must be positive and finite; 0 (nothing positive) becomes 1."""
     if not math.isfinite(value):
-        raise ValueError(f"normalisation factor is not finite ({value}); check the ANN and the data")
+        raise UserError(f"normalisation factor is not finite ({value}); check the ANN and the data")
     return value if value > 0 else 1.0
 
 
@@ -51,7 +52,7 @@ def percentile(values: torch.Tensor, p: float) -> float:
     """The ``p``-th percentile (0-100) of ``values`` with linear interpolation between
     order statistics (numpy's default); works on tensors of any size."""
     if not 0.0 < p <= 100.0:
-        raise ValueError(f"percentile must be in (0, 100], got {p}")
+        raise UserError(f"percentile must be in (0, 100], got {p}")
     v = values.detach().flatten().double()
     n = v.numel()
     if n == 0:
@@ -108,7 +109,7 @@ def cumulative_scales(norm: str, factors: Sequence[float]) -> list[float]:
         return [float(f) for f in factors]
     if norm == "none":
         return [1.0] * len(factors)
-    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    raise UserError(f"norm must be one of {NORMS}, got {norm!r}")
 
 
 def compute_factors(
@@ -121,9 +122,9 @@ def compute_factors(
     if norm == "model":
         return [model_factor(b.module.weight) for b in blocks], []
     if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        raise UserError(f"norm must be one of {NORMS}, got {norm!r}")
     if data is None:
-        raise ValueError(f"norm={norm!r} needs data=: a [N, C, H, W] tensor of training inputs")
+        raise UserError(f"norm={norm!r} needs data=: a [N, C, H, W] tensor of training inputs")
     maxima, pos = activation_stats(blocks, data, batch_size=batch_size, keep_positive=norm == "percentile")
     if norm == "data":
         return data_factors(blocks, maxima), maxima

@@ -36,7 +36,7 @@ class Record:
         for data in (self.spikes, self.voltages):
             for x in data.values():
                 return x
-        raise ValueError("the record holds no layers")
+        raise UserError("the record holds no layers")
 
     @property
     def timesteps(self) -> int:

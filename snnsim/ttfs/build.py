@@ -22,6 +22,7 @@ from torch import nn
 from snnsim.spec import build_network
 
 from .chain import INPUT_T_MAX
+from ..errors import UserError
 
 Feature = Union[int, str]  # conv channels, or "M" for a 2x2 max-pool
 VGG_FEATURES: tuple[Feature, ...] = (16, 16, "M", 32, 32, "M")
@@ -31,7 +32,7 @@ VGG_HIDDEN: tuple[int, ...] = (128,)
 def _shape(input_shape: Sequence[int]) -> list[int]:
     shape = [int(d) for d in input_shape]
     if not shape or min(shape) < 1:
-        raise ValueError(f"input_shape must be positive dimensions, got {tuple(input_shape)}")
+        raise UserError(f"input_shape must be positive dimensions, got {tuple(input_shape)}")
     return shape
 
 
@@ -46,10 +47,10 @@ def fc_spec(sizes: Sequence[int], *, input_shape: Optional[Sequence[int]] = None
     """Spec of a TTFS FC net ``sizes = [n_in, hidden..., n_classes]`` (at least one hidden)."""
     sizes = [int(s) for s in sizes]
     if len(sizes) < 3 or min(sizes) < 1:
-        raise ValueError(f"sizes must be [n_in, hidden..., n_classes] with >= 1 hidden layer, got {sizes}")
+        raise UserError(f"sizes must be [n_in, hidden..., n_classes] with >= 1 hidden layer, got {sizes}")
     shape = _shape(input_shape) if input_shape is not None else [sizes[0]]
     if math.prod(shape) != sizes[0]:
-        raise ValueError(f"input_shape {shape} has {math.prod(shape)} values, sizes[0] = {sizes[0]}")
+        raise UserError(f"input_shape {shape} has {math.prod(shape)} values, sizes[0] = {sizes[0]}")
     layers = [{"name": "input", "type": "input", "shape": shape}]
     conns = []
     t = INPUT_T_MAX
@@ -68,9 +69,9 @@ def vgg_spec(input_shape: Sequence[int], n_classes: int, *, features: Sequence[F
     """Spec of a VGG-style TTFS net (module docstring); ``features``: channels or "M"."""
     shape = _shape(input_shape)
     if len(shape) != 3:
-        raise ValueError(f"the vgg net needs (C, H, W) inputs, got input_shape {tuple(shape)}")
+        raise UserError(f"the vgg net needs (C, H, W) inputs, got input_shape {tuple(shape)}")
     if not any(isinstance(f, int) for f in features):
-        raise ValueError(f"features needs at least one conv layer, got {list(features)}")
+        raise UserError(f"features needs at least one conv layer, got {list(features)}")
     layers = [{"name": "input", "type": "input", "shape": shape}]
     conns: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []
@@ -80,7 +81,7 @@ def vgg_spec(input_shape: Sequence[int], n_classes: int, *, features: Sequence[F
             pending.append({"op": "ttfs_maxpool2d", "kernel_size": 2})
             continue
         if not isinstance(f, int) or f < 1:
-            raise ValueError(f"features must be positive channel counts or 'M', got {f!r}")
+            raise UserError(f"features must be positive channel counts or 'M', got {f!r}")
         k += 1
         layers.append(_hidden(f"conv{k}", t))
         conns.append({"source": prev, "target": f"conv{k}", "ops": pending + [

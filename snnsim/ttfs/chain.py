@@ -25,6 +25,7 @@ from torch import nn
 from snnsim.connections import ModuleConnection
 from snnsim.extensions.ttfs import EarliestMaxPool2d, TTFSNodes, TTFSReadout
 from snnsim.ops import TemporalDropout
+from ..errors import UserError, UserTypeError
 
 #: End of the input window: inputs x in [0, 1] spike at t = 1 - x.
 INPUT_T_MAX = 1.0
@@ -47,15 +48,15 @@ class TTFSLayer:
 
 def _check_conn(name: str, conn: object) -> ModuleConnection:
     if not isinstance(conn, ModuleConnection):
-        raise TypeError(f"connection into {name!r} is a {type(conn).__name__}; TTFS layers need an snnsim "
+        raise UserTypeError(f"connection into {name!r} is a {type(conn).__name__}; TTFS layers need an snnsim "
                         "ModuleConnection")
     for m in conn.layers:
         if not isinstance(m, _ALLOWED):
             hint = " (use 'ttfs_maxpool2d': the earliest spike)" if "MaxPool" in type(m).__name__ else ""
-            raise ValueError(f"connection into {name!r} has a {type(m).__name__} op{hint}; TTFS connections "
+            raise UserError(f"connection into {name!r} has a {type(m).__name__} op{hint}; TTFS connections "
                              f"support {SUPPORTED_OPS}")
         if isinstance(m, (nn.Linear, nn.Conv2d)) and m.bias is not None:
-            raise ValueError(f"connection into {name!r}: weighted ops must have bias=False; the TTFS bias "
+            raise UserError(f"connection into {name!r}: weighted ops must have bias=False; the TTFS bias "
                              "is the layer's 'bias' (it sets the threshold)")
     return conn
 
@@ -64,10 +65,10 @@ def ttfs_layers(network: Network) -> list[TTFSLayer]:
     """The non-input layers of a TTFS ``network`` in order (validated: raises
     ValueError/TypeError naming what is wrong)."""
     if not isinstance(network, Network):
-        raise TypeError(f"expected a bindsnet Network, got {type(network).__name__}")
+        raise UserTypeError(f"expected a bindsnet Network, got {type(network).__name__}")
     names = list(network.layers)
     if len(names) < 2 or not isinstance(network.layers[names[0]], Input):
-        raise ValueError("a TTFS network starts with an 'input' layer followed by TTFS layers")
+        raise UserError("a TTFS network starts with an 'input' layer followed by TTFS layers")
     incoming: dict[str, list[tuple[str, object]]] = {n: [] for n in names}
     for (src, tgt), conn in network.connections.items():
         incoming[tgt].append((src, conn))
@@ -78,13 +79,13 @@ def ttfs_layers(network: Network) -> list[TTFSLayer]:
         last = i == len(names) - 1
         want = TTFSReadout if last else TTFSNodes
         if type(node) is not want:
-            raise ValueError(f"layer {name!r} is a {type(node).__name__}; a TTFS network has 'ttfs' hidden layers "
+            raise UserError(f"layer {name!r} is a {type(node).__name__}; a TTFS network has 'ttfs' hidden layers "
                              "and a 'ttfs_readout' last layer")
         if len(incoming[name]) != 1 or incoming[name][0][0] != names[i - 1]:
-            raise ValueError(f"layer {name!r} must have exactly one incoming connection, from {names[i - 1]!r}; "
+            raise UserError(f"layer {name!r} must have exactly one incoming connection, from {names[i - 1]!r}; "
                              f"got {[s for s, _ in incoming[name]]}")
         if not math.isclose(node.t_min, t_prev, rel_tol=1e-12, abs_tol=1e-12):
-            raise ValueError(f"layer {name!r} has t_min = {node.t_min}, but the window before it ends at {t_prev} "
+            raise UserError(f"layer {name!r} has t_min = {node.t_min}, but the window before it ends at {t_prev} "
                              "(use snnsim.ttfs.set_windows to lay the windows out)")
         out.append(TTFSLayer(name, node, _check_conn(name, incoming[name][0][1])))
         if not last:
@@ -109,10 +110,10 @@ def set_windows(network: Network, lengths: Sequence[float]) -> list[tuple[float,
     hidden = [layer for layer in layers if not layer.readout]
     lengths = [float(w) for w in lengths]
     if len(lengths) != len(hidden):
-        raise ValueError(f"expected {len(hidden)} window lengths (one per hidden layer), got {len(lengths)}")
+        raise UserError(f"expected {len(hidden)} window lengths (one per hidden layer), got {len(lengths)}")
     for w in lengths:
         if not (math.isfinite(w) and w > 0):
-            raise ValueError(f"window lengths must be finite and > 0, got {lengths}")
+            raise UserError(f"window lengths must be finite and > 0, got {lengths}")
     edges = []
     t = INPUT_T_MAX
     for layer, w in zip(hidden, lengths):

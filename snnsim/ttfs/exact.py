@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from bindsnet.network import Network
 
 from .chain import INPUT_T_MAX, apply_ops, ttfs_layers
+from ..errors import UserError, UserTypeError
 
 DOMAINS = ("time", "relu")
 
@@ -57,9 +58,9 @@ class TTFSResult:
 
 def check_unit_interval(x: torch.Tensor, what: str = "x") -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"{what} must be a floating-point torch.Tensor, got {type(x).__name__}")
+        raise UserTypeError(f"{what} must be a floating-point torch.Tensor, got {type(x).__name__}")
     if x.numel() and (not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1):
-        raise ValueError(f"{what} must hold values in [0, 1] (inputs are coded as spike times 1 - x)")
+        raise UserError(f"{what} must hold values in [0, 1] (inputs are coded as spike times 1 - x)")
     return x
 
 
@@ -72,7 +73,7 @@ def times_from_spikes(spikes: torch.Tensor, dt: float) -> torch.Tensor:
     """Input spike times from a spike train ``[T, B, ...]``: first spike step x ``dt``;
     an input that never spikes has ``t = 1`` (activation 0). Returns ``[B, ...]``."""
     if spikes.dim() < 2:
-        raise ValueError(f"spikes must be [T, B, ...], got shape {list(spikes.shape)}")
+        raise UserError(f"spikes must be [T, B, ...], got shape {list(spikes.shape)}")
     fired = spikes != 0
     first = fired.to(torch.uint8).argmax(0).to(torch.get_default_dtype()) * float(dt)
     return torch.where(fired.any(0), first, torch.full_like(first, INPUT_T_MAX)).clamp(max=INPUT_T_MAX)
@@ -89,9 +90,9 @@ def ttfs_forward(
     input spike ``times``). Runs in the dtype of the network's weights; differentiable
     w.r.t. weights, biases and inputs. See the module docstring for the equations."""
     if domain not in DOMAINS:
-        raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
+        raise UserError(f"domain must be one of {DOMAINS}, got {domain!r}")
     if (x is None) == (times is None):
-        raise ValueError("give exactly one of x (values in [0, 1]) or times (input spike times)")
+        raise UserError("give exactly one of x (values in [0, 1]) or times (input spike times)")
     layers = ttfs_layers(network)
     in_name = next(iter(network.layers))
     dtype = layers[0].node.bias.dtype

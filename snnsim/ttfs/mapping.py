@@ -36,6 +36,7 @@ from snnsim.spec import build_network
 
 from .chain import INPUT_T_MAX, ttfs_layers
 from .windowing import DEFAULT_MARGIN, Data, _inputs, calibrate_windows
+from ..errors import UserError, UserTypeError
 
 
 @dataclass
@@ -77,9 +78,9 @@ def _group(ann: nn.Module, in_shape: list[int]) -> list[_Layer]:
             continue
         if kind in ("linear", "conv2d"):
             if cur is not None and not cur.relu:
-                raise ValueError(f"layer {cur.name!r} is followed by {name!r} without a ReLU in between")
+                raise UserError(f"layer {cur.name!r} is followed by {name!r} without a ReLU in between")
             if kind == "conv2d" and probe.dim() != 4:
-                raise ValueError(f"layer {name!r}: a Conv2d cannot follow a flatten")
+                raise UserError(f"layer {name!r}: a Conv2d cannot follow a flatten")
             cur = _Layer(name, _as64(mod), [m for m in pending if m is not None], list(probe.shape[1:]), affine)
             layers.append(cur)
             pending, affine = [], None
@@ -87,25 +88,25 @@ def _group(ann: nn.Module, in_shape: list[int]) -> list[_Layer]:
         elif kind == "batchnorm":
             if cur is not None and not cur.relu:
                 if pending:
-                    raise ValueError(f"BatchNorm {name!r} after pooling but before the ReLU is not supported")
+                    raise UserError(f"BatchNorm {name!r} after pooling but before the ReLU is not supported")
                 cur.module = _as64(fold_batchnorm(cur.module, _as64(mod)))
             else:
                 g, c = _bn_affine(mod)
                 affine = (g, c) if affine is None else (affine[0] * g, affine[1] * g + c)
         elif kind == "relu":
             if cur is None:
-                raise ValueError(f"ReLU {name!r} comes before the first weighted layer; remove it")
+                raise UserError(f"ReLU {name!r} comes before the first weighted layer; remove it")
             if not cur.relu and any(isinstance(m, nn.AvgPool2d) for m in pending):
-                raise ValueError(f"AvgPool2d between {cur.name!r} and its ReLU {name!r} is not supported")
+                raise UserError(f"AvgPool2d between {cur.name!r} and its ReLU {name!r} is not supported")
             cur.relu = True
             probe = F.relu(probe)
         elif kind in ("avgpool2d", "maxpool2d", "flatten"):
             if kind == "maxpool2d" and affine is not None and bool((affine[0] < 0).any()):
-                raise ValueError(f"max-pooling {name!r} after a BatchNorm with negative scale cannot be fused "
+                raise UserError(f"max-pooling {name!r} after a BatchNorm with negative scale cannot be fused "
                                  "into the next layer (they do not commute)")
             if kind != "flatten":
                 if probe.dim() != 4:
-                    raise ValueError(f"pooling {name!r} after a flatten is not supported")
+                    raise UserError(f"pooling {name!r} after a flatten is not supported")
                 pending.append(mod)
                 probe = mod(probe)
             else:
@@ -113,12 +114,12 @@ def _group(ann: nn.Module, in_shape: list[int]) -> list[_Layer]:
         else:  # pragma: no cover - trace_chain yields only these kinds
             raise ValueError(f"unexpected layer kind {kind!r} ({name})")
     if not layers:
-        raise ValueError("the model has no Linear or Conv2d layer to map")
+        raise UserError("the model has no Linear or Conv2d layer to map")
     if pending or affine is not None:
-        raise ValueError("pooling or BatchNorm after the last weighted layer is not supported")
+        raise UserError("pooling or BatchNorm after the last weighted layer is not supported")
     for layer in layers[:-1]:
         if not layer.relu:
-            raise ValueError(f"hidden layer {layer.name!r} has no ReLU after it")
+            raise UserError(f"hidden layer {layer.name!r} has no ReLU after it")
     return layers
 
 
@@ -186,14 +187,14 @@ def from_relu(ann: nn.Module, data: Optional[Data], *, margin: float = DEFAULT_M
         dtype: dtype of the result (default: the ANN's parameter dtype).
     """
     if not isinstance(ann, nn.Module):
-        raise TypeError(f"ann must be a torch nn.Module, got {type(ann).__name__}")
+        raise UserTypeError(f"ann must be a torch nn.Module, got {type(ann).__name__}")
     if data is not None:
         x = _inputs(data)
         shape = list(x.shape[1:])
     elif input_shape is not None:
         shape = [int(d) for d in input_shape]
     else:
-        raise ValueError("give data (for the windows) or input_shape")
+        raise UserError("give data (for the windows) or input_shape")
     dtype = dtype or next(ann.parameters()).dtype
     layers = _group(ann, shape)
     network = build_network(mapped_spec(layers, shape)).to(dtype)

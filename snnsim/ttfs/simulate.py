@@ -22,12 +22,13 @@ from snnsim.engine import Record, simulate
 
 from .chain import INPUT_T_MAX, readout_time, ttfs_layers, windows
 from .exact import check_unit_interval
+from ..errors import UserError
 
 
 def dyadic_dt(max_dt: float) -> float:
     """The largest ``2^-m`` (m >= 0) not above ``max_dt``."""
     if not (math.isfinite(max_dt) and max_dt > 0):
-        raise ValueError(f"max_dt must be a finite number > 0, got {max_dt!r}")
+        raise UserError(f"max_dt must be a finite number > 0, got {max_dt!r}")
     return 2.0 ** min(0, math.floor(math.log2(max_dt)))
 
 
@@ -36,11 +37,11 @@ def sim_dt(network: Network, steps_per_window: int = 1000, max_steps: Optional[i
     window [0, 1] included), coarsened (doubled) until ``T <= max_steps`` if given, but
     never above 1 (the input window needs a step): very long windows can exceed it."""
     if not isinstance(steps_per_window, int) or steps_per_window < 1:
-        raise ValueError(f"steps_per_window must be an int >= 1, got {steps_per_window!r}")
+        raise UserError(f"steps_per_window must be an int >= 1, got {steps_per_window!r}")
     dt = dyadic_dt(min([INPUT_T_MAX, *windows(network)]) / steps_per_window)
     if max_steps is not None:
         if not isinstance(max_steps, int) or max_steps < 2:
-            raise ValueError(f"max_steps must be an int >= 2, got {max_steps!r}")
+            raise UserError(f"max_steps must be an int >= 2, got {max_steps!r}")
         while sim_timesteps(network, dt) > max_steps and dt < 1.0:
             dt *= 2.0
     return dt
@@ -54,7 +55,7 @@ def sim_timesteps(network: Network, dt: float) -> int:
 def set_dt(network: Network, dt: float) -> int:
     """Set the simulation step of ``network`` and all its layers; returns ``T``."""
     if not (math.isfinite(dt) and 0 < dt <= INPUT_T_MAX) or (1.0 / dt) != round(1.0 / dt):
-        raise ValueError(f"dt must be 1/k for a whole number k >= 1 (e.g. a power of two), got {dt!r}")
+        raise UserError(f"dt must be 1/k for a whole number k >= 1 (e.g. a power of two), got {dt!r}")
     ttfs_layers(network)  # validate
     network.dt = float(dt)
     for layer in network.layers.values():
@@ -70,7 +71,7 @@ def encode_spikes(x: torch.Tensor, dt: float, timesteps: int) -> torch.Tensor:
     check_unit_interval(x)
     k = round(1.0 / dt)
     if not math.isclose(k * dt, 1.0, rel_tol=1e-12) or timesteps < k + 1:
-        raise ValueError(f"need 1/dt whole (got dt={dt}) and timesteps >= 1/dt + 1 (got {timesteps})")
+        raise UserError(f"need 1/dt whole (got dt={dt}) and timesteps >= 1/dt + 1 (got {timesteps})")
     dtype = torch.promote_types(x.dtype, torch.float32)
     steps = torch.round((1.0 - x.to(dtype)) * k).long().reshape(1, -1)
     out = torch.zeros(timesteps, steps.shape[1], dtype=torch.bool, device=x.device)

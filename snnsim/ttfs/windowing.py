@@ -24,6 +24,7 @@ from snnsim.data import Split
 
 from .chain import hidden_layers, set_windows
 from .exact import TTFSResult, ttfs_forward
+from ..errors import UserError, UserTypeError
 
 DEFAULT_MARGIN = 0.5
 DEFAULT_GROWTH = 10.0
@@ -36,7 +37,7 @@ def _inputs(data: Data) -> torch.Tensor:
         return data.x
     if isinstance(data, torch.Tensor):
         return data
-    raise TypeError(f"data must be a tensor [N, *input_shape] or a snnsim Split, got {type(data).__name__}")
+    raise UserTypeError(f"data must be a tensor [N, *input_shape] or a snnsim Split, got {type(data).__name__}")
 
 
 @torch.no_grad()
@@ -44,7 +45,7 @@ def max_activations(network: Network, data: Data, batch_size: int = 500) -> list
     """Largest ReLU activation of every hidden layer over ``data`` (unclipped)."""
     x = _inputs(data)
     if x.shape[0] == 0:
-        raise ValueError("data is empty: windows need at least one sample")
+        raise UserError("data is empty: windows need at least one sample")
     names = [layer.name for layer in hidden_layers(network)]
     best = [0.0] * len(names)
     for i in range(0, x.shape[0], batch_size):
@@ -59,7 +60,7 @@ def calibrate_windows(network: Network, data: Data, margin: float = DEFAULT_MARG
     """Set every window to ``(1 + margin) * max activation`` on ``data`` (at least
     ``floor``, for layers that never activate). Returns the new window lengths."""
     if not (math.isfinite(margin) and margin >= 0):
-        raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
+        raise UserError(f"margin must be a finite number >= 0, got {margin!r}")
     lengths = [max((1.0 + margin) * m, floor) for m in max_activations(network, data, batch_size)]
     set_windows(network, lengths)
     return lengths
@@ -75,10 +76,10 @@ def grow_windows(network: Network, min_times: Sequence[float], growth: float = D
     time ``min_times`` in the batch, measured under the current windows. Returns the new
     window lengths."""
     if not (math.isfinite(growth) and growth > 0):
-        raise ValueError(f"growth must be a finite number > 0, got {growth!r}")
+        raise UserError(f"growth must be a finite number > 0, got {growth!r}")
     layers = hidden_layers(network)
     if len(min_times) != len(layers):
-        raise ValueError(f"expected {len(layers)} earliest spike times (one per hidden layer), got {len(min_times)}")
+        raise UserError(f"expected {len(layers)} earliest spike times (one per hidden layer), got {len(min_times)}")
     new = []
     for layer, t_first in zip(layers, min_times):
         largest = layer.node.t_max - float(t_first)

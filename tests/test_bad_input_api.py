@@ -1,0 +1,207 @@
+"""Bad input to the Python API (issue 15, item 7): every case raises TypeError or ValueError,
+as snnsim's own :class:`~snnsim.errors.UserError`/``UserTypeError`` (so the CLI answers it with
+one line), with a one-line message that names the argument."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+import torch
+
+import analysis
+import encoders
+import networks
+from snnsim.ann import build_ann, train_ann
+from snnsim.conversion import convert
+from snnsim.data import Split, load_dataset
+from snnsim.engine import simulate
+from snnsim.errors import UserError, UserTypeError
+from snnsim.io import save_network
+from snnsim.learning import get_rule
+from snnsim.training import TrainConfig
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+NET = networks.fc([16, 8, 4], input_shape=(1, 4, 4))
+X = torch.rand(3, 2, 1, 4, 4) < 0.5
+ANN = build_ann("fc", input_shape=(1, 4, 4), n_classes=4, hidden=(8,))
+SPLIT = Split(torch.rand(8, 1, 4, 4), torch.randint(0, 4, (8,)))
+IMG = torch.rand(2, 1, 4, 4)
+REC = simulate(NET, X, record_voltage=True)
+LONG = torch.zeros(3, dtype=torch.long)
+
+
+def _zeros(*shape: int, **kw: Any) -> torch.Tensor:
+    return torch.zeros(*shape, **kw)
+
+
+#: (id, call, exception type, a word the message must contain: the argument's name)
+CASES: list[tuple[str, Callable[[], object], type, str]] = [
+    # --- snnsim.engine.simulate --------------------------------------------------------
+    ("simulate-none-network", lambda: simulate(None, X), TypeError, "network"),
+    ("simulate-str-network", lambda: simulate("net", X), TypeError, "network"),
+    ("simulate-none-inputs", lambda: simulate(NET, None), TypeError, "inputs"),
+    ("simulate-list-inputs", lambda: simulate(NET, [[0.0]]), TypeError, "inputs"),
+    ("simulate-numpy-inputs", lambda: simulate(NET, np.zeros((3, 2, 1, 4, 4))), TypeError, "inputs"),
+    ("simulate-complex", lambda: simulate(NET, _zeros(3, 2, 1, 4, 4, dtype=torch.complex64)), TypeError, "input"),
+    ("simulate-meta", lambda: simulate(NET, _zeros(3, 2, 1, 4, 4, device="meta")), TypeError, "input"),
+    ("simulate-2d", lambda: simulate(NET, _zeros(3, 16)), ValueError, "shape"),
+    ("simulate-wrong-shape", lambda: simulate(NET, _zeros(3, 2, 1, 5, 5)), ValueError, "shape"),
+    ("simulate-T0", lambda: simulate(NET, _zeros(0, 2, 1, 4, 4)), ValueError, "time"),
+    ("simulate-B0", lambda: simulate(NET, _zeros(3, 0, 1, 4, 4)), ValueError, "batch"),
+    ("simulate-nan", lambda: simulate(NET, torch.full((3, 2, 1, 4, 4), float("nan"))), ValueError, "nan"),
+    ("simulate-engine", lambda: simulate(NET, X, engine="warp"), ValueError, "engine"),
+    ("simulate-engine-none", lambda: simulate(NET, X, engine=None), ValueError, "engine"),
+    ("simulate-record-unknown", lambda: simulate(NET, X, record_voltage=["nosuch"]), ValueError, "record_voltage"),
+    ("simulate-record-int", lambda: simulate(NET, X, record_voltage=5), TypeError, "record_voltage"),
+    ("simulate-dict-unknown", lambda: simulate(NET, {"nosuch": X}), ValueError, "layer"),
+    ("simulate-dict-empty", lambda: simulate(NET, {}), TypeError, "inputs"),
+    ("simulate-dict-array", lambda: simulate(NET, {"input": np.zeros((3, 2, 16))}), TypeError, "input"),
+    # --- encoders ----------------------------------------------------------------------
+    ("poisson-none", lambda: encoders.poisson(None, 3), TypeError, "x"),
+    ("poisson-complex", lambda: encoders.poisson(IMG.to(torch.complex64), 3), TypeError, "dtype"),
+    ("poisson-int", lambda: encoders.poisson((IMG * 255).long(), 3), TypeError, "dtype"),
+    ("poisson-T-negative", lambda: encoders.poisson(IMG, -1), ValueError, "timesteps"),
+    ("poisson-T-float", lambda: encoders.poisson(IMG, 2.5), TypeError, "timesteps"),
+    ("poisson-rate-negative", lambda: encoders.poisson(IMG, 3, max_rate=-1.0), ValueError, "max_rate"),
+    ("poisson-rate-nan", lambda: encoders.poisson(IMG, 3, max_rate=float("nan")), ValueError, "max_rate"),
+    ("poisson-rate-huge", lambda: encoders.poisson(IMG, 3, max_rate=1e300), ValueError, "max_rate"),
+    ("poisson-generator", lambda: encoders.poisson(IMG, 3, generator=5), TypeError, "generator"),
+    ("poisson-range", lambda: encoders.poisson(IMG * 3, 3), ValueError, "x"),
+    ("bernoulli-scale", lambda: encoders.bernoulli(IMG, 3, prob_scale=2.0), ValueError, "prob_scale"),
+    ("current-none", lambda: encoders.constant_current(None, 3), TypeError, "x"),
+    ("current-T0", lambda: encoders.constant_current(IMG, 0), ValueError, "timesteps"),
+    ("current-complex", lambda: encoders.constant_current(IMG.to(torch.complex64), 3), TypeError, "dtype"),
+    ("latency-T0", lambda: encoders.latency(IMG, 0), ValueError, "timesteps"),
+    ("latency-nan", lambda: encoders.latency(IMG * float("nan"), 3), ValueError, "finite"),
+    ("rank-order-none", lambda: encoders.rank_order(None, 3), TypeError, "x"),
+    ("rank-order-T-bool", lambda: encoders.rank_order(IMG, True), TypeError, "timesteps"),
+    ("first-spike-times-none", lambda: encoders.first_spike_times(None), TypeError, "spikes"),
+    ("log-latency-tau", lambda: encoders.log_latency(IMG, 3, tau=-1.0), ValueError, "tau"),
+    ("get-encoder-unknown", lambda: encoders.get_encoder("morse"), ValueError, "encoder"),
+    ("get-encoder-param", lambda: encoders.get_encoder("poisson", foo=1), TypeError, "foo"),
+    ("get-encoder-none", lambda: encoders.get_encoder(None), ValueError, "encoder"),
+    # --- networks builders and specs ---------------------------------------------------
+    ("build-unknown", lambda: networks.build("vgg99"), ValueError, "network"),
+    ("build-shape-0", lambda: networks.build("fc", input_shape=(0, 28, 28)), ValueError, "input_shape"),
+    ("build-classes-0", lambda: networks.build("fc", n_classes=0), ValueError, "size"),
+    ("build-thresh", lambda: networks.build("fc", thresh=-1.0), ValueError, "thresh"),
+    ("build-neuron", lambda: networks.build("fc", neuron="hh"), ValueError, "neuron"),
+    ("build-reset", lambda: networks.build("fc", reset="never"), ValueError, "reset"),
+    ("build-output", lambda: networks.build("fc", output="sometimes"), ValueError, "output"),
+    ("build-leak", lambda: networks.build("fc", neuron="lif", leak=2.0), ValueError, "leak"),
+    ("build-scnn-too-small", lambda: networks.build("scnn", input_shape=(1, 4, 4)), ValueError, "shape"),
+    ("build-resnet-width", lambda: networks.build("resnet19", width=-1), ValueError, "width"),
+    ("fc-empty", lambda: networks.fc([]), ValueError, "sizes"),
+    ("fc-negative", lambda: networks.fc([16, -1, 4]), ValueError, "sizes"),
+    ("fc-none", lambda: networks.fc(None), TypeError, "sizes"),
+    ("fc-str", lambda: networks.fc("16,8"), TypeError, "sizes"),
+    ("fc-float", lambda: networks.fc([16.5, 4]), TypeError, "sizes"),
+    ("fc-huge", lambda: networks.fc([10**9, 10**9]), ValueError, "memory"),
+    ("save-network-none", lambda: save_network(None, "unused"), TypeError, "network"),
+    # --- snnsim.ann ----------------------------------------------------------------------
+    ("ann-unknown", lambda: build_ann("vgg"), ValueError, "ANN"),
+    ("ann-shape-0", lambda: build_ann("fc", input_shape=(0,)), ValueError, "input_shape"),
+    ("ann-classes-1", lambda: build_ann("fc", n_classes=1), ValueError, "n_classes"),
+    ("ann-dropout", lambda: build_ann("fc", dropout=1.5), ValueError, "dropout"),
+    ("ann-hidden-0", lambda: build_ann("fc", hidden=(0,)), ValueError, "hidden"),
+    ("ann-bias-str", lambda: build_ann("fc", bias="yes"), TypeError, "bias"),
+    ("ann-scnn-too-small", lambda: build_ann("scnn", input_shape=(1, 4, 4)), ValueError, "input_shape"),
+    ("ann-scnn-2d", lambda: build_ann("scnn", input_shape=(4, 4)), ValueError, "input_shape"),
+    ("train-ann-split-none", lambda: train_ann(ANN, None, epochs=1), TypeError, "dataset_split"),
+    ("train-ann-model-none", lambda: train_ann(None, SPLIT, epochs=1), TypeError, "model"),
+    ("train-ann-epochs-0", lambda: train_ann(ANN, SPLIT, epochs=0), ValueError, "epochs"),
+    ("train-ann-lr-1e300", lambda: train_ann(ANN, SPLIT, epochs=1, lr=1e300), ValueError, "lr"),
+    ("train-ann-lr-nan", lambda: train_ann(ANN, SPLIT, epochs=1, lr=float("nan")), ValueError, "lr"),
+    ("train-ann-seed-2**70", lambda: train_ann(ANN, SPLIT, epochs=1, seed=2**70), ValueError, "seed"),
+    ("train-ann-batch-0", lambda: train_ann(ANN, SPLIT, epochs=1, batch_size=0), ValueError, "batch_size"),
+    ("train-ann-optimizer", lambda: train_ann(ANN, SPLIT, epochs=1, optimizer="lbfgs"), ValueError, "optimizer"),
+    ("train-ann-momentum", lambda: train_ann(ANN, SPLIT, epochs=1, optimizer="sgd", momentum=1.0), ValueError,
+     "momentum"),
+    ("train-ann-sample-shape", lambda: train_ann(ANN, Split(torch.rand(8, 1, 5, 5), torch.randint(0, 4, (8,))),
+                                                 epochs=1), ValueError, "dataset_split"),
+    ("train-ann-labels", lambda: train_ann(ANN, Split(torch.rand(8, 1, 4, 4), torch.full((8,), 7)), epochs=1),
+     ValueError, "labels"),
+    # --- snnsim.conversion.convert -----------------------------------------------------
+    ("convert-none", lambda: convert(None, norm="none"), TypeError, "ann"),
+    ("convert-norm", lambda: convert(ANN, norm="magic"), ValueError, "norm"),
+    ("convert-data-missing", lambda: convert(ANN, norm="data"), ValueError, "data"),
+    ("convert-data-list", lambda: convert(ANN, norm="data", data=[[1.0]]), TypeError, "data"),
+    ("convert-data-shape", lambda: convert(ANN, norm="data", data=torch.rand(4, 1, 5, 5)), ValueError, "data"),
+    ("convert-data-nan", lambda: convert(ANN, norm="data", data=torch.full((4, 1, 4, 4), float("nan"))), ValueError,
+     "data"),
+    ("convert-data-complex", lambda: convert(ANN, norm="data", data=_zeros(4, 1, 4, 4, dtype=torch.complex64)),
+     TypeError, "data"),
+    ("convert-data-empty", lambda: convert(ANN, norm="data", data=_zeros(0, 1, 4, 4)), ValueError, "data"),
+    ("convert-percentile", lambda: convert(ANN, norm="percentile", percentile=0, data=IMG), ValueError, "percentile"),
+    ("convert-reset", lambda: convert(ANN, norm="none", reset="never"), ValueError, "reset"),
+    ("convert-output", lambda: convert(ANN, norm="none", output="maybe"), ValueError, "output"),
+    ("convert-threshold", lambda: convert(ANN, norm="none", threshold=-1), ValueError, "threshold"),
+    ("convert-threshold-nan", lambda: convert(ANN, norm="none", threshold=float("nan")), ValueError, "threshold"),
+    ("convert-input-shape-0", lambda: convert(ANN, norm="none", input_shape=(0,)), ValueError, "input_shape"),
+    ("convert-input-shape", lambda: convert(ANN, norm="none", input_shape=(1, 5, 5)), ValueError, "shape"),
+    ("convert-sigmoid", lambda: convert(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4),
+                                                            torch.nn.Sigmoid()), norm="none", input_shape=(1, 4, 4)),
+     ValueError, "Sigmoid"),
+    # --- data, training configuration, learning rules --------------------------------
+    ("dataset-unknown", lambda: load_dataset("imagenet"), ValueError, "dataset"),
+    ("dataset-int", lambda: load_dataset(5), TypeError, "dataset"),
+    ("dataset-limit-0", lambda: load_dataset("digits", limit=0), ValueError, "limit"),
+    ("dataset-limit-str", lambda: load_dataset("digits", limit="5"), TypeError, "limit"),
+    ("dataset-image-size", lambda: load_dataset("digits", image_size=-1), ValueError, "image_size"),
+    ("split-lists", lambda: Split([1], [2]), TypeError, "Split"),
+    ("split-flat", lambda: Split(torch.rand(4, 16), LONG[:1].repeat(4)), ValueError, "Split.x"),
+    ("split-counts", lambda: Split(torch.rand(4, 1, 4, 4), LONG), ValueError, "labels"),
+    ("train-config-lr", lambda: TrainConfig(lr=1e300).check(), ValueError, "lr"),
+    ("train-config-seed", lambda: TrainConfig(seed=2**70).check(), ValueError, "seed"),
+    ("train-config-epochs", lambda: TrainConfig(epochs=0).check(), ValueError, "epochs"),
+    ("train-config-optimizer", lambda: TrainConfig(optimizer="lbfgs").check(), ValueError, "optimizer"),
+    ("rule-unknown", lambda: get_rule("hebb"), ValueError, "method"),
+    ("rule-timesteps-0", lambda: get_rule("spikebp", timesteps=0), ValueError, "timesteps"),
+    ("rule-dropout-2", lambda: get_rule("spikebp", dropout=2.0), ValueError, "dropout"),
+    # --- analysis --------------------------------------------------------------------------
+    ("rates-none", lambda: analysis.firing_rates(None), TypeError, "spikes"),
+    ("rates-unit", lambda: analysis.firing_rates(REC, unit="furlong"), ValueError, "unit"),
+    ("rates-layers", lambda: analysis.firing_rates(REC, layers=["nosuch"]), ValueError, "nosuch"),
+    ("raster-str", lambda: analysis.plot_raster("x"), TypeError, "spikes"),
+    ("raster-sample", lambda: analysis.plot_raster(REC, sample=99), ValueError, "sample"),
+    ("confusion-n-0", lambda: analysis.confusion_matrix(LONG, LONG, 0), ValueError, "n_classes"),
+    ("confusion-lengths", lambda: analysis.confusion_matrix(LONG, LONG[:2], 4), ValueError, "labels"),
+    ("confusion-range", lambda: analysis.confusion_matrix(torch.full((3,), 9), LONG, 4), ValueError, "pred"),
+    ("confusion-float", lambda: analysis.confusion_matrix(torch.rand(3), LONG, 4), TypeError, "pred"),
+    ("plot-confusion-shape", lambda: analysis.plot_confusion_matrix([[1, 2]]), ValueError, "cm"),
+    ("accuracy-curves-list", lambda: analysis.accuracy_curves([]), ValueError, "accuracy_vs_time"),
+    ("accuracy-curves-values", lambda: analysis.accuracy_curves({"a": "b"}), ValueError, "a"),
+    ("traces-layer", lambda: analysis.plot_traces(REC, ["nosuch"]), ValueError, "nosuch"),
+    ("traces-sample", lambda: analysis.plot_traces(REC, ["out"], sample=-1), ValueError, "sample"),
+    ("ttfs-layer", lambda: analysis.first_spike_times(REC, "nosuch"), ValueError, "nosuch"),
+    ("record-variables", lambda: analysis.record(NET, variables=("q",)).__enter__(), ValueError, "variables"),
+    ("record-network", lambda: analysis.record(None).__enter__(), TypeError, "network"),
+    ("record-layers", lambda: analysis.record(NET, layers=["nosuch"]).__enter__(), ValueError, "layers"),
+    ("record-max-bytes", lambda: analysis.record(NET, max_bytes=-1).__enter__(), ValueError, "max_bytes"),
+    ("estimate-bytes", lambda: analysis.estimate_bytes(NET, 0, 1), ValueError, "timesteps"),
+    ("energy-negative", lambda: analysis.energy(-1.0, 1.0), ValueError, "synops"),
+    ("rate-histogram-bins", lambda: analysis.plot_rate_histogram(REC, bins=0), ValueError, "bins"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_api_call_raises_one_line_naming_the_argument(case: tuple[str, Callable[[], object], type, str]) -> None:
+    _, call, kind, word = case
+    with pytest.raises(kind) as info:
+        call()
+    err = info.value
+    assert isinstance(err, UserError), f"{type(err).__name__} is not a UserError: {err}"
+    if kind is TypeError:
+        assert isinstance(err, UserTypeError)
+    text = str(err)
+    assert len(text.splitlines()) == 1, text
+    assert word.lower() in text.lower(), text
+
+
+def test_api_and_cli_cases_number_at_least_150() -> None:
+    from tests.test_bad_input_cli import CASES as CLI
+
+    assert len({c[0] for c in CASES}) == len(CASES)
+    assert len(CASES) + len(CLI) >= 150
