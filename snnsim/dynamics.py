@@ -16,7 +16,14 @@ The update at step t (``x[t]`` is the input current, ``v`` the membrane potentia
     v    = v - thresh where s[t]      (reset "subtract")
 
 ``leak = 1`` gives the IF neuron; ``leak = exp(-dt / tau)`` a LIF neuron whose leak is
-applied before integration (equivalently: after the reset of the previous step).
+applied before integration (equivalently: after the reset of the previous step);
+``leak = 0`` a memoryless Heaviside neuron (NIR's ``Threshold``: ``v = x[t]``).
+
+Current-based neurons (CubaLIF/CubaLI, ``syn_leak`` set) pass the input through a synaptic
+current first, a linear pre-filter that no spike changes; the LIF step above then reads it::
+
+    i    = syn_leak * i + x[t]        (:func:`synaptic_step`)
+    x[t] = i
 
 ``thresh``, ``leak`` and ``v_reset`` are numbers or per-neuron tensors shaped like the
 layer (``[*shape]``, broadcast over the batch); a per-neuron tensor is cast to the
@@ -46,6 +53,7 @@ class NeuronParams(NamedTuple):
     v_reset: Param = 0.0
     refrac: int = 0  # steps after a spike during which input is ignored
     spiking: bool = True  # False: a non-spiking integrator (read-out layers)
+    syn_leak: Optional[Param] = None  # per-step decay of the synaptic current (CubaLIF) in (0, 1]; None: none
 
 
 class NeuronState(NamedTuple):
@@ -53,11 +61,12 @@ class NeuronState(NamedTuple):
 
     v: torch.Tensor
     refrac_count: Optional[torch.Tensor] = None
+    i: Optional[torch.Tensor] = None  # synaptic current (current-based neurons only)
 
 
 def per_neuron(p: NeuronParams) -> bool:
     """True when any of ``thresh``, ``leak``, ``v_reset`` is a per-neuron tensor."""
-    return any(isinstance(x, torch.Tensor) for x in (p.thresh, p.leak, p.v_reset))
+    return any(isinstance(x, torch.Tensor) for x in (p.thresh, p.leak, p.v_reset, p.syn_leak))
 
 
 def _all(value: Param, ok) -> bool:
@@ -70,8 +79,11 @@ def check_params(p: NeuronParams) -> NeuronParams:
     """Validate ``p`` and return it; raises ValueError naming the bad field."""
     if not _all(p.thresh, lambda t: torch.isfinite(t) & (t > 0)):
         raise ValueError(f"thresh must be a finite number > 0 (or a tensor of them), got {p.thresh!r}")
-    if not _all(p.leak, lambda t: (t > 0) & (t <= 1)):
-        raise ValueError(f"leak must be a per-step decay factor in (0, 1] (or a tensor of them), got {p.leak!r}")
+    if not _all(p.leak, lambda t: (t >= 0) & (t <= 1)):
+        raise ValueError(f"leak must be a per-step decay factor in [0, 1] (or a tensor of them), got {p.leak!r}")
+    if p.syn_leak is not None and not _all(p.syn_leak, lambda t: (t > 0) & (t <= 1)):
+        raise ValueError(f"syn_leak must be a per-step decay factor in (0, 1] (or a tensor of them), "
+                         f"got {p.syn_leak!r}")
     if p.reset not in RESETS:
         raise ValueError(f"reset must be one of {RESETS}, got {p.reset!r}")
     if not (isinstance(p.refrac, int) and not isinstance(p.refrac, bool) and p.refrac >= 0):
@@ -111,7 +123,27 @@ def initial_state(like: torch.Tensor, p: NeuronParams) -> NeuronState:
     """Resting state (v = v_reset, not refractory) shaped like ``like`` ``[B, ...]``."""
     v = filled(like if like.is_floating_point() else like.to(torch.float32), p.v_reset)
     count = torch.zeros_like(v) if p.refrac > 0 else None
-    return NeuronState(v, count)
+    return NeuronState(v, count, torch.zeros_like(v) if p.syn_leak is not None else None)
+
+
+def synaptic_step(i: torch.Tensor, x: torch.Tensor, syn_leak: Param) -> torch.Tensor:
+    """The synaptic current after one step: ``syn_leak * i + x`` (``[B, ...]``)."""
+    return i * as_operand(syn_leak, i) + x
+
+
+def synaptic_filter(current: torch.Tensor, p: NeuronParams) -> tuple[torch.Tensor, NeuronParams]:
+    """Run the synaptic current of a current-based population over ``current`` ``[T, B, ...]``
+    from rest: (the current the LIF step reads ``[T, B, ...]``, ``p`` without ``syn_leak``).
+    The same float operations as :func:`neuron_step`'s; differentiable. Identity when
+    ``p.syn_leak`` is None."""
+    if p.syn_leak is None:
+        return current, p
+    i = torch.zeros_like(current[0], dtype=current.dtype if current.is_floating_point() else torch.float32)
+    out = []
+    for t in range(current.shape[0]):
+        i = synaptic_step(i, current[t], p.syn_leak)
+        out.append(i)
+    return torch.stack(out), p._replace(syn_leak=None)
 
 
 def neuron_step(
@@ -126,13 +158,16 @@ def neuron_step(
     :mod:`snnsim.autograd`; ``detach_reset`` treats the reset as a constant.
     Does not modify ``x`` or the tensors of ``state`` in place.
     """
-    v, count = state.v, state.refrac_count
+    v, count, i = state.v, state.refrac_count, state.i
+    if p.syn_leak is not None:
+        i = synaptic_step(i if i is not None else torch.zeros_like(v), x, p.syn_leak)
+        x = i
     if count is not None:
         x = x * (count <= 0)
         count = count - 1
     v = v * as_operand(p.leak, v) + x if has_leak(p.leak) else v + x
     if not p.spiking:
-        return torch.zeros_like(v, dtype=torch.bool if surrogate is None else v.dtype), NeuronState(v, count)
+        return torch.zeros_like(v, dtype=torch.bool if surrogate is None else v.dtype), NeuronState(v, count, i)
     thresh = as_operand(p.thresh, v)
     fired = s = r = v >= thresh
     if surrogate is not None:
@@ -144,7 +179,7 @@ def neuron_step(
         v = v - r * thresh
     if count is not None:
         count = torch.where(fired, torch.full_like(count, float(p.refrac)), count)
-    return s, NeuronState(v, count)
+    return s, NeuronState(v, count, i)
 
 
 def neuron_multistep(

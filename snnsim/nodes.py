@@ -15,7 +15,7 @@ from bindsnet.network.nodes import Input, Nodes
 from . import schema
 from .autograd import multistep_neuron
 from .dynamics import (RESETS, NeuronParams, NeuronState, Param, check_params, filled, neuron_multistep,
-                       neuron_step)
+                       neuron_step, synaptic_filter)
 from .errors import UserError
 from .surrogate import FastSigmoid, Surrogate
 
@@ -56,6 +56,8 @@ class SpikingNodes(Nodes):
         refrac: refractory period in steps (input ignored; ``refrac >= T`` makes the
             neuron fire at most once).
         spiking: False makes a non-spiking integrator (a read-out layer).
+        syn_leak: per-step decay of a synaptic current that filters the input before the
+            potential reads it (current-based neurons, :class:`CubaLIFNeurons`); None: none.
     """
 
     kind = "spiking"
@@ -71,6 +73,7 @@ class SpikingNodes(Nodes):
         v_reset: Any = 0.0,
         refrac: int = 0,
         spiking: bool = True,
+        syn_leak: Any = None,
         traces: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -80,8 +83,10 @@ class SpikingNodes(Nodes):
         shape_ = tuple(self.shape)
         self.params = check_params(NeuronParams(
             neuron_param("thresh", thresh, shape_), neuron_param("leak", leak, shape_), reset,
-            neuron_param("v_reset", v_reset, shape_), int(refrac), bool(spiking)))
+            neuron_param("v_reset", v_reset, shape_), int(refrac), bool(spiking),
+            None if syn_leak is None else neuron_param("syn_leak", syn_leak, shape_)))
         self.register_buffer("v", torch.FloatTensor())
+        self.i: Optional[torch.Tensor] = None  # synaptic current [B, *shape] (syn_leak set)
         self.refrac_count: Optional[torch.Tensor] = None
         #: backward-pass settings used when the layer runs differentiably (set by learning rules)
         self.surrogate: Surrogate = FastSigmoid()
@@ -92,8 +97,8 @@ class SpikingNodes(Nodes):
         """One simulation step; ``x``: input current ``[B, *shape]``."""
         if self.v.shape != x.shape:
             self.set_batch_size(x.shape[0])
-        s, state = neuron_step(x, NeuronState(self.v, self.refrac_count), self.params)
-        self.v, self.refrac_count = state.v, state.refrac_count
+        s, state = neuron_step(x, NeuronState(self.v, self.refrac_count, self.i), self.params)
+        self.v, self.refrac_count, self.i = state.v, state.refrac_count, state.i
         self.s = s
         super().forward(x)
 
@@ -103,11 +108,14 @@ class SpikingNodes(Nodes):
             self.v.copy_(filled(self.v, self.params.v_reset))
         if self.refrac_count is not None:
             self.refrac_count.zero_()
+        if self.i is not None:
+            self.i.zero_()
 
     def set_batch_size(self, batch_size: int) -> None:
         super().set_batch_size(batch_size=batch_size)
         self.v = filled(torch.empty((batch_size, *self.shape), device=self.v.device), self.params.v_reset)
         self.refrac_count = torch.zeros_like(self.v) if self.params.refrac > 0 else None
+        self.i = torch.zeros_like(self.v) if self.params.syn_leak is not None else None
 
     # --- multi-step interface (fast engine) -----------------------------------------
     def multi_step(
@@ -118,11 +126,13 @@ class SpikingNodes(Nodes):
         Returns (spikes bool ``[T, B, *shape]``, potentials ``[T, B, *shape]`` or None).
         When autograd is on and ``current`` requires grad, runs the custom autograd
         function instead (:mod:`snnsim.autograd`): spikes are then float 0/1 and the
-        potentials are always returned.
+        potentials are always returned. A synaptic current (``syn_leak``) runs first over all
+        steps (:func:`~snnsim.dynamics.synaptic_filter`), then the LIF step reads it.
         """
+        current, p = synaptic_filter(current, self.params)
         if torch.is_grad_enabled() and current.requires_grad:
-            return multistep_neuron(current, self.params, self.surrogate, self.detach_reset)
-        spikes, volts, _ = neuron_multistep(current, self.params, record_voltage=record_voltage)
+            return multistep_neuron(current, p, self.surrogate, self.detach_reset)
+        spikes, volts, _ = neuron_multistep(current, p, record_voltage=record_voltage)
         return spikes, volts
 
     def config(self) -> dict[str, Any]:
@@ -140,7 +150,8 @@ class SpikingNodes(Nodes):
 
     def extra_repr(self) -> str:
         p = self.params
-        return f"shape={tuple(self.shape)}, thresh={p.thresh}, leak={p.leak}, reset={p.reset!r}"
+        syn = "" if p.syn_leak is None else f", syn_leak={p.syn_leak}"
+        return f"shape={tuple(self.shape)}, thresh={p.thresh}, leak={p.leak}{syn}, reset={p.reset!r}"
 
 
 class IFNeurons(SpikingNodes):
@@ -189,6 +200,49 @@ class Integrator(SpikingNodes):
                 "v_reset": param_json(self.params.v_reset)}
 
 
+class CubaLIFNeurons(SpikingNodes):
+    """Current-based LIF neurons (NIR's CubaLIF): the input charges a synaptic current
+    ``i = syn_leak * i + x``, which the LIF step integrates: ``v = leak * v + i``, fires at
+    ``v >= thresh``. ``syn_leak``/``leak``: per-step decays of current and potential."""
+
+    kind = "cuba_lif"
+
+    def __init__(self, n: Optional[int] = None, shape: Optional[Sequence[int]] = None, *,
+                 syn_leak: Any = 0.9, leak: Any = 0.9, **kwargs: Any) -> None:
+        super().__init__(n=n, shape=shape, leak=leak, syn_leak=syn_leak, **kwargs)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "syn_leak": param_json(self.params.syn_leak)}
+
+
+class CubaLI(Integrator):
+    """Current-based leaky integrator (NIR's CubaLI): :class:`CubaLIFNeurons` without spikes."""
+
+    kind = "cuba_li"
+
+    def __init__(self, n: Optional[int] = None, shape: Optional[Sequence[int]] = None, *,
+                 syn_leak: Any = 0.9, leak: Any = 0.9, **kwargs: Any) -> None:
+        super().__init__(n=n, shape=shape, leak=leak, syn_leak=syn_leak, **kwargs)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "syn_leak": param_json(self.params.syn_leak)}
+
+
+class ThresholdNeurons(SpikingNodes):
+    """Memoryless Heaviside neurons (NIR's Threshold): ``v = x``, spike where ``v >= thresh``
+    (leak 0, no reset); the potential recorded is the input of the step."""
+
+    kind = "threshold"
+
+    def __init__(self, n: Optional[int] = None, shape: Optional[Sequence[int]] = None, **kwargs: Any) -> None:
+        for fixed in ("leak", "reset", "refrac", "spiking"):
+            kwargs.pop(fixed, None)
+        super().__init__(n=n, shape=shape, leak=0.0, reset="none", **kwargs)
+
+    def config(self) -> dict[str, Any]:
+        return {"type": self.kind, "shape": list(self.shape), "thresh": param_json(self.params.thresh)}
+
+
 NODE_TYPES: dict[str, type] = {}
 #: the JSON parameters of each node type (besides ``name``, ``type`` and ``shape``), as JSON
 #: Schema fragments: the one declaration that :mod:`snnsim.spec` validates specs against
@@ -225,6 +279,10 @@ register_node("input", Input, {})
 register_node("if", IFNeurons, {**SPIKING_PARAMS, "leak": {"const": 1.0}})
 register_node("lif", LIFNeurons, SPIKING_PARAMS)
 register_node("integrator", Integrator, {"leak": SPIKING_PARAMS["leak"], "v_reset": SPIKING_PARAMS["v_reset"]})
+register_node("cuba_lif", CubaLIFNeurons, {**SPIKING_PARAMS, "syn_leak": SPIKING_PARAMS["leak"]})
+register_node("cuba_li", CubaLI, {"leak": SPIKING_PARAMS["leak"], "syn_leak": SPIKING_PARAMS["leak"],
+                                  "v_reset": SPIKING_PARAMS["v_reset"]})
+register_node("threshold", ThresholdNeurons, {"thresh": SPIKING_PARAMS["thresh"]})
 
 
 def layer_kind(layer: Nodes) -> str:
