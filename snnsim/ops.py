@@ -13,6 +13,9 @@ Ops (parameters in brackets are optional):
 - ``maxpool2d``: kernel_size [stride=kernel_size]; *rate-based* max-pooling: each
   window passes on the spikes of the input that has spiked most so far
   (a running spike count), so it pools firing rates rather than OR-ing spikes.
+- ``sumpool2d``: kernel_size [stride=kernel_size]; the sum over each window (NIR's SumPool2d).
+- ``scale``: no parameters; a per-feature multiply by its ``weight`` (shaped like the input,
+  ones until set; NIR's Scale).
 - ``flatten``: no parameters.
 - ``dropout``: p; one mask per sample shared by all time steps (Lee et al. 2020),
   active only in training mode.
@@ -200,6 +203,30 @@ def _maxpool2d(shape: Sequence[int], kernel_size: int, stride: Optional[int] = N
     return RateMaxPool2d(kernel_size, s), [c, _conv_out(h, kernel_size, s, 0), _conv_out(w, kernel_size, s, 0)]
 
 
+def _sumpool2d(shape: Sequence[int], kernel_size: int, stride: Optional[int] = None) -> tuple[nn.Module, list[int]]:
+    """Sum over each window (NIR's SumPool2d): an AvgPool2d that divides by 1."""
+    c, h, w = _need_chw("sumpool2d", shape)
+    s = int(stride) if stride is not None else int(kernel_size)
+    return (nn.AvgPool2d(int(kernel_size), s, divisor_override=1),
+            [c, _conv_out(h, kernel_size, s, 0), _conv_out(w, kernel_size, s, 0)])
+
+
+class Scale(nn.Module):
+    """Per-feature multiply (NIR's Scale): ``x * weight``, ``weight`` shaped like one sample
+    (all ones until set, e.g. by NIR import); ``x``: ``[N, *shape]``."""
+
+    def __init__(self, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(*[int(d) for d in shape]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return as_float(x) * self.weight
+
+
+def _scale(shape: Sequence[int]) -> tuple[nn.Module, list[int]]:
+    return Scale(shape), list(shape)
+
+
 def _flatten(shape: Sequence[int]) -> tuple[nn.Module, list[int]]:
     n = 1
     for d in shape:
@@ -254,6 +281,8 @@ register_op("conv2d", _conv2d, {"out_channels": schema.integer(1), "kernel_size"
                                 "bias": schema.boolean()})
 register_op("avgpool2d", _avgpool2d, _KERNEL)
 register_op("maxpool2d", _maxpool2d, _KERNEL)
+register_op("sumpool2d", _sumpool2d, _KERNEL)
+register_op("scale", _scale, {})
 register_op("flatten", _flatten, {})
 register_op("dropout", _dropout, {"p": schema.number(minimum=0, exclusive_maximum=1)})
 register_op("batchnorm", _batchnorm, {"eps": schema.number(exclusive_minimum=0),
