@@ -9,6 +9,7 @@ forward-Euler step of ``dt`` is exactly that update: ``tau = dt / (1 - leak)``,
 """
 from __future__ import annotations
 
+import json
 import warnings
 from typing import Any, Optional
 
@@ -18,7 +19,7 @@ from bindsnet.network import Network
 from bindsnet.network.nodes import Input
 
 from .errors import UserError
-from .nodes import Integrator, SpikingNodes
+from .nodes import Integrator, SpikingNodes, ThresholdNeurons
 
 #: what a file's threshold means, stated in the graph's metadata
 THRESHOLD_CONVENTION = ("NIR: fires at v > v_threshold; snnsim fires at v >= thresh and writes "
@@ -69,6 +70,10 @@ def _neuron_node(name: str, layer: Any, dt: float, subtract_reset: str):
     meta = {"snnsim": {"type": layer.kind, "leak": _meta(p.leak)}}
     if p.refrac:
         raise UserError(f"layer {name!r} has a refractory period ({p.refrac} steps): NIR has none")
+    if isinstance(layer, ThresholdNeurons):
+        return nir.Threshold(threshold=nir_threshold(p.thresh, shape))
+    if p.syn_leak is not None:
+        return _cuba_node(name, layer, dt, meta)
     no_leak = not isinstance(p.leak, torch.Tensor) and p.leak == 1.0
     if isinstance(layer, Integrator):
         if no_leak:
@@ -90,6 +95,22 @@ def _neuron_node(name: str, layer: Any, dt: float, subtract_reset: str):
         return nir.IF(r=_arr(1.0 / dt, shape), v_threshold=thr, v_reset=v_reset, metadata=meta)
     tau, r = _leaky(p.leak, shape, dt)
     return nir.LIF(tau=tau, r=r, v_leak=_arr(0.0, shape), v_threshold=thr, v_reset=v_reset, metadata=meta)
+
+
+def _cuba_node(name: str, layer: Any, dt: float, meta: dict[str, Any]):
+    """CubaLIF/CubaLI: ``tau_syn = dt / (1 - syn_leak)``, ``w_in = tau_syn / dt`` (the current
+    gains the input as is), ``tau_mem``, ``r = tau_mem / dt`` as for LIF, ``v_leak = 0``."""
+    nir, p = nir_module(), layer.params
+    shape = tuple(int(d) for d in layer.shape)
+    if p.reset != "zero" and p.spiking:
+        raise UserError(f"layer {name!r} has reset {p.reset!r}, which NIR's CubaLIF cannot express")
+    meta["snnsim"]["syn_leak"] = _meta(p.syn_leak)
+    tau_syn, w_in = _leaky(p.syn_leak, shape, dt)
+    tau_mem, r = _leaky(p.leak, shape, dt)
+    kw = dict(tau_syn=tau_syn, tau_mem=tau_mem, r=r, v_leak=_arr(0.0, shape), w_in=w_in, metadata=meta)
+    if not p.spiking:
+        return nir.CubaLI(**kw)
+    return nir.CubaLIF(v_threshold=nir_threshold(p.thresh, shape), v_reset=_arr(p.v_reset, shape), **kw)
 
 
 def _out_shape(module: Any, shape: list[int]) -> list[int]:
@@ -122,17 +143,19 @@ def _op_nodes(src_shape: list[int], conn: Any) -> list[Any]:
             nodes.append(nir.Conv2d(input_shape=(shape[1], shape[2]), weight=w, stride=module.stride,
                                     padding=module.padding, dilation=module.dilation, groups=1, bias=bias))
             shape = _out_shape(module, shape)
-        elif op == "avgpool2d":
+        elif op in ("avgpool2d", "sumpool2d"):
             k, s = module.kernel_size, module.stride
-            nodes.append(nir.AvgPool2d(kernel_size=np.array([k, k]), stride=np.array([s, s]),
-                                       padding=np.array([0, 0])))
+            pool = nir.AvgPool2d if op == "avgpool2d" else nir.SumPool2d
+            nodes.append(pool(kernel_size=np.array([k, k]), stride=np.array([s, s]), padding=np.array([0, 0])))
             shape = _out_shape(module, shape)
+        elif op == "scale":
+            nodes.append(nir.Scale(scale=module.weight.detach().cpu().numpy()))
         elif op == "flatten":
             nodes.append(nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1))
             shape = [int(np.prod(shape))]
         else:
-            raise UserError(f"op {op!r} has no NIR equivalent (supported: linear, conv2d, avgpool2d, "
-                            "flatten, dropout); fold BatchNorm and avoid rate-based max-pooling before export")
+            raise UserError(f"op {op!r} has no NIR equivalent (supported: linear, conv2d, avgpool2d, sumpool2d, "
+                            "scale, flatten, dropout); fold BatchNorm and avoid rate-based max-pooling before export")
     return nodes
 
 
@@ -167,5 +190,6 @@ def to_nir(network: Network, *, dt: Optional[float] = None, subtract_reset: str 
     last = list(network.layers)[-1]
     nodes["output"] = nir.Output(output_type={"output": np.array(list(network.layers[last].shape))})
     edges.append((last, "output"))
-    meta = {"dt": dt, "snnsim": {"dt": dt, "threshold": THRESHOLD_CONVENTION}}
+    meta = {"dt": dt, "snnsim": {"dt": dt, "threshold": THRESHOLD_CONVENTION,
+                                 "layers": json.dumps(list(network.layers))}}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)

@@ -5,6 +5,10 @@ naming it. A neuron node's NIR ODE is read by its forward-Euler step of ``dt``::
 
     LIF/LI:  v <- (1 - dt/tau) v + (dt/tau) v_leak + (dt r / tau) I
     IF/I:    v <- v + dt r I
+    CubaLIF/CubaLI:  I <- (1 - dt/tau_syn) I + (dt/tau_syn) w_in S,  then the LIF step with
+             tau_mem reads the new I (snnsim: syn_leak = 1 - dt/tau_syn, the input gain
+             (dt/tau_syn) w_in (dt r/tau_mem) folded into the op before; v_leak must be 0)
+    Threshold:  z = v > threshold, no memory (snnsim's ``threshold`` node, leak 0)
 
 so ``leak = 1 - dt/tau``; the input gain ``dt r / tau`` (``dt r``) and the constant drift
 ``(dt/tau) v_leak`` are folded into the Linear/Affine/Conv2d directly before the node
@@ -50,13 +54,14 @@ def _param(values: np.ndarray) -> Any:
     return float(flat[0]) if flat.size and np.all(flat == flat[0]) else values.tolist()
 
 
-def _leak(name: str, node: Any, dt: float) -> np.ndarray:
-    tau = _f64(node, "tau")
+def _leak(name: str, node: Any, dt: float, field: str = "tau", key: str = "leak") -> np.ndarray:
+    """``1 - dt / node.<field>`` (snnsim's exact ``metadata['snnsim'][key]`` when it still agrees)."""
+    tau = _f64(node, field)
     leak = 1.0 - dt / tau
     if np.any(~np.isfinite(leak)) or np.any(leak <= 0) or np.any(leak > 1):
-        raise UserError(f"NIR node {name!r}: tau (min {tau.min():g}) must exceed dt={dt:g} for the Euler step "
-                        f"(leak = 1 - dt/tau in (0, 1]); {_DT_HINT}")
-    meta = ((getattr(node, "metadata", None) or {}).get("snnsim") or {}).get("leak")
+        raise UserError(f"NIR node {name!r}: {field} (min {tau.min():g}) must exceed dt={dt:g} for the Euler step "
+                        f"({key} = 1 - dt/{field} in (0, 1]); {_DT_HINT}")
+    meta = ((getattr(node, "metadata", None) or {}).get("snnsim") or {}).get(key)
     if meta is not None:  # snnsim's exact leak, if the file's tau still says the same
         exact = np.broadcast_to(np.asarray(meta, dtype=np.float64), leak.shape)
         if np.array_equal(exact.astype(np.float32), leak.astype(np.float32)):
@@ -70,9 +75,15 @@ def neuron_layer(name: str, node: Any, dt: Optional[float]) -> tuple[dict[str, A
     if isinstance(node, nir.Input):
         shape = [int(d) for d in np.asarray(node.input_type["input"]).reshape(-1)]
         return {"name": name, "type": "input", "shape": shape}, np.ones(()), np.zeros(())
+    if isinstance(node, nir.Threshold):
+        thr = _thresh(name, node.threshold)
+        return {"name": name, "type": "threshold", "shape": list(thr.shape), "thresh": _param(thr)}, np.ones(()), \
+            np.zeros(())
     if dt is None:
         raise UserError(f"the NIR graph has no time step in its metadata (node {name!r} is "
                         f"{type(node).__name__}); {_DT_HINT}")
+    if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
+        return _cuba_layer(name, node, dt)
     r = _f64(node, "r")
     layer: dict[str, Any] = {"name": name}
     if r.ndim:
@@ -85,14 +96,40 @@ def neuron_layer(name: str, node: Any, dt: Optional[float]) -> tuple[dict[str, A
         gain, drift = dt * r / tau, dt / tau * _f64(node, "v_leak")
     if isinstance(node, (nir.I, nir.LI)):
         return {**layer, "type": "integrator", "leak": _param(leak)}, gain, drift
-    thresh = np.nextafter(np.asarray(node.v_threshold, np.float32), np.float32(np.inf)).astype(np.float64)
-    if np.any(thresh <= 0):
-        raise UserError(f"NIR node {name!r}: v_threshold must be >= 0 for snnsim (it fires at v >= thresh > 0)")
     v_reset = _f64(node, "v_reset") if node.v_reset is not None else np.zeros(r.shape)
-    layer.update(thresh=_param(thresh), reset="zero", v_reset=_param(v_reset))
+    layer.update(thresh=_param(_thresh(name, node.v_threshold)), reset="zero", v_reset=_param(v_reset))
     if isinstance(node, nir.IF):
         return {**layer, "type": "if"}, gain, drift
     return {**layer, "type": "lif", "leak": _param(leak)}, gain, drift
+
+
+def _thresh(name: str, v_threshold: Any) -> np.ndarray:
+    """snnsim's ``thresh`` (fires at ``v >=``) of NIR's ``v_threshold`` (fires at ``v >``)."""
+    thresh = np.nextafter(np.asarray(v_threshold, np.float32), np.float32(np.inf)).astype(np.float64)
+    if np.any(thresh <= 0):
+        raise UserError(f"NIR node {name!r}: the threshold must be >= 0 for snnsim (it fires at v >= thresh > 0)")
+    return thresh
+
+
+def _cuba_layer(name: str, node: Any, dt: float) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """(layer spec, input gain, drift) of a CubaLIF/CubaLI node: the synaptic current is
+    snnsim's ``syn_leak`` pre-filter, its input gain folded into the op before."""
+    nir = nir_module()
+    if np.any(_f64(node, "v_leak") != 0):
+        raise UserError(f"NIR node {name!r} ({type(node).__name__}): v_leak != 0 is not supported (its drift "
+                        "cannot be folded before the synaptic current)")
+    tau_syn, tau_mem, r = _f64(node, "tau_syn"), _f64(node, "tau_mem"), _f64(node, "r")
+    layer: dict[str, Any] = {"name": name, "leak": _param(_leak(name, node, dt, "tau_mem", "leak")),
+                             "syn_leak": _param(_leak(name, node, dt, "tau_syn", "syn_leak"))}
+    if r.ndim:
+        layer["shape"] = list(r.shape)
+    gain = (dt / tau_syn) * _f64(node, "w_in") * (dt * r / tau_mem)
+    if isinstance(node, nir.CubaLI):
+        return {**layer, "type": "cuba_li"}, gain, np.zeros(r.shape)
+    v_reset = _f64(node, "v_reset") if node.v_reset is not None else np.zeros(r.shape)
+    layer.update(type="cuba_lif", thresh=_param(_thresh(name, node.v_threshold)), reset="zero",
+                 v_reset=_param(v_reset))
+    return layer, gain, np.zeros(r.shape)
 
 
 def _square(name: str, what: str, value: Any) -> int:
@@ -120,14 +157,18 @@ def op_spec(name: str, node: Any) -> Optional[dict[str, Any]]:
         return {"op": "conv2d", "out_channels": int(w.shape[0]), "kernel_size": int(w.shape[2]),
                 "stride": _square(name, "stride", node.stride), "padding": _square(name, "padding", node.padding),
                 "bias": node.bias is not None and bool(np.any(np.asarray(node.bias)))}
-    if isinstance(node, nir.AvgPool2d):
+    if isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
+        kind = type(node).__name__
         k = _square(name, "kernel_size", node.kernel_size)
         s = k if node.stride is None else _square(name, "stride", node.stride)
         if node.padding is not None and _square(name, "padding", node.padding) != 0:
-            raise UserError(f"NIR node {name!r}: AvgPool2d padding {node.padding!r} is not supported (only 0)")
-        return {"op": "avgpool2d", "kernel_size": k, "stride": s}
+            raise UserError(f"NIR node {name!r}: {kind} padding {node.padding!r} is not supported (only 0)")
+        return {"op": kind.lower(), "kernel_size": k, "stride": s}
+    if isinstance(node, nir.Scale):
+        return {"op": "scale"}
     raise UserError(f"NIR node {name!r} of type {type(node).__name__} is not supported by snnsim "
-                    "(supported: Input, Output, IF, LIF, I, LI, Linear, Affine, Conv2d, AvgPool2d, Flatten)")
+                    "(supported: Input, Output, IF, LIF, I, LI, CubaLIF, CubaLI, Threshold, Linear, Affine, "
+                    "Conv2d, AvgPool2d, SumPool2d, Scale, Flatten)")
 
 
 def fold_gain(name: str, conns: list[dict[str, Any]], gain: np.ndarray, drift: np.ndarray) -> None:
@@ -177,6 +218,6 @@ def load_weights(net: Network, conns: list[dict[str, Any]]) -> None:
                 if params is None:
                     continue
                 w, b = params
-                module.weight.copy_(torch.as_tensor(np.asarray(w)))
-                if module.bias is not None:
+                module.weight.copy_(torch.as_tensor(np.asarray(w)).reshape(module.weight.shape))
+                if getattr(module, "bias", None) is not None:
                     module.bias.copy_(torch.as_tensor(np.asarray(b)))

@@ -13,13 +13,27 @@ snnsim                        NIR
 ``if`` (reset zero)           ``IF(r=1/dt, v_threshold, v_reset)``  (input gain dt r = 1)
 ``lif`` (leak)                ``LIF(tau=dt/(1-leak), r=tau/dt, v_leak=0, v_threshold, v_reset)``
 ``integrator``, leak 1        ``I(r=1/dt)``;  leak < 1: ``LI(tau=dt/(1-leak), r=tau/dt, v_leak=0)``
+``cuba_lif`` (syn_leak)       ``CubaLIF(tau_syn=dt/(1-syn_leak), w_in=tau_syn/dt, tau_mem, r=tau_mem/dt)``
+``cuba_li``                   ``CubaLI`` (the same, no spikes)
+``threshold``                 ``Threshold`` (memoryless Heaviside)
 op ``linear``                 ``Linear`` (``Affine`` with a bias), after a ``Flatten``
 op ``conv2d``                 ``Conv2d``
-op ``avgpool2d``              ``AvgPool2d``
+op ``avgpool2d``              ``AvgPool2d``;  op ``sumpool2d``: ``SumPool2d``;  op ``scale``: ``Scale``
 op ``flatten``                ``Flatten``
 op ``dropout``                nothing (identity at inference)
 last layer                    also connected to an ``Output`` node
+recurrent connection          an edge to the same or an earlier layer (a cycle)
 ============================  =============================================================
+
+CubaLIF under the Euler reading: ``I <- (1 - dt/tau_syn) I + (dt/tau_syn) w_in S``, then
+the LIF step with ``tau_mem`` reads the *new* ``I`` (the current is a pre-filter of the
+input, as in snnTorch's ``Synaptic``): snnsim's ``i = syn_leak i + x; v = leak v + i``.
+
+Recurrent edges: NIR leaves the delay of a cycle implicit; snnsim reads a cycle as
+BindsNET's ``Network.run(one_step=True)`` does (and snnTorch's ``RLeaky``): the edge that
+closes the cycle (to the same or an earlier layer) delivers the previous step's spikes.
+Import orders the layers depth-first from the Input nodes (snnsim's own files store their
+layer order in ``metadata["snnsim"]["layers"]``), so that the back edges are the delayed ones.
 
 Threshold convention: snnsim fires at ``v >= thresh``, NIR at ``v > v_threshold``. Export
 writes ``v_threshold = nextafter(float32(thresh), -inf)`` and import reads
@@ -35,8 +49,8 @@ Import (:mod:`snnsim.nir_import`) honours ``r``, ``v_leak``, ``v_reset`` and per
 arrays exactly: ``leak = 1 - dt/tau`` per neuron, the input gain ``dt r/tau`` (``dt r``) and
 the drift ``(dt/tau) v_leak`` are folded into the Linear/Affine/Conv2d before the neuron.
 Every node and edge is imported or refused with a :class:`~snnsim.errors.UserError` naming
-it (CubaLIF, CubaLI, SumPool2d, Scale, Threshold, Delay, subgraphs and recurrent edges are
-refused; snnsim's engines are feed-forward). The initial potential is ``v_reset``.
+it (Delay, subgraphs and CubaLIF/CubaLI with ``v_leak != 0`` are refused). The initial
+potential is ``v_reset``.
 
 What NIR cannot express is refused on export, never changed silently: reset by
 subtraction, rate-based ``maxpool2d``, ``batchnorm`` (fold it first), refractory periods.
@@ -47,6 +61,7 @@ on import only while the file's ``tau`` still gives the same float32 leak.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -58,8 +73,8 @@ from .nir_export import THRESHOLD_CONVENTION, nir_module, to_nir
 from .nir_import import fold_gain, graph_dt, load_weights, neuron_layer, op_spec
 from .spec import build_network, network_spec
 
-_NEURONS = ("Input", "IF", "LIF", "I", "LI")
-_OPS = ("Linear", "Affine", "Conv2d", "AvgPool2d", "Flatten")
+_NEURONS = ("Input", "IF", "LIF", "I", "LI", "CubaLIF", "CubaLI", "Threshold")
+_OPS = ("Linear", "Affine", "Conv2d", "AvgPool2d", "SumPool2d", "Scale", "Flatten")
 
 
 def _kind(name: str, node: Any) -> str:
@@ -76,28 +91,43 @@ def _kind(name: str, node: Any) -> str:
                     f"{', '.join(_NEURONS + _OPS)}, Output); nothing was imported")
 
 
-def _topological(graph: Any) -> list[str]:
-    """Node names in dependency order; a UserError naming an edge of any cycle."""
-    indeg = {k: 0 for k in graph.nodes}
+def _order(graph: Any) -> list[str]:
+    """Node names in snnsim's layer order: the file's ``metadata['snnsim']['layers']`` when it
+    names its nodes (snnsim's exports), else a depth-first order from the Input nodes in
+    which every edge goes forward except those that close a cycle (to the same or an
+    earlier node): those become snnsim's recurrent connections (previous step's spikes)."""
     for a, b in graph.edges:
         for end in (a, b):
             if end not in graph.nodes:
                 raise UserError(f"NIR edge {a!r} -> {b!r} names a node the graph does not have")
-        indeg[b] += 1
-    ready = [k for k in graph.nodes if indeg[k] == 0]
-    order = []
-    while ready:
-        k = ready.pop(0)
-        order.append(k)
-        for a, b in graph.edges:
-            if a == k:
-                indeg[b] -= 1
-                if indeg[b] == 0:
-                    ready.append(b)
-    if len(order) != len(graph.nodes):
-        a, b = next((a, b) for a, b in graph.edges if b not in order)
-        raise UserError(f"NIR edge {a!r} -> {b!r} is part of a cycle (a recurrent connection): snnsim's "
-                        "engines run feed-forward networks only")
+    succ: dict[str, list[str]] = {k: [] for k in graph.nodes}
+    for a, b in graph.edges:
+        succ[a].append(b)
+    done: list[str] = []
+    seen: set[str] = set()
+    roots = [k for k, n in graph.nodes.items() if type(n).__name__ == "Input"] + list(graph.nodes)
+    for root in roots:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(succ[root]))]
+        while stack:
+            node, it = stack[-1]
+            nxt = next((b for b in it if b not in seen), None)
+            if nxt is None:
+                done.append(node)
+                stack.pop()
+            else:
+                seen.add(nxt)
+                stack.append((nxt, iter(succ[nxt])))
+    order = done[::-1]
+    saved = ((graph.metadata or {}).get("snnsim") or {}).get("layers")
+    if isinstance(saved, (bytes, np.bytes_)):
+        saved = saved.decode()
+    saved = json.loads(saved) if isinstance(saved, str) else None  # a JSON list, as to_nir writes it
+    if isinstance(saved, list) and set(map(str, saved)) <= set(graph.nodes):
+        rank = {str(k): i for i, k in enumerate(saved)}
+        order = sorted(order, key=lambda k: (rank.get(k, -1), order.index(k)))
     return order
 
 
@@ -146,7 +176,7 @@ def _connection(graph: Any, c: dict[str, Any]) -> dict[str, Any]:
         if op["op"] == "flatten" and nxt is not None and nxt["op"] == "linear":
             continue
         ops.append(op)
-        w = getattr(node, "weight", None)
+        w = getattr(node, "weight", getattr(node, "scale", None))
         b = getattr(node, "bias", None) if op.get("bias") else None
         params.append(None if w is None else (np.asarray(w, dtype=np.float64),
                                               None if b is None else np.asarray(b, dtype=np.float64)))
@@ -166,7 +196,7 @@ def from_nir(graph: Any, *, dt: Optional[float] = None) -> Network:
     """
     dt = graph_dt(graph, dt)
     kinds = {k: _kind(k, n) for k, n in graph.nodes.items()}
-    order = _topological(graph)
+    order = _order(graph)
     conns = [_connection(graph, c) for c in _chains(graph, kinds)]
     layers = []
     for name in (k for k in order if kinds[k] == "neuron"):
