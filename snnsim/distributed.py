@@ -112,11 +112,11 @@ def collective_timeouts() -> Iterator[None]:
         if not dist.is_initialized() or not ("timed out" in text or "connection closed" in text
                                               or "connection reset" in text):
             raise
-        what = "did not answer" if "timed out" in text else "closed its connection"
+        what = (f"did not answer within {_timeout_s:g} s (--dist-timeout, ${TIMEOUT_ENV})" if "timed out" in text
+                else "closed its connection (it exited or crashed)")
         raise RankTimeout(
-            f"rank {dist.get_rank()}: another rank {what} within {_timeout_s:g} s (--dist-timeout, "
-            f"${TIMEOUT_ENV}): see the other ranks' output for the one that hung or failed; raise the "
-            "timeout if a rank legitimately works longer between collectives") from None
+            f"rank {dist.get_rank()}: another rank {what}: see the other ranks' output for the one that hung "
+            "or failed; raise the timeout if a rank legitimately works longer between collectives") from None
 
 
 def rank_world() -> tuple[int, int]:

@@ -72,6 +72,20 @@ def test_distributed_outside_torchrun_is_a_clear_error(tmp_path, capsys, monkeyp
     assert "torchrun" in capsys.readouterr().err
 
 
+def test_timeout_from_option_environment_or_default(monkeypatch):
+    from snnsim import distributed as ddp
+    from snnsim.errors import UserError
+
+    monkeypatch.delenv(ddp.TIMEOUT_ENV, raising=False)
+    assert ddp.resolve_timeout() == ddp.DEFAULT_TIMEOUT_S
+    monkeypatch.setenv(ddp.TIMEOUT_ENV, "7.5")
+    assert ddp.resolve_timeout() == 7.5 and ddp.resolve_timeout(3) == 3.0
+    for bad in ("abc", "0", "-1", "nan", "inf"):
+        monkeypatch.setenv(ddp.TIMEOUT_ENV, bad)
+        with pytest.raises(UserError, match="SNNSIM_DIST_TIMEOUT"):
+            ddp.resolve_timeout()
+
+
 def test_rank_that_never_joins_is_a_clear_error_within_the_timeout(tmp_path):
     env = {**ENV, "RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
     t0 = time.monotonic()
