@@ -96,10 +96,13 @@ class _Run:
     def recurrent(self, stage: Stage) -> None:
         """The layers of a cycle, step by step, each step in network order."""
         inside = set(stage.layers)
-        pre = {(src, name): self._external(name, src, conn)
+        # inputs from outside the cycle: all steps in one op, then split into per-step views once
+        # (indexing [t] in the loop would make backward scatter every step into a [T, ...] zero tensor)
+        pre = {(src, name): self._external(name, src, conn).unbind(0)
                for name in stage.layers for src, conn in self.incoming[name] if src not in inside}
+        given = {name: self.inputs[name].unbind(0) for name in stage.layers if name in self.inputs}
         grad = torch.is_grad_enabled() and (
-            any(c.requires_grad for c in pre.values())
+            any(c[0].requires_grad for c in pre.values())
             or any(p.requires_grad for name in stage.layers for src, conn in self.incoming[name]
                    if src in inside for p in conn.parameters()))
         steppers = {name: self._stepper(name, grad) for name in stage.layers}
@@ -120,8 +123,8 @@ class _Run:
                     else:
                         s = out[src][t - 1][0] if t else self._rest_spikes(src, grad)
                     current = _add(current, _compute_step(conn, s))
-                if name in self.inputs:
-                    current = _add(current, self.inputs[name][t])
+                if name in given:
+                    current = _add(current, given[name][t])
                 out[name].append(steppers[name](current))
         for name, steps in out.items():
             v = [v for _, v in steps]
