@@ -24,7 +24,9 @@ the engine contract's rounding (each engine decides from the spikes of its own c
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +65,33 @@ def _bag_sum(active: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     return F.embedding_bag(cols, table, offsets, mode="sum")
 
 
+_TABLES = threading.local()
+
+
+@contextmanager
+def cached_weight_tables() -> Iterator[None]:
+    """Inside the block the event-driven linear op transposes each weight once and reuses the
+    copy (a recurrent stage calls it every step with the same weight). Only for runs during
+    which no weight changes (the fast engine; not ``Network.run`` with learning rules)."""
+    outer = getattr(_TABLES, "cache", None)
+    _TABLES.cache = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _TABLES.cache = outer
+
+
+def _weight_table(weight: torch.Tensor) -> torch.Tensor:
+    """``weight.t()`` contiguous ``[n_in, n_out]``: the rows the event-driven sums gather."""
+    cache = getattr(_TABLES, "cache", None)
+    if cache is None:
+        return weight.t().contiguous()
+    hit = cache.get(id(weight))
+    if hit is None or hit[0] is not weight:
+        hit = cache[id(weight)] = (weight, weight.t().contiguous())
+    return hit[1]
+
+
 def _count(spikes: torch.Tensor, native: bool) -> tuple[int, Optional[torch.Tensor]]:
     """(number of spikes, per-row counts or None) of bool ``spikes`` ``[N, K]``."""
     if native:
@@ -90,9 +119,9 @@ class _EventLinear(torch.autograd.Function):
             out = F.linear(spikes.to(weight.dtype), weight, bias)  # = nn.Linear of the float spikes
         else:
             if ctx.native:
-                out, index = events_native.bag_sum(spikes, weight.t().contiguous(), counts)
+                out, index = events_native.bag_sum(spikes, _weight_table(weight), counts)
             else:
-                out = _bag_sum(spikes, weight.t().contiguous())
+                out = _bag_sum(spikes, _weight_table(weight))
             out = out + bias if bias is not None else out
         if ctx.native and ctx.event_wgrad:  # keeps the index of the active inputs, not the spikes
             ctx.save_for_backward(*(index if index is not None else events_native.row_index(spikes, counts)))

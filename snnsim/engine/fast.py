@@ -17,7 +17,7 @@ import torch
 from bindsnet.network import Network
 from bindsnet.network.nodes import Input
 
-from ..connections import ModuleConnection
+from ..connections import ModuleConnection, cached_weight_tables
 from ..dynamics import NeuronState, initial_state, neuron_step
 from ..errors import UserError
 from ..nodes import SpikingNodes
@@ -111,6 +111,16 @@ class _Run:
                 if src in inside and isinstance(conn, ModuleConnection):
                     conn.reset_state_variables()  # stateful ops (rate pooling) start afresh
         out: dict[str, list[tuple[torch.Tensor, Optional[torch.Tensor]]]] = {n: [] for n in stage.layers}
+        with cached_weight_tables():  # the weights stay fixed during the run: transpose each once
+            self._steps(stage, pre, given, steppers, out, grad)
+        for name, steps in out.items():
+            v = [v for _, v in steps]
+            self._keep(name, torch.stack([s for s, _ in steps]), torch.stack(v) if v[0] is not None else None)
+
+    def _steps(self, stage: Stage, pre: dict, given: dict, steppers: dict, out: dict, grad: bool) -> None:
+        """Step the layers of ``stage`` through time, in network order, appending each step's
+        (spikes ``[B, *shape]``, potentials or None) to ``out[name]``."""
+        inside = set(stage.layers)
         for t in range(self.t):
             for name in stage.layers:
                 current = None
@@ -126,9 +136,6 @@ class _Run:
                 if name in given:
                     current = _add(current, given[name][t])
                 out[name].append(steppers[name](current))
-        for name, steps in out.items():
-            v = [v for _, v in steps]
-            self._keep(name, torch.stack([s for s, _ in steps]), torch.stack(v) if v[0] is not None else None)
 
     def _rest_spikes(self, name: str, grad: bool) -> torch.Tensor:
         """A layer's spikes before step 0 (all zero, as after ``reset_state_variables``)."""
