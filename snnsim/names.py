@@ -34,6 +34,11 @@ MAX_SEED: int = 2**32
 #: Layers above this many neurons are drawn for an evenly spaced subset (:mod:`analysis.raster`).
 MAX_NEURONS: int = 2000
 
+#: Input codings of ``snnsim train --method lif`` (``--encoding``): latency spikes of the whole image, or
+#: ``rows`` (sequential MNIST: row t of the image is the input current at step t, ROW_STEPS rows).
+LIF_ENCODINGS: tuple[str, ...] = ("log_latency", "rows")
+ROW_STEPS: int = 28
+
 #: Keys of ``snnsim.ann.ANNS``, ``networks.SPECS``, ``encoders.ENCODERS`` and ``snnsim.learning.RULES``.
 ANN_NAMES: tuple[str, ...] = ("fc", "lenet", "scnn")
 NETWORK_NAMES: tuple[str, ...] = ("fc", "lenet", "resnet19", "scnn")

@@ -11,8 +11,8 @@ from typing import Callable, NamedTuple, NoReturn
 
 from .. import __version__
 from ..names import (
-    ANN_LR, ANN_NAMES, DEFAULT_MAX_RATES, DEFAULT_THRESHOLDS, ENCODER_NAMES, ENGINES, MAX_NEURONS, NETWORK_NAMES, NORMS,
-    OPTIMIZERS, RULE_NAMES, SCHEDULES,
+    ANN_LR, ANN_NAMES, DEFAULT_MAX_RATES, DEFAULT_THRESHOLDS, ENCODER_NAMES, ENGINES, LIF_ENCODINGS, MAX_NEURONS,
+    NETWORK_NAMES, NORMS, OPTIMIZERS, RULE_NAMES, SCHEDULES,
 )
 from .common import add_data_args, add_run_args, float_in, learning_rate, positive_float, positive_int, seed_int
 
@@ -181,6 +181,11 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=float, default=None, help="dropout probability (spikebp)")
     p.add_argument("--batchnorm", action="store_true", help="BatchNorm after hidden weighted ops (spikebp)")
     p.add_argument("--hidden", default=None, help="hidden sizes of the fc net, comma separated (e.g. 800)")
+    p.add_argument("--recurrent", action="store_true",
+                   help="lif: a recurrent weight matrix in every hidden layer (same as --set recurrent=true)")
+    p.add_argument("--encoding", default=None, choices=LIF_ENCODINGS,
+                   help="lif: input coding; rows = one image row per step as input current, T = image height "
+                        "(sequential MNIST; default log_latency)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other parameter of the method (value parsed as JSON), e.g. --set width=0.25")
     p.add_argument("--from-relu", default=None, metavar="DIR",

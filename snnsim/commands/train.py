@@ -29,6 +29,10 @@ def rule_params(args: argparse.Namespace) -> dict[str, Any]:
         params["hidden"] = layer_sizes(args.hidden)
     if args.from_relu is not None:
         params["from_relu"] = args.from_relu
+    if args.recurrent:
+        params["recurrent"] = True
+    if args.encoding is not None:
+        params["encoding"] = args.encoding
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key:

@@ -16,9 +16,10 @@ differentiable fast engine (:mod:`snnsim.autograd`).
 
 Parameters (``--set key=value``): hidden, tau_hidden, tau_readout, thresh, slope, dt,
 enc_tau, enc_theta, weight_gain, bias, method and grad (fastsnn; see :mod:`snnsim.fastsnn`),
-detach_reset and recurrent (lif: ``--set recurrent=true`` adds a recurrent weight matrix to
-every hidden layer, a self-connection that delivers the previous step's spikes; BPTT runs
-through it, see :mod:`snnsim.engine.graph`).
+detach_reset, recurrent and encoding (lif: ``--set recurrent=true`` or ``--recurrent`` adds a
+recurrent weight matrix to every hidden layer, a self-connection that delivers the previous step's
+spikes; BPTT runs through it, see :mod:`snnsim.engine.graph`; ``--set encoding=rows`` feeds one image
+row per step as input current, sequential MNIST).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from bindsnet.network import Network
 
 from encoders.fastsnn_latency import log_latency
 from networks.builders import fc_spec
+from snnsim.data import row_sequence
 from snnsim.engine import forward
 from snnsim.fastsnn import DECAY_METHODS, GRAD_MODES
 from snnsim.nodes import SpikingNodes
@@ -39,6 +41,7 @@ from snnsim.surrogate import FastSigmoid
 
 from .base import LearningRule
 from ..errors import UserError
+from ..names import LIF_ENCODINGS, ROW_STEPS
 
 
 class _LatencyFC(LearningRule):
@@ -154,18 +157,46 @@ class FastSNNRule(_LatencyFC):
 
 
 class LIFRule(_LatencyFC):
-    """Standard multi-spike LIF SNN (reset by subtraction), BPTT through the fast engine."""
+    """Standard multi-spike LIF SNN (reset by subtraction), BPTT through the fast engine.
+
+    ``encoding="rows"`` (sequential MNIST): the network sees one image row per step, as input
+    current (:func:`snnsim.data.row_sequence`, ``[H, B, C * W]``), so ``timesteps`` is the image
+    height (default 28) and the input layer has ``C * W`` neurons."""
 
     name = "lif"
 
-    def __init__(self, timesteps: int = 100, *, detach_reset: bool = True, recurrent: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(self, timesteps: Optional[int] = None, *, detach_reset: bool = True, recurrent: bool = False,
+                 encoding: str = "log_latency", **kwargs: Any) -> None:
+        if encoding not in LIF_ENCODINGS:
+            raise UserError(f"encoding must be one of {', '.join(LIF_ENCODINGS)}, got {encoding!r}")
+        if timesteps is None:
+            timesteps = ROW_STEPS if encoding == "rows" else 100
         super().__init__(timesteps, **kwargs)
         if not isinstance(recurrent, bool):
             raise UserError(f"recurrent must be true or false, got {recurrent!r}")
-        self.detach_reset, self.recurrent = bool(detach_reset), recurrent
+        self.detach_reset, self.recurrent, self.encoding = bool(detach_reset), recurrent, encoding
+
+    def _rows_input(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+        """The per-step input shape ``(C * W,)`` of images ``(C, H, W)``; H must equal ``timesteps``."""
+        if len(input_shape) != 3 or input_shape[1] != self.timesteps:
+            raise UserError(f"encoding rows runs one step per image row: timesteps ({self.timesteps}) must equal "
+                            f"the image height, got input shape {tuple(input_shape)}")
+        return (input_shape[0] * input_shape[2],)
+
+    def encode(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        if self.encoding == "log_latency":
+            return super().encode(x, generator)
+        self._rows_input(tuple(x.shape[1:]))
+        return row_sequence(x)
+
+    def encoder_config(self) -> dict[str, Any]:
+        if self.encoding == "log_latency":
+            return super().encoder_config()
+        return {"encoder": "rows", "timesteps": self.timesteps}
 
     def build(self, net: str, input_shape: Sequence[int], n_classes: int) -> Network:
+        if self.encoding == "rows":
+            input_shape = self._rows_input(input_shape)
         network = super().build(net, input_shape, n_classes)
         if not self.recurrent:
             return network
@@ -194,7 +225,8 @@ class LIFRule(_LatencyFC):
                 layer.detach_reset = self.detach_reset
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "detach_reset": self.detach_reset, "recurrent": self.recurrent}
+        return {**super().config(), "detach_reset": self.detach_reset, "recurrent": self.recurrent,
+                "encoding": self.encoding}
 
 
 RULES = (FastSNNRule, LIFRule)
