@@ -5,6 +5,8 @@ the forward pass alone (no autograd), on random Bernoulli input of density d (th
 input neuron-steps that spike). The networks are benchmarks/train.py's builders (SpikingJelly
 multi-step LIFNode, torch backend; snnTorch Leaky in a step loop). All contenders run in one
 process, repetitions interleaved (every density and contender once per round), median time.
+``snnsim_events_only`` is snnsim with every linear op forced onto the event-driven path (its
+behaviour before the density-adaptive choice of :mod:`snnsim.density`).
 
 Run: ``.venv/bin/python benchmarks/density.py --threads 2 [--repeats 5] [--device cpu]``
 -> ``benchmarks/results/density.json`` and ``benchmarks/results/density_speedup.png``.
@@ -36,10 +38,24 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+EVENTS_ONLY = "snnsim_events_only"
+
+
+def _always_events(step_fn: StepFn) -> StepFn:
+    from snnsim.density import ALWAYS_EVENTS, use_cost_model
+
+    def run(spikes: torch.Tensor) -> torch.Tensor:
+        with use_cost_model(ALWAYS_EVENTS):
+            return step_fn(spikes)
+    return run
+
+
 def build(name: str, device: str) -> tuple[Callable[[torch.Tensor], None], StepFn]:
     """(train step, forward) closures of contender ``name`` on ``device``."""
     torch.manual_seed(0)
-    params, step_fn = CONTENDERS[name]()
+    params, step_fn = CONTENDERS[name.replace(EVENTS_ONLY, "snnsim")]()
+    if name == EVENTS_ONLY:  # snnsim before the density-adaptive choice: always event-driven
+        step_fn = _always_events(step_fn)
     for p in params:  # the builders make CPU modules; move their weights in place
         p.data = p.data.to(device)
     opt = torch.optim.Adam(params, lr=1e-3)
@@ -94,13 +110,14 @@ def measure(names: list[str], densities: tuple[float, ...], repeats: int, device
 def ratios(results: dict) -> dict:
     """Per density: snnsim's speedup over each peer and over the fastest peer (> 1: faster)."""
     out: dict = {}
-    peers = [n for n in results if n != "snnsim"]
+    peers = [n for n in results if not n.startswith("snnsim")]
     for d, ours in results["snnsim"].items():
         row = {}
         for kind in ("train", "forward"):
             key = f"{kind}_ms"
-            for p in peers:
-                row[f"{kind}_vs_{p}"] = results[p][d][key] / ours[key]
+            for p in [*peers, EVENTS_ONLY]:
+                if p in results:
+                    row[f"{kind}_vs_{p}"] = results[p][d][key] / ours[key]
             if peers:
                 row[f"{kind}_vs_fastest_peer"] = min(results[p][d][key] for p in peers) / ours[key]
         out[d] = row
@@ -139,6 +156,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--device", default="cpu")
     p.add_argument("--calibrate", action="store_true",
                    help="calibrate snnsim's event/dense crossover for the input layer first")
+    p.add_argument("--no-events-only", action="store_true",
+                   help=f"skip {EVENTS_ONLY} (snnsim forced onto the event-driven path, as before)")
     p.add_argument("--out", default="benchmarks/results/density.json")
     p.add_argument("--png", default="benchmarks/results/density_speedup.png")
     args = p.parse_args(argv)
@@ -149,7 +168,8 @@ def main(argv: list[str] | None = None) -> dict:
         density.calibrate(T * BATCH, N_IN, N_HID, device=args.device)
     model = density.cost_model(args.device, T * BATCH, N_IN, N_HID)
     load_before = os.getloadavg()
-    results = measure(list(CONTENDERS), tuple(args.densities), args.repeats, args.device)
+    names = [*CONTENDERS, *([] if args.no_events_only else [EVENTS_ONLY])]
+    results = measure(names, tuple(args.densities), args.repeats, args.device)
     ratio = ratios(results)
     payload = {"benchmark": "density", "network": f"LIF {N_IN}-{N_HID}-{N_OUT}", "timesteps": T,
                "batch_size": BATCH, "device": args.device, "repeats": args.repeats,
