@@ -23,7 +23,6 @@ beta``. :func:`fold_into` does it for one layer, :func:`fold_network` for every
 """
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any, Union
 
@@ -31,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from bindsnet.network import Network
 from torch import nn
+
+from .bnfold import bn_affine as _bn_affine, fold_bn
 
 Weighted = Union[nn.Linear, nn.Conv2d]
 #: op names that :func:`fold_network` folds into the weighted op before them
@@ -117,45 +118,17 @@ class TDBatchNorm2d(_TDBatchNorm, nn.BatchNorm2d):
 
 
 def bn_affine(bn: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eval-mode ``bn(x) = g * x + c`` per channel: returns (g, c) in float64."""
-    if bn.running_mean is None or bn.running_var is None:
-        raise ValueError(f"{type(bn).__name__} has no running statistics (track_running_stats=False): "
-                         "it cannot be folded")
-    n = bn.num_features
-    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones(n, dtype=torch.float64)
-    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros(n, dtype=torch.float64)
-    gamma = gamma.to(bn.running_mean.device) * (bn.scale if isinstance(bn, _TDBatchNorm) else 1.0)
-    g = gamma / torch.sqrt(bn.running_var.detach().double() + bn.eps)
-    c = beta.to(g.device) - g * bn.running_mean.detach().double()
-    return g, c
+    """Eval-mode ``bn(x) = g * x + c`` per channel (tdBN scale included): (g, c) in float64."""
+    return _bn_affine(bn, bn.scale if isinstance(bn, _TDBatchNorm) else 1.0)
 
 
 def fold_into(layer: Weighted, bn: nn.modules.batchnorm._BatchNorm) -> Weighted:
     """A copy of ``layer`` (Linear/Conv2d, now with a bias) equal to ``bn(layer(x))`` in eval mode.
 
-    Computed in float64 and stored in the layer's dtype. Raises TypeError for other layer
-    kinds and ValueError when the channel counts differ.
+    Computed in float64 and stored in the layer's dtype (:func:`snnsim.bnfold.fold_bn`).
+    Raises TypeError for other layer kinds and ValueError when the channel counts differ.
     """
-    if isinstance(layer, nn.Linear):
-        n_out = layer.out_features
-    elif isinstance(layer, nn.Conv2d):
-        n_out = layer.out_channels
-    else:
-        raise TypeError(f"can fold a BatchNorm into nn.Linear or nn.Conv2d only, got {type(layer).__name__}")
-    if not isinstance(bn, nn.modules.batchnorm._BatchNorm):
-        raise TypeError(f"expected a BatchNorm/tdBN module, got {type(bn).__name__}")
-    if bn.num_features != n_out:
-        raise ValueError(f"the BatchNorm has {bn.num_features} channels but the layer before it has {n_out}")
-    g, c = bn_affine(bn)
-    with torch.no_grad():
-        w = layer.weight.detach().double()
-        b = layer.bias.detach().double() if layer.bias is not None else torch.zeros_like(g)
-        folded = copy.deepcopy(layer)
-        if folded.bias is None:
-            folded.bias = nn.Parameter(torch.zeros(n_out, dtype=layer.weight.dtype, device=layer.weight.device))
-        folded.weight.copy_((w * g.view(-1, *([1] * (w.dim() - 1)))).to(layer.weight.dtype))
-        folded.bias.copy_((g * b + c).to(layer.weight.dtype))
-    return folded
+    return fold_bn(layer, bn, bn.scale if isinstance(bn, _TDBatchNorm) else 1.0)
 
 
 def _fold_plan(ops: list[dict[str, Any]], where: str) -> list[tuple[int, int]]:

@@ -3,15 +3,16 @@
 With ``g = gamma / sqrt(running_var + eps)`` the composition ``BN(W x + b)`` equals
 ``W' x + b'`` with ``W' = g * W`` (per output unit / channel) and
 ``b' = g * (b - running_mean) + beta`` (``b = 0`` without bias; ``gamma = 1``,
-``beta = 0`` without affine parameters). The result always has a bias.
+``beta = 0`` without affine parameters). The result always has a bias. The arithmetic
+is :func:`snnsim.bnfold.fold_bn` (shared with tdBN and TTFS); this adds the user checks.
 """
 from __future__ import annotations
 
-import copy
 from typing import Union
 
-import torch
 from torch import nn
+
+from ..bnfold import fold_bn
 from ..errors import UserError, UserTypeError
 
 Weighted = Union[nn.Linear, nn.Conv2d]
@@ -37,17 +38,4 @@ def fold_batchnorm(layer: Weighted, bn: Union[nn.BatchNorm1d, nn.BatchNorm2d]) -
         raise UserError(f"BatchNorm has {bn.num_features} features but the layer before it has {n_out} outputs")
     if bn.running_mean is None or bn.running_var is None:
         raise UserError("BatchNorm without running statistics (track_running_stats=False) cannot be folded")
-    with torch.no_grad():
-        w = layer.weight.detach().double()
-        b = layer.bias.detach().double() if layer.bias is not None else torch.zeros(n_out, dtype=torch.float64)
-        gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones(n_out, dtype=torch.float64)
-        beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros(n_out, dtype=torch.float64)
-        g = gamma / torch.sqrt(bn.running_var.detach().double() + bn.eps)
-        new_w = w * g.view(-1, *([1] * (w.dim() - 1)))
-        new_b = g * (b - bn.running_mean.detach().double()) + beta
-        folded = copy.deepcopy(layer)
-        if folded.bias is None:
-            folded.bias = nn.Parameter(torch.zeros(n_out, dtype=layer.weight.dtype, device=layer.weight.device))
-        folded.weight.copy_(new_w.to(layer.weight.dtype))
-        folded.bias.copy_(new_b.to(layer.weight.dtype))
-    return folded
+    return fold_bn(layer, bn)

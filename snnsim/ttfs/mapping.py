@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from bindsnet.network import Network
 from torch import nn
 
+from snnsim.bnfold import bn_affine
 from snnsim.conversion import fold_batchnorm, trace_chain
 from snnsim.spec import build_network
 
@@ -55,14 +56,6 @@ def _pool_spec(m: nn.Module) -> dict[str, Any]:
     s = s if isinstance(s, int) else s[0]
     op = "ttfs_maxpool2d" if isinstance(m, nn.MaxPool2d) else "avgpool2d"
     return {"op": op, "kernel_size": int(k), "stride": int(s)}
-
-
-def _bn_affine(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    n = bn.num_features
-    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones(n, dtype=torch.float64)
-    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros(n, dtype=torch.float64)
-    g = gamma / torch.sqrt(bn.running_var.detach().double() + bn.eps)
-    return g, beta - g * bn.running_mean.detach().double()
 
 
 def _group(ann: nn.Module, in_shape: list[int]) -> list[_Layer]:
@@ -91,7 +84,10 @@ def _group(ann: nn.Module, in_shape: list[int]) -> list[_Layer]:
                     raise UserError(f"BatchNorm {name!r} after pooling but before the ReLU is not supported")
                 cur.module = _as64(fold_batchnorm(cur.module, _as64(mod)))
             else:
-                g, c = _bn_affine(mod)
+                try:
+                    g, c = bn_affine(mod)
+                except ValueError as err:
+                    raise UserError(f"BatchNorm {name!r}: {err}") from None
                 affine = (g, c) if affine is None else (affine[0] * g, affine[1] * g + c)
         elif kind == "relu":
             if cur is None:
