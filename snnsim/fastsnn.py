@@ -43,6 +43,7 @@ from typing import Optional
 
 import torch
 
+from .surrogate import fast_sigmoid
 from .fastsnn_native import (  # noqa: F401  (native_status, set_native are public here too)
     _native_backward, _native_decay, _native_forward, _native_usable, native_status, set_native,
 )
@@ -186,11 +187,6 @@ def spikes_at(t_first: torch.Tensor, timesteps: int, dtype: torch.dtype = torch.
     return out
 
 
-def surrogate_fast_sigmoid(u: torch.Tensor, slope: float) -> torch.Tensor:
-    """``1 / (slope |u| + 1)^2``, ``u = V - thresh``."""
-    return (u.abs() * slope + 1.0).pow(-2)
-
-
 def _backward_torch(gs: torch.Tensor, v: torch.Tensor, t_first: torch.Tensor, beta: float,
                     thresh: float, slope: float, method: str, grad: str) -> torch.Tensor:
     """The backward pass in torch: vectorised on accelerators, one fused reverse loop on the
@@ -204,7 +200,7 @@ def _backward_torch(gs: torch.Tensor, v: torch.Tensor, t_first: torch.Tensor, be
     else:
         gb = torch.where(steps < t_first.unsqueeze(0), gs, zero)
         dz = gb.flip(0).cumsum(0).cumsum(0).flip(0)  # sum_{u >= t} (u - t + 1) gb[u]
-    return _decay(dz * surrogate_fast_sigmoid(v - thresh, slope), beta, method, reverse=True)
+    return _decay(dz * fast_sigmoid(v - thresh, slope), beta, method, reverse=True)
 
 
 def _backward_loop(gs: torch.Tensor, v: torch.Tensor, t_first: torch.Tensor, beta: float,
@@ -218,6 +214,7 @@ def _backward_loop(gs: torch.Tensor, v: torch.Tensor, t_first: torch.Tensor, bet
             c1.add_(z)
             c2.add_(c1)
             z.copy_(c2)
+        # surrogate.fast_sigmoid(v[t] - thresh, slope) in place (same ops; tests/test_fastsnn*.py compare)
         torch.sub(v[t], thresh, out=sg).abs_().mul_(slope).add_(1.0).pow_(-2)
         if t == gs.shape[0] - 1:
             torch.mul(sg, z, out=out[t])

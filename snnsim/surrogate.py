@@ -49,6 +49,12 @@ class Rectangular(Surrogate):
         return (u.abs() < self.width / 2).to(u.dtype) / self.width
 
 
+def fast_sigmoid(u: torch.Tensor, slope: float) -> torch.Tensor:
+    """The fast-sigmoid (SuperSpike) derivative ``1 / (slope |u| + 1)^2``, ``u = v - thresh``
+    (any shape). The one implementation: :class:`FastSigmoid` and :mod:`snnsim.fastsnn` call it."""
+    return (u.abs() * slope + 1.0).pow(-2)
+
+
 @dataclass(frozen=True)
 class FastSigmoid(Surrogate):
     slope: float = 100.0
@@ -58,7 +64,7 @@ class FastSigmoid(Surrogate):
             raise ValueError(f"slope must be > 0, got {self.slope}")
 
     def derivative(self, u: torch.Tensor) -> torch.Tensor:
-        return 1.0 / (self.slope * u.abs() + 1.0) ** 2
+        return fast_sigmoid(u, self.slope)
 
 
 @dataclass(frozen=True)

@@ -256,3 +256,15 @@ def test_native_switch_is_read_at_every_call(monkeypatch, variable):
     assert fs.native_status() == "loaded"
     fs.decay_conv(x, 0.9, "scan")
     assert len(calls) == 1
+
+
+def test_fast_sigmoid_is_one_function():
+    """FastSNN's backward and the FastSigmoid surrogate share surrogate.fast_sigmoid."""
+    import snnsim.fastsnn as fs
+    from snnsim.surrogate import FastSigmoid, fast_sigmoid
+
+    u = torch.linspace(-1, 1, 101, dtype=torch.float64)
+    expected = 1.0 / (25.0 * u.abs() + 1.0) ** 2
+    assert torch.allclose(fast_sigmoid(u, 25.0), expected, rtol=1e-15)
+    assert torch.equal(FastSigmoid(25.0).derivative(u), fast_sigmoid(u, 25.0))
+    assert fs.fast_sigmoid is fast_sigmoid
