@@ -16,6 +16,10 @@ and ``sg[t] = surrogate'(h[t] - thresh)``::
 ``detach_reset=True`` drops the ``dv/ds`` term (the reset is treated as a constant).
 For Lee et al.'s pseudo-derivative (``surrogate.temporal == False``) the gradient is
 rate-based: ``dL/dx[t] = dL/ds[t] * pseudo`` per neuron, with no recurrence.
+
+The forward loop is a specialised form of :func:`snnsim.dynamics.neuron_step` (the same
+float operations into preallocated ``[T, ...]`` buffers, for speed); tests/test_autograd.py
+checks its values and gradients against ``neuron_step`` with the same surrogate.
 """
 from __future__ import annotations
 

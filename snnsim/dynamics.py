@@ -146,6 +146,18 @@ def synaptic_filter(current: torch.Tensor, p: NeuronParams) -> tuple[torch.Tenso
     return torch.stack(out), p._replace(syn_leak=None)
 
 
+def leaky_integrate(v: torch.Tensor, x: torch.Tensor, leak: Param) -> torch.Tensor:
+    """The integration of one step, ``leak * v + x`` (``v + x`` for the IF neuron), ``[B, ...]``.
+
+    The one LIF update: :func:`neuron_step` and the single-step ``forward`` of the FastSNN
+    nodes call it; the specialised all-steps forms (:mod:`snnsim.autograd`'s preallocated
+    loop, :func:`snnsim.fastsnn.decay_conv`'s scan, the C kernels) run the same float
+    operations and are tested against :func:`neuron_step` (tests/test_autograd.py,
+    tests/test_fastsnn.py, tests/test_lif_native.py).
+    """
+    return v * as_operand(leak, v) + x if has_leak(leak) else v + x
+
+
 def neuron_step(
     x: torch.Tensor, state: NeuronState, p: NeuronParams,
     surrogate: Optional[Surrogate] = None, detach_reset: bool = False,
@@ -165,7 +177,7 @@ def neuron_step(
     if count is not None:
         x = x * (count <= 0)
         count = count - 1
-    v = v * as_operand(p.leak, v) + x if has_leak(p.leak) else v + x
+    v = leaky_integrate(v, x, p.leak)
     if not p.spiking:
         return torch.zeros_like(v, dtype=torch.bool if surrogate is None else v.dtype), NeuronState(v, count, i)
     thresh = as_operand(p.thresh, v)

@@ -82,7 +82,9 @@ def decay_kernel(beta: float, timesteps: int, dtype: torch.dtype = torch.float64
 
 
 def _scan_torch(x: torch.Tensor, beta: float, reverse: bool = False) -> torch.Tensor:
-    """Sequential recurrence, in place on one output buffer (``v * beta + x``, as the dynamics)."""
+    """Sequential recurrence, in place on one output buffer: :func:`snnsim.dynamics.leaky_integrate`
+    over all steps (``v * beta + x``, the same float ops; tests/test_fastsnn.py compares it with
+    ``neuron_multistep``), specialised to write into one ``[T, ...]`` buffer."""
     out = torch.empty_like(x)
     steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
     prev = None

@@ -5,42 +5,19 @@ import pytest
 import torch
 
 from snnsim.autograd import multistep_neuron
-from snnsim.dynamics import NeuronParams
+from snnsim.dynamics import NeuronParams, initial_state, neuron_step
 from snnsim.surrogate import (ArcTan, FastSigmoid, LeePseudo, Rectangular, get_surrogate,
                               lee_pseudo_derivative)
 
 
-class _Spike(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, u, sur):
-        ctx.save_for_backward(u)
-        ctx.sur = sur
-        return (u >= 0).to(u.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        (u,) = ctx.saved_tensors
-        return g * ctx.sur.derivative(u), None
-
-
 def naive(current, p, sur, detach_reset):
-    """Plain per-step autograd: one graph node per op and step."""
-    v = torch.full_like(current[0], p.v_reset)
+    """Plain per-step autograd through the one step function, dynamics.neuron_step."""
+    state = initial_state(current[0], p)
     spikes, volts = [], []
     for t in range(current.shape[0]):
-        h = v * p.leak + current[t]
-        if p.spiking:
-            s = _Spike.apply(h - p.thresh, sur)
-            sr = s.detach() if detach_reset else s
-            if p.reset == "zero":
-                h = h * (1 - sr) + p.v_reset * sr
-            elif p.reset == "subtract":
-                h = h - p.thresh * sr
-        else:
-            s = torch.zeros_like(h)
-        v = h
-        spikes.append(s)
-        volts.append(v)
+        s, state = neuron_step(current[t], state, p, surrogate=sur, detach_reset=detach_reset)
+        spikes.append(s.to(current.dtype))
+        volts.append(state.v)
     return torch.stack(spikes), torch.stack(volts)
 
 

@@ -22,6 +22,7 @@ from typing import Any, Optional, Sequence
 import torch
 from bindsnet.network.nodes import Nodes
 
+from ..dynamics import leaky_integrate
 from ..fastsnn import DECAY_METHODS, GRAD_MODES, fast_lif, peak_potential
 from .. import schema
 from ..nodes import SPIKING_PARAMS, Integrator, SpikingNodes, register_node
@@ -64,7 +65,7 @@ class FastLIFNeurons(SpikingNodes):
         if self.v.shape != x.shape:
             self.set_batch_size(x.shape[0])
         p = self.params
-        v = self.v * p.leak + x if p.leak != 1.0 else self.v + x
+        v = leaky_integrate(self.v, x, p.leak)
         s = (v >= p.thresh) & ~self.fired
         self.v, self.fired, self.s = v, self.fired | s, s
         Nodes.forward(self, x)
@@ -113,7 +114,7 @@ class PeakIntegrator(Integrator):
         if self.v.shape != x.shape:
             self.set_batch_size(x.shape[0])
         leak = self.params.leak
-        self.u = self.u * leak + x if leak != 1.0 else self.u + x
+        self.u = leaky_integrate(self.u, x, leak)
         self.v = torch.maximum(self.v, self.u)
         self.s = torch.zeros_like(self.s)
         Nodes.forward(self, x)
