@@ -7,6 +7,7 @@ membrane time constant ``tau`` and threshold ``theta`` it first fires at
 
 so brighter pixels fire earlier: ``x = 1`` at ``tau * ln(1 / (1 - theta))``. Times are in the
 unit of ``dt`` and are discretised to the step ``floor(t / dt)``; steps ``>= T`` are dropped.
+The spike trains come from :func:`encoders.temporal.one_spike_at`, shared with ``latency``.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 
 from snnsim.errors import UserError, UserTypeError
 
+from .temporal import one_spike_at
 from .validation import check_input, check_timesteps
 
 __all__ = ["log_latency", "log_latency_times"]
@@ -60,6 +62,4 @@ def log_latency(x: torch.Tensor, timesteps: int, *, tau: float = 20.0, theta: fl
     times = log_latency_times(x, tau=tau, theta=theta)
     steps = torch.floor(times / dt)
     fire = steps < steps_total  # +inf (no spike) and late spikes are dropped
-    step_idx = torch.where(fire, steps, torch.zeros_like(steps)).long()
-    out = torch.zeros((steps_total, *x.shape), dtype=torch.bool, device=x.device)
-    return out.scatter_(0, step_idx.unsqueeze(0), fire.unsqueeze(0))
+    return one_spike_at(torch.where(fire, steps, torch.zeros_like(steps)).long(), fire, steps_total)

@@ -20,10 +20,14 @@ from .validation import check_input, check_timesteps
 __all__ = ["latency", "rank_order", "first_spike_times"]
 
 
-def _one_hot_in_time(
+def one_spike_at(
     steps: torch.Tensor, fire: torch.Tensor, timesteps: int
 ) -> torch.Tensor:
-    """Bool ``[T, *steps.shape]`` with a spike at ``steps[i]`` wherever ``fire[i]``."""
+    """Bool ``[T, *steps.shape]`` with a spike at ``steps[i]`` wherever ``fire[i]``.
+
+    The one step-to-spike-train map of the single-spike codes: :func:`latency`,
+    :func:`rank_order` and :func:`encoders.fastsnn_latency.log_latency` differ only in
+    how they compute ``steps``."""
     shape = (timesteps,) + (1,) * steps.dim()
     t = torch.arange(timesteps, device=steps.device).view(shape)
     return (t == steps.unsqueeze(0)) & fire.unsqueeze(0)
@@ -68,7 +72,7 @@ def latency(
     dtype = torch.promote_types(x.dtype, torch.float32)
     spike_step = torch.round((1.0 - x.to(dtype)) * (win - 1)).long()
     fire = torch.ones_like(x, dtype=torch.bool) if zero_spikes else x > 0
-    return _one_hot_in_time(spike_step, fire, steps)
+    return one_spike_at(spike_step, fire, steps)
 
 
 def rank_order(x: torch.Tensor, timesteps: int) -> torch.Tensor:
@@ -97,7 +101,7 @@ def rank_order(x: torch.Tensor, timesteps: int) -> torch.Tensor:
     # Exact integer arithmetic: floor(k * T / n); clamp avoids 0/0 for all-zero rows.
     step_sorted = (rank * steps) // n_fire.clamp(min=1)
     spike_step = torch.empty_like(step_sorted).scatter_(1, order, step_sorted)
-    spikes = _one_hot_in_time(spike_step, fire, steps)
+    spikes = one_spike_at(spike_step, fire, steps)
     return spikes.reshape(steps, *x.shape)
 
 

@@ -305,3 +305,19 @@ def test_property_shapes_and_single_spikes(x: torch.Tensor, timesteps: int, seed
         counts = enc(x, timesteps).sum(dim=0)
         assert torch.equal(counts, (x > 0).long()), enc.__name__
     assert torch.equal(x, before)
+
+
+def test_latency_codes_share_one_spike_map():
+    """latency and log_latency are one_spike_at of their own step maps."""
+    from encoders.fastsnn_latency import log_latency, log_latency_times
+    from encoders.temporal import latency, one_spike_at
+
+    x = torch.tensor([[0.0, 0.1, 0.25, 0.5, 0.9, 1.0]])
+    t = 12
+    steps = torch.floor(log_latency_times(x, tau=5.0, theta=0.2))
+    fire = steps < t
+    expected = one_spike_at(torch.where(fire, steps, torch.zeros_like(steps)).long(), fire, t)
+    assert torch.equal(log_latency(x, t, tau=5.0, theta=0.2), expected)
+    assert expected.sum() == 4 and expected[:, 0, :2].sum() == 0
+    lin = torch.round((1 - x) * (t - 1)).long()
+    assert torch.equal(latency(x, t), one_spike_at(lin, x > 0, t))
