@@ -244,9 +244,6 @@ class ModuleConnection(AbstractConnection):
                 x = self._apply_step(x.flatten(0, 1), [m], dtype).unflatten(0, (t, b))
         return x.reshape(t, b, *self.target.shape)
 
-    def update(self, **kwargs: Any) -> None:
-        super().update(**kwargs)
-
     def normalize(self) -> None:
         """No weight normalisation (BindsNET calls this after each run)."""
 

@@ -17,7 +17,7 @@ from snnsim.extensions.ttfs import EarliestMaxPool2d, TTFSNodes, TTFSReadout, re
 
 from .build import VGG_FEATURES, VGG_HIDDEN, build_fc, build_vgg, fc_spec, init_glorot, vgg_spec
 from .chain import INPUT_T_MAX, TTFSLayer, hidden_layers, readout_time, set_windows, ttfs_layers, windows
-from .exact import DOMAINS, TTFSResult, input_times, times_from_spikes, ttfs_forward, ttfs_logits
+from .exact import DOMAINS, TTFSResult, input_times, times_from_spikes, ttfs_forward
 from .mapping import from_relu
 from .metrics import SpikeStats, informative_spikes, spike_metrics
 from .simulate import Simulation, dyadic_dt, encode_spikes, encoder_config, set_dt, sim_dt, sim_timesteps, simulate_ttfs
@@ -32,5 +32,5 @@ __all__ = [
     "from_relu", "grow_windows", "hidden_layers", "informative_spikes", "init_glorot", "input_times",
     "max_activations", "readout_step",
     "readout_time", "set_dt", "set_windows", "sim_dt", "sim_timesteps", "simulate_ttfs", "spike_metrics",
-    "times_from_spikes", "ttfs_forward", "ttfs_layers", "ttfs_logits", "ttfs_step", "vgg_spec", "windows",
+    "times_from_spikes", "ttfs_forward", "ttfs_layers", "ttfs_step", "vgg_spec", "windows",
 ]

@@ -117,8 +117,3 @@ def ttfs_forward(
         result.times[layer.name] = t
         result.windows[layer.name] = (node.t_min, node.t_max)
     return result
-
-
-def ttfs_logits(network: Network, x: torch.Tensor) -> torch.Tensor:
-    """Logits ``[B, n_classes]`` of the exact TTFS forward pass on ``x``."""
-    return ttfs_forward(network, x).logits
