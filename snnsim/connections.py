@@ -244,6 +244,10 @@ class ModuleConnection(AbstractConnection):
                 x = self._apply_step(x.flatten(0, 1), [m], dtype).unflatten(0, (t, b))
         return x.reshape(t, b, *self.target.shape)
 
+    def update(self, **kwargs: Any) -> None:
+        """BindsNET's abstract per-step learning hook (required to instantiate): no learning here."""
+        super().update(**kwargs)
+
     def normalize(self) -> None:
         """No weight normalisation (BindsNET calls this after each run)."""
 
