@@ -31,7 +31,7 @@ from bindsnet.network.nodes import Input
 from torch import nn
 
 from snnsim.connections import ModuleConnection
-from snnsim.ops import RateMaxPool2d, TemporalDropout
+from snnsim.ops import TemporalDropout
 from snnsim.errors import UserError, UserTypeError
 
 E_AC = 0.9e-12  # J per 32-bit float add (45 nm, Horowitz 2014)
@@ -54,7 +54,7 @@ def _ones_op(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if isinstance(m, nn.AvgPool2d):
         return F.avg_pool2d(x, m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad,
                             divisor_override=1)
-    if isinstance(m, RateMaxPool2d):
+    if getattr(m, "spiking_max_pool", False):  # RateMaxPool2d, TTFS EarliestMaxPool2d
         return F.avg_pool2d(x, m.kernel_size, m.stride, 0, divisor_override=1)
     if isinstance(m, nn.MaxPool2d):
         if _pair(m.dilation) != (1, 1):

@@ -59,6 +59,10 @@ class RateMaxPool2d(TemporalModule):
     """Max-pooling of firing rates: per window, forward the current spike of the input
     with the largest running spike count (ties: the first in the window)."""
 
+    #: capability read by tools (analysis.synops): a spiking max-pool over square
+    #: ``kernel_size``/``stride`` windows that passes at most one input per window and step
+    spiking_max_pool = True
+
     def __init__(self, kernel_size: int, stride: Optional[int] = None) -> None:
         super().__init__()
         self.kernel_size = int(kernel_size)

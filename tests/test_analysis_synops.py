@@ -75,6 +75,13 @@ def test_pooling_is_routing_and_linear_counts_outputs() -> None:
     # rate max-pooling is routed like a sum pool (an upper bound)
     mp = conn([1, 4, 4], [{"op": "maxpool2d", "kernel_size": 2}, {"op": "linear", "out_features": 3}])
     assert torch.equal(fanout(mp), torch.full((1, 4, 4), 3.0, dtype=torch.float64))
+    # TTFS earliest-spike max-pool: handled by its spiking_max_pool capability, not by
+    # subclassing RateMaxPool2d
+    from snnsim.extensions.ttfs import EarliestMaxPool2d
+    from snnsim.ops import RateMaxPool2d
+    assert not isinstance(EarliestMaxPool2d(2), RateMaxPool2d)
+    tp = conn([1, 4, 4], [{"op": "ttfs_maxpool2d", "kernel_size": 2}, {"op": "linear", "out_features": 3}])
+    assert torch.equal(fanout(tp), torch.full((1, 4, 4), 3.0, dtype=torch.float64))
     # dropout and batchnorm are element-wise: they route a spike unchanged
     bn = conn([2, 4, 4], [{"op": "conv2d", "out_channels": 3, "kernel_size": 3, "stride": 2, "padding": 1},
                           {"op": "batchnorm"}, {"op": "dropout", "p": 0.3}])

@@ -40,7 +40,7 @@ from bindsnet.network.nodes import Nodes
 
 from snnsim import schema
 from snnsim.nodes import Integrator, SpikingNodes, register_node
-from snnsim.ops import RateMaxPool2d, register_op
+from snnsim.ops import TemporalModule, register_op
 
 BiasLike = Union[None, float, Sequence[Any], torch.Tensor]
 
@@ -281,15 +281,18 @@ class TTFSReadout(_TTFSBase, Integrator):
         return f"shape={tuple(self.shape)}, read at t_min={self.t_min:.4g}, relu={self.relu}"
 
 
-class EarliestMaxPool2d(RateMaxPool2d):
+class EarliestMaxPool2d(TemporalModule):
     """Max-pooling for TTFS layers. On activations (closed form) it is ordinary
     max-pooling; on spikes each pooled unit fires once, at the first step any input of
-    its window fires (the earliest spike = the largest activation). It subclasses the
-    spiking max-pool :class:`~snnsim.ops.RateMaxPool2d` (every method overridden) so
-    that tools that recognise spiking max-pools, e.g. SynOps counting, handle it."""
+    its window fires (the earliest spike = the largest activation). ``spiking_max_pool``
+    tells tools that recognise spiking max-pools (e.g. SynOps counting) to handle it."""
+
+    spiking_max_pool = True  # capability, see snnsim.ops.RateMaxPool2d
 
     def __init__(self, kernel_size: int, stride: Optional[int] = None) -> None:
-        super().__init__(kernel_size, stride)
+        super().__init__()
+        self.kernel_size = int(kernel_size)
+        self.stride = int(stride) if stride is not None else self.kernel_size
         self.done: Optional[torch.Tensor] = None
 
     def _any(self, s: torch.Tensor) -> torch.Tensor:
