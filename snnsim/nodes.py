@@ -249,15 +249,17 @@ NODE_TYPES: dict[str, type] = {}
 NODE_PARAMS: dict[str, dict[str, dict[str, Any]]] = {}
 
 
-def register_node(kind: str, cls: type, params: dict[str, dict[str, Any]]) -> None:
+def register_node(kind: str, cls: type, params: dict[str, dict[str, Any]], *, replace: bool = False) -> None:
     """Make a node class available to specs under ``"type": kind`` (see ``snnsim.extensions``).
 
     The class must accept ``shape=...`` plus its JSON parameters, and provide ``config()``.
     ``params`` declares those parameters (name -> JSON Schema, see :mod:`snnsim.schema`);
-    a spec with any other key for this type is refused.
+    a spec with any other key for this type is refused. A kind already registered to
+    another class is refused unless ``replace=True`` (as :func:`snnsim.ops.register_op`).
     """
-    if kind in NODE_TYPES and NODE_TYPES[kind] is not cls:
-        raise ValueError(f"node type {kind!r} is already registered to {NODE_TYPES[kind].__name__}")
+    if kind in NODE_TYPES and NODE_TYPES[kind] is not cls and not replace:
+        raise ValueError(f"node type {kind!r} is already registered to {NODE_TYPES[kind].__name__}; "
+                         "pass replace=True")
     NODE_TYPES[kind] = cls
     NODE_PARAMS[kind] = dict(params)
 

@@ -257,13 +257,16 @@ OP_PARAMS: dict[str, dict[str, dict[str, Any]]] = {}
 
 
 def register_op(name: str, builder: Callable[..., tuple[nn.Module, list[int]]],
-                params: dict[str, dict[str, Any]]) -> None:
+                params: dict[str, dict[str, Any]], *, replace: bool = False) -> None:
     """Add an op: ``builder(in_shape, **params) -> (module, out_shape)``.
 
     ``params`` declares the builder's keyword parameters (name -> JSON Schema, see
     :mod:`snnsim.schema`); it must name exactly the builder's parameters after ``shape``,
-    and those without a default are required in a spec.
+    and those without a default are required in a spec. A name already registered to
+    another builder is refused unless ``replace=True`` (as :func:`snnsim.nodes.register_node`).
     """
+    if name in OPS and OPS[name] is not builder and not replace:
+        raise ValueError(f"op {name!r} is already registered to {OPS[name].__name__}; pass replace=True")
     accepted = list(inspect.signature(builder).parameters)[1:]
     if sorted(accepted) != sorted(params):
         raise ValueError(f"op {name!r}: declared parameters {sorted(params)} differ from the "

@@ -155,3 +155,30 @@ def test_register_op_declaration_must_match_builder():
         return torch.nn.Identity(), list(shape)
     with pytest.raises(ValueError, match="declared parameters"):
         register_op("test_undeclared", builder, {})
+
+
+def test_register_op_and_node_refuse_a_clash_unless_replace():
+    """register_op and register_node behave alike: a name taken by another builder/class is
+    refused (register_op used to overwrite silently); replace=True overrides."""
+    from snnsim.nodes import NODE_PARAMS, NODE_TYPES, IFNeurons, LIFNeurons, register_node
+    from snnsim.ops import OP_PARAMS, OPS, register_op
+
+    def builder(shape):
+        return torch.nn.Identity(), list(shape)
+    old_op, old_params = OPS["flatten"], OP_PARAMS["flatten"]
+    with pytest.raises(ValueError, match="already registered"):
+        register_op("flatten", builder, {})
+    assert OPS["flatten"] is old_op
+    register_op("flatten", old_op, old_params)  # the same builder again: fine
+    kind = IFNeurons.kind
+    old_cls, old_nparams = NODE_TYPES[kind], NODE_PARAMS[kind]
+    with pytest.raises(ValueError, match="already registered"):
+        register_node(kind, LIFNeurons, {})
+    try:
+        register_op("flatten", builder, {}, replace=True)
+        assert OPS["flatten"] is builder
+        register_node(kind, LIFNeurons, {}, replace=True)
+        assert NODE_TYPES[kind] is LIFNeurons
+    finally:
+        register_op("flatten", old_op, old_params, replace=True)
+        register_node(kind, old_cls, old_nparams, replace=True)
