@@ -124,6 +124,23 @@ def ratios(results: dict) -> dict:
     return out
 
 
+def markdown_table(results: dict, ratio: dict) -> str:
+    """The README table: per density, milliseconds of each contender and snnsim's speedups."""
+    names = list(results)
+    ds = sorted(ratio, key=float)
+    lines = ["| d | " + " | ".join(f"train ms {n}" for n in names) + " | train x SJ | train x fastest peer | "
+             + " | ".join(f"fwd ms {n}" for n in names) + " | fwd x fastest peer |"]
+    lines.append("|" + " --- |" * (2 * len(names) + 4))
+    for d in ds:
+        tr = " | ".join(f"{results[n][d]['train_ms']:.0f}" for n in names)
+        fw = " | ".join(f"{results[n][d]['forward_ms']:.0f}" for n in names)
+        r = ratio[d]
+        lines.append(f"| {d} | {tr} | {r.get('train_vs_spikingjelly', float('nan')):.2f} | "
+                     f"{r.get('train_vs_fastest_peer', float('nan')):.2f} | {fw} | "
+                     f"{r.get('forward_vs_fastest_peer', float('nan')):.2f} |")
+    return "\n".join(lines)
+
+
 def plot(ratio: dict, path: Path, title: str) -> None:
     import matplotlib
 
@@ -179,8 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
     write_json(args.out, payload)
     plot(ratio, Path(args.png), f"LIF {N_IN}-{N_HID}-{N_OUT}, T={T}, B={BATCH}, {args.threads} threads, "
                                 f"{args.device}; load {load_before[0]:.1f}")
-    for d, r in ratio.items():
-        print(f"d={d:5s} " + " ".join(f"{k} {v:.2f}x" for k, v in r.items()))
+    print(markdown_table(results, ratio))
     print(f"load average {load_before} -> {payload['load_average']['after']}; -> {args.out}, {args.png}")
     return payload
 
