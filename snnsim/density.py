@@ -9,10 +9,10 @@ separately for the forward and for the weight gradient::
 
     event-driven  iff  nnz < crossover * N * K
 
-The default crossovers (CPU: 0.25 forward, 0.1 weight gradient) are :func:`calibrate` of
-784 -> 800 over ``N = 3200`` rows on a 2-core AVX-512 (AMX) Xeon, 2 threads, load ~2.5
-(three runs: forward 0.24-0.26, weight gradient 0.10-0.12; they moved to 0.2-0.4 and 0.17-0.25
-while the machine was loaded, so they are machine- and load-dependent). :func:`calibrate` measures them for one shape and thread count on
+The default crossovers are :func:`calibrate` of 784 -> 800 over ``N = 3200`` rows on a
+2-core AVX-512 (AMX) Xeon at load ~1.9, three runs each: 1 thread forward 0.22-0.23, weight
+gradient 0.18-0.21; 2 threads forward 0.20-0.23, weight gradient 0.09-0.14 (they moved to
+0.2-0.4 and 0.17-0.25 while the machine was loaded: machine- and load-dependent). :func:`calibrate` measures them for one shape and thread count on
 this machine (cached for the process); :func:`use_cost_model` injects a model (tests). The
 choice depends only on the count and the model, so a run is deterministic; both paths give the
 same results within rounding (the dense path is ``F.linear`` of the float spikes, exactly what a
@@ -44,8 +44,11 @@ class CostModel:
         return nnz < self.wgrad * n * k
 
 
-#: Defaults per device type; other devices (GPUs) use OTHER_DEVICES until calibrated.
-DEFAULTS: dict[str, CostModel] = {"cpu": CostModel(forward=0.25, wgrad=0.1)}
+#: Defaults per device type and thread count (the largest count listed not above the current
+#: one); other devices (GPUs) use OTHER_DEVICES until calibrated.
+DEFAULTS: dict[str, dict[int, CostModel]] = {
+    "cpu": {1: CostModel(forward=0.22, wgrad=0.19), 2: CostModel(forward=0.22, wgrad=0.12)},
+}
 OTHER_DEVICES = CostModel(forward=0.05, wgrad=0.05)  # not measured: run calibrate() there
 ALWAYS_EVENTS = CostModel(forward=2.0, wgrad=2.0)
 ALWAYS_DENSE = CostModel(forward=0.0, wgrad=0.0)
@@ -64,7 +67,11 @@ def cost_model(device: Union[str, torch.device], n: int, k: int, m: int) -> Cost
     if _injected:
         return _injected[-1]
     key = _key(device, n, k, m)
-    return _calibrated.get(key) or DEFAULTS.get(key[0], OTHER_DEVICES)
+    if key in _calibrated:
+        return _calibrated[key]
+    by_threads = DEFAULTS.get(key[0], {})
+    fits = [t for t in by_threads if t <= key[4]]
+    return by_threads[max(fits)] if fits else OTHER_DEVICES
 
 
 @contextmanager

@@ -94,8 +94,11 @@ def test_native_off_is_honoured(monkeypatch):
     assert calls == {"fwd": 1, "wgrad": 1}  # the torch event path (the spy on the C kernels is not reached)
 
 
-def test_default_cpu_model_on_784x800():
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_default_cpu_model_on_784x800(threads, monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     model = density.cost_model("cpu", 3200, 784, 800)
+    assert model == density.DEFAULTS["cpu"][min(threads, 2)]
     n = 3200 * 784
     assert model.event_forward(3200, 784, int(0.02 * n)) and model.event_wgrad(3200, 784, int(0.02 * n))
     assert not model.event_forward(3200, 784, int(0.6 * n)) and not model.event_wgrad(3200, 784, int(0.6 * n))
@@ -105,7 +108,7 @@ def test_calibration_is_cached_per_shape_and_threads():
     model = density.calibrate(64, 96, 32, repeats=1)
     assert 0.0 <= model.forward <= 1.0 and 0.0 <= model.wgrad <= 1.0
     assert density.cost_model("cpu", 64, 96, 32) is model
-    assert density.cost_model("cpu", 65, 96, 32) == density.DEFAULTS["cpu"]
+    assert density.cost_model("cpu", 65, 96, 32) == density.DEFAULTS["cpu"][min(torch.get_num_threads(), 2)]
     with use_cost_model(ALWAYS_DENSE):
         assert density.cost_model("cpu", 64, 96, 32) is ALWAYS_DENSE
 
@@ -116,7 +119,7 @@ def test_engines_keep_the_contract_when_a_layer_goes_dense():
     net = scale_weights(networks.fc([100, 60, 10], input_shape=(100,), reset="subtract"), 0.5, seed=2)
     x = torch.rand(20, 4, 100, generator=torch.Generator().manual_seed(3)) < 0.5
     rec = assert_engines_agree(net, x)
-    assert rec.spikes["fc1"].float().mean() > density.DEFAULTS["cpu"].forward  # dense enough
+    assert rec.spikes["fc1"].float().mean() > density.cost_model("cpu", 80, 100, 60).forward  # dense enough
     assert exact_layers(net, rec) == {"input"}  # both connections took the dense path
 
 
