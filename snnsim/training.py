@@ -135,6 +135,8 @@ def fit(
         network, state = resume_state(ckpt, current, device)
     elif network is None:
         raise UserError("fit needs a network unless it resumes from a checkpoint")
+    else:
+        rule.calibrate(network, data.train)  # explicit (e.g. TTFS windows); a no-op once done
     network.to(device)
     rule.prepare(network)
     opt = make_optimizer(trainable(network), cfg)

@@ -6,7 +6,8 @@ import torch
 
 from snnsim.ann import ann_fc, load_ann, save_ann, train_ann
 from snnsim.cli import main
-from snnsim.data import load_dataset
+from snnsim.data import Split, load_dataset
+from snnsim.errors import UserError
 from snnsim.io import load_network, read_meta
 from snnsim.learning import get_rule
 from snnsim.learning.ttfs import TTFSRule
@@ -82,8 +83,11 @@ def test_from_relu_checkpoint_maps_exactly_then_fine_tunes(relu_ckpt, digits8):
     rule = TTFSRule(from_relu=str(ckpt))
     net = rule.build("fc2", digits8.input_shape, 10)
     x = digits8.train.x[:64]
+    with pytest.raises(UserError, match="calibrate"):
+        rule.outputs(net, rule.encode(x))  # windows are set by an explicit call, not as a side effect
+    rule.calibrate(net, Split(x, digits8.train.y[:64]))
     with torch.no_grad():
-        logits = rule.outputs(net, rule.encode(x))  # first batch: calibrates the windows
+        logits = rule.outputs(net, rule.encode(x))
         assert torch.allclose(logits.float(), ann(x), atol=1e-5)
     w = windows(net)[0]
     with torch.no_grad():
@@ -101,6 +105,7 @@ def test_vgg_builds_and_gradients_reach_every_layer(digits8):
     assert [type(la.node).__name__ for la in ttfs_layers(net)] == ["TTFSNodes"] * 3 + ["TTFSReadout"]
     net.train(True)
     x, y = digits8.train.x[:16], digits8.train.y[:16]
+    rule.calibrate(net, Split(x, y))
     rule.loss(rule.outputs(net, rule.encode(x)), y).backward()
     for la in ttfs_layers(net):
         assert la.node.bias.grad is not None

@@ -8,8 +8,8 @@
 - From a ReLU net: ``--from-relu DIR`` (or ``--set from_relu=DIR``), an ``snnsim
   train-ann`` checkpoint, is mapped with :func:`snnsim.ttfs.from_relu` and fine-tuned
   (use a small ``--lr``, e.g. 1e-5).
-- Windows: set by :meth:`TTFSRule.calibrate` (up to 2,000 training images; else on the first
-  training batch) to ``(1 + margin) x`` the largest activation (``margin`` 0.5),
+- Windows: set by the explicit :meth:`TTFSRule.calibrate` (up to 2,000 training images;
+  ``fit`` calls it; ``outputs`` refuses an uncalibrated network) to ``(1 + margin) x`` the largest activation (``margin`` 0.5),
   then grown after every optimiser step by the growth rule (``growth`` 10;
   :func:`snnsim.ttfs.grow_windows`) through ``after_step``.
 - Forward/backward: :func:`snnsim.ttfs.ttfs_forward` in ``dtype`` (float64 by default,
@@ -172,18 +172,16 @@ class TTFSRule(LearningRule):
         return part
 
     def outputs(self, network: Network, inputs: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B, C]`` of the exact forward pass. Also: calibrates the windows on
-        the first batch after :meth:`build` (no trainer hook for data yet), records each
-        layer's earliest spike in training mode (for :meth:`after_step`), and
-        accumulates spike metrics in eval mode (one held-out pass at a time)."""
+        """Logits ``[B, C]`` of the exact forward pass. Also records each layer's earliest
+        spike in training mode (for :meth:`after_step`) and accumulates spike metrics in
+        eval mode (one held-out pass at a time). The windows of a freshly built network
+        must be set first by the explicit :meth:`calibrate` (``fit`` calls it)."""
+        if self._pending:
+            raise UserError("the TTFS windows of a freshly built network are not calibrated: call "
+                            "rule.calibrate(network, train_split) first (fit() does)")
         times = getattr(inputs, "ttfs_times", None)
         if times is None:
             times = times_from_spikes(inputs, float(network.dt))
-        if self._pending:
-            with torch.no_grad():
-                calibrate_windows(network, (1.0 - times).to(DTYPES[self.dtype]), self.margin)
-            self._pending = False
-            self._refresh_sim(network)
         res = ttfs_forward(network, times=times, domain=self.domain)
         if network.training:
             self._min_times = batch_min_times(network, res)
