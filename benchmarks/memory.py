@@ -1,0 +1,82 @@
+"""Peak memory of one BPTT step against T: snnsim's fast engine vs SpikingJelly and snnTorch.
+
+LIF 784-800-10 (benchmarks/train.py's networks), batch 128, random Bernoulli input of density
+0.13; one training step (forward, backward, Adam) after one warm-up step at T = 25, each
+contender and T in its own subprocess, so that the peak resident memory (ru_maxrss) is its own.
+Reported: the growth of the peak over the step (MB) and the step's time.
+
+Run: ``.venv/bin/python benchmarks/memory.py --threads 2 [--steps 25 100 250 1000]``
+-> ``benchmarks/results/memory.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import cpu_info, machine_info, write_json  # noqa: E402
+from benchmarks.train import BATCH, CONTENDERS, N_OUT  # noqa: E402
+
+
+def one(name: str, t: int, threads: int) -> dict:
+    """One contender's step at ``t`` steps: peak RSS growth (MB) and seconds."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    params, step_fn = CONTENDERS[name]()
+    opt = torch.optim.Adam(params, lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, N_OUT, (BATCH,), generator=g)
+
+    def step(steps: int) -> None:
+        spikes = torch.rand((steps, BATCH, 1, 28, 28), generator=g) < 0.13
+        loss = torch.nn.functional.cross_entropy(step_fn(spikes), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step(25)  # warm-up: lazy allocations, Adam state
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    step(t)
+    seconds = time.perf_counter() - t0
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"peak_growth_mb": (rss1 - rss0) / 1024, "peak_rss_mb": rss1 / 1024, "seconds": seconds}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--steps", type=int, nargs="+", default=[25, 100, 250, 1000])
+    p.add_argument("--one", nargs=2, metavar=("NAME", "T"), help=argparse.SUPPRESS)
+    p.add_argument("--out", default="benchmarks/results/memory.json")
+    args = p.parse_args(argv)
+    if args.one:
+        print(json.dumps(one(args.one[0], int(args.one[1]), args.threads)))
+        return {}
+    load = os.getloadavg()
+    results: dict = {name: {} for name in CONTENDERS}
+    for t in args.steps:
+        for name in CONTENDERS:
+            proc = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--one", name, str(t)],
+                                  capture_output=True, text=True, cwd=ROOT)
+            last = (proc.stdout.strip() or proc.stderr.strip() or "no output").splitlines()[-1]
+            results[name][str(t)] = json.loads(last) if proc.returncode == 0 else {"failed": last}
+            print(f"T={t:5d} {name:13s} {results[name][str(t)]}", flush=True)
+    payload = {"benchmark": "memory", "batch_size": BATCH, "density": 0.13, "results": results,
+               "load_average": {"before": load, "after": os.getloadavg()}, **machine_info(args.threads), **cpu_info()}
+    write_json(args.out, payload)
+    return payload
+
+
+if __name__ == "__main__":
+    main()
