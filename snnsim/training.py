@@ -128,8 +128,52 @@ def fit(
     """
     cfg.check()
     ckpt = out / "checkpoint" if out is not None else None
-    history: list[dict[str, Any]] = []
-    start_epoch = 1
+    run = _start(rule, network, data, cfg, ckpt, resume, device, extra)
+    ddp.check_batches(len(data.train), cfg.batch_size)
+    lead = run.rank == 0
+    out = out if lead else None  # only rank 0 writes
+    progress, verbose = progress and lead, verbose and lead
+    writer = _tensorboard_writer(out) if tensorboard else None
+    best, stale = _best_and_stale(run.history)
+    for epoch in range(run.start_epoch, cfg.epochs + 1):
+        if cfg.patience is not None and stale >= cfg.patience:
+            break
+        row = _train_epoch(rule, run, data.train, cfg, epoch, device, progress)
+        row["test_accuracy"] = held_out_accuracy(rule, run.network, data.test, cfg.eval_batch_size,
+                                                 cfg.seed, device)
+        row = {k: row[k] for k in ("epoch", "train_loss", "train_accuracy", "test_accuracy", "lr", "seconds")}
+        run.history.append(row)
+        _report_epoch(row, verbose, writer)
+        stale = 0 if row["test_accuracy"] > best else stale + 1
+        best = max(best, row["test_accuracy"])
+        if out is not None:
+            _save_epoch(out, ckpt, rule, run, cfg, extra, epoch)
+    if writer is not None:
+        writer.close()
+    run.network.train(False)
+    return rule.export(run.network), _summary(run.history, best, len(data.train))
+
+
+@dataclass
+class _Run:
+    """The state of one training run: the network, its optimiser and schedule, the
+    history so far (non-empty on resume), the first epoch to run, this process's rank."""
+
+    network: Network
+    model: Any  # the DDP wrapper (None in one process)
+    opt: torch.optim.Optimizer
+    sched: Optional[torch.optim.lr_scheduler.LRScheduler]
+    history: list[dict[str, Any]]
+    start_epoch: int
+    rank: int
+    world: int
+
+
+def _start(rule: LearningRule, network: Optional[Network], data: Dataset, cfg: TrainConfig,
+           ckpt: Optional[Path], resume: bool, device: str | torch.device,
+           extra: Optional[dict[str, Any]]) -> _Run:
+    """Load (resume) or calibrate the network, build the optimiser and schedule, wrap for DDP."""
+    state: dict[str, Any] = {}
     if resume:
         current = {"train_config": asdict(cfg), **(extra or {})}
         network, state = resume_state(ckpt, current, device)
@@ -141,6 +185,8 @@ def fit(
     rule.prepare(network)
     opt = make_optimizer(trainable(network), cfg)
     sched = make_schedule(opt, cfg)
+    history: list[dict[str, Any]] = []
+    start_epoch = 1
     if resume:
         opt.load_state_dict(state["optimizer"])
         if sched is not None and state.get("schedule") is not None:
@@ -148,89 +194,103 @@ def fit(
         history = list(state["history"])
         start_epoch = int(state["epoch"]) + 1
     rank, world = ddp.rank_world()
-    ddp.check_batches(len(data.train), cfg.batch_size)
-    lead = rank == 0
-    out = out if lead else None  # only rank 0 writes
-    progress, verbose = progress and lead, verbose and lead
-    model = ddp.wrap(rule, network)
-    writer = None
-    if tensorboard and out is not None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
+    return _Run(network, ddp.wrap(rule, network), opt, sched, history, start_epoch, rank, world)
 
-            writer = SummaryWriter(str(out / "tensorboard"))
-        except ImportError:  # pragma: no cover - tensorboard is optional
-            writer = None
+
+def _tensorboard_writer(out: Optional[Path]) -> Any:
+    """A TensorBoard SummaryWriter under ``out/tensorboard``; None without ``out`` or tensorboard."""
+    if out is None:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(str(out / "tensorboard"))
+    except ImportError:  # pragma: no cover - tensorboard is optional
+        return None
+
+
+def _best_and_stale(history: list[dict[str, Any]]) -> tuple[float, int]:
+    """Best held-out accuracy so far and epochs since it (for early stopping on resume)."""
     best = max((h["test_accuracy"] for h in history), default=-1.0)
     stale = 0
     for h in history:
         stale = 0 if h["test_accuracy"] >= best else stale + 1
-    train_seconds = sum(h["seconds"] for h in history)
-    for epoch in range(start_epoch, cfg.epochs + 1):
-        if cfg.patience is not None and stale >= cfg.patience:
-            break
-        torch.manual_seed(cfg.seed * 1000 + epoch)
-        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-        drop_gen = torch.Generator(device=device).manual_seed(dropout_seed(cfg.seed * 1000 + epoch))
-        network.train(True)
-        t0 = time.perf_counter()
-        total, correct, loss_sum = 0, 0, 0.0
-        bar = progress_bar(len(data.train), f"epoch {epoch}/{cfg.epochs}", "sample", progress)
-        for x, y in data.train.batches(cfg.batch_size, shuffle=True, generator=gen):
-            x, y = x.to(device), y.to(device)
-            inputs, y = ddp.shard(rule, rule.encode(x, gen), y)
-            with dropout_masks(network, drop_gen, x.shape[0], rank, world):  # a sample's mask: any rank
-                outputs = model(inputs) if model is not None else rule.outputs(network, inputs)
-            loss = rule.loss(outputs, y)  # mean over this rank's samples
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
-            opt.zero_grad(set_to_none=True)
-            (loss * ddp.loss_scale(y.shape[0], x.shape[0])).backward()  # every sample weighs 1/batch
-            opt.step()
-            rule.after_step(network)
-            total += y.shape[0]
-            correct += int((rule.predict(outputs.detach()) == y).sum())
-            loss_sum += float(loss.detach()) * y.shape[0]
-            bar.update(x.shape[0])
-            bar.set_postfix(loss=f"{loss_sum / total:.4f}", acc=f"{correct / total:.3f}")
-        bar.close()
-        loss_sum, correct, total = ddp.all_sum([loss_sum, correct, total])  # the whole epoch
-        seconds = time.perf_counter() - t0
-        lr = opt.param_groups[0]["lr"]
-        if sched is not None:
-            sched.step()
-        test_acc = held_out_accuracy(rule, network, data.test, cfg.eval_batch_size, cfg.seed, device)
-        row = {"epoch": epoch, "train_loss": loss_sum / total, "train_accuracy": correct / total,
-               "test_accuracy": test_acc, "lr": lr, "seconds": seconds}
-        history.append(row)
-        train_seconds += seconds
-        if verbose:
-            progress_line(f"epoch {epoch}: loss {row['train_loss']:.4f}, train {row['train_accuracy']:.4f}, "
-                       f"held-out {test_acc:.4f} ({seconds:.1f} s)")
-        if writer is not None:
-            for k in ("train_loss", "train_accuracy", "test_accuracy", "lr"):
-                writer.add_scalar(k, row[k], epoch)
-        stale = 0 if test_acc > best else stale + 1
-        best = max(best, test_acc)
-        if out is not None:
-            _write_csv(out / "metrics.csv", history)
-            write_checkpoint(ckpt, rule, network, checkpoint_meta(rule, cfg, extra, epoch), {
-                "epoch": epoch, "history": history, "optimizer": opt.state_dict(),
-                "schedule": sched.state_dict() if sched is not None else None,
-            })
+    return best, stale
+
+
+def _train_epoch(rule: LearningRule, run: _Run, train: Split, cfg: TrainConfig, epoch: int,
+                 device: str | torch.device, progress: bool) -> dict[str, Any]:
+    """One epoch over ``train`` (reseeded from ``cfg.seed`` and ``epoch``); steps the schedule.
+
+    Returns the epoch's row without ``test_accuracy``: epoch, train_loss and
+    train_accuracy (over all ranks), lr (the epoch's, before the schedule steps), seconds.
+    """
+    network, opt = run.network, run.opt
+    torch.manual_seed(cfg.seed * 1000 + epoch)
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+    drop_gen = torch.Generator(device=device).manual_seed(dropout_seed(cfg.seed * 1000 + epoch))
+    network.train(True)
+    t0 = time.perf_counter()
+    total, correct, loss_sum = 0, 0, 0.0
+    bar = progress_bar(len(train), f"epoch {epoch}/{cfg.epochs}", "sample", progress)
+    for x, y in train.batches(cfg.batch_size, shuffle=True, generator=gen):
+        x, y = x.to(device), y.to(device)
+        inputs, y = ddp.shard(rule, rule.encode(x, gen), y)
+        with dropout_masks(network, drop_gen, x.shape[0], run.rank, run.world):  # a sample's mask: any rank
+            outputs = run.model(inputs) if run.model is not None else rule.outputs(network, inputs)
+        loss = rule.loss(outputs, y)  # mean over this rank's samples
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
+        opt.zero_grad(set_to_none=True)
+        (loss * ddp.loss_scale(y.shape[0], x.shape[0])).backward()  # every sample weighs 1/batch
+        opt.step()
+        rule.after_step(network)
+        total += y.shape[0]
+        correct += int((rule.predict(outputs.detach()) == y).sum())
+        loss_sum += float(loss.detach()) * y.shape[0]
+        bar.update(x.shape[0])
+        bar.set_postfix(loss=f"{loss_sum / total:.4f}", acc=f"{correct / total:.3f}")
+    bar.close()
+    loss_sum, correct, total = ddp.all_sum([loss_sum, correct, total])  # the whole epoch
+    seconds = time.perf_counter() - t0
+    lr = opt.param_groups[0]["lr"]
+    if run.sched is not None:
+        run.sched.step()
+    return {"epoch": epoch, "train_loss": loss_sum / total, "train_accuracy": correct / total,
+            "lr": lr, "seconds": seconds}
+
+
+def _report_epoch(row: dict[str, Any], verbose: bool, writer: Any) -> None:
+    """The epoch's summary line (``verbose``) and TensorBoard scalars (``writer``)."""
+    if verbose:
+        progress_line(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}, train {row['train_accuracy']:.4f}, "
+                      f"held-out {row['test_accuracy']:.4f} ({row['seconds']:.1f} s)")
     if writer is not None:
-        writer.close()
-    network.train(False)
-    network = rule.export(network)
-    summary = {
+        for k in ("train_loss", "train_accuracy", "test_accuracy", "lr"):
+            writer.add_scalar(k, row[k], row["epoch"])
+
+
+def _save_epoch(out: Path, ckpt: Path, rule: LearningRule, run: _Run, cfg: TrainConfig,
+                extra: Optional[dict[str, Any]], epoch: int) -> None:
+    """``out/metrics.csv`` and the atomic checkpoint of the finished ``epoch``."""
+    _write_csv(out / "metrics.csv", run.history)
+    write_checkpoint(ckpt, rule, run.network, checkpoint_meta(rule, cfg, extra, epoch), {
+        "epoch": epoch, "history": run.history, "optimizer": run.opt.state_dict(),
+        "schedule": run.sched.state_dict() if run.sched is not None else None,
+    })
+
+
+def _summary(history: list[dict[str, Any]], best: float, n_train: int) -> dict[str, Any]:
+    """fit's summary: history, best/final held-out accuracy, train time and throughput."""
+    train_seconds = sum(h["seconds"] for h in history)
+    return {
         "history": history,
         "best_accuracy": best,
         "final_accuracy": history[-1]["test_accuracy"] if history else None,
         "train_time_s": train_seconds,
-        "samples_per_s": len(data.train) * len(history) / train_seconds if train_seconds > 0 else None,
+        "samples_per_s": n_train * len(history) / train_seconds if train_seconds > 0 else None,
         "epochs_run": len(history),
     }
-    return network, summary
 
 
 def dropout_seed(epoch_seed: int) -> int:
