@@ -54,7 +54,7 @@ from snnsim.dynamics import NeuronParams  # noqa: E402
 from snnsim.engine import forward  # noqa: E402
 from snnsim.fastsnn import fast_lif, native_status  # noqa: E402
 from snnsim.spec import build_network  # noqa: E402
-from snnsim.surrogate import FastSigmoid, Surrogate  # noqa: E402
+from snnsim.surrogate import FastSigmoid, Surrogate, surrogate_spike  # noqa: E402
 
 N_IN, BATCH, LEAK = 1000, 128, math.exp(-1 / 10)
 FULL_N, FULL_T = (100, 200, 400, 1000), tuple(2 ** k for k in range(3, 12))
@@ -77,21 +77,6 @@ def make_net(kind: str, n: int, seed: int = 0):
     return net
 
 
-class SpikeFn(torch.autograd.Function):
-    """``s = H(h - thresh)`` (``h >= thresh``, as snnsim); backward ``ds/dh = surrogate'(h - thresh)``."""
-
-    @staticmethod
-    def forward(ctx, h: torch.Tensor, thresh: float, sur: Surrogate) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(h)
-        ctx.thresh, ctx.sur = thresh, sur
-        return (h >= thresh).to(h.dtype)
-
-    @staticmethod
-    def backward(ctx, g: torch.Tensor):  # type: ignore[override]
-        (h,) = ctx.saved_tensors
-        return g * ctx.sur.derivative(h - ctx.thresh), None, None
-
-
 def sequential_lif(step_current: Callable[[int], torch.Tensor], t_steps: int, p: NeuronParams,
                    sur: Surrogate) -> torch.Tensor:
     """Paper-style LIF loop, autograd per step: ``step_current(t) -> I[t]`` ``[B, n]``; spikes ``[T, B, n]``."""
@@ -102,7 +87,7 @@ def sequential_lif(step_current: Callable[[int], torch.Tensor], t_steps: int, p:
         if v is None:
             v = torch.full_like(i, p.v_reset)
         h = p.leak * v + i
-        s = SpikeFn.apply(h, p.thresh, sur)
+        s = surrogate_spike(h, p.thresh, sur)
         v = h - p.thresh * s  # reset by subtraction, differentiable (as snnsim's detach_reset=False)
         out.append(s)
     return torch.stack(out)

@@ -225,9 +225,11 @@ def test_rule_rejects_bad_settings():
 @pytest.mark.slow
 def test_train_cli_vgg_from_scratch(tmp_path):
     out = tmp_path / "vgg"
-    assert main(["train", "--method", "ttfs", "--net", "vgg", "--dataset", "digits", "--limit", "200", "--epochs", "2",
+    # 2 epochs on 200 samples ended anywhere in 0.06-0.38 by seed (a coin flip); 5 epochs on
+    # 400 reach 0.84 at seeds 0 and 2
+    assert main(["train", "--method", "ttfs", "--net", "vgg", "--dataset", "digits", "--limit", "400", "--epochs", "5",
                  "--out", str(out), "--no-progress", "--threads", "1", "--set", "dtype=float32",
                  "--set", "sim_memory_mb=1024"]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["final_accuracy"] > 0.2 and len(report["rule"]["windows"]) == 5
+    assert report["final_accuracy"] > 0.6 and len(report["rule"]["windows"]) == 5
     assert report["rule"]["held_out"]["layers"]["conv1"]["spikes_per_neuron"] > 0
