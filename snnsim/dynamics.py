@@ -146,6 +146,21 @@ def synaptic_filter(current: torch.Tensor, p: NeuronParams) -> tuple[torch.Tenso
     return torch.stack(out), p._replace(syn_leak=None)
 
 
+def resume_current(current: torch.Tensor, v0: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+    """``current`` ``[T, B, ...]`` that makes a run from rest continue from potential ``v0``
+    ``[B, ...]``: ``leak * (v0 - v_reset)`` added to step 0, so that ``h[0] = leak * v0 + x[0]``.
+
+    Carries a population's state into a run (the fast engine's checkpointed segments): every
+    all-steps form (the autograd loop, the C kernels, :func:`neuron_multistep`) then resumes
+    without a state argument, and gradients reach ``v0`` (``dL/dv0 = leak dL/dh[0]``). Bit-exact
+    for ``v_reset = 0`` (``0 + (x + leak v0)`` is ``leak v0 + x``); otherwise within rounding.
+    Not for refractory or current-based populations (their state is more than ``v``)."""
+    leak = as_operand(p.leak, v0)
+    lift = v0 * leak if not isinstance(p.v_reset, torch.Tensor) and p.v_reset == 0.0 \
+        else (v0 - as_operand(p.v_reset, v0)) * leak
+    return torch.cat([(current[0] + lift).unsqueeze(0), current[1:]])
+
+
 def leaky_integrate(v: torch.Tensor, x: torch.Tensor, leak: Param) -> torch.Tensor:
     """The integration of one step, ``leak * v + x`` (``v + x`` for the IF neuron), ``[B, ...]``.
 

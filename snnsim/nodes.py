@@ -15,7 +15,7 @@ from bindsnet.network.nodes import Input, Nodes
 from . import schema
 from .autograd import multistep_neuron
 from .dynamics import (RESETS, NeuronParams, NeuronState, Param, check_params, filled, neuron_multistep,
-                       neuron_step, synaptic_filter)
+                       neuron_step, resume_current, synaptic_filter)
 from .errors import UserError
 from .surrogate import FastSigmoid, Surrogate
 
@@ -119,7 +119,7 @@ class SpikingNodes(Nodes):
 
     # --- multi-step interface (fast engine) -----------------------------------------
     def multi_step(
-        self, current: torch.Tensor, record_voltage: bool = False
+        self, current: torch.Tensor, record_voltage: bool = False, v0: Optional[torch.Tensor] = None
     ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """All steps at once. ``current``: ``[T, B, *shape]``.
 
@@ -128,8 +128,14 @@ class SpikingNodes(Nodes):
         function instead (:mod:`snnsim.autograd`): spikes are then float 0/1 and the
         potentials are always returned. A synaptic current (``syn_leak``) runs first over all
         steps (:func:`~snnsim.dynamics.synaptic_filter`), then the LIF step reads it.
+        ``v0``: the potential before step 0 ``[B, *shape]`` (default: rest, ``v_reset``), see
+        :func:`~snnsim.dynamics.resume_current`; not for refractory or current-based layers.
         """
         current, p = synaptic_filter(current, self.params)
+        if v0 is not None:
+            if p is not self.params or p.refrac:
+                raise UserError("a carried potential v0 needs a layer without refrac and syn_leak")
+            current = resume_current(current, v0, p)
         if torch.is_grad_enabled() and current.requires_grad:
             return multistep_neuron(current, p, self.surrogate, self.detach_reset)
         spikes, volts, _ = neuron_multistep(current, p, record_voltage=record_voltage)

@@ -25,6 +25,7 @@ from bindsnet.network import Network
 
 from . import distributed as ddp
 from .data import Dataset, Split
+from .engine.segments import bptt_segments
 from .checkpoint import checkpoint_meta, resume_state, write_checkpoint
 from .io import atomic_write_bytes
 from .learning.base import LearningRule
@@ -51,6 +52,7 @@ class TrainConfig:
     seed: int = 0
     patience: Optional[int] = None  # early stopping: epochs without held-out improvement
     eval_batch_size: int = 200
+    bptt_segment: Optional[int] = None  # BPTT in checkpointed segments of K steps (snnsim.engine.segments)
 
     def check(self) -> "TrainConfig":
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
@@ -65,6 +67,8 @@ class TrainConfig:
             raise UserError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.patience is not None and self.patience < 1:
             raise UserError(f"patience must be >= 1, got {self.patience}")
+        if self.bptt_segment is not None and (not isinstance(self.bptt_segment, int) or self.bptt_segment < 1):
+            raise UserError(f"bptt_segment must be an int >= 1 (steps) or None, got {self.bptt_segment!r}")
         return self
 
 
@@ -236,7 +240,7 @@ def _train_epoch(rule: LearningRule, run: _Run, train: Split, cfg: TrainConfig, 
     for x, y in train.batches(cfg.batch_size, shuffle=True, generator=gen):
         x, y = x.to(device), y.to(device)
         inputs, y = ddp.shard(rule, rule.encode(x, gen), y)
-        with dropout_masks(network, drop_gen, x.shape[0], run.rank, run.world):  # a sample's mask: any rank
+        with dropout_masks(network, drop_gen, x.shape[0], run.rank, run.world), bptt_segments(cfg.bptt_segment):
             outputs = run.model(inputs) if run.model is not None else rule.outputs(network, inputs)
         loss = rule.loss(outputs, y)  # mean over this rank's samples
         if not torch.isfinite(loss):

@@ -20,6 +20,7 @@ from bindsnet.network.nodes import Input
 from .fast import run_fast
 from .record import Record
 from .reference import run_bindsnet
+from .segments import bptt_segments, check_segment, default_segment, segmented_forward
 from .stock import check_supported, learning_mode
 
 from ..names import ENGINES  # noqa: E402  (the one list, light for the CLI)
@@ -137,6 +138,7 @@ def forward(
     inputs: Union[torch.Tensor, dict[str, torch.Tensor]],
     *,
     record_voltage: Optional[Iterable[str]] = None,
+    segment: Optional[int] = None,
 ) -> Record:
     """Differentiable run in the fast engine (autograd stays on): spikes of spiking
     layers are float 0/1 tensors carrying surrogate gradients (see
@@ -145,11 +147,21 @@ def forward(
     ``record_voltage`` (default: the last layer). Used by the learning rules.
     Recurrent networks are differentiated through time: the layers of a cycle step with
     :func:`snnsim.dynamics.neuron_step` and their layer's (per-step) surrogate. BindsNET
-    learning is as ``network.learning`` says (stock connections with rules are refused while on)."""
+    learning is as ``network.learning`` says (stock connections with rules are refused while on).
+
+    ``segment``: bounded-memory BPTT (default: that of an enclosing :func:`bptt_segments`, else
+    None, whole sequences): with autograd on and ``T > segment``, the run goes in checkpointed
+    segments of ``segment`` steps (:mod:`snnsim.engine.segments`): exact gradients and identical
+    spikes, autograd memory in O(segment) instead of O(T), one extra forward pass; only the
+    potentials of ``record_voltage`` are returned, and only the last layer's and their spikes
+    carry gradients (the other layers' are bool). Feed-forward IF/LIF networks only."""
     feed = _as_input_dict(network, inputs)
     want = [list(network.layers)[-1]] if record_voltage is None else list(record_voltage)
+    segment = check_segment(segment) if segment is not None else default_segment()
+    if segment is not None and torch.is_grad_enabled() and next(iter(feed.values())).shape[0] > segment:
+        return segmented_forward(network, feed, want, segment)
     return run_fast(network, feed, want)
 
 
-__all__ = ["ENGINES", "forward", "RECORDERS_ATTR", "Record", "simulate", "run_fast", "run_bindsnet", "check_supported",
+__all__ = ["ENGINES", "bptt_segments", "forward", "RECORDERS_ATTR", "Record", "simulate", "run_fast", "run_bindsnet", "check_supported",
            "input_layers", "learning_mode"]

@@ -48,8 +48,9 @@ def _add(total: Optional[torch.Tensor], c: torch.Tensor) -> torch.Tensor:
 class _Run:
     """One fast run: spikes/potentials of the layers done so far."""
 
-    def __init__(self, network: Network, inputs: dict[str, torch.Tensor], want_v: set[str]) -> None:
-        self.net, self.inputs, self.want_v = network, inputs, want_v
+    def __init__(self, network: Network, inputs: dict[str, torch.Tensor], want_v: set[str],
+                 start: Optional[dict[str, torch.Tensor]] = None) -> None:
+        self.net, self.inputs, self.want_v, self.start = network, inputs, want_v, start or {}
         self.plan = plan_network(network)
         self.t, self.b = next(iter(inputs.values())).shape[:2]
         self.incoming: dict[str, list[tuple[str, Any]]] = {name: [] for name in network.layers}
@@ -89,7 +90,7 @@ class _Run:
         if current is None:
             current = torch.zeros(self.t, self.b, *layer.shape, device=layer.v.device)
         if isinstance(layer, SpikingNodes):
-            self._keep(name, *layer.multi_step(current, record_voltage=name in self.want_v))
+            self._keep(name, *layer.multi_step(current, record_voltage=name in self.want_v, v0=self.start.get(name)))
         else:
             self._keep(name, *self._stock(name).run(current, name in self.want_v))
 
@@ -170,15 +171,19 @@ class _Run:
 
 
 def run_fast(
-    network: Network, inputs: dict[str, torch.Tensor], record_voltage: Iterable[str] = ()
+    network: Network, inputs: dict[str, torch.Tensor], record_voltage: Iterable[str] = (),
+    start: Optional[dict[str, torch.Tensor]] = None,
 ) -> Record:
     """Simulate ``network`` on ``inputs`` (layer name -> ``[T, B, *shape]``).
+
+    ``start``: layer name -> potential ``[B, *shape]`` to resume from instead of rest (layers
+    outside cycles, :meth:`SpikingNodes.multi_step`'s ``v0``; used by checkpointed segments).
 
     While ``network.learning`` is on, stock connections with BindsNET learning rules are
     refused (:func:`.stock.check_supported`) and ``normalize`` runs after the run, as in
     ``Network.run``."""
     check_supported(network)
-    run = _Run(network, inputs, set(record_voltage))
+    run = _Run(network, inputs, set(record_voltage), start)
     try:
         for stage in run.plan.stages:
             if stage.recurrent:
