@@ -98,6 +98,80 @@ def _rerun(network: Network, inputs: torch.Tensor, engine: str) -> Record:
         return run(network, {name: inputs.reshape(*inputs.shape[:2], *network.layers[name].shape)}, want)
 
 
+def _readout_and_steps(network: Network, readout: str, steps: Optional[Sequence[int]],
+                       timesteps: int) -> tuple[str, list[int]]:
+    """The checked read-out ("auto" resolved by the output layer's kind) and sorted step
+    counts at which to measure accuracy, ending at ``timesteps``."""
+    if readout == "auto":
+        readout = "voltage" if layer_kind(network.layers[output_layer(network)]) == "integrator" else "spikes"
+    if readout not in ("spikes", "voltage"):
+        raise UserError(f"readout must be 'spikes', 'voltage' or 'auto', got {readout!r}")
+    steps = sorted(set(steps)) if steps is not None else log_steps(timesteps)
+    if steps[0] < 1 or steps[-1] > timesteps:
+        raise UserError(f"steps must lie in [1, {timesteps}], got {steps}")
+    if steps[-1] != timesteps:
+        steps.append(timesteps)
+    return readout, steps
+
+
+@dataclass
+class _Tally:
+    """Running sums of :func:`evaluate` over batches."""
+
+    steps: list[int]
+    correct: int = 0
+    correct_t: torch.Tensor = field(init=False)  # [len(steps)] correct predictions at each step count
+    spike_sums: dict[str, float] = field(default_factory=dict)
+    emitted_sums: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, torch.Tensor] = field(default_factory=dict)
+    preds: list[torch.Tensor] = field(default_factory=list)
+    labels: list[torch.Tensor] = field(default_factory=list)
+    first: Optional[Record] = None
+    first_labels: Optional[torch.Tensor] = None
+    seconds: float = 0.0
+    n: int = 0
+
+    def __post_init__(self) -> None:
+        self.correct_t = torch.zeros(len(self.steps), dtype=torch.long)
+
+    def add(self, record: Record, pred_t: torch.Tensor, y: torch.Tensor,
+            spike_filter: Optional[SpikeFilter]) -> None:
+        """Count one batch: ``pred_t [len(steps), B]``, labels ``y [B]``, the record's spikes."""
+        self.correct_t += (pred_t == y.unsqueeze(0)).sum(1).cpu()
+        self.correct += int((pred_t[-1] == y).sum())  # steps[-1] == timesteps (checked above)
+        self.preds.append(pred_t[-1].cpu())
+        self.labels.append(y.cpu())
+        emitted = {name: _neuron_counts(s) for name, s in record.spikes.items()}  # [*shape] each
+        for name, c in emitted.items():
+            self.emitted_sums[name] = self.emitted_sums.get(name, 0.0) + _per_neuron(c)
+        kept = spike_filter(record.spikes) if spike_filter is not None else record.spikes
+        for name, s in kept.items():
+            per_neuron = emitted[name] if s is record.spikes.get(name) else _neuron_counts(s)
+            self.counts[name] = self.counts[name] + per_neuron if name in self.counts else per_neuron
+            self.spike_sums[name] = self.spike_sums.get(name, 0.0) + _per_neuron(per_neuron)
+        self.n += y.shape[0]
+
+    def result(self, readout: str) -> Evaluation:
+        """The :class:`Evaluation` of every batch counted."""
+        n = self.n
+        if n == 0:
+            raise UserError("the split is empty")
+        return Evaluation(
+            accuracy=self.correct / n,
+            samples=n,
+            seconds=self.seconds,
+            spikes_per_neuron={k: v / n for k, v in self.spike_sums.items()},
+            emitted_spikes_per_neuron={k: v / n for k, v in self.emitted_sums.items()},
+            accuracy_vs_time={t: float(c) / n for t, c in zip(self.steps, self.correct_t.tolist())},
+            first_batch=self.first,
+            first_labels=self.first_labels,
+            neuron_counts=self.counts,
+            readout=readout,
+            predictions=torch.cat(self.preds),
+            labels=torch.cat(self.labels),
+        )
+
+
 def evaluate(
     network: Network,
     split: Split,
@@ -130,31 +204,13 @@ def evaluate(
     if batch_size < 1:
         raise UserError(f"batch_size must be >= 1, got {batch_size}")
     out = output_layer(network)
-    if readout == "auto":
-        readout = "voltage" if layer_kind(network.layers[out]) == "integrator" else "spikes"
-    if readout not in ("spikes", "voltage"):
-        raise UserError(f"readout must be 'spikes', 'voltage' or 'auto', got {readout!r}")
-    steps = sorted(set(steps)) if steps is not None else log_steps(timesteps)
-    if steps[0] < 1 or steps[-1] > timesteps:
-        raise UserError(f"steps must lie in [1, {timesteps}], got {steps}")
-    if steps[-1] != timesteps:
-        steps.append(timesteps)
+    readout, steps = _readout_and_steps(network, readout, steps, timesteps)
     n_batch = min(batch_size, len(split))
     check_allocation(simulation_bytes([layer.shape for layer in network.layers.values()], timesteps, n_batch),
                      f"simulating {timesteps} steps of {n_batch} samples")
     network.to(device)
     network.train(False)  # dropout off, BatchNorm on running statistics
-    correct = 0
-    correct_t = torch.zeros(len(steps), dtype=torch.long)
-    spike_sums: dict[str, float] = {}
-    emitted_sums: dict[str, float] = {}
-    counts: dict[str, torch.Tensor] = {}
-    preds: list[torch.Tensor] = []
-    labels: list[torch.Tensor] = []
-    first: Optional[Record] = None
-    first_labels = None
-    seconds = 0.0
-    n = 0
+    tally = _Tally(steps)
     bar = progress_bar(len(split), f"simulate[{engine}]", "sample", progress)
     for x, y in split.batches(batch_size):
         x, y = x.to(device), y.to(device)
@@ -162,40 +218,13 @@ def evaluate(
         inputs = encoder(x, timesteps)
         record = simulate(network, inputs, engine=engine, record_voltage=[out] if readout == "voltage" else False)
         pred_t = _predictions_over_time(record, out, readout, steps)
-        seconds += time.perf_counter() - t0
-        correct_t += (pred_t == y.unsqueeze(0)).sum(1).cpu()
-        correct += int((pred_t[-1] == y).sum())  # steps[-1] == timesteps (checked above)
-        preds.append(pred_t[-1].cpu())
-        labels.append(y.cpu())
-        emitted = {name: _neuron_counts(s) for name, s in record.spikes.items()}  # [*shape] each
-        for name, c in emitted.items():
-            emitted_sums[name] = emitted_sums.get(name, 0.0) + _per_neuron(c)
-        kept = spike_filter(record.spikes) if spike_filter is not None else record.spikes
-        for name, s in kept.items():
-            per_neuron = emitted[name] if s is record.spikes.get(name) else _neuron_counts(s)
-            counts[name] = counts[name] + per_neuron if name in counts else per_neuron
-            spike_sums[name] = spike_sums.get(name, 0.0) + _per_neuron(per_neuron)
-        if keep_first_batch and first is None:
+        tally.seconds += time.perf_counter() - t0
+        tally.add(record, pred_t, y, spike_filter)
+        if keep_first_batch and tally.first is None:
             # the same inputs again for the first k samples only, with every potential kept
             k = min(keep_first_batch, x.shape[0])
-            first = _rerun(network, inputs[:, :k], engine).to("cpu")
-            first_labels = y[:k].cpu()
-        n += x.shape[0]
+            tally.first = _rerun(network, inputs[:, :k], engine).to("cpu")
+            tally.first_labels = y[:k].cpu()
         bar.update(x.shape[0])
     bar.close()
-    if n == 0:
-        raise UserError("the split is empty")
-    return Evaluation(
-        accuracy=correct / n,
-        samples=n,
-        seconds=seconds,
-        spikes_per_neuron={k: v / n for k, v in spike_sums.items()},
-        emitted_spikes_per_neuron={k: v / n for k, v in emitted_sums.items()},
-        accuracy_vs_time={t: float(c) / n for t, c in zip(steps, correct_t.tolist())},
-        first_batch=first,
-        first_labels=first_labels,
-        neuron_counts=counts,
-        readout=readout,
-        predictions=torch.cat(preds),
-        labels=torch.cat(labels),
-    )
+    return tally.result(readout)
