@@ -3,9 +3,15 @@
 LIF 784-800-10 (benchmarks/train.py's networks), batch 128, random Bernoulli input of density
 0.13; one training step (forward, backward, Adam) after one warm-up step at T = 25, each
 contender and T in its own subprocess, so that the peak resident memory (ru_maxrss) is its own.
-Reported: the growth of the peak over the step (MB) and the step's time.
+Reported: the growth of the peak over the step (MB) and the step's time. ``snnsim_segment50``
+is snnsim with its bounded-memory option, BPTT in checkpointed segments of 50 steps
+(exact gradients, one extra forward pass).
 
-Run: ``.venv/bin/python benchmarks/memory.py --threads 2 [--steps 25 100 250 1000]``
+glibc keeps freed blocks of up to 32 MB in its heap (its mmap threshold grows as they are
+freed), so the peak RSS can exceed the live tensors; ``MALLOC_MMAP_THRESHOLD_=1048576`` in the
+environment fixes the threshold (recorded in the JSON as ``malloc_mmap_threshold``).
+
+Run: ``.venv/bin/python benchmarks/memory.py --threads 2 [--steps 25 100 250 1000] [--only NAME ...]``
 -> ``benchmarks/results/memory.json``.
 """
 from __future__ import annotations
@@ -28,11 +34,31 @@ from benchmarks.common import cpu_info, machine_info, write_json  # noqa: E402
 from benchmarks.train import BATCH, CONTENDERS, N_OUT  # noqa: E402
 
 
+#: snnsim's bounded-memory option: BPTT in checkpointed segments of this many steps
+SEGMENT = 50
+
+
+def make_snnsim_segmented():
+    """snnsim's contender with ``forward(..., segment=SEGMENT)`` (snnsim.engine.segments)."""
+    from snnsim.engine import bptt_segments
+
+    params, step_fn = CONTENDERS["snnsim"]()
+
+    def segmented(spikes: torch.Tensor) -> torch.Tensor:
+        with bptt_segments(SEGMENT):
+            return step_fn(spikes)
+
+    return params, segmented
+
+
+ALL = {**CONTENDERS, f"snnsim_segment{SEGMENT}": make_snnsim_segmented}
+
+
 def one(name: str, t: int, threads: int) -> dict:
     """One contender's step at ``t`` steps: peak RSS growth (MB) and seconds."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    params, step_fn = CONTENDERS[name]()
+    params, step_fn = ALL[name]()
     opt = torch.optim.Adam(params, lr=1e-3)
     g = torch.Generator().manual_seed(0)
     y = torch.randint(0, N_OUT, (BATCH,), generator=g)
@@ -59,20 +85,23 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, nargs="+", default=[25, 100, 250, 1000])
     p.add_argument("--one", nargs=2, metavar=("NAME", "T"), help=argparse.SUPPRESS)
     p.add_argument("--out", default="benchmarks/results/memory.json")
+    p.add_argument("--only", nargs="+", choices=list(ALL), help="these contenders only (default: all)")
     args = p.parse_args(argv)
     if args.one:
         print(json.dumps(one(args.one[0], int(args.one[1]), args.threads)))
         return {}
     load = os.getloadavg()
-    results: dict = {name: {} for name in CONTENDERS}
+    names = args.only or list(ALL)
+    results: dict = {name: {} for name in names}
     for t in args.steps:
-        for name in CONTENDERS:
+        for name in names:
             proc = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--one", name, str(t)],
                                   capture_output=True, text=True, cwd=ROOT)
             last = (proc.stdout.strip() or proc.stderr.strip() or "no output").splitlines()[-1]
             results[name][str(t)] = json.loads(last) if proc.returncode == 0 else {"failed": last}
             print(f"T={t:5d} {name:13s} {results[name][str(t)]}", flush=True)
-    payload = {"benchmark": "memory", "batch_size": BATCH, "density": 0.13, "results": results,
+    payload = {"benchmark": "memory", "batch_size": BATCH, "segment": SEGMENT,
+               "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_"), "density": 0.13, "results": results,
                "load_average": {"before": load, "after": os.getloadavg()}, **machine_info(args.threads), **cpu_info()}
     write_json(args.out, payload)
     return payload

@@ -105,7 +105,8 @@ def segmented_forward(network: Network, feed: dict[str, torch.Tensor], want: lis
         v0 = {n: v for n, v in zip(names, start) if v is not None}
         rec = run_fast(network, dict(zip(inputs, xs)), names, start=v0)
         spikes = [rec.spikes[n] if n in keep else rec.spikes[n].detach().bool() for n in names]
-        return (*spikes, *(rec.voltages[n] for n in want), *(rec.voltages[n][-1] for n in names))
+        # clone: a view of step -1 would keep the segment's whole [K, B, ...] potentials alive
+        return (*spikes, *(rec.voltages[n] for n in want), *(rec.voltages[n][-1].clone() for n in names))
 
     chunks: list[tuple[torch.Tensor, ...]] = []
     start: list[Optional[torch.Tensor]] = [None] * len(names)
