@@ -97,3 +97,19 @@ def test_segment_refusals():
         forward(bn, x, segment=5)
     bn.eval()  # running statistics: per-step, accepted
     assert forward(bn, x, segment=5).spikes["out"].requires_grad
+
+
+def test_cli_bptt_segment_reaches_the_trainer(tmp_path, capsys):
+    """``snnsim train --bptt-segment K`` sets TrainConfig.bptt_segment; the lif rule's peak read-out
+    carries more state than a potential, so its network is refused with one line (exit 2)."""
+    from snnsim.cli import main
+    from snnsim.commands.parsers import build_parser
+
+    args = build_parser().parse_args(["train", "--method", "lif", "--bptt-segment", "7", "--out", "x"])
+    assert args.bptt_segment == 7
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--method", "lif", "--bptt-segment", "0", "--out", "x"])
+    assert main(["train", "--method", "lif", "--hidden", "8", "--epochs", "1", "--dataset", "digits",
+                 "--limit", "16", "--no-progress", "--bptt-segment", "7", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "segmented BPTT" in err[-1] and "PeakIntegrator" in err[-1]

@@ -72,7 +72,8 @@ def _run(args: argparse.Namespace) -> int:
         network = rule.build(args.net, data.input_shape, data.num_classes)
         rule.calibrate(network, data.train)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                      schedule=args.schedule, seed=args.seed, patience=args.patience)
+                      schedule=args.schedule, seed=args.seed, patience=args.patience,
+                      bptt_segment=args.bptt_segment)
     network, summary = fit(rule, network, data, cfg, out=out, resume=args.resume, device=args.device,
                            progress=not args.no_progress, tensorboard=args.tensorboard,
                            extra={"method": args.method, "options": options, "net": args.net,

@@ -90,7 +90,8 @@ class _Run:
         if current is None:
             current = torch.zeros(self.t, self.b, *layer.shape, device=layer.v.device)
         if isinstance(layer, SpikingNodes):
-            self._keep(name, *layer.multi_step(current, record_voltage=name in self.want_v, v0=self.start.get(name)))
+            resume = {"v0": self.start[name]} if name in self.start else {}  # subclasses may not take v0
+            self._keep(name, *layer.multi_step(current, record_voltage=name in self.want_v, **resume))
         else:
             self._keep(name, *self._stock(name).run(current, name in self.want_v))
 
