@@ -8,13 +8,16 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from ..errors import UserError
 from ..names import DATASETS, MAX_LR, MAX_SEED
 
 if TYPE_CHECKING:
+    import torch
+
     from ..data import Dataset
 
 
@@ -191,3 +194,56 @@ def written_files(out: Path, paths: list[Path]) -> list[str]:
 def print_written(out: Path, paths: list[Path]) -> None:
     """Print the one "wrote" line of a command: ``wrote OUT/: a, b, dir/c`` (every file)."""
     print(f"wrote {out}/: {', '.join(written_files(out, paths))}")
+
+
+@dataclass(frozen=True)
+class EncoderChoice:
+    """A command's input coding, resolved from its options (and a checkpoint's settings):
+    the encoder's name, at most one of ``max_rate`` (Poisson, Hz) and ``prob_scale``
+    (Bernoulli/Poisson probability per step = x * prob_scale), and further keyword
+    arguments of the encoder (e.g. a saved latency window)."""
+
+    name: str
+    max_rate: Optional[float] = None
+    prob_scale: Optional[float] = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def make_encoder(choice: EncoderChoice, seed: int,
+                 device: str) -> Callable[["torch.Tensor", int], "torch.Tensor"]:
+    """The encoder ``f(x [B, ...], T) -> [T, B, ...]`` of ``choice``, with a generator on
+    ``device`` seeded by ``seed`` for the stochastic ones."""
+    import torch
+
+    import encoders
+
+    gen = torch.Generator(device=device).manual_seed(seed)
+    name, max_rate, prob_scale = choice.name, choice.max_rate, choice.prob_scale
+    if name in ("poisson", "bernoulli"):
+        kw: dict[str, Any] = {"generator": gen}
+        if max_rate is not None and prob_scale is not None:
+            raise UserError("give --max-rate or --prob-scale, not both")
+        if name == "poisson" and prob_scale is None:
+            kw["max_rate"] = max_rate if max_rate is not None else 1000.0
+        elif max_rate is not None:
+            raise UserError("--max-rate applies to --encoder poisson only")
+        else:
+            kw["prob_scale"] = prob_scale if prob_scale is not None else 1.0
+        return encoders.get_encoder(name, **kw)
+    if max_rate is not None or prob_scale is not None:
+        raise UserError(f"--max-rate/--prob-scale do not apply to --encoder {name}")
+    return encoders.get_encoder(name, **choice.params)
+
+
+def train_from_args(args: argparse.Namespace, data: "Dataset", batch_size: int, **options: Any) -> tuple:
+    """Build the ANN ``args.net`` for ``data`` (``options``: further builder arguments, e.g.
+    ``hidden``, ``bias``) and train it with the ANN training options (``train-ann``,
+    ``convert --net``); returns (model on cpu, history, held-out accuracy)."""
+    from ..ann import ann_accuracy, build_ann, train_ann
+
+    model = build_ann(args.net, input_shape=data.input_shape, n_classes=data.num_classes, dropout=args.dropout,
+                      **options)
+    history = train_ann(model, data.train, epochs=args.epochs, lr=args.lr, batch_size=batch_size,
+                        seed=args.seed, progress=not args.no_progress, val_split=data.test, device=args.device,
+                        optimizer=args.optimizer, momentum=args.momentum)
+    return model.cpu(), history, ann_accuracy(model.cpu(), data.test)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -37,10 +38,9 @@ from ..conversion.baseline import DEFAULT_MAX_RATES, BaselineSearch, tune_unnorm
 from ..io import save_network
 from ..simulation import Evaluation, evaluate, first_step_reaching, log_steps
 from ..errors import UserError
-from .common import load_data, out_dir, print_written, setup_run, threads_info, write_report
+from .common import (EncoderChoice, load_data, make_encoder, out_dir, print_written, setup_run, threads_info,
+                     train_from_args, write_report)
 from .parsers import TUNED
-from .simulate import make_encoder
-from .train_ann import train_from_args
 
 NAME = "convert"
 NORM_ORDER: tuple[str, ...] = tuple(NORMS)  # none, model, data, percentile
@@ -93,13 +93,15 @@ def plot_grid(search: BaselineSearch, title: str, path: Path) -> None:
     plt.close(fig)
 
 
-def _tune(args: argparse.Namespace, model: torch.nn.Module, data: Any, output: Optional[str]) -> BaselineSearch:
+def _tune(args: argparse.Namespace, model: torch.nn.Module, data: Any, output: Optional[str],
+          encoding: EncoderChoice) -> BaselineSearch:
     """The search on the held-out split; Poisson input (seeded by --seed) at each rate, or
     the --encoder without a rate (thresholds only)."""
-    poisson = args.encoder == "poisson"
+    poisson = encoding.name == "poisson"
     return tune_unnormalised(model, data.test, args.timesteps, thresholds=args.tune_thresholds,
                              max_rates=(args.tune_rates or DEFAULT_MAX_RATES) if poisson else (None,),
-                             make_encoder=None if poisson else (lambda _rate: make_encoder(args)),
+                             make_encoder=None if poisson else
+                             (lambda _rate: make_encoder(encoding, args.seed, args.device)),
                              reset=args.reset, output=output, input_shape=data.input_shape, engine=args.engine,
                              batch_size=args.batch_size, device=args.device, seed=args.seed,
                              progress=not args.no_progress)
@@ -124,76 +126,123 @@ def _get_ann(args: argparse.Namespace, data: Any, out: Path) -> tuple[torch.nn.M
     return model, args.net, {"ann": str(out / "ann"), "ann_history": history}
 
 
-def run(args: argparse.Namespace) -> int:
-    setup_run(args)
-    args.prob_scale = None  # make_encoder reads it; convert offers --max-rate only
+def _encoding(args: argparse.Namespace) -> EncoderChoice:
+    """--encoder and --max-rate checked (convert offers no --prob-scale)."""
     if args.encoder == "current" and args.max_rate is not None:
         raise UserError("--max-rate applies to --encoder poisson only")
     if args.encoder != "poisson" and args.tune_rates is not None:
         raise UserError("--tune-rates applies to --encoder poisson only")
-    out = out_dir(args.out)
-    data = load_data(args)
-    model, net_name, ann_info = _get_ann(args, data, out)
-    ann_acc = ann_accuracy(model, data.test)
-    norms = list(NORM_ORDER) if args.norm == "all" else [args.norm]
+    return EncoderChoice(args.encoder, max_rate=args.max_rate)
+
+
+def _calibration_images(args: argparse.Namespace, data: Any) -> torch.Tensor:
+    """Up to --calib-samples training images, drawn by a permutation seeded by --seed."""
     n_calib = min(args.calib_samples, len(data.train))
     perm = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(args.seed))
-    calib = data.train.x[perm[:n_calib]]
-    steps = list(range(1, args.timesteps + 1))
-    report_steps = log_steps(args.timesteps)
-    output = None if args.output == "auto" else args.output
+    return data.train.x[perm[:n_calib]]
 
-    results: dict[str, Evaluation] = {}
-    conversions = {}
-    curves: dict[str, dict[int, float]] = {}
+
+@dataclass
+class _Runs:
+    """Per curve (a norm, or the tuned baseline): its evaluation, conversion and accuracy
+    against steps, in the order run."""
+
+    results: dict[str, Evaluation] = field(default_factory=dict)
+    conversions: dict[str, Any] = field(default_factory=dict)
+    curves: dict[str, dict[int, float]] = field(default_factory=dict)
+
+    def add(self, name: str, res: Evaluation, conv: Any) -> None:
+        self.results[name], self.conversions[name], self.curves[name] = res, conv, res.accuracy_vs_time
+
+
+def _convert_norms(args: argparse.Namespace, model: torch.nn.Module, data: Any, norms: list[str],
+                   calib: torch.Tensor, encoding: EncoderChoice, output: Optional[str], ann_acc: float) -> _Runs:
+    """Convert ``model`` with each norm and simulate every SNN on the held-out split."""
+    runs = _Runs()
+    steps = list(range(1, args.timesteps + 1))
     for norm in norms:
         t0 = time.perf_counter()
         conv = convert(model, norm=norm, data=calib if norm in ("data", "percentile") else None,
                        percentile=args.percentile, reset=args.reset, input_shape=data.input_shape,
                        threshold_balancing=args.threshold_balancing, output=output, threshold=args.threshold)
         t_conv = time.perf_counter() - t0
-        res = evaluate(conv.network, data.test, make_encoder(args), args.timesteps, engine=args.engine,
-                       batch_size=args.batch_size, readout=conv.readout, steps=steps, device=args.device,
-                       progress=not args.no_progress, keep_first_batch=4)
+        res = evaluate(conv.network, data.test, make_encoder(encoding, args.seed, args.device), args.timesteps,
+                       engine=args.engine, batch_size=args.batch_size, readout=conv.readout, steps=steps,
+                       device=args.device, progress=not args.no_progress, keep_first_batch=4)
         conv.network.to("cpu")
-        results[norm], conversions[norm], curves[norm] = res, conv, res.accuracy_vs_time
+        runs.add(norm, res, conv)
         print(f"norm {norm:>10}: SNN accuracy {res.accuracy:.4f} (ANN {ann_acc:.4f}) at T={args.timesteps}, "
               f"{res.samples_per_s:.1f} samples/s, conversion {t_conv:.2f} s")
+    return runs
 
-    search = None
-    if args.tune_none:
-        search = _tune(args, model, data, output)
-        b = search.best
-        results[TUNED], conversions[TUNED], curves[TUNED] = b.evaluation, search.conversion, b.evaluation.accuracy_vs_time
-        rate = "" if b.max_rate is None else f", {b.max_rate:g} Hz"
-        print(f"norm {TUNED:>10}: SNN accuracy {b.accuracy:.4f} at threshold {b.threshold:g}{rate} "
-              f"(best of {len(search.points)} pairs on the held-out split)")
 
+def _best_norm(norms: list[str], runs: _Runs, timesteps: int) -> str:
+    """The most accurate norm; ties: the one reaching 90% of its accuracy first."""
     def rank(norm: str) -> tuple[float, float]:
-        reach = first_step_reaching(curves[norm], 0.9 * results[norm].accuracy) or args.timesteps
-        return results[norm].accuracy, -reach
+        reach = first_step_reaching(runs.curves[norm], 0.9 * runs.results[norm].accuracy) or timesteps
+        return runs.results[norm].accuracy, -reach
 
-    best = max(norms, key=rank)
-    conv = conversions[best]
-    snn_dir = save_network(conv.network, out / "snn", extra={
-        "net": net_name, "norm": best, "factors": conv.factors, "readout": conv.readout,
-        "reset": args.reset, "threshold_balancing": args.threshold_balancing,
-        "ann_accuracy": ann_acc, "snn_accuracy": results[best].accuracy, "source": "snnsim convert",
-    })
-    rec, labels = results[best].first_batch, results[best].first_labels
-    assert rec is not None
-    save_record(out / "record.pt", rec, labels)
+    return max(norms, key=rank)
+
+
+def _plot(args: argparse.Namespace, runs: _Runs, search: Optional[BaselineSearch], net_name: str,
+          ann_acc: float, out: Path) -> None:
+    """accuracy_vs_time.png, and tune_grid.png with --tune-none."""
     enc = f"Poisson {args.max_rate or 1000.0:g} Hz" if args.encoder == "poisson" else "constant current"
-    labels = {n: n for n in curves}
+    labels = {n: n for n in runs.curves}
     if search is not None:
         b = search.best
         labels[TUNED] = f"{TUNED} ({b.threshold:g}" + ("" if b.max_rate is None else f", {b.max_rate:g} Hz") + ")"
         plot_grid(search, f"unnormalised {net_name}, reset {args.reset}, T = {args.timesteps}", out / "tune_grid.png")
-    plot_curves({labels[n]: c for n, c in curves.items()}, ann_acc, f"{net_name} on {args.dataset}: {enc}, reset "
-                f"{args.reset}", out / "accuracy_vs_time.png")
-    runs = list(results)
+    plot_curves({labels[n]: c for n, c in runs.curves.items()}, ann_acc, f"{net_name} on {args.dataset}: {enc}, "
+                f"reset {args.reset}", out / "accuracy_vs_time.png")
 
-    report = {
+
+def run(args: argparse.Namespace) -> int:
+    setup_run(args)
+    encoding = _encoding(args)
+    out = out_dir(args.out)
+    data = load_data(args)
+    model, net_name, ann_info = _get_ann(args, data, out)
+    ann_acc = ann_accuracy(model, data.test)
+    norms = list(NORM_ORDER) if args.norm == "all" else [args.norm]
+    calib = _calibration_images(args, data)
+    output = None if args.output == "auto" else args.output
+    runs = _convert_norms(args, model, data, norms, calib, encoding, output, ann_acc)
+    search = None
+    if args.tune_none:
+        search = _tune(args, model, data, output, encoding)
+        b = search.best
+        runs.add(TUNED, b.evaluation, search.conversion)
+        rate = "" if b.max_rate is None else f", {b.max_rate:g} Hz"
+        print(f"norm {TUNED:>10}: SNN accuracy {b.accuracy:.4f} at threshold {b.threshold:g}{rate} "
+              f"(best of {len(search.points)} pairs on the held-out split)")
+    best = _best_norm(norms, runs, args.timesteps)
+    conv = runs.conversions[best]
+    snn_dir = save_network(conv.network, out / "snn", extra={
+        "net": net_name, "norm": best, "factors": conv.factors, "readout": conv.readout,
+        "reset": args.reset, "threshold_balancing": args.threshold_balancing,
+        "ann_accuracy": ann_acc, "snn_accuracy": runs.results[best].accuracy, "source": "snnsim convert",
+    })
+    rec, labels = runs.results[best].first_batch, runs.results[best].first_labels
+    assert rec is not None
+    save_record(out / "record.pt", rec, labels)
+    _plot(args, runs, search, net_name, ann_acc, out)
+    report = _report(args, data, runs, search, best, ann_acc, net_name, ann_info, len(calib), snn_dir)
+    write_report(out, report)
+    print(f"best norm {best}: {runs.results[best].accuracy:.4f}")
+    written = ["report.json", "record.pt", "accuracy_vs_time.png"] + (["tune_grid.png"] if search else [])
+    print_written(out, [out / f for f in written] + [snn_dir] + ([out / "ann"] if args.ann is None else []))
+    return 0
+
+
+def _report(args: argparse.Namespace, data: Any, runs: _Runs, search: Optional[BaselineSearch], best: str,
+            ann_acc: float, net_name: str, ann_info: dict[str, Any], n_calib: int, snn_dir: Path) -> dict[str, Any]:
+    """report.json's content (see the module docstring)."""
+    results, conversions, curves = runs.results, runs.conversions, runs.curves
+    conv = conversions[best]
+    report_steps = log_steps(args.timesteps)
+    return {
         "command": NAME, "net": net_name, **ann_info, "dataset": args.dataset,
         "train_samples": len(data.train), "samples": len(data.test), "calib_samples": n_calib,
         "encoder": args.encoder, "max_rate": (args.max_rate or 1000.0) if args.encoder == "poisson" else None,
@@ -202,15 +251,15 @@ def run(args: argparse.Namespace) -> int:
         "percentile": args.percentile, "seed": args.seed,
         "ann_accuracy": ann_acc,
         "snn_accuracy": {n: r.accuracy for n, r in results.items()},
-        "accuracy_vs_time": {n: {str(s): curves[n][s] for s in report_steps} for n in runs},
+        "accuracy_vs_time": {n: {str(s): curves[n][s] for s in report_steps} for n in results},
         "norm_factors": {n: c.factors for n, c in conversions.items()},
         "thresholds": {n: c.thresholds for n, c in conversions.items()},
         "max_activations": {n: c.max_activations for n, c in conversions.items() if c.max_activations},
         "spikes_per_neuron": {n: r.spikes_per_neuron for n, r in results.items()},
         "samples_per_s": {n: r.samples_per_s for n, r in results.items()},
         "steps_to_90pct": {n: first_step_reaching(curves[n], 0.9 * r.accuracy) for n, r in results.items()},
-        "steps_to_90pct_of_ann": {n: first_step_reaching(curves[n], 0.9 * ann_acc) for n in runs},
-        "steps_to_99pct_of_ann": {n: first_step_reaching(curves[n], 0.99 * ann_acc) for n in runs},
+        "steps_to_90pct_of_ann": {n: first_step_reaching(curves[n], 0.9 * ann_acc) for n in results},
+        "steps_to_99pct_of_ann": {n: first_step_reaching(curves[n], 0.99 * ann_acc) for n in results},
         "none_tuned": None if search is None else {
             **search.best.as_dict(), "scored_on": "test", "grid": [p.as_dict() for p in search.points]},
         "best_norm": best, "snn_checkpoint": str(snn_dir), "num_classes": data.num_classes,
@@ -218,8 +267,3 @@ def run(args: argparse.Namespace) -> int:
                                              data.num_classes).tolist(),  # of the best norm
         **threads_info(),
     }
-    write_report(out, report)
-    print(f"best norm {best}: {results[best].accuracy:.4f}")
-    written = ["report.json", "record.pt", "accuracy_vs_time.png"] + (["tune_grid.png"] if search else [])
-    print_written(out, [out / f for f in written] + [snn_dir] + ([out / "ann"] if args.ann is None else []))
-    return 0

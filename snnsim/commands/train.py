@@ -64,19 +64,19 @@ def _run(args: argparse.Namespace) -> int:
     except TypeError as err:
         raise UserError(f"option not supported by --method {args.method}: {err}") from None
     options = rule.config()  # as requested, before build/calibrate/training change derived values (TTFS dt)
-    if args.net is None:  # fc where the method has it, else its first network (stbp-tdbn: resnet19)
-        args.net = "fc" if "fc" in rule.nets else rule.nets[0]
+    # --net, else fc where the method has it, else its first network (stbp-tdbn: resnet19)
+    net = args.net if args.net is not None else ("fc" if "fc" in rule.nets else rule.nets[0])
     if args.resume:  # fit loads it and refuses options that differ from the checkpoint's
         network = None
     else:
-        network = rule.build(args.net, data.input_shape, data.num_classes)
+        network = rule.build(net, data.input_shape, data.num_classes)
         rule.calibrate(network, data.train)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                       schedule=args.schedule, seed=args.seed, patience=args.patience,
                       bptt_segment=args.bptt_segment)
     network, summary = fit(rule, network, data, cfg, out=out, resume=args.resume, device=args.device,
                            progress=not args.no_progress, tensorboard=args.tensorboard,
-                           extra={"method": args.method, "options": options, "net": args.net,
+                           extra={"method": args.method, "options": options, "net": net,
                                   "dataset": args.dataset, "limit": args.limit})
     rank, world = ddp.rank_world()
     if rank != 0:
@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
                       title=f"firing rate per layer, one test sample (label {int(ev.first_labels[0])})",
                       path=out / "firing_rates.png")
     report = {
-        "command": "train", "method": args.method, "net": args.net, "dataset": args.dataset,
+        "command": "train", "method": args.method, "net": net, "dataset": args.dataset,
         "rule": rule.config(), "train_config": vars(cfg), "encoder": enc,
         "epochs": summary["history"], "final_accuracy": summary["final_accuracy"],
         "best_accuracy": summary["best_accuracy"], "simulated_accuracy": ev.accuracy,

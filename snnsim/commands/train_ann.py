@@ -14,22 +14,12 @@ import argparse
 import time
 from typing import Any
 
-from ..ann import ann_accuracy, build_ann, save_ann, train_ann
+from ..ann import save_ann
 from ..errors import UserError
-from .common import layer_sizes, load_data, out_dir, print_written, setup_run, threads_info, write_report
+from .common import (layer_sizes, load_data, out_dir, print_written, setup_run, threads_info, train_from_args,
+                     write_report)
 
 NAME = "train-ann"
-
-
-def train_from_args(args: argparse.Namespace, data, batch_size: int, **options: Any) -> tuple:
-    """Build ``args.net`` for ``data`` (``options``: further builder arguments, e.g.
-    ``hidden``, ``bias``), train it; returns (model, history, held-out accuracy)."""
-    model = build_ann(args.net, input_shape=data.input_shape, n_classes=data.num_classes, dropout=args.dropout,
-                      **options)
-    history = train_ann(model, data.train, epochs=args.epochs, lr=args.lr, batch_size=batch_size,
-                        seed=args.seed, progress=not args.no_progress, val_split=data.test, device=args.device,
-                        optimizer=args.optimizer, momentum=args.momentum)
-    return model.cpu(), history, ann_accuracy(model.cpu(), data.test)
 
 
 def ann_options(args: argparse.Namespace) -> dict[str, Any]:
