@@ -136,6 +136,70 @@ def layer_names(blocks: Sequence[Block]) -> list[str]:
     return names + ["out"]
 
 
+def _check_options(ann: Any, norm: str, reset: str, output: Optional[str], percentile: Any, threshold: Any) -> None:
+    """One-line UserError/UserTypeError for a bad argument of :func:`convert`."""
+    if norm not in NORMS:
+        raise UserError(f"norm must be one of {NORMS}, got {norm!r}")
+    if reset not in RESETS:
+        raise UserError(f"reset must be one of {RESETS}, got {reset!r}")
+    if output is not None and output not in OUTPUTS:
+        raise UserError(f"output must be one of {OUTPUTS} or None (automatic), got {output!r}")
+    if not isinstance(percentile, (int, float)) or not 0.0 < float(percentile) <= 100.0:
+        raise UserError(f"percentile must be a number in (0, 100], got {percentile!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not (
+            math.isfinite(threshold) and threshold > 0):
+        raise UserError(f"threshold must be a finite number > 0, got {threshold!r}")
+    if not isinstance(ann, nn.Module):
+        raise UserTypeError(f"ann must be a torch nn.Module, got {type(ann).__name__}")
+
+
+@dataclass
+class _Layout:
+    """The SNN's spec and, per converted layer, the factors applied to the ANN's weights
+    and biases and its firing threshold (None for an integrator)."""
+
+    spec: dict[str, Any]
+    w_scales: dict[str, float]
+    b_scales: dict[str, float]
+    thresholds: dict[str, Optional[float]]
+
+
+def _layout(blocks: list[Block], names: list[str], shape: tuple[int, ...], lam: list[float], out_kind: str,
+            reset: str, threshold: float, threshold_balancing: bool) -> _Layout:
+    """Spec, scales and thresholds from the cumulative scales ``lam`` (one per block)."""
+    prev = [1.0] + lam[:-1]
+    layers: list[dict[str, Any]] = [{"name": "input", "type": "input", "shape": list(shape)}]
+    conns, w_scales, b_scales, thresholds = [], {}, {}, {}
+    for i, (name, block) in enumerate(zip(names, blocks)):
+        last = i == len(blocks) - 1
+        integrator = last and out_kind == "integrator"
+        if threshold_balancing:
+            w_scales[name], b_scales[name] = 1.0, 1.0 / prev[i]
+            thresh = threshold * lam[i] / prev[i]
+        else:
+            w_scales[name], b_scales[name] = prev[i] / lam[i], 1.0 / lam[i]
+            thresh = float(threshold)
+        if integrator:
+            layers.append({"name": name, "type": "integrator"})
+            thresholds[name] = None
+        else:
+            layers.append({"name": name, "type": "if", "thresh": float(thresh), "reset": reset})
+            thresholds[name] = float(thresh)
+        conns.append({"source": "input" if i == 0 else names[i - 1], "target": name, "ops": block.ops()})
+    return _Layout({"dt": 1.0, "layers": layers, "connections": conns}, w_scales, b_scales, thresholds)
+
+
+@torch.no_grad()
+def _copy_weights(network: Network, blocks: list[Block], names: list[str], layout: _Layout) -> None:
+    """Each block's weights and bias, scaled (in float64) by the layout's factors, into ``network``."""
+    for i, (name, block) in enumerate(zip(names, blocks)):
+        src = "input" if i == 0 else names[i - 1]
+        target = network.connections[(src, name)].weighted[-1]
+        target.weight.copy_((block.module.weight.double() * layout.w_scales[name]).float())
+        if block.module.bias is not None:
+            target.bias.copy_((block.module.bias.double() * layout.b_scales[name]).float())
+
+
 def convert(
     ann: nn.Module,
     *,
@@ -169,19 +233,7 @@ def convert(
             global threshold that Diehl et al. tuned for their unnormalised baseline.
     The ANN itself is not modified.
     """
-    if norm not in NORMS:
-        raise UserError(f"norm must be one of {NORMS}, got {norm!r}")
-    if reset not in RESETS:
-        raise UserError(f"reset must be one of {RESETS}, got {reset!r}")
-    if output is not None and output not in OUTPUTS:
-        raise UserError(f"output must be one of {OUTPUTS} or None (automatic), got {output!r}")
-    if not isinstance(percentile, (int, float)) or not 0.0 < float(percentile) <= 100.0:
-        raise UserError(f"percentile must be a number in (0, 100], got {percentile!r}")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not (
-            math.isfinite(threshold) and threshold > 0):
-        raise UserError(f"threshold must be a finite number > 0, got {threshold!r}")
-    if not isinstance(ann, nn.Module):
-        raise UserTypeError(f"ann must be a torch nn.Module, got {type(ann).__name__}")
+    _check_options(ann, norm, reset, output, percentile, threshold)
     model = copy.deepcopy(ann).cpu().float().eval()
     blocks = group_blocks(trace_chain(model))
     shape = _infer_input_shape(model, blocks, data, input_shape)
@@ -192,40 +244,14 @@ def convert(
 
     factors, maxima = compute_factors(norm, blocks, calib, percentile_p=float(percentile), batch_size=batch_size)
     lam = cumulative_scales(norm, factors)
-    prev = [1.0] + lam[:-1]
     names = layer_names(blocks)
     out_kind = output or ("spiking" if blocks[-1].relu else "integrator")
-
-    layers: list[dict[str, Any]] = [{"name": "input", "type": "input", "shape": list(shape)}]
-    conns, w_scales, b_scales, thresholds = [], {}, {}, {}
-    for i, (name, block) in enumerate(zip(names, blocks)):
-        last = i == len(blocks) - 1
-        integrator = last and out_kind == "integrator"
-        if threshold_balancing:
-            w_scales[name], b_scales[name] = 1.0, 1.0 / prev[i]
-            thresh = threshold * lam[i] / prev[i]
-        else:
-            w_scales[name], b_scales[name] = prev[i] / lam[i], 1.0 / lam[i]
-            thresh = float(threshold)
-        if integrator:
-            layers.append({"name": name, "type": "integrator"})
-            thresholds[name] = None
-        else:
-            layers.append({"name": name, "type": "if", "thresh": float(thresh), "reset": reset})
-            thresholds[name] = float(thresh)
-        conns.append({"source": "input" if i == 0 else names[i - 1], "target": name, "ops": block.ops()})
-    spec = {"dt": 1.0, "layers": layers, "connections": conns}
-    network = build_network(spec)
-    with torch.no_grad():
-        for i, (name, block) in enumerate(zip(names, blocks)):
-            src = "input" if i == 0 else names[i - 1]
-            target = network.connections[(src, name)].weighted[-1]
-            target.weight.copy_((block.module.weight.double() * w_scales[name]).float())
-            if block.module.bias is not None:
-                target.bias.copy_((block.module.bias.double() * b_scales[name]).float())
+    layout = _layout(blocks, names, shape, lam, out_kind, reset, threshold, threshold_balancing)
+    network = build_network(layout.spec)
+    _copy_weights(network, blocks, names, layout)
     return Conversion(
-        network=network, spec=spec, factors=dict(zip(names, map(float, factors))), norm=norm,
-        weight_scales=w_scales, thresholds=thresholds, input_shape=shape,
+        network=network, spec=layout.spec, factors=dict(zip(names, map(float, factors))), norm=norm,
+        weight_scales=layout.w_scales, thresholds=layout.thresholds, input_shape=shape,
         readout="voltage" if out_kind == "integrator" else "spikes",
         threshold_balancing=bool(threshold_balancing),
         max_activations=dict(zip(names, map(float, maxima))),
