@@ -203,6 +203,48 @@ def ann_accuracy(model: nn.Module, split: Split, *, batch_size: int = 500,
     return correct / len(split)
 
 
+def _check_train_args(dataset_split: Split, val_split: Optional[Split], epochs: Any, lr: Any, seed: Any,
+                      batch_size: Any, optimizer: Any, momentum: Any) -> None:
+    """One-line UserError for a bad argument of :func:`train_ann`."""
+    _check_split(dataset_split, "dataset_split")
+    if val_split is not None:
+        _check_split(val_split, "val_split")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise UserError(f"epochs must be an int >= 1, got {epochs!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and 0 < lr <= MAX_LR):
+        raise UserError(f"lr must be a number in (0, {MAX_LR:g}], got {lr!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
+        raise UserError(f"seed must be an int in [0, 2**32), got {seed!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise UserError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if optimizer not in ("adam", "sgd"):
+        raise UserError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    if not (isinstance(momentum, (int, float)) and 0.0 <= momentum < 1.0):
+        raise UserError(f"momentum must be in [0, 1), got {momentum!r}")
+
+
+def _ann_epoch(model: nn.Module, split: Split, opt: torch.optim.Optimizer, gen: torch.Generator,
+               batch_size: int, device: Union[str, torch.device], bar: Any) -> dict[str, float]:
+    """One shuffled pass over ``split`` (images ``[B, C, H, W]``, labels ``[B]``) in train
+    mode; returns ``loss`` (mean), ``train_accuracy`` and ``seconds``. Closes ``bar``."""
+    model.train()
+    t0 = time.perf_counter()
+    loss_sum, correct, n = 0.0, 0, len(split)
+    for x, y in split.batches(batch_size, shuffle=True, generator=gen):
+        x, y = x.to(device), y.to(device)
+        out = model(x)
+        loss = F.cross_entropy(out, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.item() * x.shape[0]
+        correct += int((out.argmax(1) == y).sum())
+        bar.update(x.shape[0])
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    return {"loss": loss_sum / n, "train_accuracy": correct / n, "seconds": time.perf_counter() - t0}
+
+
 def train_ann(
     model: nn.Module,
     dataset_split: Split,
@@ -232,21 +274,7 @@ def train_ann(
     ``train_accuracy`` (on the fly, with dropout), ``seconds`` and, with ``val_split``,
     ``val_accuracy``. The model is left in eval mode.
     """
-    _check_split(dataset_split, "dataset_split")
-    if val_split is not None:
-        _check_split(val_split, "val_split")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise UserError(f"epochs must be an int >= 1, got {epochs!r}")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and 0 < lr <= MAX_LR):
-        raise UserError(f"lr must be a number in (0, {MAX_LR:g}], got {lr!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
-        raise UserError(f"seed must be an int in [0, 2**32), got {seed!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise UserError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    if optimizer not in ("adam", "sgd"):
-        raise UserError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-    if not (isinstance(momentum, (int, float)) and 0.0 <= momentum < 1.0):
-        raise UserError(f"momentum must be in [0, 1), got {momentum!r}")
+    _check_train_args(dataset_split, val_split, epochs, lr, seed, batch_size, optimizer, momentum)
     _check_fits(model, dataset_split, "dataset_split")
     torch.manual_seed(seed)  # dropout masks
     gen = torch.Generator().manual_seed(seed)
@@ -256,24 +284,8 @@ def train_ann(
     history: list[dict[str, float]] = []
     n = len(dataset_split)
     for epoch in range(1, epochs + 1):
-        model.train()
-        t0 = time.perf_counter()
-        loss_sum, correct = 0.0, 0
         bar = progress_bar(n, f"train ANN epoch {epoch}/{epochs}", "sample", progress)
-        for x, y in dataset_split.batches(batch_size, shuffle=True, generator=gen):
-            x, y = x.to(device), y.to(device)
-            out = model(x)
-            loss = F.cross_entropy(out, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.item() * x.shape[0]
-            correct += int((out.argmax(1) == y).sum())
-            bar.update(x.shape[0])
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        bar.close()
-        row = {"epoch": epoch, "loss": loss_sum / n, "train_accuracy": correct / n,
-               "seconds": time.perf_counter() - t0}
+        row = {"epoch": epoch, **_ann_epoch(model, dataset_split, opt, gen, batch_size, device, bar)}
         if val_split is not None:
             row["val_accuracy"] = ann_accuracy(model, val_split, device=device)
         history.append(row)
