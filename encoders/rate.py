@@ -57,6 +57,40 @@ def _sample(
     return out
 
 
+def _per_step_scale(max_rate: float | None, dt: float, prob_scale: float | None) -> float:
+    """The spike probability per step for ``x = 1`` of :func:`poisson`, checked."""
+    if max_rate is not None and prob_scale is not None:
+        raise UserError(
+            "give at most one of max_rate (Hz, with dt in ms) and prob_scale "
+            f"(probability per step), got max_rate={max_rate!r} and "
+            f"prob_scale={prob_scale!r}"
+        )
+    dt_value = check_scalar(dt, "dt", minimum=0.0, strict=True)
+    if max_rate is not None:
+        rate = check_scalar(max_rate, "max_rate", minimum=0.0)
+        scale = rate * dt_value / 1000.0
+        if scale > 1.0:
+            raise UserError(
+                f"max_rate * dt / 1000 = {rate:g} Hz * {dt_value:g} ms / 1000 = "
+                f"{scale:g} is the spike probability per step for x = 1 and must "
+                f"be <= 1; lower max_rate to at most {1000.0 / dt_value:g} Hz or "
+                f"use a smaller dt"
+            )
+    else:
+        if dt_value != 1.0:
+            raise UserError(
+                f"dt={dt_value:g} only has an effect together with max_rate; pass "
+                f"max_rate (Hz) or drop dt and use prob_scale"
+            )
+        scale = 1.0 if prob_scale is None else check_scalar(prob_scale, "prob_scale")
+        if scale < 0.0 or scale > 1.0:
+            raise UserError(
+                f"prob_scale is the spike probability per step for x = 1 and must "
+                f"be in [0, 1], got {scale:g}"
+            )
+    return scale
+
+
 def poisson(
     x: torch.Tensor,
     timesteps: int,
@@ -87,35 +121,7 @@ def poisson(
             without ``max_rate``, or the per-step probability scale exceeds 1
             (e.g. ``max_rate=2000`` Hz with ``dt=1`` ms).
     """
-    if max_rate is not None and prob_scale is not None:
-        raise UserError(
-            "give at most one of max_rate (Hz, with dt in ms) and prob_scale "
-            f"(probability per step), got max_rate={max_rate!r} and "
-            f"prob_scale={prob_scale!r}"
-        )
-    dt_value = check_scalar(dt, "dt", minimum=0.0, strict=True)
-    if max_rate is not None:
-        rate = check_scalar(max_rate, "max_rate", minimum=0.0)
-        scale = rate * dt_value / 1000.0
-        if scale > 1.0:
-            raise UserError(
-                f"max_rate * dt / 1000 = {rate:g} Hz * {dt_value:g} ms / 1000 = "
-                f"{scale:g} is the spike probability per step for x = 1 and must "
-                f"be <= 1; lower max_rate to at most {1000.0 / dt_value:g} Hz or "
-                f"use a smaller dt"
-            )
-    else:
-        if dt_value != 1.0:
-            raise UserError(
-                f"dt={dt_value:g} only has an effect together with max_rate; pass "
-                f"max_rate (Hz) or drop dt and use prob_scale"
-            )
-        scale = 1.0 if prob_scale is None else check_scalar(prob_scale, "prob_scale")
-        if scale < 0.0 or scale > 1.0:
-            raise UserError(
-                f"prob_scale is the spike probability per step for x = 1 and must "
-                f"be in [0, 1], got {scale:g}"
-            )
+    scale = _per_step_scale(max_rate, dt, prob_scale)
     check_input(x)
     steps = check_timesteps(timesteps)
     check_generator(generator, device=x.device)
