@@ -5,7 +5,8 @@ All encoders take ``x`` of shape ``[B, ...]`` (floating point; values in
 return a time-major tensor ``[T, B, ...]`` on ``x.device``. Spike encoders
 return ``torch.bool``; ``constant_current`` returns float32. Inputs are never
 modified in place, and sampling is reproducible with a seeded
-``torch.Generator``.
+``torch.Generator``. One exception to the shape rule: ``rows`` (sequential MNIST) turns
+images ``[B, C, H, W]`` into one row per step, float32 ``[H, B, C * W]``.
 
 Example::
 
@@ -33,6 +34,7 @@ from snnsim.errors import UserError, UserTypeError
 from .current import constant_current
 from .fastsnn_latency import log_latency
 from .rate import bernoulli, poisson
+from .sequence import rows
 from .temporal import first_spike_times, latency, rank_order
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "rank_order",
     "first_spike_times",
     "log_latency",
+    "rows",
     "ENCODERS",
     "Encoder",
     "get_encoder",
@@ -59,6 +62,7 @@ ENCODERS: dict[str, Callable[..., torch.Tensor]] = {
     "latency": latency,
     "rank_order": rank_order,
     "log_latency": log_latency,
+    "rows": rows,
 }
 
 

@@ -45,7 +45,6 @@ __all__ = [
     "default_mnist_dir",
     "load_dataset",
     "read_idx",
-    "row_sequence",
     "write_idx",
 ]
 
@@ -247,20 +246,6 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
             fh.write(payload)
     else:
         path.write_bytes(payload)
-
-
-# --------------------------------------------------------------------------- row sequences
-def row_sequence(x: torch.Tensor) -> torch.Tensor:
-    """Images as sequences of rows (sequential MNIST): ``x [B, C, H, W]`` -> ``[H, B, C * W]``.
-
-    Step ``t`` holds row ``t`` of every image (all channels of the row side by side), as
-    float intensities in the images' range: the input current of a row-wise network.
-    """
-    if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise UserError(f"row_sequence expects images [B, C, H, W], got {shape}")
-    b, c, h, w = x.shape
-    return x.permute(2, 0, 1, 3).reshape(h, b, c * w).to(torch.float32)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -42,5 +42,6 @@ ROW_STEPS: int = 28
 #: Keys of ``snnsim.ann.ANNS``, ``networks.SPECS``, ``encoders.ENCODERS`` and ``snnsim.learning.RULES``.
 ANN_NAMES: tuple[str, ...] = ("fc", "lenet", "scnn")
 NETWORK_NAMES: tuple[str, ...] = ("fc", "lenet", "resnet19", "scnn")
-ENCODER_NAMES: tuple[str, ...] = ("bernoulli", "current", "latency", "log_latency", "poisson", "rank_order")
+ENCODER_NAMES: tuple[str, ...] = ("bernoulli", "current", "latency", "log_latency", "poisson", "rank_order",
+                                  "rows")
 RULE_NAMES: tuple[str, ...] = ("fastsnn", "lif", "spikebp", "stbp-tdbn", "ttfs")

@@ -61,7 +61,7 @@ def test_constant_current_repeats_input(shape: tuple[int, ...]) -> None:
 
 
 def test_registry_names_and_binding() -> None:
-    assert set(ENCODERS) == {"poisson", "bernoulli", "current", "latency", "rank_order", "log_latency"}
+    assert set(ENCODERS) == {"poisson", "bernoulli", "current", "latency", "rank_order", "log_latency", "rows"}
     x = torch.full((2, 3), 0.4)
     enc = get_encoder("poisson", max_rate=100.0, dt=1.0, generator=_gen(5))
     assert torch.equal(enc(x, 20), poisson(x, 20, max_rate=100.0, generator=_gen(5)))
@@ -130,7 +130,7 @@ def test_input_not_modified(name: str, dtype: torch.dtype) -> None:
     x[0, 0, 0, :2] = 0.0
     x[1, 0, 0, :2] = 1.0
     before = x.clone()
-    ENCODERS[name](x, 9)
+    ENCODERS[name](x, x.shape[2] if name == "rows" else 9)  # rows: one step per image row
     assert torch.equal(x, before)
     assert x.dtype == dtype
 
@@ -265,6 +265,9 @@ def test_cuda_output_stays_on_device() -> None:
     g = torch.Generator(device="cuda").manual_seed(0)
     for name, enc in ENCODERS.items():
         kwargs = {"generator": g} if name in ("poisson", "bernoulli") else {}
+        if name == "rows":
+            assert enc(x.unsqueeze(1), 3).device == x.device
+            continue
         assert enc(x, 5, **kwargs).device == x.device, name
     with pytest.raises(ValueError, match="generator is on device cpu"):
         poisson(x, 5, generator=_gen(0))
@@ -293,6 +296,8 @@ def _inputs(draw: st.DrawFn) -> torch.Tensor:
 def test_property_shapes_and_single_spikes(x: torch.Tensor, timesteps: int, seed: int) -> None:
     before = x.clone()
     for name, enc in ENCODERS.items():
+        if name == "rows":  # [H, B, C*W] of images, not [T, *x.shape]: tests/test_smnist.py
+            continue
         kwargs = {"generator": _gen(seed)} if name in ("poisson", "bernoulli") else {}
         out = enc(x, timesteps, **kwargs)
         assert out.shape == (timesteps, *x.shape), name

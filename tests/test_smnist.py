@@ -1,7 +1,7 @@
 """Row-wise sequential MNIST (issue 16 item 7): ``snnsim train --method lif --encoding rows``.
 
 Each image is 28 steps of 28 inputs, row t of the image as the input current of step t
-(:func:`snnsim.data.row_sequence`). The slow test trains a recurrent LIF net (28 -> 128
+(:func:`encoders.rows`). The slow test trains a recurrent LIF net (28 -> 128
 recurrent LIF -> 10 read-out) and the same net without its recurrent weights on mnist10k
 (8,000 train / 2,000 held out) with the same short budget; see the README for the figures.
 """
@@ -16,7 +16,9 @@ import torch
 from snnsim.cli import main
 from snnsim.commands.parsers import build_parser
 from snnsim.commands.train import rule_params
-from snnsim.data import default_mnist_dir, row_sequence
+import encoders
+from encoders import rows as row_sequence
+from snnsim.data import default_mnist_dir
 from snnsim.errors import UserError
 from snnsim.learning import get_rule
 
@@ -64,6 +66,19 @@ def test_cli_trains_rows_on_a_tiny_slice(tmp_path: Path):
     report = json.loads((out / "report.json").read_text())
     assert report["rule"]["recurrent"] is True and report["rule"]["encoding"] == "rows"
     assert report["encoder"] == {"encoder": "rows", "timesteps": 28}
+    # the checkpoint simulates with its own row coding (was refused: input [28] vs [1, 28, 28])
+    sim = tmp_path / "sim"
+    assert main(["simulate", "--checkpoint", str(out / "checkpoint"), "--dataset", "digits", "--limit", "64",
+                 "--engine", "bindsnet", "--no-progress", "--out", str(sim)]) == 0
+    sim_report = json.loads((sim / "report.json").read_text())
+    assert sim_report["timesteps"] == 28 and 0.0 <= sim_report["accuracy"] <= 1.0
+
+
+def test_rows_encoder_is_registered_and_checks_timesteps():
+    x = torch.rand(2, 1, 28, 28)
+    assert torch.equal(encoders.get_encoder("rows")(x, 28), row_sequence(x))
+    with pytest.raises(ValueError, match="image height 28"):
+        encoders.get_encoder("rows")(x, 20)
 
 
 # measured (seed 0, these options, 1 thread): held-out 0.6635 without the recurrent weights, 0.7530 with them

@@ -41,16 +41,20 @@ def run(args: argparse.Namespace) -> int:
     meta = read_meta(args.checkpoint) if trained else {}
     encoding, timesteps = resolve_encoding(args, meta.get("extra", {}))
     data = load_data(args)
+    split = data.test if args.split == "test" else data.train
+    encode = make_encoder(encoding, args.seed, args.device)
     if trained:
         net = load_network(args.checkpoint)
         first = next(iter(net.layers.values()))
-        if list(first.shape) != list(data.input_shape) and first.n != math.prod(data.input_shape):
+        # what one step feeds the input layer (the image, or e.g. one row of it for --encoder rows)
+        # (a probe of its own: the run's encoder keeps its random stream)
+        step_shape = list(make_encoder(encoding, args.seed, "cpu")(split.x[:1].cpu(), timesteps).shape[2:])
+        if list(first.shape) != step_shape and first.n != math.prod(step_shape):
             raise UserError(f"checkpoint expects input shape {list(first.shape)}, dataset {args.dataset} "
-                           f"gives {list(data.input_shape)}")
+                            f"with encoder {encoding.name} gives {step_shape}")
     else:
         net = networks.build(args.net, input_shape=data.input_shape, n_classes=data.num_classes)
-    split = data.test if args.split == "test" else data.train
-    result = evaluate(net, split, make_encoder(encoding, args.seed, args.device), timesteps, engine=args.engine,
+    result = evaluate(net, split, encode, timesteps, engine=args.engine,
                       batch_size=args.batch_size, device=args.device, progress=not args.no_progress,
                       keep_first_batch=4)
     report = {

@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from bindsnet.network import Network
 
 from encoders.fastsnn_latency import log_latency
+from encoders.sequence import rows
 from networks.builders import fc_spec
-from snnsim.data import row_sequence
 from snnsim.engine import forward
 from snnsim.fastsnn import DECAY_METHODS, GRAD_MODES
 from snnsim.nodes import SpikingNodes
@@ -160,7 +160,7 @@ class LIFRule(_LatencyFC):
     """Standard multi-spike LIF SNN (reset by subtraction), BPTT through the fast engine.
 
     ``encoding="rows"`` (sequential MNIST): the network sees one image row per step, as input
-    current (:func:`snnsim.data.row_sequence`, ``[H, B, C * W]``), so ``timesteps`` is the image
+    current (:func:`encoders.rows`, ``[H, B, C * W]``), so ``timesteps`` is the image
     height (default 28) and the input layer has ``C * W`` neurons."""
 
     name = "lif"
@@ -187,7 +187,7 @@ class LIFRule(_LatencyFC):
         if self.encoding == "log_latency":
             return super().encode(x, generator)
         self._rows_input(tuple(x.shape[1:]))
-        return row_sequence(x)
+        return rows(x, self.timesteps)
 
     def encoder_config(self) -> dict[str, Any]:
         if self.encoding == "log_latency":
