@@ -24,6 +24,7 @@ setup(
     # every subpackage (snnsim.commands, .engine, .learning, ...); no data files are needed
     packages=find_packages(include=[f"{top}{sub}" for top in ("snnsim", "networks", "encoders", "analysis")
                                     for sub in ("", ".*")]),
+    package_data={"snnsim": ["csrc/*.c", "csrc/*.h"]},  # the native kernels, compiled at first use
     install_requires=[
         "bindsnet>=0.3.4",
         "torch>=2.1",

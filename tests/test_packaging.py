@@ -60,3 +60,12 @@ def test_wheel_installs_every_subpackage_and_runs(tmp_path: Path) -> None:
                             "--timesteps", "5", "--batch-size", "8", "--no-progress", "--out", "run", cwd=work)
     assert sim.returncode == 0, sim.stderr
     assert (work / "run" / "report.json").is_file()
+
+    # the C kernels' sources ship in the wheel and compile from the installed copy
+    kernels = _installed_python(site, "-c", "from snnsim import events_native, lif_native, fastsnn_native as f; "
+                                "print(f.CSRC, events_native.native_status(), lif_native.native_status(), "
+                                "f.native_status())", cwd=work)
+    assert kernels.returncode == 0, kernels.stderr
+    csrc, *status = kernels.stdout.split()
+    assert Path(csrc).resolve().is_relative_to(site.resolve())
+    assert status == ["loaded"] * 3, kernels.stdout

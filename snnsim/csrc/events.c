@@ -1,0 +1,149 @@
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+typedef int64_t i64;
+typedef float v8 __attribute__((vector_size(32), aligned(4)));  /* 8 floats, unaligned loads */
+#define MB 64  /* output columns held in registers at a time */
+
+/* Bit i of the result = p[i] for 64 bytes p[i] in {0, 1} (torch bool). */
+static inline uint64_t mask64(const uint8_t* p) {
+#ifdef __AVX2__
+    __m256i a = _mm256_loadu_si256((const __m256i*)p), b = _mm256_loadu_si256((const __m256i*)(p + 32));
+    uint64_t lo = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(a, 7));
+    uint64_t hi = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(b, 7));
+    return lo | (hi << 32);
+#else
+    uint64_t m = 0;
+    for (int k = 0; k < 8; ++k) {  /* gathers bit 0 of each byte of a word into one byte */
+        uint64_t w; memcpy(&w, p + 8 * k, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        w = __builtin_bswap64(w);
+#endif
+        m |= ((w * 0x0102040810204080ULL) >> 56) << (8 * k);
+    }
+    return m;
+#endif
+}
+
+/* Runs body with j = each index of a set byte of row xr[0:K], ascending. */
+#define FOR_EACH_SET(xr, K, body)                                                  \
+    {   i64 c_ = 0;                                                                \
+        for (; c_ + 64 <= (K); c_ += 64) {                                         \
+            uint64_t m_ = mask64((xr) + c_);                                       \
+            while (m_) { i64 j = c_ + __builtin_ctzll(m_); body; m_ &= m_ - 1; } } \
+        for (; c_ < (K); ++c_) if ((xr)[c_]) { i64 j = c_; body; } }
+
+/* counts[r] = number of set bytes in row r. */
+void row_counts(const uint8_t* x, i64 N, i64 K, i64* counts) {
+    for (i64 r = 0; r < N; ++r) {
+        const uint8_t* xr = x + r * K;
+        i64 c = 0, k = 0;
+        for (; k + 64 <= K; k += 64) c += __builtin_popcountll(mask64(xr + k));
+        for (; k < K; ++k) c += xr[k];
+        counts[r] = c;
+    }
+}
+
+/* counts[j] = number of rows r with x[r, j] set (int32; N < 2^31), columns split among threads;
+   each thread sweeps all rows over a block of 4096 columns, whose counts stay in L1. */
+#define CB 4096
+void col_counts_par(const uint8_t* x, i64 N, i64 K, int32_t* counts, int threads) {
+    PAR_RANGES(0, K, threads, {
+        for (i64 c0 = a; c0 < b; c0 += CB) {
+            i64 c1 = c0 + CB < b ? c0 + CB : b;
+            int32_t* cnt = counts + c0;
+            for (i64 j = 0; j < c1 - c0; ++j) cnt[j] = 0;
+            for (i64 r = 0; r < N; ++r) {
+                const uint8_t* xr = x + r * K + c0;
+                for (i64 j = 0; j < c1 - c0; ++j) cnt[j] += xr[j];
+            }
+        }
+    });
+}
+
+/* idx[start[r] ...] = the j with x[r, j], ascending. */
+void row_index(const uint8_t* x, i64 N, i64 K, const i64* start, int32_t* idx) {
+    for (i64 r = 0; r < N; ++r) {
+        const uint8_t* xr = x + r * K;
+        i64 p = start[r];
+        FOR_EACH_SET(xr, K, idx[p++] = (int32_t)j);
+    }
+}
+
+/* Row lists -> column lists: for rows r ascending, cidx[pos[j]++] = r for each j in row r
+   (ridx[rstart[r] ... rstart[r+1]]); pos: a work copy of the column list starts. */
+void transpose_index(const i64* rstart, const int32_t* ridx, i64 N, i64* pos, int32_t* cidx) {
+    for (i64 r = 0; r < N; ++r)
+        for (i64 q = rstart[r]; q < rstart[r + 1]; ++q) cidx[pos[ridx[q]]++] = (int32_t)r;
+}
+
+/* out[i, m0:m1] = sum over q in [start[i], start[i+1]) of src[idx[q], m0:m1], q ascending,
+   for all rows i < n_out; src (n_src rows) and out have M columns. Column blocks of BW
+   outer, so the block of src read by all rows stays in cache; when that block is large
+   (many src rows) the rows go in chunks of `chunk` (each list is ascending, a cursor per
+   row keeps its place), partial sums staying in out: the same additions in the same order. */
+#define BW 64
+static void block_sum(const float* src, const i64* start, const int32_t* idx, float* out, i64 n_out, i64 M,
+                      i64 c, i64 w, i64 n_src, i64 chunk, i64* cur) {
+    for (i64 i = 0; i < n_out; ++i) cur[i] = start[i];
+    for (i64 r1 = chunk;; r1 += chunk) {  /* src rows below r1 */
+        int first = r1 == chunk;
+        for (i64 i = 0; i < n_out; ++i) {
+            float* o = out + i * M + c;
+            i64 q = cur[i], end = start[i + 1];
+            if (w == BW) {  /* eight registers of eight floats */
+                v8* ov = (v8*)o;
+                v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+                if (!first) { a0 = ov[0]; a1 = ov[1]; a2 = ov[2]; a3 = ov[3]; a4 = ov[4]; a5 = ov[5]; a6 = ov[6]; a7 = ov[7]; }
+                for (; q < end && idx[q] < r1; ++q) {
+                    const v8* p = (const v8*)(src + (i64)idx[q] * M + c);
+                    a0 += p[0]; a1 += p[1]; a2 += p[2]; a3 += p[3]; a4 += p[4]; a5 += p[5]; a6 += p[6]; a7 += p[7];
+                }
+                ov[0] = a0; ov[1] = a1; ov[2] = a2; ov[3] = a3; ov[4] = a4; ov[5] = a5; ov[6] = a6; ov[7] = a7;
+            } else {  /* a narrower block: w / 8 vectors and w % 8 single floats */
+                i64 nv = w / 8, ns = w % 8;
+                v8 av[BW / 8];
+                float as[8];
+                for (i64 k = 0; k < nv; ++k) { v8 z = {0}; av[k] = first ? z : ((v8*)o)[k]; }
+                for (i64 k = 0; k < ns; ++k) as[k] = first ? 0.0f : o[nv * 8 + k];
+                for (; q < end && idx[q] < r1; ++q) {
+                    const float* p = src + (i64)idx[q] * M + c;
+                    for (i64 k = 0; k < nv; ++k) av[k] += ((const v8*)p)[k];
+                    for (i64 k = 0; k < ns; ++k) as[k] += p[nv * 8 + k];
+                }
+                for (i64 k = 0; k < nv; ++k) ((v8*)o)[k] = av[k];
+                for (i64 k = 0; k < ns; ++k) o[nv * 8 + k] = as[k];
+            }
+            cur[i] = q;
+        }
+        if (r1 >= n_src) break;
+    }
+}
+
+int gather_sum(const float* src, const i64* start, const int32_t* idx, float* out, i64 n_out, i64 M,
+               i64 m0, i64 m1, i64 n_src, i64 chunk) {
+    if (chunk <= 0 || chunk >= n_src) chunk = n_src > 0 ? n_src : 1;
+    i64* cur = (i64*)malloc(sizeof(i64) * (n_out > 0 ? n_out : 1));
+    if (!cur) return 1;
+    for (i64 c = m0; c < m1; c += BW) block_sum(src, start, idx, out, n_out, M, c, (m1 - c < BW) ? m1 - c : BW,
+                                                 n_src, chunk, cur);
+    free(cur);
+    return 0;
+}
+
+/* Threads take column ranges cut at multiples of 8 (whole vectors). */
+int gather_sum_par(const float* src, const i64* start, const int32_t* idx, float* out, i64 n_out, i64 M,
+                   i64 m0, i64 m1, i64 n_src, i64 chunk, int threads) {
+    int failed = 0;
+    i64 units = (m1 - m0 + 7) / 8;
+    if (threads > units) threads = units > 0 ? (int)units : 1;
+    PAR_RANGES(0, units, threads, {
+        i64 c0 = m0 + a * 8, c1 = m0 + b * 8 < m1 ? m0 + b * 8 : m1;
+        if (gather_sum(src, start, idx, out, n_out, M, c0, c1, n_src, chunk)) { _Pragma("omp atomic write") failed = 1; }
+    });
+    return failed;
+}
