@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         res["event_conv_estimate"] = event_conv_estimate(res)
         results[name] = res
         pct = res["percent"]
-        print(f"{name}: {res['unprofiled_run_ms']:.0f} ms ({res['total_ms']:.0f} profiled); " + ", ".join(f"{k} {pct[k]:.1f}%" for k in CATEGORIES)
+        print(f"{name}: {res['unprofiled_run_ms']:.0f} ms ({res['total_ms']:.0f} profiled); "
+              + ", ".join(f"{k} {pct[k]:.1f}%" for k in CATEGORIES)
               + "; conv input density " + ", ".join(f"{c} {d:.3f}" for c, d in res["conv_input_density"].items()))
     payload = {"benchmark": "conv_profile", "t": args.t, "batch": args.batch, "input_density": in_density,
                "loadavg": os.getloadavg(), **machine_info(args.threads), **cpu_info(), "results": results}
