@@ -143,11 +143,13 @@ def write_sealed(path: Union[str, Path], obj: dict[str, Any], blobs: dict[str, b
 
 
 def read_sealed(path: Union[str, Path], fmt: str, what: str,
-                read_files: bool = True) -> tuple[dict[str, Any], dict[str, bytes]]:
+                read_files: bool = True, obj: Optional[dict[str, Any]] = None,
+                ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Read the sealed JSON ``path`` (format ``fmt``; ``what`` names it in messages) and,
-    with ``read_files``, every file it binds: (object, {name: bytes}), all verified."""
+    with ``read_files``, every file it binds: (object, {name: bytes}), all verified.
+    ``obj``: ``path`` already read with :func:`read_format_json` (not read again)."""
     path = Path(path)
-    obj = read_format_json(path, fmt, what)
+    obj = read_format_json(path, fmt, what) if obj is None else obj
     if SEAL_KEY not in obj:
         raise UserError(f"{path} has no checksum (written by an older snnsim?); save it again with this one")
     if obj[SEAL_KEY] != _seal(obj):
@@ -281,7 +283,7 @@ def read_checkpoint(directory: Union[str, Path], read_files: bool = True) -> tup
     meta = read_format_json(meta_path, FORMAT, "network")
     if meta.get("version") != VERSION:
         raise UserError(f"{meta_path} has version {meta.get('version')!r}; this snnsim reads version {VERSION}")
-    meta, blobs = read_sealed(meta_path, FORMAT, "network", read_files)
+    meta, blobs = read_sealed(meta_path, FORMAT, "network", read_files, obj=meta)
     if WEIGHTS_FILE not in meta[FILES_KEY]:
         raise UserError(f"{meta_path} lists no {WEIGHTS_FILE}")
     return meta, blobs
