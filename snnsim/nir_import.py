@@ -25,7 +25,6 @@ from bindsnet.network import Network
 
 from .errors import UserError
 from .nir_export import nir_module
-from .spec import build_network
 
 _DT_HINT = ("pass dt=... to load_nir/from_nir: the simulation step in the unit of the file's tau "
             "(snnTorch and SpikingJelly files: usually dt=1e-4, snnsim files store it)")
@@ -140,8 +139,8 @@ def _square(name: str, what: str, value: Any) -> int:
     return int(v[0])
 
 
-def op_spec(name: str, node: Any) -> Optional[dict[str, Any]]:
-    """The snnsim op of one NIR op node (None for Flatten before a Linear: it flattens itself)."""
+def op_spec(name: str, node: Any) -> dict[str, Any]:
+    """The snnsim op of one NIR op node (a Flatten too: the caller drops one before a Linear)."""
     nir = nir_module()
     if isinstance(node, nir.Flatten):
         return {"op": "flatten"}

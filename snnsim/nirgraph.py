@@ -170,9 +170,8 @@ def _connection(graph: Any, c: dict[str, Any]) -> dict[str, Any]:
     dropped: snnsim's linear op flattens its input itself)."""
     ops, params = [], []
     nodes = [graph.nodes[k] for k in c["chain"]]
-    for i, (key, node) in enumerate(zip(c["chain"], nodes)):
-        op = op_spec(key, node)
-        nxt = op_spec(c["chain"][i + 1], nodes[i + 1]) if i + 1 < len(nodes) else None
+    specs = [op_spec(k, n) for k, n in zip(c["chain"], nodes)]
+    for op, nxt, node in zip(specs, specs[1:] + [None], nodes):
         if op["op"] == "flatten" and nxt is not None and nxt["op"] == "linear":
             continue
         ops.append(op)
