@@ -22,7 +22,6 @@ import torch
 
 from .fastsnn_native import _ptr, build_library, c_source, library_status, load_once, native_disabled, threads_for
 
-_C_SOURCE = c_source("events.c")  # snnsim/csrc/events.c
 _I64, _PTR = ctypes.c_int64, ctypes.c_void_p
 _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
 _GRAIN = 1 << 16  # output elements per thread at least (fewer: one thread does it all)
@@ -30,7 +29,7 @@ _CHUNK_ROWS = 1024  # source rows per pass: a 64-column block of them (256 kB) s
 
 
 def _compile() -> ctypes.CDLL:
-    dll = build_library(_C_SOURCE, "events")
+    dll = build_library(c_source("events.c"), "events")  # read at the first build, not at import
     dll.row_counts.argtypes = [_PTR, _I64, _I64, _PTR]
     dll.row_index.argtypes = [_PTR, _I64, _I64, _PTR, _PTR]
     dll.gather_sum_par.argtypes = [_PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _I64, _I64, ctypes.c_int]

@@ -4,7 +4,7 @@ The scan and the whole single-spike layer (forward: scan + first crossing in one
 backward: the reverse pass of :mod:`snnsim.fastsnn` in one pass) for float32 CPU tensors,
 compiled with the system C compiler (``cc``; cached in ``$SNNSIM_CACHE_DIR`` or
 ``~/.cache/snnsim``) and called through ctypes; column ranges run in parallel on torch's
-OpenMP threads (``PARALLEL_C``). Same float32 operations in the same order as the torch code (no FMA
+OpenMP threads (``csrc/parallel.h``). Same float32 operations in the same order as the torch code (no FMA
 contraction), so spikes are identical. Without a compiler, or with
 ``SNNSIM_NATIVE=0`` (all native kernels) or ``SNNSIM_FASTSNN_NATIVE=0`` (these only; both
 read at every call, also after the library was loaded), :mod:`snnsim.fastsnn` runs its
@@ -37,12 +37,11 @@ def c_source(name: str) -> str:
 # Arrays are row-major [T, N] (N = all neurons of all samples); each call handles the
 # columns [j0, j1) in blocks, so a block's state stays in cache while t advances. The
 # forward pass keeps no potential: the backward pass recomputes it per block.
-_C_SOURCE = c_source("fastsnn.c")  # snnsim/csrc/fastsnn.c
-# PAR_RANGES(lo, hi, threads, CALL...): runs CALL with (a, b) = each of ``threads`` contiguous
-# pieces of [lo, hi), in parallel with OpenMP. Built with -fopenmp, the library uses the libgomp
-# torch has loaded, i.e. torch's own worker threads (a separate thread pool would fight them
-# for the cores while they spin-wait); without OpenMP the pieces run one after the other.
-PARALLEL_C = c_source("parallel.h")  # snnsim/csrc/parallel.h
+# PAR_RANGES(lo, hi, threads, CALL...) (csrc/parallel.h, prepended by build_library): runs CALL
+# with (a, b) = each of ``threads`` contiguous pieces of [lo, hi), in parallel with OpenMP. Built
+# with -fopenmp, the library uses the libgomp torch has loaded, i.e. torch's own worker threads (a
+# separate thread pool would fight them for the cores while they spin-wait); without OpenMP the
+# pieces run one after the other.
 _CFLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared"]
 if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):  # what torch itself uses here
     _CFLAGS.append("-mavx2")
@@ -58,7 +57,7 @@ def build_library(source: str, name: str, flags: Optional[list[str]] = None) -> 
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise RuntimeError("no C compiler (cc/gcc) found")
-    source = PARALLEL_C + source
+    source = c_source("parallel.h") + source  # PAR_RANGES
     try:
         return _build(cc, source, name, [*flags, "-fopenmp"])
     except (RuntimeError, OSError):  # no OpenMP: the same kernels, one thread
@@ -87,7 +86,7 @@ def _build(cc: str, source: str, name: str, flags: list[str]) -> ctypes.CDLL:
 
 
 def _compile() -> ctypes.CDLL:
-    dll = build_library(_C_SOURCE, "fastsnn")
+    dll = build_library(c_source("fastsnn.c"), "fastsnn")  # read at the first build, not at import
     dims = [_I64, _I64, _I64, _I64]
     dll.decay_par.argtypes = [_PTR, _PTR, *dims, _F32, ctypes.c_int, ctypes.c_int]
     dll.lif1_fwd_par.argtypes = [_PTR, _PTR, _PTR, _PTR, _PTR, *dims, _F32, _F32, ctypes.c_int]

@@ -25,7 +25,6 @@ from .dynamics import NeuronParams, per_neuron
 from .fastsnn_native import _ptr, build_library, c_source, library_status, load_once, native_disabled, threads_for
 from .surrogate import ArcTan, FastSigmoid, Rectangular, Surrogate
 
-_C_SOURCE = c_source("lif.c")  # snnsim/csrc/lif.c
 _I64, _F32, _INT, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_int, ctypes.c_void_p
 _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
 _SURROGATES = {Rectangular: 0, FastSigmoid: 1, ArcTan: 2}
@@ -33,7 +32,7 @@ _RESETS = {"zero": 0, "subtract": 1, "none": 2}
 
 
 def _compile() -> ctypes.CDLL:
-    dll = build_library(_C_SOURCE, "lif")
+    dll = build_library(c_source("lif.c"), "lif")  # read at the first build, not at import
     dims = [_I64, _I64, _I64, _I64]
     dll.lif_fwd_par.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _INT, _F32, _F32, _INT, _INT, _INT]
     dll.lif_bwd_par.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _F32, _F32, _INT, _INT, _INT, _INT,
