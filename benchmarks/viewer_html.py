@@ -56,8 +56,6 @@ def bokeh_file(rec: Record, path: Path) -> None:
     path.write_text(file_html(p, INLINE, "bench"), encoding="utf-8")
 
 
-
-
 def main() -> None:
     rec = raster()
     n_spikes = sum(int(s.sum()) for s in rec.spikes.values())
