@@ -27,7 +27,7 @@ from torch import nn
 from . import schema
 from .data import Split
 from .errors import UserError, UserTypeError
-from .io import load_tensors, read_sealed, tensor_bytes, write_sealed
+from .io import load_tensors, read_sealed, state_dict_mismatch, tensor_bytes, write_sealed
 from .limits import check_allocation, module_bytes
 from .names import ANN_LR, MAX_LR, MAX_SEED
 from .progress import progress_bar, progress_line
@@ -358,6 +358,6 @@ def load_ann(directory: Union[str, Path], map_location: Union[str, torch.device]
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as err:
-        why = next((ln.strip() for ln in str(err).splitlines() if "size mismatch" in ln), str(err).splitlines()[0])
+        why = state_dict_mismatch(err)
         raise UserError(f"{w_path} does not fit the {cfg['net']} network described in {cfg_path}: {why}") from None
     return model.eval()

@@ -110,6 +110,13 @@ def tensor_bytes(obj: Any) -> bytes:
     return buf.getvalue()
 
 
+def state_dict_mismatch(err: Exception) -> str:
+    """The line of a ``load_state_dict`` error that says what does not fit (its ``size
+    mismatch`` line, else its first line), for a one-line :class:`UserError`."""
+    lines = str(err).splitlines() or [type(err).__name__]
+    return next((ln.strip() for ln in lines if "size mismatch" in ln), lines[0])
+
+
 def load_tensors(data: bytes, path: Path, map_location: Union[str, torch.device] = "cpu") -> Any:
     """``torch.load(weights_only=True)`` of ``data`` (read from ``path``); a truncated or
     corrupt file, or one carrying pickled code, is a one-line :class:`UserError`."""
@@ -317,7 +324,7 @@ def _load_connection_state(network: Network, state: dict[str, Any], path: Path) 
         try:
             missing, unexpected = conn.layers.load_state_dict(sub, strict=False)
         except RuntimeError as err:
-            why = next((ln.strip() for ln in str(err).splitlines() if "size mismatch" in ln), str(err).splitlines()[0])
+            why = state_dict_mismatch(err)
             raise UserError(f"{path}: weights for {src}->{tgt} do not fit the spec: {why}") from None
         if missing or unexpected:
             raise UserError(
