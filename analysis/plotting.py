@@ -85,11 +85,6 @@ def as_record(data: RecordLike, dt: Optional[float] = None, *, what: str = "spik
     return rec
 
 
-def check_record(record: object) -> Record:
-    """``record`` as :func:`as_record` makes it (kept for callers of the older name)."""
-    return as_record(record)  # type: ignore[arg-type]
-
-
 def check_layers(available: Sequence[str], layers: Optional[Sequence[str]], what: str = "recorded") -> list[str]:
     """``layers`` (default: all of ``available``) after checking each is in ``available``."""
     if isinstance(layers, str):

@@ -18,7 +18,7 @@ import torch
 from snnsim.engine import Record
 from snnsim.errors import UserError
 
-from .plotting import check_layers, check_record
+from .plotting import as_record, check_layers
 from .raster import MAX_NEURONS, raster_points, shown_neurons
 from .traces import pick_neurons, trace_data
 from .ttfs import first_spike_times
@@ -110,7 +110,7 @@ def viewer_data(
     times (None: when :func:`looks_ttfs`). Raises :class:`UserError` when ``sample`` alone
     exceeds the budget.
     """
-    check_record(record)
+    record = as_record(record)
     names = check_layers(list(record.spikes), layers)
     b_total = record.batch_size
     if isinstance(sample, bool) or not isinstance(sample, int) or not 0 <= sample < b_total:
