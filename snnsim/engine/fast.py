@@ -11,6 +11,8 @@ Layers: snnsim nodes, bindsnet ``Input`` and stock node groups (:mod:`.stock`).
 """
 from __future__ import annotations
 
+import functools
+
 from typing import Any, Iterable, Optional
 
 import torch
@@ -141,16 +143,19 @@ class _Run:
 
     def _rest_spikes(self, name: str, grad: bool) -> torch.Tensor:
         """A layer's spikes before step 0 (all zero, as after ``reset_state_variables``)."""
-        return torch.zeros(self.b, *self.net.layers[name].shape, dtype=torch.float32 if grad else torch.bool)
+        layer = self.net.layers[name]
+        return torch.zeros(self.b, *layer.shape, dtype=torch.float32 if grad else torch.bool,
+                           device=layer.s.device)
 
     def _stepper(self, name: str, grad: bool):
         """A function current ``[B, *shape]`` (or None: no input) -> (spikes, potentials or None)."""
         layer = self.net.layers[name]
         keep_v = name in self.want_v or grad
         shape = (self.b, *layer.shape)
+        zeros = functools.partial(torch.zeros, shape, dtype=layer.v.dtype, device=layer.v.device)  # no input
         if not isinstance(layer, SpikingNodes):
             stock = self._stock(name)
-            return lambda x: stock.step(x if x is not None else torch.zeros(shape), name in self.want_v)
+            return lambda x: stock.step(x if x is not None else zeros(), name in self.want_v)
         sur = layer.surrogate if grad else None
         if sur is not None and not sur.temporal:
             raise UserError(f"layer {name!r} is in a recurrent cycle: its surrogate {type(sur).__name__} needs whole "
@@ -158,7 +163,7 @@ class _Run:
         state: list[NeuronState] = []
 
         def step(x: Optional[torch.Tensor]) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-            x = x if x is not None else torch.zeros(shape)
+            x = x if x is not None else zeros()
             if not state:
                 state.append(initial_state(x, layer.params))
             s, state[0] = neuron_step(x, state[0], layer.params, sur, layer.detach_reset)
