@@ -59,6 +59,13 @@ def test_viewer_data_is_the_png_raster_subsampling() -> None:
     assert vd.data[1].raster["big"][0].size == 0 and not vd.ttfs
 
 
+def test_viewer_data_takes_a_dict_of_spikes_like_the_other_analysis_functions() -> None:
+    rec = make_record()
+    vd = viewer_data({"in": rec.spikes["in"]})  # was an AttributeError (the raw dict was used)
+    assert vd.names == ["in"] and vd.samples == [0, 1, 2]
+    np.testing.assert_array_equal(vd.data[0].counts["in"], rec.spikes["in"][:, 0].sum(1).numpy())
+
+
 def test_spike_budget_bounds_samples_and_the_file(tmp_path: Path) -> None:
     rec = make_record()
     per = [viewer_data(rec, sample=b, max_spikes=10 ** 9).data[b].n_spikes for b in range(B)]

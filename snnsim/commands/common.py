@@ -246,4 +246,5 @@ def train_from_args(args: argparse.Namespace, data: "Dataset", batch_size: int, 
     history = train_ann(model, data.train, epochs=args.epochs, lr=args.lr, batch_size=batch_size,
                         seed=args.seed, progress=not args.no_progress, val_split=data.test, device=args.device,
                         optimizer=args.optimizer, momentum=args.momentum)
-    return model.cpu(), history, ann_accuracy(model.cpu(), data.test)
+    model = model.cpu()
+    return model, history, ann_accuracy(model, data.test)
