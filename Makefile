@@ -15,7 +15,7 @@ $(STAMP): requirements.txt setup.py
 
 venv: $(STAMP)
 
-# The other simulators the interop tests compare against (tests/test_nir_peers.py), pinned to
+# The other simulators the interop tests compare against (tests/nir/test_peers.py), pinned to
 # requirements.txt so that they cannot move torch.
 PEERS := $(VENV)/.snnsim-peers
 $(PEERS): $(STAMP) requirements-peers.txt

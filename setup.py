@@ -21,10 +21,10 @@ setup(
     long_description_content_type="text/markdown",
     license="AGPL-3.0-or-later",
     python_requires=">=3.10",
-    # every subpackage (snnsim.commands, .engine, .learning, ...); no data files are needed
+    # every subpackage (snnsim.core, .engine, .methods.*, .cli, ...)
     packages=find_packages(include=[f"{top}{sub}" for top in ("snnsim", "networks", "encoders", "analysis")
                                     for sub in ("", ".*")]),
-    package_data={"snnsim": ["csrc/*.c", "csrc/*.h"]},  # the native kernels, compiled at first use
+    package_data={"snnsim.native": ["csrc/*.c", "csrc/*.h"]},  # the native kernels, compiled at first use
     install_requires=[
         "bindsnet>=0.3.4",
         "torch>=2.1",

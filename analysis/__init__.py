@@ -1,7 +1,7 @@
 """Analysis of spiking runs: recording, rates, SynOps/energy, plots and a raster viewer.
 
 - :mod:`.recording`: ``record(network, ...)`` context manager collecting every ``simulate``.
-- :mod:`.raster`, :mod:`.rates`, :mod:`.traces`, :mod:`.ttfs`, :mod:`.accuracy`: data
+- :mod:`.raster`, :mod:`.rates`, :mod:`.traces`, :mod:`.accuracy`: data
   functions and the matplotlib figures built on them (each returns the Figure and saves
   PNG/SVG when given ``path``).
 - :mod:`.synops`: fan-out, SynOps, ANN MACs and energy estimates.
@@ -9,22 +9,38 @@
 - :mod:`.html_viewer`: ``view(record_or_run_dir)``, the same in a browser or notebook (plotly,
   one self-contained HTML file; data from :mod:`.viewer_data`).
 - :mod:`.rundir`: read a run directory (report.json, record.pt).
+
+TTFS plots live with their method (:mod:`snnsim.methods.ttfs.plots`); ``analysis.plot_first_spike_times``
+and its data functions load it on first use.
 """
+from typing import Any
+
 import snnsim  # noqa: F401  (first: its import guard keeps warnings alive when BindsNET loads)
 
-from .accuracy import accuracy_curves, confusion_matrix, plot_accuracy_vs_time, plot_confusion_matrix
-from .raster import plot_raster, raster_points, shown_neurons
-from .rates import (
+from analysis.accuracy import accuracy_curves, confusion_matrix, plot_accuracy_vs_time, plot_confusion_matrix
+from analysis.raster import plot_raster, raster_points, shown_neurons
+from analysis.rates import (
     firing_rates, neuron_rates, plot_firing_rates, plot_rate_histogram, rate_histogram_data, rates_from_counts,
     rates_from_report,
 )
-from .recording import Recording, RecordingLimitError, estimate_bytes, record
-from .rundir import RunData, load_record, load_run, save_record
-from .synops import E_AC, E_MAC, ann_macs, connection_macs, energy, energy_report, fanout, synops
-from .traces import layer_thresholds, pick_neurons, plot_traces, trace_data
-from .ttfs import first_spike_times, plot_first_spike_times, ttfs_histogram_data
-from .viewer import RasterViewer
-from .html_viewer import HtmlView, view
+from analysis.recording import Recording, RecordingLimitError, estimate_bytes, record
+from analysis.rundir import RunData, load_record, load_run, save_record
+from analysis.synops import E_AC, E_MAC, ann_macs, connection_macs, energy, energy_report, fanout, synops
+from analysis.traces import layer_thresholds, pick_neurons, plot_traces, trace_data
+from analysis.viewer import RasterViewer
+from analysis.html_viewer import HtmlView, view
+
+#: TTFS analysis, which lives with its method and loads on first use.
+_TTFS = ("first_spike_times", "plot_first_spike_times", "ttfs_histogram_data")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TTFS:
+        from snnsim.methods.ttfs import plots
+
+        return getattr(plots, name)
+    raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+
 
 __all__ = [
     "record", "Recording", "RecordingLimitError", "estimate_bytes",

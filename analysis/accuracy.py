@@ -10,7 +10,7 @@ from matplotlib.ticker import MaxNLocator
 
 from snnsim.errors import UserError, UserTypeError
 
-from .plotting import PathLike, new_figure, save_figure
+from analysis.plotting import PathLike, new_figure, save_figure
 
 Curve = dict[int, float]
 

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from snnsim.engine import Record
 
-from .plotting import (
+from analysis.plotting import (
     PathLike, RecordLike, as_record, as_time_major, check_layers, check_sample, layer_color, new_figure, save_figure,
     time_label,
 )

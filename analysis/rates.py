@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from snnsim.engine import Record
 from snnsim.errors import UserError
 
-from .plotting import PathLike, RecordLike, as_record, check_layers, layer_color, new_figure, save_figure
+from analysis.plotting import PathLike, RecordLike, as_record, check_layers, layer_color, new_figure, save_figure
 
 UNITS = ("step", "hz")
 
@@ -49,7 +49,7 @@ def firing_rates(record: RecordLike, unit: str = "step", layers: Optional[Sequen
 def rates_from_counts(
     neuron_counts: dict[str, torch.Tensor], samples: int, timesteps: int, unit: str = "step", dt: float = 1.0
 ) -> dict[str, float]:
-    """Layer rates from :attr:`snnsim.simulation.Evaluation.neuron_counts` (total spikes per
+    """Layer rates from :attr:`snnsim.engine.evaluate.Evaluation.neuron_counts` (total spikes per
     neuron ``[*shape]`` over ``samples`` samples of ``timesteps`` steps)."""
     if samples < 1 or timesteps < 1:
         raise UserError(f"samples and timesteps must be >= 1, got {samples} and {timesteps}")

@@ -10,7 +10,7 @@ from typing import Any, Optional, Union
 import torch
 
 from snnsim.engine import Record
-from snnsim.io import atomic_write_bytes, load_tensors, read_json_object
+from snnsim.core.io import atomic_write_bytes, load_tensors, read_json_object
 from snnsim.errors import UserError
 
 RECORD_FILE = "record.pt"

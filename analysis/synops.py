@@ -30,8 +30,8 @@ from bindsnet.network import Network
 from bindsnet.network.nodes import Input
 from torch import nn
 
-from snnsim.connections import ModuleConnection
-from snnsim.ops import TemporalDropout
+from snnsim.core.connections import ModuleConnection
+from snnsim.core.ops import TemporalDropout
 from snnsim.errors import UserError, UserTypeError
 
 E_AC = 0.9e-12  # J per 32-bit float add (45 nm, Horowitz 2014)
@@ -128,7 +128,7 @@ def synops(network: Network, neuron_counts: dict[str, torch.Tensor], samples: in
 
     Args:
         neuron_counts: layer -> total spikes per neuron ``[*shape]`` over all samples and
-            steps (:attr:`snnsim.simulation.Evaluation.neuron_counts`).
+            steps (:attr:`snnsim.engine.evaluate.Evaluation.neuron_counts`).
         skip_sources: source layers not to count (e.g. analog inputs, see :func:`energy_report`).
     Returns ``{"per_connection": {"src->tgt": float}, "total": float}``.
     """
@@ -190,7 +190,7 @@ def _analog_inputs(network: Network, evaluation: Any) -> list[str]:
 
 def energy_report(network: Network, evaluation: Any, e_ac: float = E_AC, e_mac: float = E_MAC,
                   timesteps: Optional[int] = None) -> dict[str, Any]:
-    """JSON-ready SynOps/energy summary of an :class:`snnsim.simulation.Evaluation`.
+    """JSON-ready SynOps/energy summary of an :class:`snnsim.engine.evaluate.Evaluation`.
 
     Connections from input layers fed analog values (constant current) do dense MACs
     every step: they are counted as ``connection_macs * T`` SNN MACs, not SynOps. ``T``
@@ -199,7 +199,7 @@ def energy_report(network: Network, evaluation: Any, e_ac: float = E_AC, e_mac: 
     """
     counts = getattr(evaluation, "neuron_counts", None)
     if not counts:
-        raise UserError("the evaluation has no neuron_counts (needs snnsim.simulation.evaluate)")
+        raise UserError("the evaluation has no neuron_counts (needs snnsim.engine.evaluate.evaluate)")
     analog = _analog_inputs(network, evaluation)
     if timesteps is None:
         first = getattr(evaluation, "first_batch", None)

@@ -7,10 +7,10 @@ import torch
 from bindsnet.network import Network
 from matplotlib.figure import Figure
 
-from snnsim.nodes import SpikingNodes, param_json
+from snnsim.core.nodes import SpikingNodes, param_json
 from snnsim.errors import UserError
 
-from .plotting import PathLike, RecordLike, as_record, check_layers, check_sample, new_figure, save_figure, time_label
+from analysis.plotting import PathLike, RecordLike, as_record, check_layers, check_sample, new_figure, save_figure, time_label
 
 
 #: a layer's threshold: one number, or per-neuron values (nested lists/tensor shaped like the layer)

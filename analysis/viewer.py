@@ -23,8 +23,8 @@ from matplotlib.widgets import CheckButtons, RangeSlider, Slider
 
 from snnsim.errors import UserError
 
-from .plotting import PathLike, RecordLike, as_record, check_layers, layer_color, save_figure, time_label
-from .raster import marker_area
+from analysis.plotting import PathLike, RecordLike, as_record, check_layers, layer_color, save_figure, time_label
+from analysis.raster import marker_area
 
 MIN_BAND = 0.2  # smallest band, as a share of the tallest layer's
 

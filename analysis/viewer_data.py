@@ -4,7 +4,7 @@ Everything here is plain data, independent of the plotting library: the raster p
 each layer (layers above ``max_neurons`` neurons subsampled by
 :func:`analysis.raster.shown_neurons`, as the PNG raster), spikes per step, firing rates,
 membrane-potential traces (:func:`analysis.traces.pick_neurons`) and first-spike times
-(:func:`analysis.ttfs.first_spike_times`). Samples are included in order until the spike
+(:func:`snnsim.methods.ttfs.plots.first_spike_times`). Samples are included in order until the spike
 budget ``max_spikes`` is spent, which bounds the size of the HTML file.
 """
 from __future__ import annotations
@@ -18,10 +18,9 @@ import torch
 from snnsim.engine import Record
 from snnsim.errors import UserError
 
-from .plotting import as_record, check_layers
-from .raster import MAX_NEURONS, raster_points, shown_neurons
-from .traces import pick_neurons, trace_data
-from .ttfs import first_spike_times
+from analysis.plotting import as_record, check_layers
+from analysis.raster import MAX_NEURONS, raster_points, shown_neurons
+from analysis.traces import pick_neurons, trace_data
 
 #: Default spike budget of one HTML file. A spike takes about 5.3 bytes (two base64
 #: uint16s), and the sample shown first is stored twice (plot and menu): with plotly.js
@@ -123,7 +122,11 @@ def viewer_data(
     sizes = {n: int(record.spikes[n][0, 0].numel()) for n in names}
     keep = {n: shown_neurons(sizes[n], max_neurons) for n in names}
     ttfs = looks_ttfs(record) if ttfs is None else bool(ttfs)
-    firsts = {n: first_spike_times(record, n) for n in names} if ttfs else {}
+    firsts: dict[str, Any] = {}
+    if ttfs:
+        from snnsim.methods.ttfs.plots import first_spike_times  # TTFS's own analysis, loaded on demand
+
+        firsts = {n: first_spike_times(record, n) for n in names}
     data: dict[int, SampleData] = {}
     used = 0
     for b in [sample] + [i for i in range(b_total) if i != sample]:

@@ -29,11 +29,11 @@ from bindsnet.network import Network
 from torch.profiler import ProfilerActivity, profile, record_function
 
 import networks
-import snnsim.connections as connections
+import snnsim.core.connections as connections
 import snnsim.engine.fast as fast
 from snnsim.engine import simulate
 from snnsim.engine.stock import StockLayer
-from snnsim.nodes import SpikingNodes
+from snnsim.core.nodes import SpikingNodes
 
 from .common import cpu_info, machine_info, time_call, write_json
 

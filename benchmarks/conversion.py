@@ -50,9 +50,9 @@ from bindsnet.network import Network  # noqa: E402
 from bindsnet.network.monitors import Monitor  # noqa: E402
 from bindsnet.network.nodes import Input  # noqa: E402
 from encoders import poisson  # noqa: E402
-from snnsim.ann import ann_accuracy, ann_fc, load_ann, train_ann  # noqa: E402
-from snnsim.conversion import convert  # noqa: E402
-from snnsim.data import load_dataset  # noqa: E402
+from snnsim.training.ann import ann_accuracy, ann_fc, load_ann, train_ann  # noqa: E402
+from snnsim.methods.conversion import convert  # noqa: E402
+from snnsim.data.datasets import load_dataset  # noqa: E402
 from snnsim.engine import simulate  # noqa: E402
 
 

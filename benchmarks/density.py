@@ -6,7 +6,7 @@ input neuron-steps that spike). The networks are benchmarks/train.py's builders 
 multi-step LIFNode, torch backend; snnTorch Leaky in a step loop). All contenders run in one
 process, repetitions interleaved (every density and contender once per round), median time.
 ``snnsim_events_only`` is snnsim with every linear op forced onto the event-driven path (its
-behaviour before the density-adaptive choice of :mod:`snnsim.density`).
+behaviour before the density-adaptive choice of :mod:`snnsim.core.density`).
 
 Run: ``.venv/bin/python benchmarks/density.py --threads 2 [--repeats 5] [--device cpu]``
 -> ``benchmarks/results/density.json`` and ``benchmarks/results/density_speedup.png``.
@@ -42,7 +42,7 @@ EVENTS_ONLY = "snnsim_events_only"
 
 
 def _always_events(step_fn: StepFn) -> StepFn:
-    from snnsim.density import ALWAYS_EVENTS, use_cost_model
+    from snnsim.core.density import ALWAYS_EVENTS, use_cost_model
 
     def run(spikes: torch.Tensor) -> torch.Tensor:
         with use_cost_model(ALWAYS_EVENTS):
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--png", default="benchmarks/results/density_speedup.png")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from snnsim import density
+    from snnsim.core import density
 
     if args.calibrate:
         density.calibrate(T * BATCH, N_IN, N_HID, device=args.device)

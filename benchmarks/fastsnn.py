@@ -13,8 +13,8 @@ threshold 1 and a fast-sigmoid surrogate ``1 / (100 |h - 1| + 1)^2``:
   subtraction); autograd records every step and BPTT runs through the recorded graph;
 - ``standard``: snnsim's multi-step LIF (``LIFNeurons`` in :func:`snnsim.engine.forward`): the
   input current for all ``T`` steps in one op (``compute_multi``), then the recurrence in a
-  fused C kernel with hand-written BPTT (:mod:`snnsim.autograd`); same spikes as ``sequential``;
-- ``fastsnn``: single-spike LIF (``fastlif``) computed for all steps at once (:mod:`snnsim.fastsnn`).
+  fused C kernel with hand-written BPTT (:mod:`snnsim.core.autograd`); same spikes as ``sequential``;
+- ``fastsnn``: single-spike LIF (``fastlif``) computed for all steps at once (:mod:`snnsim.methods.fastsnn.layer`).
 
 Two baselines: the paper's speedups (2.8x at T=8 up to 5.6x at T=128, n=200) are against the
 sequential loop, reported as ``speedup_vs_sequential`` (sequential / fastsnn). snnsim's
@@ -49,12 +49,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import machine_info, write_json  # noqa: E402
-from snnsim.autograd import multistep_neuron  # noqa: E402
-from snnsim.dynamics import NeuronParams  # noqa: E402
+from snnsim.core.autograd import multistep_neuron  # noqa: E402
+from snnsim.core.dynamics import NeuronParams  # noqa: E402
 from snnsim.engine import forward  # noqa: E402
-from snnsim.fastsnn import fast_lif, native_status  # noqa: E402
-from snnsim.spec import build_network  # noqa: E402
-from snnsim.surrogate import FastSigmoid, Surrogate, surrogate_spike  # noqa: E402
+from snnsim.methods.fastsnn.layer import fast_lif, native_status  # noqa: E402
+from snnsim.core.spec import build_network  # noqa: E402
+from snnsim.core.surrogate import FastSigmoid, Surrogate, surrogate_spike  # noqa: E402
 
 N_IN, BATCH, LEAK = 1000, 128, math.exp(-1 / 10)
 FULL_N, FULL_T = (100, 200, 400, 1000), tuple(2 ** k for k in range(3, 12))

@@ -3,8 +3,8 @@
 #
 #   bash benchmarks/gpu_check.sh            (from the repository root; PY=... to pick the python)
 #
-# Runs every test whose name mentions cuda (they skip without a GPU: tests/test_properties.py,
-# tests/test_encoders.py, tests/test_density.py, tests/test_cli_simulate.py), then
+# Runs every test whose name mentions cuda (they skip without a GPU: tests/engine/test_properties.py,
+# tests/encoders/test_encoders.py, tests/core/test_density.py, tests/cli/test_simulate.py), then
 # benchmarks/density.py --device cuda (the other benchmarks have no --device option: CPU only),
 # writing JSON, the pytest report and the plot under benchmarks/results/gpu/.
 # Without CUDA it says so and exits 0.

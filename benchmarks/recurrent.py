@@ -46,8 +46,8 @@ def make_batch(seed: int = 0) -> Batch:
 
 def snnsim_net():
     """The snnsim spec network: input -> h (LIF, self-connection) -> out (LIF)."""
-    from snnsim.spec import build_network
-    from snnsim.surrogate import ArcTan
+    from snnsim.core.spec import build_network
+    from snnsim.core.surrogate import ArcTan
 
     lif = {"type": "lif", "leak": LEAK, "thresh": 1.0, "reset": "subtract"}
     spec = {"dt": 1.0, "layers": [{"name": "input", "type": "input", "shape": [N_IN]},

@@ -30,7 +30,7 @@ T, BATCH, N_IN, N_HID, N_OUT, LEAK = 25, 128, 784, 800, 10, 0.9
 
 
 def batch_data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    from snnsim.data import load_dataset
+    from snnsim.data.datasets import load_dataset
 
     try:
         data = load_dataset("mnist10k")
@@ -45,7 +45,7 @@ def batch_data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 def make_snnsim():
     from networks import fc
     from snnsim.engine import forward
-    from snnsim.surrogate import ArcTan
+    from snnsim.core.surrogate import ArcTan
 
     net = fc([N_IN, N_HID, N_OUT], input_shape=(1, 28, 28), neuron="lif", leak=LEAK, reset="subtract")
     for layer in list(net.layers.values())[1:]:

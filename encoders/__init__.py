@@ -29,13 +29,13 @@ from typing import Callable
 
 import torch
 
+from snnsim.core.registry import Registry
 from snnsim.errors import UserError, UserTypeError
 
-from .current import constant_current
-from .fastsnn_latency import log_latency
-from .rate import bernoulli, poisson
-from .sequence import rows
-from .temporal import first_spike_times, latency, rank_order
+from encoders.current import constant_current
+from encoders.rate import bernoulli, poisson
+from encoders.sequence import rows
+from encoders.temporal import first_spike_times, latency, rank_order
 
 __all__ = [
     "poisson",
@@ -49,21 +49,35 @@ __all__ = [
     "ENCODERS",
     "Encoder",
     "get_encoder",
+    "register_encoder",
 ]
 
 #: An encoder with its parameters bound: ``f(x, timesteps) -> [T, *x.shape]``.
 Encoder = Callable[[torch.Tensor, int], torch.Tensor]
 
-#: Encoders by name; each is called as ``fn(x, timesteps, **params)``.
-ENCODERS: dict[str, Callable[..., torch.Tensor]] = {
-    "poisson": poisson,
-    "bernoulli": bernoulli,
-    "current": constant_current,
-    "latency": latency,
-    "rank_order": rank_order,
-    "log_latency": log_latency,
-    "rows": rows,
-}
+#: Encoders by name; each is called as ``fn(x, timesteps, **params)``. Method-specific
+#: encoders (``log_latency``: :mod:`snnsim.methods.fastsnn.encoding`) register when first named.
+ENCODERS: Registry = Registry("encoder")
+
+
+def register_encoder(name: str, fn: Callable[..., torch.Tensor], *, replace: bool = False) -> None:
+    """Make ``fn(x, timesteps, **params)`` available as encoder ``name`` (refuses a clash
+    unless ``replace=True``)."""
+    if name in ENCODERS.keys() and ENCODERS[name] is not fn and not replace:
+        raise ValueError(f"encoder {name!r} is already registered to {ENCODERS[name].__name__}; pass replace=True")
+    ENCODERS[name] = fn
+
+
+for _name, _fn in (("poisson", poisson), ("bernoulli", bernoulli), ("current", constant_current),
+                   ("latency", latency), ("rank_order", rank_order), ("rows", rows)):
+    register_encoder(_name, _fn)
+
+
+def __getattr__(name: str) -> Callable[..., torch.Tensor]:
+    """Method-specific encoders (``encoders.log_latency``) load on first use."""
+    if name in ENCODERS.known():
+        return ENCODERS[name]
+    raise AttributeError(f"module 'encoders' has no attribute {name!r}")
 
 
 def get_encoder(name: str, **params: object) -> Encoder:
@@ -81,7 +95,7 @@ def get_encoder(name: str, **params: object) -> Encoder:
         TypeError: a parameter is not accepted by the encoder.
     """
     if not isinstance(name, str) or name not in ENCODERS:
-        known = ", ".join(sorted(ENCODERS))
+        known = ", ".join(ENCODERS.known())
         raise UserError(f"unknown encoder {name!r}; known encoders: {known}")
     fn = ENCODERS[name]
     accepted = [

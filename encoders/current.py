@@ -6,7 +6,7 @@ import torch
 
 from snnsim.errors import UserError
 
-from .validation import check_input, check_scalar, check_timesteps
+from encoders.validation import check_input, check_scalar, check_timesteps
 
 __all__ = ["constant_current"]
 

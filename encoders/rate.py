@@ -13,7 +13,7 @@ import torch
 from snnsim.limits import check_allocation, dense_bytes
 from snnsim.errors import UserError
 
-from .validation import check_generator, check_input, check_scalar, check_timesteps
+from encoders.validation import check_generator, check_input, check_scalar, check_timesteps
 
 __all__ = ["poisson", "bernoulli"]
 

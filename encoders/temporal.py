@@ -15,7 +15,7 @@ import torch
 
 from snnsim.errors import UserError, UserTypeError
 
-from .validation import check_input, check_timesteps
+from encoders.validation import check_input, check_timesteps
 
 __all__ = ["latency", "rank_order", "first_spike_times"]
 
@@ -26,7 +26,7 @@ def one_spike_at(
     """Bool ``[T, *steps.shape]`` with a spike at ``steps[i]`` wherever ``fire[i]``.
 
     The one step-to-spike-train map of the single-spike codes: :func:`latency`,
-    :func:`rank_order` and :func:`encoders.fastsnn_latency.log_latency` differ only in
+    :func:`rank_order` and :func:`snnsim.methods.fastsnn.encoding.log_latency` differ only in
     how they compute ``steps``."""
     shape = (timesteps,) + (1,) * steps.dim()
     t = torch.arange(timesteps, device=steps.device).view(shape)

@@ -3,9 +3,11 @@
 >>> from networks import diehl_fc, scnn, lenet, fc, build
 >>> net = build("scnn", reset="subtract")
 """
+from typing import Any
+
 import snnsim  # noqa: F401  (first: its import guard keeps warnings alive when BindsNET loads)
 
-from .builders import (
+from networks.builders import (
     SPECS,
     build,
     conv_spec,
@@ -15,10 +17,22 @@ from .builders import (
     fc_spec,
     lenet,
     lenet_spec,
+    resnet19_spec,
     scnn,
     scnn_spec,
 )
-from .resnet import add_block, add_stage, basic_block, conv_bn, lif, resnet19, resnet19_spec
+
+#: ResNet parts, which live with STBP (:mod:`snnsim.methods.stbp.resnet`) and load on first use.
+_RESNET = ("add_block", "add_stage", "basic_block", "conv_bn", "lif", "resnet19")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RESNET:
+        from snnsim.methods.stbp import resnet
+
+        return getattr(resnet, name)
+    raise AttributeError(f"module 'networks' has no attribute {name!r}")
+
 
 __all__ = [
     "resnet19", "resnet19_spec", "basic_block", "add_block", "add_stage", "conv_bn", "lif",

@@ -1,7 +1,7 @@
 """Builders of the papers' networks as specs and as BindsNET Networks.
 
 Every builder has a ``*_spec`` twin returning the JSON-ready spec (see
-:mod:`snnsim.spec`), so a network can be tweaked before it is built or saved.
+:mod:`snnsim.core.spec`), so a network can be tweaked before it is built or saved.
 
 Shared keyword arguments:
     neuron: "if" or "lif" for the hidden layers.
@@ -20,9 +20,8 @@ from typing import Any, Optional, Sequence
 from bindsnet.network import Network
 
 from snnsim.errors import UserError, UserTypeError
-from snnsim.spec import build_network
+from snnsim.core.spec import build_network
 
-from .resnet import resnet19_spec
 
 MNIST_SHAPE = (1, 28, 28)
 
@@ -149,6 +148,13 @@ def scnn_spec(input_shape: Sequence[int] = MNIST_SHAPE, n_classes: int = 10, **k
 def lenet_spec(input_shape: Sequence[int] = MNIST_SHAPE, n_classes: int = 10, **kw: Any) -> dict[str, Any]:
     """LeNet of Lee et al. (2020): 28x28-20c5-AP2-50c5-AP2-200-10."""
     return conv_spec([(20, 5), (50, 5)], n_classes, input_shape=input_shape, hidden_fc=(200,), **kw)
+
+
+def resnet19_spec(*args: Any, **kw: Any) -> dict[str, Any]:
+    """The spiking ResNet-19 with tdBN of STBP (:func:`snnsim.methods.stbp.resnet.resnet19_spec`)."""
+    from snnsim.methods.stbp.resnet import resnet19_spec as spec
+
+    return spec(*args, **kw)
 
 
 SPECS = {"fc": diehl_fc_spec, "scnn": scnn_spec, "lenet": lenet_spec, "resnet19": resnet19_spec}

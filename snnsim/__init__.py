@@ -2,8 +2,10 @@
 
 Importing the package is cheap (no torch): ``snnsim --help`` stays fast.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from ._bindsnet_import import install as _install_bindsnet_guard
+from snnsim._bindsnet_import import install as _install_bindsnet_guard
+from snnsim._moved import install as _install_moved_paths
 
 _install_bindsnet_guard()  # BindsNET's import must not silence snnsim's warnings
+_install_moved_paths()  # the 0.1 module paths, for one release

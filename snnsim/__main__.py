@@ -1,6 +1,6 @@
 """``python -m snnsim`` runs the command line."""
 import sys
 
-from .cli import main
+from snnsim.cli import main
 
 sys.exit(main())

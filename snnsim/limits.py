@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .errors import UserError
+from snnsim.errors import UserError
 
 ENV_VAR = "SNNSIM_MAX_MEMORY"
 OPTION = "--max-memory"

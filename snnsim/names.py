@@ -3,24 +3,24 @@
 The command-line parsers take their ``choices`` and defaults from here, so that
 ``snnsim --help``, ``snnsim CMD --help`` and argument errors stay fast. The tuples are
 the single definition (the modules that use them import them from here); the registries
-that map names to functions (``snnsim.ann.ANNS``, ``networks.SPECS``, ``encoders.ENCODERS``,
-``snnsim.learning.RULES``) are checked against these names by ``tests/test_cli_startup.py``.
+that map names to functions (``snnsim.training.ann.ANNS``, ``networks.SPECS``, ``encoders.ENCODERS``,
+``snnsim.training.RULES``) are checked against these names by ``tests/cli/test_startup.py``.
 """
 from __future__ import annotations
 
-#: Datasets of :func:`snnsim.data.load_dataset`.
+#: Datasets of :func:`snnsim.data.datasets.load_dataset`.
 DATASETS: tuple[str, ...] = ("digits", "mnist10k", "mnist", "fashion-mnist", "cifar10")
 #: Simulation engines of :func:`snnsim.engine.simulate`.
 ENGINES: tuple[str, ...] = ("fast", "bindsnet")
-#: Optimisers and learning-rate schedules of :class:`snnsim.training.TrainConfig`.
+#: Optimisers and learning-rate schedules of :class:`snnsim.training.trainer.TrainConfig`.
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 SCHEDULES: tuple[str, ...] = ("none", "cosine", "step")
-#: Normalisations of :func:`snnsim.conversion.convert`.
+#: Normalisations of :func:`snnsim.methods.conversion.convert`.
 NORMS: tuple[str, ...] = ("none", "model", "data", "percentile")
-#: Grid of the tuned unnormalised conversion baseline (:mod:`snnsim.conversion.baseline`).
+#: Grid of the tuned unnormalised conversion baseline (:mod:`snnsim.methods.conversion.baseline`).
 DEFAULT_THRESHOLDS: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 DEFAULT_MAX_RATES: tuple[float, ...] = (200.0, 500.0, 1000.0)
-#: Adam learning rate of :func:`snnsim.ann.train_ann` (``train-ann``, ``convert --net``). 1e-3 killed
+#: Adam learning rate of :func:`snnsim.training.ann.train_ann` (``train-ann``, ``convert --net``). 1e-3 killed
 #: every output ReLU of the FC net on digits: Adam moves each weight by about lr per step, the
 #: output layer sums 1200 positive activations, so each step shifted all 10 outputs by ~2 and
 #: cross-entropy drove them below 0 within 2 steps, where the ReLU passes no gradient (7.78%).
@@ -39,7 +39,7 @@ MAX_NEURONS: int = 2000
 LIF_ENCODINGS: tuple[str, ...] = ("log_latency", "rows")
 ROW_STEPS: int = 28
 
-#: Keys of ``snnsim.ann.ANNS``, ``networks.SPECS``, ``encoders.ENCODERS`` and ``snnsim.learning.RULES``.
+#: Keys of ``snnsim.training.ann.ANNS``, ``networks.SPECS``, ``encoders.ENCODERS`` and ``snnsim.training.RULES``.
 ANN_NAMES: tuple[str, ...] = ("fc", "lenet", "scnn")
 NETWORK_NAMES: tuple[str, ...] = ("fc", "lenet", "resnet19", "scnn")
 ENCODER_NAMES: tuple[str, ...] = ("bernoulli", "current", "latency", "log_latency", "poisson", "rank_order",

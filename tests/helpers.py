@@ -5,10 +5,10 @@ import torch
 from bindsnet.network import Network
 from torch import nn
 
-from snnsim.connections import ModuleConnection
-from snnsim.density import forward_uses_events
+from snnsim.core.connections import ModuleConnection
+from snnsim.core.density import forward_uses_events
 from snnsim.engine import Record, simulate
-from snnsim.ops import TemporalDropout
+from snnsim.core.ops import TemporalDropout
 
 
 def scale_weights(net: Network, factor: float, seed: int = 0) -> Network:

@@ -12,14 +12,14 @@ import torch
 import analysis
 import encoders
 import networks
-from snnsim.ann import build_ann, train_ann
-from snnsim.conversion import convert
-from snnsim.data import Split, load_dataset
+from snnsim.training.ann import build_ann, train_ann
+from snnsim.methods.conversion import convert
+from snnsim.data.datasets import Split, load_dataset
 from snnsim.engine import simulate
 from snnsim.errors import UserError, UserTypeError
-from snnsim.io import save_network
-from snnsim.learning import get_rule
-from snnsim.training import TrainConfig
+from snnsim.core.io import save_network
+from snnsim.training import get_rule
+from snnsim.training.trainer import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -100,7 +100,7 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
     ("fc-float", lambda: networks.fc([16.5, 4]), TypeError, "sizes"),
     ("fc-huge", lambda: networks.fc([10**9, 10**9]), ValueError, "memory"),
     ("save-network-none", lambda: save_network(None, "unused"), TypeError, "network"),
-    # --- snnsim.ann ----------------------------------------------------------------------
+    # --- snnsim.training.ann ----------------------------------------------------------------------
     ("ann-unknown", lambda: build_ann("vgg"), ValueError, "ANN"),
     ("ann-shape-0", lambda: build_ann("fc", input_shape=(0,)), ValueError, "input_shape"),
     ("ann-classes-1", lambda: build_ann("fc", n_classes=1), ValueError, "n_classes"),
@@ -123,7 +123,7 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
                                                  epochs=1), ValueError, "dataset_split"),
     ("train-ann-labels", lambda: train_ann(ANN, Split(torch.rand(8, 1, 4, 4), torch.full((8,), 7)), epochs=1),
      ValueError, "labels"),
-    # --- snnsim.conversion.convert -----------------------------------------------------
+    # --- snnsim.methods.conversion.convert -----------------------------------------------------
     ("convert-none", lambda: convert(None, norm="none"), TypeError, "ann"),
     ("convert-norm", lambda: convert(ANN, norm="magic"), ValueError, "norm"),
     ("convert-data-missing", lambda: convert(ANN, norm="data"), ValueError, "data"),
@@ -201,7 +201,7 @@ def test_bad_api_call_raises_one_line_naming_the_argument(case: tuple[str, Calla
 
 
 def test_api_and_cli_cases_number_at_least_150() -> None:
-    from tests.test_bad_input_cli import CASES as CLI
+    from tests.cli.test_bad_input import CASES as CLI
 
     assert len({c[0] for c in CASES}) == len(CASES)
     assert len(CASES) + len(CLI) >= 150

@@ -44,8 +44,8 @@ def test_wheel_installs_every_subpackage_and_runs(tmp_path: Path) -> None:
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)],
                    check=True, capture_output=True, timeout=300)
 
-    probe = _installed_python(site, "-c", "import snnsim, snnsim.cli, snnsim.engine, snnsim.learning, "
-                              "snnsim.conversion, snnsim.ttfs, snnsim.extensions, networks, encoders, "
+    probe = _installed_python(site, "-c", "import snnsim, snnsim.cli, snnsim.engine, snnsim.training, "
+                              "snnsim.methods.conversion, snnsim.methods.ttfs, snnsim.methods, networks, encoders, "
                               "analysis; print(snnsim.__file__)", cwd=work)
     assert probe.returncode == 0, probe.stderr
     assert Path(probe.stdout.strip()).resolve().is_relative_to(site.resolve())
@@ -62,9 +62,9 @@ def test_wheel_installs_every_subpackage_and_runs(tmp_path: Path) -> None:
     assert (work / "run" / "report.json").is_file()
 
     # the C kernels' sources ship in the wheel and compile from the installed copy
-    kernels = _installed_python(site, "-c", "from snnsim import events_native, lif_native, fastsnn_native as f; "
-                                "print(f.CSRC, events_native.native_status(), lif_native.native_status(), "
-                                "f.native_status())", cwd=work)
+    kernels = _installed_python(site, "-c", "from snnsim.native import build, events, fastsnn, lif; "
+                                "print(build.CSRC, events.native_status(), lif.native_status(), "
+                                "fastsnn.native_status())", cwd=work)
     assert kernels.returncode == 0, kernels.stderr
     csrc, *status = kernels.stdout.split()
     assert Path(csrc).resolve().is_relative_to(site.resolve())

@@ -1,4 +1,4 @@
-"""Crash-safe training (SIGKILL mid-epoch, then --resume); DDP: tests/test_distributed.py."""
+"""Crash-safe training (SIGKILL mid-epoch, then --resume); DDP: tests/training/test_distributed.py."""
 import os
 import signal
 import subprocess

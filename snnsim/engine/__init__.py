@@ -17,14 +17,14 @@ import torch
 from bindsnet.network import Network
 from bindsnet.network.nodes import Input
 
-from .fast import run_fast
-from .record import Record
-from .reference import run_bindsnet
-from .segments import bptt_segments, check_segment, default_segment, segmented_forward
-from .stock import check_supported, learning_mode
+from snnsim.engine.fast import run_fast
+from snnsim.engine.record import Record
+from snnsim.engine.reference import run_bindsnet
+from snnsim.engine.segments import bptt_segments, check_segment, default_segment, segmented_forward
+from snnsim.engine.stock import check_supported, learning_mode
 
-from ..names import ENGINES  # noqa: E402  (the one list, light for the CLI)
-from ..errors import UserError, UserTypeError
+from snnsim.names import ENGINES  # noqa: E402  (the one list, light for the CLI)
+from snnsim.errors import UserError, UserTypeError
 
 #: Attribute of a Network holding active recorders: objects with a ``voltage_layers``
 #: collection (potentials they need) that are called with every :class:`Record`
@@ -142,11 +142,11 @@ def forward(
 ) -> Record:
     """Differentiable run in the fast engine (autograd stays on): spikes of spiking
     layers are float 0/1 tensors carrying surrogate gradients (see
-    :mod:`snnsim.autograd`), and the potentials of every non-input layer are returned.
+    :mod:`snnsim.core.autograd`), and the potentials of every non-input layer are returned.
     Under ``torch.no_grad()`` it is an ordinary fast run that keeps the potentials of
     ``record_voltage`` (default: the last layer). Used by the learning rules.
     Recurrent networks are differentiated through time: the layers of a cycle step with
-    :func:`snnsim.dynamics.neuron_step` and their layer's (per-step) surrogate. BindsNET
+    :func:`snnsim.core.dynamics.neuron_step` and their layer's (per-step) surrogate. BindsNET
     learning is as ``network.learning`` says (stock connections with rules are refused while on).
 
     ``segment``: bounded-memory BPTT (default: that of an enclosing :func:`bptt_segments`, else

@@ -19,13 +19,13 @@ import torch
 from bindsnet.network import Network
 from bindsnet.network.nodes import Input
 
-from ..connections import ModuleConnection, cached_weight_tables
-from ..dynamics import NeuronState, initial_state, neuron_step
-from ..errors import UserError
-from ..nodes import SpikingNodes
-from .graph import Stage, plan_network
-from .record import Record, layer_kinds
-from .stock import StockLayer, check_supported, compute_multi
+from snnsim.core.connections import ModuleConnection, cached_weight_tables
+from snnsim.core.dynamics import NeuronState, initial_state, neuron_step
+from snnsim.errors import UserError
+from snnsim.core.nodes import SpikingNodes
+from snnsim.engine.graph import Stage, plan_network
+from snnsim.engine.record import Record, layer_kinds
+from snnsim.engine.stock import StockLayer, check_supported, compute_multi
 
 
 def _compute_multi(conn: Any, s: torch.Tensor) -> torch.Tensor:

@@ -6,8 +6,8 @@ from typing import Any, Optional
 
 import torch
 
-from ..errors import UserError
-from ..nodes import layer_kind
+from snnsim.errors import UserError
+from snnsim.core.nodes import layer_kind
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Record:
             step), only for the layers asked for.
         dt: simulation step in ms.
         kinds: layer name -> "input", "spiking" or "integrator" (non-spiking), taken from
-            the network's node types at simulation time (:func:`snnsim.nodes.layer_kind`);
+            the network's node types at simulation time (:func:`snnsim.core.nodes.layer_kind`);
             it decides the default read-out of :meth:`predict`. Empty for a record built
             by hand or loaded from a file that lacks it.
     """
@@ -102,6 +102,6 @@ class Record:
 
 
 def layer_kinds(network: Any) -> dict[str, str]:
-    """Layer name -> kind (:func:`snnsim.nodes.layer_kind`) of every layer of a BindsNET
+    """Layer name -> kind (:func:`snnsim.core.nodes.layer_kind`) of every layer of a BindsNET
     ``network``: what each engine stores in :attr:`Record.kinds`."""
     return {name: layer_kind(layer) for name, layer in network.layers.items()}

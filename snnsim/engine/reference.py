@@ -15,8 +15,8 @@ from bindsnet.network import Network
 from bindsnet.network.monitors import Monitor
 from bindsnet.network.nodes import Input
 
-from ..connections import weight_dtype
-from .record import Record, layer_kinds
+from snnsim.core.connections import weight_dtype
+from snnsim.engine.record import Record, layer_kinds
 
 _PREFIX = "__snnsim_record_"
 

@@ -8,7 +8,7 @@ operations, only recomputed) and the spikes are identical, at the cost of a seco
 autograd memory grows with K instead of T. What stays O(T): the input, the spikes returned
 (hidden layers' as bool, without gradient) and the potentials of ``record_voltage``.
 
-State carried: each layer's potential after its segment (:func:`snnsim.dynamics.resume_current`),
+State carried: each layer's potential after its segment (:func:`snnsim.core.dynamics.resume_current`),
 so only networks whose state is that are accepted: feed-forward (no cycle, no delayed
 connection), snnsim IF/LIF/integrator layers without refractory period or synaptic current,
 per-step (temporal) surrogates, and no op with state across steps or across the batch
@@ -26,13 +26,13 @@ from bindsnet.network import Network
 from bindsnet.network.nodes import Input
 from torch.utils.checkpoint import checkpoint
 
-from ..connections import ModuleConnection
-from ..errors import UserError, UserTypeError
-from ..nodes import SpikingNodes
-from ..ops import TemporalModule
-from .fast import run_fast
-from .graph import plan_network
-from .record import Record, layer_kinds
+from snnsim.core.connections import ModuleConnection
+from snnsim.errors import UserError, UserTypeError
+from snnsim.core.nodes import SpikingNodes
+from snnsim.core.ops import TemporalModule
+from snnsim.engine.fast import run_fast
+from snnsim.engine.graph import plan_network
+from snnsim.engine.record import Record, layer_kinds
 
 _SEGMENT: ContextVar[Optional[int]] = ContextVar("snnsim_bptt_segment", default=None)
 

@@ -20,9 +20,9 @@ from bindsnet.network import Network
 from bindsnet.network.nodes import AdaptiveLIFNodes, DiehlAndCookNodes, IFNodes, Input, LIFNodes, Nodes
 from bindsnet.network.topology import Connection, MulticompartmentConnection
 
-from ..connections import ModuleConnection
-from ..errors import UserError, UserTypeError
-from ..nodes import SpikingNodes
+from snnsim.core.connections import ModuleConnection
+from snnsim.errors import UserError, UserTypeError
+from snnsim.core.nodes import SpikingNodes
 
 #: stock BindsNET node groups the fast engine runs (by their own ``forward``)
 STOCK_NODES = (IFNodes, LIFNodes, AdaptiveLIFNodes, DiehlAndCookNodes)

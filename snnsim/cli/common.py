@@ -1,0 +1,250 @@
+"""Options and helpers shared by the subcommands.
+
+The argparse types and ``add_*_args`` builders import no torch (the parsers in
+:mod:`snnsim.cli.parsers` stay fast); the run helpers import it when called.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
+
+from snnsim.errors import UserError
+from snnsim.names import DATASETS, MAX_LR, MAX_SEED
+
+if TYPE_CHECKING:
+    import torch
+
+    from snnsim.data.datasets import Dataset
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """An argparse type: a random seed, an integer in [0, 2**32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text}")
+    return value
+
+
+def float_in(what: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
+    """An argparse type: a float for which ``ok`` holds, else "expected {what}, got ..."."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+    return parse
+
+
+def learning_rate(text: str) -> float:
+    """An argparse type: a learning rate in (0, MAX_LR]."""
+    value = positive_float(text)
+    if value > MAX_LR:
+        raise argparse.ArgumentTypeError(f"expected a learning rate in (0, {MAX_LR:g}], got {text}")
+    return value
+
+
+def layer_sizes(text: str, option: str = "--hidden") -> tuple[int, ...]:
+    """``"340"`` or ``"1200,1200"`` -> layer sizes; raises :class:`UserError` (one line, exit 2)."""
+    try:
+        sizes = tuple(int(h) for h in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise UserError(f"{option} must be comma-separated positive integers (e.g. 340 or 1200,1200), got {text!r}")
+    return sizes
+
+
+def add_data_args(p: argparse.ArgumentParser, default: str = "digits") -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default=default, choices=DATASETS,
+                   help=f"dataset (default {default}; 'digits' is embedded and works offline)")
+    g.add_argument("--data-dir", default=None,
+                   help="IDX directory for mnist10k (default ../shared/data/mnist or $SNNSIM_MNIST_DIR)")
+    g.add_argument("--data-root", default=None, help="torchvision dataset root (mnist, fashion-mnist, cifar10)")
+    g.add_argument("--download", action="store_true", help="download torchvision datasets when online")
+    g.add_argument("--limit", type=positive_int, default=None, help="use only the first N samples of each split")
+
+
+def add_run_args(p: argparse.ArgumentParser, batch_size: int = 100) -> None:
+    g = p.add_argument_group("execution")
+    g.add_argument("--batch-size", type=positive_int, default=batch_size,
+                   help=f"samples per batch (default {batch_size})")
+    g.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    g.add_argument("--seed", type=seed_int, default=0, help="random seed in [0, 2**32) (default 0)")
+    g.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+    g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    g.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help="refuse networks and runs whose tensors would exceed SIZE, e.g. 64G "
+                        "(default: $SNNSIM_MAX_MEMORY, else the physical memory)")
+
+
+def setup_run(args: argparse.Namespace) -> None:
+    """Apply --seed, --threads, --max-memory and check --device."""
+    import torch
+
+    from snnsim.limits import set_max_memory
+
+    set_max_memory(args.max_memory)
+    torch.manual_seed(args.seed)
+    check_device(args.device)
+    if args.threads:
+        limit = max(64, 4 * (os.cpu_count() or 1))
+        if args.threads > limit:  # libgomp aborts the process when it cannot start them
+            raise UserError(f"--threads {args.threads} is more than {limit} (4 per CPU core, at least 64)")
+        torch.set_num_threads(args.threads)
+
+
+def check_device(device: str) -> None:
+    """Refuse a --device that torch does not know, that is not present, or that cannot hold
+    data (``meta``): snnsim runs on cpu, cuda[:N] and mps."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UserError(f"unknown --device {device!r} (try cpu or cuda)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda was asked for, but no CUDA device is available")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UserError(f"--device {device}: there are only {torch.cuda.device_count()} CUDA devices")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError("--device mps was asked for, but no MPS device is available")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"--device {device}: snnsim runs on cpu, cuda or mps, not {dev.type}")
+
+
+def load_data(args: argparse.Namespace, **kw: Any) -> Dataset:
+    from snnsim.data.datasets import load_dataset
+
+    return load_dataset(args.dataset, data_dir=args.data_dir, root=args.data_root,
+                        download=args.download, limit=args.limit, **kw)
+
+
+def out_dir(path: str) -> Path:
+    """Create ``--out`` (and its parents) and check that files can be written in it; the
+    one place every command makes its output directory. Raises :class:`UserError`
+    (one line, exit 2) for an empty path, a file, or a place that cannot be written."""
+    if not str(path).strip():
+        raise UserError("--out is empty: give the output directory")
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {path} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise UserError(f"--out {path}: cannot create or write this directory ({err.strerror or err})") from None
+    return out
+
+
+def write_report(out: Path, report: dict[str, Any]) -> Path:
+    from snnsim.core.io import atomic_write_json
+
+    path = out / "report.json"
+    atomic_write_json(path, report)
+    return path
+
+
+def threads_info() -> dict[str, Any]:
+    import torch
+
+    return {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}
+
+
+def written_files(out: Path, paths: list[Path]) -> list[str]:
+    """The files of ``paths`` (a directory: every file under it), relative to ``out``."""
+    files: list[Path] = []
+    for p in paths:
+        files += sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    return [str(f.relative_to(out)) if f.is_relative_to(out) else str(f) for f in files]
+
+
+def print_written(out: Path, paths: list[Path]) -> None:
+    """Print the one "wrote" line of a command: ``wrote OUT/: a, b, dir/c`` (every file)."""
+    print(f"wrote {out}/: {', '.join(written_files(out, paths))}")
+
+
+@dataclass(frozen=True)
+class EncoderChoice:
+    """A command's input coding, resolved from its options (and a checkpoint's settings):
+    the encoder's name, at most one of ``max_rate`` (Poisson, Hz) and ``prob_scale``
+    (Bernoulli/Poisson probability per step = x * prob_scale), and further keyword
+    arguments of the encoder (e.g. a saved latency window)."""
+
+    name: str
+    max_rate: Optional[float] = None
+    prob_scale: Optional[float] = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def make_encoder(choice: EncoderChoice, seed: int,
+                 device: str) -> Callable[["torch.Tensor", int], "torch.Tensor"]:
+    """The encoder ``f(x [B, ...], T) -> [T, B, ...]`` of ``choice``, with a generator on
+    ``device`` seeded by ``seed`` for the stochastic ones."""
+    import torch
+
+    import encoders
+
+    gen = torch.Generator(device=device).manual_seed(seed)
+    name, max_rate, prob_scale = choice.name, choice.max_rate, choice.prob_scale
+    if name in ("poisson", "bernoulli"):
+        kw: dict[str, Any] = {"generator": gen}
+        if max_rate is not None and prob_scale is not None:
+            raise UserError("give --max-rate or --prob-scale, not both")
+        if name == "poisson" and prob_scale is None:
+            kw["max_rate"] = max_rate if max_rate is not None else 1000.0
+        elif max_rate is not None:
+            raise UserError("--max-rate applies to --encoder poisson only")
+        else:
+            kw["prob_scale"] = prob_scale if prob_scale is not None else 1.0
+        return encoders.get_encoder(name, **kw)
+    if max_rate is not None or prob_scale is not None:
+        raise UserError(f"--max-rate/--prob-scale do not apply to --encoder {name}")
+    return encoders.get_encoder(name, **choice.params)
+
+
+def train_from_args(args: argparse.Namespace, data: "Dataset", batch_size: int, **options: Any) -> tuple:
+    """Build the ANN ``args.net`` for ``data`` (``options``: further builder arguments, e.g.
+    ``hidden``, ``bias``) and train it with the ANN training options (``train-ann``,
+    ``convert --net``); returns (model on cpu, history, held-out accuracy)."""
+    from snnsim.training.ann import ann_accuracy, build_ann, train_ann
+
+    model = build_ann(args.net, input_shape=data.input_shape, n_classes=data.num_classes, dropout=args.dropout,
+                      **options)
+    history = train_ann(model, data.train, epochs=args.epochs, lr=args.lr, batch_size=batch_size,
+                        seed=args.seed, progress=not args.no_progress, val_split=data.test, device=args.device,
+                        optimizer=args.optimizer, momentum=args.momentum)
+    model = model.cpu()
+    return model, history, ann_accuracy(model, data.test)

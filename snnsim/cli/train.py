@@ -1,0 +1,113 @@
+"""``snnsim train``: train a spiking network with a learning rule and the shared trainer."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from analysis import confusion_matrix, energy_report, plot_firing_rates, save_record
+from typing import Any
+
+from snnsim.training import distributed as ddp
+from snnsim.training import get_rule
+from snnsim.engine.evaluate import evaluate
+from snnsim.training.trainer import TrainConfig, fit
+from snnsim.errors import UserError
+from snnsim.cli.common import layer_sizes, load_data, out_dir, print_written, setup_run, threads_info, write_report
+
+
+def rule_params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if args.timesteps is not None:
+        params["timesteps"] = args.timesteps
+    if args.dropout is not None:
+        if not 0.0 <= args.dropout < 1.0:
+            raise UserError(f"--dropout must be in [0, 1), got {args.dropout}")
+        params["dropout"] = args.dropout
+    if args.batchnorm:
+        params["batchnorm"] = True
+    if args.hidden:
+        params["hidden"] = layer_sizes(args.hidden)
+    if args.from_relu is not None:
+        params["from_relu"] = args.from_relu
+    if args.recurrent:
+        params["recurrent"] = True
+    if args.encoding is not None:
+        params["encoding"] = args.encoding
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            params[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.replace("-", "_")] = value
+    return params
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.distributed:
+        ddp.init(args.device, timeout=args.dist_timeout)
+    try:
+        with ddp.collective_timeouts():
+            return _run(args)
+    finally:
+        if args.distributed:
+            ddp.shutdown()
+
+
+def _run(args: argparse.Namespace) -> int:
+    setup_run(args)
+    out = out_dir(args.out)
+    data = load_data(args)
+    try:
+        rule = get_rule(args.method, **rule_params(args))
+    except TypeError as err:
+        raise UserError(f"option not supported by --method {args.method}: {err}") from None
+    options = rule.config()  # as requested, before build/calibrate/training change derived values (TTFS dt)
+    # --net, else fc where the method has it, else its first network (stbp-tdbn: resnet19)
+    net = args.net if args.net is not None else ("fc" if "fc" in rule.nets else rule.nets[0])
+    if args.resume:  # fit loads it and refuses options that differ from the checkpoint's
+        network = None
+    else:
+        network = rule.build(net, data.input_shape, data.num_classes)
+        rule.calibrate(network, data.train)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                      schedule=args.schedule, seed=args.seed, patience=args.patience,
+                      bptt_segment=args.bptt_segment)
+    network, summary = fit(rule, network, data, cfg, out=out, resume=args.resume, device=args.device,
+                           progress=not args.no_progress, tensorboard=args.tensorboard,
+                           extra={"method": args.method, "options": options, "net": net,
+                                  "dataset": args.dataset, "limit": args.limit})
+    rank, world = ddp.rank_world()
+    if rank != 0:
+        return 0
+    enc = rule.encoder_config()
+    # spike counts and SynOps count what the rule calls informative (TTFS: not the forced spikes at t_max)
+    ev = evaluate(network, data.test, lambda x, t: rule.encode(x), rule.timesteps, engine="fast",
+                  batch_size=rule.eval_batch_size, device=args.device, progress=not args.no_progress,
+                  keep_first_batch=4, spike_filter=lambda spikes: rule.informative_spikes(network, spikes))
+    rec = ev.first_batch
+    save_record(out / "record.pt", rec, ev.first_labels)
+    shown = rule.informative_spikes(network, rec.spikes)
+    plot_firing_rates({name: float(s[:, :1].float().mean()) for name, s in shown.items()},
+                      title=f"firing rate per layer, one test sample (label {int(ev.first_labels[0])})",
+                      path=out / "firing_rates.png")
+    report = {
+        "command": "train", "method": args.method, "net": net, "dataset": args.dataset,
+        "rule": rule.config(), "train_config": vars(cfg), "encoder": enc,
+        "epochs": summary["history"], "final_accuracy": summary["final_accuracy"],
+        "best_accuracy": summary["best_accuracy"], "simulated_accuracy": ev.accuracy,
+        "spikes_per_neuron": ev.spikes_per_neuron, "spikes_per_neuron_emitted": ev.emitted_spikes_per_neuron,
+        "synops": energy_report(network, ev),
+        "readout": ev.readout, "num_classes": data.num_classes,
+        "confusion_matrix": confusion_matrix(ev.predictions, ev.labels, data.num_classes).tolist(),
+        "train_time_s": summary["train_time_s"],
+        "samples_per_s": summary["samples_per_s"], "simulation_samples_per_s": ev.samples_per_s,
+        "checkpoint": str(out / "checkpoint"), "world_size": world, **threads_info(),
+    }
+    write_report(out, report)
+    print(f"held-out accuracy {summary['final_accuracy']:.4f} after {summary['epochs_run']} epochs "
+          f"({summary['train_time_s']:.1f} s), simulated {ev.accuracy:.4f}")
+    written = ["report.json", "metrics.csv", "record.pt", "firing_rates.png", "checkpoint"]
+    print_written(out, [out / f for f in written + (["tensorboard"] if args.tensorboard else [])])
+    return 0

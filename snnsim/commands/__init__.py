@@ -1,1 +1,0 @@
-"""Subcommands of the ``snnsim`` command line, one module each."""

@@ -1,0 +1,277 @@
+"""BindsNET connections whose weights live in torch modules.
+
+``ModuleConnection`` is a subclass of BindsNET's ``AbstractConnection`` holding an
+``nn.ModuleList`` of synaptic ops (Linear, Conv2d, pooling; see :mod:`snnsim.core.ops`).
+Because the modules are registered inside the ``Network``, ``network.state_dict()``,
+``network.parameters()`` and optimisers see the weights directly: no copies.
+
+Two ways to compute:
+- ``compute(s)``: one step, ``[B, *source.shape] -> [B, *target.shape]`` (what
+  ``Network.run`` calls; no autograd, so stock runs stay flat in memory; ``compute_step``
+  is the differentiable twin);
+- ``compute_multi(S)``: all steps, ``[T, B, *source.shape] -> [T, B, *target.shape]``,
+  one big matmul/conv per op (what the fast engine calls).
+
+Event-driven linear ops: a ``linear`` op fed by boolean spikes sums the weight
+columns of the active inputs (``F.embedding_bag``) instead of a dense matmul; with
+typical SNN activity (a few % of neurons spiking per step) this is several times
+faster. On CPU the sums run in small C kernels (:mod:`snnsim.native.events`) that read the
+spike bytes directly; elsewhere ``F.embedding_bag`` does them, in the same order. Dense
+spikes are faster through a matmul: each call counts its spikes and takes the dense path
+above a crossover density (:mod:`snnsim.core.density`; forward and weight gradient separately).
+Where both engines take the event-driven path they stay bit-identical; a dense call is within
+the engine contract's rounding (each engine decides from the spikes of its own call).
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from bindsnet.network.nodes import Nodes
+from bindsnet.network.topology import AbstractConnection
+from torch import nn
+
+from snnsim.core import density
+from snnsim.native import events as events_native
+from snnsim.core.ops import TemporalModule, as_float, build_ops
+
+
+def weight_dtype(modules: Sequence[nn.Module]) -> Optional[torch.dtype]:
+    """The dtype of the first floating parameter of ``modules`` (None if none): the dtype
+    that a connection casts spikes and currents to."""
+    for m in modules:
+        for p in m.parameters():
+            if p.is_floating_point():
+                return p.dtype
+    return None
+
+
+def _cast(x: torch.Tensor, dtype: Optional[torch.dtype]) -> torch.Tensor:
+    return as_float(x) if dtype is None else x.to(dtype)
+
+
+def _bag_sum(active: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """Row r of the result = sum of ``table`` rows j with ``active[r, j]``, in order of j.
+
+    ``active``: bool ``[N, K]``; ``table``: ``[K, M]`` -> ``[N, M]`` (``F.embedding_bag``;
+    the torch path of :mod:`snnsim.native.events`, used off CPU or without a C compiler)."""
+    rows, cols = active.nonzero(as_tuple=True)
+    offsets = torch.zeros(active.shape[0], dtype=torch.long, device=active.device)
+    if active.shape[0] > 1:
+        counts = torch.bincount(rows, minlength=active.shape[0])
+        offsets[1:] = counts.cumsum(0)[:-1]
+    return F.embedding_bag(cols, table, offsets, mode="sum")
+
+
+_TABLES = threading.local()
+
+
+@contextmanager
+def cached_weight_tables() -> Iterator[None]:
+    """Inside the block the event-driven linear op transposes each weight once and reuses the
+    copy (a recurrent stage calls it every step with the same weight). Only for runs during
+    which no weight changes (the fast engine; not ``Network.run`` with learning rules)."""
+    outer = getattr(_TABLES, "cache", None)
+    _TABLES.cache = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _TABLES.cache = outer
+
+
+def _weight_table(weight: torch.Tensor) -> torch.Tensor:
+    """``weight.t()`` contiguous ``[n_in, n_out]``: the rows the event-driven sums gather."""
+    cache = getattr(_TABLES, "cache", None)
+    if cache is None:
+        return weight.t().contiguous()
+    hit = cache.get(id(weight))
+    if hit is None or hit[0] is not weight:
+        hit = cache[id(weight)] = (weight, weight.t().contiguous())
+    return hit[1]
+
+
+def _count(spikes: torch.Tensor, native: bool) -> tuple[int, Optional[torch.Tensor]]:
+    """(number of spikes, per-row counts or None) of bool ``spikes`` ``[N, K]``."""
+    if native:
+        counts = events_native.row_counts(spikes)
+        return int(counts.sum()), counts
+    return int(torch.count_nonzero(spikes)), None
+
+
+class _EventLinear(torch.autograd.Function):
+    """``spikes @ W.T + b`` for bool spikes, event-driven or dense as :mod:`snnsim.core.density`
+    decides from the spike count, for the forward and the weight gradient separately. The
+    event-driven weight gradient is also a bag sum: ``dW.T[j] = sum of dOut rows r in which
+    input j spiked``; the dense one is ``dOut.T @ spikes``."""
+
+    @staticmethod
+    def forward(ctx, spikes: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]):  # type: ignore[override]
+        (n, k), m = spikes.shape, weight.shape[0]
+        ctx.has_bias, ctx.n_in = bias is not None, k
+        ctx.native = events_native.native_usable(spikes, weight.t())
+        nnz, counts = _count(spikes, ctx.native)
+        model = density.cost_model(spikes.device, n, k, m)
+        ctx.event_wgrad = model.event_wgrad(n, k, nnz)
+        index = None
+        if not model.event_forward(n, k, nnz):
+            out = F.linear(spikes.to(weight.dtype), weight, bias)  # = nn.Linear of the float spikes
+        else:
+            if ctx.native:
+                out, index = events_native.bag_sum(spikes, _weight_table(weight), counts)
+            else:
+                out = _bag_sum(spikes, _weight_table(weight))
+            out = out + bias if bias is not None else out
+        if ctx.native and ctx.event_wgrad:  # keeps the index of the active inputs, not the spikes
+            ctx.save_for_backward(*(index if index is not None else events_native.row_index(spikes, counts)))
+        else:
+            ctx.save_for_backward(spikes)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            if ctx.native and ctx.event_wgrad:
+                grad_w = events_native.bag_sum_transposed(tuple(ctx.saved_tensors), ctx.n_in, grad).t()
+            elif ctx.event_wgrad:
+                (spikes,) = ctx.saved_tensors
+                grad_w = _bag_sum(spikes.t(), grad.contiguous()).t()
+            else:
+                (spikes,) = ctx.saved_tensors
+                grad_w = grad.t().mm(spikes.to(grad.dtype))
+        grad_b = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return None, grad_w, grad_b
+
+
+def event_linear(spikes: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
+    """``linear(spikes.float())`` for boolean ``spikes`` ``[N, n_in]`` by summing the
+    weight columns of the active inputs, in input order. Returns ``[N, n_out]``;
+    differentiable with respect to the weight and bias."""
+    return _EventLinear.apply(spikes, linear.weight, linear.bias)
+
+
+class ModuleConnection(AbstractConnection):
+    """Connection applying a sequence of torch modules to the source's spikes.
+
+    Args:
+        source, target: BindsNET node groups.
+        ops: op specs (see :mod:`snnsim.core.ops`), e.g. ``[{"op": "linear", "out_features": 10}]``;
+            or give ``modules`` directly (then the connection cannot be saved as a spec).
+        modules: ready-made modules, alternative to ``ops``.
+        event_driven: use the event-driven path for linear ops fed by boolean spikes.
+    """
+
+    def __init__(
+        self,
+        source: Nodes,
+        target: Nodes,
+        ops: Optional[Sequence[dict[str, Any]]] = None,
+        *,
+        modules: Optional[Sequence[nn.Module]] = None,
+        event_driven: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(source, target, **kwargs)
+        if (ops is None) == (modules is None):
+            raise ValueError("give exactly one of ops= (op specs) or modules= (torch modules)")
+        if ops is not None:
+            built, out_shape = build_ops(ops, source.shape)
+            if [int(d) for d in out_shape] != [int(d) for d in target.shape]:
+                raise ValueError(
+                    f"ops {[o['op'] for o in ops]} map source shape {tuple(source.shape)} to "
+                    f"{tuple(out_shape)}, but the target layer has shape {tuple(target.shape)}"
+                )
+            self.ops: Optional[list[dict[str, Any]]] = [dict(o) for o in ops]
+        else:
+            built = list(modules)  # type: ignore[arg-type]
+            self.ops = None
+            with torch.no_grad():
+                probe = torch.zeros(1, *source.shape)
+                out = self._apply_step(probe, built)
+            if list(out.shape[1:]) != list(target.shape) and out[0].numel() != target.n:
+                raise ValueError(
+                    f"modules map source shape {tuple(source.shape)} to {tuple(out.shape[1:])}, "
+                    f"but the target layer has shape {tuple(target.shape)}"
+                )
+        self.layers = nn.ModuleList(built)
+        self.event_driven = bool(event_driven)
+
+    # --- helpers ---------------------------------------------------------------------
+    def _apply_step(self, x: torch.Tensor, modules: Sequence[nn.Module],
+                    dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+        """Apply ``modules`` to ``x`` ``[N, ...]``; spikes and currents are cast to ``dtype``
+        (default: the dtype of the weights of ``modules``), so float64 weights compute in float64."""
+        dtype = dtype or weight_dtype(modules)
+        for m in modules:
+            if isinstance(m, TemporalModule):
+                x = m.step(x)
+            elif isinstance(m, nn.Linear):
+                x = x.reshape(x.shape[0], -1)
+                if x.dtype == torch.bool and getattr(self, "event_driven", False):
+                    x = event_linear(x, m)
+                else:
+                    x = m(_cast(x, dtype))
+            else:
+                x = m(_cast(x, dtype))
+        return x
+
+    # --- BindsNET interface --------------------------------------------------------------
+    def compute(self, s: torch.Tensor) -> torch.Tensor:
+        """One step, what BindsNET's ``Network.run`` calls: spikes ``[B, *source.shape]`` ->
+        input current ``[B, *target.shape]``, without autograd, so that a step-by-step run
+        builds no graph across its steps (memory flat in T). :meth:`compute_step` is the same
+        step with autograd; the fast engine's :meth:`compute_multi` keeps gradients."""
+        with torch.no_grad():
+            return self.compute_step(s)
+
+    def compute_step(self, s: torch.Tensor) -> torch.Tensor:
+        """:meth:`compute` with autograd on (gradients reach the weights)."""
+        b = s.shape[0]
+        x = s.reshape(b, *self.source.shape)
+        return self._apply_step(x, self.layers).reshape(b, *self.target.shape)
+
+    def compute_multi(self, s: torch.Tensor) -> torch.Tensor:
+        """All steps: spikes ``[T, B, *source.shape]`` -> current ``[T, B, *target.shape]``."""
+        t, b = s.shape[:2]
+        x = s.reshape(t, b, *self.source.shape)
+        dtype = weight_dtype(self.layers)  # the same casts as compute()
+        for m in self.layers:
+            if isinstance(m, TemporalModule):
+                x = m.multi(x)
+            else:
+                x = self._apply_step(x.flatten(0, 1), [m], dtype).unflatten(0, (t, b))
+        return x.reshape(t, b, *self.target.shape)
+
+    def update(self, **kwargs: Any) -> None:
+        """BindsNET's abstract per-step learning hook (required to instantiate): no learning here."""
+        super().update(**kwargs)
+
+    def normalize(self) -> None:
+        """No weight normalisation (BindsNET calls this after each run)."""
+
+    def reset_state_variables(self) -> None:
+        super().reset_state_variables()
+        for m in self.layers:
+            if isinstance(m, TemporalModule):
+                m.reset_state()
+
+    # --- conveniences -------------------------------------------------------------------
+    @property
+    def weighted(self) -> list[nn.Module]:
+        """The modules that carry weights (Linear / Conv2d)."""
+        return [m for m in self.layers if isinstance(m, (nn.Linear, nn.Conv2d))]
+
+    def config(self) -> dict[str, Any]:
+        if self.ops is None:
+            raise TypeError(
+                "this connection was built from raw modules and has no op spec; build it "
+                "with ops=[...] to save it (see snnsim.core.ops for the supported ops)"
+            )
+        return {"ops": [dict(o) for o in self.ops], "event_driven": self.event_driven}
+
+    def extra_repr(self) -> str:
+        return f"ops={[o['op'] for o in self.ops] if self.ops else 'modules'}, event_driven={self.event_driven}"
+

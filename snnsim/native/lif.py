@@ -1,0 +1,100 @@
+"""Native CPU kernels of the multi-step IF/LIF of :class:`snnsim.core.autograd.MultiStepNeuron`.
+
+One fused C pass over ``[T, N]`` (N = all neurons of all samples) for the forward
+recurrence and one for the adjoint (BPTT) recurrence, with the surrogate derivative
+computed inline, instead of a Python loop of small torch ops per time step. Compiled on
+first use with the system C compiler (the helpers of :mod:`snnsim.native.build`:
+cached in ``$SNNSIM_CACHE_DIR`` or ``~/.cache/snnsim``), called through ctypes; column
+ranges run in parallel on torch's OpenMP threads.
+
+The forward pass runs the same float32 operations in the same order as the torch code
+(no FMA contraction, no fast-math), so spikes and potentials are bit-identical; the
+backward pass agrees with the torch code to float32 rounding. Used for contiguous
+float32 CPU tensors, no refractory period and the surrogates Rectangular, FastSigmoid
+and ArcTan; anything else (Lee's pseudo-derivative, float64, CUDA), a missing compiler,
+or ``SNNSIM_NATIVE=0`` in the environment (read at each call) keeps the torch path.
+"""
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Optional
+
+import torch
+
+from snnsim.core.dynamics import NeuronParams, per_neuron
+from snnsim.native.build import build_library, c_source, library_status, load_once, native_disabled, ptr, threads_for
+from snnsim.core.surrogate import ArcTan, FastSigmoid, Rectangular, Surrogate
+
+_I64, _F32, _INT, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_int, ctypes.c_void_p
+_native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
+_SURROGATES = {Rectangular: 0, FastSigmoid: 1, ArcTan: 2}
+_RESETS = {"zero": 0, "subtract": 1, "none": 2}
+
+
+def _compile() -> ctypes.CDLL:
+    dll = build_library(c_source("lif.c"), "lif")  # read at the first build, not at import
+    dims = [_I64, _I64, _I64, _I64]
+    dll.lif_fwd_par.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _INT, _F32, _F32, _INT, _INT, _INT]
+    dll.lif_bwd_par.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _F32, _F32, _INT, _INT, _INT, _INT,
+                                _F32, _F32, _INT]
+    dll.lif_fwd_par.restype = dll.lif_bwd_par.restype = None
+    return dll
+
+
+def _library() -> Optional[ctypes.CDLL]:
+    return load_once(_native, _compile)
+
+
+def native_status() -> str:
+    """``"loaded"`` when the C kernels can be used, else why not (the torch path then)."""
+    return library_status(_native, _compile)
+
+
+def native_usable(current: torch.Tensor, p: NeuronParams, surrogate: Surrogate) -> bool:
+    """Whether :class:`MultiStepNeuron` can run the C kernels for these arguments."""
+    return (not native_disabled() and type(surrogate) in _SURROGATES
+            and not p.refrac and not per_neuron(p) and p.reset in _RESETS and current.device.type == "cpu"
+            and current.dtype == torch.float32 and current.dim() >= 1 and current.numel() > 0
+            and _library() is not None)
+
+
+def lif_forward(current: torch.Tensor, p: NeuronParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(spikes float 0/1, potentials after reset, pre-reset potentials), each like ``current``.
+
+    The potentials are the pre-reset tensor itself for reset "none" or a non-spiking neuron."""
+    x = current.detach().contiguous()
+    pre = torch.empty_like(x)
+    separate = p.spiking and p.reset != "none"
+    volts = torch.empty_like(x) if separate else pre
+    spikes = torch.empty_like(x)
+    t, n = x.shape[0], x[0].numel()
+    lib = _library()
+    leak, thresh, v_reset = float(p.leak), float(p.thresh), float(p.v_reset)
+    reset, spiking, use_leak = _RESETS[p.reset], int(bool(p.spiking)), int(leak != 1.0)
+    lib.lif_fwd_par(ptr(x), ptr(pre), ptr(volts), ptr(spikes), t, n, 0, n, leak, use_leak, thresh, v_reset,
+                    reset, spiking, threads_for(n))
+    return spikes, volts, pre
+
+
+def lif_backward(pre: torch.Tensor, g_s: Optional[torch.Tensor], g_v: Optional[torch.Tensor], p: NeuronParams,
+                 surrogate: Surrogate, detach_reset: bool) -> torch.Tensor:
+    """dL/dcurrent from the pre-reset potentials and the gradients of spikes / potentials (None: zero)."""
+    gs = None if g_s is None or not p.spiking else g_s.to(torch.float32).contiguous()
+    gv = None if g_v is None else g_v.to(torch.float32).contiguous()
+    out = torch.empty_like(pre)
+    t, n = pre.shape[0], pre[0].numel()
+    kind = _SURROGATES[type(surrogate)]
+    if kind == 0:
+        width = float(surrogate.width)  # type: ignore[attr-defined]
+        p1, p2 = width / 2, 1.0 / width
+    elif kind == 1:
+        p1, p2 = float(surrogate.slope), 0.0  # type: ignore[attr-defined]
+    else:
+        alpha = float(surrogate.alpha)  # type: ignore[attr-defined]
+        p1, p2 = 3.141592653589793 / 2 * alpha, alpha / 2
+    lib = _library()
+    args = (float(p.leak), float(p.thresh), float(p.v_reset), _RESETS[p.reset], int(bool(p.spiking)),
+            int(bool(detach_reset)), kind, p1, p2)
+    lib.lif_bwd_par(ptr(pre), ptr(gs), ptr(gv), ptr(out), t, n, 0, n, *args, threads_for(n))
+    return out
+

@@ -1,0 +1,424 @@
+"""Bad input on the command line (issue 15, item 7): every case ends with exit code 2 and ONE
+line on stderr naming what was wrong, no traceback, and no file written or changed anywhere.
+
+Runs in-process through ``snnsim.cli.main`` (a subprocess per case would cost seconds of torch
+import). The fixtures (a trained ANN, a simulate run, a training checkpoint) are built once per
+module from the real commands; the bad files are made from them: truncated, binary, empty,
+wrong JSON types, code-carrying pickles and weights of the wrong shapes, the last three also
+re-sealed so that they get past the checksums and reach the loaders.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import pickle
+import shlex
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from snnsim.cli import main
+from snnsim.data.datasets import write_idx
+from snnsim.core.io import FILES_KEY, SEAL_KEY, tensor_bytes, write_sealed
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+MARKER = "pwned-by-pickle"
+
+
+class Payload:
+    """A pickle that runs code when unpickled: it would create the file MARKER in the cwd."""
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.system, (f"touch {MARKER}",))
+
+
+def _reseal(json_path: Path, blobs: dict[str, bytes]) -> None:
+    """Rewrite ``blobs`` and re-seal ``json_path`` over them, so the checksums pass and the
+    content reaches the loader."""
+    obj = json.loads(json_path.read_text())
+    body = {k: v for k, v in obj.items() if k not in (FILES_KEY, SEAL_KEY)}
+    old = {name: (json_path.parent / name).read_bytes() for name in obj[FILES_KEY]}
+    write_sealed(json_path, body, {**old, **blobs})
+
+
+def _variant(src: Path, dst: Path, change: Callable[[Path], object]) -> None:
+    shutil.copytree(src, dst)
+    change(dst)
+
+
+def _cut(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def _run(argv: list[str]) -> None:
+    assert main(argv) == 0, argv
+
+
+def _ann_variants(ann: Path, other_ann: Path, bad: Path) -> None:
+    evil = pickle.dumps({"w": Payload()}, protocol=2)
+    trunc = (ann / "ann.pt").read_bytes()[:200]
+    variants: dict[str, Callable[[Path], object]] = {
+        "ann_trunc": lambda d: _cut(d / "ann.pt"),
+        "ann_empty_pt": lambda d: (d / "ann.pt").write_bytes(b""),
+        "ann_no_pt": lambda d: (d / "ann.pt").unlink(),
+        "ann_json_list": lambda d: (d / "ann.json").write_text("[1, 2]"),
+        "ann_json_bin": lambda d: (d / "ann.json").write_bytes(bytes(range(256))),
+        "ann_json_empty": lambda d: (d / "ann.json").write_text(""),
+        "ann_json_deep": lambda d: (d / "ann.json").write_text("[" * 200_000),
+        "ann_json_edited": lambda d: (d / "ann.json").write_text(
+            (d / "ann.json").read_text().replace('"n_classes": 10', '"n_classes": 11')),
+        "ann_evil_sealed": lambda d: _reseal(d / "ann.json", {"ann.pt": evil}),
+        "ann_trunc_sealed": lambda d: _reseal(d / "ann.json", {"ann.pt": trunc}),
+        "ann_shapes_sealed": lambda d: _reseal(d / "ann.json", {"ann.pt": (other_ann / "ann.pt").read_bytes()}),
+        "ann_list_sealed": lambda d: _reseal(d / "ann.json", {"ann.pt": tensor_bytes([1, 2])}),
+    }
+    for name, change in variants.items():
+        _variant(ann, bad / name, change)
+
+
+def _checkpoint_variants(ckpt: Path, other_ckpt: Path, bad: Path) -> None:
+    evil = pickle.dumps({"w": Payload()}, protocol=2)
+    trunc = (ckpt / "weights.pt").read_bytes()[:200]
+    variants: dict[str, Callable[[Path], object]] = {
+        "ck_trunc_weights": lambda d: _cut(d / "weights.pt"),
+        "ck_trunc_trainer": lambda d: _cut(d / "trainer.pt"),
+        "ck_empty_weights": lambda d: (d / "weights.pt").write_bytes(b""),
+        "ck_no_weights": lambda d: (d / "weights.pt").unlink(),
+        "ck_no_json": lambda d: (d / "network.json").unlink(),
+        "ck_json_list": lambda d: (d / "network.json").write_text("[]"),
+        "ck_json_bin": lambda d: (d / "network.json").write_bytes(bytes(range(256)) * 4),
+        "ck_json_deep": lambda d: (d / "network.json").write_text('{"a":' * 200_000),
+        "ck_json_edited": lambda d: (d / "network.json").write_text(
+            (d / "network.json").read_text().replace('"thresh": 1.0', '"thresh": 2.0', 1)),
+        "ck_evil_sealed": lambda d: _reseal(d / "network.json", {"weights.pt": evil}),
+        "ck_trunc_sealed": lambda d: _reseal(d / "network.json", {"weights.pt": trunc}),
+        "ck_shapes_sealed": lambda d: _reseal(d / "network.json",
+                                              {"weights.pt": (other_ckpt / "weights.pt").read_bytes()}),
+        "ck_list_sealed": lambda d: _reseal(d / "network.json", {"weights.pt": tensor_bytes([1.0, 2.0])}),
+        "ck_trainer_evil_sealed": lambda d: _reseal(d / "network.json", {"trainer.pt": evil}),
+        "ck_trainer_trunc_sealed": lambda d: _reseal(d / "network.json", {"trainer.pt": trunc}),
+    }
+    for name, change in variants.items():  # a run directory around each: train --resume --out RUN
+        _variant(ckpt, bad / name / "checkpoint", change)
+
+
+def _run_variants(run: Path, bad: Path) -> None:
+    def report(text: str) -> Callable[[Path], object]:
+        return lambda d: (d / "report.json").write_text(text)
+
+    def record(obj: object) -> Callable[[Path], object]:
+        return lambda d: torch.save(obj, d / "record.pt")
+
+    variants: dict[str, Callable[[Path], object]] = {
+        "run_report_list": report("[]"),
+        "run_report_str": report('"x"'),
+        "run_report_bin": lambda d: (d / "report.json").write_bytes(bytes(range(256)) * 4),
+        "run_report_empty": report(""),
+        "run_report_cut": lambda d: _cut(d / "report.json"),
+        "run_report_deep": report("[" * 200_000),
+        "run_report_classes": report('{"num_classes": "ten"}'),
+        "run_report_net": report('{"net": 5}'),
+        "run_report_dt": report('{"dt": "1 ms"}'),
+        "run_report_cm": report('{"confusion_matrix": 3}'),
+        "run_report_zero_classes": report('{"num_classes": 0}'),
+        "run_no_files": lambda d: [(d / f).unlink() for f in ("report.json", "record.pt")],
+        "run_record_cut": lambda d: _cut(d / "record.pt"),
+        "run_record_bin": lambda d: (d / "record.pt").write_bytes(bytes(range(256)) * 4),
+        "run_record_empty": lambda d: (d / "record.pt").write_bytes(b""),
+        "run_record_evil": record({"spikes": Payload()}),
+        "run_record_list": record([1, 2]),
+        "run_record_no_spikes": record({"spikes": {}}),
+        "run_record_numbers": record({"spikes": {"a": 1}}),
+        "run_record_shapes": record({"spikes": {"a": torch.zeros(3, 2, 4), "b": torch.zeros(5, 2, 4)}}),
+        "run_record_flat": record({"spikes": {"a": torch.zeros(3)}}),
+    }
+    for name, change in variants.items():
+        _variant(run, bad / name, change)
+
+
+def _data_variants(bad: Path) -> None:
+    """mnist10k directories (``--dataset mnist10k --data-dir DIR``) with broken IDX files."""
+    img, lab = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
+
+    def idx(name: str, images: np.ndarray, labels: np.ndarray) -> Path:
+        d = bad / name
+        d.mkdir()
+        write_idx(d / img, images)
+        write_idx(d / lab, labels)
+        return d
+
+    ok_x, ok_y = np.zeros((10, 28, 28), np.uint8), np.arange(10, dtype=np.uint8)
+    d = idx("idx_binary", ok_x, ok_y)
+    (d / img).write_bytes(bytes(range(256)) * 8)
+    d = idx("idx_cut", ok_x, ok_y)
+    _cut(d / img)
+    d = idx("idx_not_gzip", ok_x, ok_y)
+    (d / img).unlink()
+    (d / f"{img}.gz").write_bytes(b"not gzip at all")
+    d = idx("idx_gzip_cut", ok_x, ok_y)
+    (d / img).unlink()
+    (d / f"{img}.gz").write_bytes(gzip.compress(bytes(8000))[:40])
+    idx("idx_count", ok_x, ok_y[:9])
+    idx("idx_labels", ok_x, np.full(10, 11, np.uint8))
+    idx("idx_one", ok_x[:1], ok_y[:1])
+    idx("idx_float", ok_x.astype(np.float32), ok_y)
+    idx("idx_flat", np.zeros((10, 784), np.uint8), ok_y)
+    (bad / "idx_empty").mkdir()
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A module directory: ann/ (train-ann), ann9/ (other hidden size), run/ (simulate),
+    tr/ and tr9/ (train spikebp, with checkpoint/), bad/ (the broken copies), data files."""
+    base = tmp_path_factory.mktemp("bad_input")
+    tiny = ["--limit", "32", "--epochs", "1", "--no-progress"]
+    _run(["train-ann", "--net", "fc", "--hidden", "8", *tiny, "--out", str(base / "ann")])
+    _run(["train-ann", "--net", "fc", "--hidden", "9", *tiny, "--out", str(base / "ann9")])
+    _run(["simulate", "--limit", "4", "-T", "3", "--batch-size", "4", "--no-progress", "--out", str(base / "run")])
+    for hidden, name in (("8", "tr"), ("9", "tr9")):
+        _run(["train", "--method", "spikebp", "--hidden", hidden, "-T", "3", "--batch-size", "16", *tiny,
+              "--out", str(base / name)])
+    bad = base / "bad"
+    bad.mkdir()
+    (bad / "empty").mkdir()
+    (bad / "file").write_text("x")
+    _ann_variants(base / "ann", base / "ann9", bad)
+    _checkpoint_variants(base / "tr" / "checkpoint", base / "tr9" / "checkpoint", bad)
+    _run_variants(base / "run", bad)
+    _data_variants(bad)
+    return base
+
+
+SIM = "simulate --limit 4 -T 3 --batch-size 4 --no-progress"
+ANN = "train-ann --net fc --hidden 8 --limit 16 --epochs 1 --no-progress"
+CONV = "convert --ann {base}/ann --limit 8 -T 3 --norm none --calib-samples 4 --no-progress"
+TRAIN = "train --limit 16 --epochs 1 -T 3 --batch-size 16 --no-progress"
+RESUME = TRAIN.replace("--limit 16", "--limit 32")  # the fixture checkpoints' settings
+FOLD = "fold --checkpoint {base}/tr/checkpoint --limit 4 --no-progress"
+PLOT = "plot {base}/run"
+VIEW = "view {base}/run"
+MNIST = f"{SIM} --dataset mnist10k --data-dir {{bad}}"
+
+#: (id, command line, a fragment the one line must contain). ``{out}`` is added to every command
+#: with an --out option (a fresh directory per case); ``{base}``/``{bad}`` are the fixtures.
+CASES: list[tuple[str, str, str]] = [
+    # --- options every run command shares, on each command ------------------------------
+    *[(f"{name}-device-meta", f"{cmd} --device meta", "--device meta")
+      for name, cmd in (("simulate", SIM), ("train-ann", ANN), ("convert", CONV), ("train", f"{TRAIN} --method spikebp"),
+                        ("fold", FOLD))],
+    *[(f"{name}-seed-2**70", f"{cmd} --seed {2**70}", "--seed")
+      for name, cmd in (("simulate", SIM), ("train-ann", ANN), ("convert", CONV), ("train", f"{TRAIN} --method lif"),
+                        ("demo", "demo"))],
+    *[(f"{name}-lr-1e300", f"{cmd} --lr 1e300", "--lr")
+      for name, cmd in (("train-ann", ANN), ("convert", "convert --net fc --limit 8"), ("demo", "demo"),
+                        *[(f"train-{m}", f"{TRAIN} --method {m}")
+                          for m in ("spikebp", "lif", "fastsnn", "ttfs", "stbp-tdbn")])],
+    ("seed-negative", f"{SIM} --seed -1", "--seed"),
+    ("seed-text", f"{SIM} --seed abc", "--seed"),
+    ("device-unknown", f"{SIM} --device quantum", "--device"),
+    ("device-cuda-absent", f"{SIM} --device cuda", "cuda"),
+    ("device-mps-absent", f"{SIM} --device mps", "mps"),
+    ("device-cuda-index", f"{ANN} --device cuda:99", "cuda"),
+    ("threads-huge", f"{SIM} --threads 100000", "--threads"),
+    ("threads-zero", f"{SIM} --threads 0", "--threads"),
+    ("batch-size-zero", f"{SIM} --batch-size 0", "--batch-size"),
+    ("limit-negative", f"{SIM} --limit -3", "--limit"),
+    ("max-memory-text", f"{SIM} --max-memory lots", "--max-memory"),
+    ("max-memory-zero", f"{SIM} --max-memory 0", "--max-memory"),
+    ("timesteps-huge", f"{SIM} -T 1000000000000", "memory"),
+    ("timesteps-float", f"{SIM} -T 2.5", "--timesteps"),
+    ("dataset-unknown", f"{SIM} --dataset imagenet", "--dataset"),
+    ("engine-unknown", f"{SIM} --engine warp", "--engine"),
+    ("unknown-option", f"{SIM} --frobnicate 3", "--frobnicate"),
+    # --- simulate ----------------------------------------------------------------------
+    ("sim-max-rate-huge", f"{SIM} --max-rate 1e300", "max_rate"),
+    ("sim-max-rate-nan", f"{SIM} --max-rate nan", "--max-rate"),
+    ("sim-prob-scale-huge", f"{SIM} --encoder bernoulli --prob-scale 5", "prob_scale"),
+    ("sim-rate-and-scale", f"{SIM} --max-rate 5 --prob-scale 0.1", "--prob-scale"),
+    ("sim-rate-for-current", f"{SIM} --encoder current --max-rate 5", "--encoder current"),
+    ("sim-encoder-unknown", f"{SIM} --encoder morse", "--encoder"),
+    ("sim-net-unknown", f"{SIM} --net vgg99", "--net"),
+    ("sim-ckpt-missing", f"{SIM} --checkpoint {{bad}}/missing", "missing"),
+    ("sim-ckpt-empty-dir", f"{SIM} --checkpoint {{bad}}/empty", "empty"),
+    ("sim-ckpt-a-file", f"{SIM} --checkpoint {{bad}}/file", "file"),
+    ("sim-ckpt-an-ann", f"{SIM} --checkpoint {{base}}/ann", "network.json"),
+    *[(f"sim-{v}", f"{SIM} --checkpoint {{bad}}/{v}/checkpoint", frag) for v, frag in (
+        ("ck_trunc_weights", "weights.pt"), ("ck_trunc_trainer", "trainer.pt"), ("ck_empty_weights", "weights.pt"),
+        ("ck_no_weights", "weights.pt"), ("ck_no_json", "network.json"), ("ck_json_list", "network.json"),
+        ("ck_json_bin", "network.json"), ("ck_json_deep", "network.json"), ("ck_json_edited", "network.json"),
+        ("ck_evil_sealed", "weights_only"), ("ck_trunc_sealed", "weights.pt"), ("ck_shapes_sealed", "fit"),
+        ("ck_list_sealed", "weights.pt"))],
+    ("sim-ckpt-wrong-dataset", f"{SIM} --checkpoint {{base}}/tr/checkpoint --dataset cifar10 "
+                               f"--data-root {{bad}}/empty", "cifar10"),
+    # --- datasets ----------------------------------------------------------------------
+    ("data-mnist-root-empty", f"{SIM} --dataset mnist --data-root {{bad}}/empty", "mnist"),
+    ("data-fashion-root-file", f"{SIM} --dataset fashion-mnist --data-root {{bad}}/file", "fashion-mnist"),
+    ("data-cifar-root-empty", f"{SIM} --dataset cifar10 --data-root {{bad}}/empty", "cifar10"),
+    ("data-mnist10k-missing", f"{MNIST}/missing", "mnist10k"),
+    ("data-mnist10k-empty", f"{MNIST}/idx_empty", "mnist10k"),
+    ("data-mnist10k-binary", f"{MNIST}/idx_binary", "IDX"),
+    ("data-mnist10k-cut", f"{MNIST}/idx_cut", "truncated"),
+    ("data-mnist10k-not-gzip", f"{MNIST}/idx_not_gzip", "idx"),
+    ("data-mnist10k-gzip-cut", f"{MNIST}/idx_gzip_cut", "gzip"),
+    ("data-mnist10k-count", f"{MNIST}/idx_count", "labels"),
+    ("data-mnist10k-labels", f"{MNIST}/idx_labels", "labels"),
+    ("data-mnist10k-one-image", f"{MNIST}/idx_one", "2 images"),
+    ("data-mnist10k-float", f"{MNIST}/idx_float", "uint8"),
+    ("data-mnist10k-flat", f"{MNIST}/idx_flat", "uint8"),
+    # --- train-ann -----------------------------------------------------------------------
+    ("ann-lr-nan", f"{ANN} --lr nan", "--lr"),
+    ("ann-lr-negative", f"{ANN} --lr=-1", "--lr"),
+    ("ann-hidden-zero", f"{ANN.replace('--hidden 8', '--hidden 0')}", "--hidden"),
+    ("ann-hidden-text", f"{ANN.replace('--hidden 8', '--hidden many')}", "--hidden"),
+    ("ann-hidden-huge", f"{ANN.replace('--hidden 8', '--hidden 1000000000')}", "memory"),
+    ("ann-hidden-for-lenet", f"{ANN.replace('--net fc', '--net lenet')}", "--hidden"),
+    ("ann-momentum-2", f"{ANN} --optimizer sgd --momentum 2", "momentum"),
+    ("ann-momentum-nan", f"{ANN} --optimizer sgd --momentum nan", "momentum"),
+    ("ann-dropout-1", f"{ANN} --dropout 1", "--dropout"),
+    ("ann-epochs-zero", f"{ANN} --epochs 0", "--epochs"),
+    ("ann-optimizer", f"{ANN} --optimizer lbfgs", "--optimizer"),
+    # --- convert -----------------------------------------------------------------------
+    *[(f"conv-{v}", f"{CONV.replace('{base}/ann', '{bad}/' + v)}", frag) for v, frag in (
+        ("missing", "missing"), ("empty", "empty"), ("file", "file"),
+        ("ann_trunc", "ann.pt"), ("ann_empty_pt", "ann.pt"), ("ann_no_pt", "ann.pt"), ("ann_json_list", "ann.json"),
+        ("ann_json_bin", "ann.json"), ("ann_json_empty", "ann.json"), ("ann_json_deep", "ann.json"),
+        ("ann_json_edited", "ann.json"), ("ann_evil_sealed", "weights_only"), ("ann_trunc_sealed", "ann.pt"),
+        ("ann_shapes_sealed", "does not fit"), ("ann_list_sealed", "ann.pt"))],
+    ("conv-a-checkpoint", f"{CONV.replace('{base}/ann', '{base}/tr/checkpoint')}", "ann.json"),
+    ("conv-percentile-0", f"{CONV} --percentile 0", "--percentile"),
+    ("conv-percentile-101", f"{CONV} --percentile 101", "--percentile"),
+    ("conv-calib-zero", f"{CONV} --calib-samples 0", "--calib-samples"),
+    ("conv-threshold-inf", f"{CONV} --threshold inf", "--threshold"),
+    ("conv-tune-rates", f"{CONV} --tune-none --tune-rates 0,1", "--tune-rates"),
+    ("conv-tune-thresholds", f"{CONV} --tune-none --tune-thresholds a,b", "--tune-thresholds"),
+    ("conv-rate-for-current", f"{CONV} --encoder current --max-rate 100", "--max-rate"),
+    ("conv-max-rate-huge", f"{CONV} --max-rate 1e300", "max_rate"),
+    ("conv-no-source", "convert --limit 8", "--ann"),
+    ("conv-two-sources", "convert --ann {base}/ann --net fc", "--net"),
+    ("conv-norm-unknown", f"{CONV.replace('--norm none', '--norm magic')}", "--norm"),
+    ("conv-dataset-mismatch", f"{CONV} --dataset cifar10 --data-root {{bad}}/empty", "cifar10"),
+    # --- train ---------------------------------------------------------------------------
+    ("train-method-unknown", f"{TRAIN} --method hebb", "--method"),
+    ("train-no-method", TRAIN, "--method"),
+    ("train-net-for-method", f"{TRAIN} --method spikebp --net vgg", "vgg"),
+    ("train-stbp-fc", f"{TRAIN} --method stbp-tdbn --net fc", "fc"),
+    ("train-ttfs-resnet", f"{TRAIN} --method ttfs --net resnet19", "resnet19"),
+    ("train-set-unknown", f"{TRAIN} --method spikebp --set foo=1", "foo"),
+    ("train-set-no-equals", f"{TRAIN} --method spikebp --set noequals", "--set"),
+    ("train-set-timesteps-0", f"{TRAIN} --method fastsnn --set timesteps=0", "timesteps"),
+    ("train-set-thresh-0", f"{TRAIN} --method spikebp --set thresh=0", "thresh"),
+    ("train-set-dt-nan", f"{TRAIN} --method lif --set dt=nan", "dt"),
+    ("train-set-width-neg", f"{TRAIN} --method stbp-tdbn --set width=-1", "width"),
+    ("train-set-hidden-0", f"{TRAIN} --method fastsnn --set hidden=[0]", "hidden"),
+    ("train-dropout-2", f"{TRAIN} --method spikebp --dropout 2", "--dropout"),
+    ("train-hidden-negative", f"{TRAIN} --method spikebp --hidden=-3", "--hidden"),
+    ("train-patience-0", f"{TRAIN} --method spikebp --patience 0", "--patience"),
+    ("train-schedule", f"{TRAIN} --method spikebp --schedule sometimes", "--schedule"),
+    ("train-from-relu-missing", f"{TRAIN} --method ttfs --from-relu {{bad}}/missing", "missing"),
+    ("train-from-relu-cut", f"{TRAIN} --method ttfs --from-relu {{bad}}/ann_trunc", "ann.pt"),
+    ("train-from-relu-evil", f"{TRAIN} --method ttfs --from-relu {{bad}}/ann_evil_sealed", "weights_only"),
+    ("train-from-relu-other-method", f"{TRAIN} --method spikebp --from-relu {{base}}/ann", "from_relu"),
+    ("train-resume-nothing", f"{TRAIN} --method spikebp --resume", "--resume"),
+    *[(f"train-resume-{v}", f"{RESUME} --method spikebp --hidden 8 --resume --out {{bad}}/{v}", frag) for v, frag in (
+        ("ck_trunc_trainer", "trainer.pt"), ("ck_trainer_evil_sealed", "weights_only"),
+        ("ck_trainer_trunc_sealed", "trainer.pt"), ("ck_json_list", "network.json"),
+        ("ck_shapes_sealed", "fit"))],
+    ("train-resume-other-hidden", f"{RESUME} --method spikebp --hidden 20 --resume --out {{base}}/tr", "hidden"),
+    # --- fold ----------------------------------------------------------------------------
+    ("fold-missing", "fold --checkpoint {bad}/missing", "missing"),
+    ("fold-cut", "fold --checkpoint {bad}/ck_trunc_weights/checkpoint", "weights.pt"),
+    ("fold-evil", "fold --checkpoint {bad}/ck_evil_sealed/checkpoint", "weights_only"),
+    ("fold-json-list", "fold --checkpoint {bad}/ck_json_list/checkpoint", "network.json"),
+    ("fold-an-ann", "fold --checkpoint {base}/ann", "network.json"),
+    ("fold-no-checkpoint", "fold", "--checkpoint"),
+    ("fold-trained-bernoulli", FOLD, "coding"),
+    # --- plot ----------------------------------------------------------------------------
+    ("plot-missing", "plot {bad}/missing", "missing"),
+    ("plot-a-file", "plot {bad}/file", "file"),
+    ("plot-empty-dir", "plot {bad}/empty", "empty"),
+    *[(f"plot-{v}", f"plot {{bad}}/{v}", frag) for v, frag in (
+        ("run_report_list", "list"), ("run_report_str", "str"), ("run_report_bin", "report.json"),
+        ("run_report_empty", "report.json"), ("run_report_cut", "report.json"), ("run_report_deep", "report.json"),
+        ("run_report_classes", "num_classes"), ("run_report_net", "'net'"), ("run_report_dt", "'dt'"),
+        ("run_report_cm", "confusion_matrix"), ("run_report_zero_classes", "num_classes"),
+        ("run_no_files", "report.json"), ("run_record_cut", "record.pt"), ("run_record_bin", "record.pt"),
+        ("run_record_empty", "record.pt"), ("run_record_evil", "weights_only"), ("run_record_list", "record.pt"),
+        ("run_record_no_spikes", "spikes"), ("run_record_numbers", "tensors"), ("run_record_shapes", "[T, B"),
+        ("run_record_flat", "[T, B"))],
+    ("plot-sample-negative", f"{PLOT} --sample -1", "sample"),
+    ("plot-sample-huge", f"{PLOT} --sample 1000", "sample"),
+    ("plot-layers-unknown", f"{PLOT} --layers nosuch", "nosuch"),
+    ("plot-ann-acc-5", f"{PLOT} --kind accuracy --ann-acc 5", "--ann-acc"),
+    ("plot-thresh-nan", f"{PLOT} --kind traces --thresh nan", "--thresh"),
+    ("plot-kind-unknown", f"{PLOT} --kind sonogram", "--kind"),
+    ("plot-format-unknown", f"{PLOT} --format bmp", "--format"),
+    ("plot-no-accuracy", f"{PLOT} --kind accuracy", "accuracy"),
+    ("plot-no-confusion", f"{PLOT} --kind confusion", "confusion"),
+    # --- view ----------------------------------------------------------------------------
+    ("view-missing", "view {bad}/missing --save {out}/v.png", "missing"),
+    ("view-report-list", "view {bad}/run_report_list --save {out}/v.png", "list"),
+    ("view-record-cut", "view {bad}/run_record_cut --save {out}/v.png", "record.pt"),
+    ("view-record-evil", "view {bad}/run_record_evil --html {out}/v.html", "weights_only"),
+    ("view-sample-negative", f"{VIEW} --sample -1 --save {{out}}/v.png", "sample"),
+    ("view-sample-huge", f"{VIEW} --sample 99 --html {{out}}/v.html", "sample"),
+    ("view-window-reversed", f"{VIEW} --window 2 1 --save {{out}}/v.png", "window"),
+    ("view-window-negative", f"{VIEW} --window -5 2 --save {{out}}/v.png", "window"),
+    ("view-layers-unknown", f"{VIEW} --layers nosuch --save {{out}}/v.png", "nosuch"),
+    ("view-save-txt", f"{VIEW} --save {{out}}/v.txt", "--save"),
+    ("view-save-unwritable", f"{VIEW} --save /dev/null/v.png", "--save"),
+    ("view-html-txt", f"{VIEW} --html {{out}}/v.txt", ".html"),
+    ("view-html-unwritable", f"{VIEW} --html /dev/null/v.html", "--html"),
+    ("view-html-and-save", f"{VIEW} --html {{out}}/v.html --save {{out}}/v.png", "--save"),
+    ("view-dpi-zero", f"{VIEW} --dpi 0 --save {{out}}/v.png", "--dpi"),
+    # --- demo ----------------------------------------------------------------------------
+    ("demo-epochs-zero", "demo --epochs 0", "--epochs"),
+    ("demo-max-rate-huge", "demo --max-rate 1e300 --epochs 1 -T 2", "max_rate"),
+    ("demo-out-dev-null", "demo --out /dev/null/x", "--out"),
+    ("no-command", "", "COMMAND"),
+    ("unknown-command", "frobnicate", "frobnicate"),
+]
+
+HAS_OUT = ("simulate", "train-ann", "convert", "train", "fold", "demo")
+
+
+def _files(root: Path) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_command_line_is_one_line_exit_2(case: tuple[str, str, str], base: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, line, fragment = case
+    out = tmp_path / "out"
+    argv = shlex.split(line.format(base=base, bad=base / "bad", out=out))
+    if argv and argv[0] in HAS_OUT and "--out" not in argv:
+        argv += ["--out", str(out)]
+    monkeypatch.chdir(tmp_path)
+    before = _files(base)
+    capsys.readouterr()
+    try:
+        code = main(argv)
+    except SystemExit as stop:  # argparse errors
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("snnsim"), err
+    assert fragment.lower() in lines[0].lower(), err
+    assert not (tmp_path / MARKER).exists(), "a pickle ran code"
+    assert _files(base) == before, "a fixture file was written or changed"
+    assert not out.exists() or not any(p.is_file() for p in out.rglob("*")), sorted(out.rglob("*"))
+
+
+def test_cli_cases_are_many_and_distinct() -> None:
+    ids = [c[0] for c in CASES]
+    assert len(ids) == len(set(ids))
+    assert len(ids) >= 150

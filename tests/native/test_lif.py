@@ -1,0 +1,110 @@
+"""The native (C) multi-step IF/LIF equals the torch path of MultiStepNeuron."""
+import pytest
+import torch
+
+from snnsim.native import lif as lif_native
+from snnsim.core.autograd import multistep_neuron
+from snnsim.core.dynamics import NeuronParams, neuron_multistep
+from snnsim.core.surrogate import ArcTan, FastSigmoid, LeePseudo, Rectangular
+
+pytestmark = pytest.mark.skipif(lif_native.native_status() != "loaded",
+                                reason=f"native LIF kernels not available: {lif_native.native_status()}")
+
+SURROGATES = [Rectangular(1.0), Rectangular(0.3), FastSigmoid(10.0), FastSigmoid(100.0), ArcTan(2.0)]
+PARAMS = [
+    NeuronParams(reset="zero"),
+    NeuronParams(leak=0.9, reset="zero", v_reset=-0.2),
+    NeuronParams(leak=0.25, thresh=0.4, reset="zero"),
+    NeuronParams(reset="subtract"),
+    NeuronParams(leak=0.9, reset="subtract", thresh=0.7),
+    NeuronParams(reset="none"),
+    NeuronParams(leak=0.8, reset="none"),
+    NeuronParams(leak=0.9, reset="none", spiking=False),
+    NeuronParams(leak=1.0, reset="zero", spiking=False),
+]
+
+
+def _run(cur, p, sur, detach, native, monkeypatch, w_s=None, w_v=None):
+    monkeypatch.setenv("SNNSIM_NATIVE", "1" if native else "0")
+    x = cur.clone().requires_grad_()
+    assert lif_native.native_usable(x, p, sur) == native
+    s, v = multistep_neuron(x, p, sur, detach)
+    loss = 0
+    if w_s is not None:
+        loss = loss + (s * w_s).sum()
+    if w_v is not None:
+        loss = loss + (v * w_v).sum()
+    (g,) = torch.autograd.grad(loss, x)
+    return s.detach(), v.detach(), g
+
+
+@pytest.mark.parametrize("detach", [False, True])
+@pytest.mark.parametrize("sur", SURROGATES, ids=repr)
+@pytest.mark.parametrize("p", PARAMS, ids=repr)
+def test_native_matches_torch(p, sur, detach, monkeypatch):
+    torch.manual_seed(0)
+    cur = torch.rand(25, 4, 3, 50) * 0.8 - 0.1  # N = 600: more than one column block
+    w_s, w_v = torch.randn(25, 4, 3, 50), torch.randn(25, 4, 3, 50)
+    s1, v1, g1 = _run(cur, p, sur, detach, True, monkeypatch, w_s, w_v)
+    s2, v2, g2 = _run(cur, p, sur, detach, False, monkeypatch, w_s, w_v)
+    assert s1.dtype == s2.dtype == torch.float32
+    assert torch.equal(s1, s2) and torch.equal(v1, v2)
+    assert torch.allclose(g1, g2, atol=1e-5, rtol=1e-5)
+    if p.spiking:
+        assert 0 < s1.sum() < s1.numel()
+    assert (g1 != 0).any()
+
+
+@pytest.mark.parametrize("which", ["spikes", "volts"])
+def test_native_one_output_gradient(which, monkeypatch):
+    """Only one output used: the other incoming gradient is None."""
+    torch.manual_seed(1)
+    cur = torch.rand(20, 8, 70) * 0.6
+    p, sur = NeuronParams(leak=0.9, reset="subtract"), ArcTan(2.0)
+    w = torch.randn(20, 8, 70)
+    kw = {"w_s": w} if which == "spikes" else {"w_v": w}
+    s1, v1, g1 = _run(cur, p, sur, False, True, monkeypatch, **kw)
+    s2, v2, g2 = _run(cur, p, sur, False, False, monkeypatch, **kw)
+    assert torch.equal(s1, s2) and torch.equal(v1, v2)
+    assert torch.allclose(g1, g2, atol=1e-5, rtol=1e-5)
+
+
+def test_native_large_threaded_and_noncontiguous(monkeypatch):
+    """N large enough to split over threads; a non-contiguous input; a broadcast gradient."""
+    torch.manual_seed(2)
+    cur = (torch.rand(128, 25, 800) * 0.3).transpose(0, 1)  # [T, B, N], not contiguous
+    p, sur = NeuronParams(leak=0.9, reset="subtract"), ArcTan(2.0)
+    out = []
+    for native in (True, False):
+        monkeypatch.setenv("SNNSIM_NATIVE", "1" if native else "0")
+        x = cur.clone().requires_grad_() if not native else cur.detach().requires_grad_()
+        s, v = multistep_neuron(x, p, sur, False)
+        (g,) = torch.autograd.grad(s.sum() + v[-1].sum(), x)
+        out.append((s, v, g))
+    (s1, v1, g1), (s2, v2, g2) = out
+    assert torch.equal(s1, s2) and torch.equal(v1, v2)
+    assert torch.allclose(g1, g2, atol=1e-5, rtol=1e-5)
+
+
+def test_native_matches_dynamics(monkeypatch):
+    """Spikes / potentials equal the plain (non-differentiable) simulation."""
+    monkeypatch.setenv("SNNSIM_NATIVE", "1")
+    torch.manual_seed(3)
+    cur = torch.rand(30, 5, 40) * 0.7
+    for p in PARAMS:
+        s, v = multistep_neuron(cur.clone().requires_grad_(), p, FastSigmoid(), False)
+        s_ref, v_ref, _ = neuron_multistep(cur, p, record_voltage=True)
+        assert torch.equal(s.bool(), s_ref) and torch.equal(v.detach(), v_ref)
+
+
+def test_fallbacks(monkeypatch):
+    monkeypatch.setenv("SNNSIM_NATIVE", "1")
+    x = torch.rand(5, 2, 3)
+    p = NeuronParams()
+    assert lif_native.native_usable(x, p, ArcTan())
+    assert not lif_native.native_usable(x, p, LeePseudo())
+    assert not lif_native.native_usable(x.double(), p, ArcTan())
+    assert not lif_native.native_usable(x, NeuronParams(refrac=2), ArcTan())
+    monkeypatch.setenv("SNNSIM_NATIVE", "0")
+    assert not lif_native.native_usable(x, p, ArcTan())
+    assert lif_native.native_status().startswith("disabled")
