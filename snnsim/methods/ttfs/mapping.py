@@ -22,8 +22,6 @@ Windows: ``(1 + margin) * largest ReLU output`` of each layer on ``data`` (margi
 """
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import torch
@@ -31,23 +29,12 @@ import torch.nn.functional as F
 from bindsnet.network import Network
 from torch import nn
 
-from snnsim.core.bnfold import bn_affine
-from snnsim.methods.conversion import fold_batchnorm, trace_chain
+from snnsim.methods.conversion import Block, group_blocks, trace_chain
 from snnsim.core.spec import build_network
 
 from snnsim.methods.ttfs.chain import INPUT_T_MAX, ttfs_layers
 from snnsim.methods.ttfs.windowing import DEFAULT_MARGIN, Data, _inputs, calibrate_windows
 from snnsim.errors import UserError, UserTypeError
-
-
-@dataclass
-class _Layer:
-    name: str
-    module: nn.Module  # Linear/Conv2d (float64 copy)
-    pre: list[nn.Module] = field(default_factory=list)  # pooling before it
-    in_shape: list[int] = field(default_factory=list)  # shape of the signal entering it (after pre)
-    affine: Optional[tuple[torch.Tensor, torch.Tensor]] = None  # BN after the previous ReLU: (g, c)
-    relu: bool = False
 
 
 def _pool_spec(m: nn.Module) -> dict[str, Any]:
@@ -58,73 +45,13 @@ def _pool_spec(m: nn.Module) -> dict[str, Any]:
     return {"op": op, "kernel_size": int(k), "stride": int(s)}
 
 
-def _group(ann: nn.Module, in_shape: list[int]) -> list[_Layer]:
-    """Walk the traced chain into TTFS layers (see the module docstring)."""
-    layers: list[_Layer] = []
-    pending: list[nn.Module] = []
-    affine: Optional[tuple[torch.Tensor, torch.Tensor]] = None
-    cur: Optional[_Layer] = None
-    probe = torch.zeros(1, *in_shape, dtype=torch.float64)
-    for step in trace_chain(ann):
-        kind, name, mod = step.kind, step.name, step.module
-        if kind in ("dropout", "identity"):
-            continue
-        if kind in ("linear", "conv2d"):
-            if cur is not None and not cur.relu:
-                raise UserError(f"layer {cur.name!r} is followed by {name!r} without a ReLU in between")
-            if kind == "conv2d" and probe.dim() != 4:
-                raise UserError(f"layer {name!r}: a Conv2d cannot follow a flatten")
-            cur = _Layer(name, _as64(mod), [m for m in pending if m is not None], list(probe.shape[1:]), affine)
-            layers.append(cur)
-            pending, affine = [], None
-            probe = cur.module(probe.flatten(1) if kind == "linear" else probe)
-        elif kind == "batchnorm":
-            if cur is not None and not cur.relu:
-                if pending:
-                    raise UserError(f"BatchNorm {name!r} after pooling but before the ReLU is not supported")
-                cur.module = _as64(fold_batchnorm(cur.module, _as64(mod)))
-            else:
-                try:
-                    g, c = bn_affine(mod)
-                except ValueError as err:
-                    raise UserError(f"BatchNorm {name!r}: {err}") from None
-                affine = (g, c) if affine is None else (affine[0] * g, affine[1] * g + c)
-        elif kind == "relu":
-            if cur is None:
-                raise UserError(f"ReLU {name!r} comes before the first weighted layer; remove it")
-            if not cur.relu and any(isinstance(m, nn.AvgPool2d) for m in pending):
-                raise UserError(f"AvgPool2d between {cur.name!r} and its ReLU {name!r} is not supported")
-            cur.relu = True
-            probe = F.relu(probe)
-        elif kind in ("avgpool2d", "maxpool2d", "flatten"):
-            if kind == "maxpool2d" and affine is not None and bool((affine[0] < 0).any()):
-                raise UserError(f"max-pooling {name!r} after a BatchNorm with negative scale cannot be fused "
-                                 "into the next layer (they do not commute)")
-            if kind != "flatten":
-                if probe.dim() != 4:
-                    raise UserError(f"pooling {name!r} after a flatten is not supported")
-                pending.append(mod)
-                probe = mod(probe)
-            else:
-                probe = probe.flatten(1)
-        else:  # pragma: no cover - trace_chain yields only these kinds
-            raise ValueError(f"unexpected layer kind {kind!r} ({name})")
-    if not layers:
-        raise UserError("the model has no Linear or Conv2d layer to map")
-    if pending or affine is not None:
-        raise UserError("pooling or BatchNorm after the last weighted layer is not supported")
-    for layer in layers[:-1]:
-        if not layer.relu:
-            raise UserError(f"hidden layer {layer.name!r} has no ReLU after it")
-    return layers
+def _group(ann: nn.Module, in_shape: list[int]) -> list[Block]:
+    """The traced chain as weighted blocks in float64, BatchNorm after a ReLU kept as an affine
+    map for the next layer (:func:`snnsim.methods.conversion.group_blocks`)."""
+    return group_blocks(trace_chain(ann), input_shape=in_shape, bn_after_relu=True, dtype=torch.float64)
 
 
-def _as64(m: nn.Module) -> nn.Module:
-    """A float64 eval-mode copy of ``m`` (the ANN is left untouched)."""
-    return copy.deepcopy(m).double().eval()
-
-
-def _fused(layer: _Layer) -> tuple[torch.Tensor, torch.Tensor]:
+def _fused(layer: Block) -> tuple[torch.Tensor, torch.Tensor]:
     """(weight, bias) of ``layer`` in float64 with the BatchNorm before it fused in."""
     m = layer.module
     w = m.weight.detach().double()
@@ -145,7 +72,7 @@ def _fused(layer: _Layer) -> tuple[torch.Tensor, torch.Tensor]:
     return w_new, bias_map
 
 
-def mapped_spec(layers: list[_Layer], input_shape: list[int]) -> dict[str, Any]:
+def mapped_spec(layers: list[Block], input_shape: list[int]) -> dict[str, Any]:
     """The TTFS spec of grouped layers (windows of length 1, to be calibrated)."""
     spec_layers: list[dict[str, Any]] = [{"name": "input", "type": "input", "shape": input_shape}]
     conns = []

@@ -144,8 +144,29 @@ def test_fold_bn2d_after_conv():
     model = nn.Sequential(conv, bn, nn.ReLU(), nn.Flatten(), nn.Linear(6 * 25, 4), nn.BatchNorm1d(4), nn.ReLU()).eval()
     _random_bn(model[5], 4)
     blocks = group_blocks(trace_chain(model))
-    assert [b.batchnorm for b in blocks] == ["1", "5"]
+    assert [b.batchnorm for b in blocks] == [["1"], ["5"]]
     assert torch.allclose(forward_blocks(blocks, x)[-1], model(x), atol=1e-5)
+
+
+def test_one_grouper_for_conversion_and_ttfs_bn_rules():
+    """Two BatchNorms in a row fold into the layer; BatchNorm after a ReLU is refused for
+    conversion and kept as the next block's affine map (g, c) for the TTFS mapping."""
+    lin1, lin2 = nn.Linear(5, 4), nn.Linear(4, 3)
+    bn_a, bn_b, bn_post = (_random_bn(nn.BatchNorm1d(4), s) for s in (5, 6, 7))
+    model = nn.Sequential(lin1, bn_a, bn_b, nn.ReLU(), lin2).eval()
+    x = torch.randn(16, 5)
+    blocks = group_blocks(trace_chain(model))
+    assert blocks[0].batchnorm == ["1", "2"]
+    assert torch.allclose(forward_blocks(blocks, x)[-1], model(x), atol=1e-5)
+    post = nn.Sequential(lin1, nn.ReLU(), bn_post, lin2).eval()
+    with pytest.raises(ValueError, match="must directly follow"):
+        group_blocks(trace_chain(post))
+    kept = group_blocks(trace_chain(post), input_shape=[5], bn_after_relu=True, dtype=torch.float64)
+    g, c = kept[1].affine
+    assert kept[1].module.weight.dtype == torch.float64 and lin2.weight.dtype == torch.float32
+    assert kept[0].in_shape == [5] and kept[1].in_shape == [4]
+    h = torch.relu(lin1(x)).double()
+    assert torch.allclose(kept[1].module(g * h + c).float(), post(x), atol=1e-5)
 
 
 # --------------------------------------------------------------------------- graph tracing
