@@ -71,7 +71,7 @@ def test_poisson_refuses_huge_timesteps_before_allocating():
 
 
 def test_build_network_refuses_huge_layer_with_limit_and_option():
-    from snnsim.spec import build_network
+    from snnsim.core.spec import build_network
 
     spec = {"layers": [{"name": "in", "type": "input", "shape": [784]}, {"name": "h", "type": "if"}],
             "connections": [{"source": "in", "target": "h", "ops": [{"op": "linear", "out_features": 10 ** 9}]}]}
@@ -85,7 +85,7 @@ def test_build_network_refuses_huge_layer_with_limit_and_option():
 
 
 def test_build_ann_refuses_huge_input():
-    from snnsim.ann import build_ann
+    from snnsim.training.ann import build_ann
 
     with pytest.raises(UserError, match=r"the fc ANN's weights would allocate"):
         build_ann("fc", input_shape=[1, 100_000, 100_000])
@@ -95,9 +95,9 @@ def test_build_ann_refuses_huge_input():
 def _sealed_checkpoints(tmp: Path) -> tuple[Path, Path]:
     """A network.json with a 10^9-neuron layer and an ann.json with input [1, 100000, 100000],
     both correctly sealed (as a crafted or foreign file would be)."""
-    from snnsim.ann import ANN_CONFIG, ANN_WEIGHTS, ann_fc, save_ann
-    from snnsim.io import SPEC_FILE, read_checkpoint, save_network, write_sealed
-    from snnsim.spec import build_network
+    from snnsim.training.ann import ANN_CONFIG, ANN_WEIGHTS, ann_fc, save_ann
+    from snnsim.core.io import SPEC_FILE, read_checkpoint, save_network, write_sealed
+    from snnsim.core.spec import build_network
 
     net_dir, ann_dir = tmp / "net", tmp / "ann"
     spec = {"layers": [{"name": "in", "type": "input", "shape": [1, 8, 8]}, {"name": "h", "type": "if"},
@@ -131,15 +131,20 @@ def test_cli_refuses_huge_sizes_quickly_without_allocating(tmp_path):
         ["convert", "--ann", str(ann_dir), "--out", str(out)],
     ]
     proc = _run_python(f"""
-        import contextlib, io, json, resource, time
+        import contextlib, io, json, re, time
+        from pathlib import Path
         from snnsim.cli import main
+
+        def peak_kb():  # this process's own peak RSS: ru_maxrss would include the forking parent's
+            return int(re.search(r"VmHWM:\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1))
+
         for argv in {cases!r}:
             err = io.StringIO()
             t0 = time.perf_counter()
             with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
                 rc = main(argv + ["--no-progress"])
             print(json.dumps({{"rc": rc, "err": err.getvalue(), "s": time.perf_counter() - t0,
-                              "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
+                              "maxrss_kb": peak_kb()}}))
     """)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
