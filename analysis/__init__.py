@@ -16,8 +16,8 @@ and its data functions load it on first use.
 from typing import Any
 
 import snnsim  # noqa: F401  (first: its import guard keeps warnings alive when BindsNET loads)
-
 from analysis.accuracy import accuracy_curves, confusion_matrix, plot_accuracy_vs_time, plot_confusion_matrix
+from analysis.html_viewer import HtmlView, view
 from analysis.raster import plot_raster, raster_points, shown_neurons
 from analysis.rates import (
     firing_rates, neuron_rates, plot_firing_rates, plot_rate_histogram, rate_histogram_data, rates_from_counts,
@@ -28,7 +28,6 @@ from analysis.rundir import RunData, load_record, load_run, save_record
 from analysis.synops import E_AC, E_MAC, ann_macs, connection_macs, energy, energy_report, fanout, synops
 from analysis.traces import layer_thresholds, pick_neurons, plot_traces, trace_data
 from analysis.viewer import RasterViewer
-from analysis.html_viewer import HtmlView, view
 
 #: TTFS analysis, which lives with its method and loads on first use.
 _TTFS = ("first_spike_times", "plot_first_spike_times", "ttfs_histogram_data")

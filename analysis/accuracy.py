@@ -8,9 +8,8 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from snnsim.errors import UserError, UserTypeError
-
 from analysis.plotting import PathLike, new_figure, save_figure
+from snnsim.errors import UserError, UserTypeError
 
 Curve = dict[int, float]
 

@@ -25,12 +25,11 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from snnsim.engine import Record
-from snnsim.errors import UserError, UserTypeError
-
 from analysis.raster import MAX_NEURONS
 from analysis.rundir import RunData, load_record, load_run
 from analysis.viewer_data import MAX_SPIKES, SampleData, ViewerData, viewer_data
+from snnsim.engine import Record
+from snnsim.errors import UserError, UserTypeError
 
 #: matplotlib's tab10, so that layers have the colours of the PNG plots (``C0``...).
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",

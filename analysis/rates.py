@@ -12,10 +12,9 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from analysis.plotting import PathLike, RecordLike, as_record, check_layers, layer_color, new_figure, save_figure
 from snnsim.engine import Record
 from snnsim.errors import UserError
-
-from analysis.plotting import PathLike, RecordLike, as_record, check_layers, layer_color, new_figure, save_figure
 
 UNITS = ("step", "hz")
 

@@ -9,8 +9,8 @@ from typing import Any, Optional, Union
 
 import torch
 
-from snnsim.engine import Record
 from snnsim.core.io import atomic_write_bytes, load_tensors, read_json_object
+from snnsim.engine import Record
 from snnsim.errors import UserError
 
 RECORD_FILE = "record.pt"

@@ -7,11 +7,11 @@ import torch
 from bindsnet.network import Network
 from matplotlib.figure import Figure
 
+from analysis.plotting import (
+    PathLike, RecordLike, as_record, check_layers, check_sample, new_figure, save_figure, time_label,
+)
 from snnsim.core.nodes import SpikingNodes, param_json
 from snnsim.errors import UserError
-
-from analysis.plotting import PathLike, RecordLike, as_record, check_layers, check_sample, new_figure, save_figure, time_label
-
 
 #: a layer's threshold: one number, or per-neuron values (nested lists/tensor shaped like the layer)
 Thresh = Union[float, Sequence[Any], torch.Tensor]

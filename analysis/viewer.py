@@ -21,10 +21,9 @@ import torch
 from matplotlib.backend_bases import key_press_handler
 from matplotlib.widgets import CheckButtons, RangeSlider, Slider
 
-from snnsim.errors import UserError
-
 from analysis.plotting import PathLike, RecordLike, as_record, check_layers, layer_color, save_figure, time_label
 from analysis.raster import marker_area
+from snnsim.errors import UserError
 
 MIN_BAND = 0.2  # smallest band, as a share of the tallest layer's
 

@@ -15,12 +15,11 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from snnsim.engine import Record
-from snnsim.errors import UserError
-
 from analysis.plotting import as_record, check_layers
 from analysis.raster import MAX_NEURONS, raster_points, shown_neurons
 from analysis.traces import pick_neurons, trace_data
+from snnsim.engine import Record
+from snnsim.errors import UserError
 
 #: Default spike budget of one HTML file. A spike takes about 5.3 bytes (two base64
 #: uint16s), and the sample shown first is stored twice (plot and menu): with plotly.js

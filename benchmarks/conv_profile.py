@@ -31,9 +31,9 @@ from torch.profiler import ProfilerActivity, profile, record_function
 import networks
 import snnsim.core.connections as connections
 import snnsim.engine.fast as fast
+from snnsim.core.nodes import SpikingNodes
 from snnsim.engine import simulate
 from snnsim.engine.stock import StockLayer
-from snnsim.core.nodes import SpikingNodes
 
 from .common import cpu_info, machine_info, time_call, write_json
 

@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import networks  # noqa: E402
 from benchmarks.common import machine_info, run_stock, stock_bindsnet_fc, time_call, write_json  # noqa: E402
 from encoders import poisson  # noqa: E402
+from snnsim.core.io import load_network  # noqa: E402
 from snnsim.data.datasets import load_dataset  # noqa: E402
 from snnsim.engine import simulate  # noqa: E402
-from snnsim.core.io import load_network  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:

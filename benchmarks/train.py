@@ -44,8 +44,8 @@ def batch_data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 def make_snnsim():
     from networks import fc
-    from snnsim.engine import forward
     from snnsim.core.surrogate import ArcTan
+    from snnsim.engine import forward
 
     net = fc([N_IN, N_HID, N_OUT], input_shape=(1, 28, 28), neuron="lif", leak=LEAK, reset="subtract")
     for layer in list(net.layers.values())[1:]:

@@ -29,13 +29,12 @@ from typing import Callable
 
 import torch
 
-from snnsim.core.registry import Registry
-from snnsim.errors import UserError, UserTypeError
-
 from encoders.current import constant_current
 from encoders.rate import bernoulli, poisson
 from encoders.sequence import rows
 from encoders.temporal import first_spike_times, latency, rank_order
+from snnsim.core.registry import Registry
+from snnsim.errors import UserError, UserTypeError
 
 __all__ = [
     "poisson",

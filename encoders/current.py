@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from snnsim.errors import UserError
-
 from encoders.validation import check_input, check_scalar, check_timesteps
+from snnsim.errors import UserError
 
 __all__ = ["constant_current"]
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from snnsim.limits import check_allocation, dense_bytes
-from snnsim.errors import UserError
-
 from encoders.validation import check_generator, check_input, check_scalar, check_timesteps
+from snnsim.errors import UserError
+from snnsim.limits import check_allocation, dense_bytes
 
 __all__ = ["poisson", "bernoulli"]
 

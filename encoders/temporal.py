@@ -13,9 +13,8 @@ import math
 
 import torch
 
-from snnsim.errors import UserError, UserTypeError
-
 from encoders.validation import check_input, check_timesteps
+from snnsim.errors import UserError, UserTypeError
 
 __all__ = ["latency", "rank_order", "first_spike_times"]
 

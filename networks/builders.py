@@ -19,9 +19,8 @@ from typing import Any, Optional, Sequence
 
 from bindsnet.network import Network
 
-from snnsim.errors import UserError, UserTypeError
 from snnsim.core.spec import build_network
-
+from snnsim.errors import UserError, UserTypeError
 
 MNIST_SHAPE = (1, 28, 28)
 

@@ -7,8 +7,8 @@ from torch import nn
 
 from snnsim.core.connections import ModuleConnection
 from snnsim.core.density import forward_uses_events
-from snnsim.engine import Record, simulate
 from snnsim.core.ops import TemporalDropout
+from snnsim.engine import Record, simulate
 
 
 def scale_weights(net: Network, factor: float, seed: int = 0) -> Network:

@@ -12,13 +12,13 @@ import torch
 import analysis
 import encoders
 import networks
-from snnsim.training.ann import build_ann, train_ann
-from snnsim.methods.conversion import convert
+from snnsim.core.io import save_network
 from snnsim.data.datasets import Split, load_dataset
 from snnsim.engine import simulate
 from snnsim.errors import UserError, UserTypeError
-from snnsim.core.io import save_network
+from snnsim.methods.conversion import convert
 from snnsim.training import get_rule
+from snnsim.training.ann import build_ann, train_ann
 from snnsim.training.trainer import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")

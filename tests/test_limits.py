@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from encoders import poisson
-from encoders import rate
+from encoders import poisson, rate
 from snnsim import limits
 from snnsim.errors import UserError
 
@@ -95,9 +94,9 @@ def test_build_ann_refuses_huge_input():
 def _sealed_checkpoints(tmp: Path) -> tuple[Path, Path]:
     """A network.json with a 10^9-neuron layer and an ann.json with input [1, 100000, 100000],
     both correctly sealed (as a crafted or foreign file would be)."""
-    from snnsim.training.ann import ANN_CONFIG, ANN_WEIGHTS, ann_fc, save_ann
     from snnsim.core.io import SPEC_FILE, read_checkpoint, save_network, write_sealed
     from snnsim.core.spec import build_network
+    from snnsim.training.ann import ANN_CONFIG, ANN_WEIGHTS, ann_fc, save_ann
 
     net_dir, ann_dir = tmp / "net", tmp / "ann"
     spec = {"layers": [{"name": "in", "type": "input", "shape": [1, 8, 8]}, {"name": "h", "type": "if"},

@@ -31,16 +31,17 @@ import matplotlib.pyplot as plt
 import torch
 
 from analysis import confusion_matrix, save_record
-
-from snnsim.training.ann import ann_accuracy, load_ann, save_ann
-from snnsim.methods.conversion import NORMS, convert
-from snnsim.methods.conversion.baseline import DEFAULT_MAX_RATES, BaselineSearch, tune_unnormalised
+from snnsim.cli.common import (
+    EncoderChoice, load_data, make_encoder, out_dir, print_written, setup_run, threads_info, train_from_args,
+    write_report,
+)
+from snnsim.cli.parsers import TUNED
 from snnsim.core.io import save_network
 from snnsim.engine.evaluate import Evaluation, evaluate, first_step_reaching, log_steps
 from snnsim.errors import UserError
-from snnsim.cli.common import (EncoderChoice, load_data, make_encoder, out_dir, print_written, setup_run, threads_info,
-                     train_from_args, write_report)
-from snnsim.cli.parsers import TUNED
+from snnsim.methods.conversion import NORMS, convert
+from snnsim.methods.conversion.baseline import DEFAULT_MAX_RATES, BaselineSearch, tune_unnormalised
+from snnsim.training.ann import ann_accuracy, load_ann, save_ann
 
 NAME = "convert"
 NORM_ORDER: tuple[str, ...] = tuple(NORMS)  # none, model, data, percentile

@@ -14,16 +14,17 @@ import argparse
 import torch
 
 import encoders
-from analysis import (confusion_matrix, energy_report, layer_thresholds, plot_accuracy_vs_time,
-                      plot_firing_rates, plot_raster, save_record)
-
-from snnsim.training.ann import ann_accuracy, build_ann, train_ann
-from snnsim.methods.conversion import convert
+from analysis import (
+    confusion_matrix, energy_report, layer_thresholds, plot_accuracy_vs_time, plot_firing_rates, plot_raster,
+    save_record,
+)
+from snnsim.cli.common import out_dir, print_written, threads_info, write_report
+from snnsim.core.io import save_network
 from snnsim.data.datasets import load_dataset
 from snnsim.engine import simulate
-from snnsim.core.io import save_network
 from snnsim.engine.evaluate import evaluate
-from snnsim.cli.common import out_dir, print_written, threads_info, write_report
+from snnsim.methods.conversion import convert
+from snnsim.training.ann import ann_accuracy, build_ann, train_ann
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,13 +16,12 @@ import torch
 
 import encoders
 from analysis.rates import firing_rates, plot_firing_rates
-
-from snnsim.engine import simulate
+from snnsim.cli.common import load_data, out_dir, print_written, setup_run, threads_info, write_report
 from snnsim.core.io import load_network, read_meta, save_network
 from snnsim.core.nodes import SpikingNodes
-from snnsim.methods.stbp.tdbn import fold_network, has_batchnorm
+from snnsim.engine import simulate
 from snnsim.errors import UserError
-from snnsim.cli.common import load_data, out_dir, print_written, setup_run, threads_info, write_report
+from snnsim.methods.stbp.tdbn import fold_network, has_batchnorm
 
 
 def _mismatches(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict[str, int]:

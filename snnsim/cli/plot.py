@@ -13,11 +13,9 @@ from analysis.raster import plot_raster
 from analysis.rates import firing_rates, plot_firing_rates, plot_rate_histogram, rates_from_report
 from analysis.rundir import RunData, load_run
 from analysis.traces import plot_traces
-from snnsim.methods.ttfs.plots import plot_first_spike_times
-
-from snnsim.errors import UserError
 from snnsim.cli.parsers import KINDS
-
+from snnsim.errors import UserError
+from snnsim.methods.ttfs.plots import plot_first_spike_times
 
 #: a confusion matrix from record.pt needs this many samples per class (the commands keep 4 samples
 #: there: a matrix of those says nothing, so the report's matrix of the full evaluation is used)

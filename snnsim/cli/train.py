@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import argparse
 import json
-
-from analysis import confusion_matrix, energy_report, plot_firing_rates, save_record
 from typing import Any
 
+from analysis import confusion_matrix, energy_report, plot_firing_rates, save_record
+from snnsim.cli.common import layer_sizes, load_data, out_dir, print_written, setup_run, threads_info, write_report
+from snnsim.engine.evaluate import evaluate
+from snnsim.errors import UserError
 from snnsim.training import distributed as ddp
 from snnsim.training import get_rule
-from snnsim.engine.evaluate import evaluate
 from snnsim.training.trainer import TrainConfig, fit
-from snnsim.errors import UserError
-from snnsim.cli.common import layer_sizes, load_data, out_dir, print_written, setup_run, threads_info, write_report
 
 
 def rule_params(args: argparse.Namespace) -> dict[str, Any]:

@@ -14,10 +14,11 @@ import argparse
 import time
 from typing import Any
 
-from snnsim.training.ann import save_ann
+from snnsim.cli.common import (
+    layer_sizes, load_data, out_dir, print_written, setup_run, threads_info, train_from_args, write_report,
+)
 from snnsim.errors import UserError
-from snnsim.cli.common import (layer_sizes, load_data, out_dir, print_written, setup_run, threads_info, train_from_args,
-                     write_report)
+from snnsim.training.ann import save_ann
 
 NAME = "train-ann"
 

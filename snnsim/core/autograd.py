@@ -27,10 +27,10 @@ from typing import Optional
 
 import torch
 
-from snnsim.native import lif as lif_native
 from snnsim.core.dynamics import NeuronParams, per_neuron
-from snnsim.errors import UserError
 from snnsim.core.surrogate import LeePseudo, Surrogate, lee_pseudo_derivative
+from snnsim.errors import UserError
+from snnsim.native import lif as lif_native
 
 
 class MultiStepNeuron(torch.autograd.Function):

@@ -35,8 +35,8 @@ from bindsnet.network.topology import AbstractConnection
 from torch import nn
 
 from snnsim.core import density
-from snnsim.native import events as events_native
 from snnsim.core.ops import TemporalModule, as_float, build_ops
+from snnsim.native import events as events_native
 
 
 def weight_dtype(modules: Sequence[nn.Module]) -> Optional[torch.dtype]:

@@ -34,8 +34,8 @@ from typing import Any, Callable, Optional, Union
 import torch
 from bindsnet.network import Network
 
-from snnsim.errors import UserError
 from snnsim.core.spec import build_network, network_spec
+from snnsim.errors import UserError
 
 FORMAT = "snnsim-network"
 VERSION = 2  # 2: spec and weights bound by the sealed network.json (1 had no spec checksum)

@@ -13,12 +13,14 @@ import torch
 from bindsnet.network.nodes import Input, Nodes
 
 from snnsim.core import schema
-from snnsim.core.registry import Registry
 from snnsim.core.autograd import multistep_neuron
-from snnsim.core.dynamics import (RESETS, NeuronParams, NeuronState, Param, check_params, filled, neuron_multistep,
-                       neuron_step, resume_current, synaptic_filter)
-from snnsim.errors import UserError
+from snnsim.core.dynamics import (
+    RESETS, NeuronParams, NeuronState, Param, check_params, filled, neuron_multistep, neuron_step, resume_current,
+    synaptic_filter,
+)
+from snnsim.core.registry import Registry
 from snnsim.core.surrogate import FastSigmoid, Surrogate
+from snnsim.errors import UserError
 
 
 def neuron_param(name: str, value: Any, shape: tuple[int, ...]) -> Param:

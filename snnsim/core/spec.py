@@ -35,10 +35,10 @@ from bindsnet.network import Network
 
 from snnsim.core import schema
 from snnsim.core.connections import ModuleConnection
-from snnsim.errors import UserError, UserTypeError
-from snnsim.limits import check_allocation, module_bytes
 from snnsim.core.nodes import NODE_PARAMS, NODE_TYPES, node_config
 from snnsim.core.ops import OP_PARAMS, OPS, build_ops, op_required
+from snnsim.errors import UserError, UserTypeError
+from snnsim.limits import check_allocation, module_bytes
 
 
 def _fail(msg: str) -> None:

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snnsim.errors import UserError, UserTypeError
 from snnsim.data.idx import read_idx, write_idx
+from snnsim.errors import UserError, UserTypeError
 
 __all__ = [
     "DATASETS",

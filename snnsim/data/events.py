@@ -18,8 +18,8 @@ Events are numpy structured arrays with ``t`` (int64, microseconds) and ``x``, `
 from __future__ import annotations
 
 import gzip
-import io
 import importlib.util
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union

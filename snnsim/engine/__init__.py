@@ -22,9 +22,8 @@ from snnsim.engine.record import Record
 from snnsim.engine.reference import run_bindsnet
 from snnsim.engine.segments import bptt_segments, check_segment, default_segment, segmented_forward
 from snnsim.engine.stock import check_supported, learning_mode
-
-from snnsim.names import ENGINES  # noqa: E402  (the one list, light for the CLI)
 from snnsim.errors import UserError, UserTypeError
+from snnsim.names import ENGINES  # noqa: E402  (the one list, light for the CLI)
 
 #: Attribute of a Network holding active recorders: objects with a ``voltage_layers``
 #: collection (potentials they need) that are called with every :class:`Record`

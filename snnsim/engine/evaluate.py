@@ -9,13 +9,13 @@ from typing import Callable, Optional, Sequence
 import torch
 from bindsnet.network import Network
 
+from snnsim.core.nodes import layer_kind
 from snnsim.data.datasets import Split
 from snnsim.engine import Record, input_layers, run_bindsnet, run_fast, simulate
-from snnsim.native.events import column_counts
-from snnsim.limits import check_allocation, simulation_bytes
-from snnsim.core.nodes import layer_kind
-from snnsim.progress import progress_bar
 from snnsim.errors import UserError
+from snnsim.limits import check_allocation, simulation_bytes
+from snnsim.native.events import column_counts
+from snnsim.progress import progress_bar
 
 Encoder = Callable[[torch.Tensor, int], torch.Tensor]
 #: layer -> spikes ``[T, B, *shape]`` to the spikes that count (e.g. ``LearningRule.informative_spikes``)

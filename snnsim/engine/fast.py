@@ -12,7 +12,6 @@ Layers: snnsim nodes, bindsnet ``Input`` and stock node groups (:mod:`.stock`).
 from __future__ import annotations
 
 import functools
-
 from typing import Any, Iterable, Optional
 
 import torch
@@ -21,11 +20,11 @@ from bindsnet.network.nodes import Input
 
 from snnsim.core.connections import ModuleConnection, cached_weight_tables
 from snnsim.core.dynamics import NeuronState, initial_state, neuron_step
-from snnsim.errors import UserError
 from snnsim.core.nodes import SpikingNodes
 from snnsim.engine.graph import Stage, plan_network
 from snnsim.engine.record import Record, layer_kinds
 from snnsim.engine.stock import StockLayer, check_supported, compute_multi
+from snnsim.errors import UserError
 
 
 def _compute_multi(conn: Any, s: torch.Tensor) -> torch.Tensor:

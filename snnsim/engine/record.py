@@ -6,8 +6,8 @@ from typing import Any, Optional
 
 import torch
 
-from snnsim.errors import UserError
 from snnsim.core.nodes import layer_kind
+from snnsim.errors import UserError
 
 
 @dataclass

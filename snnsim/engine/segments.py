@@ -27,12 +27,12 @@ from bindsnet.network.nodes import Input
 from torch.utils.checkpoint import checkpoint
 
 from snnsim.core.connections import ModuleConnection
-from snnsim.errors import UserError, UserTypeError
 from snnsim.core.nodes import SpikingNodes
 from snnsim.core.ops import TemporalModule
 from snnsim.engine.fast import run_fast
 from snnsim.engine.graph import plan_network
 from snnsim.engine.record import Record, layer_kinds
+from snnsim.errors import UserError, UserTypeError
 
 _SEGMENT: ContextVar[Optional[int]] = ContextVar("snnsim_bptt_segment", default=None)
 

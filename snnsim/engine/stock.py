@@ -21,8 +21,8 @@ from bindsnet.network.nodes import AdaptiveLIFNodes, DiehlAndCookNodes, IFNodes,
 from bindsnet.network.topology import Connection, MulticompartmentConnection
 
 from snnsim.core.connections import ModuleConnection
-from snnsim.errors import UserError, UserTypeError
 from snnsim.core.nodes import SpikingNodes
+from snnsim.errors import UserError, UserTypeError
 
 #: stock BindsNET node groups the fast engine runs (by their own ``forward``)
 STOCK_NODES = (IFNodes, LIFNodes, AdaptiveLIFNodes, DiehlAndCookNodes)

@@ -22,8 +22,8 @@ from typing import Any, Optional
 import torch
 
 from snnsim.core.dynamics import NeuronParams, per_neuron
-from snnsim.native.build import build_library, c_source, library_status, load_once, native_disabled, ptr, threads_for
 from snnsim.core.surrogate import ArcTan, FastSigmoid, Rectangular, Surrogate
+from snnsim.native.build import build_library, c_source, library_status, load_once, native_disabled, ptr, threads_for
 
 _I64, _F32, _INT, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_int, ctypes.c_void_p
 _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}

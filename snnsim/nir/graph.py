@@ -68,10 +68,10 @@ from typing import Any, Optional, Union
 import numpy as np
 from bindsnet.network import Network
 
-from snnsim.errors import UserError
-from snnsim.nir.writer import THRESHOLD_CONVENTION, nir_module, to_nir
-from snnsim.nir.reader import fold_gain, graph_dt, load_weights, neuron_layer, op_spec
 from snnsim.core.spec import build_network, network_spec
+from snnsim.errors import UserError
+from snnsim.nir.reader import fold_gain, graph_dt, load_weights, neuron_layer, op_spec
+from snnsim.nir.writer import THRESHOLD_CONVENTION, nir_module, to_nir
 
 _NEURONS = ("Input", "IF", "LIF", "I", "LI", "CubaLIF", "CubaLI", "Threshold")
 _OPS = ("Linear", "Affine", "Conv2d", "AvgPool2d", "SumPool2d", "Scale", "Flatten")

@@ -18,8 +18,8 @@ import torch
 from bindsnet.network import Network
 from bindsnet.network.nodes import Input
 
-from snnsim.errors import UserError
 from snnsim.core.nodes import Integrator, SpikingNodes, ThresholdNeurons
+from snnsim.errors import UserError
 
 #: what a file's threshold means, stated in the graph's metadata
 THRESHOLD_CONVENTION = ("NIR: fires at v > v_threshold; snnsim fires at v >= thresh and writes "

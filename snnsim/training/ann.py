@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnsim.core import schema
+from snnsim.core.io import load_tensors, read_sealed, state_dict_mismatch, tensor_bytes, write_sealed
 from snnsim.data.datasets import Split
 from snnsim.errors import UserError, UserTypeError
-from snnsim.core.io import load_tensors, read_sealed, state_dict_mismatch, tensor_bytes, write_sealed
 from snnsim.limits import check_allocation, module_bytes
 from snnsim.names import ANN_LR, MAX_LR, MAX_SEED
 from snnsim.progress import progress_bar, progress_line

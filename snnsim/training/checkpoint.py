@@ -24,12 +24,12 @@ from typing import Any, Optional
 import torch
 from bindsnet.network import Network
 
-from snnsim.training import distributed as ddp
-from snnsim.errors import UserError
 from snnsim.core.io import (
     SPEC_FILE, commit_directory, load_network, load_tensors, read_checkpoint, read_meta, recover_directory,
     save_network, tensor_bytes,
 )
+from snnsim.errors import UserError
+from snnsim.training import distributed as ddp
 from snnsim.training.rule import LearningRule
 
 TRAINER_FILE = "trainer.pt"

@@ -23,17 +23,16 @@ from typing import Any, Optional
 import torch
 from bindsnet.network import Network
 
-from snnsim.training import distributed as ddp
+from snnsim.core.io import atomic_write_bytes
+from snnsim.core.ops import dropout_masks
 from snnsim.data.datasets import Dataset, Split
 from snnsim.engine.segments import bptt_segments
-from snnsim.training.checkpoint import checkpoint_meta, resume_state, write_checkpoint
-from snnsim.core.io import atomic_write_bytes
-from snnsim.training.rule import LearningRule
-from snnsim.core.ops import dropout_masks
-from snnsim.progress import progress_bar, progress_line
-
-from snnsim.names import MAX_LR, MAX_SEED, OPTIMIZERS, SCHEDULES  # noqa: E402  (the one list, light for the CLI)
 from snnsim.errors import UserError
+from snnsim.names import MAX_LR, MAX_SEED, OPTIMIZERS, SCHEDULES  # noqa: E402  (the one list, light for the CLI)
+from snnsim.progress import progress_bar, progress_line
+from snnsim.training import distributed as ddp
+from snnsim.training.checkpoint import checkpoint_meta, resume_state, write_checkpoint
+from snnsim.training.rule import LearningRule
 
 
 @dataclass

@@ -70,8 +70,9 @@ def test_plot_explicit_kinds_and_missing_pieces(run_dir: Path, tmp_path: Path, c
 
 def test_plot_rates_use_the_whole_run(run_dir: Path, tmp_path: Path) -> None:
     d = copy_run(run_dir, tmp_path / "r")
-    from snnsim.cli.plot import PLOTS
     import argparse
+
+    from snnsim.cli.plot import PLOTS
 
     args = argparse.Namespace(unit="step", layers=None)
     _, fig = PLOTS["rates"](load_run(d), args)

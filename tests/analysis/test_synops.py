@@ -10,11 +10,11 @@ from torch import nn
 
 from analysis import ann_macs, connection_macs, energy, energy_report, fanout, synops
 from snnsim.core.connections import ModuleConnection
+from snnsim.core.nodes import IFNeurons
+from snnsim.core.spec import build_network
 from snnsim.data.datasets import Split
 from snnsim.engine import simulate
-from snnsim.core.nodes import IFNeurons
 from snnsim.engine.evaluate import evaluate
-from snnsim.core.spec import build_network
 
 
 def conn(in_shape, ops):  # type: ignore[no-untyped-def]
@@ -77,8 +77,8 @@ def test_pooling_is_routing_and_linear_counts_outputs() -> None:
     assert torch.equal(fanout(mp), torch.full((1, 4, 4), 3.0, dtype=torch.float64))
     # TTFS earliest-spike max-pool: handled by its spiking_max_pool capability, not by
     # subclassing RateMaxPool2d
-    from snnsim.methods.ttfs.nodes import EarliestMaxPool2d
     from snnsim.core.ops import RateMaxPool2d
+    from snnsim.methods.ttfs.nodes import EarliestMaxPool2d
     assert not isinstance(EarliestMaxPool2d(2), RateMaxPool2d)
     tp = conn([1, 4, 4], [{"op": "ttfs_maxpool2d", "kernel_size": 2}, {"op": "linear", "out_features": 3}])
     assert torch.equal(fanout(tp), torch.full((1, 4, 4), 3.0, dtype=torch.float64))

@@ -4,9 +4,8 @@ import torch
 
 import networks
 import snnsim.core.connections as connections
-from snnsim.core.nodes import SpikingNodes
-
 from benchmarks import conv_profile as bench
+from snnsim.core.nodes import SpikingNodes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

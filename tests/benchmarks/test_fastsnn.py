@@ -2,9 +2,8 @@
 import pytest
 import torch
 
-from snnsim.core.surrogate import surrogate_spike
-
 from benchmarks import fastsnn as bench
+from snnsim.core.surrogate import surrogate_spike
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -23,8 +23,8 @@ import pytest
 import torch
 
 from snnsim.cli import main
-from snnsim.data.datasets import write_idx
 from snnsim.core.io import FILES_KEY, SEAL_KEY, tensor_bytes, write_sealed
+from snnsim.data.datasets import write_idx
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

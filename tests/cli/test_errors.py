@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from snnsim.cli import main
-from snnsim.cli import simulate
+from snnsim.cli import main, simulate
 from snnsim.errors import UserError
 
 TINY = ["simulate", "--net", "fc", "--limit", "4", "--timesteps", "3", "--batch-size", "4", "--no-progress"]

@@ -14,8 +14,8 @@ import torch
 
 from analysis import load_record, save_record
 from snnsim.cli import main
-from snnsim.engine import Record
 from snnsim.core.io import atomic_write_bytes, atomic_write_json
+from snnsim.engine import Record
 from snnsim.progress import PROGRESS_ENV, bars_enabled, progress_bar
 
 DIGITS = ["--dataset", "digits"]

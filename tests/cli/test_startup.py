@@ -67,8 +67,8 @@ def test_help_shows_defaults() -> None:
 def test_name_lists_match_the_registries() -> None:
     import encoders
     import networks
-    from snnsim.training.ann import ANNS
     from snnsim.training import RULES
+    from snnsim.training.ann import ANNS
 
     assert names.ANN_NAMES == tuple(sorted(ANNS))
     assert names.NETWORK_NAMES == tuple(sorted(networks.SPECS))

@@ -6,8 +6,7 @@ import torch
 
 from snnsim.core.autograd import multistep_neuron
 from snnsim.core.dynamics import NeuronParams, initial_state, neuron_step
-from snnsim.core.surrogate import (ArcTan, FastSigmoid, LeePseudo, Rectangular, get_surrogate,
-                              lee_pseudo_derivative)
+from snnsim.core.surrogate import ArcTan, FastSigmoid, LeePseudo, Rectangular, get_surrogate, lee_pseudo_derivative
 
 
 def naive(current, p, sur, detach_reset):

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from snnsim.core.dynamics import NeuronParams, neuron_multistep
-from snnsim.engine import forward, simulate
-from snnsim.errors import UserError
 from snnsim.core.nodes import CubaLIFNeurons
 from snnsim.core.spec import build_network, network_spec
+from snnsim.engine import forward, simulate
+from snnsim.errors import UserError
 from tests.helpers import assert_engines_agree, poisson_input, scale_weights
 
 SPEC = {

@@ -5,11 +5,10 @@ import pytest
 import torch
 
 import networks
-from snnsim.core import connections
-from snnsim.core import density
-from snnsim.native import events as events_native
+from snnsim.core import connections, density
 from snnsim.core.connections import event_linear
 from snnsim.core.density import ALWAYS_DENSE, ALWAYS_EVENTS, CostModel, use_cost_model
+from snnsim.native import events as events_native
 from tests.helpers import assert_engines_agree, exact_layers, scale_weights
 
 NATIVE = [pytest.param(True, marks=pytest.mark.skipif(events_native.native_status() != "loaded",

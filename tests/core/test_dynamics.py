@@ -3,7 +3,9 @@ import math
 import pytest
 import torch
 
-from snnsim.core.dynamics import NeuronParams, NeuronState, initial_state, leak_from_tau, neuron_multistep, neuron_step, check_params
+from snnsim.core.dynamics import (
+    NeuronParams, NeuronState, check_params, initial_state, leak_from_tau, neuron_multistep, neuron_step,
+)
 
 
 def run_steps(xs, p):

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 import networks
-from snnsim.engine import simulate
 from snnsim.core.io import load_network, save_network
 from snnsim.core.nodes import IFNeurons, Integrator, LIFNeurons
 from snnsim.core.spec import build_network, network_spec
+from snnsim.engine import simulate
 from tests.helpers import poisson_input, scale_weights
 
 

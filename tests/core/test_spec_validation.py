@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from snnsim.errors import UserError
 from snnsim.core.io import SPEC_FILE, atomic_write_json, load_network, read_checkpoint, save_network, write_sealed
 from snnsim.core.spec import build_network, network_spec
+from snnsim.errors import UserError
 
 
 def small_spec() -> dict:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from snnsim.methods.fastsnn.encoding import log_latency, log_latency_times
 from snnsim.data import events as de
+from snnsim.methods.fastsnn.encoding import log_latency, log_latency_times
 
 
 def test_log_latency_by_hand():

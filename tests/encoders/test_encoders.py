@@ -12,16 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import encoders
-from encoders import (
-    ENCODERS,
-    bernoulli,
-    constant_current,
-    first_spike_times,
-    get_encoder,
-    latency,
-    poisson,
-    rank_order,
-)
+from encoders import ENCODERS, bernoulli, constant_current, first_spike_times, get_encoder, latency, poisson, rank_order
 
 SPIKE_ENCODERS = ["poisson", "bernoulli", "latency", "rank_order"]
 SHAPES = [(3, 7), (2, 1, 4, 5)]  # [B, N] and [B, C, H, W]
@@ -314,8 +305,8 @@ def test_property_shapes_and_single_spikes(x: torch.Tensor, timesteps: int, seed
 
 def test_latency_codes_share_one_spike_map():
     """latency and log_latency are one_spike_at of their own step maps."""
-    from snnsim.methods.fastsnn.encoding import log_latency, log_latency_times
     from encoders.temporal import latency, one_spike_at
+    from snnsim.methods.fastsnn.encoding import log_latency, log_latency_times
 
     x = torch.tensor([[0.0, 0.1, 0.25, 0.5, 0.9, 1.0]])
     t = 12

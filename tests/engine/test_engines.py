@@ -7,8 +7,8 @@ import torch
 import networks
 from encoders import constant_current, poisson
 from snnsim.core.density import ALWAYS_EVENTS, use_cost_model
-from snnsim.engine import simulate
 from snnsim.core.spec import build_network
+from snnsim.engine import simulate
 from tests.helpers import assert_engines_agree, assert_records_agree, exact_layers, poisson_input, scale_weights
 
 

@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 
 import networks
 from snnsim.core.density import ALWAYS_EVENTS, use_cost_model
-from snnsim.engine import simulate
 from snnsim.core.spec import build_network
+from snnsim.engine import simulate
 from tests.helpers import assert_engines_agree, exact_layers
 
 layer_params = st.fixed_dictionaries({

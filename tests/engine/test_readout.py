@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from analysis import load_record, record
+from snnsim.core.nodes import Integrator, LIFNeurons, layer_kind
+from snnsim.core.spec import build_network
 from snnsim.engine import ENGINES, Record, simulate
+from snnsim.engine.evaluate import evaluate
 from snnsim.errors import UserError
 from snnsim.methods.fastsnn.nodes import PeakIntegrator
-from snnsim.core.nodes import Integrator, LIFNeurons, layer_kind
-from snnsim.engine.evaluate import evaluate
-from snnsim.core.spec import build_network
 
 T, B = 10, 3
 

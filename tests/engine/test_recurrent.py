@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from snnsim.core.connections import ModuleConnection
+from snnsim.core.nodes import IFNeurons, LIFNeurons
+from snnsim.core.spec import build_network, network_spec
 from snnsim.engine import forward, simulate
 from snnsim.engine.graph import execution_plan, plan_network, strongly_connected
 from snnsim.errors import UserError
-from snnsim.core.nodes import IFNeurons, LIFNeurons
-from snnsim.core.spec import build_network, network_spec
 from tests.helpers import assert_engines_agree
 
 STOCK = {"LIFNodes": lambda n: LIFNodes(n, thresh=-55.0, refrac=2, tc_decay=20.0),

@@ -5,10 +5,10 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from snnsim.core import connections
-from snnsim.native import events as events_native
-from snnsim.engine import forward, simulate
 from snnsim.core.spec import build_network
 from snnsim.core.surrogate import ArcTan
+from snnsim.engine import forward, simulate
+from snnsim.native import events as events_native
 
 
 def _net(n_in: int = 12, n_hid: int = 16, n_out: int = 3):

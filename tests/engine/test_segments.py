@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from networks import fc, fc_spec
+from snnsim.core.spec import build_network
+from snnsim.core.surrogate import ArcTan, LeePseudo
 from snnsim.engine import bptt_segments, forward
 from snnsim.errors import UserError
 from snnsim.methods.spikebp.rule import insert_ops
-from snnsim.core.spec import build_network
-from snnsim.core.surrogate import ArcTan, LeePseudo
 from snnsim.training.trainer import TrainConfig
 
 T, B = 23, 3

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from snnsim.native import events as events_native
 from snnsim.core.connections import event_linear
+from snnsim.native import events as events_native
 
 pytestmark = pytest.mark.skipif(events_native.native_status() != "loaded",
                                 reason=f"native event kernels not available: {events_native.native_status()}")

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from snnsim.native import lif as lif_native
 from snnsim.core.autograd import multistep_neuron
 from snnsim.core.dynamics import NeuronParams, neuron_multistep
 from snnsim.core.surrogate import ArcTan, FastSigmoid, LeePseudo, Rectangular
+from snnsim.native import lif as lif_native
 
 pytestmark = pytest.mark.skipif(lif_native.native_status() != "loaded",
                                 reason=f"native LIF kernels not available: {lif_native.native_status()}")

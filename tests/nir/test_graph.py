@@ -7,10 +7,10 @@ import torch
 nir = pytest.importorskip("nir")
 
 import networks  # noqa: E402
+from snnsim.core.spec import build_network  # noqa: E402
 from snnsim.engine import simulate  # noqa: E402
 from snnsim.errors import UserError  # noqa: E402
 from snnsim.nir.graph import from_nir, load_nir, save_nir, to_nir  # noqa: E402
-from snnsim.core.spec import build_network  # noqa: E402
 from tests.helpers import poisson_input, scale_weights  # noqa: E402
 
 SPEC = {

@@ -6,9 +6,9 @@ import torch
 
 nir = pytest.importorskip("nir")
 
+from snnsim.core.spec import build_network  # noqa: E402
 from snnsim.engine import simulate  # noqa: E402
 from snnsim.nir.graph import from_nir, load_nir, save_nir, to_nir  # noqa: E402
-from snnsim.core.spec import build_network  # noqa: E402
 from tests.helpers import assert_engines_agree, poisson_input, scale_weights  # noqa: E402
 
 

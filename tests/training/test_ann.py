@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from snnsim.training.ann import ANNS, ann_accuracy, ann_fc, ann_lenet, ann_scnn, load_ann, save_ann, train_ann
 from snnsim.cli import main
 from snnsim.data.datasets import Split
+from snnsim.training.ann import ANNS, ann_accuracy, ann_fc, ann_lenet, ann_scnn, load_ann, save_ann, train_ann
 
 
 @pytest.mark.parametrize("name", sorted(ANNS))

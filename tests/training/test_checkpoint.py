@@ -19,12 +19,12 @@ import pytest
 import torch
 
 import networks
-from snnsim.training.ann import ann_fc, load_ann, save_ann
 from snnsim.cli import main
+from snnsim.core.io import connection_state, load_network, load_tensors, save_network, write_sealed
 from snnsim.data.datasets import load_dataset
 from snnsim.errors import UserError
-from snnsim.core.io import connection_state, load_network, load_tensors, save_network, write_sealed
 from snnsim.methods.spikebp.rule import SpikeBP
+from snnsim.training.ann import ann_fc, load_ann, save_ann
 from snnsim.training.trainer import TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -73,8 +73,8 @@ def test_distributed_outside_torchrun_is_a_clear_error(tmp_path, capsys, monkeyp
 
 
 def test_timeout_from_option_environment_or_default(monkeypatch):
-    from snnsim.training import distributed as ddp
     from snnsim.errors import UserError
+    from snnsim.training import distributed as ddp
 
     monkeypatch.delenv(ddp.TIMEOUT_ENV, raising=False)
     assert ddp.resolve_timeout() == ddp.DEFAULT_TIMEOUT_S
@@ -148,8 +148,8 @@ def test_rank_dropout_masks_equal_the_rows_of_the_whole_batch_mask():
 
 
 def test_rank_losses_scaled_for_ddp_average_to_the_batch_mean(monkeypatch):
-    from snnsim.training import distributed as ddp
     from snnsim.errors import UserError
+    from snnsim.training import distributed as ddp
 
     per_sample = torch.rand(13, dtype=torch.float64)
     monkeypatch.setattr(ddp, "rank_world", lambda: (0, 2))
@@ -162,8 +162,8 @@ def test_rank_losses_scaled_for_ddp_average_to_the_batch_mean(monkeypatch):
 
 
 def test_ttfs_rank_share_keeps_the_exact_input_times(monkeypatch):
-    from snnsim.training import distributed as ddp
     from snnsim.methods.ttfs.rule import TTFSRule
+    from snnsim.training import distributed as ddp
 
     torch.manual_seed(0)
     rule = TTFSRule(hidden=(16,), timesteps=64)

@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnsim.core.bnfold import bn_affine
+from snnsim.errors import UserError
 from snnsim.methods.conversion.fold import fold_batchnorm
 from snnsim.methods.conversion.graph import Step
-from snnsim.errors import UserError
 
 Weighted = Union[nn.Linear, nn.Conv2d]
 

@@ -27,10 +27,10 @@ from bindsnet.network import Network
 from torch import nn
 
 from snnsim.core.spec import build_network
+from snnsim.errors import UserError, UserTypeError
 from snnsim.methods.conversion.blocks import Block, forward_blocks, group_blocks
 from snnsim.methods.conversion.graph import trace_chain
 from snnsim.methods.conversion.normalize import NORMS, compute_factors, cumulative_scales
-from snnsim.errors import UserError, UserTypeError
 
 RESETS = ("zero", "subtract")
 OUTPUTS = ("spiking", "integrator")

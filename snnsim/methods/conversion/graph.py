@@ -16,6 +16,7 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
+
 from snnsim.errors import UserError, UserTypeError
 
 SUPPORTED = (

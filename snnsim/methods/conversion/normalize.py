@@ -25,10 +25,9 @@ from typing import Optional, Sequence
 
 import torch
 
-from snnsim.methods.conversion.blocks import Block
-
-from snnsim.names import NORMS  # noqa: E402  (the one list, light for the CLI)
 from snnsim.errors import UserError
+from snnsim.methods.conversion.blocks import Block
+from snnsim.names import NORMS  # noqa: E402  (the one list, light for the CLI)
 
 
 def _factor(value: float) -> float:

@@ -15,11 +15,10 @@ import math
 
 import torch
 
-from snnsim.errors import UserError, UserTypeError
-
 from encoders import register_encoder
 from encoders.temporal import one_spike_at
 from encoders.validation import check_input, check_timesteps
+from snnsim.errors import UserError, UserTypeError
 
 __all__ = ["log_latency", "log_latency_times"]
 

@@ -22,10 +22,10 @@ from typing import Any, Optional, Sequence
 import torch
 from bindsnet.network.nodes import Nodes
 
-from snnsim.core.dynamics import leaky_integrate
-from snnsim.methods.fastsnn.layer import DECAY_METHODS, GRAD_MODES, fast_lif, peak_potential
 from snnsim.core import schema
+from snnsim.core.dynamics import leaky_integrate
 from snnsim.core.nodes import SPIKING_PARAMS, Integrator, SpikingNodes, register_node
+from snnsim.methods.fastsnn.layer import DECAY_METHODS, GRAD_MODES, fast_lif, peak_potential
 
 _FIXED = {"reset": "none", "v_reset": 0.0, "refrac": 0, "spiking": True}
 

@@ -30,18 +30,17 @@ import torch
 import torch.nn.functional as F
 from bindsnet.network import Network
 
-from snnsim.methods.fastsnn.encoding import log_latency
 from encoders.sequence import rows
 from networks.builders import fc_spec
-from snnsim.engine import forward
-from snnsim.methods.fastsnn.layer import DECAY_METHODS, GRAD_MODES
 from snnsim.core.nodes import SpikingNodes
 from snnsim.core.spec import build_network, network_spec
 from snnsim.core.surrogate import FastSigmoid
-
-from snnsim.training.rule import LearningRule, register_rule
+from snnsim.engine import forward
 from snnsim.errors import UserError
+from snnsim.methods.fastsnn.encoding import log_latency
+from snnsim.methods.fastsnn.layer import DECAY_METHODS, GRAD_MODES
 from snnsim.names import LIF_ENCODINGS, ROW_STEPS
+from snnsim.training.rule import LearningRule, register_rule
 
 
 class _LatencyFC(LearningRule):

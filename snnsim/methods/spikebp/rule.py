@@ -19,13 +19,12 @@ from bindsnet.network import Network
 
 import encoders
 from networks.builders import conv_spec, fc_spec
-from snnsim.engine import forward
 from snnsim.core.nodes import SpikingNodes
 from snnsim.core.spec import build_network
 from snnsim.core.surrogate import LeePseudo
-
-from snnsim.training.rule import LearningRule, register_rule
+from snnsim.engine import forward
 from snnsim.errors import UserError
+from snnsim.training.rule import LearningRule, register_rule
 
 
 def insert_ops(spec: dict[str, Any], dropout: float, batchnorm: bool) -> dict[str, Any]:

@@ -27,8 +27,8 @@ from typing import Any, Optional, Sequence
 from bindsnet.network import Network
 
 from snnsim.core.spec import build_network
-from snnsim.methods.stbp.tdbn import RESIDUAL_ALPHA
 from snnsim.errors import UserError
+from snnsim.methods.stbp.tdbn import RESIDUAL_ALPHA
 
 CIFAR_SHAPE = (3, 32, 32)
 #: (channels, blocks, stride of the first block) of ResNet-19's three stages

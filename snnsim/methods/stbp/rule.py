@@ -25,15 +25,14 @@ from bindsnet.network import Network
 from torch import nn
 
 import encoders
-from snnsim.methods.stbp.resnet import STBP_LEAK, STBP_THRESH, resnet19_spec
-from snnsim.engine import forward
 from snnsim.core.nodes import SpikingNodes
 from snnsim.core.spec import build_network
 from snnsim.core.surrogate import Rectangular
-from snnsim.methods.stbp.tdbn import RESIDUAL_ALPHA, fold_network
-
-from snnsim.training.rule import LearningRule, register_rule
+from snnsim.engine import forward
 from snnsim.errors import UserError
+from snnsim.methods.stbp.resnet import STBP_LEAK, STBP_THRESH, resnet19_spec
+from snnsim.methods.stbp.tdbn import RESIDUAL_ALPHA, fold_network
+from snnsim.training.rule import LearningRule, register_rule
 
 
 def _positive(name: str, value: Any) -> float:

@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from bindsnet.network import Network
 from torch import nn
 
-from snnsim.core.bnfold import bn_affine as _bn_affine, fold_bn
+from snnsim.core.bnfold import bn_affine as _bn_affine
+from snnsim.core.bnfold import fold_bn
 
 Weighted = Union[nn.Linear, nn.Conv2d]
 #: op names that :func:`fold_network` folds into the weighted op before them

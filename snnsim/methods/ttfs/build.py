@@ -20,9 +20,8 @@ from bindsnet.network import Network
 from torch import nn
 
 from snnsim.core.spec import build_network
-
-from snnsim.methods.ttfs.chain import INPUT_T_MAX
 from snnsim.errors import UserError
+from snnsim.methods.ttfs.chain import INPUT_T_MAX
 
 Feature = Union[int, str]  # conv channels, or "M" for a 2x2 max-pool
 VGG_FEATURES: tuple[Feature, ...] = (16, 16, "M", 32, 32, "M")

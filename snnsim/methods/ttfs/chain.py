@@ -23,9 +23,9 @@ from bindsnet.network.nodes import Input
 from torch import nn
 
 from snnsim.core.connections import ModuleConnection
-from snnsim.methods.ttfs.nodes import EarliestMaxPool2d, TTFSNodes, TTFSReadout
 from snnsim.core.ops import TemporalDropout
 from snnsim.errors import UserError, UserTypeError
+from snnsim.methods.ttfs.nodes import EarliestMaxPool2d, TTFSNodes, TTFSReadout
 
 #: End of the input window: inputs x in [0, 1] spike at t = 1 - x.
 INPUT_T_MAX = 1.0

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from bindsnet.network import Network
 
-from snnsim.methods.ttfs.chain import INPUT_T_MAX, apply_ops, ttfs_layers
 from snnsim.errors import UserError, UserTypeError
+from snnsim.methods.ttfs.chain import INPUT_T_MAX, apply_ops, ttfs_layers
 
 DOMAINS = ("time", "relu")
 

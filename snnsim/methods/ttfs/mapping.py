@@ -29,12 +29,11 @@ import torch.nn.functional as F
 from bindsnet.network import Network
 from torch import nn
 
-from snnsim.methods.conversion import Block, group_blocks, trace_chain
 from snnsim.core.spec import build_network
-
+from snnsim.errors import UserError, UserTypeError
+from snnsim.methods.conversion import Block, group_blocks, trace_chain
 from snnsim.methods.ttfs.chain import INPUT_T_MAX, ttfs_layers
 from snnsim.methods.ttfs.windowing import DEFAULT_MARGIN, Data, _inputs, calibrate_windows
-from snnsim.errors import UserError, UserTypeError
 
 
 def _pool_spec(m: nn.Module) -> dict[str, Any]:

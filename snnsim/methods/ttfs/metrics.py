@@ -28,7 +28,6 @@ import torch
 from bindsnet.network import Network
 
 from snnsim.engine import Record
-
 from snnsim.methods.ttfs.chain import INPUT_T_MAX, hidden_layers, readout_time
 from snnsim.methods.ttfs.exact import TTFSResult
 

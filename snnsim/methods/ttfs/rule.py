@@ -41,16 +41,15 @@ import torch
 import torch.nn.functional as F
 from bindsnet.network import Network
 
-from snnsim.training.ann import load_ann
-from snnsim.methods.ttfs import (
-    DEFAULT_GROWTH, DEFAULT_MARGIN, SpikeStats, batch_min_times, build_fc, build_vgg, calibrate_windows,
-    encode_spikes, encoder_config, from_relu, grow_windows, informative_spikes, input_times, readout_time, set_dt,
-    sim_dt, times_from_spikes, ttfs_forward, windows,
-)
-
-from snnsim.training.rule import LearningRule, register_rule
-from snnsim.training.distributed import all_min
 from snnsim.errors import UserError
+from snnsim.methods.ttfs import (
+    DEFAULT_GROWTH, DEFAULT_MARGIN, SpikeStats, batch_min_times, build_fc, build_vgg, calibrate_windows, encode_spikes,
+    encoder_config, from_relu, grow_windows, informative_spikes, input_times, readout_time, set_dt, sim_dt,
+    times_from_spikes, ttfs_forward, windows,
+)
+from snnsim.training.ann import load_ann
+from snnsim.training.distributed import all_min
+from snnsim.training.rule import LearningRule, register_rule
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: Batch size of the train command's simulated evaluation (for the memory cap).

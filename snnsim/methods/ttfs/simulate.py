@@ -19,10 +19,9 @@ import torch
 from bindsnet.network import Network
 
 from snnsim.engine import Record, simulate
-
+from snnsim.errors import UserError
 from snnsim.methods.ttfs.chain import INPUT_T_MAX, readout_time, ttfs_layers, windows
 from snnsim.methods.ttfs.exact import check_unit_interval
-from snnsim.errors import UserError
 
 
 def dyadic_dt(max_dt: float) -> float:

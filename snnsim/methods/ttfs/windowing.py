@@ -21,10 +21,9 @@ import torch
 from bindsnet.network import Network
 
 from snnsim.data.datasets import Split
-
+from snnsim.errors import UserError, UserTypeError
 from snnsim.methods.ttfs.chain import hidden_layers, set_windows
 from snnsim.methods.ttfs.exact import TTFSResult, ttfs_forward
-from snnsim.errors import UserError, UserTypeError
 
 DEFAULT_MARGIN = 0.5
 DEFAULT_GROWTH = 10.0

@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from snnsim.methods.conversion import convert
-from snnsim.methods.conversion.baseline import poisson_for_rate, tune_unnormalised
 from snnsim.data.datasets import Split
 from snnsim.engine import simulate
+from snnsim.methods.conversion import convert
+from snnsim.methods.conversion.baseline import poisson_for_rate, tune_unnormalised
 from tests.helpers import poisson_input
 
 

@@ -4,9 +4,9 @@ import json
 import pytest
 import torch
 
-from snnsim.training.ann import load_ann
 from snnsim.cli import main
 from snnsim.core.io import load_network
+from snnsim.training.ann import load_ann
 
 DATA = ["--dataset", "digits", "--limit", "300"]
 

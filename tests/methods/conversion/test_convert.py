@@ -6,12 +6,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from encoders import constant_current
+from snnsim.core.io import load_network, save_network
+from snnsim.data.datasets import load_dataset
+from snnsim.engine import simulate
 from snnsim.methods.conversion import (
     convert, fold_batchnorm, forward_blocks, group_blocks, model_factor, percentile, trace_chain,
 )
-from snnsim.data.datasets import load_dataset
-from snnsim.engine import simulate
-from snnsim.core.io import load_network, save_network
 from tests.helpers import poisson_input
 
 

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import encoders
-from snnsim.training.ann import ann_accuracy, ann_fc, train_ann
-from snnsim.methods.conversion import convert
 from snnsim.engine.evaluate import evaluate
+from snnsim.methods.conversion import convert
+from snnsim.training.ann import ann_accuracy, ann_fc, train_ann
 
 pytestmark = pytest.mark.slow
 

@@ -5,13 +5,13 @@ import pytest
 import torch
 from bindsnet.network import Network
 
-from snnsim.methods.fastsnn import layer as fs
 from snnsim.core.dynamics import NeuronParams, neuron_multistep
-from snnsim.engine import forward, simulate
-from snnsim.methods.fastsnn.nodes import FastLIFNeurons, PeakIntegrator
 from snnsim.core.io import load_network, save_network
 from snnsim.core.nodes import LIFNeurons
 from snnsim.core.spec import build_network, network_spec
+from snnsim.engine import forward, simulate
+from snnsim.methods.fastsnn import layer as fs
+from snnsim.methods.fastsnn.nodes import FastLIFNeurons, PeakIntegrator
 
 BETAS = (0.5, math.exp(-1 / 10), 0.99, 1.0)
 

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from snnsim.cli import main
+from snnsim.core.io import load_network
+from snnsim.core.nodes import LIFNeurons
 from snnsim.data.datasets import load_dataset
 from snnsim.methods.fastsnn.nodes import FastLIFNeurons, PeakIntegrator
-from snnsim.core.io import load_network
 from snnsim.training import RULES, get_rule
-from snnsim.core.nodes import LIFNeurons
 from snnsim.training.trainer import TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")

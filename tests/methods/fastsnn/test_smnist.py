@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
+import encoders
+from encoders import rows as row_sequence
 from snnsim.cli import main
 from snnsim.cli.parsers import build_parser
 from snnsim.cli.train import rule_params
-import encoders
-from encoders import rows as row_sequence
 from snnsim.data.datasets import default_mnist_dir
 from snnsim.errors import UserError
 from snnsim.training import get_rule

@@ -5,13 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from snnsim.methods.stbp.resnet import add_block, basic_block, lif, resnet19, resnet19_spec
-from snnsim.engine import forward, simulate
-from snnsim.training import get_rule
 from snnsim.core.spec import build_network
+from snnsim.engine import forward, simulate
+from snnsim.methods.stbp.resnet import add_block, basic_block, lif, resnet19, resnet19_spec
 from snnsim.methods.stbp.tdbn import has_batchnorm
+from snnsim.training import get_rule
 from tests.helpers import assert_records_agree
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

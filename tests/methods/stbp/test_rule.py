@@ -6,13 +6,12 @@ import pytest
 import torch
 
 from snnsim.cli import main
-from snnsim.engine import forward
 from snnsim.core.io import load_network, read_meta
-from snnsim.training import RULES, get_rule
 from snnsim.core.nodes import LIFNeurons
 from snnsim.core.surrogate import Rectangular
+from snnsim.engine import forward
 from snnsim.methods.stbp.tdbn import has_batchnorm
-
+from snnsim.training import RULES, get_rule
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -5,11 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from snnsim.engine import simulate
 from snnsim.core.ops import build_ops
 from snnsim.core.spec import build_network
+from snnsim.engine import simulate
 from snnsim.methods.stbp.tdbn import TDBatchNorm1d, TDBatchNorm2d, fold_into, fold_network, has_batchnorm
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

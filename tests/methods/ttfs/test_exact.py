@@ -6,12 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from snnsim.training.ann import ann_fc
 from snnsim.methods.ttfs import (
-    batch_min_times, build_fc, calibrate_windows, from_relu, grow_windows, hidden_layers, input_times,
-    max_activations, readout_time, set_windows, spike_metrics, ttfs_forward, ttfs_layers, windows,
+    batch_min_times, build_fc, calibrate_windows, from_relu, grow_windows, hidden_layers, input_times, max_activations,
+    readout_time, set_windows, spike_metrics, ttfs_forward, ttfs_layers, windows,
 )
-
+from snnsim.training.ann import ann_fc
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -4,16 +4,15 @@ import json
 import pytest
 import torch
 
-from snnsim.training.ann import ann_fc, load_ann, save_ann, train_ann
 from snnsim.cli import main
+from snnsim.core.io import load_network, read_meta
 from snnsim.data.datasets import Split, load_dataset
 from snnsim.errors import UserError
-from snnsim.core.io import load_network, read_meta
-from snnsim.training import get_rule
-from snnsim.methods.ttfs.rule import TTFSRule
-from snnsim.training.trainer import TrainConfig, fit
 from snnsim.methods.ttfs import hidden_layers, simulate_ttfs, ttfs_forward, ttfs_layers, windows
-
+from snnsim.methods.ttfs.rule import TTFSRule
+from snnsim.training import get_rule
+from snnsim.training.ann import ann_fc, load_ann, save_ann, train_ann
+from snnsim.training.trainer import TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
