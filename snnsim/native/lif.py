@@ -37,7 +37,8 @@ def _compile() -> ctypes.CDLL:
     dll.lif_fwd_par.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _INT, _F32, _F32, _INT, _INT, _INT]
     dll.lif_bwd_par.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _F32, _F32, _INT, _INT, _INT, _INT,
                                 _F32, _F32, _INT]
-    dll.lif_fwd_par.restype = dll.lif_bwd_par.restype = None
+    dll.lif_sim_par.argtypes = [_PTR, _PTR, _PTR, *dims, _F32, _INT, _F32, _F32, _INT, _INT, _INT]
+    dll.lif_fwd_par.restype = dll.lif_bwd_par.restype = dll.lif_sim_par.restype = None
     return dll
 
 
@@ -56,6 +57,29 @@ def native_usable(current: torch.Tensor, p: NeuronParams, surrogate: Surrogate) 
             and not p.refrac and not per_neuron(p) and p.reset in _RESETS and current.device.type == "cpu"
             and current.dtype == torch.float32 and current.dim() >= 1 and current.numel() > 0
             and _library() is not None)
+
+
+def simulate_usable(current: torch.Tensor, p: NeuronParams) -> bool:
+    """Whether :func:`lif_simulate` can run these arguments (float32 CPU, scalar parameters,
+    no refractory period, kernels not switched off)."""
+    return (not native_disabled() and not p.refrac and not per_neuron(p) and p.reset in _RESETS
+            and current.device.type == "cpu" and current.dtype == torch.float32 and current.dim() >= 1
+            and current.numel() > 0 and _library() is not None)
+
+
+def lif_simulate(current: torch.Tensor, p: NeuronParams, record_voltage: bool = False,
+                 ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """The no-autograd step loop in one C pass: (spikes bool ``[T, B, ...]``, potentials after
+    reset like ``current`` or None). Bit-identical to :func:`snnsim.core.dynamics.neuron_multistep`
+    from rest (same float operations in the same order)."""
+    x = current.detach().contiguous()
+    spikes = torch.empty(x.shape, dtype=torch.bool)
+    volts = torch.empty_like(x) if record_voltage else None
+    t, n = x.shape[0], x[0].numel()
+    leak, thresh, v_reset = float(p.leak), float(p.thresh), float(p.v_reset)
+    _library().lif_sim_par(ptr(x), spikes.data_ptr(), ptr(volts), t, n, 0, n, leak, int(leak != 1.0), thresh,
+                           v_reset, _RESETS[p.reset], int(bool(p.spiking)), threads_for(n))
+    return spikes, volts
 
 
 def lif_forward(current: torch.Tensor, p: NeuronParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -108,3 +108,36 @@ def test_fallbacks(monkeypatch):
     monkeypatch.setenv("SNNSIM_NATIVE", "0")
     assert not lif_native.native_usable(x, p, ArcTan())
     assert lif_native.native_status().startswith("disabled")
+
+
+@pytest.mark.parametrize("p", PARAMS, ids=lambda p: f"{p.reset}-{p.leak}-{p.spiking}")
+@pytest.mark.parametrize("shape", [(1, 1), (13, 3, 7), (40, 2, 700)])  # 1400 neurons: several blocks
+def test_simulation_kernel_is_bit_identical_to_the_torch_step_loop(p, shape):
+    """The no-autograd C pass (SpikingNodes.multi_step without grad) gives the spikes and the
+    potentials of the torch loop bit for bit, threshold crossings at exactly thresh included."""
+    g = torch.Generator().manual_seed(sum(shape))
+    cur = torch.rand(shape, generator=g) * 0.8
+    cur[0].view(-1)[::3] = p.thresh  # exactly at threshold: fires (>=)
+    ref_s, ref_v, _ = neuron_multistep(cur, p, record_voltage=True)
+    spikes, volts = lif_native.lif_simulate(cur, p, record_voltage=True)
+    assert spikes.dtype == torch.bool and torch.equal(spikes, ref_s)
+    assert torch.equal(volts, ref_v)
+    assert lif_native.lif_simulate(cur, p)[1] is None
+
+
+def test_nodes_take_the_simulation_kernel_only_where_it_applies(monkeypatch):
+    from snnsim.core.nodes import LIFNeurons
+
+    layer = LIFNeurons(shape=(5,), leak=0.9, thresh=0.5)
+    cur = torch.rand(20, 3, 5)
+    with torch.no_grad():
+        s_native, v_native = layer.multi_step(cur, record_voltage=True)
+    monkeypatch.setenv("SNNSIM_NATIVE", "0")
+    assert not lif_native.simulate_usable(cur, layer.params)
+    with torch.no_grad():
+        s_torch, v_torch = layer.multi_step(cur, record_voltage=True)
+    assert torch.equal(s_native, s_torch) and torch.equal(v_native, v_torch)
+    monkeypatch.setenv("SNNSIM_NATIVE", "1")
+    assert not lif_native.simulate_usable(cur.double(), layer.params)  # float64 runs the torch loop
+    refrac = LIFNeurons(shape=(5,), refrac=2)
+    assert not lif_native.simulate_usable(cur, refrac.params)

@@ -111,6 +111,43 @@ void lif_bwd(const float* pre, const float* gs, const float* gv, float* gi, i64 
     }
 }
 
+/* The simulation step loop (no autograd): bool spikes s (uint8) and, when volts is not NULL,
+   the potentials after reset. The same float operations as lif_fwd (and as the torch step of
+   snnsim.core.dynamics.neuron_step), without the pre-reset array. */
+void lif_sim(const float* x, uint8_t* s, float* volts, i64 T, i64 N, i64 j0, i64 j1, float leak, int use_leak,
+             float thresh, float v_reset, int reset, int spiking) {
+    float v[BLK];
+    uint32_t tbits;
+    memcpy(&tbits, &thresh, 4);
+    for (i64 b = j0; b < j1; b += BLK) {
+        i64 w = (j1 - b < BLK) ? j1 - b : BLK;
+        for (i64 j = 0; j < w; ++j) v[j] = v_reset;
+        for (i64 t = 0; t < T; ++t) {
+            const float* xr = x + t * N + b;
+            uint8_t* sr = s + t * N + b;
+            if (use_leak) {
+                for (i64 j = 0; j < w; ++j) { float h = v[j] * leak; v[j] = h + xr[j]; }
+            } else {
+                for (i64 j = 0; j < w; ++j) v[j] = v[j] + xr[j];
+            }
+            if (!spiking) {
+                for (i64 j = 0; j < w; ++j) sr[j] = 0;
+            } else if (reset == 0) {
+                for (i64 j = 0; j < w; ++j) { int f = v[j] >= thresh; sr[j] = (uint8_t)f; v[j] = f ? v_reset : v[j]; }
+            } else if (reset == 1) {
+                for (i64 j = 0; j < w; ++j) {
+                    float h = v[j], df; uint32_t m = 0u - (uint32_t)(h >= thresh), d = m & tbits;
+                    memcpy(&df, &d, 4);
+                    sr[j] = (uint8_t)(m & 1u); v[j] = h - df;
+                }
+            } else {
+                for (i64 j = 0; j < w; ++j) sr[j] = (uint8_t)(v[j] >= thresh);
+            }
+            if (volts) memcpy(volts + t * N + b, v, (size_t)w * sizeof(float));
+        }
+    }
+}
+
 void lif_fwd_par(const float* x, float* pre, float* volts, float* sf, i64 T, i64 N, i64 j0, i64 j1, float leak,
                  int use_leak, float thresh, float v_reset, int reset, int spiking, int threads) {
     PAR_RANGES(j0, j1, threads, lif_fwd(x, pre, volts, sf, T, N, a, b, leak, use_leak, thresh, v_reset, reset, spiking));
@@ -121,4 +158,9 @@ void lif_bwd_par(const float* pre, const float* gs, const float* gv, float* gi, 
                  float p2, int threads) {
     PAR_RANGES(j0, j1, threads, lif_bwd(pre, gs, gv, gi, T, N, a, b, leak, thresh, v_reset, reset, spiking, detach,
                                         sur, p1, p2));
+}
+
+void lif_sim_par(const float* x, uint8_t* s, float* volts, i64 T, i64 N, i64 j0, i64 j1, float leak, int use_leak,
+                 float thresh, float v_reset, int reset, int spiking, int threads) {
+    PAR_RANGES(j0, j1, threads, lif_sim(x, s, volts, T, N, a, b, leak, use_leak, thresh, v_reset, reset, spiking));
 }
