@@ -1,6 +1,7 @@
 """The package layout: the core and the engine load no method; methods register lazily;
 the 0.1 module paths still work, with a warning."""
 import ast
+import json
 import importlib
 import subprocess
 import sys
@@ -110,3 +111,31 @@ def test_tests_mirror_the_package_tree():
     for d in ("core", "engine", "native", "training", "cli", "data", "nir", "methods/conversion", "methods/spikebp",
               "methods/stbp", "methods/ttfs", "methods/fastsnn", "analysis", "encoders"):
         assert list((ROOT / "tests" / d).glob("test_*.py")), d
+
+
+def test_checkpoints_saved_by_0_1_load_and_simulate_the_same():
+    """Networks saved by snnsim 0.1 (before the layout change: TTFS, FastSNN and tdBN node types
+    and ops) load in a fresh interpreter, whose registries import each method on demand, and
+    simulate to the figures 0.1 recorded (tests/data/checkpoints_0_1/expected.json)."""
+    fixtures = ROOT / "tests" / "data" / "checkpoints_0_1"
+    code = f"""
+import json, sys, torch
+from pathlib import Path
+from snnsim.core.io import load_network
+from snnsim.engine import simulate
+root = Path({str(fixtures)!r})
+inputs = torch.load(root / "inputs.pt")
+out = {{}}
+for name in ("ttfs", "fastsnn", "stbp"):
+    net = load_network(root / name).eval()
+    with torch.no_grad():
+        rec = simulate(net, inputs["x_conv" if name == "stbp" else "x"], engine="fast", record_voltage=True)
+    out[name] = {{"out_v_sum": float(rec.voltages["out"].double().nan_to_num(neginf=0.0).sum()),
+                  "spikes": {{k: int(v.sum()) for k, v in rec.spikes.items()}}}}
+print(json.dumps(out))
+"""
+    got = json.loads(_fresh(code).strip().splitlines()[-1])
+    expected = json.loads((fixtures / "expected.json").read_text())
+    for name, exp in expected.items():
+        assert got[name]["spikes"] == exp["spikes"], name
+        assert got[name]["out_v_sum"] == pytest.approx(exp["out_v_sum"], rel=1e-6), name
