@@ -33,6 +33,8 @@ from torch import nn
 
 from snnsim.core.bnfold import bn_affine as _bn_affine
 from snnsim.core.bnfold import fold_bn
+from snnsim.core.connections import ModuleConnection
+from snnsim.core.spec import build_network, network_spec
 
 Weighted = Union[nn.Linear, nn.Conv2d]
 #: op names that :func:`fold_network` folds into the weighted op before them
@@ -154,9 +156,6 @@ def fold_network(network: Network) -> Network:
     result is in eval mode and contains no BatchNorm, so both engines run it the same
     way. Raises ValueError if a BN op does not directly follow a weighted op.
     """
-    from snnsim.core.connections import ModuleConnection
-    from snnsim.core.spec import build_network, network_spec  # lazy: snnsim.core.spec imports the extensions
-
     spec = network_spec(network)
     plans: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for c in spec["connections"]:
