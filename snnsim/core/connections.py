@@ -21,6 +21,12 @@ spikes are faster through a matmul: each call counts its spikes and takes the de
 above a crossover density (:mod:`snnsim.core.density`; forward and weight gradient separately).
 Where both engines take the event-driven path they stay bit-identical; a dense call is within
 the engine contract's rounding (each engine decides from the spikes of its own call).
+
+Event-driven convs: without autograd (simulation), a ``conv2d`` op whose input (bool spikes, or
+e.g. average-pooled spikes) is sparse enough sums the weights of its nonzero inputs only
+(:mod:`snnsim.core.event_conv`, C kernel on CPU), else ``nn.Conv2d``; the density decides per
+call as for linear ops (``CostModel.conv``). It sums in another order than MKLDNN: results
+agree within rounding.
 """
 from __future__ import annotations
 
@@ -34,7 +40,7 @@ from bindsnet.network.nodes import Nodes
 from bindsnet.network.topology import AbstractConnection
 from torch import nn
 
-from snnsim.core import density
+from snnsim.core import density, event_conv
 from snnsim.core.ops import TemporalModule, as_float, build_ops
 from snnsim.native import events as events_native
 
@@ -153,6 +159,15 @@ def event_linear(spikes: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
     return _EventLinear.apply(spikes, linear.weight, linear.bias)
 
 
+def _conv_events(x: torch.Tensor, conv: nn.Conv2d) -> bool:
+    """Whether ``conv`` takes the event-driven path for ``x`` ``[N, C, H, W]``: no gradient is
+    needed (simulation), the C kernel computes it (:func:`snnsim.core.event_conv.native_usable`)
+    and the input's density is below the cost model's conv crossover (:mod:`snnsim.core.density`)."""
+    if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in conv.parameters())):
+        return False
+    return event_conv.native_usable(x, conv) and density.conv_uses_events(x, conv.out_channels)
+
+
 class ModuleConnection(AbstractConnection):
     """Connection applying a sequence of torch modules to the source's spikes.
 
@@ -214,6 +229,8 @@ class ModuleConnection(AbstractConnection):
                     x = event_linear(x, m)
                 else:
                     x = m(_cast(x, dtype))
+            elif isinstance(m, nn.Conv2d) and getattr(self, "event_driven", False) and _conv_events(x, m):
+                x = event_conv.conv_module(x, m)
             else:
                 x = m(_cast(x, dtype))
         return x

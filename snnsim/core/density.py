@@ -13,7 +13,10 @@ The default crossovers are :func:`calibrate` of 784 -> 800 over ``N = 3200`` row
 2-core AVX-512 (AMX) Xeon at load ~1.9, three runs each: 1 thread forward 0.22-0.23, weight
 gradient 0.18-0.21; 2 threads forward 0.20-0.23, weight gradient 0.09-0.14 (they moved to
 0.2-0.4 and 0.17-0.25 while the machine was loaded: machine- and load-dependent). :func:`calibrate` measures them for one shape and thread count on
-this machine (cached for the process); :func:`use_cost_model` injects a model (tests). The
+this machine (cached for the process); :func:`use_cost_model` injects a model (tests).
+The no-grad conv (:mod:`snnsim.core.event_conv`) has one crossover, ``conv``, on the fraction of
+nonzero inputs: 0.15, below every crossover that ``benchmarks/event_conv.py`` measured on the
+convs of SCNN, LeNet and ResNet-19 (0.17-0.3 and more, 1 and 2 threads, a loaded 2-core machine). The
 choice depends only on the count and the model, so a run is deterministic; both paths give the
 same results within rounding (the dense path is ``F.linear`` of the float spikes, exactly what a
 connection with ``event_driven=False`` computes).
@@ -34,6 +37,9 @@ class CostModel:
 
     forward: float
     wgrad: float
+    #: the event-driven conv (no-grad forward only, :mod:`snnsim.core.event_conv`): fraction of
+    #: nonzero inputs below which it runs (default: ``benchmarks/event_conv.py``, see DEFAULTS)
+    conv: float = 0.15
 
     def event_forward(self, n: int, k: int, nnz: int) -> bool:
         """Whether the forward of a ``[N, K]`` spike matrix with ``nnz`` spikes sums events."""
@@ -43,15 +49,19 @@ class CostModel:
         """Whether the weight gradient sums the output-gradient rows of the spikes."""
         return nnz < self.wgrad * n * k
 
+    def event_conv(self, numel: int, nnz: int) -> bool:
+        """Whether a conv of an input with ``numel`` entries, ``nnz`` of them nonzero, sums events."""
+        return nnz < self.conv * numel
+
 
 #: Defaults per device type and thread count (the largest count listed not above the current
 #: one); other devices (GPUs) use OTHER_DEVICES until calibrated.
 DEFAULTS: dict[str, dict[int, CostModel]] = {
-    "cpu": {1: CostModel(forward=0.22, wgrad=0.19), 2: CostModel(forward=0.22, wgrad=0.12)},
+    "cpu": {1: CostModel(forward=0.22, wgrad=0.19, conv=0.15), 2: CostModel(forward=0.22, wgrad=0.12, conv=0.15)},
 }
-OTHER_DEVICES = CostModel(forward=0.05, wgrad=0.05)  # not measured: run calibrate() there
-ALWAYS_EVENTS = CostModel(forward=2.0, wgrad=2.0)
-ALWAYS_DENSE = CostModel(forward=0.0, wgrad=0.0)
+OTHER_DEVICES = CostModel(forward=0.05, wgrad=0.05, conv=0.0)  # not measured: run calibrate() there
+ALWAYS_EVENTS = CostModel(forward=2.0, wgrad=2.0, conv=2.0)
+ALWAYS_DENSE = CostModel(forward=0.0, wgrad=0.0, conv=0.0)
 
 _calibrated: dict[tuple[str, int, int, int, int], CostModel] = {}
 _injected: list[CostModel] = []
@@ -88,6 +98,14 @@ def forward_uses_events(spikes: torch.Tensor, m: int) -> bool:
     """Whether the op takes the event-driven path for bool ``spikes`` ``[N, K]`` into ``m`` outputs."""
     n, k = spikes.shape
     return cost_model(spikes.device, n, k, m).event_forward(n, k, int(torch.count_nonzero(spikes)))
+
+
+def conv_uses_events(x: torch.Tensor, out_channels: int) -> bool:
+    """Whether a conv into ``out_channels`` takes the event-driven path for ``x`` ``[N, C, H, W]``
+    (bool spikes or float, e.g. pooled spikes): its fraction of nonzero entries against the
+    model's ``conv`` crossover."""
+    n = x.shape[0]
+    return cost_model(x.device, n, x[0].numel(), out_channels).event_conv(x.numel(), int(torch.count_nonzero(x)))
 
 
 def _median_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -129,6 +147,7 @@ def calibrate(n: int, k: int, m: int, device: Union[str, torch.device] = "cpu", 
         slope = max((ev_hi[i] - ev_lo[i]) / (hi - lo), 1e-9)
         t_dense = (dense[0][i] + dense[1][i]) / 2
         cross.append(min(max(lo + (t_dense - ev_lo[i]) / slope, 0.0), 1.0))
-    model = CostModel(forward=cross[0], wgrad=cross[1])
+    base = cost_model(device, n, k, m)  # keeps its conv crossover (not measured here)
+    model = CostModel(forward=cross[0], wgrad=cross[1], conv=base.conv)
     _calibrated[_key(device, n, k, m)] = model
     return model

@@ -1,0 +1,195 @@
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+typedef int64_t i64;
+/* VW floats per vector: 16 where the library is built with AVX-512, else 8 (AVX2 or plain). */
+#ifdef __AVX512F__
+#define VW 16
+#else
+#define VW 8
+#endif
+typedef float vf __attribute__((vector_size(VW * 4), aligned(4)));  /* unaligned loads */
+#define NVMAX 8  /* vectors of output channels held in registers at a time */
+
+/* Event-driven 2-D convolution, forward only, one sample at a time (threads split the samples).
+
+   x: [N, C, H, W], bytes in {0, 1} (torch bool; is_float = 0) or float32 (is_float = 1; zeros
+   are skipped, the other values multiply their weights). table: [K * K * C, OP], row
+   (ky * K + kx) * C + c = weight[:, c, ky, kx] padded with zeros to OP (a multiple of VW)
+   columns. bias: [OP] or NULL. out: [N, O, OH, OW] (O <= OP).
+
+   Per sample, the active inputs of each position (y, x) are listed (channels ascending);
+   each output position (oy, ox) then sums the table rows of the active inputs in its window,
+   order ky, kx, c ascending, in registers (NVMAX vectors of output channels at a time, the
+   table stays in cache), into a [OH * OW, OP] buffer that is finally transposed into out. */
+
+typedef struct {
+    const uint8_t* xb; const float* xf; const float* table; const float* bias; float* out;
+    i64 C, H, W, O, OP, K, S, P, OH, OW;
+} conv_args;
+
+/* Lists the active inputs of sample n: position j has cnt[j] entries chan[j * CP ...], each the
+   offset c * OP of a channel's table row (and val[j * CP ...], their values, for float input). */
+static void list_active(const conv_args* a, i64 n, i64 CP, int32_t* cnt, int32_t* chan, float* val) {
+    i64 hw = a->H * a->W;
+    memset(cnt, 0, sizeof(int32_t) * hw);
+    for (i64 c = 0; c < a->C; ++c) {
+        i64 off = (n * a->C + c) * hw;
+        int32_t co = (int32_t)(c * a->OP);  /* the channel's row offset in the table */
+        if (a->xb) {
+            const uint8_t* p = a->xb + off;
+            i64 j = 0;
+            for (; j + 8 <= hw; j += 8) {  /* eight bytes at a time: skip silent words */
+                uint64_t w; memcpy(&w, p + j, 8);
+                if (!w) continue;
+                for (i64 k = 0; k < 8; ++k) if (p[j + k]) chan[(j + k) * CP + cnt[j + k]++] = co;
+            }
+            for (; j < hw; ++j) if (p[j]) chan[j * CP + cnt[j]++] = co;
+        } else {
+            const float* p = a->xf + off;
+            for (i64 j = 0; j < hw; ++j) if (p[j] != 0.0f) {
+                val[j * CP + cnt[j]] = p[j];
+                chan[j * CP + cnt[j]++] = co;
+            }
+        }
+    }
+}
+
+/* Row offsets (into table, in floats) of the active inputs in the window of output (oy, ox),
+   order ky, kx, c, into rows; returns their number. Each position copies a fixed CP entries
+   (vectors of 16) and advances by its count: no branch that depends on the spikes. */
+typedef int32_t vi __attribute__((vector_size(64), aligned(4)));
+typedef float vf16 __attribute__((vector_size(64), aligned(4)));
+static inline i64 window_rows(const conv_args* a, i64 oy, i64 ox, const int32_t* cnt, const int32_t* chan,
+                              const float* val, i64 CP, int32_t* rows, float* vals) {
+    i64 y0 = oy * a->S - a->P, x0 = ox * a->S - a->P, m = 0;
+    i64 ky0 = y0 < 0 ? -y0 : 0, ky1 = a->H - y0 < a->K ? a->H - y0 : a->K;
+    i64 kx0 = x0 < 0 ? -x0 : 0, kx1 = a->W - x0 < a->K ? a->W - x0 : a->K;
+    for (i64 ky = ky0; ky < ky1; ++ky)
+        for (i64 kx = kx0; kx < kx1; ++kx) {
+            i64 j = (y0 + ky) * a->W + x0 + kx;
+            int32_t off = (int32_t)((ky * a->K + kx) * a->C * a->OP);
+            const vi* cl = (const vi*)(chan + j * CP);
+            for (i64 v = 0; v < CP / 16; ++v) ((vi*)(rows + m))[v] = cl[v] + off;
+            if (val) for (i64 v = 0; v < CP / 16; ++v) ((vf16*)(vals + m))[v] = ((const vf16*)(val + j * CP))[v];
+            m += cnt[j];
+        }
+    return m;
+}
+
+/* buf[pos, c0 : c0 + NV * VW] = bias + the sum of the listed rows; NV constant after inlining. */
+static inline __attribute__((always_inline)) void rows_sum(const conv_args* a, const int32_t* rows,
+        const float* vals, i64 m, float* o, i64 c0, const int NV) {
+    vf acc[NVMAX];
+    for (int v = 0; v < NV; ++v) acc[v] = a->bias ? *(const vf*)(a->bias + c0 + v * VW) : (vf){0};
+    const float* t = a->table + c0;
+    if (vals) {
+        for (i64 q = 0; q < m; ++q) {
+            const vf* r = (const vf*)(t + rows[q]);
+            float s = vals[q];
+            for (int v = 0; v < NV; ++v) acc[v] += r[v] * s;
+        }
+    } else {
+        for (i64 q = 0; q < m; ++q) {
+            const vf* r = (const vf*)(t + rows[q]);
+            for (int v = 0; v < NV; ++v) acc[v] += r[v];
+        }
+    }
+    for (int v = 0; v < NV; ++v) ((vf*)(o + c0))[v] = acc[v];
+}
+
+/* Gather: every output position sums the table rows of the active inputs in its window. */
+static void gather_sample(const conv_args* a, const int32_t* cnt, const int32_t* chan, const float* val,
+                          i64 CP, int32_t* rows, float* vals, float* buf) {
+    for (i64 oy = 0; oy < a->OH; ++oy)
+        for (i64 ox = 0; ox < a->OW; ++ox) {
+            i64 m = window_rows(a, oy, ox, cnt, chan, val, CP, rows, vals);
+            float* o = buf + (oy * a->OW + ox) * a->OP;
+            const float* vq = val ? vals : NULL;
+            for (i64 c0 = 0; c0 < a->OP; c0 += NVMAX * VW) {
+                i64 nv = (a->OP - c0) / VW < NVMAX ? (a->OP - c0) / VW : NVMAX;
+                switch (nv) {  /* constant vector counts, so the accumulators stay in registers */
+                    case 1: rows_sum(a, rows, vq, m, o, c0, 1); break;
+                    case 2: rows_sum(a, rows, vq, m, o, c0, 2); break;
+                    case 3: rows_sum(a, rows, vq, m, o, c0, 3); break;
+                    case 4: rows_sum(a, rows, vq, m, o, c0, 4); break;
+                    case 5: rows_sum(a, rows, vq, m, o, c0, 5); break;
+                    case 6: rows_sum(a, rows, vq, m, o, c0, 6); break;
+                    case 7: rows_sum(a, rows, vq, m, o, c0, 7); break;
+                    default: rows_sum(a, rows, vq, m, o, c0, 8); break;
+                }
+            }
+        }
+}
+
+/* Scatter: every active input (c, y, x) adds its table rows into the outputs of its window. */
+static void scatter_sample(const conv_args* a, const int32_t* cnt, const int32_t* chan, const float* val,
+                           i64 CP, float* buf) {
+    i64 npos = a->OH * a->OW, nv = a->OP / VW;
+    for (i64 p = 0; p < npos; ++p)
+        for (i64 v = 0; v < nv; ++v) ((vf*)(buf + p * a->OP))[v] = a->bias ? ((const vf*)a->bias)[v] : (vf){0};
+    for (i64 y = 0; y < a->H; ++y)
+        for (i64 x = 0; x < a->W; ++x) {
+            i64 j = y * a->W + x, m = cnt[j];
+            if (!m) continue;
+            for (i64 ky = 0; ky < a->K; ++ky) {
+                i64 ty = y + a->P - ky, oy = ty / a->S;
+                if (ty < 0 || oy * a->S != ty || oy >= a->OH) continue;
+                for (i64 kx = 0; kx < a->K; ++kx) {
+                    i64 tx = x + a->P - kx, ox = tx / a->S;
+                    if (tx < 0 || ox * a->S != tx || ox >= a->OW) continue;
+                    vf* o = (vf*)(buf + (oy * a->OW + ox) * a->OP);
+                    const float* t = a->table + (ky * a->K + kx) * a->C * a->OP;
+                    for (i64 q = 0; q < m; ++q) {
+                        const vf* r = (const vf*)(t + chan[j * CP + q]);
+                        if (val) { float s = val[j * CP + q]; for (i64 v = 0; v < nv; ++v) o[v] += r[v] * s; }
+                        else for (i64 v = 0; v < nv; ++v) o[v] += r[v];
+                    }
+                }
+            }
+        }
+}
+
+/* out[n] [O, npos] = buf [npos, OP] transposed, in tiles of 16 positions (they stay in L1). */
+static void store_sample(const conv_args* a, i64 n, const float* buf) {
+    i64 npos = a->OH * a->OW;
+    float* on = a->out + n * a->O * npos;
+    for (i64 p0 = 0; p0 < npos; p0 += 16) {
+        i64 p1 = p0 + 16 < npos ? p0 + 16 : npos;
+        for (i64 o = 0; o < a->O; ++o)
+            for (i64 p = p0; p < p1; ++p) on[o * npos + p] = buf[p * a->OP + o];
+    }
+}
+
+/* Returns 1 if a thread could not allocate its work space, else 0. scatter: 1 scatters each
+   active input into its window, 0 gathers each output's window (see the functions above). */
+int event_conv2d(const void* x, int is_float, const float* table, const float* bias, float* out,
+                 i64 N, i64 C, i64 H, i64 W, i64 O, i64 OP, i64 K, i64 S, i64 P, i64 OH, i64 OW,
+                 int scatter, int threads) {
+    conv_args args = {is_float ? NULL : (const uint8_t*)x, is_float ? (const float*)x : NULL, table, bias, out,
+                      C, H, W, O, OP, K, S, P, OH, OW};
+    int failed = 0;
+    i64 CP = (C + 15) / 16 * 16;  /* list stride: whole vectors of 16 entries */
+    if (threads > N) threads = N > 0 ? (int)N : 1;
+    PAR_RANGES(0, N, threads, {
+        i64 hw = H * W;
+        int32_t* cnt = (int32_t*)malloc(sizeof(int32_t) * hw);
+        int32_t* chan = (int32_t*)calloc(hw * CP, sizeof(int32_t));
+        float* val = is_float ? (float*)calloc(hw * CP, sizeof(float)) : NULL;
+        int32_t* rows = (int32_t*)malloc(sizeof(int32_t) * (K * K * C + CP));
+        float* vals = is_float ? (float*)malloc(sizeof(float) * (K * K * C + CP)) : NULL;
+        float* buf = (float*)malloc(sizeof(float) * OH * OW * OP);
+        if (!cnt || !chan || (is_float && (!val || !vals)) || !rows || !buf) { _Pragma("omp atomic write") failed = 1; }
+        else for (i64 n = a; n < b; ++n) {
+            list_active(&args, n, CP, cnt, chan, val);
+            if (scatter) scatter_sample(&args, cnt, chan, val, CP, buf);
+            else gather_sample(&args, cnt, chan, val, CP, rows, vals, buf);
+            store_sample(&args, n, buf);
+        }
+        free(cnt); free(chan); free(val); free(rows); free(vals); free(buf);
+    });
+    return failed;
+}
+
+/* The vector width the library was built with (the table's columns are padded to it). */
+int event_conv_width(void) { return VW; }
