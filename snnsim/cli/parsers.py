@@ -182,8 +182,8 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=positive_int, default=None, help="early stopping after N epochs without improvement")
     p.add_argument("--bptt-segment", type=positive_int, default=None, metavar="K",
                    help="bounded-memory BPTT: checkpointed segments of K steps (exact gradients, one extra "
-                        "forward pass; feed-forward IF/LIF nets with per-step surrogates; not yet the peak read-out of "
-                        "lif/fastsnn, tdBN or spikebp's pseudo-derivative)")
+                        "forward pass; feed-forward IF/LIF nets with per-step surrogates and the peak read-out: lif, "
+                        "fastsnn with --set grad=sequential; not tdBN or spikebp's pseudo-derivative)")
     p.add_argument("--dropout", type=float, default=None, help="dropout probability (spikebp)")
     p.add_argument("--batchnorm", action="store_true", help="BatchNorm after hidden weighted ops (spikebp)")
     p.add_argument("--hidden", default=None, help="hidden sizes of the fc net, comma separated (e.g. 800)")

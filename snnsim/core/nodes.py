@@ -147,6 +147,39 @@ class SpikingNodes(Nodes):
         spikes, volts, _ = neuron_multistep(current, p, record_voltage=record_voltage)
         return spikes, volts
 
+    # --- carried state (checkpointed segments, :mod:`snnsim.engine.segments`) -----------
+    def segment_refusal(self) -> Optional[str]:
+        """Why a run of this layer cannot be cut into segments that hand their state on (the
+        end of a one-line message: "layer 'x' (Class) <reason>"), or None where it can.
+
+        The segment protocol is this method and :meth:`segment_run`; a subclass whose state is
+        more than the potential overrides both (e.g. ``snnsim.methods.fastsnn``'s nodes). A
+        subclass that overrides :meth:`multi_step` but not :meth:`segment_run` is refused."""
+        cls = type(self)
+        if cls.multi_step is not SpikingNodes.multi_step and cls.segment_run is SpikingNodes.segment_run:
+            return "overrides multi_step without the segment protocol (segment_run), so its carried state is unknown"
+        p = self.params
+        if p.refrac:
+            return "has a refractory period, a count that segments do not carry"
+        if p.syn_leak is not None:
+            return "has a synaptic current, state that segments do not carry"
+        if p.spiking and not self.surrogate.temporal:
+            return (f"has the surrogate {type(self.surrogate).__name__}, which reads whole spike trains (its "
+                    "derivative at a step depends on all T steps); segmented BPTT needs per-step surrogates")
+        return None
+
+    def segment_run(
+        self, current: torch.Tensor, carry: Optional[tuple[torch.Tensor, ...]], record_voltage: bool = False
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor], tuple[torch.Tensor, ...]]:
+        """:meth:`multi_step` over one segment ``current`` ``[K, B, *shape]``, resuming from
+        ``carry`` (None: rest), the state the previous segment returned. Returns (spikes,
+        potentials ``[K, B, *shape]`` or None, the state after the last step: tensors
+        ``[B, *shape]``, differentiable where the run is). Here the state is ``(v,)``, the
+        potential after the reset (:func:`~snnsim.core.dynamics.resume_current`)."""
+        s, v = self.multi_step(current, record_voltage=True, v0=None if carry is None else carry[0])
+        # clone: a view of step -1 would keep the segment's whole [K, B, ...] potentials alive
+        return s, (v if record_voltage else None), (v[-1].clone(),)
+
     def config(self) -> dict[str, Any]:
         """JSON-ready description used by :mod:`snnsim.core.spec` to rebuild the layer."""
         p = self.params

@@ -153,7 +153,8 @@ def forward(
     segments of ``segment`` steps (:mod:`snnsim.engine.segments`): exact gradients and identical
     spikes, autograd memory in O(segment) instead of O(T), one extra forward pass; only the
     potentials of ``record_voltage`` are returned, and only the last layer's and their spikes
-    carry gradients (the other layers' are bool). Feed-forward IF/LIF networks only."""
+    carry gradients (the other layers' are bool). Feed-forward networks whose layers carry their
+    state (IF/LIF, FastSNN's peak read-out, ...; :mod:`snnsim.engine.segments` lists them)."""
     feed = _as_input_dict(network, inputs)
     want = [list(network.layers)[-1]] if record_voltage is None else list(record_voltage)
     segment = check_segment(segment) if segment is not None else default_segment()

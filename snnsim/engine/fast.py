@@ -50,8 +50,8 @@ class _Run:
     """One fast run: spikes/potentials of the layers done so far."""
 
     def __init__(self, network: Network, inputs: dict[str, torch.Tensor], want_v: set[str],
-                 start: Optional[dict[str, torch.Tensor]] = None) -> None:
-        self.net, self.inputs, self.want_v, self.start = network, inputs, want_v, start or {}
+                 carry: Optional[dict[str, Any]] = None) -> None:
+        self.net, self.inputs, self.want_v, self.carry = network, inputs, want_v, carry
         self.plan = plan_network(network)
         self.t, self.b = next(iter(inputs.values())).shape[:2]
         self.incoming: dict[str, list[tuple[str, Any]]] = {name: [] for name in network.layers}
@@ -90,9 +90,11 @@ class _Run:
             current = _add(current, self.inputs[name])
         if current is None:
             current = torch.zeros(self.t, self.b, *layer.shape, device=layer.v.device)
-        if isinstance(layer, SpikingNodes):
-            resume = {"v0": self.start[name]} if name in self.start else {}  # subclasses may not take v0
-            self._keep(name, *layer.multi_step(current, record_voltage=name in self.want_v, **resume))
+        if isinstance(layer, SpikingNodes) and self.carry is not None:
+            s, v, self.carry[name] = layer.segment_run(current, self.carry.get(name), name in self.want_v)
+            self._keep(name, s, v)
+        elif isinstance(layer, SpikingNodes):
+            self._keep(name, *layer.multi_step(current, record_voltage=name in self.want_v))
         else:
             self._keep(name, *self._stock(name).run(current, name in self.want_v))
 
@@ -177,18 +179,19 @@ class _Run:
 
 def run_fast(
     network: Network, inputs: dict[str, torch.Tensor], record_voltage: Iterable[str] = (),
-    start: Optional[dict[str, torch.Tensor]] = None,
+    carry: Optional[dict[str, Any]] = None,
 ) -> Record:
     """Simulate ``network`` on ``inputs`` (layer name -> ``[T, B, *shape]``).
 
-    ``start``: layer name -> potential ``[B, *shape]`` to resume from instead of rest (layers
-    outside cycles, :meth:`SpikingNodes.multi_step`'s ``v0``; used by checkpointed segments).
+    ``carry`` (checkpointed segments, :mod:`.segments`): given, every snnsim layer outside a
+    cycle runs :meth:`SpikingNodes.segment_run` from ``carry.get(name)`` (None: rest) and
+    ``carry[name]`` is set to its state after the last step (the dict is filled in place).
 
     While ``network.learning`` is on, stock connections with BindsNET learning rules are
     refused (:func:`.stock.check_supported`) and ``normalize`` runs after the run, as in
     ``Network.run``."""
     check_supported(network)
-    run = _Run(network, inputs, set(record_voltage), start)
+    run = _Run(network, inputs, set(record_voltage), carry)
     try:
         for stage in run.plan.stages:
             if stage.recurrent:

@@ -2,18 +2,30 @@
 
 ``forward(network, x, segment=K)`` runs ``[T, B, ...]`` as ``ceil(T / K)`` segments, each under
 :func:`torch.utils.checkpoint.checkpoint`: a segment keeps only its input slice and the
-potentials it hands to the next one (``[B, ...]`` per layer); its graph is rebuilt from them
+state it hands to the next one (``[B, ...]`` tensors per layer); its graph is rebuilt from them
 during the backward pass. The gradients are those of full BPTT (exact: the same float
-operations, only recomputed) and the spikes are identical, at the cost of a second forward pass;
-autograd memory grows with K instead of T. What stays O(T): the input, the spikes returned
-(hidden layers' as bool, without gradient) and the potentials of ``record_voltage``.
+operations, only recomputed; the carried state passes them from one segment to the previous)
+and the spikes are identical, at the cost of a second forward pass; autograd memory grows with
+K instead of T. What stays O(T): the input, the spikes returned (hidden layers' as bool,
+without gradient) and the potentials of ``record_voltage``.
 
-State carried: each layer's potential after its segment (:func:`snnsim.core.dynamics.resume_current`),
-so only networks whose state is that are accepted: feed-forward (no cycle, no delayed
-connection), snnsim IF/LIF/integrator layers without refractory period or synaptic current,
-per-step (temporal) surrogates, and no op with state across steps or across the batch
-(TemporalModule, BatchNorm in training mode: tdBN normalises over all T). The rest is refused
-with a one-line :class:`~snnsim.errors.UserError`.
+State carried: each layer says what it is through the segment protocol of
+:class:`~snnsim.core.nodes.SpikingNodes`: :meth:`~snnsim.core.nodes.SpikingNodes.segment_run`
+runs a segment from the carried state and returns the next one, and
+:meth:`~snnsim.core.nodes.SpikingNodes.segment_refusal` says why a layer cannot (None: it can).
+Supported: snnsim IF/LIF/integrator/threshold layers (state: the potential, see
+:func:`snnsim.core.dynamics.resume_current`) with per-step (temporal) surrogates, and
+layers that implement the protocol themselves: FastSNN's ``peak_integrator`` read-out (the
+``lif``/``fastsnn`` rules; state: the potential and its running maximum) and single-spike
+``fastlif`` layers with ``grad="sequential"`` (state: the no-reset potential and whether each
+neuron has fired; their values are bit-identical where the decay runs as the scan, ``method``
+"scan" or "auto" on the CPU, and within its ~1e-7 relative with "matmul"/"fft").
+Refused, with a one-line :class:`~snnsim.errors.UserError` saying why: recurrent cycles and
+delayed connections, refractory or synaptic-current layers, surrogates that read whole spike
+trains (spikebp's Lee pseudo-derivative), ``fastlif`` with the paper's ``grad="trick"`` (its
+derivative at a step sums the gradients of all later steps up to the spike), BindsNET's own
+node types and connections, and ops with state across steps or across the batch
+(TemporalModule; BatchNorm in training mode: tdBN normalises over all T).
 """
 from __future__ import annotations
 
@@ -34,6 +46,8 @@ from snnsim.engine.graph import plan_network
 from snnsim.engine.record import Record, layer_kinds
 from snnsim.errors import UserError, UserTypeError
 
+#: the state each layer hands to the next segment, in layer order (None: rest, before the first)
+_Carry = list[Optional[tuple[torch.Tensor, ...]]]
 _SEGMENT: ContextVar[Optional[int]] = ContextVar("snnsim_bptt_segment", default=None)
 
 
@@ -65,28 +79,28 @@ def default_segment() -> Optional[int]:
 
 
 def check_segmentable(network: Network) -> None:
-    """Refuse (UserError) a network whose state across steps is more than its layers' potentials."""
+    """Refuse (UserError) a network whose state across steps the segments cannot carry exactly."""
     plan = plan_network(network)
     if any(stage.recurrent for stage in plan.stages) or plan.delayed:
-        raise UserError("segmented BPTT needs a feed-forward network (no recurrent, lateral or backward connection)")
+        raise UserError("segmented BPTT needs a feed-forward network (no recurrent, lateral or backward connection): "
+                        "the layers of a cycle step together, not as layers of segments")
     for name, layer in network.layers.items():
         if isinstance(layer, Input):
             continue
-        if not isinstance(layer, SpikingNodes) or type(layer).multi_step is not SpikingNodes.multi_step:
-            raise UserError(f"segmented BPTT supports snnsim IF/LIF/integrator layers; layer {name!r} is "
-                            f"{type(layer).__name__}")
-        if layer.params.refrac or layer.params.syn_leak is not None:
-            raise UserError(f"segmented BPTT cannot carry layer {name!r}'s refractory count or synaptic current")
-        if layer.params.spiking and not layer.surrogate.temporal:
-            raise UserError(f"segmented BPTT needs per-step surrogates; layer {name!r} has "
-                            f"{type(layer.surrogate).__name__}, which reads whole spike trains")
+        if not isinstance(layer, SpikingNodes):
+            raise UserError(f"segmented BPTT supports snnsim layers (SpikingNodes and its subclasses); layer {name!r} "
+                            f"is {type(layer).__name__}, whose state it cannot carry")
+        reason = layer.segment_refusal()
+        if reason is not None:
+            raise UserError(f"segmented BPTT: layer {name!r} ({type(layer).__name__}) {reason}")
     for (src, tgt), conn in network.connections.items():
         if not isinstance(conn, ModuleConnection):
             raise UserError(f"segmented BPTT supports snnsim connections; {src}->{tgt} is {type(conn).__name__}")
         for m in conn.modules():
             if isinstance(m, TemporalModule) or (isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training):
                 raise UserError(f"segmented BPTT: connection {src}->{tgt} has {type(m).__name__}, whose state spans "
-                                "steps or batch statistics over all T; put the network in eval() or run whole")
+                                "steps or batch statistics over all T (a segment sees K steps); put the network in "
+                                "eval() or run whole")
 
 
 def segmented_forward(network: Network, feed: dict[str, torch.Tensor], want: list[str], segment: int) -> Record:
@@ -100,21 +114,19 @@ def segmented_forward(network: Network, feed: dict[str, torch.Tensor], want: lis
     inputs = sorted(feed)
     t_total = next(iter(feed.values())).shape[0]
 
-    def run(start: list[Optional[torch.Tensor]], *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """One segment: (spikes of each layer, potentials of ``want``, last potentials) flattened."""
-        v0 = {n: v for n, v in zip(names, start) if v is not None}
-        rec = run_fast(network, dict(zip(inputs, xs)), names, start=v0)
+    def run(start: _Carry, *xs: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], _Carry]:
+        """One segment: ((spikes of each layer, potentials of ``want``), the state of each layer after it)."""
+        carry = dict(zip(names, start))
+        rec = run_fast(network, dict(zip(inputs, xs)), want, carry=carry)
         spikes = [rec.spikes[n] if n in keep else rec.spikes[n].detach().bool() for n in names]
-        # clone: a view of step -1 would keep the segment's whole [K, B, ...] potentials alive
-        return (*spikes, *(rec.voltages[n] for n in want), *(rec.voltages[n][-1].clone() for n in names))
+        return (*spikes, *(rec.voltages[n] for n in want)), [carry[n] for n in names]
 
     chunks: list[tuple[torch.Tensor, ...]] = []
-    start: list[Optional[torch.Tensor]] = [None] * len(names)
+    start: _Carry = [None] * len(names)
     for t0 in range(0, t_total, segment):
         xs = [feed[n][t0:t0 + segment] for n in inputs]
-        out = checkpoint(run, start, *xs, use_reentrant=False)
-        chunks.append(out[:len(names) + len(want)])
-        start = list(out[len(names) + len(want):])
+        out, start = checkpoint(run, start, *xs, use_reentrant=False)
+        chunks.append(out)
     joined = [torch.cat(parts) for parts in zip(*chunks)]
     spikes = {**{n: feed[n] for n in inputs}, **dict(zip(names, joined))}
     spikes = {n: spikes[n] for n in network.layers if n in spikes}

@@ -293,3 +293,58 @@ def peak_potential(current: torch.Tensor, beta: float, method: str = "auto") -> 
     """Running maximum over time of a non-spiking LIF potential, ``[T, B, ...]``
     (its last step is the read-out ``max_t V``); differentiable wrt ``current``."""
     return torch.cummax(decay_conv(current, beta, method), 0).values
+
+
+# --------------------------------------------------------------------------- segments (carried state)
+def _resume(current: torch.Tensor, v0: Optional[torch.Tensor], beta: float) -> torch.Tensor:
+    """``current`` ``[K, B, ...]`` whose decay convolution continues from potential ``v0`` ``[B, ...]``:
+    ``beta v0`` added to step 0 (the scan's ``V[K-1] beta + I[K]``, the same float sum)."""
+    if v0 is None:
+        return current
+    return torch.cat([(current[0] + v0 * beta).unsqueeze(0), current[1:]])
+
+
+def peak_segment(current: torch.Tensor, beta: float, method: str = "auto",
+                 start: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`peak_potential` of one segment ``current`` ``[K, B, ...]``, continued from ``start`` =
+    (potential, running max) after the previous segment (None: from rest). Returns (running max
+    ``[K, B, ...]``, (potential, running max) after the last step ``[B, ...]``).
+
+    The same values as the whole run's, and the same gradient: ``cummax`` sends a step's gradient
+    to the latest step holding the maximum (ties go to the later step), so where the segment's
+    maximum equals the carried one the segment's wins (``torch.where(peak >= peak0)``;
+    ``torch.maximum`` would split the gradient between the two)."""
+    u = decay_conv(_resume(current, None if start is None else start[0], beta), beta, method)
+    peak = torch.cummax(u, 0).values
+    if start is not None:
+        peak = torch.where(peak >= start[1], peak, start[1])
+    return peak, (u[-1].clone(), peak[-1].clone())
+
+
+def fast_lif_segment(current: torch.Tensor, beta: float, thresh: float = 1.0, *, slope: float = 100.0,
+                     method: str = "auto", start: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
+                     return_potential: bool = False
+                     ) -> tuple[torch.Tensor, Optional[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`fast_lif` (``grad="sequential"``) of one segment ``current`` ``[K, B, ...]``, continued
+    from ``start`` = (no-reset potential, fired: bool) after the previous segment (None: from
+    rest). A neuron that fired before stays silent. Returns (spikes, ``V`` or None, (``V``, fired)
+    after the last step ``[B, ...]``); the carried ``V`` is differentiable (the sequential
+    derivative at a step is local, so the later segments' gradients reach the earlier steps
+    through it alone), the returned ``V`` detached as :func:`fast_lif`'s.
+
+    Not for ``grad="trick"``: its derivative at a step sums the gradients of all later steps up
+    to the spike, which a segment does not see. Under autograd the potential is computed twice
+    (the spike kernel's and a differentiable decay convolution for the carry)."""
+    current = _resume(current, None if start is None else start[0], beta)
+    if torch.is_grad_enabled() and current.requires_grad:
+        spikes, _ = fast_lif(current, beta, thresh, slope=slope, method=method, grad="sequential")
+        v = decay_conv(current, beta, method)
+    else:
+        spikes, v = fast_lif(current, beta, thresh, slope=slope, method=method, return_potential=True)
+    if start is not None:
+        spikes = spikes & ~start[1] if spikes.dtype == torch.bool else spikes * (~start[1]).to(spikes.dtype)
+    fired = spikes.bool().any(0)
+    if start is not None:
+        fired = fired | start[1]
+    return spikes, (v.detach() if return_potential else None), (v[-1].clone(), fired)

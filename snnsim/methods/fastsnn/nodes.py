@@ -25,7 +25,9 @@ from bindsnet.network.nodes import Nodes
 from snnsim.core import schema
 from snnsim.core.dynamics import leaky_integrate
 from snnsim.core.nodes import SPIKING_PARAMS, Integrator, SpikingNodes, register_node
-from snnsim.methods.fastsnn.layer import DECAY_METHODS, GRAD_MODES, fast_lif, peak_potential
+from snnsim.methods.fastsnn.layer import (
+    DECAY_METHODS, GRAD_MODES, fast_lif, fast_lif_segment, peak_potential, peak_segment,
+)
 
 _FIXED = {"reset": "none", "v_reset": 0.0, "refrac": 0, "spiking": True}
 
@@ -88,6 +90,24 @@ class FastLIFNeurons(SpikingNodes):
         return fast_lif(current, p.leak, p.thresh, slope=self.slope, method=self.method, grad=self.grad,
                         return_potential=record_voltage)
 
+    # --- segment protocol (snnsim.engine.segments) -----------------------------------
+    def segment_refusal(self) -> Optional[str]:
+        """Carried exactly with ``grad="sequential"`` only (see :func:`.layer.fast_lif_segment`)."""
+        if self.grad == "sequential":
+            return None
+        return (f"has grad={self.grad!r}: the single-spike trick's derivative at a step sums the gradients of all "
+                "later steps up to the spike, which a segment does not see; use grad='sequential' "
+                "(--set grad=sequential) or run whole")
+
+    def segment_run(self, current: torch.Tensor, carry: Optional[tuple[torch.Tensor, ...]],
+                    record_voltage: bool = False
+                    ) -> tuple[torch.Tensor, Optional[torch.Tensor], tuple[torch.Tensor, ...]]:
+        """One segment from ``carry`` = (no-reset potential, fired: bool) ``[B, *shape]`` (None: rest)."""
+        p = self.params
+        start = None if carry is None else (carry[0], carry[1])
+        return fast_lif_segment(current, p.leak, p.thresh, slope=self.slope, method=self.method, start=start,
+                                return_potential=record_voltage)
+
     def config(self) -> dict[str, Any]:
         p = self.params
         return {"type": self.kind, "shape": list(self.shape), "thresh": p.thresh, "leak": p.leak,
@@ -138,6 +158,21 @@ class PeakIntegrator(Integrator):
         if not (grad or record_voltage):
             return spikes, None
         return spikes, peak_potential(current, self.params.leak, self.method)
+
+    # --- segment protocol (snnsim.engine.segments) -----------------------------------
+    def segment_refusal(self) -> Optional[str]:
+        return None  # state: the potential u and its running max, both carried
+
+    def segment_run(self, current: torch.Tensor, carry: Optional[tuple[torch.Tensor, ...]],
+                    record_voltage: bool = False
+                    ) -> tuple[torch.Tensor, Optional[torch.Tensor], tuple[torch.Tensor, ...]]:
+        """One segment from ``carry`` = (potential u, running max v) ``[B, *shape]`` (None: rest);
+        the same values and gradients as :meth:`multi_step` (:func:`.layer.peak_segment`)."""
+        grad = torch.is_grad_enabled() and current.requires_grad
+        spikes = torch.zeros(current.shape, dtype=current.dtype if grad else torch.bool, device=current.device)
+        peak, state = peak_segment(current, self.params.leak, self.method,
+                                   None if carry is None else (carry[0], carry[1]))
+        return spikes, (peak if record_voltage else None), state
 
     def config(self) -> dict[str, Any]:
         return {"type": self.kind, "shape": list(self.shape), "leak": self.params.leak, "method": self.method}
