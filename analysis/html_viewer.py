@@ -28,6 +28,7 @@ import torch
 from analysis.raster import MAX_NEURONS
 from analysis.rundir import RunData, load_record, load_run
 from analysis.viewer_data import MAX_SPIKES, SampleData, ViewerData, viewer_data
+from snnsim.argcheck import as_path
 from snnsim.engine import Record
 from snnsim.errors import UserError, UserTypeError
 
@@ -205,7 +206,7 @@ class HtmlView:
 
     def write(self, path: Union[str, Path]) -> int:
         """Write :meth:`to_html` to ``path`` (parents created); returns its size in bytes."""
-        path = Path(path)
+        path = as_path(path, "path")
         if path.suffix.lower() not in (".html", ".htm"):
             raise UserError(f"the viewer is written as .html, got {str(path)!r}")
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,13 +12,14 @@ import torch
 import analysis
 import encoders
 import networks
-from snnsim.core.io import save_network
+from snnsim.core.io import load_network, save_network
 from snnsim.data.datasets import Split, load_dataset
+from snnsim.data.idx import read_idx
 from snnsim.engine import simulate
 from snnsim.errors import UserError, UserTypeError
 from snnsim.methods.conversion import convert
 from snnsim.training import get_rule
-from snnsim.training.ann import build_ann, train_ann
+from snnsim.training.ann import build_ann, load_ann, train_ann
 from snnsim.training.trainer import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -183,6 +184,18 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
     ("estimate-bytes", lambda: analysis.estimate_bytes(NET, 0, 1), ValueError, "timesteps"),
     ("energy-negative", lambda: analysis.energy(-1.0, 1.0), ValueError, "synops"),
     ("rate-histogram-bins", lambda: analysis.plot_rate_histogram(REC, bins=0), ValueError, "bins"),
+    ("load-network-none", lambda: load_network(None), TypeError, "directory"),
+    ("save-network-int", lambda: save_network(NET, 3), TypeError, "directory"),
+    ("load-ann-none", lambda: load_ann(None), TypeError, "directory"),
+    ("read-idx-none", lambda: read_idx(None), TypeError, "path"),
+    ("trainconfig-lr-str", lambda: TrainConfig(lr="fast").check(), TypeError, "lr"),
+    ("trainconfig-epochs-float", lambda: TrainConfig(epochs=2.5).check(), TypeError, "epochs"),
+    ("rule-bool-option-int", lambda: get_rule("spikebp", batchnorm=5), TypeError, "batchnorm"),
+    ("rule-hidden-str", lambda: get_rule("spikebp", hidden=[100, "a"]), TypeError, "hidden"),
+    ("rule-leak-nan", lambda: get_rule("lif", leak=float("nan")), TypeError, "leak"),
+    ("rule-unknown-option", lambda: get_rule("ttfs", frobnicate=1), TypeError, "frobnicate"),
+    ("convert-batch-size-0", lambda: convert(ANN, norm="data", data=torch.rand(8, 1, 4, 4), batch_size=0),
+     ValueError, "batch_size"),
 ]
 
 

@@ -58,10 +58,7 @@ def _run(args: argparse.Namespace) -> int:
     setup_run(args)
     out = out_dir(args.out)
     data = load_data(args)
-    try:
-        rule = get_rule(args.method, **rule_params(args))
-    except TypeError as err:
-        raise UserError(f"option not supported by --method {args.method}: {err}") from None
+    rule = get_rule(args.method, **rule_params(args))  # unknown or mistyped options: UserTypeError
     options = rule.config()  # as requested, before build/calibrate/training change derived values (TTFS dt)
     # --net, else fc where the method has it, else its first network (stbp-tdbn: resnet19)
     net = args.net if args.net is not None else ("fc" if "fc" in rule.nets else rule.nets[0])

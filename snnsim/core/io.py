@@ -34,6 +34,7 @@ from typing import Any, Callable, Optional, Union
 import torch
 from bindsnet.network import Network
 
+from snnsim.argcheck import as_path
 from snnsim.core.spec import build_network, network_spec
 from snnsim.errors import UserError
 
@@ -60,7 +61,7 @@ def _create_temp(path: Path) -> tuple[int, str]:
 def atomic_write_bytes(path: Union[str, Path], data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same directory and a rename.
     The file gets the mode a plain ``open(path, "w")`` would give (0666 less the umask)."""
-    path = Path(path)
+    path = as_path(path, "path")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create_temp(path)
     try:
@@ -87,7 +88,7 @@ _TEMP_NAME = re.compile(r"^\..+\.[0-9a-z_]{8,12}\.tmp$")
 def remove_stale_temps(directory: Union[str, Path]) -> None:
     """Delete temporary files that a killed :func:`atomic_write_bytes` left in ``directory``
     (call only where no other process writes at the same time)."""
-    directory = Path(directory)
+    directory = as_path(directory, "directory")
     if directory.is_dir():
         for entry in directory.iterdir():
             if _TEMP_NAME.match(entry.name) and entry.is_file():
@@ -141,7 +142,7 @@ def write_sealed(path: Union[str, Path], obj: dict[str, Any], blobs: dict[str, b
     """Write each of ``blobs`` (names relative to ``path``'s directory), then the JSON
     ``path`` last: ``obj`` plus ``"files"`` (sha256 of each blob) and ``"sha256"`` (its own
     seal). Returns ``path``'s directory."""
-    path = Path(path)
+    path = as_path(path, "path")
     for name, data in blobs.items():
         atomic_write_bytes(path.parent / name, data)
     body = json.loads(json.dumps({**obj, FILES_KEY: {name: sha256_hex(d) for name, d in blobs.items()}}))
@@ -155,7 +156,7 @@ def read_sealed(path: Union[str, Path], fmt: str, what: str,
     """Read the sealed JSON ``path`` (format ``fmt``; ``what`` names it in messages) and,
     with ``read_files``, every file it binds: (object, {name: bytes}), all verified.
     ``obj``: ``path`` already read with :func:`read_format_json` (not read again)."""
-    path = Path(path)
+    path = as_path(path, "path")
     obj = read_format_json(path, fmt, what) if obj is None else obj
     if SEAL_KEY not in obj:
         raise UserError(f"{path} has no checksum (written by an older snnsim?); save it again with this one")
@@ -197,7 +198,7 @@ def recover_directory(target: Union[str, Path]) -> None:
     an incomplete staging directory (``.NAME.tmp``) is deleted, a complete one
     (``.NAME.new``) replaces ``target``, the replaced one (``.NAME.old``) is deleted, and
     stale temporary files beside ``target`` are removed. A no-op when nothing was left."""
-    target = Path(target)
+    target = as_path(target, "target")
     tmp, new, old = (_staging(target, t) for t in ("tmp", "new", "old"))
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -222,7 +223,7 @@ def commit_directory(target: Union[str, Path], build: Callable[[Path], None]) ->
     ``target`` is kept until then); :func:`recover_directory` then swaps it into place.
     A kill at any instant leaves either the old or the new directory (after recovery).
     Single writer: do not commit the same ``target`` from two processes at once."""
-    target = Path(target)
+    target = as_path(target, "target")
     target.parent.mkdir(parents=True, exist_ok=True)
     recover_directory(target)
     tmp = _staging(target, "tmp")
@@ -248,7 +249,7 @@ def save_network(network: Network, directory: Union[str, Path], extra: Optional[
     """Save ``network`` to ``directory`` (created if needed): ``weights.pt`` and any further
     ``files`` ({name: bytes}, e.g. the trainer's state), then ``network.json`` sealing the
     spec, ``extra`` and the files (:func:`write_sealed`). Returns the directory."""
-    directory = Path(directory)
+    directory = as_path(directory, "directory")
     directory.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "version": VERSION, "spec": network_spec(network), "extra": extra or {}}
     blobs = {WEIGHTS_FILE: tensor_bytes(connection_state(network)), **(files or {})}
@@ -281,7 +282,7 @@ def read_format_json(path: Path, fmt: str, what: str) -> dict[str, Any]:
 def read_checkpoint(directory: Union[str, Path], read_files: bool = True) -> tuple[dict[str, Any], dict[str, bytes]]:
     """``network.json`` of a checkpoint directory and (``read_files``) every file it binds
     ({name: bytes}), all checksum-verified."""
-    directory = Path(directory)
+    directory = as_path(directory, "directory")
     meta_path = directory / SPEC_FILE
     if not meta_path.is_file():
         raise FileNotFoundError(
@@ -303,7 +304,7 @@ def read_meta(directory: Union[str, Path]) -> dict[str, Any]:
 
 def load_network(directory: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> Network:
     """Rebuild the Network saved in ``directory`` and load its weights (checksum-verified)."""
-    directory = Path(directory)
+    directory = as_path(directory, "directory")
     meta, blobs = read_checkpoint(directory)
     state = load_tensors(blobs[WEIGHTS_FILE], directory / WEIGHTS_FILE, map_location)
     if not isinstance(state, dict):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from snnsim.argcheck import as_path
 from snnsim.errors import UserError, UserTypeError
 
 # IDX type code -> big-endian numpy dtype.
@@ -44,7 +45,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     (uint8 for MNIST). Raises ValueError naming the file if the magic number,
     type code or length is wrong, FileNotFoundError if it does not exist.
     """
-    path = Path(path)
+    path = as_path(path, "path")
     data = _read_bytes(path)
     if len(data) < 4:
         raise UserError(f"{path}: too short for an IDX header ({len(data)} bytes)")
@@ -89,7 +90,7 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
         raise UserError(f"write_idx: dimension too large for IDX in shape {arr.shape}")
     header = bytes([0, 0, code, arr.ndim]) + np.asarray(arr.shape, dtype=">u4").tobytes()
     payload = header + np.ascontiguousarray(arr, dtype=_IDX_DTYPES[code]).tobytes()
-    path = Path(path)
+    path = as_path(path, "path")
     if path.name.endswith(".gz"):
         with gzip.open(path, "wb") as fh:
             fh.write(payload)

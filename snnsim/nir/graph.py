@@ -68,6 +68,7 @@ from typing import Any, Optional, Union
 import numpy as np
 from bindsnet.network import Network
 
+from snnsim.argcheck import as_path
 from snnsim.core.spec import build_network, network_spec
 from snnsim.errors import UserError
 from snnsim.nir.reader import fold_gain, graph_dt, load_weights, neuron_layer, op_spec
@@ -211,8 +212,9 @@ def from_nir(graph: Any, *, dt: Optional[float] = None) -> Network:
 
 def save_nir(network: Network, path: Union[str, Path], **kw: Any) -> Path:
     """Write ``network`` as a NIR HDF5 file; ``kw`` as :func:`to_nir` (``dt=``, ``subtract_reset=``)."""
+    path = as_path(path, "path")
     nir_module().write(str(path), to_nir(network, **kw))
-    return Path(path)
+    return path
 
 
 def load_nir(path: Union[str, Path], *, dt: Optional[float] = None, type_check: bool = True) -> Network:
@@ -223,6 +225,7 @@ def load_nir(path: Union[str, Path], *, dt: Optional[float] = None, type_check: 
     types do not line up, e.g. some of Norse's exports; snnsim still checks shapes when it
     builds the network).
     """
+    path = as_path(path, "path")
     nir = nir_module()
     try:
         graph = nir.read(str(path), type_check=type_check)

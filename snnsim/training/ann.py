@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snnsim.argcheck import as_path
 from snnsim.core import schema
 from snnsim.core.io import load_tensors, read_sealed, state_dict_mismatch, tensor_bytes, write_sealed
 from snnsim.data.datasets import Split
@@ -326,7 +327,7 @@ def save_ann(model: nn.Module, name: Optional[str] = None, directory: Union[str,
     classes = n_classes if n_classes is not None else cfg.get("n_classes")
     if shape is None or classes is None:
         raise UserError("give input_shape and n_classes (the model does not record them)")
-    directory = Path(directory)
+    directory = as_path(directory, "directory")
     directory.mkdir(parents=True, exist_ok=True)
     blob = tensor_bytes({k: v.detach().cpu() for k, v in model.state_dict().items()})
     return write_sealed(directory / ANN_CONFIG, {
@@ -340,7 +341,7 @@ def load_ann(directory: Union[str, Path], map_location: Union[str, torch.device]
     """Rebuild the ANN saved by :func:`save_ann` (eval mode). ``ann.json`` and ``ann.pt``
     are checksum-verified (:func:`snnsim.core.io.read_sealed`): an edited or damaged file is a
     one-line :class:`~snnsim.errors.UserError` naming it."""
-    directory = Path(directory)
+    directory = as_path(directory, "directory")
     cfg_path, w_path = directory / ANN_CONFIG, directory / ANN_WEIGHTS
     if not cfg_path.is_file() or not w_path.is_file():
         raise FileNotFoundError(f"no ANN checkpoint in {directory}: expected {ANN_CONFIG} and {ANN_WEIGHTS}")

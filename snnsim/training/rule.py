@@ -14,6 +14,7 @@ from typing import Any, Optional, Sequence
 import torch
 from bindsnet.network import Network
 
+from snnsim.argcheck import check_call
 from snnsim.core.registry import Registry
 from snnsim.errors import UserError
 
@@ -113,4 +114,5 @@ def get_rule(name: str, **params: Any) -> LearningRule:
     """A rule by name with its parameters; unknown names raise :class:`UserError`."""
     if not isinstance(name, str) or name not in RULES:
         raise UserError(f"unknown method {name!r}; known: {RULES.known()}")
+    check_call(RULES[name], params, f"method {name}")  # types, before the rule sees them
     return RULES[name](**params)

@@ -23,6 +23,7 @@ from typing import Any, Optional
 import torch
 from bindsnet.network import Network
 
+from snnsim.argcheck import check_call
 from snnsim.core.io import atomic_write_bytes
 from snnsim.core.ops import dropout_masks
 from snnsim.data.datasets import Dataset, Split
@@ -54,6 +55,7 @@ class TrainConfig:
     bptt_segment: Optional[int] = None  # BPTT in checkpointed segments of K steps (snnsim.engine.segments)
 
     def check(self) -> "TrainConfig":
+        check_call(TrainConfig, asdict(self), "TrainConfig")  # types first
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise UserError("epochs, batch_size and eval_batch_size must be >= 1")
         if not 0 < self.lr <= MAX_LR:

@@ -236,6 +236,8 @@ CASES: list[tuple[str, str, str]] = [
     ("dataset-unknown", f"{SIM} --dataset imagenet", "--dataset"),
     ("engine-unknown", f"{SIM} --engine warp", "--engine"),
     ("unknown-option", f"{SIM} --frobnicate 3", "--frobnicate"),
+    ("train-set-bool-int", f"{TRAIN} --method spikebp --set batchnorm=5", "batchnorm"),
+    ("train-set-unknown-ttfs", f"{TRAIN} --method ttfs --set frobnicate=1", "frobnicate"),
     # --- simulate ----------------------------------------------------------------------
     ("sim-max-rate-huge", f"{SIM} --max-rate 1e300", "max_rate"),
     ("sim-max-rate-nan", f"{SIM} --max-rate nan", "--max-rate"),

@@ -234,6 +234,8 @@ def convert(
     The ANN itself is not modified.
     """
     _check_options(ann, norm, reset, output, percentile, threshold)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise UserError(f"batch_size must be an int >= 1, got {batch_size!r}")
     model = copy.deepcopy(ann).cpu().float().eval()
     blocks = group_blocks(trace_chain(model))
     shape = _infer_input_shape(model, blocks, data, input_shape)
