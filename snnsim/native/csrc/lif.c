@@ -5,47 +5,45 @@
 #define BLK 512
 typedef int64_t i64;
 
-/* reset: 0 zero, 1 subtract, 2 none. pre: pre-reset potentials; volts: after reset
-   (not written when reset is none or the neuron does not spike: then volts == pre). */
-void lif_fwd(const float* x, float* pre, float* volts, float* sf, i64 T, i64 N, i64 j0, i64 j1,
-             float leak, int use_leak, float thresh, float v_reset, int reset, int spiking) {
+/* One forward pass over the columns [j0, j1) of [T, N]; every output may be NULL.
+   reset: 0 zero, 1 subtract, 2 none. pre: pre-reset potentials; volts: after reset; sf: spikes
+   as float 0/1 (autograd); s8: spikes as bytes (simulation, torch.bool). The float operations
+   are those of the torch step (snnsim.core.dynamics.neuron_step), in the same order. */
+static void lif_pass(const float* x, float* pre, float* volts, float* sf, uint8_t* s8, i64 T, i64 N, i64 j0,
+                     i64 j1, float leak, int use_leak, float thresh, float v_reset, int reset, int spiking) {
     float v[BLK];
-    uint32_t tbits;
+    uint32_t m[BLK], tbits;
     memcpy(&tbits, &thresh, 4);
     for (i64 b = j0; b < j1; b += BLK) {
         i64 w = (j1 - b < BLK) ? j1 - b : BLK;
         for (i64 j = 0; j < w; ++j) v[j] = v_reset;
         for (i64 t = 0; t < T; ++t) {
             const float* xr = x + t * N + b;
-            float* hr = pre + t * N + b;
-            float* vr = volts + t * N + b;
-            float* sr = sf + t * N + b;
+            i64 o = t * N + b;
             if (use_leak) {
-                for (i64 j = 0; j < w; ++j) { float h = v[j] * leak; h = h + xr[j]; hr[j] = h; v[j] = h; }
+                for (i64 j = 0; j < w; ++j) { float h = v[j] * leak; v[j] = h + xr[j]; }
             } else {
-                for (i64 j = 0; j < w; ++j) { float h = v[j] + xr[j]; hr[j] = h; v[j] = h; }
+                for (i64 j = 0; j < w; ++j) v[j] = v[j] + xr[j];
             }
+            if (pre) memcpy(pre + o, v, (size_t)w * sizeof(float));
             if (!spiking) {
-                for (i64 j = 0; j < w; ++j) sr[j] = 0.0f;
+                for (i64 j = 0; j < w; ++j) m[j] = 0u;
             } else if (reset == 0) {
-                for (i64 j = 0; j < w; ++j) {
-                    float h = v[j]; int s = h >= thresh;
-                    float y = s ? v_reset : h;
-                    sr[j] = s ? 1.0f : 0.0f; v[j] = y; vr[j] = y;
-                }
+                for (i64 j = 0; j < w; ++j) { m[j] = 0u - (uint32_t)(v[j] >= thresh); v[j] = m[j] ? v_reset : v[j]; }
             } else if (reset == 1) {
                 for (i64 j = 0; j < w; ++j) {
-                    /* d = (float)s * thresh, as a bit mask: thresh or +0 (thresh > 0, finite) */
-                    float h = v[j]; uint32_t m = 0u - (uint32_t)(h >= thresh), d;
-                    d = m & tbits;
-                    float df, y;
+                    /* v - s * thresh as a bit mask: thresh or +0 (thresh > 0, finite) */
+                    float h = v[j], df; uint32_t d;
+                    m[j] = 0u - (uint32_t)(h >= thresh); d = m[j] & tbits;
                     memcpy(&df, &d, 4);
-                    y = h - df;
-                    sr[j] = (float)(m & 1u); v[j] = y; vr[j] = y;
+                    v[j] = h - df;
                 }
             } else {
-                for (i64 j = 0; j < w; ++j) sr[j] = (v[j] >= thresh) ? 1.0f : 0.0f;
+                for (i64 j = 0; j < w; ++j) m[j] = 0u - (uint32_t)(v[j] >= thresh);
             }
+            if (sf) for (i64 j = 0; j < w; ++j) sf[o + j] = (float)(m[j] & 1u);
+            if (s8) for (i64 j = 0; j < w; ++j) s8[o + j] = (uint8_t)(m[j] & 1u);
+            if (volts) memcpy(volts + o, v, (size_t)w * sizeof(float));
         }
     }
 }
@@ -111,46 +109,12 @@ void lif_bwd(const float* pre, const float* gs, const float* gv, float* gi, i64 
     }
 }
 
-/* The simulation step loop (no autograd): bool spikes s (uint8) and, when volts is not NULL,
-   the potentials after reset. The same float operations as lif_fwd (and as the torch step of
-   snnsim.core.dynamics.neuron_step), without the pre-reset array. */
-void lif_sim(const float* x, uint8_t* s, float* volts, i64 T, i64 N, i64 j0, i64 j1, float leak, int use_leak,
-             float thresh, float v_reset, int reset, int spiking) {
-    float v[BLK];
-    uint32_t tbits;
-    memcpy(&tbits, &thresh, 4);
-    for (i64 b = j0; b < j1; b += BLK) {
-        i64 w = (j1 - b < BLK) ? j1 - b : BLK;
-        for (i64 j = 0; j < w; ++j) v[j] = v_reset;
-        for (i64 t = 0; t < T; ++t) {
-            const float* xr = x + t * N + b;
-            uint8_t* sr = s + t * N + b;
-            if (use_leak) {
-                for (i64 j = 0; j < w; ++j) { float h = v[j] * leak; v[j] = h + xr[j]; }
-            } else {
-                for (i64 j = 0; j < w; ++j) v[j] = v[j] + xr[j];
-            }
-            if (!spiking) {
-                for (i64 j = 0; j < w; ++j) sr[j] = 0;
-            } else if (reset == 0) {
-                for (i64 j = 0; j < w; ++j) { int f = v[j] >= thresh; sr[j] = (uint8_t)f; v[j] = f ? v_reset : v[j]; }
-            } else if (reset == 1) {
-                for (i64 j = 0; j < w; ++j) {
-                    float h = v[j], df; uint32_t m = 0u - (uint32_t)(h >= thresh), d = m & tbits;
-                    memcpy(&df, &d, 4);
-                    sr[j] = (uint8_t)(m & 1u); v[j] = h - df;
-                }
-            } else {
-                for (i64 j = 0; j < w; ++j) sr[j] = (uint8_t)(v[j] >= thresh);
-            }
-            if (volts) memcpy(volts + t * N + b, v, (size_t)w * sizeof(float));
-        }
-    }
-}
-
+/* Autograd forward: pre-reset potentials, potentials after reset (volts may equal pre when they
+   are the same: reset none or a non-spiking layer) and float spikes. */
 void lif_fwd_par(const float* x, float* pre, float* volts, float* sf, i64 T, i64 N, i64 j0, i64 j1, float leak,
                  int use_leak, float thresh, float v_reset, int reset, int spiking, int threads) {
-    PAR_RANGES(j0, j1, threads, lif_fwd(x, pre, volts, sf, T, N, a, b, leak, use_leak, thresh, v_reset, reset, spiking));
+    PAR_RANGES(j0, j1, threads, lif_pass(x, pre, volts == pre ? NULL : volts, sf, NULL, T, N, a, b, leak, use_leak,
+                                         thresh, v_reset, reset, spiking));
 }
 
 void lif_bwd_par(const float* pre, const float* gs, const float* gv, float* gi, i64 T, i64 N, i64 j0, i64 j1,
@@ -160,7 +124,9 @@ void lif_bwd_par(const float* pre, const float* gs, const float* gv, float* gi, 
                                         sur, p1, p2));
 }
 
+/* Simulation (no autograd): byte spikes and, when volts is not NULL, the potentials after reset. */
 void lif_sim_par(const float* x, uint8_t* s, float* volts, i64 T, i64 N, i64 j0, i64 j1, float leak, int use_leak,
                  float thresh, float v_reset, int reset, int spiking, int threads) {
-    PAR_RANGES(j0, j1, threads, lif_sim(x, s, volts, T, N, a, b, leak, use_leak, thresh, v_reset, reset, spiking));
+    PAR_RANGES(j0, j1, threads, lif_pass(x, NULL, volts, NULL, s, T, N, a, b, leak, use_leak, thresh, v_reset, reset,
+                                         spiking));
 }
