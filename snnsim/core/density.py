@@ -15,8 +15,9 @@ gradient 0.18-0.21; 2 threads forward 0.20-0.23, weight gradient 0.09-0.14 (they
 0.2-0.4 and 0.17-0.25 while the machine was loaded: machine- and load-dependent). :func:`calibrate` measures them for one shape and thread count on
 this machine (cached for the process); :func:`use_cost_model` injects a model (tests).
 The no-grad conv (:mod:`snnsim.core.event_conv`) has one crossover, ``conv``, on the fraction of
-nonzero inputs: 0.15, below every crossover that ``benchmarks/event_conv.py`` measured on the
-convs of SCNN, LeNet and ResNet-19 (0.17-0.3 and more, 1 and 2 threads, a loaded 2-core machine). The
+nonzero inputs: 0.15, about the lowest crossover that ``benchmarks/event_conv.py`` measured on
+the convs of SCNN, LeNet and ResNet-19 (1 and 2 threads, load ~1-2: spike inputs 0.13-0.3, most
+ResNet-19 convs above 0.34; pooled spike inputs 0.25-0.58 of nonzero entries). The
 choice depends only on the count and the model, so a run is deterministic; both paths give the
 same results within rounding (the dense path is ``F.linear`` of the float spikes, exactly what a
 connection with ``event_driven=False`` computes).
