@@ -10,9 +10,11 @@ separately for the forward and for the weight gradient::
     event-driven  iff  nnz < crossover * N * K
 
 The default crossovers are :func:`calibrate` of 784 -> 800 over ``N = 3200`` rows on a
-2-core AVX-512 (AMX) Xeon at load ~1.9, three runs each: 1 thread forward 0.22-0.23, weight
-gradient 0.18-0.21; 2 threads forward 0.20-0.23, weight gradient 0.09-0.14 (they moved to
-0.2-0.4 and 0.17-0.25 while the machine was loaded: machine- and load-dependent). :func:`calibrate` measures them for one shape and thread count on
+2-core AVX-512 (AMX) Xeon, three runs each: at load ~1.9, 1 thread forward 0.22-0.23, weight
+gradient 0.18-0.21; on the quiet machine (load 0.8-1.0, 2026-11-26), 1 thread forward 0.20-0.22,
+weight gradient 0.20, and 2 threads forward 0.15-0.20, weight gradient 0.15-0.18, whose medians
+are the 2-thread defaults (at load ~1.9 they were 0.20-0.23 and 0.09-0.14, and 0.2-0.4 and
+0.17-0.25 on a heavily loaded machine: machine- and load-dependent). :func:`calibrate` measures them for one shape and thread count on
 this machine (cached for the process); :func:`use_cost_model` injects a model (tests).
 The no-grad conv (:mod:`snnsim.core.event_conv`) has one crossover, ``conv``, on the fraction of
 nonzero inputs: 0.15, about the lowest crossover that ``benchmarks/event_conv.py`` measured on
@@ -58,7 +60,7 @@ class CostModel:
 #: Defaults per device type and thread count (the largest count listed not above the current
 #: one); other devices (GPUs) use OTHER_DEVICES until calibrated.
 DEFAULTS: dict[str, dict[int, CostModel]] = {
-    "cpu": {1: CostModel(forward=0.22, wgrad=0.19, conv=0.15), 2: CostModel(forward=0.22, wgrad=0.12, conv=0.15)},
+    "cpu": {1: CostModel(forward=0.22, wgrad=0.19, conv=0.15), 2: CostModel(forward=0.19, wgrad=0.18, conv=0.15)},
 }
 OTHER_DEVICES = CostModel(forward=0.05, wgrad=0.05, conv=0.0)  # not measured: run calibrate() there
 ALWAYS_EVENTS = CostModel(forward=2.0, wgrad=2.0, conv=2.0)
