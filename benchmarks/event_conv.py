@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from snnsim.core import event_conv
 from snnsim.core.connections import ModuleConnection
+from snnsim.native import event_conv as native
 
 from .common import cpu_info, machine_info, time_call, write_json
 from .conv_profile import nets, poisson_mnist_like
@@ -84,7 +85,7 @@ def time_shape(entry: dict[str, Any], n: int, density: float, repeats: int) -> d
         ms = {k: time_call(fn, repeats=repeats)["median_s"] * 1e3 for k, fn in paths.items()}
         err = float((paths["event"]() - paths["dense"]()).abs().max())
     return {"density": density, "input_nonzero": float((x != 0).float().mean()), "ms": ms,
-            "speedup": ms["dense"] / ms["event"], "auto_scatter": event_conv.scatter_cheaper(x),
+            "speedup": ms["dense"] / ms["event"], "auto_scatter": native.scatter_cheaper(x),
             "max_abs_diff": err}
 
 
@@ -136,8 +137,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--simulate", action="store_true", help="also time whole simulations (T=50, B=32)")
     ap.add_argument("--out", default="benchmarks/results/event_conv.json")
     args = ap.parse_args(argv)
-    if event_conv.native_status() != "loaded":
-        print(f"note: the C kernel is not loaded ({event_conv.native_status()}); timing the torch path")
+    if native.native_status() != "loaded":
+        print(f"note: the C kernel is not loaded ({native.native_status()}); timing the torch path")
     shapes = conv_shapes(args.width)
     loads = [os.getloadavg()]
     results: dict[str, Any] = {}
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results[f"threads_{threads}"] = per_shape
         loads.append(os.getloadavg())
     payload: dict[str, Any] = {"benchmark": "event_conv", "n": args.n, "densities": args.densities,
-                               "repeats": args.repeats, "native": event_conv.native_status(),
+                               "repeats": args.repeats, "native": native.native_status(),
                                "loadavg": loads, **machine_info(args.threads[-1]), **cpu_info(),
                                "results": results}
     if args.simulate:

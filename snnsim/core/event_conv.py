@@ -6,12 +6,7 @@ that is mostly zero: bool spikes, or float (e.g. average-pooled spikes), whose z
 Its work grows with the number of nonzero inputs instead of with ``N * C * H * W``:
 
 - on the CPU (float32 weights, bool or float32 input) a small C kernel
-  (``snnsim/native/csrc/event_conv.c``) lists the active channels of every input position of a
-  sample, then sums for each output position the weight rows ``weight[:, c, ky, kx]`` of the
-  active inputs in its window, in registers, order ``ky, kx, c`` ("gather"); for a 1-channel
-  input (an input layer), whose windows are mostly empty, each active input instead adds its
-  weights into the outputs of its window ("scatter"). Threads split the samples; a sample's
-  sums do not depend on the batch or the thread count;
+  (:mod:`snnsim.native.event_conv`: gather per output window, scatter for 1-channel inputs);
 - elsewhere (other dtypes or devices, ``SNNSIM_NATIVE=0`` or ``SNNSIM_EVENT_CONV=0``, no C
   compiler) a torch path scatters the weights of each nonzero input into its output window with
   ``index_add_``, one kernel offset at a time.
@@ -23,39 +18,12 @@ Connections call it through the density-adaptive choice of :mod:`snnsim.core.con
 """
 from __future__ import annotations
 
-import ctypes
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
-from snnsim.native import build
-
-_I64, _PTR = ctypes.c_int64, ctypes.c_void_p
-_native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
-#: build flags of the kernel: torch's own (AVX2 where torch uses it), plus AVX-512 vectors
-#: where torch's CPU capability is AVX-512 (16 output channels per vector instead of 8)
-_FLAGS = [*build._CFLAGS, *(["-mavx512f"] if torch.backends.cpu.get_cpu_capability() == "AVX512" else [])]
-
-
-def _compile() -> ctypes.CDLL:
-    dll = build.build_library(build.c_source("event_conv.c"), "event_conv", _FLAGS)
-    dll.event_conv2d.argtypes = [_PTR, ctypes.c_int, _PTR, _PTR, _PTR, *([_I64] * 11), ctypes.c_int, ctypes.c_int]
-    dll.event_conv2d.restype = ctypes.c_int
-    dll.event_conv_width.argtypes, dll.event_conv_width.restype = [], ctypes.c_int
-    return dll
-
-
-def native_status() -> str:
-    """``"loaded"`` when the C kernel can be used, else why not (the torch path then)."""
-    return build.library_status(_native, _compile, build.native_off("SNNSIM_EVENT_CONV"))
-
-
-def _native_usable(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> bool:
-    return (build.native_off("SNNSIM_EVENT_CONV") is None and x.device.type == "cpu"
-            and weight.device.type == "cpu" and weight.dtype == torch.float32
-            and x.dtype in (torch.bool, torch.float32) and (bias is None or bias.dtype == torch.float32)
-            and build.load_once(_native, _compile) is not None)
+from snnsim.native import event_conv as native
 
 
 def _check(x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int) -> tuple[int, int]:
@@ -70,43 +38,6 @@ def _check(x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int) -> 
     if oh < 1 or ow < 1:
         raise ValueError(f"event_conv2d: kernel {k} does not fit input {tuple(x.shape[2:])} with padding {padding}")
     return oh, ow
-
-
-def weight_table(weight: torch.Tensor, width: int) -> torch.Tensor:
-    """``weight`` ``[O, C, K, K]`` -> ``[K * K * C, OP]``: row ``(ky * K + kx) * C + c`` is
-    ``weight[:, c, ky, kx]``, zero-padded to ``OP`` (the next multiple of ``width``) columns."""
-    o, c, k, _ = weight.shape
-    op = -(-o // width) * width
-    table = torch.zeros(k * k * c, op, dtype=weight.dtype)
-    table[:, :o] = weight.detach().permute(2, 3, 1, 0).reshape(k * k * c, o)
-    return table
-
-
-def scatter_cheaper(x: torch.Tensor) -> bool:
-    """Whether the C kernel should scatter rather than gather: for a 1-channel input (an input
-    layer) gathering spends most of its time looking at empty windows (measured:
-    ``benchmarks/event_conv.py``). Decided by the shape alone, so each sample's sums run in
-    the same order in any batch (the engines agree bit for bit where both take this path)."""
-    return x.shape[1] == 1
-
-
-def _native_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: int,
-                 padding: int, oh: int, ow: int, scatter: bool) -> torch.Tensor:
-    lib = _native["lib"]
-    width = lib.event_conv_width()
-    table = weight_table(weight, width)
-    (n, c, h, w), (o, op, k) = x.shape, (weight.shape[0], table.shape[1], weight.shape[2])
-    bias_p = None
-    if bias is not None:
-        bias_p = torch.zeros(op, dtype=torch.float32)
-        bias_p[:o] = bias.detach()
-    x = x.contiguous()
-    out = torch.empty(n, o, oh, ow, dtype=torch.float32)
-    if n and lib.event_conv2d(x.data_ptr(), int(x.dtype == torch.float32), table.data_ptr(), build.ptr(bias_p),
-                              out.data_ptr(), n, c, h, w, o, op, k, stride, padding, oh, ow, int(scatter),
-                              max(1, min(torch.get_num_threads(), n))):
-        raise MemoryError("event_conv2d: could not allocate the work space of a thread")
-    return out
 
 
 def _torch_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: int,
@@ -145,9 +76,9 @@ def event_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Ten
     oh, ow = _check(x, weight, stride, padding)
     if method not in ("auto", "gather", "scatter"):
         raise ValueError(f"event_conv2d: method must be auto, gather or scatter, got {method!r}")
-    if _native_usable(x, weight, bias):
-        scatter = method == "scatter" or (method == "auto" and scatter_cheaper(x))
-        return _native_conv(x, weight, bias, stride, padding, oh, ow, scatter)
+    if native.usable(x, weight, bias):
+        scatter = method == "scatter" or (method == "auto" and native.scatter_cheaper(x))
+        return native.event_conv2d(x, weight, bias, stride, padding, oh, ow, scatter)
     return _torch_conv(x, weight, bias, stride, padding, oh, ow)
 
 
@@ -162,7 +93,7 @@ def _plain(conv: torch.nn.Conv2d) -> bool:
 def native_usable(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
     """Whether the C kernel computes ``conv`` on ``x`` (CPU, float32 weights, bool or float32
     input, a :func:`_plain` conv): the condition for the density-adaptive path of a connection."""
-    return x.dim() == 4 and _plain(conv) and _native_usable(x, conv.weight, conv.bias)
+    return x.dim() == 4 and _plain(conv) and native.usable(x, conv.weight, conv.bias)
 
 
 def conv_module(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:

@@ -3,6 +3,7 @@
 - :mod:`.build`: compile, cache and load a C library; the ``SNNSIM_NATIVE=0`` switch.
 - :mod:`.lif`: the fused multi-step IF/LIF forward and adjoint passes.
 - :mod:`.events`: spike counts and the event-driven (gather) synaptic sums.
+- :mod:`.event_conv`: the event-driven 2-D convolution (gather per output window).
 - :mod:`.fastsnn`: FastSNN's scan and single-spike layer.
 
 Each wrapper falls back to pure torch when its library cannot be built or is switched off.

@@ -5,10 +5,12 @@ import torch.nn.functional as F
 
 from snnsim.core import event_conv
 from snnsim.core.density import ALWAYS_DENSE, ALWAYS_EVENTS, CostModel, use_cost_model
-from snnsim.core.event_conv import conv_module, event_conv2d, weight_table
+from snnsim.core.event_conv import conv_module, event_conv2d
 from snnsim.engine import simulate
+from snnsim.native import event_conv as native
+from snnsim.native.event_conv import weight_table
 
-NATIVE = event_conv.native_status() == "loaded"
+NATIVE = native.native_status() == "loaded"
 # (N, C, H, W, O, K, stride, padding): 1-channel input layers, channels below / across the
 # 16-entry lists and the 8/16-wide vectors, more than 128 outputs (two register blocks), 1x1
 # and strided shortcuts, padding wider than the kernel's reach, non-square inputs
@@ -76,7 +78,7 @@ def test_empty_input_and_empty_batch(path, monkeypatch):
 def test_results_do_not_depend_on_batch_or_threads():
     """A sample's sums run in one thread in a fixed order: the same bits in any batch."""
     if not NATIVE:
-        pytest.skip(f"native event conv not available: {event_conv.native_status()}")
+        pytest.skip(f"native event conv not available: {native.native_status()}")
     x, weight, bias, _ = _inputs((40, 16, 14, 14, 32, 3, 1, 1), 0.15, seed=5)
     threads = torch.get_num_threads()
     try:
@@ -111,7 +113,7 @@ def test_conv_module_and_bad_arguments():
 
 
 # --- the density-adaptive conv of a connection (snnsim.core.connections) ------------------------
-needs_native = pytest.mark.skipif(not NATIVE, reason=f"native event conv: {event_conv.native_status()}")
+needs_native = pytest.mark.skipif(not NATIVE, reason=f"native event conv: {native.native_status()}")
 
 
 def _spy(monkeypatch):
