@@ -51,20 +51,18 @@ def native_status() -> str:
     return library_status(_native, _compile)
 
 
-def native_usable(current: torch.Tensor, p: NeuronParams, surrogate: Surrogate) -> bool:
-    """Whether :class:`MultiStepNeuron` can run the C kernels for these arguments."""
-    return (not native_disabled() and type(surrogate) in _SURROGATES
-            and not p.refrac and not per_neuron(p) and p.reset in _RESETS and current.device.type == "cpu"
-            and current.dtype == torch.float32 and current.dim() >= 1 and current.numel() > 0
-            and _library() is not None)
-
-
 def simulate_usable(current: torch.Tensor, p: NeuronParams) -> bool:
-    """Whether :func:`lif_simulate` can run these arguments (float32 CPU, scalar parameters,
-    no refractory period, kernels not switched off)."""
+    """Whether the C kernels can run these arguments (float32 CPU, scalar parameters, no
+    refractory period, kernels not switched off): the condition of :func:`lif_simulate`."""
     return (not native_disabled() and not p.refrac and not per_neuron(p) and p.reset in _RESETS
             and current.device.type == "cpu" and current.dtype == torch.float32 and current.dim() >= 1
             and current.numel() > 0 and _library() is not None)
+
+
+def native_usable(current: torch.Tensor, p: NeuronParams, surrogate: Surrogate) -> bool:
+    """Whether :class:`MultiStepNeuron` can run the C kernels: :func:`simulate_usable` and a
+    surrogate the backward kernel knows."""
+    return type(surrogate) in _SURROGATES and simulate_usable(current, p)
 
 
 def lif_simulate(current: torch.Tensor, p: NeuronParams, record_voltage: bool = False,

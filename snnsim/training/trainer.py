@@ -68,7 +68,7 @@ class TrainConfig:
             raise UserError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.patience is not None and self.patience < 1:
             raise UserError(f"patience must be >= 1, got {self.patience}")
-        if self.bptt_segment is not None and (not isinstance(self.bptt_segment, int) or self.bptt_segment < 1):
+        if self.bptt_segment is not None and self.bptt_segment < 1:  # its type: check_call above
             raise UserError(f"bptt_segment must be an int >= 1 (steps) or None, got {self.bptt_segment!r}")
         return self
 
