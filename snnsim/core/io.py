@@ -305,7 +305,13 @@ def read_meta(directory: Union[str, Path]) -> dict[str, Any]:
 def load_network(directory: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> Network:
     """Rebuild the Network saved in ``directory`` and load its weights (checksum-verified)."""
     directory = as_path(directory, "directory")
-    meta, blobs = read_checkpoint(directory)
+    return network_from_checkpoint(directory, *read_checkpoint(directory), map_location=map_location)
+
+
+def network_from_checkpoint(directory: Path, meta: dict[str, Any], blobs: dict[str, bytes],
+                            map_location: Union[str, torch.device] = "cpu") -> Network:
+    """The Network of a checkpoint already read and verified by :func:`read_checkpoint`
+    (``meta``, ``blobs``); ``directory`` names its files in messages."""
     state = load_tensors(blobs[WEIGHTS_FILE], directory / WEIGHTS_FILE, map_location)
     if not isinstance(state, dict):
         raise UserError(f"{directory / WEIGHTS_FILE} does not hold a dict of tensors")

@@ -25,7 +25,7 @@ import torch
 from bindsnet.network import Network
 
 from snnsim.core.io import (
-    SPEC_FILE, commit_directory, load_network, load_tensors, read_checkpoint, read_meta, recover_directory,
+    SPEC_FILE, commit_directory, load_tensors, network_from_checkpoint, read_checkpoint, recover_directory,
     save_network, tensor_bytes,
 )
 from snnsim.errors import UserError
@@ -103,7 +103,9 @@ def resume_state(ckpt: Optional[Path], current: dict[str, Any],
     if not isinstance(state, dict) or state.get("epoch") != epoch or not {"optimizer", "history"} <= set(state):
         raise UserError(f"{ckpt / TRAINER_FILE} does not belong to {ckpt / SPEC_FILE} (epoch {epoch!r})")
     trained = ckpt / TRAINING_DIR if (ckpt / TRAINING_DIR).is_dir() else ckpt
-    if trained != ckpt and read_meta(trained)["extra"].get("epoch") != epoch:
-        raise UserError(f"{trained} is not from epoch {epoch!r} like {ckpt / SPEC_FILE}: not one checkpoint")
+    if trained != ckpt:
+        meta, blobs = read_checkpoint(trained)
+        if meta["extra"].get("epoch") != epoch:
+            raise UserError(f"{trained} is not from epoch {epoch!r} like {ckpt / SPEC_FILE}: not one checkpoint")
     check_resume_settings(saved, current, ckpt)
-    return load_network(trained).to(device), state
+    return network_from_checkpoint(trained, meta, blobs).to(device), state  # read and verified once
