@@ -27,14 +27,19 @@ def time_call(fn: Callable[[], Any], repeats: int = 3, warmup: int = 1) -> dict[
     return {"median_s": statistics.median(times), "min_s": min(times), "repeats": repeats}
 
 
-def machine_info(threads: int) -> dict[str, Any]:
-    return {
+def machine_info(threads: int, device: str = "cpu") -> dict[str, Any]:
+    """torch, Python, thread and CPU counts; with a CUDA ``device`` also the GPU's name and CUDA version."""
+    info: dict[str, Any] = {
         "torch": torch.__version__,
         "torch_threads": threads,
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpu_count": torch.multiprocessing.cpu_count(),
     }
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        info.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
+                    tf32_matmul=torch.backends.cuda.matmul.allow_tf32)
+    return info
 
 
 def cpu_info() -> dict[str, Any]:

@@ -53,11 +53,9 @@ def _always_events(step_fn: StepFn) -> StepFn:
 def build(name: str, device: str) -> tuple[Callable[[torch.Tensor], None], StepFn]:
     """(train step, forward) closures of contender ``name`` on ``device``."""
     torch.manual_seed(0)
-    params, step_fn = CONTENDERS[name.replace(EVENTS_ONLY, "snnsim")]()
+    params, step_fn = CONTENDERS[name.replace(EVENTS_ONLY, "snnsim")](device)
     if name == EVENTS_ONLY:  # snnsim before the density-adaptive choice: always event-driven
         step_fn = _always_events(step_fn)
-    for p in params:  # the builders make CPU modules; move their weights in place
-        p.data = p.data.to(device)
     opt = torch.optim.Adam(params, lr=1e-3)
 
     def train(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
@@ -180,6 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from snnsim.core import density
+    from snnsim.native import lif as lif_native
 
     if args.calibrate:
         density.calibrate(T * BATCH, N_IN, N_HID, device=args.device)
@@ -191,8 +190,9 @@ def main(argv: list[str] | None = None) -> dict:
     payload = {"benchmark": "density", "network": f"LIF {N_IN}-{N_HID}-{N_OUT}", "timesteps": T,
                "batch_size": BATCH, "device": args.device, "repeats": args.repeats,
                "snnsim_cost_model": {"forward": model.forward, "wgrad": model.wgrad, "calibrated": args.calibrate},
+               "lif_kernels": lif_native.gpu_status() if args.device.startswith("cuda") else lif_native.native_status(),
                "load_average": {"before": load_before, "after": os.getloadavg()},
-               "results": results, "ratios": ratio, **machine_info(args.threads), **cpu_info()}
+               "results": results, "ratios": ratio, **machine_info(args.threads, args.device), **cpu_info()}
     write_json(args.out, payload)
     plot(ratio, Path(args.png), f"LIF {N_IN}-{N_HID}-{N_OUT}, T={T}, B={BATCH}, {args.threads} threads, "
                                 f"{args.device}; load {load_before[0]:.1f}")

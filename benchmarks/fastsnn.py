@@ -29,7 +29,7 @@ Median over ``--repeats`` runs after one warm-up, the contenders alternating. Be
 ``sequential`` and ``standard`` are checked to give identical spikes (and matching weight
 gradients) on a small case (``check`` in the JSON; ``--check`` runs only that).
 
-Run: ``.venv/bin/python benchmarks/fastsnn.py [--quick] [--threads 1] [--n 200] [--T 8,32,128]``
+Run: ``.venv/bin/python benchmarks/fastsnn.py [--quick] [--threads 1] [--n 200] [--T 8,32,128] [--device cuda]``
 -> ``benchmarks/results/fastsnn.json`` and ``benchmarks/results/fastsnn_speedup.png``.
 """
 from __future__ import annotations
@@ -62,7 +62,12 @@ CONTENDERS = ("sequential", "standard", "fastsnn")
 METRICS = ("total", "forward", "backward")
 
 
-def make_net(kind: str, n: int, seed: int = 0):
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def make_net(kind: str, n: int, seed: int = 0, device: str = "cpu"):
     """One-layer net; ``kind`` "fastsnn" gets a ``fastlif`` layer, the others a ``lif`` layer."""
     layer = ({"type": "fastlif", "leak": LEAK, "thresh": 1.0} if kind == "fastsnn"
              else {"type": "lif", "leak": LEAK, "thresh": 1.0, "reset": "subtract"})
@@ -74,7 +79,7 @@ def make_net(kind: str, n: int, seed: int = 0):
         w = net.connections[("input", "layer")].weighted[0].weight
         w.copy_(torch.randn(w.shape, generator=g) * 0.02 + 0.002)
     net.layers["layer"].surrogate = FastSigmoid(100.0)
-    return net
+    return net.to(device)
 
 
 def sequential_lif(step_current: Callable[[int], torch.Tensor], t_steps: int, p: NeuronParams,
@@ -104,19 +109,21 @@ def layer_spikes(name: str, net, x: torch.Tensor) -> torch.Tensor:
     return sequential_forward(net, x) if name == "sequential" else forward(net, x, record_voltage=[]).spikes["layer"]
 
 
-def make_input(t: int, rate: float, synapse: str, seed: int = 0, batch: int = BATCH) -> torch.Tensor:
+def make_input(t: int, rate: float, synapse: str, seed: int = 0, batch: int = BATCH,
+               device: str = "cpu") -> torch.Tensor:
     g = torch.Generator().manual_seed(seed + 1)
     x = torch.rand((t, batch, N_IN), generator=g) < rate
-    return x.float() if synapse == "dense" else x
+    return (x.float() if synapse == "dense" else x).to(device)
 
 
-def check_sequential(synapse: str, n: int = 64, t: int = 32, rate: float = 0.05, batch: int = 16) -> dict[str, Any]:
+def check_sequential(synapse: str, n: int = 64, t: int = 32, rate: float = 0.05, batch: int = 16,
+                     device: str = "cpu") -> dict[str, Any]:
     """Assert ``sequential`` and ``standard`` give the same spikes (and close weight gradients)."""
-    x = make_input(t, rate, synapse, batch=batch)
+    x = make_input(t, rate, synapse, batch=batch, device=device)
     out: dict[str, Any] = {"n": n, "T": t, "batch": batch, "synapse": synapse}
     spikes, grads = {}, {}
     for name in ("sequential", "standard"):
-        net = make_net(name, n)
+        net = make_net(name, n, device=device)
         s = layer_spikes(name, net, x)
         s.sum().backward()
         spikes[name] = s.detach()
@@ -154,9 +161,10 @@ def _ratio(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def bench_one(n: int, t: int, rate: float, synapse: str, repeats: int, seed: int = 0) -> dict[str, Any]:
-    x = make_input(t, rate, synapse, seed)
-    nets = {k: make_net(k, n, seed) for k in CONTENDERS}
+def bench_one(n: int, t: int, rate: float, synapse: str, repeats: int, seed: int = 0,
+              device: str = "cpu") -> dict[str, Any]:
+    x = make_input(t, rate, synapse, seed, device=device)
+    nets = {k: make_net(k, n, seed, device) for k in CONTENDERS}
     spikes: dict[str, float] = {}
 
     def layer_call(name: str) -> Callable[[], tuple[float, float]]:
@@ -164,10 +172,13 @@ def bench_one(n: int, t: int, rate: float, synapse: str, repeats: int, seed: int
 
         def call() -> tuple[float, float]:
             net.zero_grad(set_to_none=True)
+            _sync(device)
             t0 = time.perf_counter()
             loss = layer_spikes(name, net, x).sum()
+            _sync(device)
             t1 = time.perf_counter()
             loss.backward()
+            _sync(device)
             t2 = time.perf_counter()
             spikes[name] = float(loss.detach()) / (BATCH * n)
             return t1 - t0, t2 - t1
@@ -182,14 +193,17 @@ def bench_one(n: int, t: int, rate: float, synapse: str, repeats: int, seed: int
     def neuron_call(name: str) -> Callable[[], tuple[float, float]]:
         def call() -> tuple[float, float]:
             cur = current0.detach().requires_grad_()
+            _sync(device)
             t0 = time.perf_counter()
             if name == "sequential":
                 s = sequential_lif(lambda i: cur[i], t, params, sur)
             else:
                 s = multistep_neuron(cur, params, sur)[0] if name == "standard" else fast_lif(cur, LEAK, 1.0)[0]
             loss = s.sum()
+            _sync(device)
             t1 = time.perf_counter()
             loss.backward()
+            _sync(device)
             return t1 - t0, time.perf_counter() - t1
         return call
 
@@ -272,12 +286,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="event: bool input spikes (event-driven linear op); dense: float 0/1 matmul")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     p.add_argument("--max-gb", type=float, default=8.0, help="skip configurations estimated above this memory")
     p.add_argument("--out", default="benchmarks/results/fastsnn.json")
     p.add_argument("--png", default="benchmarks/results/fastsnn_speedup.png")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    check = check_sequential(args.synapse, rate=args.rate)
+    check = check_sequential(args.synapse, rate=args.rate, device=args.device)
     print(f"check: sequential == standard spikes ({check['spikes']} spikes), weight grad rel. diff "
           f"{check['max_rel_weight_grad_diff']:.1e}", flush=True)
     if args.check:
@@ -292,7 +307,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if est_gb(n, t, args.synapse) > args.max_gb:
                 skipped.append({"n": n, "T": t, "estimated_gb": est_gb(n, t, args.synapse)})
                 continue
-            r = bench_one(n, t, args.rate, args.synapse, repeats)
+            r = bench_one(n, t, args.rate, args.synapse, repeats, device=args.device)
             results.append(r)
             ms = {k: f"{r[k]['forward_s'] * 1e3:.1f}+{r[k]['backward_s'] * 1e3:.1f}" for k in CONTENDERS}
             sp, sq = r["speedup"], r["speedup_vs_sequential"]
@@ -300,10 +315,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"fastsnn {ms['fastsnn']}  | fastsnn speedup vs standard {sp['total']:.2f} "
                   f"(fwd {sp['forward']:.2f}, bwd {sp['backward']:.2f}; neurons {sp['neuron_total']:.1f})  "
                   f"vs sequential {sq['total']:.2f} (fwd {sq['forward']:.2f}, bwd {sq['backward']:.2f})", flush=True)
-    payload = {"benchmark": "fastsnn", "contenders": list(CONTENDERS), "inputs": N_IN, "batch_size": BATCH,
+    payload = {"benchmark": "fastsnn", "device": args.device, "contenders": list(CONTENDERS), "inputs": N_IN, "batch_size": BATCH,
                "rate": args.rate, "synapse": args.synapse, "leak": LEAK, "repeats": repeats,
                "native_kernels": native_status(), "check": check,
-               "results": results, "skipped": skipped, **machine_info(args.threads)}
+               "results": results, "skipped": skipped, **machine_info(args.threads, args.device)}
     write_json(ROOT / args.out if not Path(args.out).is_absolute() else args.out, payload)
     if results:
         plot(results, ROOT / args.png if not Path(args.png).is_absolute() else Path(args.png))
