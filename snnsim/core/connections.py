@@ -118,8 +118,11 @@ class _EventLinear(torch.autograd.Function):
         (n, k), m = spikes.shape, weight.shape[0]
         ctx.has_bias, ctx.n_in = bias is not None, k
         ctx.native = events_native.native_usable(spikes, weight.t())
-        nnz, counts = _count(spikes, ctx.native)
         model = density.cost_model(spikes.device, n, k, m)
+        if model.forward <= 0 and model.wgrad <= 0 and not ctx.native:
+            nnz, counts = n * k, None  # always dense: no count (on a GPU it would wait for the device)
+        else:
+            nnz, counts = _count(spikes, ctx.native)
         ctx.event_wgrad = model.event_wgrad(n, k, nnz)
         index = None
         if not model.event_forward(n, k, nnz):

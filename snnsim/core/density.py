@@ -58,9 +58,12 @@ class CostModel:
 
 
 #: Defaults per device type and thread count (the largest count listed not above the current
-#: one); other devices (GPUs) use OTHER_DEVICES until calibrated.
+#: one); other devices use OTHER_DEVICES until calibrated. CUDA: calibrate(3200, 784, 800) on an
+#: H200 put both crossovers at 0 (cuBLAS beats the bag sum at every density; benchmarks/results/gpu),
+#: so CUDA calls stay dense and skip the spike count, which would wait for the device.
 DEFAULTS: dict[str, dict[int, CostModel]] = {
     "cpu": {1: CostModel(forward=0.22, wgrad=0.19, conv=0.15), 2: CostModel(forward=0.19, wgrad=0.18, conv=0.15)},
+    "cuda": {1: CostModel(forward=0.0, wgrad=0.0, conv=0.0)},
 }
 OTHER_DEVICES = CostModel(forward=0.05, wgrad=0.05, conv=0.0)  # not measured: run calibrate() there
 ALWAYS_EVENTS = CostModel(forward=2.0, wgrad=2.0, conv=2.0)

@@ -13,6 +13,8 @@ backward pass agrees with the torch code to float32 rounding. Used for contiguou
 float32 CPU tensors, no refractory period and the surrogates Rectangular, FastSigmoid
 and ArcTan; anything else (Lee's pseudo-derivative, float64, CUDA), a missing compiler,
 or ``SNNSIM_NATIVE=0`` in the environment (read at each call) keeps the torch path.
+Float32 CUDA tensors take the same passes as Triton kernels (:mod:`snnsim.native.lif_gpu`)
+where Triton imports.
 """
 from __future__ import annotations
 
@@ -23,10 +25,13 @@ import torch
 
 from snnsim.core.dynamics import NeuronParams, per_neuron
 from snnsim.core.surrogate import ArcTan, FastSigmoid, Rectangular, Surrogate
-from snnsim.native.build import build_library, c_source, library_status, load_once, native_disabled, ptr, threads_for
+from snnsim.native.build import (
+    build_library, c_source, library_status, load_once, native_disabled, native_off, ptr, threads_for,
+)
 
 _I64, _F32, _INT, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_int, ctypes.c_void_p
 _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
+_gpu: dict[str, Any] = {"module": None, "reason": None}
 _SURROGATES = {Rectangular: 0, FastSigmoid: 1, ArcTan: 2}
 _RESETS = {"zero": 0, "subtract": 1, "none": 2}
 
@@ -51,12 +56,36 @@ def native_status() -> str:
     return library_status(_native, _compile)
 
 
+def gpu_status() -> str:
+    """``"loaded"`` when the Triton kernels for CUDA tensors can be used, else why not. The first
+    call imports Triton and runs one tiny forward pass on the GPU; any failure keeps the torch path."""
+    off = native_off()
+    if off is not None:
+        return off
+    if _gpu["module"] is None and _gpu["reason"] is None:
+        try:
+            from snnsim.native import lif_gpu
+            x = torch.full((2, 3), 0.6, device="cuda")
+            spikes = torch.empty(x.shape, dtype=torch.uint8, device="cuda")
+            lif_gpu.forward(x, 1.0, 1.0, 0.0, 0, True, None, None, None, spikes)
+            if spikes.tolist() != [[0, 0, 0], [1, 1, 1]]:
+                raise RuntimeError(f"smoke test gave {spikes.tolist()}")
+            _gpu["module"] = lif_gpu
+        except Exception as err:  # noqa: BLE001 - no Triton, or one that fails to compile or run here
+            _gpu["reason"] = f"Triton kernels unavailable ({type(err).__name__}: {err})"
+    return "loaded" if _gpu["module"] is not None else _gpu["reason"]
+
+
 def simulate_usable(current: torch.Tensor, p: NeuronParams) -> bool:
-    """Whether the C kernels can run these arguments (float32 CPU, scalar parameters, no
-    refractory period, kernels not switched off): the condition of :func:`lif_simulate`."""
-    return (not native_disabled() and not p.refrac and not per_neuron(p) and p.reset in _RESETS
-            and current.device.type == "cpu" and current.dtype == torch.float32 and current.dim() >= 1
-            and current.numel() > 0 and _library() is not None)
+    """Whether a fused kernel can run these arguments (float32, on the CPU with the C kernels or
+    on a CUDA device with Triton's; scalar parameters, no refractory period, kernels not
+    switched off): the condition of :func:`lif_simulate`."""
+    if (native_disabled() or p.refrac or per_neuron(p) or p.reset not in _RESETS or current.dtype != torch.float32
+            or current.dim() < 1 or current.numel() == 0):
+        return False
+    if current.device.type == "cuda":
+        return gpu_status() == "loaded"
+    return current.device.type == "cpu" and _library() is not None
 
 
 def native_usable(current: torch.Tensor, p: NeuronParams, surrogate: Surrogate) -> bool:
@@ -71,10 +100,14 @@ def lif_simulate(current: torch.Tensor, p: NeuronParams, record_voltage: bool = 
     reset like ``current`` or None). Bit-identical to :func:`snnsim.core.dynamics.neuron_multistep`
     from rest (same float operations in the same order)."""
     x = current.detach().contiguous()
-    spikes = torch.empty(x.shape, dtype=torch.bool)
+    spikes = torch.empty(x.shape, dtype=torch.bool, device=x.device)
     volts = torch.empty_like(x) if record_voltage else None
     t, n = x.shape[0], x[0].numel()
     leak, thresh, v_reset = float(p.leak), float(p.thresh), float(p.v_reset)
+    if x.is_cuda:
+        _gpu["module"].forward(x, leak, thresh, v_reset, _RESETS[p.reset], bool(p.spiking), None, volts, None,
+                               spikes.view(torch.uint8))
+        return spikes, volts
     _library().lif_sim_par(ptr(x), spikes.data_ptr(), ptr(volts), t, n, 0, n, leak, int(leak != 1.0), thresh,
                            v_reset, _RESETS[p.reset], int(bool(p.spiking)), threads_for(n))
     return spikes, volts
@@ -90,9 +123,13 @@ def lif_forward(current: torch.Tensor, p: NeuronParams) -> tuple[torch.Tensor, t
     volts = torch.empty_like(x) if separate else pre
     spikes = torch.empty_like(x)
     t, n = x.shape[0], x[0].numel()
-    lib = _library()
     leak, thresh, v_reset = float(p.leak), float(p.thresh), float(p.v_reset)
     reset, spiking, use_leak = _RESETS[p.reset], int(bool(p.spiking)), int(leak != 1.0)
+    if x.is_cuda:
+        _gpu["module"].forward(x, leak, thresh, v_reset, reset, bool(spiking), pre, volts if separate else None,
+                               spikes, None)
+        return spikes, volts, pre
+    lib = _library()
     lib.lif_fwd_par(ptr(x), ptr(pre), ptr(volts), ptr(spikes), t, n, 0, n, leak, use_leak, thresh, v_reset,
                     reset, spiking, threads_for(n))
     return spikes, volts, pre
@@ -114,9 +151,12 @@ def lif_backward(pre: torch.Tensor, g_s: Optional[torch.Tensor], g_v: Optional[t
     else:
         alpha = float(surrogate.alpha)  # type: ignore[attr-defined]
         p1, p2 = 3.141592653589793 / 2 * alpha, alpha / 2
-    lib = _library()
     args = (float(p.leak), float(p.thresh), float(p.v_reset), _RESETS[p.reset], int(bool(p.spiking)),
             int(bool(detach_reset)), kind, p1, p2)
+    if pre.is_cuda:
+        _gpu["module"].backward(pre, gs, gv, out, *args)
+        return out
+    lib = _library()
     lib.lif_bwd_par(ptr(pre), ptr(gs), ptr(gv), ptr(out), t, n, 0, n, *args, threads_for(n))
     return out
 

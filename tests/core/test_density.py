@@ -132,3 +132,21 @@ def test_cuda_both_paths_agree_and_stay_on_device():
     ev, dense = _run(spikes, lin, ALWAYS_EVENTS, gout), _run(spikes, lin, ALWAYS_DENSE, gout)
     for a, b in zip(ev, dense):
         assert a.is_cuda and torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
+
+
+def test_always_dense_model_does_not_count_spikes(monkeypatch):
+    """With both crossovers at 0 (never event-driven) the op skips the spike count, which on a GPU
+    would wait for the device; the result is the dense matmul's."""
+    spikes = torch.rand(40, 30) < 0.2
+    lin = torch.nn.Linear(30, 7)
+    monkeypatch.setattr(connections.events_native, "native_usable", lambda *a: False)
+
+    def no_count(*args, **kwargs):
+        raise AssertionError("counted the spikes")
+
+    monkeypatch.setattr(connections, "_count", no_count)
+    with density.use_cost_model(density.ALWAYS_DENSE):
+        out = connections.event_linear(spikes, lin)
+    torch.testing.assert_close(out, lin(spikes.float()))
+    with density.use_cost_model(density.ALWAYS_EVENTS), pytest.raises(AssertionError, match="counted"):
+        connections.event_linear(spikes, lin)
