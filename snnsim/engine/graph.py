@@ -11,6 +11,7 @@ topological order of the component graph (ties: the earliest layer first).
 """
 from __future__ import annotations
 
+import functools
 import heapq
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
@@ -111,7 +112,13 @@ def execution_plan(order: Sequence[str], edges: Sequence[tuple[str, str]]) -> Pl
     return Plan(tuple(stages), delayed(order, edges))
 
 
+@functools.lru_cache(maxsize=256)
+def _cached_plan(order: tuple[str, ...], edges: tuple[tuple[str, str], ...]) -> Plan:
+    return execution_plan(order, edges)
+
+
 def plan_network(network: object) -> Plan:
-    """:func:`execution_plan` of a BindsNET ``Network`` (its ``layers`` and ``connections``)."""
+    """:func:`execution_plan` of a BindsNET ``Network`` (its ``layers`` and ``connections``),
+    memoised on the layer names and connection keys (a plan is immutable; this runs per forward)."""
     layers: Mapping[str, object] = network.layers  # type: ignore[attr-defined]
-    return execution_plan(list(layers), list(network.connections))  # type: ignore[attr-defined]
+    return _cached_plan(tuple(layers), tuple(network.connections))  # type: ignore[attr-defined]
