@@ -107,6 +107,33 @@ def _count(spikes: torch.Tensor, native: bool) -> tuple[int, Optional[torch.Tens
     return int(torch.count_nonzero(spikes)), None
 
 
+def _choose(spikes: torch.Tensor, weight: torch.Tensor) -> tuple[bool, density.CostModel, int, Optional[torch.Tensor]]:
+    """(native kernels usable, cost model, spike count, per-row counts or None) for ``spikes [N, K]``."""
+    (n, k), m = spikes.shape, weight.shape[0]
+    native = events_native.native_usable(spikes, weight.t())
+    model = density.cost_model(spikes.device, n, k, m)
+    if model.forward <= 0 and model.wgrad <= 0 and not native:
+        return native, model, n * k, None  # always dense: no count (on a GPU it would wait for the device)
+    nnz, counts = _count(spikes, native)
+    return native, model, nnz, counts
+
+
+def _linear_out(spikes: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], native: bool,
+                model: density.CostModel, nnz: int, counts: Optional[torch.Tensor],
+                ) -> tuple[torch.Tensor, Optional[tuple[torch.Tensor, ...]]]:
+    """The op's output ``[N, M]`` by the path ``model`` picks, and the native path's index of
+    the active inputs (None elsewhere)."""
+    n, k = spikes.shape
+    if not model.event_forward(n, k, nnz):
+        return F.linear(spikes.to(weight.dtype), weight, bias), None  # = nn.Linear of the float spikes
+    index = None
+    if native:
+        out, index = events_native.bag_sum(spikes, _weight_table(weight), counts)
+    else:
+        out = _bag_sum(spikes, _weight_table(weight))
+    return (out + bias if bias is not None else out), index
+
+
 class _EventLinear(torch.autograd.Function):
     """``spikes @ W.T + b`` for bool spikes, event-driven or dense as :mod:`snnsim.core.density`
     decides from the spike count, for the forward and the weight gradient separately. The
@@ -115,24 +142,11 @@ class _EventLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, spikes: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]):  # type: ignore[override]
-        (n, k), m = spikes.shape, weight.shape[0]
+        (n, k) = spikes.shape
         ctx.has_bias, ctx.n_in = bias is not None, k
-        ctx.native = events_native.native_usable(spikes, weight.t())
-        model = density.cost_model(spikes.device, n, k, m)
-        if model.forward <= 0 and model.wgrad <= 0 and not ctx.native:
-            nnz, counts = n * k, None  # always dense: no count (on a GPU it would wait for the device)
-        else:
-            nnz, counts = _count(spikes, ctx.native)
+        ctx.native, model, nnz, counts = _choose(spikes, weight)
         ctx.event_wgrad = model.event_wgrad(n, k, nnz)
-        index = None
-        if not model.event_forward(n, k, nnz):
-            out = F.linear(spikes.to(weight.dtype), weight, bias)  # = nn.Linear of the float spikes
-        else:
-            if ctx.native:
-                out, index = events_native.bag_sum(spikes, _weight_table(weight), counts)
-            else:
-                out = _bag_sum(spikes, _weight_table(weight))
-            out = out + bias if bias is not None else out
+        out, index = _linear_out(spikes, weight, bias, ctx.native, model, nnz, counts)
         if ctx.native and ctx.event_wgrad:  # keeps the index of the active inputs, not the spikes
             ctx.save_for_backward(*(index if index is not None else events_native.row_index(spikes, counts)))
         else:
@@ -158,8 +172,12 @@ class _EventLinear(torch.autograd.Function):
 def event_linear(spikes: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
     """``linear(spikes.float())`` for boolean ``spikes`` ``[N, n_in]`` by summing the
     weight columns of the active inputs, in input order. Returns ``[N, n_out]``;
-    differentiable with respect to the weight and bias."""
-    return _EventLinear.apply(spikes, linear.weight, linear.bias)
+    differentiable with respect to the weight and bias (without autograd, e.g. under
+    ``torch.no_grad()``, the same paths run outside the autograd function: less overhead per call)."""
+    weight, bias = linear.weight, linear.bias
+    if torch.is_grad_enabled() and (weight.requires_grad or (bias is not None and bias.requires_grad)):
+        return _EventLinear.apply(spikes, weight, bias)
+    return _linear_out(spikes, weight, bias, *_choose(spikes, weight))[0]
 
 
 def _conv_events(x: torch.Tensor, conv: nn.Conv2d) -> bool:
