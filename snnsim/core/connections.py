@@ -92,10 +92,10 @@ def _weight_table(weight: torch.Tensor) -> torch.Tensor:
     """``weight.t()`` contiguous ``[n_in, n_out]``: the rows the event-driven sums gather."""
     cache = getattr(_TABLES, "cache", None)
     if cache is None:
-        return weight.t().contiguous()
+        return events_native.transpose(weight)
     hit = cache.get(id(weight))
     if hit is None or hit[0] is not weight:
-        hit = cache[id(weight)] = (weight, weight.t().contiguous())
+        hit = cache[id(weight)] = (weight, events_native.transpose(weight))
     return hit[1]
 
 
@@ -131,7 +131,7 @@ def _linear_out(spikes: torch.Tensor, weight: torch.Tensor, bias: Optional[torch
         out, index = events_native.bag_sum(spikes, _weight_table(weight), counts)
     else:
         out = _bag_sum(spikes, _weight_table(weight))
-    return (out + bias if bias is not None else out), index
+    return (out.add_(bias.detach()) if bias is not None else out), index  # in place: out is ours, fresh
 
 
 class _EventLinear(torch.autograd.Function):
@@ -158,7 +158,10 @@ class _EventLinear(torch.autograd.Function):
         grad_w = None
         if ctx.needs_input_grad[1]:
             if ctx.native and ctx.event_wgrad:
-                grad_w = events_native.bag_sum_transposed(tuple(ctx.saved_tensors), ctx.n_in, grad).t()
+                # [n_in, n_out] sums, turned into the weight's own layout here (a tiled C copy),
+                # not by autograd's accumulation, which would copy the transposed view more slowly
+                grad_w = events_native.transpose(events_native.bag_sum_transposed(tuple(ctx.saved_tensors),
+                                                                                  ctx.n_in, grad))
             elif ctx.event_wgrad:
                 (spikes,) = ctx.saved_tensors
                 grad_w = _bag_sum(spikes.t(), grad.contiguous()).t()

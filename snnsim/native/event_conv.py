@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import torch
 
-from snnsim.native import build
+from snnsim.native import build, memory
 
 _I64, _PTR = ctypes.c_int64, ctypes.c_void_p
 _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
@@ -74,7 +74,7 @@ def event_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Ten
         bias_p = torch.zeros(op, dtype=torch.float32)
         bias_p[:o] = bias.detach()
     x = x.contiguous()
-    out = torch.empty(n, o, oh, ow, dtype=torch.float32)
+    out = memory.empty((n, o, oh, ow))
     if n and lib.event_conv2d(x.data_ptr(), int(x.dtype == torch.float32), table.data_ptr(), build.ptr(bias_p),
                               out.data_ptr(), n, c, h, w, o, op, k, stride, padding, oh, ow, int(scatter),
                               max(1, min(torch.get_num_threads(), n))):

@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 import torch
 
+from snnsim.native import memory
 from snnsim.native.build import build_library, c_source, library_status, load_once, native_off, ptr, threads_for
 
 # --------------------------------------------------------------------------- native kernels
@@ -71,7 +72,7 @@ def _native_usable(x: torch.Tensor) -> bool:
 
 def _native_decay(x: torch.Tensor, beta: float, reverse: bool) -> torch.Tensor:
     x = x.contiguous()
-    out = torch.empty_like(x)
+    out = memory.empty_like(x)
     t, n = x.shape[0], x[0].numel()
     lib = _library()
     lib.decay_par(ptr(x), ptr(out), t, n, 0, n, beta, int(reverse), threads_for(n))
@@ -82,8 +83,8 @@ def _native_forward(x: torch.Tensor, beta: float, thresh: float, spike_dtype: to
                     potential: bool) -> tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
     """(spikes of ``spike_dtype`` (float32 or bool), V or None, first-spike steps int32)."""
     x = x.contiguous()
-    s = torch.empty_like(x, dtype=spike_dtype)
-    v = torch.empty_like(x) if potential else None
+    s = memory.empty_like(x, spike_dtype)
+    v = memory.empty_like(x) if potential else None
     sf, sb = (s, None) if spike_dtype == torch.float32 else (None, s)
     t_first = torch.empty(x.shape[1:], dtype=torch.int32)
     t, n = x.shape[0], x[0].numel()
@@ -95,7 +96,7 @@ def _native_forward(x: torch.Tensor, beta: float, thresh: float, spike_dtype: to
 def _native_backward(gs: torch.Tensor, x: torch.Tensor, t_first: torch.Tensor, beta: float,
                      thresh: float, slope: float, grad: str) -> torch.Tensor:
     gs, x = gs.contiguous(), x.contiguous()
-    out = torch.empty_like(gs)
+    out = memory.empty_like(gs)
     t, n = gs.shape[0], gs[0].numel()
     tf = t_first.to(torch.int32).contiguous()
     lib = _library()

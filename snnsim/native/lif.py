@@ -25,6 +25,7 @@ import torch
 
 from snnsim.core.dynamics import NeuronParams, per_neuron
 from snnsim.core.surrogate import ArcTan, FastSigmoid, Rectangular, Surrogate
+from snnsim.native import memory
 from snnsim.native.build import (
     build_library, c_source, library_status, load_once, native_disabled, native_off, ptr, threads_for,
 )
@@ -100,8 +101,8 @@ def lif_simulate(current: torch.Tensor, p: NeuronParams, record_voltage: bool = 
     reset like ``current`` or None). Bit-identical to :func:`snnsim.core.dynamics.neuron_multistep`
     from rest (same float operations in the same order)."""
     x = current.detach().contiguous()
-    spikes = torch.empty(x.shape, dtype=torch.bool, device=x.device)
-    volts = torch.empty_like(x) if record_voltage else None
+    spikes = memory.empty_like(x, torch.bool)
+    volts = memory.empty_like(x) if record_voltage else None
     t, n = x.shape[0], x[0].numel()
     leak, thresh, v_reset = float(p.leak), float(p.thresh), float(p.v_reset)
     if x.is_cuda:
@@ -118,10 +119,10 @@ def lif_forward(current: torch.Tensor, p: NeuronParams) -> tuple[torch.Tensor, t
 
     The potentials are the pre-reset tensor itself for reset "none" or a non-spiking neuron."""
     x = current.detach().contiguous()
-    pre = torch.empty_like(x)
+    pre = memory.empty_like(x)
     separate = p.spiking and p.reset != "none"
-    volts = torch.empty_like(x) if separate else pre
-    spikes = torch.empty_like(x)
+    volts = memory.empty_like(x) if separate else pre
+    spikes = memory.empty_like(x)
     t, n = x.shape[0], x[0].numel()
     leak, thresh, v_reset = float(p.leak), float(p.thresh), float(p.v_reset)
     reset, spiking, use_leak = _RESETS[p.reset], int(bool(p.spiking)), int(leak != 1.0)
@@ -140,7 +141,7 @@ def lif_backward(pre: torch.Tensor, g_s: Optional[torch.Tensor], g_v: Optional[t
     """dL/dcurrent from the pre-reset potentials and the gradients of spikes / potentials (None: zero)."""
     gs = None if g_s is None or not p.spiking else g_s.to(torch.float32).contiguous()
     gv = None if g_v is None else g_v.to(torch.float32).contiguous()
-    out = torch.empty_like(pre)
+    out = memory.empty_like(pre)
     t, n = pre.shape[0], pre[0].numel()
     kind = _SURROGATES[type(surrogate)]
     if kind == 0:

@@ -147,3 +147,19 @@ int gather_sum_par(const float* src, const i64* start, const int32_t* idx, float
     });
     return failed;
 }
+
+/* dst = src.T: [R, C] -> [C, R] (dst[c * R + r] = src[r * C + c]) in 32 x 32 tiles, so that
+   reads and writes both stay within a few cache lines; threads take ranges of tile rows. */
+#define TT 32
+void transpose_par(const float* src, i64 R, i64 C, float* dst, int threads) {
+    PAR_RANGES(0, (R + TT - 1) / TT, threads, {
+        for (i64 rb = a * TT; rb < b * TT && rb < R; rb += TT) {
+            i64 r1 = rb + TT < R ? rb + TT : R;
+            for (i64 cb = 0; cb < C; cb += TT) {
+                i64 c1 = cb + TT < C ? cb + TT : C;
+                for (i64 c = cb; c < c1; ++c)
+                    for (i64 r = rb; r < r1; ++r) dst[c * R + r] = src[r * C + c];
+            }
+        }
+    });
+}
