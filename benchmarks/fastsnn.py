@@ -315,7 +315,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"fastsnn {ms['fastsnn']}  | fastsnn speedup vs standard {sp['total']:.2f} "
                   f"(fwd {sp['forward']:.2f}, bwd {sp['backward']:.2f}; neurons {sp['neuron_total']:.1f})  "
                   f"vs sequential {sq['total']:.2f} (fwd {sq['forward']:.2f}, bwd {sq['backward']:.2f})", flush=True)
-    payload = {"benchmark": "fastsnn", "device": args.device, "contenders": list(CONTENDERS), "inputs": N_IN, "batch_size": BATCH,
+    payload = {"benchmark": "fastsnn", "device": args.device, "contenders": list(CONTENDERS), "inputs": N_IN,
+               "batch_size": BATCH,
                "rate": args.rate, "synapse": args.synapse, "leak": LEAK, "repeats": repeats,
                "native_kernels": native_status(), "check": check,
                "results": results, "skipped": skipped, **machine_info(args.threads, args.device)}

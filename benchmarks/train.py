@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> dict:
     results = {}
     for name in CONTENDERS:
         proc = subprocess.run([sys.executable, __file__, "--contender", name, "--threads", str(args.threads),
-                               "--steps", str(args.steps), "--device", args.device], capture_output=True, text=True, cwd=ROOT)
+                               "--steps", str(args.steps), "--device", args.device],
+                              capture_output=True, text=True, cwd=ROOT)
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
             results[name] = {"skipped": last}

@@ -141,7 +141,8 @@ class _EventLinear(torch.autograd.Function):
     input j spiked``; the dense one is ``dOut.T @ spikes``."""
 
     @staticmethod
-    def forward(ctx, spikes: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]):  # type: ignore[override]
+    def forward(ctx, spikes: torch.Tensor, weight: torch.Tensor,  # type: ignore[override]
+                bias: Optional[torch.Tensor]):
         (n, k) = spikes.shape
         ctx.has_bias, ctx.n_in = bias is not None, k
         ctx.native, model, nnz, counts = _choose(spikes, weight)

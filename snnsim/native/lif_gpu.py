@@ -101,8 +101,13 @@ def _lif_bwd(pre_ptr, gs_ptr, gv_ptr, gi_ptr, T, N, leak, thresh, v_reset, p1, p
         tl.store(gi_ptr + o, y, mask=mask)
 
 
-def _launch(kernel: Any, n: int, *args: Any, **flags: Any) -> None:
+def _launch(kernel: Any, device: torch.device, n: int, *args: Any, **flags: Any) -> None:
+    """Launch on the tensors' own GPU (Triton launches on the current one)."""
     grid = (max(1, (n + _BLOCK - 1) // _BLOCK),)
+    if device.type == "cuda" and device.index is not None and device.index != torch.cuda.current_device():
+        with torch.cuda.device(device):
+            kernel[grid](*args, BLOCK=_BLOCK, num_warps=_WARPS, enable_fp_fusion=False, **flags)
+        return
     kernel[grid](*args, BLOCK=_BLOCK, num_warps=_WARPS, enable_fp_fusion=False, **flags)
 
 
@@ -113,7 +118,7 @@ def forward(x: torch.Tensor, leak: float, thresh: float, v_reset: float, reset: 
     (pre-reset and after-reset potentials, float and byte spikes, each ``[T, N]``)."""
     t, n = x.shape[0], x[0].numel()
     dummy = x
-    _launch(_lif_fwd, n, x, pre if pre is not None else dummy, volts if volts is not None else dummy,
+    _launch(_lif_fwd, x.device, n, x, pre if pre is not None else dummy, volts if volts is not None else dummy,
             sf if sf is not None else dummy, s8 if s8 is not None else dummy, t, n, leak, thresh, v_reset,
             USE_LEAK=leak != 1.0, RESET=reset, SPIKING=bool(spiking), PRE=pre is not None,
             VOLTS=volts is not None, SF=sf is not None, S8=s8 is not None)
@@ -124,6 +129,6 @@ def backward(pre: torch.Tensor, gs: Optional[torch.Tensor], gv: Optional[torch.T
              p1: float, p2: float) -> None:
     """The adjoint pass into ``out`` ``[T, N]`` (arguments as ``lif_bwd`` in ``csrc/lif.c``)."""
     t, n = pre.shape[0], pre[0].numel()
-    _launch(_lif_bwd, n, pre, gs if gs is not None else pre, gv if gv is not None else pre, out, t, n, leak,
+    _launch(_lif_bwd, pre.device, n, pre, gs if gs is not None else pre, gv if gv is not None else pre, out, t, n, leak,
             thresh, v_reset, p1, p2, RESET=reset, SPIKING=bool(spiking), DETACH=bool(detach), SUR=sur,
             HAS_GS=gs is not None, HAS_GV=gv is not None)
