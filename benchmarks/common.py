@@ -27,6 +27,12 @@ def time_call(fn: Callable[[], Any], repeats: int = 3, warmup: int = 1) -> dict[
     return {"median_s": statistics.median(times), "min_s": min(times), "repeats": repeats}
 
 
+def sync(device: str) -> None:
+    """Wait for the work queued on a CUDA ``device`` (timers read the host clock); nothing on the CPU."""
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
 def machine_info(threads: int, device: str = "cpu") -> dict[str, Any]:
     """torch, Python, thread and CPU counts; with a CUDA ``device`` also the GPU's name and CUDA version."""
     info: dict[str, Any] = {

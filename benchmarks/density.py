@@ -26,16 +26,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cpu_info, machine_info, write_json  # noqa: E402
+from benchmarks.common import cpu_info, machine_info, sync, write_json  # noqa: E402
 from benchmarks.train import BATCH, CONTENDERS, N_HID, N_IN, N_OUT, T  # noqa: E402
 
 DENSITIES = (0.01, 0.05, 0.13, 0.3, 0.5, 0.6)
 StepFn = Callable[[torch.Tensor], torch.Tensor]
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 EVENTS_ONLY = "snnsim_events_only"
@@ -80,10 +75,10 @@ def make_batch(d: float, device: str, seed: int = 0) -> tuple[torch.Tensor, torc
 
 
 def _timed(fn: Callable[[], object], device: str) -> float:
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
     fn()
-    _sync(device)
+    sync(device)
     return time.perf_counter() - t0
 
 

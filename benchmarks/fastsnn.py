@@ -48,7 +48,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine_info, write_json  # noqa: E402
+from benchmarks.common import machine_info, sync, write_json  # noqa: E402
 from snnsim.core.autograd import multistep_neuron  # noqa: E402
 from snnsim.core.dynamics import NeuronParams  # noqa: E402
 from snnsim.core.spec import build_network  # noqa: E402
@@ -60,11 +60,6 @@ N_IN, BATCH, LEAK = 1000, 128, math.exp(-1 / 10)
 FULL_N, FULL_T = (100, 200, 400, 1000), tuple(2 ** k for k in range(3, 12))
 CONTENDERS = ("sequential", "standard", "fastsnn")
 METRICS = ("total", "forward", "backward")
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
 
 
 def make_net(kind: str, n: int, seed: int = 0, device: str = "cpu"):
@@ -172,13 +167,13 @@ def bench_one(n: int, t: int, rate: float, synapse: str, repeats: int, seed: int
 
         def call() -> tuple[float, float]:
             net.zero_grad(set_to_none=True)
-            _sync(device)
+            sync(device)
             t0 = time.perf_counter()
             loss = layer_spikes(name, net, x).sum()
-            _sync(device)
+            sync(device)
             t1 = time.perf_counter()
             loss.backward()
-            _sync(device)
+            sync(device)
             t2 = time.perf_counter()
             spikes[name] = float(loss.detach()) / (BATCH * n)
             return t1 - t0, t2 - t1
@@ -193,17 +188,17 @@ def bench_one(n: int, t: int, rate: float, synapse: str, repeats: int, seed: int
     def neuron_call(name: str) -> Callable[[], tuple[float, float]]:
         def call() -> tuple[float, float]:
             cur = current0.detach().requires_grad_()
-            _sync(device)
+            sync(device)
             t0 = time.perf_counter()
             if name == "sequential":
                 s = sequential_lif(lambda i: cur[i], t, params, sur)
             else:
                 s = multistep_neuron(cur, params, sur)[0] if name == "standard" else fast_lif(cur, LEAK, 1.0)[0]
             loss = s.sum()
-            _sync(device)
+            sync(device)
             t1 = time.perf_counter()
             loss.backward()
-            _sync(device)
+            sync(device)
             return t1 - t0, time.perf_counter() - t1
         return call
 

@@ -17,17 +17,17 @@ from torch.profiler import ProfilerActivity, profile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine_info, write_json  # noqa: E402
+from benchmarks.common import machine_info, sync, write_json  # noqa: E402
 from benchmarks.density import build, make_batch  # noqa: E402
 
 
 def _wall_ms(fn, device: str, repeats: int = 20) -> float:
     fn()
-    torch.cuda.synchronize(device) if device.startswith("cuda") else None
+    sync(device)
     t0 = time.perf_counter()
     for _ in range(repeats):
         fn()
-    torch.cuda.synchronize(device) if device.startswith("cuda") else None
+    sync(device)
     return (time.perf_counter() - t0) / repeats * 1e3
 
 
@@ -40,7 +40,7 @@ def profile_one(name: str, device: str, density: float, rows: int) -> dict:
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
         with profile(activities=acts) as prof:
             fn()
-            torch.cuda.synchronize(device) if device.startswith("cuda") else None
+            sync(device)
         ka = prof.key_averages()
         key = "self_device_time_total" if device.startswith("cuda") else "self_cpu_time_total"
         top = sorted(ka, key=lambda e: getattr(e, key, 0), reverse=True)[:rows]

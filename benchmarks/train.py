@@ -105,12 +105,9 @@ def make_snntorch(device: str = "cpu"):
 CONTENDERS = {"snnsim": make_snnsim, "spikingjelly": make_spikingjelly, "snntorch": make_snntorch}
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
-
-
 def run_one(name: str, threads: int, steps: int, device: str = "cpu") -> dict:
+    from benchmarks.common import sync
+
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     spikes, y = (t.to(device) for t in batch_data())
@@ -130,10 +127,10 @@ def run_one(name: str, threads: int, steps: int, device: str = "cpu") -> dict:
         one()
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats(device)
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
     losses = [one() for _ in range(steps)]  # float(loss) waits for the device every step
-    _sync(device)
+    sync(device)
     dt = time.perf_counter() - t0
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out = {"steps_per_s": steps / dt, "seconds_per_step": dt / steps, "steps": steps,
