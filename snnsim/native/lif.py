@@ -26,13 +26,11 @@ import torch
 from snnsim.core.dynamics import NeuronParams, per_neuron
 from snnsim.core.surrogate import ArcTan, FastSigmoid, Rectangular, Surrogate
 from snnsim.native import memory
-from snnsim.native.build import (
-    build_library, c_source, library_status, load_once, native_disabled, native_off, ptr, threads_for,
-)
+from snnsim.native.build import build_library, c_source, library_status, load_once, native_disabled, ptr, threads_for
 
 _I64, _F32, _INT, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_int, ctypes.c_void_p
 _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
-_gpu: dict[str, Any] = {"module": None, "reason": None}
+_gpu: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}  # the lif_gpu module
 _SURROGATES = {Rectangular: 0, FastSigmoid: 1, ArcTan: 2}
 _RESETS = {"zero": 0, "subtract": 1, "none": 2}
 
@@ -57,24 +55,24 @@ def native_status() -> str:
     return library_status(_native, _compile)
 
 
+def _load_gpu() -> Any:
+    """Import the Triton kernels and run one tiny forward pass on the GPU (RuntimeError if either fails)."""
+    try:
+        from snnsim.native import lif_gpu
+        x = torch.full((2, 3), 0.6, device="cuda")
+        spikes = torch.empty(x.shape, dtype=torch.uint8, device="cuda")
+        lif_gpu.forward(x, 1.0, 1.0, 0.0, 0, True, None, None, None, spikes)
+    except Exception as err:  # noqa: BLE001 - no Triton, or one that fails to compile or run here
+        raise RuntimeError(f"Triton kernels ({type(err).__name__}: {err})") from err
+    if spikes.tolist() != [[0, 0, 0], [1, 1, 1]]:
+        raise RuntimeError(f"Triton kernels: the smoke test gave {spikes.tolist()}")
+    return lif_gpu
+
+
 def gpu_status() -> str:
     """``"loaded"`` when the Triton kernels for CUDA tensors can be used, else why not. The first
     call imports Triton and runs one tiny forward pass on the GPU; any failure keeps the torch path."""
-    off = native_off()
-    if off is not None:
-        return off
-    if _gpu["module"] is None and _gpu["reason"] is None:
-        try:
-            from snnsim.native import lif_gpu
-            x = torch.full((2, 3), 0.6, device="cuda")
-            spikes = torch.empty(x.shape, dtype=torch.uint8, device="cuda")
-            lif_gpu.forward(x, 1.0, 1.0, 0.0, 0, True, None, None, None, spikes)
-            if spikes.tolist() != [[0, 0, 0], [1, 1, 1]]:
-                raise RuntimeError(f"smoke test gave {spikes.tolist()}")
-            _gpu["module"] = lif_gpu
-        except Exception as err:  # noqa: BLE001 - no Triton, or one that fails to compile or run here
-            _gpu["reason"] = f"Triton kernels unavailable ({type(err).__name__}: {err})"
-    return "loaded" if _gpu["module"] is not None else _gpu["reason"]
+    return library_status(_gpu, _load_gpu)
 
 
 def simulate_usable(current: torch.Tensor, p: NeuronParams) -> bool:
@@ -106,7 +104,7 @@ def lif_simulate(current: torch.Tensor, p: NeuronParams, record_voltage: bool = 
     t, n = x.shape[0], x[0].numel()
     leak, thresh, v_reset = float(p.leak), float(p.thresh), float(p.v_reset)
     if x.is_cuda:
-        _gpu["module"].forward(x, leak, thresh, v_reset, _RESETS[p.reset], bool(p.spiking), None, volts, None,
+        _gpu["lib"].forward(x, leak, thresh, v_reset, _RESETS[p.reset], bool(p.spiking), None, volts, None,
                                spikes.view(torch.uint8))
         return spikes, volts
     _library().lif_sim_par(ptr(x), spikes.data_ptr(), ptr(volts), t, n, 0, n, leak, int(leak != 1.0), thresh,
@@ -127,7 +125,7 @@ def lif_forward(current: torch.Tensor, p: NeuronParams) -> tuple[torch.Tensor, t
     leak, thresh, v_reset = float(p.leak), float(p.thresh), float(p.v_reset)
     reset, spiking, use_leak = _RESETS[p.reset], int(bool(p.spiking)), int(leak != 1.0)
     if x.is_cuda:
-        _gpu["module"].forward(x, leak, thresh, v_reset, reset, bool(spiking), pre, volts if separate else None,
+        _gpu["lib"].forward(x, leak, thresh, v_reset, reset, bool(spiking), pre, volts if separate else None,
                                spikes, None)
         return spikes, volts, pre
     lib = _library()
@@ -155,7 +153,7 @@ def lif_backward(pre: torch.Tensor, g_s: Optional[torch.Tensor], g_v: Optional[t
     args = (float(p.leak), float(p.thresh), float(p.v_reset), _RESETS[p.reset], int(bool(p.spiking)),
             int(bool(detach_reset)), kind, p1, p2)
     if pre.is_cuda:
-        _gpu["module"].backward(pre, gs, gv, out, *args)
+        _gpu["lib"].backward(pre, gs, gv, out, *args)
         return out
     lib = _library()
     lib.lif_bwd_par(ptr(pre), ptr(gs), ptr(gv), ptr(out), t, n, 0, n, *args, threads_for(n))
