@@ -183,7 +183,7 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bptt-segment", type=positive_int, default=None, metavar="K",
                    help="bounded-memory BPTT: checkpointed segments of K steps (exact gradients, one extra "
                         "forward pass; feed-forward IF/LIF nets with per-step surrogates and the peak read-out: lif, "
-                        "fastsnn with --set grad=sequential; not tdBN or spikebp's pseudo-derivative)")
+                        "fastsnn (its default grad=sequential; not grad=trick); not tdBN or spikebp's pseudo-derivative)")
     p.add_argument("--dropout", type=float, default=None, help="dropout probability (spikebp)")
     p.add_argument("--batchnorm", action="store_true", help="BatchNorm after hidden weighted ops (spikebp)")
     p.add_argument("--hidden", default=None, help="hidden sizes of the fc net, comma separated (e.g. 800)")

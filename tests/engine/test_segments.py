@@ -221,7 +221,7 @@ def test_fastsnn_net_in_segments_needs_sequential_grad():
     torch.manual_seed(0)
     x = LIFRule(T).encode(torch.rand((B, 1, 6, 6), generator=torch.Generator().manual_seed(3)))
     with pytest.raises(UserError, match="FastLIFNeurons.*grad='trick'.*all later steps"):
-        forward(FastSNNRule(T, hidden=(16,)).build("fc", (1, 6, 6), 4), x, segment=5)
+        forward(FastSNNRule(T, hidden=(16,), grad="trick").build("fc", (1, 6, 6), 4), x, segment=5)
     torch.manual_seed(0)
     rule = FastSNNRule(T, hidden=(16,), grad="sequential", weight_gain=8.0)
     net = rule.build("fc", (1, 6, 6), 4)

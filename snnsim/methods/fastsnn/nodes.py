@@ -26,7 +26,7 @@ from snnsim.core import schema
 from snnsim.core.dynamics import leaky_integrate
 from snnsim.core.nodes import SPIKING_PARAMS, Integrator, SpikingNodes, register_node
 from snnsim.methods.fastsnn.layer import (
-    DECAY_METHODS, GRAD_MODES, fast_lif, fast_lif_segment, peak_potential, peak_segment,
+    DECAY_METHODS, DEFAULT_GRAD, GRAD_MODES, fast_lif, fast_lif_segment, peak_potential, peak_segment,
 )
 
 _FIXED = {"reset": "none", "v_reset": 0.0, "refrac": 0, "spiking": True}
@@ -40,14 +40,14 @@ def _check_method(method: str) -> str:
 
 class FastLIFNeurons(SpikingNodes):
     """Single-spike LIF neurons (FastSNN). ``leak``: per-step decay beta; ``slope``: of the
-    fast-sigmoid surrogate; ``method``: decay convolution; ``grad``: "trick" (the paper's
-    derivative) or "sequential" (see :mod:`snnsim.methods.fastsnn.layer`)."""
+    fast-sigmoid surrogate; ``method``: decay convolution; ``grad``: "sequential" (default)
+    or "trick" (the paper's derivative) (see :mod:`snnsim.methods.fastsnn.layer`)."""
 
     kind = "fastlif"
 
     def __init__(self, n: Optional[int] = None, shape: Optional[Sequence[int]] = None, *,
                  leak: float = math.exp(-1 / 10), thresh: float = 1.0, slope: float = 100.0,
-                 method: str = "auto", grad: str = "trick", **kwargs: Any) -> None:
+                 method: str = "auto", grad: str = DEFAULT_GRAD, **kwargs: Any) -> None:
         if grad not in GRAD_MODES:
             raise ValueError(f"grad must be one of {GRAD_MODES}, got {grad!r}")
         for key, fixed in _FIXED.items():

@@ -38,7 +38,7 @@ from snnsim.core.surrogate import FastSigmoid
 from snnsim.engine import forward
 from snnsim.errors import UserError
 from snnsim.methods.fastsnn.encoding import log_latency
-from snnsim.methods.fastsnn.layer import DECAY_METHODS, GRAD_MODES
+from snnsim.methods.fastsnn.layer import DECAY_METHODS, DEFAULT_GRAD, GRAD_MODES
 from snnsim.names import LIF_ENCODINGS, ROW_STEPS
 from snnsim.training.rule import LearningRule, register_rule
 
@@ -139,7 +139,8 @@ class FastSNNRule(_LatencyFC):
 
     name = "fastsnn"
 
-    def __init__(self, timesteps: int = 100, *, method: str = "auto", grad: str = "trick", **kwargs: Any) -> None:
+    def __init__(self, timesteps: int = 100, *, method: str = "auto", grad: str = DEFAULT_GRAD,
+                 **kwargs: Any) -> None:
         super().__init__(timesteps, **kwargs)
         if method not in DECAY_METHODS:
             raise UserError(f"method must be one of {DECAY_METHODS}, got {method!r}")

@@ -108,7 +108,7 @@ class _Heaviside(torch.autograd.Function):
 def test_trick_gradient_is_the_derivative_of_the_formula(backend):
     x = currents(40, shape=(4, 30)).requires_grad_()
     g = torch.randn(40, 4, 30)
-    s, _ = fs.fast_lif(x, 0.9)
+    s, _ = fs.fast_lif(x, 0.9, grad="trick")
     (ours,) = torch.autograd.grad(s, x, g)
     literal = fs.first_crossing_formula(_Heaviside.apply(fs.decay_conv(x, 0.9) - 1.0))
     assert torch.equal(literal, s)
@@ -204,7 +204,7 @@ def test_spec_and_checkpoint_roundtrip(tmp_path):
     net = scaled_net()
     spec = network_spec(net)
     assert [layer["type"] for layer in spec["layers"]] == ["input", "fastlif", "fastlif", "peak_integrator"]
-    assert spec["layers"][2]["leak"] == 0.8 and spec["layers"][1]["grad"] == "trick"
+    assert spec["layers"][2]["leak"] == 0.8 and spec["layers"][1]["grad"] == "sequential"
     save_network(net, tmp_path / "ck")
     again = load_network(tmp_path / "ck")
     x = torch.rand(20, 4, 30, generator=torch.Generator().manual_seed(3)) < 0.3
