@@ -149,8 +149,7 @@ def fit(
         row = {k: row[k] for k in ("epoch", "train_loss", "train_accuracy", "test_accuracy", "lr", "seconds")}
         run.history.append(row)
         _report_epoch(row, verbose, writer)
-        stale = 0 if row["test_accuracy"] > best else stale + 1
-        best = max(best, row["test_accuracy"])
+        best, stale = _track_best(best, stale, row["test_accuracy"])
         if out is not None:
             _save_epoch(out, ckpt, rule, run, cfg, extra, epoch)
     if writer is not None:
@@ -214,12 +213,18 @@ def _tensorboard_writer(out: Optional[Path]) -> Any:
         return None
 
 
+def _track_best(best: float, stale: int, accuracy: float) -> tuple[float, int]:
+    """Early stopping's bookkeeping after one epoch: (best held-out accuracy, epochs since it
+    improved). A tie with the best is no improvement."""
+    return max(best, accuracy), 0 if accuracy > best else stale + 1
+
+
 def _best_and_stale(history: list[dict[str, Any]]) -> tuple[float, int]:
-    """Best held-out accuracy so far and epochs since it (for early stopping on resume)."""
-    best = max((h["test_accuracy"] for h in history), default=-1.0)
-    stale = 0
+    """:func:`_track_best` replayed over the finished epochs (for early stopping on resume), so a
+    resumed run stops at the epoch an uninterrupted one would."""
+    best, stale = -1.0, 0
     for h in history:
-        stale = 0 if h["test_accuracy"] >= best else stale + 1
+        best, stale = _track_best(best, stale, h["test_accuracy"])
     return best, stale
 
 

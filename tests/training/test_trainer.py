@@ -62,3 +62,27 @@ def test_train_cli_bad_input(tmp_path, capsys):
     assert "supports nets" in capsys.readouterr().err
     assert main(["train", "--method", "spikebp", "--resume", "--out", str(tmp_path / "empty"), "--no-progress",
                  "--limit", "10"]) == 2
+
+
+def test_resume_at_a_tie_stops_at_the_same_epoch(tmp_path, digits, monkeypatch):
+    """Early stopping counts a tie with the best held-out accuracy as no improvement, before and
+    after a resume (a resumed run used to restart the count at a tie and ran one epoch longer)."""
+    import snnsim.training.trainer as trainer
+
+    small = digits.__class__(digits.name, digits.train.subset(40), digits.test.subset(20),
+                             digits.num_classes, digits.input_shape)
+    scripted = [0.5, 0.8, 0.8, 0.8, 0.8, 0.8]
+
+    def run(out, epochs, done=0):
+        accs = iter(scripted[done:])  # the held-out accuracies of the epochs still to run
+        monkeypatch.setattr(trainer, "held_out_accuracy", lambda *a, **k: next(accs))
+        torch.manual_seed(0)
+        rule = SpikeBP(timesteps=2, hidden=(8,))
+        cfg = TrainConfig(epochs=epochs, batch_size=20, lr=1e-3, seed=1, patience=2)
+        _, summary = fit(rule, rule.build("fc", small.input_shape, small.num_classes), small, cfg, out=out,
+                         resume=done > 0, progress=False, verbose=False)
+        return [h["epoch"] for h in summary["history"]]
+
+    assert run(tmp_path / "whole", 6) == [1, 2, 3, 4]  # 0.8 at epochs 3 and 4 ties the best: 2 stale
+    assert run(tmp_path / "cut", 3) == [1, 2, 3]
+    assert run(tmp_path / "cut", 6, done=3) == [1, 2, 3, 4]
