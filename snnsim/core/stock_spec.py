@@ -130,7 +130,7 @@ def describe_layer(layer: Nodes) -> dict[str, Any]:
         if key in trace:
             cfg[key] = trace[key]
         elif key == "lbound":
-            cfg[key] = None if layer.lbound is None else float(torch.as_tensor(layer.lbound).reshape(()))
+            cfg[key] = None if layer.lbound is None else _bound(layer.lbound, f"{type(layer).__name__}.lbound")
         elif key == "one_spike":
             cfg[key] = bool(layer.one_spike)
         else:
@@ -141,6 +141,10 @@ def describe_layer(layer: Nodes) -> dict[str, Any]:
 def build_layer(cls: type, shape: list[int], params: dict[str, Any]) -> Nodes:
     """A layer of class ``cls`` from its spec parameters (BindsNET's constructors take the
     per-neuron nested lists as they are: ``torch.tensor(list)``)."""
+    for key, value in params.items():
+        if isinstance(value, list) and list(torch.tensor(value).shape) != list(shape):
+            raise UserError(f"per-neuron {key} has shape {list(torch.tensor(value).shape)}, the layer's shape is "
+                            f"{list(shape)}")
     return cls(shape=list(shape), **params)
 
 

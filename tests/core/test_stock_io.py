@@ -235,6 +235,8 @@ def test_stock_weights_are_sealed(tmp_path):
     (lambda s: s["connections"][0]["rule"].update(type="Mine"), r"connections\[0\]\.rule\.type: unknown rule 'Mine'"),
     (lambda s: s["connections"][0].update({"class": "bindsnet.Sparse"}), r"connections\[0\]\.class: must be one of"),
     (lambda s: s["connections"][0].update(ops=[]), r"connections\[0\]\.ops: unknown key"),
+    (lambda s: s["layers"][1].update(thresh=[1.0, 2.0, 3.0]), r"layers\[1\] \('out'\): per-neuron thresh has shape \[3\]"),
+    (lambda s: s["layers"][0].update(traces=False), r"connections\[0\]: bindsnet refused it: Both pre- and post-"),
 ])
 def test_bad_stock_spec_names_the_field(mutate, match):
     spec = network_spec(_tiny(rule=PostPre))
