@@ -56,7 +56,8 @@ _TOP = schema.closed_object({
         "properties": {"name": {"type": "string", "minLength": 1}, "type": {"type": "string"}}}},
     "connections": {"type": "array", "items": {
         "type": "object", "required": ["source", "target"],
-        "properties": {"source": _ENDPOINT, "target": _ENDPOINT, "class": schema.one_of(sorted(stock_spec.CONNECTION_SCHEMAS))}}},
+        "properties": {"source": _ENDPOINT, "target": _ENDPOINT,
+                       "class": schema.one_of(sorted(stock_spec.CONNECTION_SCHEMAS))}}},
 }, required=["layers"])
 #: an snnsim ModuleConnection entry (one without "class")
 _MODULE_CONNECTION = {
@@ -182,7 +183,8 @@ def network_spec(net: Network) -> dict[str, Any]:
             try:
                 cfg = node_config(layer)
             except TypeError as err:
-                raise UserTypeError(f"layer {name!r}: {err}; save its weights yourself and rebuild it in code") from None
+                raise UserTypeError(f"layer {name!r}: {err}; save its weights yourself and rebuild it in code") \
+                    from None
         layers.append({"name": name, **cfg})
     conns = []
     for (src, tgt), conn in net.connections.items():

@@ -63,7 +63,8 @@ CONNECTION_RULES = {c.__name__: c for c in (stock_rules.NoOp, stock_rules.PostPr
 FEATURE_RULES = {c.__name__: c for c in (MCC_learning.NoOp, MCC_learning.PostPre, MCC_learning.Hebbian,
                                          MCC_learning.DiehlAndCook, MCC_learning.MSTDP, MCC_learning.MSTDPET)}
 #: the rules' own parameters (besides nu, reduction, decay), read back from the rule object
-_RULE_EXTRA = {"MSTDP": ("tc_plus", "tc_minus", "zero_lag"), "MSTDPET": ("tc_plus", "tc_minus", "tc_e_trace", "zero_lag")}
+_RULE_EXTRA = {"MSTDP": ("tc_plus", "tc_minus", "zero_lag"),
+               "MSTDPET": ("tc_plus", "tc_minus", "tc_e_trace", "zero_lag")}
 REDUCTIONS = {"squeeze": torch.squeeze, "sum": torch.sum, "mean": torch.mean}
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -122,7 +123,8 @@ def describe_layer(layer: Nodes) -> dict[str, Any]:
     cfg: dict[str, Any] = {"type": "input" if type(layer) is Input else PREFIX + type(layer).__name__,
                            "shape": [int(d) for d in layer.shape]}
     trace = {"traces": bool(layer.traces), "traces_additive": bool(layer.traces_additive),
-             "tc_trace": _json(getattr(layer, "tc_trace", 20.0)), "trace_scale": _json(getattr(layer, "trace_scale", 1.0)),
+             "tc_trace": _json(getattr(layer, "tc_trace", 20.0)),
+             "trace_scale": _json(getattr(layer, "trace_scale", 1.0)),
              "sum_input": bool(layer.sum_input)}
     if type(layer) is Input:
         return {**cfg, **{k: v for k, v in trace.items() if v != _TRACE_DEFAULTS[k]}}
@@ -177,7 +179,8 @@ def _describe_rule(rule: Any, known: dict[str, type], where: str, decay: Optiona
 
 def _rule_kwargs(rule: dict[str, Any], known: dict[str, type], where: str) -> dict[str, Any]:
     if rule["type"] not in known:
-        raise UserError(f"invalid network spec: {where}.rule.type: unknown rule {rule['type']!r}; known: {sorted(known)}")
+        raise UserError(f"invalid network spec: {where}.rule.type: unknown rule {rule['type']!r}; "
+                        f"known: {sorted(known)}")
     kw = {"nu": list(rule.get("nu", [0.0, 0.0])), **dict(rule.get("params", {}))}
     if "reduction" in rule:
         kw["reduction"] = REDUCTIONS[rule["reduction"]]
@@ -294,7 +297,8 @@ def build_connection(net: Network, c: dict[str, Any], where: str) -> Any:
                                           manual_update=c.get("manual_update", False), traces=c.get("traces", False),
                                           sparse_compute=c.get("sparse_compute", False))
     except (AssertionError, TypeError, ValueError, RuntimeError) as err:
-        raise UserError(f"invalid network spec: {where}: bindsnet refused it: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(f"invalid network spec: {where}: bindsnet refused it: {why}") from None
 
 
 # --------------------------------------------------------------------------- tensors (weights.pt)

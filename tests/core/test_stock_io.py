@@ -21,8 +21,8 @@ from snnsim.errors import UserError, UserTypeError
 
 KINDS = {
     "IFNodes": lambda n, g: IFNodes(n, thresh=-58.0, reset=-64.0, refrac=1, traces=True, lbound=-70.0),
-    "LIFNodes": lambda n, g: LIFNodes(n, thresh=-55.0 - 3 * torch.rand(n, generator=g), refrac=2, tc_decay=20.0,
-                                      traces=True, tc_trace=15.0, lbound=-75.0),
+    "LIFNodes": lambda n, g: LIFNodes(n, thresh=(-55.0 - 3 * torch.rand(n, generator=g)).tolist(), refrac=2,
+                                      tc_decay=20.0, traces=True, tc_trace=15.0, lbound=-75.0),
     "AdaptiveLIFNodes": lambda n, g: AdaptiveLIFNodes(n, thresh=-56.0, refrac=3, theta_plus=1.0, tc_decay=30.0,
                                                       traces=True, tc_theta_decay=200.0),
     "DiehlAndCookNodes": lambda n, g: DiehlAndCookNodes(n, thresh=-57.0, reset=-60.0, traces=True, theta_plus=0.5,
@@ -235,7 +235,8 @@ def test_stock_weights_are_sealed(tmp_path):
     (lambda s: s["connections"][0]["rule"].update(type="Mine"), r"connections\[0\]\.rule\.type: unknown rule 'Mine'"),
     (lambda s: s["connections"][0].update({"class": "bindsnet.Sparse"}), r"connections\[0\]\.class: must be one of"),
     (lambda s: s["connections"][0].update(ops=[]), r"connections\[0\]\.ops: unknown key"),
-    (lambda s: s["layers"][1].update(thresh=[1.0, 2.0, 3.0]), r"layers\[1\] \('out'\): per-neuron thresh has shape \[3\]"),
+    (lambda s: s["layers"][1].update(thresh=[1.0, 2.0, 3.0]),
+     r"layers\[1\] \('out'\): per-neuron thresh has shape \[3\]"),
     (lambda s: s["layers"][0].update(traces=False), r"connections\[0\]: bindsnet refused it: Both pre- and post-"),
 ])
 def test_bad_stock_spec_names_the_field(mutate, match):
