@@ -270,7 +270,8 @@ def _num(value: Optional[float], default: float) -> float:
 
 
 def build_connection(net: Network, c: dict[str, Any], where: str) -> Any:
-    """A stock connection from its spec entry (weights zero until loaded)."""
+    """A stock connection from its spec entry, its weights drawn as BindsNET draws them
+    (uniform in ``[wmin, wmax]``, or in ``[0, 1]`` clamped; a saved network's are loaded after)."""
     src, tgt = net.layers[c["source"]], net.layers[c["target"]]
     inf = float("inf")
     try:
@@ -278,7 +279,7 @@ def build_connection(net: Network, c: dict[str, Any], where: str) -> Any:
             rule = c.get("rule", {"type": "NoOp"})
             dtype = DTYPES[c.get("dtype", "float32")]
             kw = _rule_kwargs(rule, CONNECTION_RULES, where)
-            return Connection(src, tgt, w=torch.zeros(src.n, tgt.n, dtype=dtype), w_dtype=dtype,
+            return Connection(src, tgt, w=None, w_dtype=dtype,
                               b=torch.zeros(tgt.n) if c.get("bias") else None,
                               wmin=_num(c.get("wmin"), -inf), wmax=_num(c.get("wmax"), inf), norm=c.get("norm"),
                               weight_decay=float(c.get("weight_decay", 0.0)),
@@ -288,8 +289,12 @@ def build_connection(net: Network, c: dict[str, Any], where: str) -> Any:
             rule = f.get("rule", {"type": "NoOp"})
             kw = _rule_kwargs(rule, FEATURE_RULES, f"{where}.features[{k}]")
             lo, hi = f.get("range", [None, None])
-            pipeline.append(Weight(f["name"], torch.zeros(src.n, tgt.n, dtype=DTYPES[f.get("dtype", "float32")]),
-                                   value_dtype=DTYPES[f.get("dtype", "float32")], range=[_num(lo, -inf), _num(hi, inf)],
+            dtype = DTYPES[f.get("dtype", "float32")]
+            value = None  # BindsNET's draw, uniform in [0, 1] (float32)
+            if dtype != torch.float32:
+                value = torch.zeros(src.n, tgt.n, dtype=dtype).clamp(lo, hi) if (lo, hi) != (None, None) \
+                    else torch.zeros(src.n, tgt.n, dtype=dtype)
+            pipeline.append(Weight(f["name"], value, value_dtype=dtype, range=[_num(lo, -inf), _num(hi, inf)],
                                    norm=f.get("norm"), norm_frequency=f.get("norm_frequency", "sample"),
                                    learning_rule=FEATURE_RULES[rule["type"]],
                                    decay=float(rule.get("decay", 0.0)), **kw))

@@ -245,3 +245,10 @@ def test_bad_stock_spec_names_the_field(mutate, match):
     mutate(spec)
     with pytest.raises(UserError, match=match):
         build_network(spec)
+
+
+def test_a_built_stock_spec_draws_weights_as_bindsnet_does():
+    spec = network_spec(_tiny(rule=PostPre))
+    spec["connections"][0].update(wmin=0.25, wmax=0.5)
+    w = build_network(spec).connections[("in", "out")].w
+    assert w.min() >= 0.25 and w.max() <= 0.5 and w.std() > 0
