@@ -252,3 +252,15 @@ def test_a_built_stock_spec_draws_weights_as_bindsnet_does():
     spec["connections"][0].update(wmin=0.25, wmax=0.5)
     w = build_network(spec).connections[("in", "out")].w
     assert w.min() >= 0.25 and w.max() <= 0.5 and w.std() > 0
+
+
+def test_diehl_and_cook_paper_rule_keeps_its_parameters(tmp_path):
+    net = DiehlAndCook2015(n_inpt=9, n_neurons=4, learning_rule=MCC_learning.DiehlAndCook,
+                           learning_rule_kwargs={"x_tar": 0.4, "mu": 0.5}, nu=(0.0, 0.02))
+    save_network(net, tmp_path)
+    loaded = load_network(tmp_path)
+    rule = loaded.connections[("X", "Ae")].pipeline[0].learning_rule
+    assert type(rule) is MCC_learning.DiehlAndCook and (rule.x_tar, rule.mu) == (0.4, 0.5)
+    assert rule.nu.tolist() == net.connections[("X", "Ae")].pipeline[0].learning_rule.nu.tolist()
+    assert loaded.layers["X"].traces_additive  # the paper's accumulating input traces
+    assert network_spec(loaded) == network_spec(net)
