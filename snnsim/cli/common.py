@@ -117,11 +117,18 @@ def setup_run(args: argparse.Namespace) -> None:
     set_max_memory(args.max_memory)
     torch.manual_seed(args.seed)
     check_device(args.device)
-    if args.threads:
+    set_threads(args.threads)
+
+
+def set_threads(threads: Optional[int]) -> None:
+    """Apply --threads (None: leave torch's number of CPU threads as it is)."""
+    import torch
+
+    if threads:
         limit = max(64, 4 * (os.cpu_count() or 1))
-        if args.threads > limit:  # libgomp aborts the process when it cannot start them
-            raise UserError(f"--threads {args.threads} is more than {limit} (4 per CPU core, at least 64)")
-        torch.set_num_threads(args.threads)
+        if threads > limit:  # libgomp aborts the process when it cannot start them
+            raise UserError(f"--threads {threads} is more than {limit} (4 per CPU core, at least 64)")
+        torch.set_num_threads(threads)
 
 
 def check_device(device: str) -> None:

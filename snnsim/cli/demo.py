@@ -18,7 +18,7 @@ from analysis import (
     confusion_matrix, energy_report, layer_thresholds, plot_accuracy_vs_time, plot_firing_rates, plot_raster,
     save_record,
 )
-from snnsim.cli.common import out_dir, print_written, threads_info, write_report
+from snnsim.cli.common import out_dir, print_written, set_threads, threads_info, write_report
 from snnsim.core.io import save_network
 from snnsim.data.datasets import load_dataset
 from snnsim.engine import simulate
@@ -29,6 +29,7 @@ from snnsim.training.ann import ann_accuracy, build_ann, train_ann
 
 def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
+    set_threads(args.threads)
     # refuse a --max-rate the encoder cannot use before training (a throwaway generator: no RNG state moves)
     encoders.poisson(torch.zeros(1), 1, max_rate=args.max_rate, generator=torch.Generator())
     out = out_dir(args.out)

@@ -231,6 +231,7 @@ def demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timesteps", "-T", type=positive_int, default=100, help="simulation steps (default 100)")
     p.add_argument("--max-rate", type=positive_float, default=1000.0, help="Poisson max rate in Hz (default 1000)")
     p.add_argument("--seed", type=seed_int, default=0, help="random seed in [0, 2**32)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 

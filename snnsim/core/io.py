@@ -35,7 +35,9 @@ import torch
 from bindsnet.network import Network
 
 from snnsim.argcheck import as_path
+from snnsim.core.connections import ModuleConnection
 from snnsim.core.spec import build_network, network_spec
+from snnsim.core.stock_spec import load_stock_state, stock_state
 from snnsim.errors import UserError
 
 FORMAT = "snnsim-network"
@@ -236,12 +238,16 @@ def commit_directory(target: Union[str, Path], build: Callable[[Path], None]) ->
 
 
 def connection_state(network: Network) -> dict[str, torch.Tensor]:
-    """Parameters and buffers of every connection's modules, keyed ``"src->tgt/<name>"``."""
+    """Parameters and buffers of every connection's modules, keyed ``"src->tgt/<name>"``, and the
+    tensors of stock BindsNET parts (:func:`snnsim.core.stock_spec.stock_state`: ``w``, ``b``,
+    Weight features, adaptive thresholds ``theta``)."""
     state = {}
     for (src, tgt), conn in network.connections.items():
+        if not isinstance(conn, ModuleConnection):
+            continue
         for key, value in conn.layers.state_dict().items():
             state[f"{src}->{tgt}/{key}"] = value.detach().cpu().clone()
-    return state
+    return {**state, **stock_state(network)}
 
 
 def save_network(network: Network, directory: Union[str, Path], extra: Optional[dict[str, Any]] = None,
@@ -323,10 +329,12 @@ def network_from_checkpoint(directory: Path, meta: dict[str, Any], blobs: dict[s
 def _load_connection_state(network: Network, state: dict[str, Any], path: Path) -> None:
     """Load :func:`connection_state` output into ``network``; weights that do not fit the
     spec (missing, extra, wrong shape, unknown connection) are a one-line :class:`UserError`."""
-    used: set[str] = set()
+    used = load_stock_state(network, state, path)
     for (src, tgt), conn in network.connections.items():
+        if not isinstance(conn, ModuleConnection):
+            continue
         prefix = f"{src}->{tgt}/"
-        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix) and k not in used}
         used.update(prefix + k for k in sub)
         try:
             missing, unexpected = conn.layers.load_state_dict(sub, strict=False)

@@ -352,5 +352,5 @@ def node_config(layer: Nodes) -> dict[str, Any]:
         return {"type": "input", "shape": list(layer.shape)}
     raise TypeError(
         f"cannot describe layer of type {type(layer).__name__}; supported: "
-        f"{NODE_TYPES.known()} (snnsim node classes and bindsnet Input)"
+        f"{NODE_TYPES.known()} (snnsim node classes, bindsnet Input and the bindsnet.* node groups)"
     )

@@ -19,7 +19,9 @@ A spec names layers and joins them with connections made of ops::
     net = build_network(spec)
 
 Layer types: ``input``, ``if``, ``lif`` (``leak``), ``integrator`` (non-spiking
-read-out); parameters as in :class:`snnsim.core.nodes.SpikingNodes`. A layer's ``shape``
+read-out); parameters as in :class:`snnsim.core.nodes.SpikingNodes`; stock BindsNET node groups
+and connections as in :mod:`snnsim.core.stock_spec` (``"type": "bindsnet.LIFNodes"``,
+``"class": "bindsnet.Connection"``). A layer's ``shape``
 may be left out when a connection into it determines it. Layers are simulated in the
 order listed; a connection to the layer itself or to an earlier layer delivers the previous
 step's spikes (recurrent). ``network_spec(net)`` gives the spec back.
@@ -32,8 +34,9 @@ from typing import Any
 
 import torch
 from bindsnet.network import Network
+from bindsnet.network.nodes import Input
 
-from snnsim.core import schema
+from snnsim.core import schema, stock_spec
 from snnsim.core.connections import ModuleConnection
 from snnsim.core.nodes import NODE_PARAMS, NODE_TYPES, node_config
 from snnsim.core.ops import OP_PARAMS, OPS, build_ops, op_required
@@ -52,11 +55,16 @@ _TOP = schema.closed_object({
         "type": "object", "required": ["name", "type"],
         "properties": {"name": {"type": "string", "minLength": 1}, "type": {"type": "string"}}}},
     "connections": {"type": "array", "items": {
-        "type": "object", "required": ["source", "target", "ops"],
-        "properties": {"source": _ENDPOINT, "target": _ENDPOINT, "ops": {"type": "array", "minItems": 1},
-                       "event_driven": schema.boolean()},
-        "additionalProperties": False}},
+        "type": "object", "required": ["source", "target"],
+        "properties": {"source": _ENDPOINT, "target": _ENDPOINT,
+                       "class": schema.one_of(sorted(stock_spec.CONNECTION_SCHEMAS))}}},
 }, required=["layers"])
+#: an snnsim ModuleConnection entry (one without "class")
+_MODULE_CONNECTION = {
+    "type": "object", "required": ["source", "target", "ops"],
+    "properties": {"source": _ENDPOINT, "target": _ENDPOINT, "ops": {"type": "array", "minItems": 1},
+                   "event_driven": schema.boolean()},
+    "additionalProperties": False}
 _OP_NAME = {"type": "object", "required": ["op"], "properties": {"op": {"type": "string"}}}
 
 
@@ -68,13 +76,18 @@ def validate_spec(spec: Any) -> None:
         raise UserTypeError(f"spec must be a dict, got {type(spec).__name__}")
     ctx = "invalid network spec: "
     schema.validate(spec, _TOP, context=ctx)
+    for j, conn in enumerate(spec.get("connections", [])):
+        if "class" in conn:
+            stock_spec.validate_connection(conn, f"connections[{j}]", ctx)
+        else:
+            schema.validate(conn, _MODULE_CONNECTION, f"connections[{j}]", context=ctx)
     for i, layer in enumerate(spec["layers"]):
         if layer["type"] not in NODE_TYPES:
             _fail(f"layers[{i}].type: unknown type {layer['type']!r}; known: {NODE_TYPES.known()}")
         props = {"name": {}, "type": {}, "shape": schema.shape(), **NODE_PARAMS[layer["type"]]}
         schema.validate(layer, schema.closed_object(props), f"layers[{i}]", context=ctx)
     for j, conn in enumerate(spec.get("connections", [])):
-        for k, op in enumerate(conn["ops"]):
+        for k, op in enumerate(conn.get("ops", [])):
             where = f"connections[{j}].ops[{k}]"
             schema.validate(op, _OP_NAME, where, context=ctx)
             if op["op"] not in OPS:
@@ -114,13 +127,16 @@ def build_network(spec: dict[str, Any]) -> Network:
     for i, layer in enumerate(layers):
         params = {k: v for k, v in layer.items() if k not in ("name", "type", "shape")}
         try:
-            node = NODE_TYPES[layer["type"]](shape=shapes[layer["name"]], **params)
+            node = stock_spec.build_layer(NODE_TYPES[layer["type"]], shapes[layer["name"]], params)
         except (TypeError, ValueError) as err:
             _fail(f"layers[{i}] ({layer['name']!r}): {err}")
         net.add_layer(node, name=layer["name"])
-    for c in conns:
-        kwargs = {k: v for k, v in c.items() if k not in ("source", "target", "ops")}
-        conn = ModuleConnection(net.layers[c["source"]], net.layers[c["target"]], ops=c["ops"], **kwargs)
+    for j, c in enumerate(conns):
+        if "class" in c:
+            conn = stock_spec.build_connection(net, c, f"connections[{j}]")
+        else:
+            kwargs = {k: v for k, v in c.items() if k not in ("source", "target", "ops")}
+            conn = ModuleConnection(net.layers[c["source"]], net.layers[c["target"]], ops=c["ops"], **kwargs)
         net.add_connection(conn, source=c["source"], target=c["target"])
     return net
 
@@ -133,7 +149,9 @@ STATE_BYTES_PER_NEURON = 9
 def _check_memory(conns: list[dict[str, Any]], shapes: dict[str, list[int]]) -> None:
     """Refuse (UserError) a network whose weights (measured by building the ops on torch's
     meta device) and one sample's neuron state exceed the memory limit."""
-    weights = sum(module_bytes(lambda c=c: build_ops(c["ops"], shapes[c["source"]])[0]) for c in conns)
+    weights = sum(stock_spec.connection_bytes(c, math.prod(shapes[c["source"]]), math.prod(shapes[c["target"]]))
+                  if "class" in c else module_bytes(lambda c=c: build_ops(c["ops"], shapes[c["source"]])[0])
+                  for c in conns)
     n_neurons = sum(math.prod(s) for s in shapes.values())
     check_allocation(weights + STATE_BYTES_PER_NEURON * n_neurons,
                      f"the network ({len(conns)} connections, {n_neurons} neurons: weights and state)")
@@ -143,6 +161,8 @@ def _infer_shape(name: str, incoming: list[dict[str, Any]], shapes: dict[str, li
     if not incoming:
         _fail(f"layer {name!r} has no 'shape' and no incoming connection to infer it from")
     for c in incoming:
+        if "class" in c:
+            continue  # a stock connection leaves the target's shape open: give it in the spec
         if c["source"] in shapes:
             with torch.device("meta"):  # only the shape is needed: allocate nothing
                 _, out = build_ops(c["ops"], shapes[c["source"]])
@@ -157,14 +177,19 @@ def network_spec(net: Network) -> dict[str, Any]:
         raise UserTypeError(f"network must be a bindsnet Network, got {type(net).__name__}")
     layers = []
     for name, layer in net.layers.items():
-        cfg = node_config(layer)
+        if type(layer) is Input or stock_spec.is_stock_node(layer):
+            cfg = stock_spec.describe_layer(layer)
+        else:
+            try:
+                cfg = node_config(layer)
+            except TypeError as err:
+                raise UserTypeError(f"layer {name!r}: {err}; save its weights yourself and rebuild it in code") \
+                    from None
         layers.append({"name": name, **cfg})
     conns = []
     for (src, tgt), conn in net.connections.items():
-        if not isinstance(conn, ModuleConnection):
-            raise UserTypeError(
-                f"connection {src}->{tgt} is a {type(conn).__name__}; only snnsim "
-                "ModuleConnection objects can be described as a spec"
-            )
-        conns.append({"source": src, "target": tgt, **conn.config()})
+        if isinstance(conn, ModuleConnection):
+            conns.append({"source": src, "target": tgt, **conn.config()})
+        else:
+            conns.append(stock_spec.describe_connection(src, tgt, conn))
     return {"dt": float(net.dt), "layers": layers, "connections": copy.deepcopy(conns)}

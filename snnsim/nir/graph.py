@@ -20,6 +20,9 @@ op ``linear``                 ``Linear`` (``Affine`` with a bias), after a ``Fla
 op ``conv2d``                 ``Conv2d``
 op ``avgpool2d``              ``AvgPool2d``;  op ``sumpool2d``: ``SumPool2d``;  op ``scale``: ``Scale``
 op ``flatten``                ``Flatten``
+bindsnet ``IFNodes``          ``IF(r=1/dt, v_threshold, v_reset=reset)`` (refrac 0, no lbound)
+bindsnet ``LIFNodes``         ``LIF(tau=dt/(1-decay), r=tau/dt, v_leak=rest, v_reset=reset)`` (rest = reset)
+bindsnet ``Connection``       ``Linear`` (``weight = w.T``; ``Affine`` with ``b``), no learning rule
 op ``dropout``                nothing (identity at inference)
 last layer                    also connected to an ``Output`` node
 recurrent connection          an edge to the same or an earlier layer (a cycle)
@@ -51,6 +54,12 @@ the drift ``(dt/tau) v_leak`` are folded into the Linear/Affine/Conv2d before th
 Every node and edge is imported or refused with a :class:`~snnsim.errors.UserError` naming
 it (Delay, subgraphs and CubaLIF/CubaLI with ``v_leak != 0`` are refused). The initial
 potential is ``v_reset``.
+
+Stock BindsNET parts (export only, :mod:`snnsim.nir.stock`): ``decay = exp(-dt/tc_decay)`` is
+the layer's own float32 factor. Refused: refractory periods (BindsNET's default ``refrac=5``),
+``lbound``, adaptive thresholds, learning rules, and ``rest != reset`` (readers start at
+``v_reset``). snnsim's own reader takes such a file back where its thresholds are > 0 (in mV
+they usually are not: the file is still exact for readers that accept them).
 
 What NIR cannot express is refused on export, never changed silently: reset by
 subtraction, rate-based ``maxpool2d``, ``batchnorm`` (fold it first), refractory periods.

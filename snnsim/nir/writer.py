@@ -18,8 +18,11 @@ import torch
 from bindsnet.network import Network
 from bindsnet.network.nodes import Input
 
+from snnsim.core.connections import ModuleConnection
 from snnsim.core.nodes import Integrator, SpikingNodes, ThresholdNeurons
+from snnsim.core.stock_spec import is_stock_node
 from snnsim.errors import UserError
+from snnsim.nir.stock import stock_connection_nodes, stock_neuron_node
 
 #: what a file's threshold means, stated in the graph's metadata
 THRESHOLD_CONVENTION = ("NIR: fires at v > v_threshold; snnsim fires at v >= thresh and writes "
@@ -64,6 +67,8 @@ def _neuron_node(name: str, layer: Any, dt: float, subtract_reset: str):
     shape = tuple(int(d) for d in layer.shape)
     if isinstance(layer, Input):
         return nir.Input(input_type={"input": np.array(shape)})
+    if is_stock_node(layer):
+        return stock_neuron_node(nir, name, layer, dt)
     if not isinstance(layer, SpikingNodes):
         raise UserError(f"layer {name!r} ({type(layer).__name__}) has no NIR equivalent")
     p = layer.params
@@ -181,7 +186,10 @@ def to_nir(network: Network, *, dt: Optional[float] = None, subtract_reset: str 
         nodes[name] = _neuron_node(name, layer, dt, subtract_reset)
     for (src, tgt), conn in network.connections.items():
         prev = src
-        for i, node in enumerate(_op_nodes(list(network.layers[src].shape), conn)):
+        src_shape = [int(d) for d in network.layers[src].shape]
+        ops = (_op_nodes(src_shape, conn) if isinstance(conn, ModuleConnection)
+               else stock_connection_nodes(nir, f"{src}->{tgt}", conn, src_shape))
+        for i, node in enumerate(ops):
             key = f"{src}__{tgt}__{i}"
             nodes[key] = node
             edges.append((prev, key))
