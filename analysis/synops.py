@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from bindsnet.network import Network
 from bindsnet.network.nodes import Input
+from bindsnet.network.topology import Connection, MulticompartmentConnection
+from bindsnet.network.topology_features import Weight
 from torch import nn
 
 from snnsim.core.connections import ModuleConnection
@@ -68,17 +70,33 @@ def _ones_op(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
                     "MaxPool2d, RateMaxPool2d, Flatten, Dropout, BatchNorm")
 
 
+def _stock_weight(connection: Any) -> Optional[torch.Tensor]:
+    """The ``[n_source, n_target]`` weights of a stock BindsNET ``Connection`` or of a
+    ``MulticompartmentConnection`` with one ``Weight`` feature; None for other connections."""
+    if isinstance(connection, Connection):
+        return connection.w.detach()
+    pipeline = getattr(connection, "pipeline", None)
+    if isinstance(connection, MulticompartmentConnection) and len(pipeline) == 1 and isinstance(pipeline[0], Weight):
+        return pipeline[0].value.detach()
+    return None
+
+
 def _modules(connection: Any) -> list[nn.Module]:
     if not isinstance(connection, ModuleConnection):
-        raise UserTypeError(f"expected an snnsim ModuleConnection, got {type(connection).__name__}")
+        raise UserTypeError(f"expected an snnsim ModuleConnection, a bindsnet Connection or a MulticompartmentConnection "
+                            f"with one Weight feature, got {type(connection).__name__}")
     return list(connection.layers)
 
 
-def fanout(connection: ModuleConnection) -> torch.Tensor:
+def fanout(connection: Any) -> torch.Tensor:
     """Synaptic operations one spike of each source neuron causes through ``connection``:
-    float64 ``[*source.shape]`` (exact, integer-valued; see the module docstring)."""
-    mods = _modules(connection)
+    float64 ``[*source.shape]`` (exact, integer-valued; see the module docstring). A stock
+    BindsNET connection counts the non-zero weights of each source neuron's row."""
+    w = _stock_weight(connection)
+    mods = [] if w is not None else _modules(connection)
     shape = [int(d) for d in connection.source.shape]
+    if w is not None:
+        return (w.reshape(math.prod(shape), -1) != 0).sum(1).double().reshape(shape)
     with torch.enable_grad():
         x = torch.ones(1, *shape, dtype=torch.float64, requires_grad=True)
         y = x
@@ -92,7 +110,11 @@ def fanout(connection: ModuleConnection) -> torch.Tensor:
 
 def connection_macs(connection: ModuleConnection) -> int:
     """Multiply-accumulates per time step of the ANN version of ``connection``: every
-    weighted op's output size times its weights per output (pooling and flatten are free)."""
+    weighted op's output size times its weights per output (pooling and flatten are free);
+    a stock BindsNET connection, its non-zero weights."""
+    w = _stock_weight(connection)
+    if w is not None:
+        return int((w != 0).sum())
     mods = _modules(connection)
     x = torch.zeros(1, *[int(d) for d in connection.source.shape])
     total = 0

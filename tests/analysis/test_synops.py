@@ -171,3 +171,19 @@ def test_energy_report_from_an_evaluation() -> None:
     assert rep["analog_inputs"] == ["input"] and rep["snn_macs_per_sample"] == 108 * 15
     assert "input->conv" not in synops(net, analog.neuron_counts, analog.samples, skip_sources=["input"])["per_connection"]
     assert rep["energy"]["snn_j"] == pytest.approx(rep["synops_per_sample"] * 0.9e-12 + 108 * 15 * 4.6e-12)
+
+
+def test_stock_bindsnet_connections_count_their_nonzero_weights() -> None:
+    """Diehl & Cook's network (stock BindsNET connections): every input reaches all N excitatory
+    neurons, each excitatory neuron one inhibitory neuron, each inhibitory neuron the N - 1 others."""
+    from bindsnet.models import DiehlAndCook2015
+
+    from analysis.synops import connection_macs, fanout
+
+    torch.manual_seed(0)
+    net = DiehlAndCook2015(n_inpt=49, n_neurons=6, dt=1.0)
+    fo = {f"{s}->{t}": fanout(c) for (s, t), c in net.connections.items()}
+    assert torch.equal(fo["X->Ae"], torch.full((49,), 6.0, dtype=torch.float64))
+    assert torch.equal(fo["Ae->Ai"], torch.ones(6, dtype=torch.float64))
+    assert torch.equal(fo["Ai->Ae"], torch.full((6,), 5.0, dtype=torch.float64))
+    assert connection_macs(net.connections["Ai", "Ae"]) == 30
