@@ -14,8 +14,8 @@ convert --net fc           none (4 norms, T = 200)     0.969      0.90
 convert --ann <fc>         --limit 120 (test samples)  passes     0.90
 train --method ttfs        --epochs 2                  0.928      0.80
 train --method ttfs        none (fc)                   0.953      0.85
-train --method fastsnn     --epochs 3                  0.728      0.60
-train --method fastsnn     none (fc)                   0.850      0.75
+train --method fastsnn     --epochs 3                  0.803      0.60
+train --method fastsnn     none (fc)                   0.914      0.75
 train --method lif         --epochs 3                  0.883      0.75
 train --method lif         none (fc)                   0.944      0.85
 train --method spikebp     --epochs 1                  0.703      0.55
