@@ -184,7 +184,7 @@ def run_plastic(network: Network, inputs: dict[str, torch.Tensor], record_voltag
     want_v = set(record_voltage)
     t, b = next(iter(inputs.values())).shape[:2]
     from snnsim.native import plastic as native_plastic  # the C step loop, where it applies
-    kernel = native_plastic.kernel_for(network, plastic, inputs)
+    kernel = native_plastic.kernel_for(network, plastic, inputs, bool(want_v))
     spikes = {n: torch.zeros(t, b, *layer.shape, dtype=torch.bool) for n, layer in network.layers.items()
               if not isinstance(layer, Input)}
     volts = {n: torch.zeros(t, b, *network.layers[n].shape) for n in want_v}
