@@ -136,7 +136,7 @@ class _Stepper:
         for (src, tgt), conn in network.connections.items():
             self.incoming[tgt].append((src, conn))
 
-    def step(self, t: int, reward: Reward) -> None:
+    def step(self, t: int, reward: Reward, learn: bool = True) -> None:
         for name, layer in self.net.layers.items():
             x = self.inputs[name][t] if name in self.inputs else None
             if x is not None and not isinstance(layer, Input):
@@ -149,7 +149,7 @@ class _Stepper:
             if x is None:
                 x = torch.zeros(layer.s.shape)
             layer.forward(x=x)
-        for p in self.plastic:
+        for p in self.plastic if learn else ():
             rules.update(p, self.b, reward)
 
 
@@ -177,14 +177,16 @@ def check_weights(plastic: list[rules.Plastic]) -> None:
 
 
 def run_plastic(network: Network, inputs: dict[str, torch.Tensor], record_voltage: Iterable[str] = (),
-                reward: Reward = None) -> Record:
-    """A fast run of ``network`` with its learning rules on (inputs ``[T, B, *shape]`` per input layer)."""
+                reward: Reward = None, learn: bool = True) -> Record:
+    """A fast run of ``network`` with its learning rules on (inputs ``[T, B, *shape]`` per input layer).
+    ``learn=False``: the same step loop (the C kernel where it applies) with no rule applied, for a
+    network run under ``learning_mode(network, False)`` (fixed thresholds, no normalize)."""
     plastic = plastic_connections(network)
-    check_plastic(network, plastic, reward)
+    check_plastic(network, plastic, reward if learn else 0.0)
     want_v = set(record_voltage)
     t, b = next(iter(inputs.values())).shape[:2]
     from snnsim.native import plastic as native_plastic  # the C step loop, where it applies
-    kernel = native_plastic.kernel_for(network, plastic, inputs, bool(want_v))
+    kernel = native_plastic.kernel_for(network, plastic, inputs, bool(want_v), learn)
     spikes = {n: torch.zeros(t, b, *layer.shape, dtype=torch.bool) for n, layer in network.layers.items()
               if not isinstance(layer, Input)}
     volts = {n: torch.zeros(t, b, *network.layers[n].shape) for n in want_v}
@@ -197,7 +199,7 @@ def run_plastic(network: Network, inputs: dict[str, torch.Tensor], record_voltag
         else:
             stepper = _Stepper(network, inputs, plastic)
             for i in range(t):
-                stepper.step(i, reward)
+                stepper.step(i, reward, learn)
                 for n in spikes:
                     spikes[n][i] = network.layers[n].s
                 for n in volts:
@@ -214,11 +216,16 @@ def run_plastic(network: Network, inputs: dict[str, torch.Tensor], record_voltag
 def present(network: Network, spikes: torch.Tensor, *, layer: str = "Ae", reward: Reward = None,
             learning: bool = True) -> torch.Tensor:
     """Present one image (spike train ``[T, B, *input_shape]`` of the single input layer) to a
-    Diehl & Cook-like network in the fast engine, learning on (default), and return the spike counts
-    of ``layer`` ``[B, n]`` (int64). Weights, thresholds and rule state change in place."""
-    from snnsim.engine import simulate
-    rec = simulate(network, spikes, engine="fast", learning=learning, reward=reward)
-    if layer not in rec.spikes:
-        raise UserError(f"no layer {layer!r}; layers: {list(rec.spikes)}")
+    Diehl & Cook-like network of stock nodes in the fast engine and return the spike counts of
+    ``layer`` ``[B, n]`` (int64). ``learning=True`` (default): as ``simulate(..., learning=True)``
+    (weights, thresholds and rule state change in place); ``learning=False``: as ``Network.run``
+    with learning off (labelling, evaluation), in the same step loop (C for batch size 1)."""
+    from snnsim.engine import _as_input_dict, learning_mode
+
+    feed = _as_input_dict(network, spikes)
+    if layer not in network.layers:
+        raise UserError(f"no layer {layer!r}; layers: {list(network.layers)}")
+    with torch.no_grad(), learning_mode(network, learning):
+        rec = run_plastic(network, feed, (), reward, learn=learning)
     s = rec.spikes[layer]
     return s.reshape(s.shape[0], s.shape[1], -1).sum(0, dtype=torch.int64)

@@ -95,8 +95,9 @@ def _shape_ok(network: Any, plastic: list, inputs: dict) -> Optional[tuple]:
     return names, p
 
 
-def kernel_for(network: Any, plastic: list, inputs: dict, want_v: bool = False) -> Optional["DiehlCookKernel"]:
-    """A :class:`DiehlCookKernel` for this run, or None (the torch loop runs)."""
+def kernel_for(network: Any, plastic: list, inputs: dict, want_v: bool = False,
+               learn: bool = True) -> Optional["DiehlCookKernel"]:
+    """A :class:`DiehlCookKernel` for this run (``learn=False``: no rule applied), or None (the torch loop)."""
     if want_v or native_off("SNNSIM_NATIVE_PLASTIC") is not None:
         return None
     found = _shape_ok(network, plastic, inputs)
@@ -109,14 +110,15 @@ def kernel_for(network: Any, plastic: list, inputs: dict, want_v: bool = False) 
     ws = [_weight(network.connections[k]) for k in network.connections]
     if any(w is None for w in ws) or load_once(_native, _compile) is None:
         return None
-    return DiehlCookKernel(network, names, p, xin, ws)
+    return DiehlCookKernel(network, names, p, xin, ws, learn)
 
 
 class DiehlCookKernel:
     """One plastic run of a Diehl & Cook network in C, on the layers' own state tensors."""
 
-    def __init__(self, network: Any, names: list[str], p: Any, xin: torch.Tensor, ws: list[torch.Tensor]) -> None:
-        self.net, self.names, self.p, self.ws = network, names, p, ws
+    def __init__(self, network: Any, names: list[str], p: Any, xin: torch.Tensor, ws: list[torch.Tensor],
+                 learn: bool = True) -> None:
+        self.net, self.names, self.p, self.ws, self.learn = network, names, p, ws, learn
         self.xin = xin.reshape(xin.shape[0], -1).contiguous()
 
     def _ctx(self, out_e: torch.Tensor, out_i: torch.Tensor) -> _Ctx:
@@ -147,8 +149,9 @@ class DiehlCookKernel:
         if i.traces:
             c.i_tdecay, c.i_tscale, c.i_additive = _f(i.trace_decay), _f(i.trace_scale), int(bool(i.traces_additive))
         c.nu0, c.nu1 = _f(p.nu[0]), _f(p.nu[1])
-        c.use_nu0, c.use_nu1 = int(bool(p.nu[0])), int(bool(p.nu[1]))
-        c.w_decay, c.clamp, c.first = float(p.decay), int(bool(p.clamp)), 1
+        c.use_nu0, c.use_nu1 = int(self.learn and bool(p.nu[0])), int(self.learn and bool(p.nu[1]))
+        c.w_decay = float(p.decay) if self.learn else 1.0
+        c.clamp, c.first = int(self.learn and bool(p.clamp)), 1
         c.wmin = _f(p.wmin) if p.clamp else 0.0
         c.wmax = _f(p.wmax) if p.clamp else 0.0
         return c

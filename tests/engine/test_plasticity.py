@@ -160,3 +160,20 @@ def test_bad_input_one_line():
             simulate(_simple(DiehlAndCook, wmin=0.0, wmax=1.0), x, learning=True)
         except err as e:
             assert "\n" not in str(e)
+
+
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_present_without_learning_matches_network_run(native, monkeypatch):
+    """present(learning=False) (labelling/evaluation): Network.run's spikes with learning off, no change."""
+    monkeypatch.setenv("SNNSIM_NATIVE_PLASTIC", native)
+    torch.manual_seed(0)
+    net = DiehlAndCook2015(n_inpt=64, n_neurons=10, exc=30.0)
+    net.layers["Ae"].theta += torch.rand(10)
+    w0, th0 = _w(net).clone(), net.layers["Ae"].theta.clone()
+    x = torch.rand(100, 1, 64, generator=torch.Generator().manual_seed(4)) < 0.2
+    torch.manual_seed(7)
+    ref = simulate(net, x.clone(), engine="bindsnet", learning=False).spikes["Ae"].sum(0)
+    torch.manual_seed(7)
+    counts = present(net, x, learning=False)
+    assert torch.equal(counts, ref.long()) and int(counts.sum()) > 0
+    assert torch.equal(_w(net), w0) and torch.equal(net.layers["Ae"].theta, th0)
