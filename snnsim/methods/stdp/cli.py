@@ -2,8 +2,9 @@
 
 Writes ``OUT/checkpoint/stdp.pt`` (every ``checkpoint_every`` images and at the end; ``--resume``
 continues from it), ``report.json`` (settings, speed, accuracies, confusion matrix, history),
-``metrics.csv`` (one row per labelling window) and ``weights.png`` (receptive fields;
-``snnsim plot OUT --kind weights`` redraws it). Settings: ``--neurons``, ``--timesteps``,
+``metrics.csv`` (one row per labelling window), ``weights.png`` (receptive fields;
+``snnsim plot OUT --kind weights`` redraws it) and ``record.pt`` (spikes of 4 test images, learning
+off: ``snnsim view OUT --html page.html`` shows them with the receptive fields). Settings: ``--neurons``, ``--timesteps``,
 ``--epochs``, ``--seed``, ``--limit`` and ``--set KEY=VALUE`` for the other fields of
 :class:`~snnsim.methods.stdp.training.STDPConfig` (``max_rate``, ``exc``, ``inh``, ``theta_plus``,
 ``nu``, ``norm``, ``update_interval``, ``checkpoint_every``, ``label_samples``, ``min_spikes``,
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     """The ``train --method stdp`` command (after ``setup_run``)."""
     import torch
 
-    from analysis import confusion_matrix
+    from analysis import confusion_matrix, save_record
     from snnsim.cli.common import load_data, out_dir, print_written, threads_info, write_report
     from snnsim.methods.stdp import training as stdp
     from snnsim.methods.stdp.plots import plot_weights
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     answered = ev["predictions"] >= 0
     plot_weights(weights, shape).savefig(out / "weights.png", dpi=120)
     _write_metrics(out / "metrics.csv", state.history)
+    save_record(out / "record.pt", *stdp.record_examples(network, data.test, cfg))  # snnsim view OUT --html
     report = {
         "command": "train", "method": "stdp", "net": net, "dataset": args.dataset, "limit": args.limit,
         "input_shape": shape, "config": asdict(cfg), "images_trained": state.images_seen,
@@ -103,5 +105,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"{state.images_seen} images trained ({report['train_images_per_s']:.1f} images/s); test accuracy "
           f"{ev['accuracy_all_activity']:.4f} (all activity), {ev['accuracy_proportion_weighting']:.4f} "
           f"(proportion weighting)")
-    print_written(out, [out / f for f in ("report.json", "metrics.csv", "weights.png", "checkpoint")])
+    print_written(out, [out / f for f in ("report.json", "metrics.csv", "weights.png", "record.pt", "checkpoint")])
     return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
@@ -36,3 +37,27 @@ def plot_weights(weights: torch.Tensor, shape: Sequence[int], title: Optional[st
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     return fig
+
+
+def weights_heatmap(run_dir: Path) -> tuple:
+    """The receptive fields of the STDP run in ``run_dir`` as a plotly heatmap (for the HTML viewer);
+    ``()`` when the run has no STDP checkpoint."""
+    import plotly.graph_objects as go
+
+    from snnsim.methods.stdp.training import CKPT_NAME, load_checkpoint
+
+    path = Path(run_dir) / "checkpoint" / CKPT_NAME
+    if not path.is_file():
+        return ()
+    ckpt = load_checkpoint(path)
+    shape = ckpt["meta"].get("input_shape")
+    if not shape:
+        return ()
+    mosaic = weight_mosaic(ckpt["weights"], shape)
+    n = ckpt["weights"].shape[1]
+    fig = go.Figure(go.Heatmap(z=mosaic.numpy()[::-1].tolist(), colorscale="Hot", reversescale=True,
+                               hovertemplate="w=%{z:.3f}<extra></extra>"))
+    fig.update_layout(title={"text": f"input weights of {n} excitatory neurons "
+                             f"({ckpt['state']['images_seen']} images)", "x": 0.5},
+                      height=700, xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"})
+    return (fig,)

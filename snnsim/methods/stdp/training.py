@@ -250,3 +250,14 @@ def receptive_fields(weights: torch.Tensor, shape: Sequence[int]) -> torch.Tenso
     """``[n_inputs, n]`` weights -> ``[n, H, W]`` images (channels averaged)."""
     c, h, w = (1, *shape) if len(shape) == 2 else tuple(shape)
     return weights.t().reshape(-1, c, h, w).mean(1)
+
+
+def record_examples(network: Any, split: Any, cfg: STDPConfig, count: int = 4) -> tuple[Any, torch.Tensor]:
+    """Spikes of every layer for the first ``count`` images of ``split``, learning off, as one
+    batch (a :class:`~snnsim.engine.Record` ``[T, count, ...]``, and their labels) for record.pt."""
+    from snnsim.engine import simulate
+
+    k = min(count, split.x.shape[0])
+    spikes = torch.cat([encode(split.x[i], cfg, image_seed(cfg.seed, -3, i)) for i in range(k)], dim=1)
+    torch.default_generator.manual_seed(image_seed(cfg.seed, -4, 0))
+    return simulate(network, spikes, engine="fast", learning=False), split.y[:k]

@@ -76,5 +76,8 @@ def test_command_line_train_resume_and_plot(tmp_path, capsys, monkeypatch):
     (out / "weights.png").unlink()
     assert main(["plot", str(out), "--kind", "weights"]) == 0
     assert (out / "weights.png").is_file()
+    assert main(["view", str(out), "--html", str(tmp_path / "page.html")]) == 0
+    page = (tmp_path / "page.html").read_text()
+    assert "snnsim-extra-0" in page and "input weights of 8 excitatory neurons" in page
     assert main(args[:-1] + [str(tmp_path / "x"), "--set", "bogus=1"]) == 2
     assert "bogus" in capsys.readouterr().err
