@@ -188,7 +188,7 @@ def run_plastic(network: Network, inputs: dict[str, torch.Tensor], record_voltag
     from snnsim.native import plastic as native_plastic  # the C step loop, where it applies
     kernel = native_plastic.kernel_for(network, plastic, inputs, bool(want_v), learn)
     spikes = {n: torch.zeros(t, b, *layer.shape, dtype=torch.bool) for n, layer in network.layers.items()
-              if not isinstance(layer, Input)}
+              if not (isinstance(layer, Input) and n in inputs)}
     volts = {n: torch.zeros(t, b, *network.layers[n].shape) for n in want_v}
     _prepare(network, b)
     for p in plastic:
@@ -209,7 +209,7 @@ def run_plastic(network: Network, inputs: dict[str, torch.Tensor], record_voltag
     finally:
         _finish(network)
     check_weights(plastic)
-    record = {n: (inputs[n] if n in inputs else spikes[n]) for n in network.layers}
+    record = {n: spikes[n] if n in spikes else inputs[n] for n in network.layers}
     return Record(record, volts, float(network.dt), layer_kinds(network))
 
 

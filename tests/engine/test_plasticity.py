@@ -177,3 +177,39 @@ def test_present_without_learning_matches_network_run(native, monkeypatch):
     counts = present(net, x, learning=False)
     assert torch.equal(counts, ref.long()) and int(counts.sum()) > 0
     assert torch.equal(_w(net), w0) and torch.equal(net.layers["Ae"].theta, th0)
+
+
+def test_more_refusals_one_line():
+    from bindsnet.network.topology import Conv2dConnection
+
+    from snnsim.core.nodes import LIFNeurons
+
+    x = torch.ones(5, 1, 4, dtype=torch.bool)
+    net = Network()
+    net.add_layer(Input(n=4, traces=True), name="X")
+    net.add_layer(LIFNeurons(3), name="A")  # snnsim nodes: no traces, not stepped while learning
+    net.add_connection(Connection(net.layers["X"], net.layers["A"], update_rule=MSTDP, nu=(0.1, 0.1)), "X", "A")
+    with pytest.raises(UserError, match="cannot step with learning") as err:
+        simulate(net, x, learning=True, reward=1.0)
+    assert "\n" not in str(err.value)
+    conv = Network()
+    conv.add_layer(Input(shape=(1, 4, 4), traces=True), name="X")
+    conv.add_layer(LIFNodes(shape=(2, 3, 3), traces=True), name="A")
+    conv.add_connection(Conv2dConnection(conv.layers["X"], conv.layers["A"], kernel_size=2, norm=1.0), "X", "A")
+    with pytest.raises(UserError, match="Conv2dConnection with a learning rule or norm"):
+        simulate(conv, torch.ones(3, 1, 1, 4, 4, dtype=torch.bool), learning=True)
+
+
+def test_diehl_cook_voltages_in_the_torch_loop():
+    """Recording potentials takes the torch loop (the C kernel keeps none): still Network.run's."""
+    torch.manual_seed(0)
+    ref = DiehlAndCook2015(n_inpt=36, n_neurons=8, exc=30.0)
+    fast = copy.deepcopy(ref)
+    x = torch.rand(60, 1, 36, generator=torch.Generator().manual_seed(2)) < 0.2
+    torch.manual_seed(3)
+    a = simulate(ref, x.clone(), engine="bindsnet", learning=True, record_voltage=True)
+    torch.manual_seed(3)
+    b = simulate(fast, x.clone(), engine="fast", learning=True, record_voltage=True)
+    for name in ("Ae", "Ai"):
+        assert torch.equal(a.spikes[name], b.spikes[name]) and torch.equal(a.voltages[name], b.voltages[name])
+    assert torch.equal(_w(ref), _w(fast))
