@@ -81,7 +81,7 @@ def _rule_name(rule: Any) -> str:
     return f"{type(rule).__module__.rsplit('.', 1)[-1]}.{type(rule).__name__}"
 
 
-def _check_reduction(key: tuple[str, str], reduction: Callable, batch: int) -> None:
+def _check_reduction(key: tuple[str, str], reduction: Callable) -> None:
     if reduction not in _REDUCTIONS:
         raise UserError(f"connection {_name(key)}: the fast engine supports the reductions "
                         f"{', '.join(_REDUCTIONS.values())}, not {getattr(reduction, '__name__', reduction)!r}")
@@ -108,7 +108,7 @@ def from_connection(key: tuple[str, str], conn: Connection) -> Plastic:
         raise UserError(f"connection {_name(key)}: the fast engine does not implement the learning rule "
                         f"{type(rule).__name__}; use engine='bindsnet'")
     _check_w(key, conn.w)
-    _check_reduction(key, rule.reduction, 1)
+    _check_reduction(key, rule.reduction)
     bounded = bool((conn.wmin != -math.inf).any() or (conn.wmax != math.inf).any())
     return Plastic(key, kind, rule, conn, conn.w.data, conn.source, conn.target, _check_nu(key, rule.nu),
                    rule.reduction, float(rule.weight_decay), bounded and kind != "noop", conn.wmin.data,
@@ -143,7 +143,7 @@ def from_multicompartment(key: tuple[str, str], conn: MulticompartmentConnection
                         "fast engine (only 'sample'); use engine='bindsnet'")
     w = feat.value.data
     _check_w(key, w)
-    _check_reduction(key, rule.reduction, 1)
+    _check_reduction(key, rule.reduction)
     return Plastic(key, kind, rule, conn, w, conn.source, conn.target, _check_nu(key, rule.nu), rule.reduction,
                    float(rule.decay), rule.min is not None or rule.max is not None, rule.min, rule.max)
 

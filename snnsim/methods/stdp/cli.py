@@ -4,8 +4,9 @@ Writes ``OUT/checkpoint/stdp.pt`` (every ``checkpoint_every`` images and at the 
 continues from it), ``report.json`` (settings, speed, accuracies, confusion matrix, history),
 ``metrics.csv`` (one row per labelling window), ``weights.png`` (receptive fields;
 ``snnsim plot OUT --kind weights`` redraws it) and ``record.pt`` (spikes of 4 test images, learning
-off: ``snnsim view OUT --html page.html`` shows them with the receptive fields). Settings: ``--neurons``, ``--timesteps``,
-``--epochs``, ``--seed``, ``--limit`` and ``--set KEY=VALUE`` for the other fields of
+off: ``snnsim view OUT --html page.html`` shows them with the receptive fields). Settings:
+``--neurons``, ``--timesteps``, ``--epochs``, ``--seed``, ``--limit`` and ``--set KEY=VALUE`` for the
+other fields of
 :class:`~snnsim.methods.stdp.training.STDPConfig` (``max_rate``, ``exc``, ``inh``, ``theta_plus``,
 ``nu``, ``norm``, ``update_interval``, ``checkpoint_every``, ``label_samples``, ``min_spikes``,
 ``rate_step``).
