@@ -89,6 +89,8 @@ def _shape_ok(network: Any, plastic: list, inputs: dict) -> Optional[tuple]:
         return None
     if e.lbound is not None or i.lbound is not None or not (x.traces and e.traces):
         return None
+    if any(getattr(n, "sum_input", False) for n in (x, e, i)):  # the kernel keeps no running input sums
+        return None
     if not _scalar(e.rest, e.decay, e.thresh, e.reset, e.refrac, e.theta_decay, e.theta_plus, i.rest, i.decay,
                    i.thresh, i.reset, i.refrac, x.trace_decay, x.trace_scale, e.trace_decay, e.trace_scale):
         return None

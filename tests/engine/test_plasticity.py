@@ -213,3 +213,14 @@ def test_diehl_cook_voltages_in_the_torch_loop():
     for name in ("Ae", "Ai"):
         assert torch.equal(a.spikes[name], b.spikes[name]) and torch.equal(a.voltages[name], b.voltages[name])
     assert torch.equal(_w(ref), _w(fast))
+
+
+def test_kernel_declines_what_it_does_not_model():
+    net = DiehlAndCook2015(n_inpt=16, n_neurons=4)
+    from snnsim.engine.plastic import plastic_connections
+    x = {"X": torch.zeros(3, 1, 16, dtype=torch.bool)}
+    net.layers["Ae"].sum_input = True
+    assert native_plastic.kernel_for(net, plastic_connections(net), x) is None
+    net.layers["Ae"].sum_input = False
+    assert native_plastic.kernel_for(net, plastic_connections(net), {"X": torch.zeros(3, 2, 16, dtype=torch.bool)}) \
+        is None  # batch 2: the torch loop
