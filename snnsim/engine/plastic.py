@@ -30,6 +30,7 @@ from snnsim.engine.record import Record, layer_kinds
 from snnsim.engine.stock import is_stock_layer
 from snnsim.errors import UserError, UserTypeError
 from snnsim.native import events
+from snnsim.native import plastic as native_plastic
 
 Reward = Union[float, int, torch.Tensor, None]
 
@@ -108,12 +109,16 @@ def _compute(conn: Any, s: torch.Tensor, batch: int) -> torch.Tensor:
     """Current of ``conn`` for spikes ``s`` ``[B, *source]``: event-driven for bool spikes."""
     flat = s.reshape(batch, -1)
     w = conn.w if type(conn) is Connection else _mcc_weight(conn)
-    if w is not None and flat.dtype == torch.bool and events.native_usable(flat, w):
-        out = events.bag_sum(flat, w)[0]
-        if type(conn) is Connection and conn.b is not None:
-            out = out + conn.b
-        return out.view(batch, *conn.target.shape)
-    return conn.compute(s)
+    out = None
+    if w is not None and flat.dtype == torch.bool:
+        out = native_plastic.event_current(flat, w)
+        if out is None and events.native_usable(flat, w):
+            out = events.bag_sum(flat, w)[0]
+    if out is None:
+        return conn.compute(s)
+    if type(conn) is Connection and conn.b is not None:
+        out = out + conn.b
+    return out.view(batch, *conn.target.shape)
 
 
 def _mcc_weight(conn: MulticompartmentConnection) -> Optional[torch.Tensor]:
@@ -185,7 +190,6 @@ def run_plastic(network: Network, inputs: dict[str, torch.Tensor], record_voltag
     check_plastic(network, plastic, reward if learn else 0.0)
     want_v = set(record_voltage)
     t, b = next(iter(inputs.values())).shape[:2]
-    from snnsim.native import plastic as native_plastic  # the C step loop, where it applies
     kernel = native_plastic.kernel_for(network, plastic, inputs, bool(want_v), learn)
     spikes = {n: torch.zeros(t, b, *layer.shape, dtype=torch.bool) for n, layer in network.layers.items()
               if not (isinstance(layer, Input) and n in inputs)}

@@ -43,7 +43,23 @@ def _compile() -> ctypes.CDLL:
     dll = build_library(c_source("plastic.c"), "plastic")
     dll.dc_run.argtypes = [ctypes.POINTER(_Ctx), _I64, _I32]
     dll.dc_run.restype = _I64
+    dll.plastic_event_sum.argtypes = [_P, _I64, _I64, _P, _I64, _P]
+    dll.plastic_event_sum.restype = None
     return dll
+
+
+def event_current(s: torch.Tensor, w: torch.Tensor) -> Optional[torch.Tensor]:
+    """Bool spikes ``s`` ``[B, K]`` x float32 weights ``[K, M]`` -> ``[B, M]``: per row the sum of the
+    rows of ``w`` of the active inputs, ascending from 0 (one C call; MKL's order for B = 1);
+    None when the kernels are off or do not apply (callers fall back)."""
+    if (s.dtype != torch.bool or w.dtype != torch.float32 or s.device.type != "cpu" or w.device.type != "cpu"
+            or s.dim() != 2 or w.dim() != 2 or s.shape[1] != w.shape[0]
+            or native_off("SNNSIM_NATIVE_PLASTIC") is not None or load_once(_native, _compile) is None):
+        return None
+    s, w = s.contiguous(), w.contiguous()
+    out = torch.empty(s.shape[0], w.shape[1])
+    _native["lib"].plastic_event_sum(s.data_ptr(), s.shape[0], s.shape[1], w.data_ptr(), w.shape[1], out.data_ptr())
+    return out
 
 
 def native_status() -> str:

@@ -154,3 +154,9 @@ int64_t dc_run(dc_ctx *c, int64_t t, int32_t phase) {
     }
     return c->T;
 }
+
+/* out[r] = sum of w's rows k with s[r, k] (k ascending, from 0) for each of b rows: the
+ * event-driven current of one step, for the torch loop of snnsim.engine.plastic */
+void plastic_event_sum(const uint8_t *s, int64_t b, int64_t nk, const float *w, int64_t m, float *out) {
+    for (int64_t r = 0; r < b; r++) event_sum(s + r * nk, nk, w, m, out + r * m);
+}
