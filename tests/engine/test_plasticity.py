@@ -1,5 +1,6 @@
 """BindsNET learning in the fast engine against ``Network.run`` with learning on."""
 import copy
+import os
 
 import pytest
 import torch
@@ -99,7 +100,7 @@ def _net(spec, seed, batch=1):
     return net
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=int(os.environ.get("SNNSIM_HYPOTHESIS_EXAMPLES", "20")), deadline=None)
 @given(spec=st.fixed_dictionaries({
     "n_in": st.integers(1, 20), "n_a": st.integers(1, 8), "n_b": st.integers(1, 6),
     "a": st.sampled_from(["lif", "adaptive", "dc"]), "b": st.sampled_from(["lif", "adaptive", "dc"]),
