@@ -196,7 +196,7 @@ def run_plastic(network: Network, inputs: dict[str, torch.Tensor], record_voltag
     volts = {n: torch.zeros(t, b, *network.layers[n].shape) for n in want_v}
     _prepare(network, b)
     for p in plastic:
-        p.first = True
+        p.first, p.last = True, None
     try:
         if kernel is not None:
             kernel.run(spikes, volts)
@@ -208,6 +208,8 @@ def run_plastic(network: Network, inputs: dict[str, torch.Tensor], record_voltag
                     spikes[n][i] = network.layers[n].s
                 for n in volts:
                     volts[n][i] = network.layers[n].v
+        for p in plastic:
+            rules.finish(p)
         for conn in network.connections.values():
             conn.normalize()
     finally:

@@ -7,7 +7,9 @@ applies one step of the rule after every layer has stepped, as ``Connection.upda
 the rows of presynaptic neurons that spiked and the columns of postsynaptic neurons that spiked;
 weight decay, then the ``wmin``/``wmax`` clamp follow (the clamp on the touched rows and columns
 only: the rest is already in range). The reward rules (``MSTDP``, ``MSTDPET``) keep BindsNET's
-dense eligibility state on the rule object itself, so a run can alternate between engines.
+state (``p_plus``, ``p_minus``, ``eligibility``, ``eligibility_trace``) on the rule object itself, so
+runs can alternate between engines; MSTDP's update touches only the rows/columns of the spikes
+behind its eligibility, MSTDPET's decaying eligibility trace is dense.
 
 Arithmetic: for batch size 1 every weight gets the same float32 operations in the same order as
 BindsNET's (fused ``addmm_`` outer products whose products are exact, 0/1 spikes), so the weights
@@ -58,6 +60,7 @@ class Plastic:
     wmin: Any
     wmax: Any
     first: bool = field(default=True)  # the first update of a run clamps the whole matrix
+    last: Optional[tuple[torch.Tensor, torch.Tensor]] = None  # MSTDP: spikes of its eligibility (see _mstdp)
 
     @property
     def fused(self) -> bool:
@@ -254,15 +257,30 @@ def _wdpp(p: Plastic, b: int) -> tuple[torch.Tensor, torch.Tensor]:
     return rows, cols
 
 
-def _reward_traces(p: Plastic, b: int) -> None:
-    """MSTDP/MSTDPET: decay and bump P+/P-, and the point eligibility of this step's spikes."""
+def _reward_traces(p: Plastic, b: int, dense: bool) -> None:
+    """MSTDP/MSTDPET: decay and bump P+/P-; the point eligibility of this step's spikes is
+    ``P+ ⊗ s_post + s_pre ⊗ P-``: stored dense on the rule (``dense``), else kept as the spikes
+    in ``p.last`` (nonzero only in their rows and columns; :func:`finish` stores it dense)."""
     r, ss, ts = p.rule, p.source.s.reshape(b, -1).float(), p.target.s.reshape(b, -1).float()
     dt = float(p.conn.dt)
     r.p_plus *= torch.exp(-dt / r.tc_plus)
     r.p_plus += _ONE * ss
     r.p_minus *= torch.exp(-dt / r.tc_minus)
     r.p_minus += _MINUS_ONE * ts
-    r.eligibility = r.p_plus.unsqueeze(2) * ts.unsqueeze(1) + ss.unsqueeze(2) * r.p_minus.unsqueeze(1)
+    p.last = (ss, ts)
+    if dense:
+        r.eligibility = _eligibility(p, None, None)
+
+
+def _eligibility(p: Plastic, rows: Optional[torch.Tensor], cols: Optional[torch.Tensor]) -> torch.Tensor:
+    """The block ``[B, rows, cols]`` (None: all) of the point eligibility of the spikes ``p.last``."""
+    ss, ts = p.last  # type: ignore[misc]
+    pp, pm = p.rule.p_plus, p.rule.p_minus
+    if rows is not None:
+        ss, pp = ss[:, rows], pp[:, rows]
+    if cols is not None:
+        ts, pm = ts[:, cols], pm[:, cols]
+    return pp.unsqueeze(2) * ts.unsqueeze(1) + ss.unsqueeze(2) * pm.unsqueeze(1)
 
 
 def _reward_state(p: Plastic, b: int) -> None:
@@ -278,20 +296,55 @@ def _reward_state(p: Plastic, b: int) -> None:
         r.eligibility_trace = torch.zeros(shape)
 
 
-def _reward_rule(p: Plastic, b: int, reward: Any) -> None:
-    """MSTDP (Florian 2007, eq. 3.9) and MSTDPET (eqs. 2.7-2.8), BindsNET's timing (``zero_lag``)."""
+def _mstdp(p: Plastic, b: int, reward: Any) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """MSTDP's ``w += nu0 * reduction(reward * eligibility)``: on the rows of the presynaptic and
+    the columns of the postsynaptic spikes of the eligibility (zero elsewhere), or dense for the
+    eligibility a previous run left on the rule."""
+    if p.last is None:
+        p.w += p.nu[0] * p.reduction(reward * p.rule.eligibility, dim=0)
+        return None, None
+    rows, cols = _active(p.last[0], b), _active(p.last[1], b)
+    other = None
+    if cols.numel():
+        keep = torch.ones(p.w.shape[0], dtype=torch.bool)
+        keep[rows] = False
+        other = keep.nonzero().flatten()
+    if rows.numel():
+        p.w[rows] = p.w[rows] + p.nu[0] * p.reduction(reward * _eligibility(p, rows, None), dim=0)
+    if other is not None and other.numel():
+        idx = (other.unsqueeze(1), cols.unsqueeze(0))
+        p.w[idx] = p.w[idx] + p.nu[0] * p.reduction(reward * _eligibility(p, other, cols), dim=0)
+    return rows, cols
+
+
+def _reward_rule(p: Plastic, b: int, reward: Any) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """MSTDP (Florian 2007, eq. 3.9) and MSTDPET (eqs. 2.7-2.8), BindsNET's timing (``zero_lag``).
+    MSTDPET's eligibility trace decays everywhere at every step: it stays dense."""
     _reward_state(p, b)
     r = p.rule
+    dense = p.kind == "mstdpet" or (isinstance(reward, torch.Tensor) and reward.numel() != 1)
+    rows: Optional[torch.Tensor] = None
+    cols: Optional[torch.Tensor] = None
     if r.zero_lag:
-        _reward_traces(p, b)
-    if p.kind == "mstdp":
+        _reward_traces(p, b, dense)
+    if p.kind == "mstdp" and not dense:
+        rows, cols = _mstdp(p, b, reward)
+    elif p.kind == "mstdp":
         p.w += p.nu[0] * p.reduction(reward * r.eligibility, dim=0)
     else:
         r.eligibility_trace *= torch.exp(-float(p.conn.dt) / r.tc_e_trace)
         r.eligibility_trace += r.eligibility / r.tc_e_trace
         p.w += p.reduction(p.nu[0] * p.conn.dt * reward * r.eligibility_trace, dim=0)
     if not r.zero_lag:
-        _reward_traces(p, b)
+        _reward_traces(p, b, dense)
+    return rows, cols
+
+
+def finish(p: Plastic) -> None:
+    """After a run: store MSTDP's last point eligibility on the rule, dense, as BindsNET leaves it."""
+    if p.kind == "mstdp" and p.last is not None:
+        p.rule.eligibility = _eligibility(p, None, None)
+    p.last = None
 
 
 def _bound(p: Plastic, rows: Optional[torch.Tensor], cols: Optional[torch.Tensor]) -> None:
@@ -322,8 +375,7 @@ def update(p: Plastic, batch: int, reward: Any = None) -> None:
     elif p.kind == "wdpp":
         rows, cols = _wdpp(p, batch)
     elif p.kind in ("mstdp", "mstdpet"):
-        _reward_rule(p, batch, reward)
-        rows = cols = None
+        rows, cols = _reward_rule(p, batch, reward)
     _bound(p, rows, cols)
 
 

@@ -91,7 +91,7 @@ def _net(spec, seed, batch=1):
         red = torch.sum  # BindsNET picks torch.squeeze at batch size 1 (construction), which fails for 2
     plastic = Connection(net.layers["X"], net.layers["A"], w=torch.rand(spec["n_in"], spec["n_a"]) * 2.0,
                          update_rule=rule, nu=spec["nu"], reduction=red, weight_decay=spec["wd"],
-                         norm=spec["norm"], **kw)
+                         norm=spec["norm"], zero_lag=spec["zero_lag"], **kw)
     net.add_connection(plastic, "X", "A")
     net.add_connection(Connection(net.layers["A"], net.layers["B"], w=torch.rand(spec["n_a"], spec["n_b"]) * 6),
                        "A", "B")
@@ -107,7 +107,7 @@ def _net(spec, seed, batch=1):
     "one_spike": st.booleans(), "additive": st.booleans(), "rule": st.sampled_from(sorted(RULES)),
     "nu": st.tuples(st.sampled_from([0.0, 1e-3, 0.05]), st.sampled_from([0.0, 1e-2, 0.1])),
     "wd": st.sampled_from([0.0, 0.01]), "norm": st.sampled_from([None, 3.0]), "bounded": st.booleans(),
-    "mean": st.booleans()}),
+    "mean": st.booleans(), "zero_lag": st.booleans()}),
     batch=st.integers(1, 3), steps=st.integers(1, 30), runs=st.integers(1, 3), seed=st.integers(0, 2 ** 16),
     density=st.floats(0.05, 0.6), reward=st.sampled_from([0.5, -1.0, 2.0]))
 def test_random_plastic_networks_agree(spec, batch, steps, runs, seed, density, reward):
@@ -130,6 +130,10 @@ def test_random_plastic_networks_agree(spec, batch, steps, runs, seed, density, 
         assert torch.equal(w_ref, w_fast)
     else:
         torch.testing.assert_close(w_fast, w_ref, rtol=1e-5, atol=1e-5)
+    rule_ref, rule_fast = ref.connections[("X", "A")].update_rule, fast.connections[("X", "A")].update_rule
+    for state in ("p_plus", "p_minus", "eligibility", "eligibility_trace"):  # reward rules' state on the rule
+        if hasattr(rule_ref, state):
+            torch.testing.assert_close(getattr(rule_fast, state), getattr(rule_ref, state), rtol=0, atol=0)
     for name in ("A", "B"):
         if hasattr(ref.layers[name], "theta"):
             assert torch.equal(ref.layers[name].theta, fast.layers[name].theta)
