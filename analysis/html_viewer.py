@@ -198,11 +198,17 @@ class HtmlView:
 
     figure: Any
     data: ViewerData
+    extra: tuple = ()  # more plotly figures below the viewer (an STDP run's receptive fields)
 
     def to_html(self) -> str:
         """One self-contained page: plotly.js inlined, no network needed."""
-        return self.figure.to_html(include_plotlyjs=True, full_html=True, div_id="snnsim-viewer",
+        page = self.figure.to_html(include_plotlyjs=True, full_html=True, div_id="snnsim-viewer",
                                    config={"scrollZoom": True, "displaylogo": False, "responsive": True})
+        if not self.extra:
+            return page
+        divs = "".join(f.to_html(include_plotlyjs=False, full_html=False, div_id=f"snnsim-extra-{k}")
+                       for k, f in enumerate(self.extra))
+        return page.replace("</body>", divs + "</body>", 1)
 
     def write(self, path: Union[str, Path]) -> int:
         """Write :meth:`to_html` to ``path`` (parents created); returns its size in bytes."""
@@ -272,4 +278,14 @@ def view(
         if not 0 <= t0 < t1 <= vd.timesteps:
             raise UserError(f"window must be (t0, t1) steps with 0 <= t0 < t1 <= {vd.timesteps}, got {tuple(window)}")
         window = (t0, t1)
-    return HtmlView(build_figure(vd, sample, layers, window), vd)
+    return HtmlView(build_figure(vd, sample, layers, window), vd, _extra_figures(source, report))
+
+
+def _extra_figures(source: Any, report: dict[str, Any]) -> tuple:
+    """Figures that a run's method adds to the page: an STDP run's receptive fields."""
+    if report.get("method") != "stdp" or not isinstance(source, (str, Path, RunData)):
+        return ()
+    from snnsim.methods.stdp.plots import weights_heatmap
+
+    run_dir = source.path if isinstance(source, RunData) else Path(source)
+    return weights_heatmap(run_dir)

@@ -19,7 +19,7 @@ from snnsim.names import (
 )
 
 #: Kinds of ``snnsim plot --kind``.
-KINDS: tuple[str, ...] = ("raster", "rates", "hist", "traces", "ttfs", "accuracy", "confusion")
+KINDS: tuple[str, ...] = ("raster", "rates", "hist", "traces", "ttfs", "accuracy", "confusion", "weights")
 #: Curve name of ``snnsim convert --tune-none``.
 TUNED = "none-tuned"
 
@@ -171,7 +171,9 @@ def convert_args(p: argparse.ArgumentParser) -> None:
 def train_args(p: argparse.ArgumentParser) -> None:
     p.description = ("Train a spiking network with a learning rule; writes report.json, "
                      "metrics.csv and a checkpoint (OUT/checkpoint) every epoch.")
-    p.add_argument("--method", required=True, choices=RULE_NAMES, help="learning rule")
+    p.add_argument("--method", required=True, choices=RULE_NAMES + ("stdp",),
+                   help="learning rule (stdp: unsupervised Diehl & Cook STDP, --net diehl-cook)")
+    p.add_argument("--neurons", type=positive_int, default=None, help="stdp: excitatory neurons (default 100)")
     p.add_argument("--net", default=None, help="architecture (default fc, for stbp-tdbn resnet19; spikebp: fc, lenet; "
                         "stbp-tdbn: resnet19; ttfs: fc, fc2, vgg; fastsnn/lif: fc)")
     p.add_argument("--timesteps", "-T", type=positive_int, default=None, help="simulation steps (default: the method's)")

@@ -151,9 +151,25 @@ def _confusion(run: RunData, args: argparse.Namespace) -> tuple[str, Figure]:
     return "confusion", plot_confusion_matrix(cm, title=title)
 
 
+def _weights(run: RunData, args: argparse.Namespace) -> tuple[str, Figure]:
+    """The receptive fields of an STDP run (``train --method stdp``: checkpoint/stdp.pt)."""
+    from snnsim.methods.stdp.plots import plot_weights
+    from snnsim.methods.stdp.training import CKPT_NAME, load_checkpoint
+
+    path = run.path / "checkpoint" / CKPT_NAME
+    if not path.is_file():
+        raise Missing(f"no STDP checkpoint ({path.relative_to(run.path)}): only `train --method stdp` runs have one")
+    ckpt = load_checkpoint(path)
+    shape = ckpt["meta"].get("input_shape") or run.report.get("input_shape")
+    if not shape:
+        raise Missing("the checkpoint does not say the input shape")
+    title = f"input weights of {ckpt['weights'].shape[1]} excitatory neurons, {ckpt['state']['images_seen']} images"
+    return "weights", plot_weights(ckpt["weights"], shape, title=title)
+
+
 PLOTS: dict[str, Callable[[RunData, argparse.Namespace], tuple[str, Figure]]] = {
     "raster": _raster, "rates": _rates, "hist": _hist, "traces": _traces, "ttfs": _ttfs,
-    "accuracy": _accuracy, "confusion": _confusion,
+    "accuracy": _accuracy, "confusion": _confusion, "weights": _weights,
 }
 
 

@@ -56,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     setup_run(args)
+    if args.method == "stdp":  # unsupervised, one image at a time: its own loop (snnsim.methods.stdp)
+        from snnsim.methods.stdp.cli import run as run_stdp
+        return run_stdp(args)
     out = out_dir(args.out)
     data = load_data(args)
     rule = get_rule(args.method, **rule_params(args))  # unknown or mistyped options: UserTypeError

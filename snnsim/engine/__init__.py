@@ -18,6 +18,7 @@ from bindsnet.network import Network
 from bindsnet.network.nodes import Input
 
 from snnsim.engine.fast import run_fast
+from snnsim.engine.plastic import is_plastic, present, run_plastic
 from snnsim.engine.record import Record
 from snnsim.engine.reference import run_bindsnet
 from snnsim.engine.segments import bptt_segments, check_segment, default_segment, segmented_forward
@@ -89,6 +90,7 @@ def simulate(
     engine: str = "fast",
     record_voltage: Union[bool, Iterable[str]] = False,
     learning: bool = False,
+    reward: Optional[Union[float, torch.Tensor]] = None,
 ) -> Record:
     """Run ``network`` on ``inputs`` and return a :class:`Record` of all layers' spikes.
 
@@ -100,9 +102,12 @@ def simulate(
         learning: BindsNET learning during the run (``network.learning`` and the layers'
             ``learning``; see :func:`snnsim.engine.stock.learning_mode`). False (default): no
             learning rule runs, adaptive thresholds stay fixed, and no weight changes. True:
-            what ``Network.run`` does while learning: the "bindsnet" engine applies the rules
-            step by step and normalises the weights; the "fast" engine refuses connections
-            with learning rules (naming the rule).
+            what ``Network.run`` does while learning: both engines apply the connections' rules
+            step by step and normalise the weights after the run; the "fast" engine does it
+            event-driven (:mod:`snnsim.engine.plastic`) and refuses, naming it, a rule it does
+            not implement.
+        reward: the reward of ``MSTDP``/``MSTDPET`` (``Network.run``'s ``reward`` keyword), a
+            number or tensor, the same at every step of the run.
     """
     if engine not in ENGINES:
         raise UserError(f"engine must be one of {ENGINES}, got {engine!r}")
@@ -123,10 +128,12 @@ def simulate(
     for rec in recorders:
         want += [n for n in rec.voltage_layers if n not in want]
     with torch.no_grad(), learning_mode(network, learning):
-        if engine == "fast":
+        if engine == "fast" and is_plastic(network):
+            record = run_plastic(network, feed, want, reward)
+        elif engine == "fast":
             record = run_fast(network, feed, want)
         else:
-            record = run_bindsnet(network, feed, want)
+            record = run_bindsnet(network, feed, want, reward)
     for rec in recorders:
         rec(record)
     return record
@@ -164,4 +171,4 @@ def forward(
 
 
 __all__ = ["ENGINES", "bptt_segments", "forward", "RECORDERS_ATTR", "Record", "simulate", "run_fast", "run_bindsnet", "check_supported",
-           "input_layers", "learning_mode"]
+           "input_layers", "learning_mode", "present", "run_plastic"]

@@ -22,9 +22,10 @@ _PREFIX = "__snnsim_record_"
 
 
 def run_bindsnet(
-    network: Network, inputs: dict[str, torch.Tensor], record_voltage: Iterable[str] = ()
+    network: Network, inputs: dict[str, torch.Tensor], record_voltage: Iterable[str] = (), reward=None,
 ) -> Record:
-    """Simulate ``network`` step by step with ``Network.run``; inputs ``[T, B, *shape]``."""
+    """Simulate ``network`` step by step with ``Network.run``; inputs ``[T, B, *shape]``;
+    ``reward``: passed to ``Network.run`` (MSTDP/MSTDPET) when given."""
     want_v = set(record_voltage)
     t = next(iter(inputs.values())).shape[0]
     device = next(iter(inputs.values())).device
@@ -37,7 +38,8 @@ def run_bindsnet(
         network.reset_state_variables()
         # BindsNET runs int(time / dt) steps: half a step of slack survives float rounding
         with _default_dtype(weight_dtype(list(network.connections.values()))):
-            network.run(inputs=dict(inputs), time=(t + 0.5) * network.dt, one_step=True)
+            extra = {} if reward is None else {"reward": reward}
+            network.run(inputs=dict(inputs), time=(t + 0.5) * network.dt, one_step=True, **extra)
         # input layers keep the dtype they were given (bool spikes or float currents)
         spikes = {n: _as_recorded(network.monitors[_PREFIX + n].get("s"), isinstance(network.layers[n], Input))
                   for n in names}

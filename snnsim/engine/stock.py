@@ -61,8 +61,8 @@ def check_supported(network: Network) -> None:
         rules = learning_rules(conn)
         if rules and network.learning:
             raise UserError(
-                f"connection {src}->{tgt} has the BindsNET learning rule {', '.join(rules)}, which the fast engine "
-                "does not apply; run with learning off (simulate(..., learning=False)) or engine='bindsnet'")
+                f"connection {src}->{tgt} has the BindsNET learning rule {', '.join(rules)}, which this fast run "
+                "does not apply; use simulate(..., learning=True) (plastic runs) or learning off")
 
 
 @contextlib.contextmanager

@@ -130,11 +130,12 @@ def test_diehl_and_cook_2015_learning_off_matches_network_run():
     assert all(torch.equal(a, b) for a, b in zip(before, _weights(net)))  # learning off: no weight changes
 
 
-def test_learning_rule_refused_by_fast_engine_and_explicit_in_simulate():
+def test_learning_rule_applied_by_simulate_refused_by_forward():
     net = DiehlAndCook2015(n_inpt=9, n_neurons=4)
     x = torch.rand(30, 1, 9, generator=torch.Generator().manual_seed(0)) < 0.5
-    with pytest.raises(UserError, match="PostPre"):
-        simulate(net, x, engine="fast", learning=True)
+    w_dc = net.connections["X", "Ae"].pipeline[0].value.clone()
+    simulate(net, x, engine="fast", learning=True)  # plastic run (tests/engine/test_plasticity.py)
+    assert not torch.equal(net.connections["X", "Ae"].pipeline[0].value, w_dc)
     stock = Network()
     stock.add_layer(Input(9, traces=True), "in")
     stock.add_layer(LIFNodes(4, traces=True, thresh=-60.0), "out")
