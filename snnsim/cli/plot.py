@@ -152,13 +152,13 @@ def _confusion(run: RunData, args: argparse.Namespace) -> tuple[str, Figure]:
 
 
 def _weights(run: RunData, args: argparse.Namespace) -> tuple[str, Figure]:
-    """The receptive fields of an STDP run (``train --method stdp``: checkpoint/stdp.pt)."""
+    """The receptive fields of an STDP run (``train --method stdp``: its checkpoint)."""
     from snnsim.methods.stdp.plots import plot_weights
     from snnsim.methods.stdp.training import CKPT_NAME, load_checkpoint
 
-    path = run.path / "checkpoint" / CKPT_NAME
-    if not path.is_file():
-        raise Missing(f"no STDP checkpoint ({path.relative_to(run.path)}): only `train --method stdp` runs have one")
+    path = run.path / "checkpoint"
+    if not (path / CKPT_NAME).is_file():
+        raise Missing(f"no STDP checkpoint (checkpoint/{CKPT_NAME}): only `train --method stdp` runs have one")
     ckpt = load_checkpoint(path)
     shape = ckpt["meta"].get("input_shape") or run.report.get("input_shape")
     if not shape:

@@ -46,8 +46,8 @@ def weights_heatmap(run_dir: Path) -> tuple:
 
     from snnsim.methods.stdp.training import CKPT_NAME, load_checkpoint
 
-    path = Path(run_dir) / "checkpoint" / CKPT_NAME
-    if not path.is_file():
+    path = Path(run_dir) / "checkpoint"
+    if not (path / CKPT_NAME).is_file():
         return ()
     ckpt = load_checkpoint(path)
     shape = ckpt["meta"].get("input_shape")

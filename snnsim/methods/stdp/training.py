@@ -6,14 +6,14 @@ on (:func:`snnsim.engine.present`), state reset between images (thresholds ``the
 ``update_interval`` images the excitatory neurons are labelled from the last window's spike counts
 (``bindsnet.evaluation.assign_labels``) and the window's accuracy with the previous labels goes to
 the history (``all_activity``), as ``eth_mnist.py`` does. Every ``checkpoint_every`` images the
-state (weights, thetas, position, window, history) is written atomically to ``OUT/checkpoint/stdp.pt``;
+state (the network with its weights and thetas, position, window, history) is committed atomically
+to ``OUT/checkpoint`` (a sealed network checkpoint with the run's state in ``stdp.pt``);
 each image's spikes and one-spike draws come from seeds derived from (seed, epoch, position), so
 a resumed run continues to the same weights as an uninterrupted one. After training: labels from
 ``label_samples`` training images and the accuracy on the test split, learning off.
 """
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -118,38 +118,47 @@ class State:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _save(path: Path, network: Any, cfg: STDPConfig, state: State, meta: dict[str, Any]) -> None:
-    from snnsim.core.io import atomic_write_bytes
+def _save(directory: Path, network: Any, cfg: STDPConfig, state: State, meta: dict[str, Any]) -> None:
+    """The run as one sealed checkpoint directory, committed atomically: the network itself
+    (:func:`snnsim.core.io.save_network`: weights, thetas; ``load_network`` and ``snnsim simulate
+    --checkpoint`` read it), the settings in its ``extra`` and the run's state in ``stdp.pt``."""
+    from snnsim.core.io import commit_directory, save_network, tensor_bytes
 
-    buf = io.BytesIO()
-    torch.save({"format": FORMAT, "config": asdict(cfg), "meta": meta, "weights": input_weights(network).clone(),
-                "theta": network.layers["Ae"].theta.clone(), "state": asdict(state)}, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    extra = {"stdp": {"format": FORMAT, "config": asdict(cfg), "meta": meta}}
+    files = {CKPT_NAME: tensor_bytes(asdict(state))}
+    commit_directory(directory, lambda tmp: save_network(network, tmp, extra=extra, files=files))
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """The saved run (``weights``, ``theta``, ``config``, ``state``, ``meta``); one line if unreadable."""
+def load_checkpoint(directory: Path) -> dict[str, Any]:
+    """The saved run, checksum-verified and read without running pickled code: ``network``
+    (a plain BindsNET ``Network``), its input ``weights`` ``[n_inputs, n]``, ``config``, ``meta``
+    and ``state``; one line if unreadable."""
+    from snnsim.core.io import load_tensors, network_from_checkpoint, read_checkpoint, recover_directory
+
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        recover_directory(directory)
+        meta, blobs = read_checkpoint(directory)
     except FileNotFoundError:
-        raise UserError(f"no STDP checkpoint at {path}") from None
-    except Exception as err:  # noqa: BLE001 - truncated or foreign file
-        raise UserError(f"cannot read the STDP checkpoint {path}: {type(err).__name__}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise UserError(f"{path} is not an STDP checkpoint ({FORMAT})")
-    return ckpt
+        raise UserError(f"no STDP checkpoint in {directory}") from None
+    saved = meta["extra"].get("stdp")
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT or CKPT_NAME not in blobs:
+        raise UserError(f"{directory} is not an STDP checkpoint ({FORMAT})")
+    state = load_tensors(blobs[CKPT_NAME], directory / CKPT_NAME)
+    network = network_from_checkpoint(directory, meta, blobs)
+    return {"network": network, "weights": input_weights(network).detach(), "config": saved["config"],
+            "meta": saved["meta"], "state": state}
 
 
-def _resume(path: Path, network: Any, cfg: STDPConfig, meta: dict[str, Any]) -> State:
-    ckpt = load_checkpoint(path)
+def _resume(directory: Path, network: Any, cfg: STDPConfig, meta: dict[str, Any]) -> State:
+    ckpt = load_checkpoint(directory)
     saved = {**ckpt["config"], "nu": tuple(ckpt["config"]["nu"])}
     if saved != asdict(cfg) or ckpt["meta"] != meta:
         diff = sorted(k for k in saved if saved[k] != asdict(cfg).get(k))
         diff += sorted(k for k in meta if ckpt["meta"].get(k) != meta[k])
-        raise UserError(f"--resume: the checkpoint {path} was made with other settings ({', '.join(diff)})")
+        raise UserError(f"--resume: the checkpoint {directory} was made with other settings ({', '.join(diff)})")
     with torch.no_grad():
-        input_weights(network).copy_(ckpt["weights"])
-        network.layers["Ae"].theta.copy_(ckpt["theta"])
+        input_weights(network).copy_(input_weights(ckpt["network"]))
+        network.layers["Ae"].theta.copy_(ckpt["network"].layers["Ae"].theta)
     return State(**ckpt["state"])
 
 
@@ -171,13 +180,13 @@ def _window(state: State, n_labels: int) -> None:
 def train(network: Any, data: Any, cfg: STDPConfig, out: Optional[Path] = None, resume: bool = False,
           progress: bool = True, stop_after: Optional[int] = None, meta: Optional[dict[str, Any]] = None) -> State:
     """Train ``network`` (from :func:`build`) on ``data.train`` (``x [N, C, H, W]``, ``y [N]``);
-    ``out``: checkpoints go to ``out/checkpoint/stdp.pt``; ``stop_after``: stop (with a checkpoint)
+    ``out``: checkpoints go to ``out/checkpoint`` (:func:`_save`); ``stop_after``: stop (with a checkpoint)
     after that many images in total, as an interruption would."""
     from snnsim.progress import progress_bar, progress_line
 
     cfg.check()
     meta = dict(meta or {})
-    ckpt = out / "checkpoint" / CKPT_NAME if out is not None else None
+    ckpt = out / "checkpoint" if out is not None else None
     state = _resume(ckpt, network, cfg, meta) if resume and ckpt is not None else State()
     x, y = data.train.x, data.train.y
     n, n_labels = x.shape[0], int(data.num_classes)

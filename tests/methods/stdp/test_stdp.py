@@ -81,3 +81,22 @@ def test_command_line_train_resume_and_plot(tmp_path, capsys, monkeypatch):
     assert "snnsim-extra-0" in page and "input weights of 8 excitatory neurons" in page
     assert main(args[:-1] + [str(tmp_path / "x"), "--set", "bogus=1"]) == 2
     assert "bogus" in capsys.readouterr().err
+
+
+def test_checkpoint_is_a_sealed_network_checkpoint(tmp_path):
+    """The run's checkpoint is an ordinary sealed network checkpoint (load_network reads the learned
+    weights and thresholds) whose state file is checksum-bound and read without unpickling code."""
+    from snnsim.core.io import load_network
+
+    data, cfg = _data(20), _cfg()
+    net = stdp.build(cfg, 36)
+    stdp.train(net, data, cfg, out=tmp_path, progress=False, stop_after=12)
+    loaded = load_network(tmp_path / "checkpoint")
+    assert torch.equal(stdp.input_weights(loaded), stdp.input_weights(net))
+    assert torch.equal(loaded.layers["Ae"].theta, net.layers["Ae"].theta)
+    state_file = tmp_path / "checkpoint" / stdp.CKPT_NAME
+    blob = bytearray(state_file.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    state_file.write_bytes(bytes(blob))
+    with pytest.raises(UserError, match="checksum|sha256|does not match|changed"):
+        stdp.train(stdp.build(cfg, 36), data, cfg, out=tmp_path, resume=True, progress=False)
