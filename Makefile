@@ -42,7 +42,8 @@ bench: $(STAMP)
 # 2.10+ needs Python >= 3.12, so it gets its own virtualenv (.venv-brian2) made with python3.12
 # (set PY312=/path/to/python3.12 where it is elsewhere).
 BRIAN2_VENV ?= .venv-brian2
-PY312 ?= $(or $(shell command -v python3.12 2>/dev/null),$(firstword $(wildcard /root/.pyenv/versions/3.12*/bin/python)))
+PY312 ?= $(shell for p in python3.12 python3.13 $(wildcard /root/.pyenv/versions/3.1[23]*/bin/python); do \
+	$$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { command -v $$p; break; }; done)
 BRIAN2_STAMP := $(BRIAN2_VENV)/.installed
 $(BRIAN2_STAMP): benchmarks/requirements-brian2.txt
 	@test -n "$(PY312)" || { echo "bench-stdp: no python3.12 found (Brian2 needs Python >= 3.12); set PY312=/path/to/python3.12"; exit 1; }
