@@ -398,6 +398,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
         "timing": f"{args.rounds} interleaved rounds of {args.images} images per contender after "
                   f"{args.check_images} untimed check/warm-up images; images/s from the median round",
         "snnsim_call": 'snnsim.engine.simulate(net, {"X": x.clone()}, engine="fast", learning=True)',
+        "snnsim_engine_file": getattr(sys.modules.get("snnsim.engine"), "__file__", None),
         "runs": runs, "load_average_start": list(load_start), "load_average_end": list(os.getloadavg()),
         **cpu_info(), **machine_info(args.threads[-1]), "torch_threads": args.threads,
     }
