@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.snnsim-installed
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-all bench clean
+.PHONY: venv demo test test-all bench bench-stdp clean
 
 $(STAMP): requirements.txt setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,6 +37,22 @@ bench: $(STAMP)
 	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation -e ".[bench]"
 	$(PY) benchmarks/simulate.py
 	$(PY) benchmarks/density.py --threads $(or $(BENCH_THREADS),2)
+
+# benchmarks/stdp.py: Diehl & Cook STDP in BindsNET, snnsim's fast engine and Brian2. Brian2
+# 2.10+ needs Python >= 3.12, so it gets its own virtualenv (.venv-brian2) made with python3.12
+# (set PY312=/path/to/python3.12 where it is elsewhere).
+BRIAN2_VENV ?= .venv-brian2
+PY312 ?= $(shell for p in python3.12 python3.13 $(wildcard /root/.pyenv/versions/3.1[23]*/bin/python); do \
+	$$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { command -v $$p; break; }; done)
+BRIAN2_STAMP := $(BRIAN2_VENV)/.installed
+$(BRIAN2_STAMP): benchmarks/requirements-brian2.txt
+	@test -n "$(PY312)" || { echo "bench-stdp: no python3.12 found (Brian2 needs Python >= 3.12); set PY312=/path/to/python3.12"; exit 1; }
+	test -x $(BRIAN2_VENV)/bin/python || $(PY312) -m venv $(BRIAN2_VENV)
+	$(BRIAN2_VENV)/bin/python -m pip install -q --disable-pip-version-check -r benchmarks/requirements-brian2.txt
+	touch $(BRIAN2_STAMP)
+
+bench-stdp: $(STAMP) $(BRIAN2_STAMP)
+	$(PY) benchmarks/stdp.py --brian2-python $(BRIAN2_VENV)/bin/python $(BENCH_STDP_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
