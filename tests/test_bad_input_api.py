@@ -51,6 +51,9 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
     ("simulate-wrong-shape", lambda: simulate(NET, _zeros(3, 2, 1, 5, 5)), ValueError, "shape"),
     ("simulate-T0", lambda: simulate(NET, _zeros(0, 2, 1, 4, 4)), ValueError, "time"),
     ("simulate-B0", lambda: simulate(NET, _zeros(3, 0, 1, 4, 4)), ValueError, "batch"),
+    # empty and of the wrong shape: was an IndexError from reading the first sample
+    ("simulate-T0-wrong-shape", lambda: simulate(NET, _zeros(0, 2, 1, 5, 5)), ValueError, "shape"),
+    ("simulate-B0-wrong-shape", lambda: simulate(NET, _zeros(3, 0, 7)), ValueError, "shape"),
     ("simulate-nan", lambda: simulate(NET, torch.full((3, 2, 1, 4, 4), float("nan"))), ValueError, "nan"),
     ("simulate-engine", lambda: simulate(NET, X, engine="warp"), ValueError, "engine"),
     ("simulate-engine-none", lambda: simulate(NET, X, engine=None), ValueError, "engine"),

@@ -11,6 +11,7 @@ the two engines give identical spikes.
 """
 from __future__ import annotations
 
+import math
 from typing import Iterable, Optional, Union
 
 import torch
@@ -67,7 +68,7 @@ def _as_input_dict(network: Network, inputs: Union[torch.Tensor, dict[str, torch
             raise UserTypeError(f"input for layer {name!r} must be a real tensor with data (bool, int or float), "
                                 f"got {x.dtype} on {x.device}")
         shape = list(network.layers[name].shape)
-        if x.dim() < 3 or list(x.shape[2:]) != shape and x[0, 0].numel() != network.layers[name].n:
+        if x.dim() < 3 or list(x.shape[2:]) != shape and math.prod(x.shape[2:]) != network.layers[name].n:
             raise UserError(
                 f"input for layer {name!r} must have shape [T, B, {', '.join(map(str, shape))}], "
                 f"got {list(x.shape)}"

@@ -56,24 +56,40 @@ def _poison(root: Path, name: str, marker: Path) -> None:
         pickle.dump({"data": np.zeros((3, 3072), np.uint8), "labels": _Payload(marker)}, fh)
 
 
+def test_the_payload_runs_under_a_plain_unpickler(tmp_path: Path) -> None:
+    """The payload is live: a plain ``pickle.load`` of a poisoned batch runs it, so the checks
+    below that it did not run can fail."""
+    _write_valid(tmp_path)
+    marker = tmp_path / "ran"
+    _poison(tmp_path, "data_batch_1", marker)
+    with open(tmp_path / FOLDER / "data_batch_1", "rb") as fh:
+        pickle.load(fh)
+    assert marker.exists()
+
+
 def test_payload_batch_is_refused_before_unpickling(tmp_path: Path) -> None:
+    """The poisoned batch is the first one read (data_batch_1), so the checksum is what stops it."""
     _write_valid(tmp_path)
     marker = tmp_path / "pwned"
-    _poison(tmp_path, "data_batch_3", marker)
+    _poison(tmp_path, "data_batch_1", marker)
     with pytest.raises(UserError, match="data_batch_1 does not match the official CIFAR-10 checksum"):
         load_dataset("cifar10", root=tmp_path)
     assert not marker.exists()
 
 
-def test_payload_batch_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_payload_batch_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checksum list patched to accept every file, the poisoned test batch reaches the
+    restricted unpickler through the command line: one line, exit 2, the payload never runs."""
     _write_valid(tmp_path)
     marker = tmp_path / "pwned"
     _poison(tmp_path, "test_batch", marker)
+    monkeypatch.setattr(D, "_CIFAR_MD5", _md5s(tmp_path))
     code = main(["simulate", "--dataset", "cifar10", "--data-root", str(tmp_path), "--limit", "2",
                  "--out", str(tmp_path / "out"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2
-    assert len(err.strip().splitlines()) == 1 and "official CIFAR-10 checksum" in err
+    assert len(err.strip().splitlines()) == 1 and "test_batch: not a readable CIFAR-10 pickle batch" in err, err
     assert not marker.exists()
 
 
