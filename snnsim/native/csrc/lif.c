@@ -48,7 +48,8 @@ static void lif_pass(const float* x, float* pre, float* volts, float* sf, uint8_
     }
 }
 
-/* sur: 0 rectangular (p1 = width), 1 fast sigmoid (p1 = slope), 2 arctan (p1 = alpha).
+/* sur: 0 rectangular (p1 = width / 2, p2 = 1 / width), 1 fast sigmoid (p1 = slope, p2 unused),
+   2 arctan (p1 = pi / 2 * alpha, p2 = alpha / 2): the values native/lif.py passes.
    gs, gv: gradients of spikes / potentials, either may be NULL (zero). */
 void lif_bwd(const float* pre, const float* gs, const float* gv, float* gi, i64 T, i64 N, i64 j0,
              i64 j1, float leak, float thresh, float v_reset, int reset, int spiking, int detach,
