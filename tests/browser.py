@@ -27,7 +27,8 @@ def _which(names: tuple[str, ...]) -> Optional[str]:
 def missing() -> Optional[str]:
     """Why no browser test can run here (None when chromium, chromedriver and selenium exist)."""
     if _which(CHROMIUM) is None or _which(CHROMEDRIVER) is None:
-        return "chromium/chromedriver not installed (run .ci/install-browser.sh)"
+        return ("chromium/chromedriver not installed (to run these tests: sudo apt-get install -y chromium "
+                "chromium-driver, or .ci/install-browser.sh as root)")
     try:
         import selenium  # noqa: F401
     except ImportError:
