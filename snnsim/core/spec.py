@@ -34,6 +34,7 @@ import torch
 from bindsnet.network import Network
 
 from snnsim.core import schema
+from snnsim.core.checks import check_names
 from snnsim.core.connections import ModuleConnection
 from snnsim.core.nodes import NODE_PARAMS, NODE_TYPES, node_config
 from snnsim.core.ops import OP_PARAMS, OPS, build_ops, op_required
@@ -58,6 +59,8 @@ _TOP = schema.closed_object({
         "additionalProperties": False}},
 }, required=["layers"])
 _OP_NAME = {"type": "object", "required": ["op"], "properties": {"op": {"type": "string"}}}
+_SIZES = {"properties": {"layers": {"maxItems": schema.MAX_LAYERS},
+                         "connections": {"maxItems": schema.MAX_CONNECTIONS}}}  # cheap: checked first
 
 
 def validate_spec(spec: Any) -> None:
@@ -67,7 +70,12 @@ def validate_spec(spec: Any) -> None:
     if not isinstance(spec, dict):
         raise UserTypeError(f"spec must be a dict, got {type(spec).__name__}")
     ctx = "invalid network spec: "
+    schema.validate(spec, _SIZES, context=ctx)
     schema.validate(spec, _TOP, context=ctx)
+    try:
+        check_names(layer["name"] for layer in spec["layers"])
+    except UserError as err:
+        _fail(str(err))
     for i, layer in enumerate(spec["layers"]):
         if layer["type"] not in NODE_TYPES:
             _fail(f"layers[{i}].type: unknown type {layer['type']!r}; known: {NODE_TYPES.known()}")

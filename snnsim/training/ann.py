@@ -343,7 +343,7 @@ def load_ann(directory: Union[str, Path], map_location: Union[str, torch.device]
     one-line :class:`~snnsim.errors.UserError` naming it."""
     directory = as_path(directory, "directory")
     cfg_path, w_path = directory / ANN_CONFIG, directory / ANN_WEIGHTS
-    if not cfg_path.is_file() or not w_path.is_file():
+    if not cfg_path.exists() or not w_path.exists():  # a directory or device: read_sealed says which
         raise FileNotFoundError(f"no ANN checkpoint in {directory}: expected {ANN_CONFIG} and {ANN_WEIGHTS}")
     cfg, blobs = read_sealed(cfg_path, ANN_FORMAT, "ANN")
     schema.validate(cfg, ANN_CONFIG_SCHEMA, context=f"{cfg_path}: ")
