@@ -245,10 +245,12 @@ def _train_epoch(rule: LearningRule, run: _Run, train: Split, cfg: TrainConfig, 
             outputs = run.model(inputs) if run.model is not None else rule.outputs(network, inputs)
         loss = rule.loss(outputs, y)  # mean over this rank's samples
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
+            raise UserError(f"training stopped at epoch {epoch}: the loss became {loss.item()} (read-out of layer "
+                            f"{list(network.layers)[-1]!r}); {_NOT_FINITE_HINT}")
         opt.zero_grad(set_to_none=True)
         (loss * ddp.loss_scale(y.shape[0], x.shape[0])).backward()  # every sample weighs 1/batch
         opt.step()
+        check_finite_weights(network, epoch)
         rule.after_step(network)
         total += y.shape[0]
         correct += int((rule.predict(outputs.detach()) == y).sum())
@@ -263,6 +265,20 @@ def _train_epoch(rule: LearningRule, run: _Run, train: Split, cfg: TrainConfig, 
         run.sched.step()
     return {"epoch": epoch, "train_loss": loss_sum / total, "train_accuracy": correct / total,
             "lr": lr, "seconds": seconds}
+
+
+_NOT_FINITE_HINT = ("the checkpoint of the last good epoch is kept; lower --lr or check the data, "
+                    "then --resume or start again")
+
+
+def check_finite_weights(network: Network, epoch: int) -> None:
+    """Stop training (one line naming the connection and ``epoch``) when a step left NaN or
+    infinite weights; the checkpoint of the last finished epoch is not replaced."""
+    for (src, tgt), conn in network.connections.items():
+        for key, param in conn.named_parameters():
+            if not bool(torch.isfinite(param.detach()).all()):
+                raise UserError(f"training stopped at epoch {epoch}: the weights {key} of the connection "
+                                f"{src}->{tgt} (into layer {tgt!r}) became NaN or infinite; {_NOT_FINITE_HINT}")
 
 
 def _report_epoch(row: dict[str, Any], verbose: bool, writer: Any) -> None:
