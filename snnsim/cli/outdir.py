@@ -57,7 +57,8 @@ def os_error_line(err: OSError) -> Optional[str]:
     hint = _HINTS.get(err.errno or 0)
     if hint is None:
         return None
-    where = f"{err.filename}: " if err.filename else ""
+    out = _ACTIVE.path
+    where = f"{err.filename}: " if err.filename else f"writing to --out {out}: " if out is not None else ""
     return f"{where}{err.strerror or os.strerror(err.errno or 0)}; {hint}"
 
 

@@ -297,7 +297,7 @@ def read_checkpoint(directory: Union[str, Path], read_files: bool = True) -> tup
     ({name: bytes}), all checksum-verified."""
     directory = as_path(directory, "directory")
     meta_path = directory / SPEC_FILE
-    if not meta_path.is_file():
+    if not meta_path.exists():  # a directory or device there: read_format_json says which
         raise FileNotFoundError(
             f"no snnsim checkpoint in {directory}: expected {SPEC_FILE} and {WEIGHTS_FILE}"
         )

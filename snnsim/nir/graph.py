@@ -254,11 +254,12 @@ def _unknown_node_types(path: Path) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
 
     def visit(name: str, obj: Any) -> None:
-        if name.endswith("/type") and isinstance(obj, h5py.Dataset):
+        parts = name.split("/")  # .../nodes/NAME/type (not the type keys of metadata)
+        if len(parts) >= 3 and parts[-1] == "type" and parts[-3] == "nodes" and isinstance(obj, h5py.Dataset):
             kind = obj[()]
             kind = kind.decode() if isinstance(kind, bytes) else str(kind)
             if not hasattr(nir, kind):
-                found.append((name.rsplit("/", 2)[-2], kind))
+                found.append((parts[-2], kind))
 
     try:
         with h5py.File(path, "r") as fh:

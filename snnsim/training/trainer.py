@@ -276,7 +276,7 @@ def check_finite_weights(network: Network, epoch: int) -> None:
     infinite weights; the checkpoint of the last finished epoch is not replaced."""
     for (src, tgt), conn in network.connections.items():
         for key, param in conn.named_parameters():
-            if not bool(torch.isfinite(param.detach()).all()):
+            if param.requires_grad and not bool(torch.isfinite(param.detach()).all()):  # not wmin/wmax (+-inf)
                 raise UserError(f"training stopped at epoch {epoch}: the weights {key} of the connection "
                                 f"{src}->{tgt} (into layer {tgt!r}) became NaN or infinite; {_NOT_FINITE_HINT}")
 
