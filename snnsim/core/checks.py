@@ -74,6 +74,8 @@ def network_tensors(network: Any) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     for (src, tgt), conn in getattr(network, "connections", {}).items():
         for key, value in conn.state_dict().items():
+            if key.split(".", 1)[0] in ("source", "target"):  # the layers' state (e.g. v = -inf): not weights
+                continue
             if key.rsplit(".", 1)[-1] not in ("wmin", "wmax"):  # BindsNET's clamp bounds: +-inf by default
                 out[f"connection {src}->{tgt}/{key}"] = value
     for name, layer in getattr(network, "layers", {}).items():
