@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import copy
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,7 +27,7 @@ from snnsim.engine import simulate
 from snnsim.errors import UserError, UserTypeError
 from snnsim.methods.conversion import convert
 from snnsim.training import get_rule
-from snnsim.training.ann import build_ann, load_ann, train_ann
+from snnsim.training.ann import build_ann, load_ann, save_ann, train_ann
 from snnsim.training.trainer import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -300,6 +301,9 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
     ("save-nan-thresh", lambda: save_network(_poisoned(float("nan"), "thresh"), _TMP / "unused4"), ValueError,
      "thresh"),
     ("simulate-nan-weight", lambda: simulate(_poisoned(float("nan")), X), ValueError, "non-finite"),
+    ("save-ann-nan-weight", lambda: save_ann(_poisoned(float("nan"), "ann"), "fc", _TMP / "unused5"), ValueError,
+     "non-finite"),
+    ("load-ann-nan-weight", lambda: load_ann(_ann_nan()), ValueError, "non-finite"),
     ("convert-nan-weight", lambda: convert(_poisoned(float("nan"), "ann"), norm="none"), ValueError, "non-finite"),
     ("load-network-map-location", lambda: load_network(_saved("ok", lambda d: None), map_location="warp"),
      ValueError, "map_location"),
@@ -335,6 +339,22 @@ def _ann_dir() -> Path:
     if not path.exists():
         save_ann(ANN, "fc", path)
         _replace(path / "ann.pt", Path.mkdir)
+    return path
+
+
+def _ann_nan() -> Path:
+    """An ANN checkpoint whose ann.pt holds a NaN (re-sealed: the checksums pass)."""
+    from snnsim.core.io import tensor_bytes, write_sealed
+    from snnsim.training.ann import save_ann
+
+    path = _TMP / "ann_nan"
+    if not path.exists():
+        save_ann(ANN, "fc", path)
+        state = torch.load(path / "ann.pt", weights_only=True)
+        next(iter(state.values())).view(-1)[0] = float("nan")
+        obj = json.loads((path / "ann.json").read_text())
+        body = {k: v for k, v in obj.items() if k not in ("files", "sha256")}
+        write_sealed(path / "ann.json", body, {"ann.pt": tensor_bytes(state)})
     return path
 
 
