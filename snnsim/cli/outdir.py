@@ -110,7 +110,9 @@ def _lock_holder(fd: int) -> str:
     return "pid unknown"
 
 
-def _lock(out: Path, option: str) -> int:
+def _lock(out: Path, option: str) -> Optional[int]:
+    """An exclusive ``flock`` on the directory ``out`` (its fd), or None where the file system
+    has no locks; a directory locked by another process is a one-line :class:`UserError`."""
     fd = os.open(out, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -119,6 +121,9 @@ def _lock(out: Path, option: str) -> int:
         os.close(fd)
         raise UserError(f"{option} {out} is being written by another snnsim process ({holder}); wait for it "
                         "to finish or choose another directory") from None
+    except OSError:  # ENOLCK, EINVAL: a file system without flock; run unlocked, as before
+        os.close(fd)
+        return None
     return fd
 
 

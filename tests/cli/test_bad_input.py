@@ -453,7 +453,7 @@ CASES: list[tuple[str, str, str]] = [
     ("train-over-damaged-run", f"{RESUME} --method spikebp --hidden 8 --out {{bad}}/ck_json_list", "--overwrite"),
     ("out-name-too-long", f"{SIM} --out {{out}}/{'n' * 300}", "shorter name"),
     ("out-dangling-link", f"{SIM} --out {{bad}}/dangling", "does not exist"),
-    ("out-link-loop", f"{SIM} --out {{bad}}/loop", "loop"),
+    ("out-link-loop", f"{SIM} --out {{bad}}/loop", "(a loop)"),
     ("out-in-checkpoint", f"{SIM} --out {{base}}/tr/checkpoint", "inside the checkpoint"),
     ("out-below-checkpoint", f"{SIM} --out {{base}}/tr/checkpoint/sim", "inside the checkpoint"),
     ("out-below-ann", f"{ANN} --out {{base}}/ann/sub", "inside the checkpoint"),
