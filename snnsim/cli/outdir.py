@@ -85,8 +85,9 @@ def _check_path(out: Path, option: str) -> None:
         if os.path.islink(out):
             raise UserError(f"{option} {out} is a symbolic link to {os.readlink(out)}, which does not exist; "
                             "remove the link or choose another directory") from None
-    except OSError as err:
-        raise UserError(f"{option} {out}: {os_error_line(err) or err.strerror}") from None
+    except OSError as err:  # a link loop; others (a file in the path...): mkdir below says so
+        if err.errno == errno.ELOOP:
+            raise UserError(f"{option} {out}: {os_error_line(err)}") from None
     if out.exists() and not out.is_dir():
         raise UserError(f"{option} {out} exists and is not a directory")
     for depth, parent in enumerate([out, *out.absolute().parents]):
@@ -140,8 +141,7 @@ def open_out(path: str, option: str = "--out", lock: bool = True) -> Path:
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as err:
-        raise UserError(f"{option} {path}: cannot create or write this directory "
-                        f"({os_error_line(err) or err.strerror or err})") from None
+        raise UserError(f"{option} {path}: cannot create or write this directory ({err.strerror or err})") from None
     close_out(failed=False)  # a previous command of this process (tests call main repeatedly)
     _ACTIVE.path, _ACTIVE.keep = out, set()
     _ACTIVE.fd = _lock(out, option) if lock else None
