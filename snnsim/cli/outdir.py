@@ -129,7 +129,8 @@ def _lock(out: Path, option: str) -> Optional[int]:
 
 
 def open_out(path: str, option: str = "--out", lock: bool = True) -> Path:
-    """Check, create and (``lock``) lock the output directory ``path``; see the module docstring."""
+    """Check, create and (``lock``) lock the output directory ``path`` and clean it up after a
+    failure (see the module docstring); ``lock=False``: another process owns it (DDP ranks > 0)."""
     import tempfile
 
     if not str(path).strip():
@@ -143,8 +144,10 @@ def open_out(path: str, option: str = "--out", lock: bool = True) -> Path:
     except OSError as err:
         raise UserError(f"{option} {path}: cannot create or write this directory ({err.strerror or err})") from None
     close_out(failed=False)  # a previous command of this process (tests call main repeatedly)
+    if not lock:  # another process (DDP rank 0) owns --out: it locks and cleans up
+        return out
     _ACTIVE.path, _ACTIVE.keep = out, set()
-    _ACTIVE.fd = _lock(out, option) if lock else None
+    _ACTIVE.fd = _lock(out, option)
     _ACTIVE.before = {p.name for p in out.iterdir()}
     return out
 
