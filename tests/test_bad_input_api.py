@@ -22,6 +22,7 @@ from snnsim.core.io import load_network, save_network
 from snnsim.core.spec import build_network
 from snnsim.limits import check_allocation
 from snnsim.data.datasets import Split, load_dataset
+from snnsim.data.events import read_nmnist_bin, read_shd_h5
 from snnsim.data.idx import read_idx
 from snnsim.engine import simulate
 from snnsim.errors import UserError, UserTypeError
@@ -322,6 +323,9 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
      ValueError, "Hodgkin"),
     ("load-nir-dir", lambda: _load_nir(_file("nir_dir", Path.mkdir)), ValueError, "is a directory"),
     ("load-nir-name-dot", lambda: _from_nir_renamed("a.b"), ValueError, "'a.b'"),
+    ("read-shd-dir", lambda: read_shd_h5(_file("shd_dir", Path.mkdir)), ValueError, "is a directory"),
+    ("read-nmnist-dev-zero", lambda: read_nmnist_bin(_file("nm_zero", lambda p: p.symlink_to("/dev/zero"))),
+     ValueError, "not a regular file"),
     ("plot-confusion-ragged", lambda: analysis.plot_confusion_matrix([[1, 2], [3]]), ValueError, "cm"),
     ("plot-confusion-nan", lambda: analysis.plot_confusion_matrix([[1, float("nan")], [3, 4]]), ValueError, "finite"),
     ("check-allocation-limit", lambda: check_allocation(2e9, "a test tensor", limit="1G"), ValueError, "a test tensor"),
