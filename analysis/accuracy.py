@@ -118,9 +118,14 @@ def plot_confusion_matrix(
 ) -> Figure:
     """Heat map of a confusion matrix (rows: true class, columns: predicted), counts written
     in the cells for up to 20 classes; ``normalize`` shows each row as fractions."""
-    m = np.asarray(torch.as_tensor(cm).cpu(), dtype=float)
+    try:
+        m = np.asarray(torch.as_tensor(cm).cpu(), dtype=float)
+    except (ValueError, TypeError, RuntimeError) as err:  # ragged rows, strings, None...
+        raise UserError(f"cm must be a square [n, n] matrix of counts: {str(err).splitlines()[0]}") from None
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 1:
         raise UserError(f"cm must be a square [n, n] matrix, got shape {list(m.shape)}")
+    if not np.isfinite(m).all() or (m < 0).any():
+        raise UserError("cm must hold finite counts >= 0")
     n = m.shape[0]
     names = [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(n)]
     if len(names) != n:

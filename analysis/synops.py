@@ -235,7 +235,14 @@ def energy_report(network: Network, evaluation: Any, e_ac: float = E_AC, e_mac: 
     macs = ann_macs(network)
     snn_macs = {f"{s}->{t}": macs["per_connection"][f"{s}->{t}"] * int(timesteps or 0)
                 for (s, t) in network.connections if s in analog}
-    e = energy(ops["total"], macs["total"], e_ac, e_mac, snn_macs=float(sum(snn_macs.values())))
+    e: dict[str, Any] = energy(ops["total"], macs["total"], e_ac, e_mac, snn_macs=float(sum(snn_macs.values())))
+    why = {"ann_over_snn": "the spiking network used no energy (no spike reached a weighted connection)",
+           "snn_over_ann": "the equivalent ANN does no multiply-accumulates"}
+    undefined = [k for k in why if not math.isfinite(e[k])]
+    for key in undefined:  # JSON has no infinity: null, and the reason beside it
+        e[key] = None
+    if undefined:
+        e["ratio_note"] = "; ".join(f"{k} is null: {why[k]}" for k in undefined)
     per = {}
     for name in macs["per_connection"]:
         per[name] = {"synops": ops["per_connection"].get(name), "snn_macs": snn_macs.get(name),

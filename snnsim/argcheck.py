@@ -83,3 +83,25 @@ def as_path(value: Any, name: str = "path") -> "Path":
     if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
         raise UserTypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}")
     return Path(value)
+
+
+def regular_file(path: "Path", what: str = "file", missing: str = "") -> "Path":
+    """``path`` if it is a regular file (or a link to one); a directory, a device (``/dev/zero``
+    would be read forever), a FIFO or a socket is a one-line :class:`UserError` saying which,
+    a missing file a ``FileNotFoundError`` (``missing``: its message, default "{what} PATH is
+    missing")."""
+    import stat
+
+    from snnsim.errors import UserError
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(missing or f"{what} {path} is missing") from None
+    except OSError as err:  # a looping link, a component that is a file, no permission
+        raise UserError(f"{what} {path} cannot be read: {err.strerror or err}") from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{what} {path} is a directory, not a file; give the file itself")
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{what} {path} is not a regular file (a device, FIFO or socket); give a file")
+    return path

@@ -10,7 +10,11 @@ The limit, in bytes, is the first of:
 1. :func:`set_max_memory` (the CLI's ``--max-memory``) or the ``limit=`` argument of
    :func:`check_allocation`;
 2. the environment variable ``SNNSIM_MAX_MEMORY`` (e.g. ``64G``, ``512M``, ``1.5e9``);
-3. the machine's physical memory.
+3. the machine's physical memory,
+
+and never more than the address space this process may still map (``RLIMIT_AS``, as set by
+``ulimit -v``, less what is mapped already): a process limited below physical memory is
+refused up front instead of failing in the allocator.
 
 Sizes are written as a number of bytes with an optional suffix K, M, G, T (powers of 1024;
 ``KiB``/``GB``... are read the same way).
@@ -71,14 +75,31 @@ def physical_memory() -> int:
         return _FALLBACK
 
 
+def address_space_left() -> Optional[int]:
+    """Bytes this process may still map under ``RLIMIT_AS`` (None: no limit, or unknown)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/statm") as fh:
+            mapped = int(fh.read().split()[0]) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ImportError, OSError, ValueError, AttributeError):
+        return None
+    return max(1, soft - mapped)
+
+
 def max_memory() -> int:
     """The limit in bytes (see the module docstring for where it comes from)."""
     if _override is not None:
-        return _override
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return parse_size(env, f"${ENV_VAR}")
-    return physical_memory()
+        limit = _override
+    elif os.environ.get(ENV_VAR):
+        limit = parse_size(os.environ[ENV_VAR], f"${ENV_VAR}")
+    else:
+        limit = physical_memory()
+    left = address_space_left()
+    return limit if left is None else min(limit, left)
 
 
 def set_max_memory(limit: Optional[Size]) -> None:
@@ -103,6 +124,12 @@ def check_allocation(nbytes: float, what: str, *, limit: Optional[Size] = None) 
     """Raise a one-line UserError if ``nbytes`` (an estimate of what ``what`` allocates)
     exceeds the limit (``limit`` or :func:`max_memory`)."""
     cap = parse_size(limit, "limit") if limit is not None else max_memory()
+    left = address_space_left() if limit is None else None
+    if nbytes > cap and left is not None and cap == left:
+        raise UserError(
+            f"{what} would allocate {format_size(nbytes)}, more than the {format_size(left)} of address space this "
+            "process may still map (RLIMIT_AS, set by ulimit -v); raise that limit or make the network smaller"
+        )
     if nbytes > cap:
         raise UserError(
             f"{what} would allocate {format_size(nbytes)}, more than the memory limit of "

@@ -3,6 +3,12 @@ as snnsim's own :class:`~snnsim.errors.UserError`/``UserTypeError`` (so the CLI 
 one line), with a one-line message that names the argument."""
 from __future__ import annotations
 
+import atexit
+import copy
+import json
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -13,13 +19,16 @@ import analysis
 import encoders
 import networks
 from snnsim.core.io import load_network, save_network
+from snnsim.core.spec import build_network
+from snnsim.limits import check_allocation
 from snnsim.data.datasets import Split, load_dataset
+from snnsim.data.events import read_nmnist_bin, read_shd_h5
 from snnsim.data.idx import read_idx
 from snnsim.engine import simulate
 from snnsim.errors import UserError, UserTypeError
 from snnsim.methods.conversion import convert
 from snnsim.training import get_rule
-from snnsim.training.ann import build_ann, load_ann, train_ann
+from snnsim.training.ann import build_ann, load_ann, save_ann, train_ann
 from snnsim.training.trainer import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -35,6 +44,86 @@ LONG = torch.zeros(3, dtype=torch.long)
 
 def _zeros(*shape: int, **kw: Any) -> torch.Tensor:
     return torch.zeros(*shape, **kw)
+
+
+# --- issue 30: names, ranges, sizes, non-finite numbers, files that are not files -----------
+_TMP = Path(tempfile.mkdtemp(prefix="snnsim-bad-api-"))
+atexit.register(shutil.rmtree, _TMP, True)
+
+
+def _spec(name: str = "out", **params: Any) -> dict[str, Any]:
+    return {"layers": [{"name": "input", "type": "input", "shape": [4]}, {"name": name, "type": "lif", **params}],
+            "connections": [{"source": "input", "target": name, "ops": [{"op": "linear", "out_features": 3}]}]}
+
+
+def _many(n_layers: int = 0, n_conns: int = 0) -> dict[str, Any]:
+    spec = _spec()
+    spec["layers"] += [{"name": f"x{i}", "type": "if", "shape": [1]} for i in range(n_layers)]
+    spec["connections"] += [spec["connections"][0]] * n_conns
+    return spec
+
+
+def _poisoned(value: float, where: str = "weight") -> Any:
+    """A copy of NET (or of ANN) with one weight (or a threshold) set to ``value``."""
+    if where == "ann":
+        ann = copy.deepcopy(ANN)
+        with torch.no_grad():
+            next(ann.parameters()).view(-1)[0] = value
+        return ann
+    net = copy.deepcopy(NET)
+    if where == "thresh":
+        net.layers["out"].params = net.layers["out"].params._replace(thresh=value)
+        return net
+    with torch.no_grad():
+        next(iter(net.connections.values())).layers[0].weight.view(-1)[0] = value
+    return net
+
+
+def _renamed(name: str) -> Any:
+    """NET with its output layer renamed (BindsNET takes any name torch's add_module takes)."""
+    net = copy.deepcopy(NET)
+    net.layers[name] = net.layers.pop("out")
+    net.connections = {(s, name if t == "out" else t): c for (s, t), c in net.connections.items()}
+    return net
+
+
+def _file(name: str, make: Callable[[Path], object]) -> Path:
+    path = _TMP / name
+    if not path.exists() and not path.is_symlink():
+        make(path)
+    return path
+
+
+def _saved(name: str, change: Callable[[Path], object]) -> Path:
+    """A saved copy of NET in _TMP/name after ``change(directory)``."""
+    path = _TMP / name
+    if not path.exists():
+        save_network(NET, path)
+        change(path)
+    return path
+
+
+def _nir(name: str, change: Callable[[Path], object]) -> Path:
+    from snnsim.nir import save_nir
+
+    path = _TMP / name
+    if not path.exists():
+        save_nir(NET, path, dt=1.0)
+        change(path)
+    return path
+
+
+def _cut_half(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _unknown_type(path: Path) -> None:
+    import h5py
+
+    with h5py.File(path, "r+") as fh:
+        node = [k for k in fh["node/nodes"] if k.startswith("out")][0]
+        del fh[f"node/nodes/{node}/type"]
+        fh[f"node/nodes/{node}/type"] = "Hodgkin"
 
 
 #: (id, call, exception type, a word the message must contain: the argument's name)
@@ -199,7 +288,97 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
     ("rule-unknown-option", lambda: get_rule("ttfs", frobnicate=1), TypeError, "frobnicate"),
     ("convert-batch-size-0", lambda: convert(ANN, norm="data", data=torch.rand(8, 1, 4, 4), batch_size=0),
      ValueError, "batch_size"),
+    # --- issue 30 ----------------------------------------------------------------------------------
+    ("spec-name-dot", lambda: build_network(_spec("a.b")), ValueError, "'a.b' is not allowed"),
+    ("spec-name-path", lambda: build_network(_spec("../x")), ValueError, "'../x' is not allowed"),
+    ("spec-name-space", lambda: build_network(_spec("my layer")), ValueError, "letters, digits"),
+    ("spec-name-reserved", lambda: build_network(_spec("connections")), ValueError, "attribute of a BindsNET"),
+    ("spec-name-long", lambda: build_network(_spec("n" * 65)), ValueError, "1-64"),
+    ("spec-thresh-negative", lambda: build_network(_spec(thresh=-1)), ValueError,
+     "layers[1].thresh: must be > 0, got -1"),
+    ("spec-thresh-0-list", lambda: build_network(_spec(thresh=[1, 0, 1])), ValueError, "thresh[1]: must be > 0, got 0"),
+    ("spec-leak-5", lambda: build_network(_spec(leak=5)), ValueError, "leak: must be <= 1, got 5"),
+    ("spec-10**6-layers", lambda: build_network(_many(n_layers=10**6)), ValueError, "at most 10000 items"),
+    ("spec-many-connections", lambda: build_network(_many(n_conns=100_001)), ValueError, "at most 100000 items"),
+    ("save-name-space", lambda: save_network(_renamed("my layer"), _TMP / "unused1"), ValueError, "my layer"),
+    ("save-nan-weight", lambda: save_network(_poisoned(float("nan")), _TMP / "unused2"), ValueError, "1 NaN"),
+    ("save-inf-weight", lambda: save_network(_poisoned(float("inf")), _TMP / "unused3"), ValueError, "1 infinite"),
+    ("save-nan-thresh", lambda: save_network(_poisoned(float("nan"), "thresh"), _TMP / "unused4"), ValueError,
+     "thresh"),
+    ("simulate-nan-weight", lambda: simulate(_poisoned(float("nan")), X), ValueError, "non-finite"),
+    ("save-ann-nan-weight", lambda: save_ann(_poisoned(float("nan"), "ann"), "fc", _TMP / "unused5"), ValueError,
+     "non-finite"),
+    ("load-ann-nan-weight", lambda: load_ann(_ann_nan()), ValueError, "non-finite"),
+    ("convert-nan-weight", lambda: convert(_poisoned(float("nan"), "ann"), norm="none"), ValueError, "non-finite"),
+    ("load-network-map-location", lambda: load_network(_saved("ok", lambda d: None), map_location="warp"),
+     ValueError, "map_location"),
+    ("load-network-weights-dir", lambda: load_network(_saved("wdir", lambda d: _replace(d / "weights.pt", Path.mkdir))),
+     ValueError, "is a directory"),
+    ("load-network-weights-dev-zero", lambda: load_network(_saved(
+        "wzero", lambda d: _replace(d / "weights.pt", lambda p: p.symlink_to("/dev/zero")))), ValueError, "regular"),
+    ("load-ann-dir-weights", lambda: load_ann(_ann_dir()), ValueError, "is a directory"),
+    ("read-idx-dir", lambda: read_idx(_file("idx_dir", Path.mkdir)), ValueError, "is a directory"),
+    ("read-idx-dev-zero", lambda: read_idx(_file("idx_zero", lambda p: p.symlink_to("/dev/zero"))), ValueError,
+     "not a regular file"),
+    ("load-nir-truncated", lambda: _load_nir(_nir("cut.nir", _cut_half)), ValueError, "cut.nir"),
+    ("load-nir-unknown-type", lambda: _load_nir(_nir("unknown.nir", _unknown_type)), ValueError, "Hodgkin"),
+    ("load-nir-unknown-no-check", lambda: _load_nir(_nir("unknown2.nir", _unknown_type), type_check=False),
+     ValueError, "Hodgkin"),
+    ("load-nir-dir", lambda: _load_nir(_file("nir_dir", Path.mkdir)), ValueError, "is a directory"),
+    ("load-nir-name-dot", lambda: _from_nir_renamed("a.b"), ValueError, "'a.b'"),
+    ("read-shd-dir", lambda: read_shd_h5(_file("shd_dir", Path.mkdir)), ValueError, "is a directory"),
+    ("read-nmnist-dev-zero", lambda: read_nmnist_bin(_file("nm_zero", lambda p: p.symlink_to("/dev/zero"))),
+     ValueError, "not a regular file"),
+    ("plot-confusion-ragged", lambda: analysis.plot_confusion_matrix([[1, 2], [3]]), ValueError, "cm"),
+    ("plot-confusion-nan", lambda: analysis.plot_confusion_matrix([[1, float("nan")], [3, 4]]), ValueError, "finite"),
+    ("check-allocation-limit", lambda: check_allocation(2e9, "a test tensor", limit="1G"), ValueError, "a test tensor"),
 ]
+
+
+def _replace(path: Path, make: Callable[[Path], object]) -> None:
+    path.unlink()
+    make(path)
+
+
+def _ann_dir() -> Path:
+    from snnsim.training.ann import save_ann
+
+    path = _TMP / "ann_wdir"
+    if not path.exists():
+        save_ann(ANN, "fc", path)
+        _replace(path / "ann.pt", Path.mkdir)
+    return path
+
+
+def _ann_nan() -> Path:
+    """An ANN checkpoint whose ann.pt holds a NaN (re-sealed: the checksums pass)."""
+    from snnsim.core.io import tensor_bytes, write_sealed
+    from snnsim.training.ann import save_ann
+
+    path = _TMP / "ann_nan"
+    if not path.exists():
+        save_ann(ANN, "fc", path)
+        state = torch.load(path / "ann.pt", weights_only=True)
+        next(iter(state.values())).view(-1)[0] = float("nan")
+        obj = json.loads((path / "ann.json").read_text())
+        body = {k: v for k, v in obj.items() if k not in ("files", "sha256")}
+        write_sealed(path / "ann.json", body, {"ann.pt": tensor_bytes(state)})
+    return path
+
+
+def _load_nir(path: Path, **kw: Any) -> Any:
+    from snnsim.nir import load_nir
+
+    return load_nir(path, dt=1.0, **kw)
+
+
+def _from_nir_renamed(name: str) -> Any:
+    from snnsim.nir import from_nir, to_nir
+
+    graph = to_nir(NET, dt=1.0)
+    graph.nodes[name] = graph.nodes.pop("out")
+    graph.edges = [(name if a == "out" else a, name if b == "out" else b) for a, b in graph.edges]
+    return from_nir(graph, dt=1.0)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
@@ -158,22 +157,13 @@ def load_data(args: argparse.Namespace, **kw: Any) -> Dataset:
                         download=args.download, limit=args.limit, **kw)
 
 
-def out_dir(path: str) -> Path:
-    """Create ``--out`` (and its parents) and check that files can be written in it; the
-    one place every command makes its output directory. Raises :class:`UserError`
-    (one line, exit 2) for an empty path, a file, or a place that cannot be written."""
-    if not str(path).strip():
-        raise UserError("--out is empty: give the output directory")
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {path} exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as err:
-        raise UserError(f"--out {path}: cannot create or write this directory ({err.strerror or err})") from None
-    return out
+def out_dir(path: str, lock: bool = True) -> Path:
+    """Create ``--out`` (and its parents), check that files can be written in it and (``lock``)
+    lock it against other snnsim processes: the one place every command makes its output
+    directory (see :mod:`snnsim.cli.outdir`). Raises :class:`UserError` (one line, exit 2)."""
+    from snnsim.cli.outdir import open_out
+
+    return open_out(path, "--out", lock)
 
 
 def write_report(out: Path, report: dict[str, Any]) -> Path:

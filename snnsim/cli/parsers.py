@@ -199,6 +199,8 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from-relu", default=None, metavar="DIR",
                    help="start from a trained ReLU net (snnsim train-ann checkpoint), for methods that map one (ttfs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="train into an --out that holds a run with other settings (its checkpoint is replaced)")
     p.add_argument("--tensorboard", action="store_true", help="also log to OUT/tensorboard")
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel DDP training; launch with torchrun --nproc_per_node N -m snnsim train ...")

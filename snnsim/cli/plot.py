@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from analysis.accuracy import accuracy_curves, confusion_matrix, plot_accuracy_vs_time, plot_confusion_matrix
@@ -128,8 +129,9 @@ def _confusion(run: RunData, args: argparse.Namespace) -> tuple[str, Figure]:
     record.pt if it holds at least MIN_CONFUSION_SAMPLES_PER_CLASS samples per class."""
     cm = run.report.get("confusion_matrix")
     if cm is not None:
-        title = f"confusion matrix of the {sum(map(sum, cm))} evaluated samples"
-        return "confusion", plot_confusion_matrix(cm, title=title)
+        fig = plot_confusion_matrix(cm)  # checks cm first (ragged, not numbers: one line)
+        fig.axes[0].set_title(f"confusion matrix of the {int(np.asarray(cm).sum())} evaluated samples", fontsize=10)
+        return "confusion", fig
     rec = _record(run)
     if run.labels is None:
         raise Missing("record.pt has no labels")

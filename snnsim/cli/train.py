@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from typing import Any
 
 from analysis import confusion_matrix, energy_report, plot_firing_rates, save_record
 from snnsim.cli.common import layer_sizes, load_data, out_dir, print_written, setup_run, threads_info, write_report
+from snnsim.cli.outdir import keep_on_failure
 from snnsim.engine.evaluate import evaluate
 from snnsim.errors import UserError
 from snnsim.training import distributed as ddp
 from snnsim.training import get_rule
+from snnsim.training.checkpoint import check_new_run
 from snnsim.training.trainer import TrainConfig, fit
 
 
@@ -56,27 +59,31 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     setup_run(args)
+    if args.resume and args.overwrite:
+        raise UserError("give --resume (continue the run in --out) or --overwrite (replace it), not both")
     if args.method == "stdp":  # unsupervised, one image at a time: its own loop (snnsim.methods.stdp)
         from snnsim.methods.stdp.cli import run as run_stdp
         return run_stdp(args)
-    out = out_dir(args.out)
-    data = load_data(args)
+    out = out_dir(args.out, lock=ddp.rank_world()[0] == 0)  # the ranks share rank 0's --out
+    keep_on_failure("metrics.csv")  # it goes with the last good checkpoint
     rule = get_rule(args.method, **rule_params(args))  # unknown or mistyped options: UserTypeError
     options = rule.config()  # as requested, before build/calibrate/training change derived values (TTFS dt)
     # --net, else fc where the method has it, else its first network (stbp-tdbn: resnet19)
     net = args.net if args.net is not None else ("fc" if "fc" in rule.nets else rule.nets[0])
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                      schedule=args.schedule, seed=args.seed, patience=args.patience,
+                      bptt_segment=args.bptt_segment)
+    extra = {"method": args.method, "options": options, "net": net, "dataset": args.dataset, "limit": args.limit}
+    if not args.resume and not args.overwrite:  # a run with other settings is not replaced silently
+        check_new_run(out / "checkpoint", {"train_config": asdict(cfg.check()), **extra})
+    data = load_data(args)
     if args.resume:  # fit loads it and refuses options that differ from the checkpoint's
         network = None
     else:
         network = rule.build(net, data.input_shape, data.num_classes)
         rule.calibrate(network, data.train)
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                      schedule=args.schedule, seed=args.seed, patience=args.patience,
-                      bptt_segment=args.bptt_segment)
     network, summary = fit(rule, network, data, cfg, out=out, resume=args.resume, device=args.device,
-                           progress=not args.no_progress, tensorboard=args.tensorboard,
-                           extra={"method": args.method, "options": options, "net": net,
-                                  "dataset": args.dataset, "limit": args.limit})
+                           progress=not args.no_progress, tensorboard=args.tensorboard, extra=extra)
     rank, world = ddp.rank_world()
     if rank != 0:
         return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 from pathlib import Path
 
 from snnsim.errors import UserError
@@ -48,6 +49,22 @@ def write_html(args: argparse.Namespace) -> int:
     return 0
 
 
+#: matplotlib's Agg renderer draws at most this many pixels a side
+MAX_PIXELS_A_SIDE = 2 ** 23 - 1
+
+
+def check_image_size(fig: Any, dpi: int) -> None:
+    """Refuse (one line) a ``--dpi`` whose image matplotlib cannot draw or memory cannot hold."""
+    from snnsim.limits import check_allocation
+
+    width, height = (float(v) * dpi for v in fig.get_size_inches())
+    if max(width, height) > MAX_PIXELS_A_SIDE:
+        most = int(MAX_PIXELS_A_SIDE / max(fig.get_size_inches()))
+        raise UserError(f"--dpi {dpi}: the image would be {width:.0f}x{height:.0f} pixels, more than the "
+                        f"{MAX_PIXELS_A_SIDE} a side matplotlib draws; use --dpi {most} or less (e.g. 300)")
+    check_allocation(4 * width * height, f"--dpi {dpi}: a {width:.0f}x{height:.0f}-pixel image")
+
+
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "html", None) is not None:
         return write_html(args)
@@ -68,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             path = Path(args.save)
             if path.suffix.lower() not in (".png", ".svg"):
                 raise UserError(f"--save needs a .png or .svg file name, got {args.save}")
+            check_image_size(viewer.fig, args.dpi)
             try:
                 viewer.fig.savefig(path, dpi=args.dpi)
             except OSError as err:

@@ -34,16 +34,21 @@ from typing import Any, Callable, Optional, Union
 import torch
 from bindsnet.network import Network
 
-from snnsim.argcheck import as_path
+from snnsim.argcheck import as_path, regular_file
+from snnsim.core.checks import check_finite, network_tensors
 from snnsim.core.connections import ModuleConnection
-from snnsim.core.spec import build_network, network_spec
+from snnsim.core.spec import build_network, network_spec, validate_spec
 from snnsim.core.stock_spec import load_stock_state, stock_state
 from snnsim.errors import UserError
+from snnsim.limits import check_allocation
 
 FORMAT = "snnsim-network"
 VERSION = 2  # 2: spec and weights bound by the sealed network.json (1 had no spec checksum)
 SPEC_FILE = "network.json"
 WEIGHTS_FILE = "weights.pt"
+#: Largest JSON file (spec, ann.json, report) read: checked before it is read or anything built.
+MAX_JSON_BYTES = 256 * 1024 ** 2
+JSON_BYTES_PER_BYTE = 16  # Python objects per byte of JSON text (lists of floats: ~12)
 
 
 def _create_temp(path: Path) -> tuple[int, str]:
@@ -172,8 +177,7 @@ def read_sealed(path: Union[str, Path], fmt: str, what: str,
         fpath = path.parent / name
         if Path(name).is_absolute() or ".." in Path(name).parts:
             raise UserError(f"{path} lists a file outside its directory: {name!r}")
-        if not fpath.is_file():
-            raise UserError(f"{fpath} is missing (listed in {path.name})")
+        regular_file(fpath, "file", missing=f"{fpath} is missing (listed in {path.name})")
         data = fpath.read_bytes()
         if sha256_hex(data) != digest:
             raise UserError(f"{fpath} does not match the checksum in {path.name} "
@@ -256,8 +260,11 @@ def save_network(network: Network, directory: Union[str, Path], extra: Optional[
     ``files`` ({name: bytes}, e.g. the trainer's state), then ``network.json`` sealing the
     spec, ``extra`` and the files (:func:`write_sealed`). Returns the directory."""
     directory = as_path(directory, "directory")
+    spec = network_spec(network)
+    validate_spec(spec)  # names, NaN thresholds...: refused before anything is written
+    check_finite(network_tensors(network), f"cannot save the network to {directory}")
     directory.mkdir(parents=True, exist_ok=True)
-    meta = {"format": FORMAT, "version": VERSION, "spec": network_spec(network), "extra": extra or {}}
+    meta = {"format": FORMAT, "version": VERSION, "spec": spec, "extra": extra or {}}
     blobs = {WEIGHTS_FILE: tensor_bytes(connection_state(network)), **(files or {})}
     return write_sealed(directory / SPEC_FILE, meta, blobs)
 
@@ -265,6 +272,12 @@ def save_network(network: Network, directory: Union[str, Path], extra: Optional[
 def read_json_object(path: Union[str, Path], what: str) -> dict[str, Any]:
     """The JSON object (dict) in ``path``; a binary, truncated, too deeply nested or
     non-object file is a one-line :class:`UserError` (``what`` names the kind of file)."""
+    regular_file(Path(path), f"{what} file")
+    size = Path(path).stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise UserError(f"{path} is {size} bytes, more than the {MAX_JSON_BYTES} bytes an snnsim {what} file may have "
+                        f"(MAX_JSON_BYTES); it is not an snnsim file or was damaged")
+    check_allocation(JSON_BYTES_PER_BYTE * size, f"reading {path} ({size} bytes of JSON)")
     try:
         obj = json.loads(Path(path).read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -290,7 +303,7 @@ def read_checkpoint(directory: Union[str, Path], read_files: bool = True) -> tup
     ({name: bytes}), all checksum-verified."""
     directory = as_path(directory, "directory")
     meta_path = directory / SPEC_FILE
-    if not meta_path.is_file():
+    if not meta_path.exists():  # a directory or device there: read_format_json says which
         raise FileNotFoundError(
             f"no snnsim checkpoint in {directory}: expected {SPEC_FILE} and {WEIGHTS_FILE}"
         )
@@ -311,7 +324,16 @@ def read_meta(directory: Union[str, Path]) -> dict[str, Any]:
 def load_network(directory: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> Network:
     """Rebuild the Network saved in ``directory`` and load its weights (checksum-verified)."""
     directory = as_path(directory, "directory")
+    check_map_location(map_location)
     return network_from_checkpoint(directory, *read_checkpoint(directory), map_location=map_location)
+
+
+def check_map_location(map_location: Any) -> None:
+    """Refuse (one line naming ``map_location``) what is not a torch device (``"warp"``)."""
+    try:
+        torch.device(map_location)
+    except (RuntimeError, TypeError, ValueError):
+        raise UserError(f"map_location {map_location!r} is not a torch device; use e.g. 'cpu' or 'cuda'") from None
 
 
 def network_from_checkpoint(directory: Path, meta: dict[str, Any], blobs: dict[str, bytes],
@@ -321,6 +343,7 @@ def network_from_checkpoint(directory: Path, meta: dict[str, Any], blobs: dict[s
     state = load_tensors(blobs[WEIGHTS_FILE], directory / WEIGHTS_FILE, map_location)
     if not isinstance(state, dict):
         raise UserError(f"{directory / WEIGHTS_FILE} does not hold a dict of tensors")
+    check_finite(state, str(directory / WEIGHTS_FILE))
     network = build_network(meta["spec"])
     _load_connection_state(network, state, directory / WEIGHTS_FILE)
     return network

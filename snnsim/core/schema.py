@@ -28,6 +28,11 @@ from snnsim.errors import UserError
 
 Schema = dict[str, Any]
 
+#: Most layers and connections a network spec may have: checked before anything is built (a spec
+#: of 10^6 layers ran for minutes before the allocator gave up).
+MAX_LAYERS = 10_000
+MAX_CONNECTIONS = 100_000
+
 
 def _is_array(_checker: Any, value: Any) -> bool:
     return isinstance(value, (list, tuple))
@@ -129,11 +134,18 @@ def _describe(error: ValidationError) -> tuple[list[Any], str]:
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         sign = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[kind]
         return [], f"must be {sign} {arg}, got {_short(value)}"
+    if kind == "maxItems":
+        return [], f"must have at most {arg} items, got {len(value)}"
     if kind == "minItems":
         return [], "must be a non-empty list" if arg == 1 else f"must have at least {arg} items, got {len(value)}"
     if kind == "const":
         return [], f"must be {arg!r}, got {_short(value)}"
     return [], error.message
+
+
+def _type_mismatch(branch: ValidationError, parent: ValidationError) -> bool:
+    """Whether ``branch`` of ``parent`` (anyOf/oneOf) fails only on the type of the value itself."""
+    return branch.validator == "type" and list(branch.absolute_path) == list(parent.absolute_path)
 
 
 def _short(value: Any) -> str:
@@ -156,6 +168,8 @@ def validate(instance: Any, schema: Schema, where: str = "", *, context: str = "
     error = errors[0]  # the first problem in document order (stable messages)
     while error.context and error.validator in ("anyOf", "oneOf"):  # the most specific branch
         branches = [e for e in error.context if e.schema != {"type": "null"}] or error.context
+        # a branch of the value's own type (a number out of range) says more than "must be an array"
+        branches = [e for e in branches if not _type_mismatch(e, error)] or branches
         deeper = best_match(branches)
         if deeper is None:
             break

@@ -37,6 +37,7 @@ from bindsnet.network import Network
 from bindsnet.network.nodes import Input
 
 from snnsim.core import schema, stock_spec
+from snnsim.core.checks import check_names
 from snnsim.core.connections import ModuleConnection
 from snnsim.core.nodes import NODE_PARAMS, NODE_TYPES, node_config
 from snnsim.core.ops import OP_PARAMS, OPS, build_ops, op_required
@@ -66,6 +67,8 @@ _MODULE_CONNECTION = {
                    "event_driven": schema.boolean()},
     "additionalProperties": False}
 _OP_NAME = {"type": "object", "required": ["op"], "properties": {"op": {"type": "string"}}}
+_SIZES = {"properties": {"layers": {"maxItems": schema.MAX_LAYERS},
+                         "connections": {"maxItems": schema.MAX_CONNECTIONS}}}  # cheap: checked first
 
 
 def validate_spec(spec: Any) -> None:
@@ -75,7 +78,12 @@ def validate_spec(spec: Any) -> None:
     if not isinstance(spec, dict):
         raise UserTypeError(f"spec must be a dict, got {type(spec).__name__}")
     ctx = "invalid network spec: "
+    schema.validate(spec, _SIZES, context=ctx)
     schema.validate(spec, _TOP, context=ctx)
+    try:
+        check_names(layer["name"] for layer in spec["layers"])
+    except UserError as err:
+        _fail(str(err))
     for j, conn in enumerate(spec.get("connections", [])):
         if "class" in conn:
             stock_spec.validate_connection(conn, f"connections[{j}]", ctx)

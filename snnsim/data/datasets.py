@@ -249,7 +249,7 @@ def default_mnist_dir() -> Path | None:
 
 def _find_file(directory: Path, base: str) -> Path | None:
     for name in (base + ".gz", base):
-        if (directory / name).is_file():
+        if (directory / name).exists():  # a directory or device there: read_idx says what it is
             return directory / name
     return None
 

@@ -27,7 +27,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
-from snnsim.argcheck import as_path
+from snnsim.argcheck import as_path, regular_file
 from snnsim.errors import UserError
 
 NMNIST_SENSOR = (2, 34, 34)  # (polarity, y, x)
@@ -90,8 +90,7 @@ def decode_nmnist(raw: bytes, name: str = "N-MNIST data") -> np.ndarray:
 def read_nmnist_bin(path: PathLike) -> np.ndarray:
     """Events of one N-MNIST ``.bin`` file."""
     path = as_path(path, "path")
-    if not path.is_file():
-        raise FileNotFoundError(f"N-MNIST file not found: {path}")
+    regular_file(path, "N-MNIST file", missing=f"N-MNIST file not found: {path}")
     return decode_nmnist(path.read_bytes(), str(path))
 
 
@@ -137,8 +136,7 @@ def read_shd_h5(path: PathLike, *, limit: Optional[int] = None) -> EventSplit:
     """An SHD HDF5 file (``.h5``, or gzip-compressed ``.h5.gz``)."""
     h5py = _h5py()
     path = as_path(path, "path")
-    if not path.is_file():
-        raise FileNotFoundError(f"SHD file not found: {path}")
+    regular_file(path, "SHD file", missing=f"SHD file not found: {path}")
     raw = path.read_bytes()
     src = io.BytesIO(gzip.decompress(raw)) if raw[:2] == b"\x1f\x8b" else io.BytesIO(raw)
     with h5py.File(src, "r") as f:

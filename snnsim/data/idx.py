@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snnsim.argcheck import as_path
+from snnsim.argcheck import as_path, regular_file
 from snnsim.errors import UserError, UserTypeError
 
 # IDX type code -> big-endian numpy dtype.
@@ -27,8 +27,7 @@ _IDX_DTYPES: dict[int, np.dtype] = {
 
 def _read_bytes(path: Path) -> bytes:
     """Whole file content, gunzipped when the file starts with the gzip magic."""
-    if not path.is_file():
-        raise FileNotFoundError(f"IDX file not found: {path}")
+    regular_file(path, "IDX file", missing=f"IDX file not found: {path}")
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:

@@ -18,6 +18,7 @@ import torch
 from bindsnet.network import Network
 from bindsnet.network.nodes import Input
 
+from snnsim.core.checks import check_finite, network_tensors
 from snnsim.engine.fast import run_fast
 from snnsim.engine.plastic import is_plastic, present, run_plastic
 from snnsim.engine.record import Record
@@ -113,6 +114,7 @@ def simulate(
     if engine not in ENGINES:
         raise UserError(f"engine must be one of {ENGINES}, got {engine!r}")
     feed = _as_input_dict(network, inputs)
+    check_finite(network_tensors(network), "cannot simulate the network")
     if record_voltage is True:
         want = [n for n, layer in network.layers.items() if not isinstance(layer, Input)]
     elif record_voltage is False:

@@ -77,7 +77,8 @@ from typing import Any, Optional, Union
 import numpy as np
 from bindsnet.network import Network
 
-from snnsim.argcheck import as_path
+from snnsim.argcheck import as_path, regular_file
+from snnsim.core.checks import check_name
 from snnsim.core.spec import build_network, network_spec
 from snnsim.errors import UserError
 from snnsim.nir.reader import fold_gain, graph_dt, load_weights, neuron_layer, op_spec
@@ -209,6 +210,7 @@ def from_nir(graph: Any, *, dt: Optional[float] = None) -> Network:
     conns = [_connection(graph, c) for c in _chains(graph, kinds)]
     layers = []
     for name in (k for k in order if kinds[k] == "neuron"):
+        check_name(name, "NIR node name (an snnsim layer name)")
         layer, gain, drift = neuron_layer(name, graph.nodes[name], dt)
         fold_gain(name, [c for c in conns if c["target"] == name], gain, drift)
         layers.append(layer)
@@ -234,14 +236,46 @@ def load_nir(path: Union[str, Path], *, dt: Optional[float] = None, type_check: 
     types do not line up, e.g. some of Norse's exports; snnsim still checks shapes when it
     builds the network).
     """
-    path = as_path(path, "path")
+    path = regular_file(as_path(path, "path"), "NIR file")
     nir = nir_module()
     try:
         graph = nir.read(str(path), type_check=type_check)
+    except OSError as err:  # h5py: not HDF5, truncated
+        raise UserError(f"cannot read NIR file {str(path)!r}: not a complete HDF5 file (truncated or not NIR?): "
+                        f"{str(err).splitlines()[0]}") from None
     except (AssertionError, ValueError, KeyError, TypeError) as err:
+        unknown = _unknown_node_types(path)
+        if unknown:
+            raise UserError(f"cannot read NIR file {str(path)!r}: node {unknown[0][0]!r} has the type "
+                            f"{unknown[0][1]!r}, which NIR does not know (a newer NIR or another tool's "
+                            "extension?); remove or replace that node") from None
+        why = str(err).splitlines()[0] if str(err).strip() else "the nir package refused it"
         hint = "; pass type_check=False to skip NIR's shape check" if type_check else ""
-        raise UserError(f"cannot read NIR file {str(path)!r}: {type(err).__name__}: {err}{hint}") from err
+        raise UserError(f"cannot read NIR file {str(path)!r}: {type(err).__name__}: {why}{hint}") from None
     return from_nir(graph, dt=dt)
+
+
+def _unknown_node_types(path: Path) -> list[tuple[str, str]]:
+    """(node path, type) of the nodes of the NIR file ``path`` whose type NIR does not know."""
+    import h5py
+
+    nir = nir_module()
+    found: list[tuple[str, str]] = []
+
+    def visit(name: str, obj: Any) -> None:
+        parts = name.split("/")  # .../nodes/NAME/type (not the type keys of metadata)
+        if len(parts) >= 3 and parts[-1] == "type" and parts[-3] == "nodes" and isinstance(obj, h5py.Dataset):
+            kind = obj[()]
+            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+            if not hasattr(nir, kind):
+                found.append((parts[-2], kind))
+
+    try:
+        with h5py.File(path, "r") as fh:
+            fh.visititems(visit)
+    except (OSError, ValueError):
+        return []
+    return found
 
 
 __all__ = ["to_nir", "from_nir", "save_nir", "load_nir", "network_spec", "THRESHOLD_CONVENTION"]

@@ -26,6 +26,7 @@ from torch import nn
 
 from snnsim.argcheck import as_path
 from snnsim.core import schema
+from snnsim.core.checks import check_finite
 from snnsim.core.io import load_tensors, read_sealed, state_dict_mismatch, tensor_bytes, write_sealed
 from snnsim.data.datasets import Split
 from snnsim.errors import UserError, UserTypeError
@@ -328,6 +329,7 @@ def save_ann(model: nn.Module, name: Optional[str] = None, directory: Union[str,
     if shape is None or classes is None:
         raise UserError("give input_shape and n_classes (the model does not record them)")
     directory = as_path(directory, "directory")
+    check_finite(model.state_dict(), f"cannot save the ANN to {directory}")
     directory.mkdir(parents=True, exist_ok=True)
     blob = tensor_bytes({k: v.detach().cpu() for k, v in model.state_dict().items()})
     return write_sealed(directory / ANN_CONFIG, {
@@ -343,7 +345,7 @@ def load_ann(directory: Union[str, Path], map_location: Union[str, torch.device]
     one-line :class:`~snnsim.errors.UserError` naming it."""
     directory = as_path(directory, "directory")
     cfg_path, w_path = directory / ANN_CONFIG, directory / ANN_WEIGHTS
-    if not cfg_path.is_file() or not w_path.is_file():
+    if not cfg_path.exists() or not w_path.exists():  # a directory or device: read_sealed says which
         raise FileNotFoundError(f"no ANN checkpoint in {directory}: expected {ANN_CONFIG} and {ANN_WEIGHTS}")
     cfg, blobs = read_sealed(cfg_path, ANN_FORMAT, "ANN")
     schema.validate(cfg, ANN_CONFIG_SCHEMA, context=f"{cfg_path}: ")
@@ -356,6 +358,8 @@ def load_ann(directory: Union[str, Path], map_location: Union[str, torch.device]
     except TypeError as err:  # an option the net does not take
         raise UserError(f"{cfg_path}: options: {err}") from None
     state = load_tensors(blobs[ANN_WEIGHTS], w_path, map_location)
+    if isinstance(state, dict):
+        check_finite(state, str(w_path))
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as err:

@@ -64,9 +64,9 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def check_resume_settings(saved: dict[str, Any], current: dict[str, Any], ckpt: Path) -> None:
-    """Refuse to resume when a setting in ``current`` (same layout as ``saved``, the
-    checkpoint's ``extra``) differs from the checkpoint's: one line listing each conflict."""
+def settings_conflicts(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``"key value (checkpoint: old)"`` for each setting of ``current`` (same layout as
+    ``saved``, a checkpoint's ``extra``) that differs from the checkpoint's."""
     current, conflicts = _plain(current), []
     for key, value in current.items():
         old = saved.get(key)
@@ -75,6 +75,30 @@ def check_resume_settings(saved: dict[str, Any], current: dict[str, Any], ckpt: 
         else:
             pairs = [(key, value, old)] if key in saved else []
         conflicts += [f"{k} {v!r} (checkpoint: {o!r})" for k, v, o in pairs if k not in FREE_ON_RESUME and v != o]
+    return conflicts
+
+
+def check_new_run(ckpt: Path, current: dict[str, Any]) -> None:
+    """Refuse to start a new run over the checkpoint ``ckpt`` of a run with other settings
+    (``current`` as for :func:`check_resume_settings`), or over a damaged one (read only:
+    every DDP rank may call it)."""
+    if not (ckpt / SPEC_FILE).exists():
+        return
+    try:
+        saved = read_checkpoint(ckpt, read_files=False)[0]["extra"]
+    except (UserError, OSError) as err:
+        raise UserError(f"{ckpt} holds a checkpoint that cannot be read ({err}); pass --overwrite to replace "
+                        "it or choose another --out") from None
+    conflicts = settings_conflicts(saved, current)
+    if conflicts:
+        raise UserError(f"{ckpt.parent} holds a run with other settings: {'; '.join(conflicts)}; pass --overwrite "
+                        "to replace it, --resume with its settings to continue it, or choose another --out")
+
+
+def check_resume_settings(saved: dict[str, Any], current: dict[str, Any], ckpt: Path) -> None:
+    """Refuse to resume when a setting in ``current`` (same layout as ``saved``, the
+    checkpoint's ``extra``) differs from the checkpoint's: one line listing each conflict."""
+    conflicts = settings_conflicts(saved, current)
     if conflicts:
         raise UserError(f"cannot resume from {ckpt}: options differ from the checkpoint's: {'; '.join(conflicts)}; "
                         "resume with the checkpoint's settings or train into a new output directory")

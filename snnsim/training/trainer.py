@@ -250,10 +250,12 @@ def _train_epoch(rule: LearningRule, run: _Run, train: Split, cfg: TrainConfig, 
             outputs = run.model(inputs) if run.model is not None else rule.outputs(network, inputs)
         loss = rule.loss(outputs, y)  # mean over this rank's samples
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
+            raise UserError(f"training stopped at epoch {epoch}: the loss became {loss.item()} (read-out of layer "
+                            f"{list(network.layers)[-1]!r}); {_NOT_FINITE_HINT}")
         opt.zero_grad(set_to_none=True)
         (loss * ddp.loss_scale(y.shape[0], x.shape[0])).backward()  # every sample weighs 1/batch
         opt.step()
+        check_finite_weights(network, epoch)
         rule.after_step(network)
         total += y.shape[0]
         correct += int((rule.predict(outputs.detach()) == y).sum())
@@ -268,6 +270,24 @@ def _train_epoch(rule: LearningRule, run: _Run, train: Split, cfg: TrainConfig, 
         run.sched.step()
     return {"epoch": epoch, "train_loss": loss_sum / total, "train_accuracy": correct / total,
             "lr": lr, "seconds": seconds}
+
+
+_NOT_FINITE_HINT = ("the checkpoint of the last good epoch is kept; lower --lr or check the data, "
+                    "then --resume or start again")
+
+
+def check_finite_weights(network: Network, epoch: int) -> None:
+    """Stop training (one line naming the connection and ``epoch``) when a step left NaN or
+    infinite weights; the checkpoint of the last finished epoch is not replaced. One reduction
+    and one device sync per step; only a non-finite total looks for the culprit."""
+    params = [(src, tgt, key, p) for (src, tgt), conn in network.connections.items()
+              for key, p in conn.named_parameters() if p.requires_grad]  # not wmin/wmax (+-inf)
+    if not params or bool(torch.isfinite(torch.stack([p.detach().float().sum() for *_, p in params]).sum())):
+        return
+    for src, tgt, key, param in params:
+        if not bool(torch.isfinite(param.detach()).all()):
+            raise UserError(f"training stopped at epoch {epoch}: the weights {key} of the connection "
+                            f"{src}->{tgt} (into layer {tgt!r}) became NaN or infinite; {_NOT_FINITE_HINT}")
 
 
 def _report_epoch(row: dict[str, Any], verbose: bool, writer: Any) -> None:

@@ -47,6 +47,33 @@ def _reseal(json_path: Path, blobs: dict[str, bytes]) -> None:
     write_sealed(json_path, body, {**old, **blobs})
 
 
+def _reseal_spec(json_path: Path, change: Callable[[dict], object]) -> None:
+    """Apply ``change`` to the spec in ``json_path`` and re-seal it (the checksums pass)."""
+    obj = json.loads(json_path.read_text())
+    change(obj["spec"])
+    body = {k: v for k, v in obj.items() if k not in (FILES_KEY, SEAL_KEY)}
+    write_sealed(json_path, body, {name: (json_path.parent / name).read_bytes() for name in obj[FILES_KEY]})
+
+
+def _rename(spec: dict, old: str, new: str) -> None:
+    for layer in spec["layers"]:
+        layer["name"] = new if layer["name"] == old else layer["name"]
+    for conn in spec["connections"]:
+        conn.update({k: new for k in ("source", "target") if conn[k] == old})
+
+
+def _weights(d: Path, value: float) -> None:
+    """Re-seal weights.pt with one weight set to ``value`` (NaN, inf)."""
+    state = torch.load(d / "weights.pt", weights_only=True)
+    next(iter(state.values())).view(-1)[0] = value
+    _reseal(d / "network.json", {"weights.pt": tensor_bytes(state)})
+
+
+def _replace(path: Path, make: Callable[[Path], object]) -> None:
+    path.unlink()
+    make(path)
+
+
 def _variant(src: Path, dst: Path, change: Callable[[Path], object]) -> None:
     shutil.copytree(src, dst)
     change(dst)
@@ -103,6 +130,19 @@ def _checkpoint_variants(ckpt: Path, other_ckpt: Path, bad: Path) -> None:
         "ck_list_sealed": lambda d: _reseal(d / "network.json", {"weights.pt": tensor_bytes([1.0, 2.0])}),
         "ck_trainer_evil_sealed": lambda d: _reseal(d / "network.json", {"trainer.pt": evil}),
         "ck_trainer_trunc_sealed": lambda d: _reseal(d / "network.json", {"trainer.pt": trunc}),
+        # issue 30: names, ranges, sizes, non-finite weights, files that are not files
+        "ck_name_dot": lambda d: _reseal_spec(d / "network.json", lambda s: _rename(s, "fc1", "a.b")),
+        "ck_name_path": lambda d: _reseal_spec(d / "network.json", lambda s: _rename(s, "fc1", "../x")),
+        "ck_name_reserved": lambda d: _reseal_spec(d / "network.json", lambda s: _rename(s, "fc1", "layers")),
+        "ck_thresh_negative": lambda d: _reseal_spec(d / "network.json", lambda s: s["layers"][1].update(thresh=-1)),
+        "ck_leak_5": lambda d: _reseal_spec(d / "network.json", lambda s: s["layers"][1].update(leak=5)),
+        "ck_many_layers": lambda d: _reseal_spec(d / "network.json", lambda s: s["layers"].extend(
+            [{"name": f"x{i}", "type": "if", "shape": [1]} for i in range(10_001)])),
+        "ck_nan_weights": lambda d: _weights(d, float("nan")),
+        "ck_inf_weights": lambda d: _weights(d, float("inf")),
+        "ck_weights_dir": lambda d: _replace(d / "weights.pt", lambda p: p.mkdir()),
+        "ck_weights_dev_zero": lambda d: _replace(d / "weights.pt", lambda p: p.symlink_to("/dev/zero")),
+        "ck_json_dev_zero": lambda d: _replace(d / "network.json", lambda p: p.symlink_to("/dev/zero")),
     }
     for name, change in variants.items():  # a run directory around each: train --resume --out RUN
         _variant(ckpt, bad / name / "checkpoint", change)
@@ -170,6 +210,10 @@ def _data_variants(bad: Path) -> None:
     idx("idx_float", ok_x.astype(np.float32), ok_y)
     idx("idx_flat", np.zeros((10, 784), np.uint8), ok_y)
     (bad / "idx_empty").mkdir()
+    d = idx("idx_dir", ok_x, ok_y)
+    _replace(d / img, lambda p: p.mkdir())
+    d = idx("idx_dev_zero", ok_x, ok_y)
+    _replace(d / img, lambda p: p.symlink_to("/dev/zero"))
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +232,12 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     bad.mkdir()
     (bad / "empty").mkdir()
     (bad / "file").write_text("x")
+    (bad / "dangling").symlink_to(bad / "nowhere")
+    (bad / "loop").symlink_to(bad / "loop")
+    shutil.copytree(base / "run", bad / "run_cm_ragged")
+    (bad / "run_cm_ragged" / "report.json").write_text('{"num_classes": 2, "confusion_matrix": [[1, 2], [3]]}')
+    shutil.copytree(base / "run", bad / "run_cm_text")
+    (bad / "run_cm_text" / "report.json").write_text('{"num_classes": 2, "confusion_matrix": [["a", 2], [3, 4]]}')
     _ann_variants(base / "ann", base / "ann9", bad)
     _checkpoint_variants(base / "tr" / "checkpoint", base / "tr9" / "checkpoint", bad)
     _run_variants(base / "run", bad)
@@ -384,6 +434,34 @@ CASES: list[tuple[str, str, str]] = [
     ("demo-out-dev-null", "demo --out /dev/null/x", "--out"),
     ("no-command", "", "COMMAND"),
     ("unknown-command", "frobnicate", "frobnicate"),
+    # --- issue 30: names, ranges, sizes, non-finite numbers, files, output directories --------
+    *[(f"sim-{v}", f"{SIM} --checkpoint {{bad}}/{v}/checkpoint", frag) for v, frag in (
+        ("ck_name_dot", "'a.b' is not allowed"), ("ck_name_path", "'../x' is not allowed"),
+        ("ck_name_reserved", "'layers' is not allowed"), ("ck_thresh_negative", "thresh: must be > 0, got -1"),
+        ("ck_leak_5", "leak: must be <= 1, got 5"), ("ck_many_layers", "at most 10000 items"),
+        ("ck_nan_weights", "non-finite"), ("ck_inf_weights", "1 infinite"), ("ck_weights_dir", "is a directory"),
+        ("ck_weights_dev_zero", "not a regular file"), ("ck_json_dev_zero", "not a regular file"))],
+    ("fold-nan-weights", "fold --checkpoint {bad}/ck_nan_weights/checkpoint", "non-finite"),
+    ("fold-name-dot", "fold --checkpoint {bad}/ck_name_dot/checkpoint", "a.b"),
+    ("data-mnist10k-dir", f"{MNIST}/idx_dir", "is a directory"),
+    ("data-mnist10k-dev-zero", f"{MNIST}/idx_dev_zero", "not a regular file"),
+    ("train-set-thresh-0-range", f"{TRAIN} --method spikebp --set thresh=0", "thresh: must be > 0, got 0"),
+    ("train-set-thresh-neg-range", f"{TRAIN} --method spikebp --set thresh=-1", "must be > 0, got -1"),
+    ("train-set-leak-5-range", f"{TRAIN} --method spikebp --set leak=5", "leak: must be <= 1, got 5"),
+    ("train-resume-and-overwrite", f"{TRAIN} --method spikebp --resume --overwrite", "not both"),
+    ("train-over-other-run", f"{RESUME} --method spikebp --hidden 20 --out {{base}}/tr", "other settings"),
+    ("train-over-damaged-run", f"{RESUME} --method spikebp --hidden 8 --out {{bad}}/ck_json_list", "--overwrite"),
+    ("out-name-too-long", f"{SIM} --out {{out}}/{'n' * 300}", "shorter name"),
+    ("out-dangling-link", f"{SIM} --out {{bad}}/dangling", "does not exist"),
+    ("out-link-loop", f"{SIM} --out {{bad}}/loop", "(a loop)"),
+    ("out-in-checkpoint", f"{SIM} --out {{base}}/tr/checkpoint", "inside the checkpoint"),
+    ("out-below-checkpoint", f"{SIM} --out {{base}}/tr/checkpoint/sim", "inside the checkpoint"),
+    ("out-below-ann", f"{ANN} --out {{base}}/ann/sub", "inside the checkpoint"),
+    ("train-out-in-checkpoint", f"{TRAIN} --method spikebp --out {{base}}/tr/checkpoint", "inside the checkpoint"),
+    ("plot-confusion-ragged", "plot {bad}/run_cm_ragged --kind confusion", "square"),
+    ("plot-confusion-text", "plot {bad}/run_cm_text --kind confusion", "cm"),
+    ("view-dpi-huge", f"{VIEW} --dpi 1000000 --save {{out}}/v.png", "--dpi 1000000"),
+    ("view-dpi-memory", f"{VIEW} --dpi 60000 --save {{out}}/v.png", "memory"),
 ]
 
 HAS_OUT = ("simulate", "train-ann", "convert", "train", "fold", "demo")
@@ -426,3 +504,10 @@ def test_cli_cases_are_many_and_distinct() -> None:
     ids = [c[0] for c in CASES]
     assert len(ids) == len(set(ids))
     assert len(ids) >= 150
+    assert sum(1 for i in ids if i.startswith(ISSUE30)) >= 30  # issue 30's cases are rows of this table
+
+
+ISSUE30 = ("sim-ck_name", "sim-ck_thresh", "sim-ck_leak", "sim-ck_many", "sim-ck_nan", "sim-ck_inf", "sim-ck_weights_",
+           "sim-ck_json_dev", "fold-nan", "fold-name", "data-mnist10k-d", "train-set-thresh-0-range",
+           "train-set-thresh-neg", "train-set-leak-5", "train-resume-and", "train-over", "out-", "train-out",
+           "plot-confusion", "view-dpi-huge", "view-dpi-memory")

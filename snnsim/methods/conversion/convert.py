@@ -26,6 +26,7 @@ import torch
 from bindsnet.network import Network
 from torch import nn
 
+from snnsim.core.checks import check_finite
 from snnsim.core.spec import build_network
 from snnsim.errors import UserError, UserTypeError
 from snnsim.methods.conversion.blocks import Block, forward_blocks, group_blocks
@@ -237,6 +238,7 @@ def convert(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise UserError(f"batch_size must be an int >= 1, got {batch_size!r}")
     model = copy.deepcopy(ann).cpu().float().eval()
+    check_finite({f"ANN tensor {k}": v for k, v in model.state_dict().items()}, "cannot convert the ANN")
     blocks = group_blocks(trace_chain(model))
     shape = _infer_input_shape(model, blocks, data, input_shape)
     if norm in ("data", "percentile") and data is None:
