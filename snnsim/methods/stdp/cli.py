@@ -60,6 +60,23 @@ def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
             w.writerow(row)
 
 
+def _check_new_run(ckpt: Path, current: dict[str, Any]) -> None:
+    """Refuse to start over a checkpoint of another method (UserError), else
+    :func:`snnsim.training.checkpoint.check_new_run` (a run with other settings)."""
+    from snnsim.core.io import SPEC_FILE, read_checkpoint
+    from snnsim.training.checkpoint import check_new_run
+
+    if (ckpt / SPEC_FILE).exists():
+        try:
+            saved = read_checkpoint(ckpt, read_files=False)[0]["extra"]
+        except (UserError, OSError):
+            saved = {"stdp": None}  # unreadable: check_new_run says so
+        if "stdp" not in saved:
+            raise UserError(f"{ckpt.parent} holds a run of another method; pass --overwrite to replace it or "
+                            "choose another --out")
+    check_new_run(ckpt, current)
+
+
 def run(args: argparse.Namespace) -> int:
     """The ``train --method stdp`` command (after ``setup_run``)."""
     import torch
@@ -81,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     data = load_data(args)
     shape = list(data.input_shape)
     meta = {"dataset": args.dataset, "limit": args.limit, "input_shape": shape}
+    if not args.resume and not args.overwrite:  # a run with other settings is not replaced silently
+        _check_new_run(out / "checkpoint", {"stdp": {"config": asdict(cfg), "meta": meta}})
     network = stdp.build(cfg, int(torch.Size(shape).numel()))
     state = stdp.train(network, data, cfg, out=out, resume=args.resume, progress=not args.no_progress, meta=meta)
     ev = stdp.label_and_evaluate(network, data, cfg, progress=not args.no_progress)

@@ -100,3 +100,24 @@ def test_checkpoint_is_a_sealed_network_checkpoint(tmp_path):
     state_file.write_bytes(bytes(blob))
     with pytest.raises(UserError, match="checksum|sha256|does not match|changed"):
         stdp.train(stdp.build(cfg, 36), data, cfg, out=tmp_path, resume=True, progress=False)
+
+
+def test_command_line_refuses_to_replace_another_run(tmp_path, capsys, monkeypatch):
+    """train --method stdp over a run with other settings, or over another method's run, stops with
+    one line unless --overwrite (issue 30's rule for every train command)."""
+    monkeypatch.setenv("SNNSIM_PROGRESS", "0")
+    out = tmp_path / "run"
+    base = ["train", "--method", "stdp", "--neurons", "4", "--epochs", "1", "--dataset", "digits", "--limit", "12",
+            "--timesteps", "20", "--set", "update_interval=6", "--set", "label_samples=6", "--out", str(out)]
+    assert main(base) == 0
+    capsys.readouterr()
+    assert main([*base, "--set", "theta_plus=0.1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "other settings" in err[0] and "--overwrite" in err[0], err
+    assert main([*base, "--set", "theta_plus=0.1", "--overwrite"]) == 0
+    other = tmp_path / "lif"
+    assert main(["train", "--method", "lif", "--dataset", "digits", "--limit", "20", "--epochs", "1", "-T", "5",
+                 "--no-progress", "--out", str(other)]) == 0
+    capsys.readouterr()
+    assert main([*base[:-1], str(other)]) == 2
+    assert "another method" in capsys.readouterr().err
