@@ -55,6 +55,7 @@ _TOP = schema.closed_object({
     "layers": {"type": "array", "minItems": 1, "items": {
         "type": "object", "required": ["name", "type"],
         "properties": {"name": {"type": "string", "minLength": 1}, "type": {"type": "string"}}}},
+    "model": stock_spec.MODEL_SCHEMA,
     "connections": {"type": "array", "items": {
         "type": "object", "required": ["source", "target"],
         "properties": {"source": _ENDPOINT, "target": _ENDPOINT,
@@ -131,7 +132,7 @@ def build_network(spec: dict[str, Any]) -> Network:
         shapes[layer["name"]] = [int(d) for d in shape]
     _check_memory(conns, shapes)
 
-    net = Network(dt=dt)
+    net = stock_spec.new_network(spec.get("model"), dt)
     for i, layer in enumerate(layers):
         params = {k: v for k, v in layer.items() if k not in ("name", "type", "shape")}
         try:
@@ -200,4 +201,8 @@ def network_spec(net: Network) -> dict[str, Any]:
             conns.append({"source": src, "target": tgt, **conn.config()})
         else:
             conns.append(stock_spec.describe_connection(src, tgt, conn))
-    return {"dt": float(net.dt), "layers": layers, "connections": copy.deepcopy(conns)}
+    spec = {"dt": float(net.dt), "layers": layers, "connections": copy.deepcopy(conns)}
+    model = stock_spec.describe_model(net)
+    if model is not None:  # the network's own BindsNET class comes back on load
+        spec["model"] = model
+    return spec

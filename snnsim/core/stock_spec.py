@@ -27,6 +27,7 @@ from typing import Any, Optional
 import torch
 from bindsnet.learning import MCC_learning
 from bindsnet.learning import learning as stock_rules
+from bindsnet.models import DiehlAndCook2015
 from bindsnet.network import Network
 from bindsnet.network.nodes import AdaptiveLIFNodes, DiehlAndCookNodes, IFNodes, Input, LIFNodes, Nodes
 from bindsnet.network.topology import Connection, MulticompartmentConnection
@@ -357,3 +358,37 @@ def load_stock_state(network: Network, state: dict[str, Any], path: Any) -> set[
         if type(conn) is MulticompartmentConnection:
             conn._fold_cache = None
     return used
+
+
+# --------------------------------------------------------------------------- the network's own class
+#: BindsNET model classes (Network subclasses whose constructor only builds layers and connections)
+#: that a spec can name, with the plain attributes their constructor sets besides ``dt``
+MODELS: dict[str, tuple[type, tuple[str, ...]]] = {
+    "bindsnet.models.DiehlAndCook2015": (DiehlAndCook2015, ("n_inpt", "inpt_shape", "n_neurons", "exc", "inh")),
+}
+MODEL_SCHEMA = schema.closed_object({"class": schema.one_of(sorted(MODELS)), "attributes": {"type": "object"}},
+                                    required=["class"])
+
+
+def describe_model(net: Network) -> Optional[dict[str, Any]]:
+    """``{"class", "attributes"}`` of a known BindsNET model class (:data:`MODELS`); None for a
+    plain ``Network`` and for other subclasses (they come back as a plain ``Network``)."""
+    for name, (cls, attrs) in MODELS.items():
+        if type(net) is cls:
+            values = {a: getattr(net, a, None) for a in attrs}
+            values["inpt_shape"] = list(values["inpt_shape"]) if values.get("inpt_shape") is not None else None
+            return {"class": name, "attributes": values}
+    return None
+
+
+def new_network(model: Optional[dict[str, Any]], dt: float) -> Network:
+    """An empty network of the class a spec names (``model``, see :func:`describe_model`), with
+    its attributes; layers and connections are added by the caller as for a plain ``Network``."""
+    if model is None:
+        return Network(dt=dt)
+    cls, attrs = MODELS[model["class"]]
+    net = cls.__new__(cls)
+    Network.__init__(net, dt=dt)  # what the model's constructor does before adding its parts
+    for key in attrs:
+        setattr(net, key, model.get("attributes", {}).get(key))
+    return net

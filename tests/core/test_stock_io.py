@@ -156,6 +156,8 @@ def test_diehl_and_cook_2015_after_learning_round_trips(tmp_path):
     assert not torch.equal(w0[0], _multi_weights(net)[0]) and net.layers["Ae"].theta.sum() > 0  # it learned
     save_network(net, tmp_path / "dc")
     loaded = load_network(tmp_path / "dc")
+    assert type(loaded) is DiehlAndCook2015  # the network's own class, with its attributes
+    assert (loaded.n_inpt, loaded.n_neurons, loaded.exc, loaded.inh, loaded.dt) == (49, 16, 22.5, 120.0, 1.0)
     assert type(loaded.layers["Ae"]) is DiehlAndCookNodes and type(loaded.layers["Ai"]) is LIFNodes
     conn = loaded.connections[("X", "Ae")]
     assert type(conn) is MulticompartmentConnection and type(conn.pipeline[0].learning_rule) is MCC_learning.PostPre
