@@ -64,6 +64,12 @@ CASES = {
     # catches a collapse; the FC case above holds spike-BP to its figure at full length.
     "spikebp-lenet": Case("--method spikebp --net lenet", r"LeNet with spike-based BP: \*\*([\d.]+)%\*\*", 30.0,
                           override={"--epochs": "1"}),
+    # full length (1 epoch, ~1 min here): 84.20
+    "stdp-100": Case("--method stdp --net diehl-cook --neurons 100", r"\| 100 \| 1 epoch of 8,000 images \| \d+ \| "
+                     r"\d+ s \| \*\*([\d.]+)%\*\*", 1.5),
+    # full length (3 epochs, ~3 min here): 88.45
+    "stdp-400": Case("--method stdp --net diehl-cook --neurons 400", r"\| 400 \| 3 epochs of 8,000 images \| \d+ \| "
+                     r"\d+ s \| \*\*([\d.]+)%\*\*", 1.5),
     # 2 of 10 epochs (cosine schedule over the shortened run; ~430 s here): 94.55
     "stbp": Case("--method stbp-tdbn --net resnet19", r"T = 2: \*\*([\d.]+)%\*\* held out", 5.0,
                  override={"--epochs": "2"}),
