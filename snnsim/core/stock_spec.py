@@ -143,9 +143,11 @@ def describe_layer(layer: Nodes) -> dict[str, Any]:
 
 def build_layer(cls: type, shape: list[int], params: dict[str, Any]) -> Nodes:
     """A layer of class ``cls`` from its spec parameters (BindsNET's constructors take the
-    per-neuron nested lists as they are: ``torch.tensor(list)``)."""
+    per-neuron nested lists as they are: ``torch.tensor(list)``); snnsim's own node types check
+    their parameters themselves (a TTFS bias may be per channel)."""
+    stock = cls in STOCK_NODE_CLASSES
     for key, value in params.items():
-        if isinstance(value, list) and list(torch.tensor(value).shape) != list(shape):
+        if stock and isinstance(value, list) and list(torch.tensor(value).shape) != list(shape):
             raise UserError(f"per-neuron {key} has shape {list(torch.tensor(value).shape)}, the layer's shape is "
                             f"{list(shape)}")
     return cls(shape=list(shape), **params)
