@@ -176,7 +176,9 @@ def main(argv: list[str] | None = None) -> dict:
     from snnsim.native import lif as lif_native
 
     if args.calibrate:
-        density.calibrate(T * BATCH, N_IN, N_HID, device=args.device)
+        from snnsim.engine.calibrate import calibrate
+
+        calibrate(T * BATCH, N_IN, N_HID, device=args.device)
     model = density.cost_model(args.device, T * BATCH, N_IN, N_HID)
     load_before = os.getloadavg()
     names = [*CONTENDERS, *([] if args.no_events_only else [EVENTS_ONLY])]

@@ -33,6 +33,29 @@ from snnsim.errors import UserError
 from snnsim.native import lif as lif_native
 
 
+def _scalars(p: NeuronParams) -> tuple[float, float, float, str, bool]:
+    """The plain numbers the native kernels take: (leak, thresh, v_reset, reset, spiking)."""
+    return float(p.leak), float(p.thresh), float(p.v_reset), p.reset, bool(p.spiking)
+
+
+def simulate_usable(current: torch.Tensor, p: NeuronParams) -> bool:
+    """Whether the no-autograd step loop of ``current`` ``[T, B, ...]`` can run as one fused kernel
+    (:func:`snnsim.native.lif.lif_simulate`): scalar parameters, no refractory period, float32."""
+    return not p.refrac and not per_neuron(p) and lif_native.simulate_usable(current, p.reset)
+
+
+def native_usable(current: torch.Tensor, p: NeuronParams, surrogate: Surrogate) -> bool:
+    """:func:`simulate_usable` and a surrogate with a native backward kernel (:meth:`Surrogate.kernel`)."""
+    kernel = surrogate.kernel()
+    return kernel is not None and lif_native.backward_usable(current, p.reset, kernel[0]) and simulate_usable(current, p)
+
+
+def simulate(current: torch.Tensor, p: NeuronParams, record_voltage: bool = False,
+             ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """(spikes bool ``[T, B, ...]``, potentials or None) of the fused kernel; see :func:`simulate_usable`."""
+    return lif_native.lif_simulate(current, *_scalars(p), record_voltage=record_voltage)
+
+
 class MultiStepNeuron(torch.autograd.Function):
     """``apply(current [T, B, ...], params, surrogate, detach_reset) -> (spikes, potentials)``.
 
@@ -49,9 +72,9 @@ class MultiStepNeuron(torch.autograd.Function):
                             "yet; simulate without gradients (torch.no_grad()) or use one value per layer")
         ctx.params, ctx.surrogate, ctx.detach_reset = p, surrogate, detach_reset
         ctx.set_materialize_grads(False)  # an unused output's gradient arrives as None, not a zero tensor
-        ctx.native = lif_native.native_usable(current, p, surrogate)
+        ctx.native = native_usable(current, p, surrogate)
         if ctx.native:  # fused C kernels (snnsim.native.lif): the same float32 operations
-            spikes_f, volts, pre = lif_native.lif_forward(current, p)
+            spikes_f, volts, pre = lif_native.lif_forward(current, *_scalars(p))
             ctx.save_for_backward(pre)
             return spikes_f, volts
         t_steps = current.shape[0]
@@ -89,7 +112,8 @@ class MultiStepNeuron(torch.autograd.Function):
             return None, None, None, None
         if ctx.native:
             (pre,) = ctx.saved_tensors
-            return lif_native.lif_backward(pre, g_s, g_v, p, sur, ctx.detach_reset), None, None, None
+            grad = lif_native.lif_backward(pre, g_s, g_v, *_scalars(p), ctx.detach_reset, sur.kernel())
+            return grad, None, None, None
         pre, spikes = ctx.saved_tensors
         if g_s is None:
             g_s = torch.zeros_like(pre)

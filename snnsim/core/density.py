@@ -3,33 +3,26 @@
 The event-driven linear op (:func:`snnsim.core.connections.event_linear`) adds one weight row per
 active input, so its time grows with the number of spikes ``nnz`` of its ``[N, K]`` input; a
 dense matmul costs the same at any density. At each call the op counts the spikes (a popcount
-of the spike bytes in the C kernels, about 0.1 ms for 3200 x 784; ``torch.count_nonzero``
-elsewhere) and asks the :class:`CostModel` of its device and shape which path is cheaper,
-separately for the forward and for the weight gradient::
+of the spike bytes in the C kernels; ``torch.count_nonzero`` elsewhere) and asks the
+:class:`CostModel` of its device and shape which path is cheaper, separately for the forward
+and for the weight gradient::
 
     event-driven  iff  nnz < crossover * N * K
 
-The default crossovers are :func:`calibrate` of 784 -> 800 over ``N = 3200`` rows on a
-2-core AVX-512 (AMX) Xeon, three runs each: at load ~1.9, 1 thread forward 0.22-0.23, weight
-gradient 0.18-0.21; on the quiet machine (load 0.8-1.0, 2026-11-26), 1 thread forward 0.20-0.22,
-weight gradient 0.20, and 2 threads forward 0.15-0.20, weight gradient 0.15-0.18, whose medians
-are the 2-thread defaults (at load ~1.9 they were 0.20-0.23 and 0.09-0.14, and 0.2-0.4 and
-0.17-0.25 on a heavily loaded machine: machine- and load-dependent). :func:`calibrate` measures them for one shape and thread count on
-this machine (cached for the process); :func:`use_cost_model` injects a model (tests).
-The no-grad conv (:mod:`snnsim.core.event_conv`) has one crossover, ``conv``, on the fraction of
-nonzero inputs: 0.15, about the lowest crossover that ``benchmarks/event_conv.py`` measured on
-the convs of SCNN, LeNet and ResNet-19 (1 and 2 threads, load ~1-2: spike inputs 0.13-0.3, most
-ResNet-19 convs above 0.34; pooled spike inputs 0.25-0.58 of nonzero entries). The
-choice depends only on the count and the model, so a run is deterministic; both paths give the
-same results within rounding (the dense path is ``F.linear`` of the float spikes, exactly what a
+The default crossovers (:data:`DEFAULTS`) were measured by
+:func:`snnsim.engine.calibrate.calibrate` (784 -> 800 over ``N = 3200`` rows); the conv crossover
+``conv`` (:mod:`snnsim.core.event_conv`, fraction of nonzero inputs) by ``benchmarks/event_conv.py``.
+The measurements, machines and loads are in docs/benchmarks/notes.md. :func:`remember` stores a
+calibrated model for this process; :func:`use_cost_model` injects a model (tests). The choice
+depends only on the count and the model, so a run is deterministic; both paths give the same
+results within rounding (the dense path is ``F.linear`` of the float spikes, exactly what a
 connection with ``event_driven=False`` computes).
 """
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Union
+from typing import Iterator, Union
 
 import torch
 
@@ -114,46 +107,7 @@ def conv_uses_events(x: torch.Tensor, out_channels: int) -> bool:
     return cost_model(x.device, n, x[0].numel(), out_channels).event_conv(x.numel(), int(torch.count_nonzero(x)))
 
 
-def _median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * sorted(times)[len(times) // 2]
-
-
-def _path_times(x: torch.Tensor, lin: torch.nn.Linear, model: CostModel, repeats: int) -> tuple[float, float]:
-    """(forward ms, weight-gradient ms) of the op on ``x`` with every choice made by ``model``."""
-    from snnsim.core.connections import event_linear
-
-    grad = torch.ones(x.shape[0], lin.out_features, device=x.device)
-    with use_cost_model(model):
-        fwd = _median_ms(lambda: event_linear(x, lin), repeats)
-        out = event_linear(x, lin)  # the choice of the weight gradient is made here
-        wgrad = _median_ms(lambda: torch.autograd.grad(out, lin.weight, grad, retain_graph=True), repeats)
-    return fwd, wgrad
-
-
-def calibrate(n: int, k: int, m: int, device: Union[str, torch.device] = "cpu", repeats: int = 5) -> CostModel:
-    """Measure both paths for ``[N, K]`` spikes into ``m`` outputs at densities 0.05 and 0.5,
-    fit the event-driven time as linear in the density, and store (for this process, device,
-    shape and thread count) the densities where it meets the dense time. Returns the model."""
-    lin = torch.nn.Linear(k, m, bias=False).to(device)
-    g = torch.Generator().manual_seed(0)
-    lo, hi = 0.05, 0.5
-    x_lo, x_hi = ((torch.rand(n, k, generator=g) < d).to(device) for d in (lo, hi))
-    ev_lo, ev_hi = (_path_times(x, lin, ALWAYS_EVENTS, repeats) for x in (x_lo, x_hi))
-    dense = [_path_times(x, lin, ALWAYS_DENSE, repeats) for x in (x_lo, x_hi)]
-    cross = []
-    for i in range(2):  # 0: forward, 1: weight gradient
-        slope = max((ev_hi[i] - ev_lo[i]) / (hi - lo), 1e-9)
-        t_dense = (dense[0][i] + dense[1][i]) / 2
-        cross.append(min(max(lo + (t_dense - ev_lo[i]) / slope, 0.0), 1.0))
-    base = cost_model(device, n, k, m)  # keeps its conv crossover (not measured here)
-    model = CostModel(forward=cross[0], wgrad=cross[1], conv=base.conv)
+def remember(device: Union[str, torch.device], n: int, k: int, m: int, model: CostModel) -> None:
+    """Use ``model`` from now on (this process) for ``[N, K]`` spikes into ``m`` outputs on ``device``
+    at the current thread count (what :func:`snnsim.engine.calibrate.calibrate` measured)."""
     _calibrated[_key(device, n, k, m)] = model
-    return model

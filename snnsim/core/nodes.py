@@ -13,6 +13,7 @@ import torch
 from bindsnet.network.nodes import Input, Nodes
 
 from snnsim.core import schema
+from snnsim.core import autograd as native_lif
 from snnsim.core.autograd import multistep_neuron
 from snnsim.core.dynamics import (
     RESETS, NeuronParams, NeuronState, Param, check_params, filled, neuron_multistep, neuron_step, resume_current,
@@ -21,7 +22,6 @@ from snnsim.core.dynamics import (
 from snnsim.core.registry import Registry
 from snnsim.core.surrogate import FastSigmoid, Surrogate
 from snnsim.errors import UserError
-from snnsim.native import lif as lif_native
 
 
 def neuron_param(name: str, value: Any, shape: tuple[int, ...]) -> Param:
@@ -142,8 +142,8 @@ class SpikingNodes(Nodes):
             current = resume_current(current, v0, p)
         if torch.is_grad_enabled() and current.requires_grad:
             return multistep_neuron(current, p, self.surrogate, self.detach_reset)
-        if lif_native.simulate_usable(current, p):  # the step loop in one C pass, same arithmetic
-            return lif_native.lif_simulate(current, p, record_voltage)
+        if native_lif.simulate_usable(current, p):  # the step loop in one C pass, same arithmetic
+            return native_lif.simulate(current, p, record_voltage)
         spikes, volts, _ = neuron_multistep(current, p, record_voltage=record_voltage)
         return spikes, volts
 

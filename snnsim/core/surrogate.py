@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import torch
 
@@ -36,6 +36,11 @@ class Surrogate:
     def config(self) -> dict[str, Any]:
         return {"name": SURROGATE_NAMES[type(self)], **self.__dict__}
 
+    def kernel(self) -> Optional[tuple[int, float, float]]:
+        """The native backward kernel's form of this derivative: ``(kind, p1, p2)`` as csrc/lif.c
+        reads them (:func:`snnsim.native.lif.lif_backward`), or None where no kernel computes it."""
+        return None
+
 
 @dataclass(frozen=True)
 class Rectangular(Surrogate):
@@ -47,6 +52,10 @@ class Rectangular(Surrogate):
 
     def derivative(self, u: torch.Tensor) -> torch.Tensor:
         return (u.abs() < self.width / 2).to(u.dtype) / self.width
+
+    def kernel(self) -> tuple[int, float, float]:
+        """Kind 0: ``p2 * 1[|u| < p1]`` with half-width ``p1 = width / 2`` and height ``p2 = 1 / width``."""
+        return 0, float(self.width) / 2, 1.0 / float(self.width)
 
 
 def fast_sigmoid(u: torch.Tensor, slope: float) -> torch.Tensor:
@@ -66,6 +75,10 @@ class FastSigmoid(Surrogate):
     def derivative(self, u: torch.Tensor) -> torch.Tensor:
         return fast_sigmoid(u, self.slope)
 
+    def kernel(self) -> tuple[int, float, float]:
+        """Kind 1: ``1 / (p1 |u| + 1)^2`` with ``p1 = slope``."""
+        return 1, float(self.slope), 0.0
+
 
 @dataclass(frozen=True)
 class ArcTan(Surrogate):
@@ -77,6 +90,10 @@ class ArcTan(Surrogate):
 
     def derivative(self, u: torch.Tensor) -> torch.Tensor:
         return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * u) ** 2)
+
+    def kernel(self) -> tuple[int, float, float]:
+        """Kind 2: ``p2 / (1 + (p1 u)^2)`` with ``p1 = pi / 2 * alpha`` and ``p2 = alpha / 2``."""
+        return 2, 3.141592653589793 / 2 * float(self.alpha), float(self.alpha) / 2
 
 
 @dataclass(frozen=True)

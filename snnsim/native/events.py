@@ -27,9 +27,7 @@ _I64, _PTR = ctypes.c_int64, ctypes.c_void_p
 _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
 _GRAIN = 1 << 16  # output elements per thread at least (fewer: one thread does it all)
 _CHUNK_ROWS = 1024  # source rows per pass: a 64-column block of them (256 kB) stays in L2
-_ONE_PASS_ROWS = 2048  # up to this many source rows (a 512 kB block) go in one pass: measured on
-# the 2-core Xeon (2 MB L2 per core), 1200 rows took 25 ms in one pass and 35 ms in two (1024);
-# 4000 and 10000 rows were fastest in chunks of 1024
+_ONE_PASS_ROWS = 2048  # up to this many source rows (a 512 kB block) go in one pass (docs/benchmarks/notes.md)
 
 
 def _compile() -> ctypes.CDLL:

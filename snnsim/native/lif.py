@@ -1,5 +1,10 @@
 """Native CPU kernels of the multi-step IF/LIF of :class:`snnsim.core.autograd.MultiStepNeuron`.
 
+The kernels take plain numbers and tensors (this package imports nothing from :mod:`snnsim.core`):
+the neuron's ``leak``, ``thresh``, ``v_reset``, ``reset`` name and ``spiking`` flag, and for the
+backward pass a surrogate kernel ``(kind, p1, p2)`` that each surrogate states itself
+(:meth:`snnsim.core.surrogate.Surrogate.kernel`). :mod:`snnsim.core.autograd` decides when to call them.
+
 One fused C pass over ``[T, N]`` (N = all neurons of all samples) for the forward
 recurrence and one for the adjoint (BPTT) recurrence, with the surrogate derivative
 computed inline, instead of a Python loop of small torch ops per time step. Compiled on
@@ -11,7 +16,7 @@ The forward pass runs the same float32 operations in the same order as the torch
 (no FMA contraction, no fast-math), so spikes and potentials are bit-identical; the
 backward pass agrees with the torch code to float32 rounding. Used for contiguous
 float32 CPU tensors, no refractory period and the surrogates Rectangular, FastSigmoid
-and ArcTan; anything else (Lee's pseudo-derivative, float64, CUDA), a missing compiler,
+and ArcTan (kernel kinds 0, 1, 2); anything else (Lee's pseudo-derivative, float64, CUDA), a missing compiler,
 or ``SNNSIM_NATIVE=0`` in the environment (read at each call) keeps the torch path.
 Float32 CUDA tensors take the same passes as Triton kernels (:mod:`snnsim.native.lif_gpu`)
 where Triton imports.
@@ -23,15 +28,14 @@ from typing import Any, Optional
 
 import torch
 
-from snnsim.core.dynamics import NeuronParams, per_neuron
-from snnsim.core.surrogate import ArcTan, FastSigmoid, Rectangular, Surrogate
 from snnsim.native import memory
 from snnsim.native.build import build_library, c_source, library_status, load_once, native_disabled, ptr, threads_for
 
 _I64, _F32, _INT, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_int, ctypes.c_void_p
 _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
 _gpu: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}  # the lif_gpu module
-_SURROGATES = {Rectangular: 0, FastSigmoid: 1, ArcTan: 2}
+#: the surrogate kinds of the backward kernel (``kind`` in csrc/lif.c)
+KERNEL_KINDS: frozenset[int] = frozenset({0, 1, 2})
 _RESETS = {"zero": 0, "subtract": 1, "none": 2}
 
 
@@ -75,26 +79,25 @@ def gpu_status() -> str:
     return library_status(_gpu, _load_gpu)
 
 
-def simulate_usable(current: torch.Tensor, p: NeuronParams) -> bool:
-    """Whether a fused kernel can run these arguments (float32, on the CPU with the C kernels or
-    on a CUDA device with Triton's; scalar parameters, no refractory period, kernels not
-    switched off): the condition of :func:`lif_simulate`."""
-    if (native_disabled() or p.refrac or per_neuron(p) or p.reset not in _RESETS or current.dtype != torch.float32
-            or current.dim() < 1 or current.numel() == 0):
+def simulate_usable(current: torch.Tensor, reset: str) -> bool:
+    """Whether a fused kernel can run ``current`` (float32, on the CPU with the C kernels or on a
+    CUDA device with Triton's; a known ``reset``; kernels not switched off). The caller checks
+    that the parameters are scalars and that there is no refractory period."""
+    if native_disabled() or reset not in _RESETS or current.dtype != torch.float32 or current.dim() < 1 \
+            or current.numel() == 0:
         return False
     if current.device.type == "cuda":
         return gpu_status() == "loaded"
     return current.device.type == "cpu" and _library() is not None
 
 
-def native_usable(current: torch.Tensor, p: NeuronParams, surrogate: Surrogate) -> bool:
-    """Whether :class:`MultiStepNeuron` can run the C kernels: :func:`simulate_usable` and a
-    surrogate the backward kernel knows."""
-    return type(surrogate) in _SURROGATES and simulate_usable(current, p)
+def backward_usable(current: torch.Tensor, reset: str, kind: Optional[int]) -> bool:
+    """:func:`simulate_usable` and a surrogate kernel ``kind`` the backward kernel knows."""
+    return kind in KERNEL_KINDS and simulate_usable(current, reset)
 
 
-def lif_simulate(current: torch.Tensor, p: NeuronParams, record_voltage: bool = False,
-                 ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+def lif_simulate(current: torch.Tensor, leak: float, thresh: float, v_reset: float, reset: str, spiking: bool,
+                 record_voltage: bool = False) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """The no-autograd step loop in one C pass: (spikes bool ``[T, B, ...]``, potentials after
     reset like ``current`` or None). Bit-identical to :func:`snnsim.core.dynamics.neuron_multistep`
     from rest (same float operations in the same order)."""
@@ -102,60 +105,54 @@ def lif_simulate(current: torch.Tensor, p: NeuronParams, record_voltage: bool = 
     spikes = memory.empty_like(x, torch.bool)
     volts = memory.empty_like(x) if record_voltage else None
     t, n = x.shape[0], x[0].numel()
-    leak, thresh, v_reset = float(p.leak), float(p.thresh), float(p.v_reset)
+    leak, thresh, v_reset = float(leak), float(thresh), float(v_reset)
     if x.is_cuda:
-        _gpu["lib"].forward(x, leak, thresh, v_reset, _RESETS[p.reset], bool(p.spiking), None, volts, None,
-                               spikes.view(torch.uint8))
+        _gpu["lib"].forward(x, leak, thresh, v_reset, _RESETS[reset], bool(spiking), None, volts, None,
+                            spikes.view(torch.uint8))
         return spikes, volts
     _library().lif_sim_par(ptr(x), spikes.data_ptr(), ptr(volts), t, n, 0, n, leak, int(leak != 1.0), thresh,
-                           v_reset, _RESETS[p.reset], int(bool(p.spiking)), threads_for(n))
+                           v_reset, _RESETS[reset], int(bool(spiking)), threads_for(n))
     return spikes, volts
 
 
-def lif_forward(current: torch.Tensor, p: NeuronParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def lif_forward(current: torch.Tensor, leak: float, thresh: float, v_reset: float, reset: str, spiking: bool,
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(spikes float 0/1, potentials after reset, pre-reset potentials), each like ``current``.
 
     The potentials are the pre-reset tensor itself for reset "none" or a non-spiking neuron."""
     x = current.detach().contiguous()
     pre = memory.empty_like(x)
-    separate = p.spiking and p.reset != "none"
+    separate = spiking and reset != "none"
     volts = memory.empty_like(x) if separate else pre
     spikes = memory.empty_like(x)
     t, n = x.shape[0], x[0].numel()
-    leak, thresh, v_reset = float(p.leak), float(p.thresh), float(p.v_reset)
-    reset, spiking, use_leak = _RESETS[p.reset], int(bool(p.spiking)), int(leak != 1.0)
+    leak, thresh, v_reset = float(leak), float(thresh), float(v_reset)
+    reset_id, spiking_i, use_leak = _RESETS[reset], int(bool(spiking)), int(leak != 1.0)
     if x.is_cuda:
-        _gpu["lib"].forward(x, leak, thresh, v_reset, reset, bool(spiking), pre, volts if separate else None,
-                               spikes, None)
+        _gpu["lib"].forward(x, leak, thresh, v_reset, reset_id, bool(spiking_i), pre, volts if separate else None,
+                            spikes, None)
         return spikes, volts, pre
     lib = _library()
     lib.lif_fwd_par(ptr(x), ptr(pre), ptr(volts), ptr(spikes), t, n, 0, n, leak, use_leak, thresh, v_reset,
-                    reset, spiking, threads_for(n))
+                    reset_id, spiking_i, threads_for(n))
     return spikes, volts, pre
 
 
-def lif_backward(pre: torch.Tensor, g_s: Optional[torch.Tensor], g_v: Optional[torch.Tensor], p: NeuronParams,
-                 surrogate: Surrogate, detach_reset: bool) -> torch.Tensor:
-    """dL/dcurrent from the pre-reset potentials and the gradients of spikes / potentials (None: zero)."""
-    gs = None if g_s is None or not p.spiking else g_s.to(torch.float32).contiguous()
+def lif_backward(pre: torch.Tensor, g_s: Optional[torch.Tensor], g_v: Optional[torch.Tensor], leak: float,
+                 thresh: float, v_reset: float, reset: str, spiking: bool, detach_reset: bool,
+                 kernel: tuple[int, float, float]) -> torch.Tensor:
+    """dL/dcurrent from the pre-reset potentials and the gradients of spikes / potentials (None: zero);
+    ``kernel`` = (surrogate kind, p1, p2) as :meth:`snnsim.core.surrogate.Surrogate.kernel` states it."""
+    gs = None if g_s is None or not spiking else g_s.to(torch.float32).contiguous()
     gv = None if g_v is None else g_v.to(torch.float32).contiguous()
     out = memory.empty_like(pre)
     t, n = pre.shape[0], pre[0].numel()
-    kind = _SURROGATES[type(surrogate)]
-    if kind == 0:
-        width = float(surrogate.width)  # type: ignore[attr-defined]
-        p1, p2 = width / 2, 1.0 / width
-    elif kind == 1:
-        p1, p2 = float(surrogate.slope), 0.0  # type: ignore[attr-defined]
-    else:
-        alpha = float(surrogate.alpha)  # type: ignore[attr-defined]
-        p1, p2 = 3.141592653589793 / 2 * alpha, alpha / 2
-    args = (float(p.leak), float(p.thresh), float(p.v_reset), _RESETS[p.reset], int(bool(p.spiking)),
-            int(bool(detach_reset)), kind, p1, p2)
+    kind, p1, p2 = kernel
+    args = (float(leak), float(thresh), float(v_reset), _RESETS[reset], int(bool(spiking)),
+            int(bool(detach_reset)), int(kind), float(p1), float(p2))
     if pre.is_cuda:
         _gpu["lib"].backward(pre, gs, gv, out, *args)
         return out
     lib = _library()
     lib.lif_bwd_par(ptr(pre), ptr(gs), ptr(gv), ptr(out), t, n, 0, n, *args, threads_for(n))
     return out
-

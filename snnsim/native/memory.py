@@ -3,8 +3,8 @@ fresh buffer of tens of MB costs a few dozen page faults instead of thousands.
 
 ``torch.empty`` of a large tensor gets fresh memory from glibc (mmap above its threshold), and the
 first write to each 4 kB page faults and has the kernel zero it. For the 48 MB output of a
-converted layer's event-driven sum (10000 x 1200 float32) that was about half of the op's time on
-the 2-core Xeon (kernel 23 ms into a reused buffer, 44 ms into a fresh one). :func:`empty` asks
+converted layer's event-driven sum (10000 x 1200 float32) that was about half of the op's time
+(docs/benchmarks/notes.md). :func:`empty` asks
 for 2 MB pages (``madvise(MADV_HUGEPAGE)`` on the buffer's aligned interior, before anything is
 written), which the kernel grants where ``/sys/kernel/mm/transparent_hugepage/enabled`` is
 ``madvise`` or ``always``; elsewhere, and with ``SNNSIM_HUGEPAGES=0``, it is ``torch.empty``.

@@ -105,15 +105,6 @@ def test_default_cpu_model_on_784x800(threads, monkeypatch):
     assert not model.event_forward(3200, 784, int(0.6 * n)) and not model.event_wgrad(3200, 784, int(0.6 * n))
 
 
-def test_calibration_is_cached_per_shape_and_threads():
-    model = density.calibrate(64, 96, 32, repeats=1)
-    assert 0.0 <= model.forward <= 1.0 and 0.0 <= model.wgrad <= 1.0
-    assert density.cost_model("cpu", 64, 96, 32) is model
-    assert density.cost_model("cpu", 65, 96, 32) == density.DEFAULTS["cpu"][min(torch.get_num_threads(), 2)]
-    with use_cost_model(ALWAYS_DENSE):
-        assert density.cost_model("cpu", 64, 96, 32) is ALWAYS_DENSE
-
-
 def test_engines_keep_the_contract_when_a_layer_goes_dense():
     """A densely firing hidden layer: the fast engine's [T * B] call and some steps of the
     BindsNET engine go dense; spikes identical, potentials within the engine contract."""

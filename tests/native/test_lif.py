@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from snnsim.core import autograd
 from snnsim.core.autograd import multistep_neuron
 from snnsim.core.dynamics import NeuronParams, neuron_multistep
 from snnsim.core.surrogate import ArcTan, FastSigmoid, LeePseudo, Rectangular
@@ -27,7 +28,7 @@ PARAMS = [
 def _run(cur, p, sur, detach, native, monkeypatch, w_s=None, w_v=None):
     monkeypatch.setenv("SNNSIM_NATIVE", "1" if native else "0")
     x = cur.clone().requires_grad_()
-    assert lif_native.native_usable(x, p, sur) == native
+    assert autograd.native_usable(x, p, sur) == native
     s, v = multistep_neuron(x, p, sur, detach)
     loss = 0
     if w_s is not None:
@@ -101,12 +102,12 @@ def test_fallbacks(monkeypatch):
     monkeypatch.setenv("SNNSIM_NATIVE", "1")
     x = torch.rand(5, 2, 3)
     p = NeuronParams()
-    assert lif_native.native_usable(x, p, ArcTan())
-    assert not lif_native.native_usable(x, p, LeePseudo())
-    assert not lif_native.native_usable(x.double(), p, ArcTan())
-    assert not lif_native.native_usable(x, NeuronParams(refrac=2), ArcTan())
+    assert autograd.native_usable(x, p, ArcTan())
+    assert not autograd.native_usable(x, p, LeePseudo())
+    assert not autograd.native_usable(x.double(), p, ArcTan())
+    assert not autograd.native_usable(x, NeuronParams(refrac=2), ArcTan())
     monkeypatch.setenv("SNNSIM_NATIVE", "0")
-    assert not lif_native.native_usable(x, p, ArcTan())
+    assert not autograd.native_usable(x, p, ArcTan())
     assert lif_native.native_status().startswith("disabled")
 
 
@@ -119,10 +120,10 @@ def test_simulation_kernel_is_bit_identical_to_the_torch_step_loop(p, shape):
     cur = torch.rand(shape, generator=g) * 0.8
     cur[0].view(-1)[::3] = p.thresh  # exactly at threshold: fires (>=)
     ref_s, ref_v, _ = neuron_multistep(cur, p, record_voltage=True)
-    spikes, volts = lif_native.lif_simulate(cur, p, record_voltage=True)
+    spikes, volts = autograd.simulate(cur, p, record_voltage=True)
     assert spikes.dtype == torch.bool and torch.equal(spikes, ref_s)
     assert torch.equal(volts, ref_v)
-    assert lif_native.lif_simulate(cur, p)[1] is None
+    assert autograd.simulate(cur, p)[1] is None
 
 
 def test_nodes_take_the_simulation_kernel_only_where_it_applies(monkeypatch):
@@ -133,11 +134,30 @@ def test_nodes_take_the_simulation_kernel_only_where_it_applies(monkeypatch):
     with torch.no_grad():
         s_native, v_native = layer.multi_step(cur, record_voltage=True)
     monkeypatch.setenv("SNNSIM_NATIVE", "0")
-    assert not lif_native.simulate_usable(cur, layer.params)
+    assert not autograd.simulate_usable(cur, layer.params)
     with torch.no_grad():
         s_torch, v_torch = layer.multi_step(cur, record_voltage=True)
     assert torch.equal(s_native, s_torch) and torch.equal(v_native, v_torch)
     monkeypatch.setenv("SNNSIM_NATIVE", "1")
-    assert not lif_native.simulate_usable(cur.double(), layer.params)  # float64 runs the torch loop
+    assert not autograd.simulate_usable(cur.double(), layer.params)  # float64 runs the torch loop
     refrac = LIFNeurons(shape=(5,), refrac=2)
-    assert not lif_native.simulate_usable(cur, refrac.params)
+    assert not autograd.simulate_usable(cur, refrac.params)
+
+
+def test_each_surrogate_states_its_kernel_and_the_kernels_take_plain_numbers():
+    """The backward kernel called with the numbers a surrogate states equals the torch derivative
+    path; a surrogate without a kernel (Lee's, computed from whole spike trains) says None."""
+    for sur in SURROGATES:
+        kind, p1, p2 = sur.kernel()
+        assert kind in lif_native.KERNEL_KINDS and all(isinstance(v, float) for v in (p1, p2))
+    assert LeePseudo().kernel() is None
+    torch.manual_seed(1)
+    cur = torch.rand(9, 2, 40) * 0.8
+    g_s = torch.randn_like(cur)
+    for sur in SURROGATES:
+        spikes, volts, pre = lif_native.lif_forward(cur, 0.9, 0.5, 0.0, "subtract", True)
+        got = lif_native.lif_backward(pre, g_s, None, 0.9, 0.5, 0.0, "subtract", True, True, sur.kernel())
+        x = cur.clone().requires_grad_()
+        s, _ = multistep_neuron(x, NeuronParams(leak=0.9, thresh=0.5, reset="subtract"), sur, True)
+        (ref,) = torch.autograd.grad((s * g_s).sum(), x)
+        assert torch.equal(spikes, s.detach()) and torch.allclose(got, ref, atol=1e-5, rtol=1e-5), sur

@@ -52,9 +52,7 @@ SCRIPT = textwrap.dedent("""
                     (g_ref,) = torch.autograd.grad(loss, xr)
                     _, _, pre_t = neuron_multistep(cur, p, record_voltage=True)
                     g = torch.empty_like(x)
-                    kind = lif_native._SURROGATES[type(sur)]
-                    p1, p2 = ((sur.width / 2, 1 / sur.width) if kind == 0 else (sur.slope, 0.0) if kind == 1
-                              else (3.141592653589793 / 2 * sur.alpha, sur.alpha / 2))
+                    kind, p1, p2 = sur.kernel()
                     lif_gpu.backward(pre, ws.reshape(12, -1) if ws is not None and p.spiking else None,
                                      wv.reshape(12, -1) if wv is not None else None, g, float(p.leak),
                                      float(p.thresh), float(p.v_reset), lif_native._RESETS[p.reset],
