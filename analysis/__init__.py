@@ -10,13 +10,12 @@
   one self-contained HTML file; data from :mod:`.viewer_data`).
 - :mod:`.rundir`: read a run directory (report.json, record.pt).
 
-TTFS plots live with their method (:mod:`snnsim.methods.ttfs.plots`); ``analysis.plot_first_spike_times``
-and its data functions load it on first use.
+- :mod:`.first_spikes`: first-spike times and their histograms (TTFS's plots).
 """
-from typing import Any
 
 import snnsim  # noqa: F401  (first: its import guard keeps warnings alive when BindsNET loads)
 from analysis.accuracy import accuracy_curves, confusion_matrix, plot_accuracy_vs_time, plot_confusion_matrix
+from analysis.first_spikes import first_spike_times, plot_first_spike_times, ttfs_histogram_data
 from analysis.html_viewer import HtmlView, view
 from analysis.raster import plot_raster, raster_points, shown_neurons
 from analysis.rates import (
@@ -28,18 +27,6 @@ from analysis.rundir import RunData, load_record, load_run, save_record
 from analysis.synops import E_AC, E_MAC, ann_macs, connection_macs, energy, energy_report, fanout, synops
 from analysis.traces import layer_thresholds, pick_neurons, plot_traces, trace_data
 from analysis.viewer import RasterViewer
-
-#: TTFS analysis, which lives with its method and loads on first use.
-_TTFS = ("first_spike_times", "plot_first_spike_times", "ttfs_histogram_data")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _TTFS:
-        from snnsim.methods.ttfs import plots
-
-        return getattr(plots, name)
-    raise AttributeError(f"module 'analysis' has no attribute {name!r}")
-
 
 __all__ = [
     "record", "Recording", "RecordingLimitError", "estimate_bytes",

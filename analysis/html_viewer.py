@@ -28,6 +28,7 @@ import torch
 from analysis.raster import MAX_NEURONS
 from analysis.rundir import RunData, load_record, load_run
 from analysis.viewer_data import MAX_SPIKES, SampleData, ViewerData, viewer_data
+from snnsim import plugins
 from snnsim.argcheck import as_path
 from snnsim.engine import Record
 from snnsim.errors import UserError, UserTypeError
@@ -282,10 +283,10 @@ def view(
 
 
 def _extra_figures(source: Any, report: dict[str, Any]) -> tuple:
-    """Figures that a run's method adds to the page: an STDP run's receptive fields."""
-    if report.get("method") != "stdp" or not isinstance(source, (str, Path, RunData)):
+    """Figures that a run's method adds to the page (declared in :mod:`snnsim.plugins` under
+    ``viewer``, e.g. an STDP run's receptive fields)."""
+    method = report.get("method")
+    if plugins.module_of("viewer", method) is None or not isinstance(source, (str, Path, RunData)):
         return ()
-    from snnsim.methods.stdp.plots import weights_heatmap
-
     run_dir = source.path if isinstance(source, RunData) else Path(source)
-    return weights_heatmap(run_dir)
+    return plugins.load("viewer", method)(run_dir)

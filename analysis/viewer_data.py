@@ -4,7 +4,7 @@ Everything here is plain data, independent of the plotting library: the raster p
 each layer (layers above ``max_neurons`` neurons subsampled by
 :func:`analysis.raster.shown_neurons`, as the PNG raster), spikes per step, firing rates,
 membrane-potential traces (:func:`analysis.traces.pick_neurons`) and first-spike times
-(:func:`snnsim.methods.ttfs.plots.first_spike_times`). Samples are included in order until the spike
+(:func:`analysis.first_spikes.first_spike_times`). Samples are included in order until the spike
 budget ``max_spikes`` is spent, which bounds the size of the HTML file.
 """
 from __future__ import annotations
@@ -123,7 +123,7 @@ def viewer_data(
     ttfs = looks_ttfs(record) if ttfs is None else bool(ttfs)
     firsts: dict[str, Any] = {}
     if ttfs:
-        from snnsim.methods.ttfs.plots import first_spike_times  # TTFS's own analysis, loaded on demand
+        from analysis.first_spikes import first_spike_times
 
         firsts = {n: first_spike_times(record, n) for n in names}
     data: dict[int, SampleData] = {}

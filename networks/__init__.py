@@ -3,9 +3,11 @@
 >>> from networks import diehl_fc, scnn, lenet, fc, build
 >>> net = build("scnn", reset="subtract")
 """
+import importlib
 from typing import Any
 
 import snnsim  # noqa: F401  (first: its import guard keeps warnings alive when BindsNET loads)
+from snnsim import plugins
 from networks.builders import (
     SPECS, build, conv_spec, diehl_fc, diehl_fc_spec, fc, fc_spec, lenet, lenet_spec, resnet19_spec, scnn, scnn_spec,
 )
@@ -16,8 +18,7 @@ _RESNET = ("add_block", "add_stage", "basic_block", "conv_bn", "lif", "resnet19"
 
 def __getattr__(name: str) -> Any:
     if name in _RESNET:
-        from snnsim.methods.stbp import resnet
-
+        resnet = importlib.import_module(plugins.module_of("network", "resnet19") or "")  # declared in snnsim.plugins
         return getattr(resnet, name)
     raise AttributeError(f"module 'networks' has no attribute {name!r}")
 

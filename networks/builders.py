@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from bindsnet.network import Network
 
+from snnsim import plugins
 from snnsim.core.spec import build_network
 from snnsim.errors import UserError, UserTypeError
 
@@ -149,14 +150,24 @@ def lenet_spec(input_shape: Sequence[int] = MNIST_SHAPE, n_classes: int = 10, **
     return conv_spec([(20, 5), (50, 5)], n_classes, input_shape=input_shape, hidden_fc=(200,), **kw)
 
 
-def resnet19_spec(*args: Any, **kw: Any) -> dict[str, Any]:
-    """The spiking ResNet-19 with tdBN of STBP (:func:`snnsim.methods.stbp.resnet.resnet19_spec`)."""
-    from snnsim.methods.stbp.resnet import resnet19_spec as spec
+def _declared_spec(name: str) -> Callable[..., dict[str, Any]]:
+    """The spec function of network ``name`` declared in another module (:mod:`snnsim.plugins`:
+    ResNet-19 lives with STBP, a third party's with its package), imported on the first call."""
 
-    return spec(*args, **kw)
+    def spec(*args: Any, **kw: Any) -> dict[str, Any]:
+        return plugins.load("network", name)(*args, **kw)
+
+    spec.__name__ = spec.__qualname__ = f"{name}_spec".replace("-", "_")
+    spec.__doc__ = f"The spec of network {name!r} ({plugins.table()['network'][name]}), loaded on first use."
+    return spec
 
 
-SPECS = {"fc": diehl_fc_spec, "scnn": scnn_spec, "lenet": lenet_spec, "resnet19": resnet19_spec}
+SPECS: dict[str, Callable[..., dict[str, Any]]] = {
+    "fc": diehl_fc_spec, "scnn": scnn_spec, "lenet": lenet_spec,
+    **{n: _declared_spec(n) for n in plugins.names("network") if plugins.module_of("network", n) != __name__},
+}
+#: The spiking ResNet-19 with tdBN of STBP (:func:`snnsim.methods.stbp.resnet.resnet19_spec`).
+resnet19_spec = SPECS["resnet19"]
 
 
 def fc(sizes: Sequence[int], **kw: Any) -> Network:

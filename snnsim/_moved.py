@@ -4,6 +4,11 @@ The 0.2 layout gave each method one home (``snnsim.methods.<name>``) and the cor
 package (``snnsim.core``). ``import snnsim.spec`` (or any other old path below) still gives the
 module, now under its new name, and warns with a :class:`FutureWarning` naming the new
 path. The finder is installed by ``import snnsim``; the aliases go in the next release.
+
+An old path shares its parent with a new one (``snnsim.extensions`` is ``snnsim.methods``), and the
+import system binds each imported module on its parent: ``import snnsim.extensions.fastsnn`` would
+set ``snnsim.methods.fastsnn`` to the FastSNN *nodes* module. The parent of an alias therefore keeps
+its own submodules (:class:`_KeepsSubmodules`).
 """
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ from typing import Optional, Sequence
 
 #: old module path -> new module path
 MOVED: dict[str, str] = {
-    "analysis.ttfs": "snnsim.methods.ttfs.plots",
+    "analysis.ttfs": "analysis.first_spikes",
+    "snnsim.methods.stdp.cli": "snnsim.cli.stdp",
     "encoders.fastsnn_latency": "snnsim.methods.fastsnn.encoding",
     "networks.resnet": "snnsim.methods.stbp.resnet",
     "snnsim.ann": "snnsim.training.ann",
@@ -85,6 +91,23 @@ MOVED: dict[str, str] = {
 }
 
 
+#: the release in which an old path moved (default 0.2)
+MOVED_IN: dict[str, str] = {
+    "snnsim.methods.stdp.cli": "0.3",
+}
+
+
+class _KeepsSubmodules(ModuleType):
+    """A package that an old path's module is bound on: binding an alias (a module whose name is
+    another path's) over one of the package's own submodules is ignored."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        own = sys.modules.get(f"{self.__name__}.{name}")
+        if isinstance(value, ModuleType) and own is not None and value is not own:
+            return  # the import system binding an old path on the parent it shares: keep the real one
+        super().__setattr__(name, value)
+
+
 class _Alias(importlib.abc.Loader):
     """Loads an old path as the module at its new path (the same module object)."""
 
@@ -92,9 +115,14 @@ class _Alias(importlib.abc.Loader):
         self.new = new
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        warnings.warn(f"{spec.name} moved to {self.new} in snnsim 0.2; the old path will be removed "
+        release = MOVED_IN.get(spec.name, "0.2")
+        warnings.warn(f"{spec.name} moved to {self.new} in snnsim {release}; the old path will be removed "
                       "in the next release", FutureWarning, stacklevel=2)
-        return importlib.import_module(self.new)
+        module = importlib.import_module(self.new)
+        parent = sys.modules.get(spec.name.rpartition(".")[0])
+        if parent is not None and type(parent) is ModuleType:
+            parent.__class__ = _KeepsSubmodules  # before the import system binds the alias on it
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
         """Nothing to run: the new module is already imported."""

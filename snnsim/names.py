@@ -1,12 +1,15 @@
 """Names of snnsim's registries and a few defaults, importable without torch or BindsNET.
 
 The command-line parsers take their ``choices`` and defaults from here, so that
-``snnsim --help``, ``snnsim CMD --help`` and argument errors stay fast. The tuples are
-the single definition (the modules that use them import them from here); the registries
-that map names to functions (``snnsim.training.ann.ANNS``, ``networks.SPECS``, ``encoders.ENCODERS``,
-``snnsim.training.RULES``) are checked against these names by ``tests/cli/test_startup.py``.
+``snnsim --help``, ``snnsim CMD --help`` and argument errors stay fast. The names of rules,
+encoders, networks and ANNs are derived from their one declaration, :mod:`snnsim.plugins`
+(with third-party entry points); the registries that map names to functions
+(``snnsim.training.ann.ANNS``, ``networks.SPECS``, ``encoders.ENCODERS``, ``snnsim.training.RULES``)
+are checked against these names by ``tests/cli/test_startup.py``.
 """
 from __future__ import annotations
+
+from snnsim import plugins
 
 #: Datasets of :func:`snnsim.data.datasets.load_dataset`.
 DATASETS: tuple[str, ...] = ("digits", "mnist10k", "mnist", "fashion-mnist", "cifar10")
@@ -39,9 +42,9 @@ MAX_NEURONS: int = 2000
 LIF_ENCODINGS: tuple[str, ...] = ("log_latency", "rows")
 ROW_STEPS: int = 28
 
-#: Keys of ``snnsim.training.ann.ANNS``, ``networks.SPECS``, ``encoders.ENCODERS`` and ``snnsim.training.RULES``.
-ANN_NAMES: tuple[str, ...] = ("fc", "lenet", "scnn")
-NETWORK_NAMES: tuple[str, ...] = ("fc", "lenet", "resnet19", "scnn")
-ENCODER_NAMES: tuple[str, ...] = ("bernoulli", "current", "latency", "log_latency", "poisson", "rank_order",
-                                  "rows")
-RULE_NAMES: tuple[str, ...] = ("fastsnn", "lif", "spikebp", "stbp-tdbn", "ttfs")
+#: Keys of ``snnsim.training.ann.ANNS``, ``networks.SPECS``, ``encoders.ENCODERS`` and ``snnsim.training.RULES``
+#: (sorted; from :func:`snnsim.plugins.names`).
+ANN_NAMES: tuple[str, ...] = plugins.names("ann")
+NETWORK_NAMES: tuple[str, ...] = plugins.names("network")
+ENCODER_NAMES: tuple[str, ...] = plugins.names("encoder")
+RULE_NAMES: tuple[str, ...] = plugins.names("rule")

@@ -1,6 +1,5 @@
 """The package layout: the core and the engine load no method; methods register lazily;
 the 0.1 module paths still work, with a warning."""
-import ast
 import json
 import importlib
 import subprocess
@@ -29,20 +28,29 @@ def test_importing_the_core_loads_no_method():
     assert out.strip() == "[]"
 
 
-def _imports(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-        elif isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-    return names
+def test_import_contracts_hold():
+    """The layers of the README's diagram, no cycle between sibling packages or modules, independent
+    methods and torch-free name tables (.importlinter), checked by import-linter's ``lint-imports``."""
+    exe = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run([str(exe), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "0 broken" in done.stdout
 
 
-def test_no_core_module_imports_a_method_even_lazily():
-    bad = {str(p.relative_to(ROOT)): sorted(m for m in _imports(p) if m.startswith("snnsim.methods."))
-           for d in CORE for p in (ROOT / d).rglob("*.py")}
-    assert {k: v for k, v in bad.items() if v} == {}
+def test_the_contracts_catch_a_core_module_importing_a_method(tmp_path):
+    """The layers contract is not vacuous: a copy of the tree whose core imports a method breaks it."""
+    import shutil
+
+    for top in ("snnsim", "networks", "encoders", "analysis"):
+        shutil.copytree(ROOT / top, tmp_path / top, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    shutil.copy(ROOT / ".importlinter", tmp_path / ".importlinter")
+    with open(tmp_path / "snnsim" / "core" / "registry.py", "a") as f:
+        f.write("\n\ndef _sneaky():\n    from snnsim.methods.ttfs import nodes  # a lazy import counts too\n")
+    exe = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run([str(exe), "--no-cache"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode != 0
+    assert "snnsim.core.registry -> snnsim.methods.ttfs.nodes" in done.stdout
 
 
 def test_a_spec_naming_a_method_node_type_loads_that_method_only():
@@ -55,20 +63,63 @@ def test_a_spec_naming_a_method_node_type_loads_that_method_only():
     assert "ttfs" in loaded and not loaded & {"fastsnn", "spikebp", "stbp"}  # ttfs maps from ReLU nets: conversion
 
 
-def test_the_manifest_names_exactly_what_each_method_registers():
-    from encoders import ENCODERS
+def test_each_name_is_registered_by_the_module_that_declares_it():
+    """snnsim.plugins is the one declaration: after loading every declared module, each registry
+    holds exactly the declared names, each first registered by the module declared for it."""
+    import encoders
+    import networks
+    from snnsim import plugins
     from snnsim.core.nodes import NODE_TYPES
     from snnsim.core.ops import OPS
     from snnsim.methods import PROVIDERS
     from snnsim.training import RULES
+    from snnsim.training.ann import ANNS
 
-    registries = {"node": NODE_TYPES, "op": OPS, "rule": RULES, "encoder": ENCODERS}
-    for kind, names in PROVIDERS.items():
-        for name, module in names.items():
-            assert registries[kind][name].__module__ == module, (kind, name)  # loads the module
-    for kind, reg in registries.items():  # every method loaded now: each method name is listed
-        by_methods = {n for n, obj in reg.all().items() if obj.__module__.startswith("snnsim.methods.")}
-        assert by_methods == set(PROVIDERS.get(kind, {})), kind
+    registries = {"node": NODE_TYPES, "op": OPS, "rule": RULES, "encoder": encoders.ENCODERS}
+    for kind, reg in registries.items():
+        reg.all()
+        declared = {n: plugins.module_of(kind, n) for n in plugins.names(kind)}
+        assert {n: reg.origin[n] for n in reg} == declared, kind
+    assert set(networks.SPECS) == set(plugins.names("network"))
+    assert set(ANNS) == set(plugins.names("ann"))
+    assert PROVIDERS["rule"] == {n: m for n, m in plugins.table()["rule"].items() if m.startswith("snnsim.methods.")}
+    for name in plugins.names("viewer"):
+        assert callable(plugins.load("viewer", name))
+
+
+def test_a_third_party_entry_point_adds_a_rule_and_a_node_type(tmp_path):
+    """A package declaring ``snnsim.plugins`` entry points (KIND.NAME = module) adds its names: the CLI's
+    choices list them without torch, and naming them loads the package's module."""
+    (tmp_path / "myplug.py").write_text(
+        "from snnsim.core.nodes import LIFNeurons, SPIKING_PARAMS, register_node\n"
+        "class Mine(LIFNeurons):\n    pass\n"
+        "register_node('mine', Mine, SPIKING_PARAMS)\n")
+    dist = tmp_path / "myplug-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: myplug\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[snnsim.plugins]\nnode.mine = myplug\nrule.myrule = myplug\n")
+    code = ("import sys\nfrom snnsim import names, plugins\n"
+            "print(names.RULE_NAMES, 'torch' in sys.modules)\n"
+            "from snnsim.core.nodes import NODE_TYPES\nprint(NODE_TYPES['mine'].__module__)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "PYTHONPATH": f"{ROOT}:{tmp_path}"})
+    assert done.returncode == 0, done.stderr
+    rules, nodes = done.stdout.strip().splitlines()
+    assert rules == "('fastsnn', 'lif', 'myrule', 'spikebp', 'stbp-tdbn', 'ttfs') False"
+    assert nodes == "myplug"
+
+
+def test_an_entry_point_may_not_take_a_builtin_name(tmp_path, monkeypatch):
+    from snnsim import plugins
+
+    monkeypatch.setattr(plugins, "_entry_points", lambda: [("rule", "ttfs", "elsewhere.rule")])
+    plugins.table.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="rule.ttfs = elsewhere.rule"):
+            plugins.table()
+    finally:
+        monkeypatch.undo()
+        plugins.table.cache_clear()
 
 
 def test_unknown_names_list_the_lazy_ones_too():
@@ -96,6 +147,19 @@ def test_old_paths_warn_and_give_the_same_module():
     assert set(olds) <= warned
     with pytest.warns(FutureWarning, match="snnsim.training.trainer.fit"):
         from snnsim.training import fit  # noqa: F401
+
+
+@pytest.mark.parametrize("first", ["new", "old"])
+def test_an_old_path_leaves_the_new_package_attribute_alone(first):
+    """``import snnsim.extensions.fastsnn`` (= snnsim.methods.fastsnn.nodes) used to rebind
+    ``snnsim.methods.fastsnn`` to the nodes module, in an order-dependent way."""
+    imports = ["import snnsim.methods.fastsnn.rule", "import snnsim.extensions.fastsnn"]
+    code = ("import warnings, sys\nwarnings.simplefilter('ignore', FutureWarning)\n"
+            + "\n".join(imports if first == "new" else imports[::-1])
+            + "\nimport snnsim.methods\nprint(snnsim.methods.fastsnn.__name__, snnsim.methods.fastsnn.rule.__name__,"
+              " sys.modules['snnsim.extensions.fastsnn'].__name__)")
+    assert _fresh(code).split() == ["snnsim.methods.fastsnn", "snnsim.methods.fastsnn.rule",
+                                    "snnsim.methods.fastsnn.nodes"]
 
 
 def test_every_moved_path_still_imports():

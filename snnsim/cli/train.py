@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.resume and args.overwrite:
         raise UserError("give --resume (continue the run in --out) or --overwrite (replace it), not both")
     if args.method == "stdp":  # unsupervised, one image at a time: its own loop (snnsim.methods.stdp)
-        from snnsim.methods.stdp.cli import run as run_stdp
+        from snnsim.cli.stdp import run as run_stdp
         return run_stdp(args)
     out = out_dir(args.out, lock=ddp.rank_world()[0] == 0)  # the ranks share rank 0's --out
     keep_on_failure("metrics.csv")  # it goes with the last good checkpoint

@@ -8,33 +8,14 @@ Each method package holds its nodes, ops, learning rule, mapping and plots:
 - :mod:`snnsim.methods.ttfs`: time-to-first-spike networks and the ReLU identity mapping.
 - :mod:`snnsim.methods.fastsnn`: single-spike layers computed for all steps at once.
 
-Importing this package imports no method. :data:`PROVIDERS` tells the core registries
-(:mod:`snnsim.core.registry`) which module registers a node type, op, rule or encoder, so
-that a method is imported only when a spec, a checkpoint or a command names it. A new method
-adds its package here and one line per name it registers (see CONTRIBUTING.md).
+Importing this package imports no method. Which module registers a node type, op, rule or
+encoder is declared once in :mod:`snnsim.plugins`, so that a method is imported only when a spec,
+a checkpoint or a command names it. A new method adds its package here and one line per name it
+registers to :data:`snnsim.plugins.BUILTIN` (see CONTRIBUTING.md).
 """
 
-#: kind -> name -> module that registers it when imported.
-PROVIDERS: dict[str, dict[str, str]] = {
-    "node": {
-        "ttfs": "snnsim.methods.ttfs.nodes",
-        "ttfs_readout": "snnsim.methods.ttfs.nodes",
-        "fastlif": "snnsim.methods.fastsnn.nodes",
-        "peak_integrator": "snnsim.methods.fastsnn.nodes",
-    },
-    "op": {
-        "ttfs_maxpool2d": "snnsim.methods.ttfs.nodes",
-        "tdbn": "snnsim.methods.stbp.ops",
-        "identity": "snnsim.methods.stbp.ops",
-    },
-    "rule": {
-        "spikebp": "snnsim.methods.spikebp.rule",
-        "stbp-tdbn": "snnsim.methods.stbp.rule",
-        "ttfs": "snnsim.methods.ttfs.rule",
-        "fastsnn": "snnsim.methods.fastsnn.rule",
-        "lif": "snnsim.methods.fastsnn.rule",
-    },
-    "encoder": {
-        "log_latency": "snnsim.methods.fastsnn.encoding",
-    },
-}
+from snnsim.plugins import methods as _methods
+
+#: kind -> name -> module that registers it when imported: the method packages' part of the
+#: declaration in :mod:`snnsim.plugins` (derived from it; kept for code that reads it).
+PROVIDERS: dict[str, dict[str, str]] = {kind: names for kind, names in _methods().items() if names}

@@ -71,12 +71,13 @@ def test_name_lists_match_the_registries() -> None:
 
     import encoders
     import networks
-    from snnsim.methods import PROVIDERS
+    from snnsim import plugins
     from snnsim.training import RULES
     from snnsim.training.ann import ANNS
 
-    for module in sorted({m for names_of_kind in PROVIDERS.values() for m in names_of_kind.values()}):
-        importlib.import_module(module)
+    for kind in ("rule", "encoder", "network", "ann"):
+        for name in plugins.names(kind):
+            importlib.import_module(plugins.module_of(kind, name))
 
     assert names.ANN_NAMES == tuple(sorted(ANNS))
     assert names.NETWORK_NAMES == tuple(sorted(networks.SPECS))
