@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.snnsim-installed
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-all bench bench-stdp clean
+.PHONY: venv demo lint test test-all bench bench-stdp clean
 
 $(STAMP): requirements.txt setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -25,7 +25,13 @@ $(PEERS): $(STAMP) requirements-peers.txt
 demo: $(STAMP)
 	$(VENV)/bin/snnsim demo --out runs/demo
 
-test: $(PEERS)
+# ruff's rules and formatting (ruff.toml) and the import contracts (.importlinter)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+
+test: $(PEERS) lint
 	bash .ci/install-browser.sh
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 

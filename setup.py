@@ -36,7 +36,7 @@ setup(
         "jsonschema>=4.18",
     ],
     extras_require={
-        "dev": ["pytest>=7", "hypothesis>=6", "selenium>=4.10"],
+        "dev": ["pytest>=7", "hypothesis>=6", "selenium>=4.10", "ruff>=0.17", "import-linter>=2.16"],
         "datasets": ["tonic>=1.4"],
         "bench": ["snntorch>=0.9", "spikingjelly>=0.0.0.0.14"],
         "tensorboard": ["tensorboard>=2.14"],
