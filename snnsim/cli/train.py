@@ -89,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     enc = rule.encoder_config()
     # spike counts and SynOps count what the rule calls informative (TTFS: not the forced spikes at t_max)
-    ev = evaluate(network, data.test, lambda x, t: rule.encode(x), rule.timesteps, engine="fast",
+    ev = evaluate(network, data.test, lambda x, t: rule.spike_input(rule.encode(x)), rule.timesteps, engine="fast",
                   batch_size=rule.eval_batch_size, device=args.device, progress=not args.no_progress,
                   keep_first_batch=4, spike_filter=lambda spikes: rule.informative_spikes(network, spikes))
     rec = ev.first_batch

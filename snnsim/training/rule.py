@@ -51,6 +51,11 @@ class LearningRule(ABC):
     def loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Scalar loss of ``outputs [B, C]`` against labels ``y [B]``."""
 
+    def spike_input(self, inputs: Any) -> torch.Tensor:
+        """The spike train ``[T, B, ...]`` that the engines simulate, of what :meth:`encode`
+        returned (the same tensor unless a rule returns more, e.g. TTFS's exact times)."""
+        return inputs
+
     def take(self, inputs: torch.Tensor, rows: slice) -> torch.Tensor:
         """Samples ``rows`` of an encoded batch ``[T, B, ...]`` (a data-parallel rank's share,
         :func:`snnsim.training.distributed.shard`); a rule whose encoded input carries more than the

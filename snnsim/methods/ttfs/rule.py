@@ -16,11 +16,11 @@
   as in the paper, so that TTFS and ReLU training follow the same trajectory);
   cross-entropy on the logits. ``domain="relu"`` trains the ReLU twin instead (the
   same network, plain ReLU, no window clip; a control for comparisons).
-- Encoding: :meth:`TTFSRule.encode` returns the latency-coded spike train at the
-  simulation step (so the train command can simulate the result in the engines) and
-  carries the exact input times as the attribute ``ttfs_times``, which
-  :meth:`TTFSRule.outputs` uses (exact training) and :meth:`TTFSRule.take` slices with the
-  spikes for data-parallel ranks; without it, times are read from the (quantised) spikes.
+- Encoding: :meth:`TTFSRule.encode` returns a :class:`TTFSInput`: the latency-coded spike
+  train at the simulation step (``spikes``, what the train command simulates in the engines)
+  and the exact input times (``times``), which :meth:`TTFSRule.outputs` uses (exact training)
+  and :meth:`TTFSRule.take` slices with the spikes for data-parallel ranks; given a plain spike
+  train, :meth:`TTFSRule.outputs` reads the times from the (quantised) spikes.
   The step is a power of two with at least ``steps_per_window`` steps per unit
   time, coarsened until ``T <= timesteps`` (default 1000 steps) and until the train
   command's simulation of a batch fits ``sim_memory_mb`` (3 GB: conv nets get few steps).
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +55,14 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: Batch size of the train command's simulated evaluation (for the memory cap).
 EVAL_BATCH = 200
 CALIBRATION_SAMPLES = 2000
+
+
+class TTFSInput(NamedTuple):
+    """What :meth:`TTFSRule.encode` returns: the latency-coded spike train ``[T, B, ...]`` (bool)
+    and the exact input spike times ``[B, ...]`` in the rule's dtype."""
+
+    spikes: torch.Tensor
+    times: torch.Tensor
 
 
 class TTFSRule(LearningRule):
@@ -155,31 +163,32 @@ class TTFSRule(LearningRule):
         self._refresh_sim(network)
 
     # --- encode / forward / loss -------------------------------------------------------
-    def encode(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """Spike train ``[T, B, ...]`` at step :attr:`dt`, with the exact input times
-        ``1 - x`` attached as ``.ttfs_times`` (used by :meth:`outputs`)."""
-        spikes = encode_spikes(x, self.dt, self.timesteps)
-        spikes.ttfs_times = input_times(x.to(DTYPES[self.dtype]))
-        return spikes
+    def encode(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> TTFSInput:  # type: ignore[override]
+        """:class:`TTFSInput`: the spike train ``[T, B, ...]`` at step :attr:`dt` and the exact
+        input times ``1 - x`` ``[B, ...]`` (used by :meth:`outputs`)."""
+        return TTFSInput(encode_spikes(x, self.dt, self.timesteps), input_times(x.to(DTYPES[self.dtype])))
 
-    def take(self, inputs: torch.Tensor, rows: slice) -> torch.Tensor:
-        """Samples ``rows`` of the spike train ``[T, B, ...]`` and of its exact times."""
-        part = inputs[:, rows]
-        times = getattr(inputs, "ttfs_times", None)
-        if times is not None:
-            part.ttfs_times = times[rows]
-        return part
+    def spike_input(self, inputs: Union[TTFSInput, torch.Tensor]) -> torch.Tensor:
+        """The spike train ``[T, B, ...]`` of what :meth:`encode` returned (for the engines)."""
+        return inputs.spikes if isinstance(inputs, TTFSInput) else inputs
 
-    def outputs(self, network: Network, inputs: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B, C]`` of the exact forward pass. Also records each layer's earliest
+    def take(self, inputs: Union[TTFSInput, torch.Tensor], rows: slice) -> Union[TTFSInput, torch.Tensor]:  # type: ignore[override]
+        """Samples ``rows`` of the spike train ``[T, B, ...]`` and of its exact times ``[B, ...]``."""
+        if isinstance(inputs, TTFSInput):
+            return TTFSInput(inputs.spikes[:, rows], inputs.times[rows])
+        return inputs[:, rows]
+
+    def outputs(self, network: Network, inputs: Union[TTFSInput, torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+        """Logits ``[B, C]`` of the exact forward pass on a :class:`TTFSInput` (or a spike train ``[T, B, ...]``). Also records each layer's earliest
         spike in training mode (for :meth:`after_step`) and accumulates spike metrics in
         eval mode (one held-out pass at a time). The windows of a freshly built network
         must be set first by the explicit :meth:`calibrate` (``fit`` calls it)."""
         if self._pending:
             raise UserError("the TTFS windows of a freshly built network are not calibrated: call "
                             "rule.calibrate(network, train_split) first (fit() does)")
-        times = getattr(inputs, "ttfs_times", None)
-        if times is None:
+        if isinstance(inputs, TTFSInput):
+            times = inputs.times
+        else:
             times = times_from_spikes(inputs, float(network.dt))
         res = ttfs_forward(network, times=times, domain=self.domain)
         if network.training:

@@ -232,3 +232,19 @@ def test_train_cli_vgg_from_scratch(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["final_accuracy"] > 0.6 and len(report["rule"]["windows"]) == 5
     assert report["rule"]["held_out"]["layers"]["conv1"]["spikes_per_neuron"] > 0
+
+
+def test_encode_returns_the_spikes_and_the_exact_times_explicitly():
+    """TTFS's exact input times are part of what encode returns (TTFSInput), not an attribute on a
+    tensor: take slices both, and outputs on the spikes alone reads quantised times instead."""
+    from snnsim.methods.ttfs.rule import TTFSInput
+
+    rule = TTFSRule(timesteps=64)
+    x = torch.rand(4, 1, 3, 3, generator=torch.Generator().manual_seed(0))
+    enc = rule.encode(x)
+    assert isinstance(enc, TTFSInput) and not hasattr(enc.spikes, "ttfs_times")
+    assert enc.spikes.shape[1:] == x.shape and enc.spikes.dtype == torch.bool
+    torch.testing.assert_close(enc.times, (1 - x).to(enc.times.dtype))
+    part = rule.take(enc, slice(1, 3))
+    assert torch.equal(part.spikes, enc.spikes[:, 1:3]) and torch.equal(part.times, enc.times[1:3])
+    assert rule.spike_input(enc) is enc.spikes and rule.spike_input(enc.spikes) is enc.spikes
