@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 COMMANDS = Path(__file__).resolve().parents[2] / "snnsim" / "cli"
-HELPERS = {"__init__", "common", "outdir", "parsers"}  # shared by the commands, not commands themselves
+HELPERS = {"__init__", "common", "outdir", "parsers", "stdp"}  # shared helpers, not commands (stdp: train --method stdp)
 
 
 def command_modules() -> list[Path]:
