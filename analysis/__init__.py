@@ -19,7 +19,12 @@ from analysis.first_spikes import first_spike_times, plot_first_spike_times, ttf
 from analysis.html_viewer import HtmlView, view
 from analysis.raster import plot_raster, raster_points, shown_neurons
 from analysis.rates import (
-    firing_rates, neuron_rates, plot_firing_rates, plot_rate_histogram, rate_histogram_data, rates_from_counts,
+    firing_rates,
+    neuron_rates,
+    plot_firing_rates,
+    plot_rate_histogram,
+    rate_histogram_data,
+    rates_from_counts,
     rates_from_report,
 )
 from analysis.recording import Recording, RecordingLimitError, estimate_bytes, record

@@ -9,7 +9,14 @@ import torch
 from matplotlib.figure import Figure
 
 from analysis.plotting import (
-    PathLike, RecordLike, as_record, check_layers, layer_color, new_figure, save_figure, time_label,
+    PathLike,
+    RecordLike,
+    as_record,
+    check_layers,
+    layer_color,
+    new_figure,
+    save_figure,
+    time_label,
 )
 from encoders import first_spike_times as _first_spike_index
 from snnsim.errors import UserError

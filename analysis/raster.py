@@ -14,11 +14,20 @@ import torch
 from matplotlib.figure import Figure
 
 from analysis.plotting import (
-    PathLike, RecordLike, as_record, as_time_major, check_layers, check_sample, layer_color, new_figure, save_figure,
+    PathLike,
+    RecordLike,
+    as_record,
+    as_time_major,
+    check_layers,
+    check_sample,
+    layer_color,
+    new_figure,
+    save_figure,
     time_label,
 )
 from snnsim.engine import Record
 from snnsim.errors import UserError
+
 #: Most neurons drawn per layer by :func:`plot_raster` (evenly spaced subset above it).
 from snnsim.names import MAX_NEURONS  # noqa: E402  (light for the CLI)
 

@@ -8,7 +8,14 @@ from bindsnet.network import Network
 from matplotlib.figure import Figure
 
 from analysis.plotting import (
-    PathLike, RecordLike, as_record, check_layers, check_sample, new_figure, save_figure, time_label,
+    PathLike,
+    RecordLike,
+    as_record,
+    check_layers,
+    check_sample,
+    new_figure,
+    save_figure,
+    time_label,
 )
 from snnsim.core.nodes import SpikingNodes, param_json
 from snnsim.errors import UserError

@@ -77,7 +77,7 @@ class Model:
         threads = int(cfg.get("threads", 1))
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         import brian2 as b2
-        from brian2 import Hz, NeuronGroup, PoissonGroup, Synapses, mV, ms
+        from brian2 import Hz, NeuronGroup, PoissonGroup, Synapses, ms, mV
 
         self.b2 = b2
         b2.start_scope()

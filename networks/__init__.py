@@ -7,10 +7,21 @@ import importlib
 from typing import Any
 
 import snnsim  # noqa: F401  (first: its import guard keeps warnings alive when BindsNET loads)
-from snnsim import plugins
 from networks.builders import (
-    SPECS, build, conv_spec, diehl_fc, diehl_fc_spec, fc, fc_spec, lenet, lenet_spec, resnet19_spec, scnn, scnn_spec,
+    SPECS,
+    build,
+    conv_spec,
+    diehl_fc,
+    diehl_fc_spec,
+    fc,
+    fc_spec,
+    lenet,
+    lenet_spec,
+    resnet19_spec,
+    scnn,
+    scnn_spec,
 )
+from snnsim import plugins
 
 #: ResNet parts, which live with STBP (:mod:`snnsim.methods.stbp.resnet`) and load on first use.
 _RESNET = ("add_block", "add_stage", "basic_block", "conv_bn", "lif", "resnet19")

@@ -77,7 +77,7 @@ def check_call(fn: Callable[..., Any], params: dict[str, Any], what: str) -> Non
             raise UserTypeError(f"{what}: parameter {key!r} must be {_describe(accepted[key])}, got {value!r}")
 
 
-def as_path(value: Any, name: str = "path") -> "Path":
+def as_path(value: Any, name: str = "path") -> Path:
     """``value`` (str or path-like) as a :class:`pathlib.Path`; anything else (None, a number)
     raises :class:`UserTypeError` naming ``name`` instead of pathlib's TypeError."""
     if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
@@ -85,7 +85,7 @@ def as_path(value: Any, name: str = "path") -> "Path":
     return Path(value)
 
 
-def regular_file(path: "Path", what: str = "file", missing: str = "") -> "Path":
+def regular_file(path: Path, what: str = "file", missing: str = "") -> Path:
     """``path`` if it is a regular file (or a link to one); a directory, a device (``/dev/zero``
     would be read forever), a FIFO or a socket is a one-line :class:`UserError` saying which,
     a missing file a ``FileNotFoundError`` (``missing``: its message, default "{what} PATH is

@@ -84,7 +84,7 @@ def _entry_points() -> list[tuple[str, str, str]]:
     return found
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def table() -> dict[str, dict[str, str]]:
     """Every declared name: :data:`BUILTIN` plus the installed entry points (read once per process).
     An entry point may not take a name snnsim declares (ValueError)."""

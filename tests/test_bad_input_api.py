@@ -20,12 +20,12 @@ import encoders
 import networks
 from snnsim.core.io import load_network, save_network
 from snnsim.core.spec import build_network
-from snnsim.limits import check_allocation
 from snnsim.data.datasets import Split, load_dataset
 from snnsim.data.events import read_nmnist_bin, read_shd_h5
 from snnsim.data.idx import read_idx
 from snnsim.engine import simulate
 from snnsim.errors import UserError, UserTypeError
+from snnsim.limits import check_allocation
 from snnsim.methods.conversion import convert
 from snnsim.training import get_rule
 from snnsim.training.ann import build_ann, load_ann, save_ann, train_ann

@@ -1,7 +1,7 @@
 """The package layout: the core and the engine load no method; methods register lazily;
 the 0.1 module paths still work, with a warning."""
-import json
 import importlib
+import json
 import subprocess
 import sys
 import warnings

@@ -207,7 +207,7 @@ class EncoderChoice:
 
 
 def make_encoder(choice: EncoderChoice, seed: int,
-                 device: str) -> Callable[["torch.Tensor", int], "torch.Tensor"]:
+                 device: str) -> Callable[[torch.Tensor, int], torch.Tensor]:
     """The encoder ``f(x [B, ...], T) -> [T, B, ...]`` of ``choice``, with a generator on
     ``device`` seeded by ``seed`` for the stochastic ones."""
     import torch
@@ -232,7 +232,7 @@ def make_encoder(choice: EncoderChoice, seed: int,
     return encoders.get_encoder(name, **choice.params)
 
 
-def train_from_args(args: argparse.Namespace, data: "Dataset", batch_size: int, **options: Any) -> tuple:
+def train_from_args(args: argparse.Namespace, data: Dataset, batch_size: int, **options: Any) -> tuple:
     """Build the ANN ``args.net`` for ``data`` (``options``: further builder arguments, e.g.
     ``hidden``, ``bias``) and train it with the ANN training options (``train-ann``,
     ``convert --net``); returns (model on cpu, history, held-out accuracy)."""

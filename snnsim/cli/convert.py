@@ -32,7 +32,14 @@ import torch
 
 from analysis import confusion_matrix, save_record
 from snnsim.cli.common import (
-    EncoderChoice, load_data, make_encoder, out_dir, print_written, setup_run, threads_info, train_from_args,
+    EncoderChoice,
+    load_data,
+    make_encoder,
+    out_dir,
+    print_written,
+    setup_run,
+    threads_info,
+    train_from_args,
     write_report,
 )
 from snnsim.cli.parsers import TUNED

@@ -15,7 +15,12 @@ import torch
 
 import encoders
 from analysis import (
-    confusion_matrix, energy_report, layer_thresholds, plot_accuracy_vs_time, plot_firing_rates, plot_raster,
+    confusion_matrix,
+    energy_report,
+    layer_thresholds,
+    plot_accuracy_vs_time,
+    plot_firing_rates,
+    plot_raster,
     save_record,
 )
 from snnsim.cli.common import out_dir, print_written, set_threads, threads_info, write_report

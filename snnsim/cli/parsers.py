@@ -11,11 +11,28 @@ from typing import Callable, NamedTuple, NoReturn
 
 from snnsim import __version__
 from snnsim.cli.common import (
-    add_data_args, add_run_args, float_in, learning_rate, positive_float, positive_int, seed_int,
+    add_data_args,
+    add_run_args,
+    float_in,
+    learning_rate,
+    positive_float,
+    positive_int,
+    seed_int,
 )
 from snnsim.names import (
-    ANN_LR, ANN_NAMES, DEFAULT_MAX_RATES, DEFAULT_THRESHOLDS, ENCODER_NAMES, ENGINES, LIF_ENCODINGS, MAX_NEURONS,
-    NETWORK_NAMES, NORMS, OPTIMIZERS, RULE_NAMES, SCHEDULES,
+    ANN_LR,
+    ANN_NAMES,
+    DEFAULT_MAX_RATES,
+    DEFAULT_THRESHOLDS,
+    ENCODER_NAMES,
+    ENGINES,
+    LIF_ENCODINGS,
+    MAX_NEURONS,
+    NETWORK_NAMES,
+    NORMS,
+    OPTIMIZERS,
+    RULE_NAMES,
+    SCHEDULES,
 )
 
 #: Kinds of ``snnsim plot --kind``.

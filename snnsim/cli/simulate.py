@@ -10,7 +10,14 @@ import encoders
 import networks
 from analysis import confusion_matrix, energy_report, layer_thresholds, plot_raster, save_record
 from snnsim.cli.common import (
-    EncoderChoice, load_data, make_encoder, out_dir, print_written, setup_run, threads_info, write_report,
+    EncoderChoice,
+    load_data,
+    make_encoder,
+    out_dir,
+    print_written,
+    setup_run,
+    threads_info,
+    write_report,
 )
 from snnsim.core.io import load_network, read_meta
 from snnsim.engine.evaluate import evaluate, output_layer

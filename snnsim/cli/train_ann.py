@@ -15,7 +15,14 @@ import time
 from typing import Any
 
 from snnsim.cli.common import (
-    layer_sizes, load_data, out_dir, print_written, setup_run, threads_info, train_from_args, write_report,
+    layer_sizes,
+    load_data,
+    out_dir,
+    print_written,
+    setup_run,
+    threads_info,
+    train_from_args,
+    write_report,
 )
 from snnsim.errors import UserError
 from snnsim.training.ann import save_ann

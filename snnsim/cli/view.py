@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from snnsim.errors import UserError
 

@@ -12,11 +12,19 @@ from typing import Any, Iterable, Optional, Sequence
 import torch
 from bindsnet.network.nodes import Input, Nodes
 
-from snnsim.core import schema
 from snnsim.core import autograd as native_lif
+from snnsim.core import schema
 from snnsim.core.autograd import multistep_neuron
 from snnsim.core.dynamics import (
-    RESETS, NeuronParams, NeuronState, Param, check_params, filled, neuron_multistep, neuron_step, resume_current,
+    RESETS,
+    NeuronParams,
+    NeuronState,
+    Param,
+    check_params,
+    filled,
+    neuron_multistep,
+    neuron_step,
+    resume_current,
     synaptic_filter,
 )
 from snnsim.core.registry import Registry

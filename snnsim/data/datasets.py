@@ -143,7 +143,7 @@ class Split:
                 idx = order[start:end]
                 yield self.x[idx], self.y[idx]
 
-    def subset(self, n: int) -> "Split":
+    def subset(self, n: int) -> Split:
         """The first ``min(n, len(self))`` samples (views of the same storage)."""
         n = _check_positive_int(n, "n")
         return Split(self.x[:n], self.y[:n])

@@ -92,7 +92,7 @@ class Record:
             return self.counts(layer).reshape(self.batch_size, -1).argmax(1)
         raise UserError(f"readout must be 'spikes', 'voltage' or 'auto', got {readout!r}")
 
-    def to(self, device: Optional[torch.device | str]) -> "Record":
+    def to(self, device: Optional[torch.device | str]) -> Record:
         return Record(
             {k: v.to(device) for k, v in self.spikes.items()},
             {k: v.to(device) for k, v in self.voltages.items()},

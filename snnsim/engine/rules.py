@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import torch
-from bindsnet.learning import learning as L
 from bindsnet.learning import MCC_learning as M
+from bindsnet.learning import learning as L
 from bindsnet.network.topology import Connection, MulticompartmentConnection
 from bindsnet.network.topology_features import Weight
 

@@ -114,7 +114,7 @@ def _shape_ok(network: Any, plastic: list, inputs: dict) -> Optional[tuple]:
 
 
 def kernel_for(network: Any, plastic: list, inputs: dict, want_v: bool = False,
-               learn: bool = True) -> Optional["DiehlCookKernel"]:
+               learn: bool = True) -> Optional[DiehlCookKernel]:
     """A :class:`DiehlCookKernel` for this run (``learn=False``: no rule applied), or None (the torch loop)."""
     if want_v or native_off("SNNSIM_NATIVE_PLASTIC") is not None:
         return None

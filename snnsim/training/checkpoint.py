@@ -25,8 +25,14 @@ import torch
 from bindsnet.network import Network
 
 from snnsim.core.io import (
-    SPEC_FILE, commit_directory, load_tensors, network_from_checkpoint, read_checkpoint, recover_directory,
-    save_network, tensor_bytes,
+    SPEC_FILE,
+    commit_directory,
+    load_tensors,
+    network_from_checkpoint,
+    read_checkpoint,
+    recover_directory,
+    save_network,
+    tensor_bytes,
 )
 from snnsim.errors import UserError
 from snnsim.training import distributed as ddp

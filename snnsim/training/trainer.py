@@ -54,7 +54,7 @@ class TrainConfig:
     eval_batch_size: int = 200
     bptt_segment: Optional[int] = None  # BPTT in checkpointed segments of K steps (snnsim.engine.segments)
 
-    def check(self) -> "TrainConfig":
+    def check(self) -> TrainConfig:
         check_call(TrainConfig, asdict(self), "TrainConfig")  # types first
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise UserError("epochs, batch_size and eval_batch_size must be >= 1")

@@ -12,10 +12,26 @@ from matplotlib.figure import Figure
 
 import networks
 from analysis import (
-    RasterViewer, accuracy_curves, confusion_matrix, firing_rates, first_spike_times, layer_thresholds, neuron_rates,
-    plot_accuracy_vs_time, plot_confusion_matrix, plot_firing_rates, plot_first_spike_times, plot_raster,
-    plot_rate_histogram, plot_traces, raster_points, rate_histogram_data, rates_from_counts, rates_from_report,
-    shown_neurons, ttfs_histogram_data,
+    RasterViewer,
+    accuracy_curves,
+    confusion_matrix,
+    firing_rates,
+    first_spike_times,
+    layer_thresholds,
+    neuron_rates,
+    plot_accuracy_vs_time,
+    plot_confusion_matrix,
+    plot_firing_rates,
+    plot_first_spike_times,
+    plot_raster,
+    plot_rate_histogram,
+    plot_traces,
+    raster_points,
+    rate_histogram_data,
+    rates_from_counts,
+    rates_from_report,
+    shown_neurons,
+    ttfs_histogram_data,
 )
 from snnsim.core.spec import build_network
 from snnsim.engine import Record, simulate

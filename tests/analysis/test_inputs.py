@@ -23,8 +23,18 @@ from matplotlib.collections import PathCollection  # noqa: E402
 
 import networks  # noqa: E402
 from analysis import (  # noqa: E402
-    RasterViewer, firing_rates, first_spike_times, neuron_rates, plot_firing_rates, plot_first_spike_times, plot_raster,
-    plot_rate_histogram, plot_traces, raster_points, rate_histogram_data, trace_data,
+    RasterViewer,
+    firing_rates,
+    first_spike_times,
+    neuron_rates,
+    plot_firing_rates,
+    plot_first_spike_times,
+    plot_raster,
+    plot_rate_histogram,
+    plot_traces,
+    raster_points,
+    rate_histogram_data,
+    trace_data,
 )
 from analysis.plotting import as_record, as_time_major  # noqa: E402
 from encoders import first_spike_times as first_spike_index  # noqa: E402

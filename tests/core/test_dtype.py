@@ -6,7 +6,6 @@ from torch import nn
 import networks
 from encoders import constant_current
 from snnsim.core.connections import ModuleConnection
-from snnsim.engine import simulate
 from snnsim.methods.ttfs import from_relu, simulate_ttfs
 from tests.helpers import assert_engines_agree, poisson_input, scale_weights
 

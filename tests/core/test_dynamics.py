@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from snnsim.core.dynamics import (
-    NeuronParams, NeuronState, check_params, initial_state, leak_from_tau, neuron_multistep, neuron_step,
+    NeuronParams,
+    NeuronState,
+    check_params,
+    initial_state,
+    leak_from_tau,
+    neuron_multistep,
+    neuron_step,
 )
 
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from bindsnet.learning import MCC_learning, MSTDPET, Hebbian, PostPre, WeightDependentPostPre
+from bindsnet.learning import MSTDPET, Hebbian, MCC_learning, PostPre, WeightDependentPostPre
 from bindsnet.learning.learning import LearningRule
 from bindsnet.models import DiehlAndCook2015
 from bindsnet.network import Network

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 import networks
-from snnsim.engine import forward, simulate
+from snnsim.engine import simulate
 
 DEVICE = os.environ.get("SNNSIM_TEST_DEVICE", "cuda")
 pytestmark = pytest.mark.skipif(DEVICE.startswith("cuda") and not torch.cuda.is_available(),

@@ -16,7 +16,13 @@ from snnsim.methods.conversion.convert import OUTPUTS, RESETS, Conversion, conve
 from snnsim.methods.conversion.fold import fold_batchnorm
 from snnsim.methods.conversion.graph import SUPPORTED, Step, trace_chain
 from snnsim.methods.conversion.normalize import (
-    NORMS, activation_stats, cumulative_scales, data_factors, max_positive_weight, model_factor, percentile,
+    NORMS,
+    activation_stats,
+    cumulative_scales,
+    data_factors,
+    max_positive_weight,
+    model_factor,
+    percentile,
     percentile_factors,
 )
 

@@ -28,6 +28,7 @@ from snnsim.data.datasets import Split
 from snnsim.engine.evaluate import Encoder, Evaluation, evaluate, first_step_reaching
 from snnsim.errors import UserError
 from snnsim.methods.conversion.convert import Conversion, convert
+
 #: the grid of the default search: global thresholds x Poisson rates (Hz at dt = 1 ms)
 from snnsim.names import DEFAULT_MAX_RATES, DEFAULT_THRESHOLDS  # noqa: E402  (light for the CLI)
 from snnsim.progress import progress_bar

@@ -52,7 +52,12 @@ import torch
 
 from snnsim.core.surrogate import fast_sigmoid
 from snnsim.native.fastsnn import (  # noqa: F401  (native_status, set_native are public here too)
-    _native_backward, _native_decay, _native_forward, _native_usable, native_status, set_native,
+    _native_backward,
+    _native_decay,
+    _native_forward,
+    _native_usable,
+    native_status,
+    set_native,
 )
 
 DECAY_METHODS = ("auto", "scan", "matmul", "fft")

@@ -26,7 +26,13 @@ from snnsim.core import schema
 from snnsim.core.dynamics import leaky_integrate
 from snnsim.core.nodes import SPIKING_PARAMS, Integrator, SpikingNodes, register_node
 from snnsim.methods.fastsnn.layer import (
-    DECAY_METHODS, DEFAULT_GRAD, GRAD_MODES, fast_lif, fast_lif_segment, peak_potential, peak_segment,
+    DECAY_METHODS,
+    DEFAULT_GRAD,
+    GRAD_MODES,
+    fast_lif,
+    fast_lif_segment,
+    peak_potential,
+    peak_segment,
 )
 
 _FIXED = {"reset": "none", "v_reset": 0.0, "refrac": 0, "spiking": True}

@@ -49,7 +49,7 @@ class STDPConfig:
     min_spikes: int = 0  # the paper re-presents with +rate_step Hz below this many spikes (0: off)
     rate_step: float = 32.0
 
-    def check(self) -> "STDPConfig":
+    def check(self) -> STDPConfig:
         for name in ("n_neurons", "timesteps", "epochs", "update_interval", "checkpoint_every", "label_samples"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:

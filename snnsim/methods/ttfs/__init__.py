@@ -15,17 +15,35 @@ in :mod:`snnsim.methods.ttfs.rule`.
 """
 from snnsim.methods.ttfs.build import VGG_FEATURES, VGG_HIDDEN, build_fc, build_vgg, fc_spec, init_glorot, vgg_spec
 from snnsim.methods.ttfs.chain import (
-    INPUT_T_MAX, TTFSLayer, hidden_layers, readout_time, set_windows, ttfs_layers, windows,
+    INPUT_T_MAX,
+    TTFSLayer,
+    hidden_layers,
+    readout_time,
+    set_windows,
+    ttfs_layers,
+    windows,
 )
 from snnsim.methods.ttfs.exact import DOMAINS, TTFSResult, input_times, times_from_spikes, ttfs_forward
 from snnsim.methods.ttfs.mapping import from_relu
 from snnsim.methods.ttfs.metrics import SpikeStats, informative_spikes, spike_metrics
 from snnsim.methods.ttfs.nodes import EarliestMaxPool2d, TTFSNodes, TTFSReadout, readout_step, ttfs_step
 from snnsim.methods.ttfs.simulate import (
-    Simulation, dyadic_dt, encode_spikes, encoder_config, set_dt, sim_dt, sim_timesteps, simulate_ttfs,
+    Simulation,
+    dyadic_dt,
+    encode_spikes,
+    encoder_config,
+    set_dt,
+    sim_dt,
+    sim_timesteps,
+    simulate_ttfs,
 )
 from snnsim.methods.ttfs.windowing import (
-    DEFAULT_GROWTH, DEFAULT_MARGIN, batch_min_times, calibrate_windows, grow_windows, max_activations,
+    DEFAULT_GROWTH,
+    DEFAULT_MARGIN,
+    batch_min_times,
+    calibrate_windows,
+    grow_windows,
+    max_activations,
 )
 
 __all__ = [

@@ -43,9 +43,25 @@ from bindsnet.network import Network
 
 from snnsim.errors import UserError
 from snnsim.methods.ttfs import (
-    DEFAULT_GROWTH, DEFAULT_MARGIN, SpikeStats, batch_min_times, build_fc, build_vgg, calibrate_windows, encode_spikes,
-    encoder_config, from_relu, grow_windows, informative_spikes, input_times, readout_time, set_dt, sim_dt,
-    times_from_spikes, ttfs_forward, windows,
+    DEFAULT_GROWTH,
+    DEFAULT_MARGIN,
+    SpikeStats,
+    batch_min_times,
+    build_fc,
+    build_vgg,
+    calibrate_windows,
+    encode_spikes,
+    encoder_config,
+    from_relu,
+    grow_windows,
+    informative_spikes,
+    input_times,
+    readout_time,
+    set_dt,
+    sim_dt,
+    times_from_spikes,
+    ttfs_forward,
+    windows,
 )
 from snnsim.training.ann import load_ann
 from snnsim.training.distributed import all_min

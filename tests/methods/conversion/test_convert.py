@@ -10,7 +10,13 @@ from snnsim.core.io import load_network, save_network
 from snnsim.data.datasets import load_dataset
 from snnsim.engine import simulate
 from snnsim.methods.conversion import (
-    convert, fold_batchnorm, forward_blocks, group_blocks, model_factor, percentile, trace_chain,
+    convert,
+    fold_batchnorm,
+    forward_blocks,
+    group_blocks,
+    model_factor,
+    percentile,
+    trace_chain,
 )
 from tests.helpers import poisson_input
 

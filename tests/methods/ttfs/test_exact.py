@@ -7,8 +7,20 @@ import torch
 from torch import nn
 
 from snnsim.methods.ttfs import (
-    batch_min_times, build_fc, calibrate_windows, from_relu, grow_windows, hidden_layers, input_times, max_activations,
-    readout_time, set_windows, spike_metrics, ttfs_forward, ttfs_layers, windows,
+    batch_min_times,
+    build_fc,
+    calibrate_windows,
+    from_relu,
+    grow_windows,
+    hidden_layers,
+    input_times,
+    max_activations,
+    readout_time,
+    set_windows,
+    spike_metrics,
+    ttfs_forward,
+    ttfs_layers,
+    windows,
 )
 from snnsim.training.ann import ann_fc
 

@@ -10,8 +10,17 @@ from snnsim.core.spec import build_network
 from snnsim.data.datasets import load_dataset
 from snnsim.engine import simulate
 from snnsim.methods.ttfs import (
-    EarliestMaxPool2d, SpikeStats, encode_spikes, from_relu, set_dt, sim_dt, simulate_ttfs, spike_metrics, ttfs_forward,
-    ttfs_layers, windows,
+    EarliestMaxPool2d,
+    SpikeStats,
+    encode_spikes,
+    from_relu,
+    set_dt,
+    sim_dt,
+    simulate_ttfs,
+    spike_metrics,
+    ttfs_forward,
+    ttfs_layers,
+    windows,
 )
 from snnsim.training.ann import train_ann
 
