@@ -134,7 +134,8 @@ def train_ann_args(p: argparse.ArgumentParser) -> None:
     t.add_argument("--distributed", action="store_true",
                    help="data-parallel DDP training; launch with torchrun --nproc_per_node N -m snnsim train-ann ...")
     t.add_argument("--dist-timeout", type=positive_float, default=None, metavar="SECONDS",
-                   help="with --distributed: how long a rank waits for the others (default $SNNSIM_DIST_TIMEOUT or 300)")
+                   help="with --distributed: how long a rank waits for the others "
+                        "(default $SNNSIM_DIST_TIMEOUT or 300)")
     add_run_args(p, batch_size=64)
 
 

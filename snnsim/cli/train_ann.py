@@ -45,6 +45,8 @@ def ann_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The trainer's options from the command line (``--momentum``: train-ann's default 0.5)."""
+    if not 0.0 <= args.momentum < 1.0:  # also NaN
+        raise UserError(f"--momentum must be in [0, 1), got {args.momentum}")
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                        momentum=args.momentum, schedule=args.schedule, seed=args.seed, patience=args.patience,
                        eval_batch_size=EVAL_BATCH).check()
