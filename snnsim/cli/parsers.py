@@ -124,8 +124,9 @@ def simulate_args(p: argparse.ArgumentParser) -> None:
 
 
 def train_ann_args(p: argparse.ArgumentParser) -> None:
-    p.description = ("Train a ReLU ANN of Diehl et al. (2015) / Lee et al. (2020) with Adam "
-                     "and write the checkpoint (ann.json, ann.pt) and report.json to --out.")
+    p.description = ("Train a ReLU ANN of Diehl et al. (2015) / Lee et al. (2020) with Adam (or SGD) through the "
+                     "shared trainer and write the ANN (ann.json, ann.pt), report.json, metrics.csv and a checkpoint "
+                     "(OUT/checkpoint) every epoch to --out.")
     p.add_argument("--net", default="fc", choices=ANN_NAMES, help="network (default fc)")
     p.add_argument("--out", required=True, help="output directory")
     g = p.add_argument_group("architecture")
@@ -139,6 +140,19 @@ def train_ann_args(p: argparse.ArgumentParser) -> None:
                         "FC2 net: --hidden 340 --bias --no-output-relu")
     add_data_args(p)
     add_train_args(p)
+    t = p.add_argument_group("trainer (as snnsim train)")
+    t.add_argument("--schedule", default="none", choices=SCHEDULES, help="learning-rate schedule")
+    t.add_argument("--patience", type=positive_int, default=None,
+                   help="early stopping after N epochs without held-out improvement")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint (--epochs may grow)")
+    t.add_argument("--overwrite", action="store_true",
+                   help="train into an --out that holds a run with other settings (its checkpoint is replaced)")
+    t.add_argument("--tensorboard", action="store_true", help="also log to OUT/tensorboard")
+    t.add_argument("--distributed", action="store_true",
+                   help="data-parallel DDP training; launch with torchrun --nproc_per_node N -m snnsim train-ann ...")
+    t.add_argument("--dist-timeout", type=positive_float, default=None, metavar="SECONDS",
+                   help="with --distributed: how long a rank waits for the others "
+                        "(default $SNNSIM_DIST_TIMEOUT or 300)")
     add_run_args(p, batch_size=64)
 
 

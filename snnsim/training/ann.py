@@ -15,13 +15,11 @@ scores. Every builder also takes ``bias=True`` (biases, drawn like the weights) 
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from snnsim.argcheck import as_path
@@ -32,7 +30,7 @@ from snnsim.data.datasets import Split
 from snnsim.errors import UserError, UserTypeError
 from snnsim.limits import check_allocation, module_bytes
 from snnsim.names import ANN_LR, MAX_LR, MAX_SEED
-from snnsim.progress import progress_bar, progress_line
+from snnsim.progress import progress_line
 
 ANN_CONFIG = "ann.json"
 #: ``ann.json`` as :func:`save_ann` writes it (``files``/``sha256``: the seal of :func:`snnsim.core.io.write_sealed`)
@@ -225,26 +223,20 @@ def _check_train_args(dataset_split: Split, val_split: Optional[Split], epochs: 
         raise UserError(f"momentum must be in [0, 1), got {momentum!r}")
 
 
-def _ann_epoch(model: nn.Module, split: Split, opt: torch.optim.Optimizer, gen: torch.Generator,
-               batch_size: int, device: Union[str, torch.device], bar: Any) -> dict[str, float]:
-    """One shuffled pass over ``split`` (images ``[B, C, H, W]``, labels ``[B]``) in train
-    mode; returns ``loss`` (mean), ``train_accuracy`` and ``seconds``. Closes ``bar``."""
-    model.train()
-    t0 = time.perf_counter()
-    loss_sum, correct, n = 0.0, 0, len(split)
-    for x, y in split.batches(batch_size, shuffle=True, generator=gen):
-        x, y = x.to(device), y.to(device)
-        out = model(x)
-        loss = F.cross_entropy(out, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        loss_sum += loss.item() * x.shape[0]
-        correct += int((out.argmax(1) == y).sum())
-        bar.update(x.shape[0])
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-    bar.close()
-    return {"loss": loss_sum / n, "train_accuracy": correct / n, "seconds": time.perf_counter() - t0}
+class HistoryRow(dict):
+    """One epoch of :func:`train_ann`'s history, with the keys of the shared trainer's history
+    (:func:`snnsim.training.trainer.fit`). The names of snnsim 0.2.0, ``loss`` (now
+    ``train_loss``) and ``val_accuracy`` (now ``test_accuracy``), still read, with a warning."""
+
+    OLD_NAMES = {"loss": "train_loss", "val_accuracy": "test_accuracy"}
+
+    def __missing__(self, key: str) -> Any:
+        new = self.OLD_NAMES.get(key)
+        if new is None or new not in self:
+            raise KeyError(key)
+        warnings.warn(f"train_ann's history key {key!r} is now {new!r} (the trainer's history); the old name will "
+                      "be removed in the next release", FutureWarning, stacklevel=2)
+        return self[new]
 
 
 def train_ann(
@@ -262,40 +254,43 @@ def train_ann(
     optimizer: str = "adam",
     momentum: float = 0.5,
 ) -> list[dict[str, float]]:
-    """Train ``model`` with Adam (or SGD) and cross-entropy on its outputs.
+    """Train ``model`` with Adam (or SGD) and cross-entropy on its outputs, through the shared
+    trainer :func:`snnsim.training.trainer.fit` (rule :class:`snnsim.training.ann_rule.ANNRule`).
 
     Args:
         dataset_split: training images ``x [N, C, H, W]`` and labels ``y [N]``.
-        epochs: passes over the data (shuffled with a generator seeded by ``seed``).
+        epochs: passes over the data (epoch ``e`` shuffled and its dropout masks drawn with
+            generators seeded by ``seed * 1000 + e``, as every rule's).
         optimizer: ``"adam"`` or ``"sgd"`` (with ``momentum``; Diehl et al. used SGD with
             lr 1 and momentum 0.5).
         val_split: optional held-out split, evaluated after every epoch.
         progress: progress bars (drawn only on a terminal, see :mod:`snnsim.progress`).
         verbose: print one summary line per epoch (loss, accuracy) to stdout.
-    Returns one dict per epoch: ``epoch``, ``loss`` (mean training loss),
-    ``train_accuracy`` (on the fly, with dropout), ``seconds`` and, with ``val_split``,
-    ``val_accuracy``. The model is left in eval mode.
+    Returns one :class:`HistoryRow` per epoch: ``epoch``, ``train_loss`` (mean training loss),
+    ``train_accuracy`` (on the fly, with dropout), ``lr``, ``seconds`` and, with ``val_split``,
+    ``test_accuracy``. The model is left in eval mode. For resume, schedules, early stopping
+    and checkpoints call ``fit`` with the rule (as ``snnsim train-ann`` does).
     """
+    from snnsim.data.datasets import Dataset
+    from snnsim.training.ann_rule import ANNRule
+    from snnsim.training.trainer import TrainConfig, fit
+
     _check_train_args(dataset_split, val_split, epochs, lr, seed, batch_size, optimizer, momentum)
     _check_fits(model, dataset_split, "dataset_split")
-    torch.manual_seed(seed)  # dropout masks
-    gen = torch.Generator().manual_seed(seed)
-    model.to(device)
-    opt = (torch.optim.Adam(model.parameters(), lr=lr) if optimizer == "adam"
-           else torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum))
-    history: list[dict[str, float]] = []
-    n = len(dataset_split)
-    for epoch in range(1, epochs + 1):
-        bar = progress_bar(n, f"train ANN epoch {epoch}/{epochs}", "sample", progress)
-        row = {"epoch": epoch, **_ann_epoch(model, dataset_split, opt, gen, batch_size, device, bar)}
-        if val_split is not None:
-            row["val_accuracy"] = ann_accuracy(model, val_split, device=device)
-        history.append(row)
-        if verbose:
-            held_out = f", held-out {row['val_accuracy']:.4f}" if "val_accuracy" in row else ""
-            progress_line(f"ANN epoch {epoch}: loss {row['loss']:.4f}, train {row['train_accuracy']:.4f}"
-                          f"{held_out} ({row['seconds']:.1f} s)")
-    model.eval()
+    held_out = val_split if val_split is not None else dataset_split  # fit measures one every epoch
+    n_classes = getattr(model, "n_classes", int(dataset_split.y.max()) + 1)
+    data = Dataset("train_ann", dataset_split, held_out, n_classes, tuple(dataset_split.x.shape[1:]))
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=float(lr), optimizer=optimizer,
+                      momentum=float(momentum), seed=seed, eval_batch_size=500)
+    model, summary = fit(ANNRule.for_model(model), model, data, cfg, device=device, progress=progress,
+                         verbose=verbose and val_split is not None)
+    history = [HistoryRow(row) for row in summary["history"]]
+    for row in history:
+        if val_split is None:  # the held-out figure was the training split's
+            del row["test_accuracy"]
+            if verbose:
+                progress_line(f"ANN epoch {row['epoch']}: loss {row['train_loss']:.4f}, "
+                              f"train {row['train_accuracy']:.4f} ({row['seconds']:.1f} s)")
     _warn_if_dead(model, dataset_split, device)
     return history
 
@@ -314,10 +309,11 @@ def _warn_if_dead(model: nn.Module, split: Split, device: Union[str, torch.devic
 # --------------------------------------------------------------------------- save / load
 def save_ann(model: nn.Module, name: Optional[str] = None, directory: Union[str, Path, None] = None, *,
              input_shape: Optional[Sequence[int]] = None, n_classes: Optional[int] = None,
-             extra: Optional[dict[str, Any]] = None) -> Path:
+             extra: Optional[dict[str, Any]] = None, files: Optional[dict[str, bytes]] = None) -> Path:
     """Write ``ann.json`` (net name, input shape, n_classes, dropout) and ``ann.pt``
     (the state_dict) to ``directory``. ``name``/``input_shape``/``n_classes`` default to
-    those an :class:`ANN` remembers. Returns the directory."""
+    those an :class:`ANN` remembers; ``files``: further files that ``ann.json`` seals with
+    ``ann.pt`` (the trainer's ``trainer.pt``). Returns the directory."""
     if directory is None:
         raise UserTypeError("save_ann needs a directory")
     cfg = model.config() if isinstance(model, ANN) else {}
@@ -336,7 +332,7 @@ def save_ann(model: nn.Module, name: Optional[str] = None, directory: Union[str,
         "format": ANN_FORMAT, "net": name, "input_shape": [int(d) for d in shape],
         "n_classes": int(classes), "dropout": float(cfg.get("dropout", 0.5)),
         "options": cfg.get("options", {}), "extra": extra or {},
-    }, {ANN_WEIGHTS: blob})
+    }, {ANN_WEIGHTS: blob, **(files or {})})
 
 
 def load_ann(directory: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> ANN:

@@ -180,7 +180,7 @@ def _start(rule: LearningRule, network: Optional[Network], data: Dataset, cfg: T
     state: dict[str, Any] = {}
     if resume:
         current = {"train_config": asdict(cfg), **(extra or {})}
-        network, state = resume_state(ckpt, current, device)
+        network, state = getattr(rule, "resume_state", resume_state)(ckpt, current, device)
     elif network is None:
         raise UserError("fit needs a network unless it resumes from a checkpoint")
     else:
@@ -197,6 +197,8 @@ def _start(rule: LearningRule, network: Optional[Network], data: Dataset, cfg: T
             sched.load_state_dict(state["schedule"])
         history = list(state["history"])
         start_epoch = int(state["epoch"]) + 1
+        if hasattr(rule, "load_rng_state"):
+            rule.load_rng_state(state.get("rng"), device)
     rank, world = ddp.rank_world()
     return _Run(network, ddp.wrap(rule, network), opt, sched, history, start_epoch, rank, world)
 
@@ -236,9 +238,7 @@ def _train_epoch(rule: LearningRule, run: _Run, train: Split, cfg: TrainConfig, 
     train_accuracy (over all ranks), lr (the epoch's, before the schedule steps), seconds.
     """
     network, opt = run.network, run.opt
-    torch.manual_seed(cfg.seed * 1000 + epoch)
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-    drop_gen = torch.Generator(device=device).manual_seed(dropout_seed(cfg.seed * 1000 + epoch))
+    gen, drop_gen = _epoch_generators(rule, cfg.seed, epoch, device)
     network.train(True)
     t0 = time.perf_counter()
     total, correct, loss_sum = 0, 0, 0.0
@@ -250,8 +250,9 @@ def _train_epoch(rule: LearningRule, run: _Run, train: Split, cfg: TrainConfig, 
             outputs = run.model(inputs) if run.model is not None else rule.outputs(network, inputs)
         loss = rule.loss(outputs, y)  # mean over this rank's samples
         if not torch.isfinite(loss):
-            raise UserError(f"training stopped at epoch {epoch}: the loss became {loss.item()} (read-out of layer "
-                            f"{list(network.layers)[-1]!r}); {_NOT_FINITE_HINT}")
+            where = f"layer {list(network.layers)[-1]!r}" if isinstance(network, Network) else "the model"
+            raise UserError(f"training stopped at epoch {epoch}: the loss became {loss.item()} (read-out of "
+                            f"{where}); {_NOT_FINITE_HINT}")
         opt.zero_grad(set_to_none=True)
         (loss * ddp.loss_scale(y.shape[0], x.shape[0])).backward()  # every sample weighs 1/batch
         opt.step()
@@ -272,6 +273,18 @@ def _train_epoch(rule: LearningRule, run: _Run, train: Split, cfg: TrainConfig, 
             "lr": lr, "seconds": seconds}
 
 
+def _epoch_generators(rule: LearningRule, seed: int, epoch: int,
+                      device: str | torch.device) -> tuple[torch.Generator, Optional[torch.Generator]]:
+    """(shuffling/encoding generator, dropout generator) of ``epoch``, torch's global generator
+    reseeded from ``seed * 1000 + epoch``. A rule with ``epoch_generators`` draws its own (the
+    ReLU ANN: one stream per run, kept in the checkpoint by ``rng_state``/``load_rng_state``)."""
+    if hasattr(rule, "epoch_generators"):
+        return rule.epoch_generators(seed, epoch, device)
+    torch.manual_seed(seed * 1000 + epoch)
+    return (torch.Generator().manual_seed(seed * 1000 + epoch),
+            torch.Generator(device=device).manual_seed(dropout_seed(seed * 1000 + epoch)))
+
+
 _NOT_FINITE_HINT = ("the checkpoint of the last good epoch is kept; lower --lr or check the data, "
                     "then --resume or start again")
 
@@ -280,14 +293,18 @@ def check_finite_weights(network: Network, epoch: int) -> None:
     """Stop training (one line naming the connection and ``epoch``) when a step left NaN or
     infinite weights; the checkpoint of the last finished epoch is not replaced. One reduction
     and one device sync per step; only a non-finite total looks for the culprit."""
-    params = [(src, tgt, key, p) for (src, tgt), conn in network.connections.items()
-              for key, p in conn.named_parameters() if p.requires_grad]  # not wmin/wmax (+-inf)
-    if not params or bool(torch.isfinite(torch.stack([p.detach().float().sum() for *_, p in params]).sum())):
+    if isinstance(network, Network):
+        params = [(f"{key} of the connection {src}->{tgt} (into layer {tgt!r})", p)
+                  for (src, tgt), conn in network.connections.items()
+                  for key, p in conn.named_parameters() if p.requires_grad]  # not wmin/wmax (+-inf)
+    else:  # a plain torch module (the ReLU ANN)
+        params = [(f"{key} of the model", p) for key, p in network.named_parameters() if p.requires_grad]
+    if not params or bool(torch.isfinite(torch.stack([p.detach().float().sum() for _, p in params]).sum())):
         return
-    for src, tgt, key, param in params:
+    for what, param in params:
         if not bool(torch.isfinite(param.detach()).all()):
-            raise UserError(f"training stopped at epoch {epoch}: the weights {key} of the connection "
-                            f"{src}->{tgt} (into layer {tgt!r}) became NaN or infinite; {_NOT_FINITE_HINT}")
+            raise UserError(f"training stopped at epoch {epoch}: the weights {what} became NaN or infinite; "
+                            f"{_NOT_FINITE_HINT}")
 
 
 def _report_epoch(row: dict[str, Any], verbose: bool, writer: Any) -> None:
@@ -302,12 +319,19 @@ def _report_epoch(row: dict[str, Any], verbose: bool, writer: Any) -> None:
 
 def _save_epoch(out: Path, ckpt: Path, rule: LearningRule, run: _Run, cfg: TrainConfig,
                 extra: Optional[dict[str, Any]], epoch: int) -> None:
-    """``out/metrics.csv`` and the atomic checkpoint of the finished ``epoch``."""
+    """``out/metrics.csv`` and the atomic checkpoint of the finished ``epoch``; a rule whose
+    model is no BindsNET network (the ReLU ANN, :mod:`snnsim.training.ann_rule`) writes its own
+    (``rule.write_checkpoint``, read back by ``rule.resume_state``)."""
     _write_csv(out / "metrics.csv", run.history)
-    write_checkpoint(ckpt, rule, run.network, checkpoint_meta(rule, cfg, extra, epoch), {
-        "epoch": epoch, "history": run.history, "optimizer": run.opt.state_dict(),
-        "schedule": run.sched.state_dict() if run.sched is not None else None,
-    })
+    meta = checkpoint_meta(rule, cfg, extra, epoch)
+    state = {"epoch": epoch, "history": run.history, "optimizer": run.opt.state_dict(),
+             "schedule": run.sched.state_dict() if run.sched is not None else None}
+    if hasattr(rule, "rng_state"):
+        state["rng"] = rule.rng_state()
+    if hasattr(rule, "write_checkpoint"):
+        rule.write_checkpoint(ckpt, run.network, meta, state)
+    else:
+        write_checkpoint(ckpt, rule, run.network, meta, state)
 
 
 def _summary(history: list[dict[str, Any]], best: float, n_train: int) -> dict[str, Any]:

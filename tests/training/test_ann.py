@@ -47,10 +47,14 @@ def test_train_save_load(tmp_path):
     model = ann_fc(input_shape=(1, 8, 8), n_classes=2, hidden=(32,), dropout=0.0)
     hist = train_ann(model, split, epochs=3, lr=3e-3, batch_size=32, progress=False, val_split=split)
     assert [h["epoch"] for h in hist] == [1, 2, 3]
-    assert set(hist[0]) >= {"loss", "train_accuracy", "seconds", "val_accuracy"}
-    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert list(hist[0]) == ["epoch", "train_loss", "train_accuracy", "test_accuracy", "lr", "seconds"]  # fit's
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
     acc = ann_accuracy(model, split)
-    assert 0.0 <= acc <= 1.0 and acc == pytest.approx(hist[-1]["val_accuracy"])
+    assert 0.0 <= acc <= 1.0 and acc == pytest.approx(hist[-1]["test_accuracy"])
+    with pytest.warns(FutureWarning, match="'loss' is now 'train_loss'"):  # snnsim 0.2.0's names still read
+        assert hist[-1]["loss"] == hist[-1]["train_loss"]
+    with pytest.warns(FutureWarning, match="'val_accuracy' is now 'test_accuracy'"):
+        assert hist[-1]["val_accuracy"] == hist[-1]["test_accuracy"]
     save_ann(model, "fc", tmp_path / "a")
     assert torch.equal(load_ann(tmp_path / "a")(x), model.eval()(x))  # hidden sizes are remembered
     with pytest.raises(ValueError, match="ann.pt does not match the checksum in ann.json"):
@@ -82,8 +86,9 @@ def test_sgd_with_momentum_trains_and_bad_options_are_refused():
                          momentum=momentum)
 
     hist = run(20, 0.5)
-    assert hist[-1]["loss"] < 0.5 * hist[0]["loss"] and hist[-1]["train_accuracy"] > 0.9
-    assert run(1, 0.0)[0]["loss"] != pytest.approx(hist[0]["loss"], abs=1e-6)  # momentum is applied
+    assert hist[-1]["train_loss"] < 0.5 * hist[0]["train_loss"] and hist[-1]["train_accuracy"] > 0.9
+    assert "test_accuracy" not in hist[0]  # no held-out split
+    assert run(1, 0.0)[0]["train_loss"] != pytest.approx(hist[0]["train_loss"], abs=1e-6)  # momentum is applied
     model = ann_fc(input_shape=(1, 8, 8), n_classes=2, hidden=(32,))
     with pytest.raises(ValueError, match="optimizer"):
         train_ann(model, split, epochs=1, optimizer="rmsprop")
