@@ -19,7 +19,8 @@ enc_tau, enc_theta, weight_gain, bias, method and grad (fastsnn; see :mod:`snnsi
 detach_reset, recurrent and encoding (lif: ``--set recurrent=true`` or ``--recurrent`` adds a
 recurrent weight matrix to every hidden layer, a self-connection that delivers the previous step's
 spikes; BPTT runs through it, see :mod:`snnsim.engine.graph`; ``--set encoding=rows`` feeds one image
-row per step as input current, sequential MNIST).
+row per step as input current, sequential MNIST; ``encoding=events``, fastsnn or lif, feeds binned
+N-MNIST/SHD event frames as they are, see :mod:`snnsim.data.event_frames`).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from bindsnet.network import Network
 
+from encoders.events import events
 from encoders.sequence import rows
 from networks.builders import fc_spec
 from snnsim.core.nodes import SpikingNodes
@@ -47,12 +49,17 @@ class _LatencyFC(LearningRule):
     """Shared part of ``fastsnn`` and ``lif``: FC net, latency input, max-potential read-out."""
 
     nets = ("fc",)
+    #: input codings: log-latency images, or binned event frames (``events``, N-MNIST/SHD)
+    encodings: tuple[str, ...] = ("log_latency", "events")
 
     def __init__(self, timesteps: int = 100, *, hidden: Sequence[int] = (200,), tau_hidden: float = 10.0,
                  tau_readout: float = 20.0, thresh: float = 1.0, slope: float = 100.0, dt: float = 1.0,
                  enc_tau: float = 20.0, enc_theta: float = 0.2, weight_gain: float = 6.0,
-                 bias: bool = True) -> None:
+                 bias: bool = True, encoding: str = "log_latency") -> None:
         super().__init__(timesteps)
+        if encoding not in self.encodings:
+            raise UserError(f"encoding must be one of {', '.join(self.encodings)}, got {encoding!r}")
+        self.encoding = encoding
         if isinstance(hidden, int):
             hidden = (hidden,)
         self.hidden = tuple(int(h) for h in hidden)
@@ -113,6 +120,10 @@ class _LatencyFC(LearningRule):
                 layer.surrogate = FastSigmoid(self.slope)
 
     def encode(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Images ``[B, C, H, W]`` -> log-latency spikes ``[T, B, C, H, W]``; with ``encoding="events"``
+        binned frames ``[B, T, *sensor]`` -> ``[T, B, *sensor]``."""
+        if self.encoding == "events":
+            return events(x, self.timesteps)
         return log_latency(x, self.timesteps, tau=self.enc_tau, theta=self.enc_theta, dt=self.dt)
 
     def outputs(self, network: Network, inputs: torch.Tensor) -> torch.Tensor:
@@ -124,14 +135,17 @@ class _LatencyFC(LearningRule):
         return F.cross_entropy(outputs, y)
 
     def encoder_config(self) -> dict[str, Any]:
+        if self.encoding == "events":
+            return {"encoder": "events", "timesteps": self.timesteps}
         return {"encoder": "log_latency", "timesteps": self.timesteps, "tau": self.enc_tau,
                 "theta": self.enc_theta, "dt": self.dt}
 
     def config(self) -> dict[str, Any]:
+        # encoding only when not the default: the settings of earlier latency runs stay as they were
         return {**super().config(), "hidden": list(self.hidden), "tau_hidden": self.tau_hidden,
                 "tau_readout": self.tau_readout, "thresh": self.thresh, "slope": self.slope, "dt": self.dt,
                 "enc_tau": self.enc_tau, "enc_theta": self.enc_theta, "weight_gain": self.weight_gain,
-                "bias": self.bias}
+                "bias": self.bias, **({"encoding": self.encoding} if self.encoding != "log_latency" else {})}
 
 
 class FastSNNRule(_LatencyFC):
@@ -164,17 +178,16 @@ class LIFRule(_LatencyFC):
     height (default 28) and the input layer has ``C * W`` neurons."""
 
     name = "lif"
+    encodings = LIF_ENCODINGS
 
     def __init__(self, timesteps: Optional[int] = None, *, detach_reset: bool = True, recurrent: bool = False,
                  encoding: str = "log_latency", **kwargs: Any) -> None:
-        if encoding not in LIF_ENCODINGS:
-            raise UserError(f"encoding must be one of {', '.join(LIF_ENCODINGS)}, got {encoding!r}")
         if timesteps is None:
             timesteps = ROW_STEPS if encoding == "rows" else 100
-        super().__init__(timesteps, **kwargs)
+        super().__init__(timesteps, encoding=encoding, **kwargs)
         if not isinstance(recurrent, bool):
             raise UserError(f"recurrent must be true or false, got {recurrent!r}")
-        self.detach_reset, self.recurrent, self.encoding = bool(detach_reset), recurrent, encoding
+        self.detach_reset, self.recurrent = bool(detach_reset), recurrent
 
     def _rows_input(self, input_shape: Sequence[int]) -> tuple[int, ...]:
         """The per-step input shape ``(C * W,)`` of images ``(C, H, W)``; H must equal ``timesteps``."""
@@ -184,13 +197,13 @@ class LIFRule(_LatencyFC):
         return (input_shape[0] * input_shape[2],)
 
     def encode(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        if self.encoding == "log_latency":
+        if self.encoding != "rows":
             return super().encode(x, generator)
         self._rows_input(tuple(x.shape[1:]))
         return rows(x, self.timesteps)
 
     def encoder_config(self) -> dict[str, Any]:
-        if self.encoding == "log_latency":
+        if self.encoding != "rows":
             return super().encoder_config()
         return {"encoder": "rows", "timesteps": self.timesteps}
 
