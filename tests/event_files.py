@@ -20,7 +20,7 @@ def nmnist_record(x: np.ndarray, y: np.ndarray, p: np.ndarray, t_us: np.ndarray)
     return raw.astype(np.uint8).tobytes()
 
 
-def nmnist_sample(digit: int, rng: np.random.Generator, events: int = 60, noise: int = 20,
+def nmnist_sample(digit: int, rng: np.random.Generator, events: int = 1500, noise: int = 500,
                   window_us: int = 300_000) -> bytes:
     """One synthetic recording of ``digit``: ``events`` in its patch plus ``noise`` anywhere."""
     x0, y0 = (5 * digit) % 30, 4 + 16 * (digit % 2)
@@ -58,7 +58,7 @@ def write_shd_file(path: Path, times: list[np.ndarray], units: list[np.ndarray],
 
 
 def write_shd(root: Path, classes: Sequence[int], per_class: dict[str, int], seed: int = 0,
-              events: int = 80, noise: int = 40) -> Path:
+              events: int = 1500, noise: int = 500) -> Path:
     """``root/shd_train.h5`` and ``root/shd_test.h5`` (``per_class[split]`` samples per class, shuffled)."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
