@@ -120,3 +120,21 @@ def test_simulate_longer_keeps_the_trained_bin_width(trained: tuple[Path, dict],
     sim = json.loads((out / "report.json").read_text())
     assert sim["timesteps"] == 30 and sim["bin_us"] == 15_000.0
     assert torch.load(out / "record.pt", weights_only=True)["spikes"]["input"].shape[0] == 30
+
+
+def test_event_data_page_runs_and_its_commands_parse(capsys: pytest.CaptureFixture) -> None:
+    """docs/guide/event-data.md: its python block runs, and every bash line is a valid snnsim command."""
+    import re
+    import shlex
+
+    from snnsim.cli.parsers import build_parser
+
+    text = (Path(__file__).parents[2] / "docs" / "guide" / "event-data.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    exec(compile(code, "event-data.md", "exec"), {})
+    assert capsys.readouterr().out.strip() == "torch.Size([20, 2, 2, 34, 34]) [0, 1] 14"  # 200 ms in 15 ms bins
+    lines = [line for block in re.findall(r"```bash\n(.*?)```", text, re.S) for line in block.strip().splitlines()]
+    assert len(lines) == 5
+    for line in lines:
+        argv = shlex.split(line)
+        assert argv[0] == "snnsim" and build_parser().parse_args(argv[1:]).command in ("train", "simulate")
