@@ -1,14 +1,12 @@
 """Event frames: binned event-camera or spike data (N-MNIST, SHD) passed through as input."""
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from snnsim.errors import UserError, UserTypeError
 
 
-def events(x: torch.Tensor, timesteps: Optional[int] = None) -> torch.Tensor:
+def events(x: torch.Tensor, timesteps: int | None = None) -> torch.Tensor:
     """Binned event frames, sample-major as a split's batches hold them, made time-major.
 
     ``x [B, T', *sensor]`` (bool spikes or float event counts, e.g. the batches of

@@ -7,8 +7,8 @@ each at random times, over a background of random noise events.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -11,8 +11,8 @@ input of a network. ``input_shape`` is the per-step sensor shape: ``(2, 34, 34)`
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
 
 import torch
 
@@ -60,12 +60,12 @@ class EventFrames:
         """Every sample's frames ``[N, T, *sensor]`` (bool)."""
         return self.frames(range(len(self)))
 
-    def frames(self, indices: "range | list[int] | torch.Tensor") -> torch.Tensor:
+    def frames(self, indices: range | list[int] | torch.Tensor) -> torch.Tensor:
         """Frames of samples ``indices``: ``[B, T, *sensor]`` bool."""
         idx = [int(i) for i in indices]
         return self.split.frames(idx, self.timesteps, self.bin_us).transpose(0, 1)
 
-    def batches(self, batch_size: int, *, shuffle: bool = False, generator: Optional[torch.Generator] = None,
+    def batches(self, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None,
                 drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(frames [B, T, *sensor], y [B])`` covering the split once (as ``Split.batches``)."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -77,13 +77,13 @@ class EventFrames:
             idx = order[start:start + batch_size]
             yield self.frames(idx), self.y[idx]
 
-    def subset(self, n: int) -> "EventFrames":
+    def subset(self, n: int) -> EventFrames:
         """The first ``min(n, len(self))`` samples."""
         part = ev.EventSplit(self.split.events[:n], self.split.labels[:n], self.split.sensor)
         return EventFrames(part, self.timesteps, self.bin_us)
 
 
-def event_bin_us(name: str, timesteps: int, bin_us: Optional[float] = None) -> float:
+def event_bin_us(name: str, timesteps: int, bin_us: float | None = None) -> float:
     """The bin width in microseconds: ``bin_us``, else the dataset's window over ``timesteps``."""
     if bin_us is not None:
         if not (isinstance(bin_us, (int, float)) and 0 < bin_us < float("inf")):
@@ -97,7 +97,7 @@ def default_event_root(name: str) -> Path:
     return default_data_root() / EVENT_FOLDERS[name]
 
 
-def _read_split(name: str, root: Path, train: bool, limit: Optional[int], use_tonic: bool) -> ev.EventSplit:
+def _read_split(name: str, root: Path, train: bool, limit: int | None, use_tonic: bool) -> ev.EventSplit:
     loader = ev.load_nmnist if name == "nmnist" else ev.load_shd
     try:
         split = loader(root, train, limit=limit, use_tonic=use_tonic)
@@ -110,8 +110,8 @@ def _read_split(name: str, root: Path, train: bool, limit: Optional[int], use_to
     return split
 
 
-def load_event_dataset(name: str, *, timesteps: int, root: "str | os.PathLike[str] | None" = None,
-                       bin_us: Optional[float] = None, limit: Optional[int] = None,
+def load_event_dataset(name: str, *, timesteps: int, root: str | os.PathLike[str] | None = None,
+                       bin_us: float | None = None, limit: int | None = None,
                        use_tonic: bool = False) -> Dataset:
     """Event dataset ``name`` (``nmnist`` or ``shd``) from ``root`` with both splits binned into
     ``timesteps`` bins of ``bin_us`` microseconds (default :func:`event_bin_us`).
