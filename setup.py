@@ -37,7 +37,7 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=7", "hypothesis>=6", "selenium>=4.10", "ruff>=0.17", "import-linter>=2.16"],
-        "datasets": ["tonic>=1.4"],
+        "datasets": ["tonic>=1.4", "h5py>=3.8"],  # N-MNIST/SHD through tonic; SHD .h5 files
         "bench": ["snntorch>=0.9", "spikingjelly>=0.0.0.0.14"],
         "tensorboard": ["tensorboard>=2.14"],
         "nir": ["nir>=1.0"],

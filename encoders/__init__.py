@@ -6,7 +6,8 @@ return a time-major tensor ``[T, B, ...]`` on ``x.device``. Spike encoders
 return ``torch.bool``; ``constant_current`` returns float32. Inputs are never
 modified in place, and sampling is reproducible with a seeded
 ``torch.Generator``. One exception to the shape rule: ``rows`` (sequential MNIST) turns
-images ``[B, C, H, W]`` into one row per step, float32 ``[H, B, C * W]``.
+images ``[B, C, H, W]`` into one row per step, float32 ``[H, B, C * W]``; ``events`` passes
+binned event frames ``[B, T, ...]`` through as ``[T, B, ...]``.
 
 Example::
 
@@ -30,6 +31,7 @@ from typing import Callable
 import torch
 
 from encoders.current import constant_current
+from encoders.events import events
 from encoders.rate import bernoulli, poisson
 from encoders.sequence import rows
 from encoders.temporal import first_spike_times, latency, rank_order
@@ -45,6 +47,7 @@ __all__ = [
     "first_spike_times",
     "log_latency",
     "rows",
+    "events",
     "ENCODERS",
     "Encoder",
     "get_encoder",
@@ -68,7 +71,8 @@ def register_encoder(name: str, fn: Callable[..., torch.Tensor], *, replace: boo
 
 
 for _name, _fn in (("poisson", poisson), ("bernoulli", bernoulli), ("current", constant_current),
-                   ("latency", latency), ("rank_order", rank_order), ("rows", rows)):
+                   ("latency", latency), ("rank_order", rank_order), ("rows", rows),
+                   ("events", events)):
     register_encoder(_name, _fn)
 
 

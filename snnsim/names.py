@@ -13,6 +13,8 @@ from snnsim import plugins
 
 #: Datasets of :func:`snnsim.data.datasets.load_dataset`.
 DATASETS: tuple[str, ...] = ("digits", "mnist10k", "mnist", "fashion-mnist", "cifar10")
+#: Event datasets of :func:`snnsim.data.event_frames.load_event_dataset` (``train``/``simulate``, encoder ``events``).
+EVENT_DATASETS: tuple[str, ...] = ("nmnist", "shd")
 #: Simulation engines of :func:`snnsim.engine.simulate`.
 ENGINES: tuple[str, ...] = ("fast", "bindsnet")
 #: Optimisers and learning-rate schedules of :class:`snnsim.training.trainer.TrainConfig`.
@@ -38,8 +40,9 @@ MAX_SEED: int = 2**32
 MAX_NEURONS: int = 2000
 
 #: Input codings of ``snnsim train --method lif`` (``--encoding``): latency spikes of the whole image, or
-#: ``rows`` (sequential MNIST: row t of the image is the input current at step t, ROW_STEPS rows).
-LIF_ENCODINGS: tuple[str, ...] = ("log_latency", "rows")
+#: ``rows`` (sequential MNIST: row t of the image is the input current at step t, ROW_STEPS rows), or
+#: ``events`` (binned event frames of an EVENT_DATASETS dataset; fastsnn takes log_latency or events).
+LIF_ENCODINGS: tuple[str, ...] = ("log_latency", "rows", "events")
 ROW_STEPS: int = 28
 
 #: Keys of ``snnsim.training.ann.ANNS``, ``networks.SPECS``, ``encoders.ENCODERS`` and ``snnsim.training.RULES``

@@ -47,6 +47,7 @@ BUILTIN: dict[str, dict[str, str]] = {
     },
     "encoder": {
         "bernoulli": _ENC, "current": _ENC, "latency": _ENC, "poisson": _ENC, "rank_order": _ENC, "rows": _ENC,
+        "events": _ENC,
         "log_latency": "snnsim.methods.fastsnn.encoding",
     },
     "node": {

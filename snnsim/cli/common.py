@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from snnsim.errors import UserError
-from snnsim.names import DATASETS, MAX_LR, MAX_SEED
+from snnsim.names import DATASETS, EVENT_DATASETS, MAX_LR, MAX_SEED
 
 if TYPE_CHECKING:
     import torch
@@ -83,15 +83,24 @@ def layer_sizes(text: str, option: str = "--hidden") -> tuple[int, ...]:
     return sizes
 
 
-def add_data_args(p: argparse.ArgumentParser, default: str = "digits") -> None:
+def add_data_args(p: argparse.ArgumentParser, default: str = "digits", events: bool = False) -> None:
+    """The data options; ``events``: also the event datasets (nmnist, shd) with --bin-us and --tonic."""
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default=default, choices=DATASETS,
+    g.add_argument("--dataset", default=default, choices=DATASETS + (EVENT_DATASETS if events else ()),
                    help=f"dataset (default {default}; 'digits' is embedded and works offline)")
     g.add_argument("--data-dir", default=None,
                    help="IDX directory for mnist10k (default ../shared/data/mnist or $SNNSIM_MNIST_DIR)")
-    g.add_argument("--data-root", default=None, help="torchvision dataset root (mnist, fashion-mnist, cifar10)")
+    g.add_argument("--data-root", default=None, help="torchvision dataset root (mnist, fashion-mnist, cifar10)"
+                   + ("; nmnist: the folder holding Train/ and Test/, shd: the folder holding shd_train.h5 and "
+                      "shd_test.h5 (default $SNNSIM_DATA_ROOT/NMNIST or /SHD)" if events else ""))
     g.add_argument("--download", action="store_true", help="download torchvision datasets when online")
     g.add_argument("--limit", type=positive_int, default=None, help="use only the first N samples of each split")
+    if events:
+        g.add_argument("--bin-us", type=positive_float, default=None, metavar="US",
+                       help="nmnist/shd: microseconds of events per time step (default: 300 ms for nmnist, "
+                            "1 s for shd, divided by the time steps; events past T bins are dropped)")
+        g.add_argument("--tonic", action="store_true",
+                       help="nmnist/shd: read (and download) through the optional tonic package")
 
 
 def add_run_args(p: argparse.ArgumentParser, batch_size: int = 100) -> None:
@@ -150,7 +159,18 @@ def check_device(device: str) -> None:
         raise UserError(f"--device {device}: snnsim runs on cpu, cuda or mps, not {dev.type}")
 
 
-def load_data(args: argparse.Namespace, **kw: Any) -> Dataset:
+def load_data(args: argparse.Namespace, *, timesteps: Optional[int] = None, bin_us: Optional[float] = None,
+              **kw: Any) -> Dataset:
+    """The --dataset of ``args``; an event dataset binned into ``timesteps`` bins of ``bin_us``
+    microseconds (default: --bin-us, else the dataset's window over ``timesteps``)."""
+    if args.dataset in EVENT_DATASETS:
+        from snnsim.data.event_frames import load_event_dataset
+
+        if timesteps is None:
+            raise UserError(f"--dataset {args.dataset} needs the number of time steps to bin its events into")
+        return load_event_dataset(args.dataset, timesteps=timesteps, root=args.data_root,
+                                  bin_us=bin_us if bin_us is not None else getattr(args, "bin_us", None),
+                                  limit=args.limit, use_tonic=getattr(args, "tonic", False))
     from snnsim.data.datasets import load_dataset
 
     return load_dataset(args.dataset, data_dir=args.data_dir, root=args.data_root,

@@ -118,7 +118,7 @@ def simulate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", default="fast", choices=ENGINES, help="simulation engine (default fast)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--split", default="test", choices=("train", "test"), help="split to simulate (default test)")
-    add_data_args(p)
+    add_data_args(p, events=True)
     add_encoder_args(p)
     add_run_args(p)
 
@@ -224,7 +224,8 @@ def train_args(p: argparse.ArgumentParser) -> None:
                    help="lif: a recurrent weight matrix in every hidden layer (same as --set recurrent=true)")
     p.add_argument("--encoding", default=None, choices=LIF_ENCODINGS,
                    help="lif: input coding; rows = one image row per step as input current, T = image height "
-                        "(sequential MNIST; default log_latency)")
+                        "(sequential MNIST; default log_latency); events = binned event frames (lif, fastsnn; "
+                        "the default with --dataset nmnist or shd)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other parameter of the method (value parsed as JSON), e.g. --set width=0.25")
     p.add_argument("--from-relu", default=None, metavar="DIR",
@@ -239,7 +240,7 @@ def train_args(p: argparse.ArgumentParser) -> None:
                    help="with --distributed: how long a rank waits for the others to join and in every "
                         "collective before giving up with an error (default $SNNSIM_DIST_TIMEOUT or 300)")
     p.add_argument("--out", required=True, help="output directory")
-    add_data_args(p)
+    add_data_args(p, events=True)
     add_run_args(p, batch_size=64)
 
 

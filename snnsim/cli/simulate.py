@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import math
-from typing import Any
+from typing import Any, Optional
 
 import encoders
 import networks
@@ -22,6 +22,7 @@ from snnsim.cli.common import (
 from snnsim.core.io import load_network, read_meta
 from snnsim.engine.evaluate import evaluate, output_layer
 from snnsim.errors import UserError
+from snnsim.names import EVENT_DATASETS
 
 
 def resolve_encoding(args: argparse.Namespace, extra: dict[str, Any]) -> tuple[EncoderChoice, int]:
@@ -30,7 +31,7 @@ def resolve_encoding(args: argparse.Namespace, extra: dict[str, Any]) -> tuple[E
     too, e.g. a latency window), falling back to the command's defaults."""
     name, prob_scale, params = args.encoder, args.prob_scale, {}
     if name is None:
-        name = extra.get("encoder", args.default_encoder)
+        name = extra.get("encoder", "events" if args.dataset in EVENT_DATASETS else args.default_encoder)
         if name == extra.get("encoder") and name in encoders.ENCODERS:
             accepted = inspect.signature(encoders.ENCODERS[name]).parameters
             saved = {k: v for k, v in extra.items() if k in accepted and k not in ("x", "timesteps", "generator")}
@@ -38,7 +39,18 @@ def resolve_encoding(args: argparse.Namespace, extra: dict[str, Any]) -> tuple[E
                 prob_scale = saved.pop("prob_scale")
             params = {k: v for k, v in saved.items() if k not in ("prob_scale", "max_rate")}
     timesteps = args.timesteps if args.timesteps is not None else int(extra.get("timesteps", 100))
+    if (name == "events") != (args.dataset in EVENT_DATASETS):
+        raise UserError(f"--dataset {args.dataset} with encoder {name}: event data ({', '.join(EVENT_DATASETS)}) "
+                        f"is simulated with the events encoder, and only event data is")
     return EncoderChoice(name, max_rate=args.max_rate, prob_scale=prob_scale, params=params), timesteps
+
+
+def event_bins(args: argparse.Namespace, extra: dict[str, Any]) -> Optional[float]:
+    """The bin width of an event --dataset: --bin-us, else the checkpoint's when it was trained
+    on the same dataset, else None (the dataset's default window over the time steps)."""
+    if args.bin_us is not None or extra.get("dataset") != args.dataset:
+        return args.bin_us
+    return extra.get("bin_us")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     trained = args.checkpoint is not None
     meta = read_meta(args.checkpoint) if trained else {}
     encoding, timesteps = resolve_encoding(args, meta.get("extra", {}))
-    data = load_data(args)
+    data = load_data(args, timesteps=timesteps, bin_us=event_bins(args, meta.get("extra", {})))
     split = data.test if args.split == "test" else data.train
     encode = make_encoder(encoding, args.seed, args.device)
     if trained:
@@ -55,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         first = next(iter(net.layers.values()))
         # what one step feeds the input layer (the image, or e.g. one row of it for --encoder rows)
         # (a probe of its own: the run's encoder keeps its random stream)
-        step_shape = list(make_encoder(encoding, args.seed, "cpu")(split.x[:1].cpu(), timesteps).shape[2:])
+        probe = next(iter(split.batches(1)))[0].cpu()
+        step_shape = list(make_encoder(encoding, args.seed, "cpu")(probe, timesteps).shape[2:])
         if list(first.shape) != step_shape and first.n != math.prod(step_shape):
             raise UserError(f"checkpoint expects input shape {list(first.shape)}, dataset {args.dataset} "
                             f"with encoder {encoding.name} gives {step_shape}")
@@ -70,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         "checkpoint": str(args.checkpoint) if trained else None,
         "trained": trained,
         "dataset": args.dataset, "split": args.split, "samples": result.samples,
+        "bin_us": getattr(split, "bin_us", None),
         "encoder": encoding.name, "timesteps": timesteps, "engine": args.engine,
         "accuracy": result.accuracy if trained else None,
         "accuracy_note": None if trained else "untrained network (no --checkpoint): accuracy not meaningful",

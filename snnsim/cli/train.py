@@ -11,6 +11,7 @@ from snnsim.cli.common import layer_sizes, load_data, out_dir, print_written, se
 from snnsim.cli.outdir import keep_on_failure
 from snnsim.engine.evaluate import evaluate
 from snnsim.errors import UserError
+from snnsim.names import EVENT_DATASETS
 from snnsim.training import distributed as ddp
 from snnsim.training import get_rule
 from snnsim.training.checkpoint import check_new_run
@@ -46,6 +47,25 @@ def rule_params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
+#: Methods that train on binned event frames (``--dataset nmnist|shd``, encoding ``events``).
+EVENT_METHODS: tuple[str, ...] = ("fastsnn", "lif")
+
+
+def event_params(args: argparse.Namespace, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with ``encoding=events`` for an event --dataset; refuses a method or an encoding
+    that does not fit the data (one line, exit 2)."""
+    event = args.dataset in EVENT_DATASETS
+    if event and args.method not in EVENT_METHODS:
+        raise UserError(f"--dataset {args.dataset} is event data: train it with --method "
+                        f"{' or '.join(EVENT_METHODS)}, not {args.method}")
+    if event and params.setdefault("encoding", "events") != "events":
+        raise UserError(f"--dataset {args.dataset} is event data: it needs --encoding events, "
+                        f"not {params['encoding']}")
+    if not event and params.get("encoding") == "events":
+        raise UserError(f"--encoding events needs an event dataset (--dataset {' or '.join(EVENT_DATASETS)})")
+    return params
+
+
 def run(args: argparse.Namespace) -> int:
     if args.distributed:
         ddp.init(args.device, timeout=args.dist_timeout)
@@ -61,12 +81,13 @@ def _run(args: argparse.Namespace) -> int:
     setup_run(args)
     if args.resume and args.overwrite:
         raise UserError("give --resume (continue the run in --out) or --overwrite (replace it), not both")
+    params = event_params(args, rule_params(args))
     if args.method == "stdp":  # unsupervised, one image at a time: its own loop (snnsim.methods.stdp)
         from snnsim.cli.stdp import run as run_stdp
         return run_stdp(args)
     out = out_dir(args.out, lock=ddp.rank_world()[0] == 0)  # the ranks share rank 0's --out
     keep_on_failure("metrics.csv")  # it goes with the last good checkpoint
-    rule = get_rule(args.method, **rule_params(args))  # unknown or mistyped options: UserTypeError
+    rule = get_rule(args.method, **params)  # unknown or mistyped options: UserTypeError
     options = rule.config()  # as requested, before build/calibrate/training change derived values (TTFS dt)
     # --net, else fc where the method has it, else its first network (stbp-tdbn: resnet19)
     net = args.net if args.net is not None else ("fc" if "fc" in rule.nets else rule.nets[0])
@@ -74,9 +95,13 @@ def _run(args: argparse.Namespace) -> int:
                       schedule=args.schedule, seed=args.seed, patience=args.patience,
                       bptt_segment=args.bptt_segment)
     extra = {"method": args.method, "options": options, "net": net, "dataset": args.dataset, "limit": args.limit}
+    if args.dataset in EVENT_DATASETS:  # how the events were binned: simulate bins them the same way
+        from snnsim.data.event_frames import event_bin_us
+
+        extra["bin_us"] = event_bin_us(args.dataset, rule.timesteps, args.bin_us)
     if not args.resume and not args.overwrite:  # a run with other settings is not replaced silently
         check_new_run(out / "checkpoint", {"train_config": asdict(cfg.check()), **extra})
-    data = load_data(args)
+    data = load_data(args, timesteps=rule.timesteps, bin_us=extra.get("bin_us"))
     if args.resume:  # fit loads it and refuses options that differ from the checkpoint's
         network = None
     else:
@@ -99,7 +124,7 @@ def _run(args: argparse.Namespace) -> int:
                       title=f"firing rate per layer, one test sample (label {int(ev.first_labels[0])})",
                       path=out / "firing_rates.png")
     report = {
-        "command": "train", "method": args.method, "net": net, "dataset": args.dataset,
+        "command": "train", "method": args.method, "net": net, "dataset": args.dataset, "bin_us": extra.get("bin_us"),
         "rule": rule.config(), "train_config": vars(cfg), "encoder": enc,
         "epochs": summary["history"], "final_accuracy": summary["final_accuracy"],
         "best_accuracy": summary["best_accuracy"], "simulated_accuracy": ev.accuracy,

@@ -32,6 +32,7 @@ from snnsim.errors import UserError
 
 NMNIST_SENSOR = (2, 34, 34)  # (polarity, y, x)
 SHD_UNITS = 700
+SHD_CLASSES = 20
 NMNIST_DTYPE = np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")])
 SHD_DTYPE = np.dtype([("t", "<i8"), ("unit", "<i2")])
 _OVERFLOW_Y, _OVERFLOW_US = 240, 2 ** 13
@@ -109,7 +110,9 @@ def encode_nmnist(events: np.ndarray) -> bytes:
 
 def load_nmnist(root: PathLike, train: bool = True, *, limit: Optional[int] = None,
                 use_tonic: bool = False) -> EventSplit:
-    """The N-MNIST ``Train`` or ``Test`` split under ``root`` (files sorted by digit, then name)."""
+    """The N-MNIST ``Train`` or ``Test`` split under ``root`` (files sorted by digit, then name;
+    with ``limit``, the first ``limit`` files taken in turn from each digit, so that a small
+    limit still holds every class)."""
     if use_tonic:
         return _from_tonic("NMNIST", root, train, limit, NMNIST_SENSOR)
     folder = Path(root) / ("Train" if train else "Test")
@@ -117,7 +120,8 @@ def load_nmnist(root: PathLike, train: bool = True, *, limit: Optional[int] = No
         raise FileNotFoundError(f"no N-MNIST split at {folder} (expected {folder}/<digit>/*.bin)")
     files = [(d, f) for d in range(10) for f in sorted((folder / str(d)).glob("*.bin"))]
     if limit is not None:
-        files = files[:limit]
+        rank = {f: i for d in range(10) for i, f in enumerate(f for e, f in files if e == d)}
+        files = sorted(sorted(files, key=lambda df: (rank[df[1]], df[0]))[:limit])
     if not files:
         raise FileNotFoundError(f"no .bin files under {folder}/0..9")
     return EventSplit([read_nmnist_bin(f) for _, f in files], torch.tensor([d for d, _ in files]), NMNIST_SENSOR)
@@ -138,18 +142,34 @@ def read_shd_h5(path: PathLike, *, limit: Optional[int] = None) -> EventSplit:
     path = as_path(path, "path")
     regular_file(path, "SHD file", missing=f"SHD file not found: {path}")
     raw = path.read_bytes()
-    src = io.BytesIO(gzip.decompress(raw)) if raw[:2] == b"\x1f\x8b" else io.BytesIO(raw)
+    try:
+        return _read_shd(h5py, io.BytesIO(gzip.decompress(raw)) if raw[:2] == b"\x1f\x8b" else io.BytesIO(raw),
+                         path, limit)
+    except UserError:
+        raise
+    except (OSError, EOFError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # truncated or not HDF5
+        raise UserError(f"{path}: not a readable SHD HDF5 file ({type(exc).__name__}: {exc})"[:300]) from None
+
+
+def _read_shd(h5py, src: io.BytesIO, path: Path, limit: Optional[int]) -> EventSplit:
+    """The samples of an open SHD file's bytes ``src`` (``path`` names it in errors)."""
     with h5py.File(src, "r") as f:
         for key in ("spikes/times", "spikes/units", "labels"):
             if key not in f:
                 raise UserError(f"{path}: not an SHD file (no {key!r} dataset)")
         times, units, labels = f["spikes/times"], f["spikes/units"], np.asarray(f["labels"])
         n = len(labels) if limit is None else min(limit, len(labels))
+        if labels.ndim != 1 or len(times) < n or len(units) < n:
+            raise UserError(f"{path}: {len(labels)} labels but {len(times)} times and {len(units)} units rows")
+        if n and (labels.min() < 0 or labels.max() >= SHD_CLASSES):
+            raise UserError(f"{path}: labels must lie in 0..{SHD_CLASSES - 1}")
         events = []
         for i in range(n):
             t, u = np.asarray(times[i], dtype=np.float64), np.asarray(units[i], dtype=np.int64)
             if t.shape != u.shape:
                 raise UserError(f"{path}: sample {i} has {t.size} times but {u.size} units")
+            if not np.isfinite(t).all() or (t.size and np.abs(t).max() > 1e6):
+                raise UserError(f"{path}: sample {i} has spike times that are not finite seconds")
             if u.size and (u.min() < 0 or u.max() >= SHD_UNITS):
                 raise UserError(f"{path}: sample {i} has units outside 0..{SHD_UNITS - 1}")
             ev = np.empty(t.size, dtype=SHD_DTYPE)

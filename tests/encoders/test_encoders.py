@@ -52,7 +52,8 @@ def test_constant_current_repeats_input(shape: tuple[int, ...]) -> None:
 
 
 def test_registry_names_and_binding() -> None:
-    assert set(ENCODERS) == {"poisson", "bernoulli", "current", "latency", "rank_order", "log_latency", "rows"}
+    assert set(ENCODERS.known()) == {"poisson", "bernoulli", "current", "latency", "rank_order", "log_latency", "rows",
+                                     "events"}  # known(): log_latency loads lazily
     x = torch.full((2, 3), 0.4)
     enc = get_encoder("poisson", max_rate=100.0, dt=1.0, generator=_gen(5))
     assert torch.equal(enc(x, 20), poisson(x, 20, max_rate=100.0, generator=_gen(5)))
@@ -121,7 +122,8 @@ def test_input_not_modified(name: str, dtype: torch.dtype) -> None:
     x[0, 0, 0, :2] = 0.0
     x[1, 0, 0, :2] = 1.0
     before = x.clone()
-    ENCODERS[name](x, x.shape[2] if name == "rows" else 9)  # rows: one step per image row
+    # rows: one step per image row; events: at most the bins of the frames [B, T, ...]
+    ENCODERS[name](x, {"rows": x.shape[2], "events": x.shape[1]}.get(name, 9))
     assert torch.equal(x, before)
     assert x.dtype == dtype
 
@@ -256,8 +258,8 @@ def test_cuda_output_stays_on_device() -> None:
     g = torch.Generator(device="cuda").manual_seed(0)
     for name, enc in ENCODERS.items():
         kwargs = {"generator": g} if name in ("poisson", "bernoulli") else {}
-        if name == "rows":
-            assert enc(x.unsqueeze(1), 3).device == x.device
+        if name in ("rows", "events"):
+            assert enc(x.unsqueeze(1), 1).device == x.device
             continue
         assert enc(x, 5, **kwargs).device == x.device, name
     with pytest.raises(ValueError, match="generator is on device cpu"):
@@ -287,7 +289,7 @@ def _inputs(draw: st.DrawFn) -> torch.Tensor:
 def test_property_shapes_and_single_spikes(x: torch.Tensor, timesteps: int, seed: int) -> None:
     before = x.clone()
     for name, enc in ENCODERS.items():
-        if name == "rows":  # [H, B, C*W] of images, not [T, *x.shape]: tests/methods/fastsnn/test_smnist.py
+        if name in ("rows", "events"):  # rows: [H, B, C*W] (tests/methods/fastsnn/test_smnist.py); events below
             continue
         kwargs = {"generator": _gen(seed)} if name in ("poisson", "bernoulli") else {}
         out = enc(x, timesteps, **kwargs)
@@ -317,3 +319,19 @@ def test_latency_codes_share_one_spike_map():
     assert expected.sum() == 4 and expected[:, 0, :2].sum() == 0
     lin = torch.round((1 - x) * (t - 1)).long()
     assert torch.equal(latency(x, t), one_spike_at(lin, x > 0, t))
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.float32])
+def test_events_passes_binned_frames_through_time_major(dtype: torch.dtype) -> None:
+    frames = (torch.rand(3, 6, 2, 5, 5, generator=_gen(3)) < 0.3).to(dtype)  # [B, T, *sensor]
+    out = ENCODERS["events"](frames, 4)
+    assert out.shape == (4, 3, 2, 5, 5) and out.dtype == dtype and out.is_contiguous()
+    for t in range(4):
+        assert torch.equal(out[t], frames[:, t])
+    assert torch.equal(ENCODERS["events"](frames), frames.transpose(0, 1))  # all bins
+    with pytest.raises(ValueError, match="timesteps must be in"):
+        ENCODERS["events"](frames, 7)  # more steps than bins
+    with pytest.raises(ValueError, match=r"\[B, T, \*sensor\]"):
+        ENCODERS["events"](torch.zeros(3, 4), 2)
+    with pytest.raises(TypeError):
+        ENCODERS["events"](np.zeros((2, 3, 4)), 2)

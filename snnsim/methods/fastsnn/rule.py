@@ -8,7 +8,8 @@ its hidden layers are single-spike ``fastlif`` layers (:mod:`snnsim.methods.fast
 
 Parameters (``--set key=value``): those of :class:`~snnsim.training.lif.LatencyFC` (hidden,
 tau_hidden, tau_readout, thresh, slope, dt, enc_tau, enc_theta, weight_gain, bias), method and
-grad (see :mod:`snnsim.methods.fastsnn.layer`).
+grad (see :mod:`snnsim.methods.fastsnn.layer`), and encoding (``log_latency`` or ``events``: binned
+N-MNIST/SHD event frames, see :mod:`snnsim.data.event_frames`).
 """
 from __future__ import annotations
 
