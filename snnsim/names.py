@@ -40,7 +40,7 @@ LIF_ENCODINGS: tuple[str, ...] = ("log_latency", "rows")
 ROW_STEPS: int = 28
 
 #: Keys of ``snnsim.training.ann.ANNS``, ``networks.SPECS``, ``encoders.ENCODERS`` and ``snnsim.training.RULES``.
-ANN_NAMES: tuple[str, ...] = ("fc", "lenet", "scnn")
+ANN_NAMES: tuple[str, ...] = ("fc", "lenet", "scnn", "vgg")
 NETWORK_NAMES: tuple[str, ...] = ("fc", "lenet", "resnet19", "scnn")
 ENCODER_NAMES: tuple[str, ...] = ("bernoulli", "current", "latency", "log_latency", "poisson", "rank_order",
                                   "rows")
