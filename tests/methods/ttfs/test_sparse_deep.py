@@ -9,8 +9,8 @@ the two mnist10k results of docs/guide/ttfs-sparse-and-deep.md, measured 2026-12
 =====================================================  ==========================  ==================
 command                                                measured                    floor
 =====================================================  ==========================  ==================
-train --method ttfs --net fc2 --set spike_reg=0.3      96.35%, 0.195 spikes/neuron 95.5%, < 0.25
-train-ann --net vgg (5 epochs), mapped to TTFS         see the guide               ANN - 0, 97.0%
+train --method ttfs --net fc2 --set spike_reg=1        96.75%, 0.164 spikes/neuron 95.5%, < 0.22
+train-ann --net vgg (5 epochs), mapped to TTFS         97.45% = 97.45%, 0.503      = ANN, 97.0%, < 0.6
 =====================================================  ==========================  ==================
 """
 from __future__ import annotations
@@ -152,8 +152,32 @@ def test_train_ann_vgg_maps_through_the_train_cli(tmp_path):
 def test_fc2_spike_reg_floor_on_mnist10k(tmp_path):
     out = tmp_path / "reg"
     assert main(["train", "--method", "ttfs", "--net", "fc2", "--dataset", "mnist10k", "--epochs", "15", "--lr",
-                 "1e-3", "--threads", "1", "--set", "spike_reg=0.3", "--no-progress", "--out", str(out)]) == 0
+                 "1e-3", "--threads", "1", "--set", "spike_reg=1", "--no-progress", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     held = report["rule"]["held_out"]
     assert report["final_accuracy"] >= 0.955, report["final_accuracy"]
-    assert held["spikes_per_neuron"] < 0.25, held["spikes_per_neuron"]  # the paper: under 0.3
+    assert held["spikes_per_neuron"] < 0.22, held["spikes_per_neuron"]  # the paper: under 0.3; baseline 0.328
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_vgg_mapped_exactly_floor_on_mnist10k(tmp_path):
+    """``train-ann --net vgg`` (5 epochs, ~2.5 min here) mapped onto TTFS: the same accuracy on
+    every held-out image, logits equal to 1e-9 (measured 97.45% both, 1.4e-14, 0.503 spikes/neuron)."""
+    relu = tmp_path / "vgg"
+    assert main(["train-ann", "--net", "vgg", "--bias", "--no-output-relu", "--dataset", "mnist10k", "--epochs", "5",
+                 "--lr", "1e-3", "--threads", "1", "--no-progress", "--out", str(relu)]) == 0
+    data = load_dataset("mnist10k")
+    ann = load_ann(relu).double()
+    net = from_relu(ann, data.train.x[:2000].double())
+    ann_ok = ttfs_ok = 0
+    spikes = []
+    with torch.no_grad():
+        for x, y in data.test.batches(500):
+            ref, res = ann(x.double()), ttfs_forward(net, x.double())
+            assert torch.allclose(res.logits, ref, rtol=0, atol=1e-9)
+            ann_ok += int((ref.argmax(1) == y).sum())
+            ttfs_ok += int((res.logits.argmax(1) == y).sum())
+            spikes.append(spike_metrics(res, net)["spikes_per_neuron"])
+    assert ttfs_ok == ann_ok and ann_ok / len(data.test) >= 0.97, ann_ok
+    assert sum(spikes) / len(spikes) < 0.6, spikes
