@@ -24,13 +24,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import cpu_info, machine_info  # noqa: E402
-from snnsim.core.io import atomic_write_json  # noqa: E402
-from snnsim.data.datasets import Split, load_dataset  # noqa: E402
-from snnsim.methods.ttfs import (  # noqa: E402
+from benchmarks.common import cpu_info, machine_info
+from snnsim.core.io import atomic_write_json
+from snnsim.data.datasets import Split, load_dataset
+from snnsim.methods.ttfs import (
     SpikeStats, from_relu, simulate_ttfs, sim_dt, ttfs_forward, windows,
 )
-from snnsim.training.ann import load_ann  # noqa: E402
+from snnsim.training.ann import load_ann
 
 CALIBRATION = 2000
 
