@@ -68,7 +68,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "identity": "snnsim.methods.stbp.ops",
     },
     "network": {"fc": _NETS, "lenet": _NETS, "scnn": _NETS, "resnet19": "snnsim.methods.stbp.resnet:resnet19_spec"},
-    "ann": {"fc": _ANNS, "lenet": _ANNS, "scnn": _ANNS},
+    "ann": {"fc": _ANNS, "lenet": _ANNS, "scnn": _ANNS, "vgg": _ANNS},
     "viewer": {"stdp": "snnsim.methods.stdp.plots:weights_heatmap"},
 }
 

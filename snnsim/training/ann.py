@@ -31,6 +31,7 @@ from snnsim.errors import UserError, UserTypeError
 from snnsim.limits import check_allocation, module_bytes
 from snnsim.names import ANN_LR, MAX_LR, MAX_SEED
 from snnsim.progress import progress_line
+from snnsim.training.ann_vgg import ann_vgg
 
 ANN_CONFIG = "ann.json"
 #: ``ann.json`` as :func:`save_ann` writes it (``files``/``sha256``: the seal of :func:`snnsim.core.io.write_sealed`)
@@ -155,7 +156,7 @@ def ann_lenet(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dro
     return _conv_stack("lenet", [(20, 5), (50, 5)], [200], input_shape, n_classes, dropout, bias, output_relu)
 
 
-ANNS: dict[str, Callable[..., ANN]] = {"fc": ann_fc, "scnn": ann_scnn, "lenet": ann_lenet}
+ANNS: dict[str, Callable[..., ANN]] = {"fc": ann_fc, "scnn": ann_scnn, "lenet": ann_lenet, "vgg": ann_vgg}
 
 
 def build_ann(name: str, **kw: Any) -> ANN:

@@ -25,7 +25,7 @@ from snnsim.methods.ttfs.chain import (
 )
 from snnsim.methods.ttfs.exact import DOMAINS, TTFSResult, input_times, times_from_spikes, ttfs_forward
 from snnsim.methods.ttfs.mapping import from_relu
-from snnsim.methods.ttfs.metrics import SpikeStats, informative_spikes, spike_metrics
+from snnsim.methods.ttfs.metrics import SpikeStats, informative_spikes, spike_metrics, spike_penalty
 from snnsim.methods.ttfs.nodes import EarliestMaxPool2d, TTFSNodes, TTFSReadout, readout_step, ttfs_step
 from snnsim.methods.ttfs.simulate import (
     Simulation,
@@ -52,6 +52,6 @@ __all__ = [
     "build_fc", "build_vgg", "calibrate_windows", "dyadic_dt", "encode_spikes", "encoder_config", "fc_spec",
     "from_relu", "grow_windows", "hidden_layers", "informative_spikes", "init_glorot", "input_times",
     "max_activations", "readout_step",
-    "readout_time", "set_dt", "set_windows", "sim_dt", "sim_timesteps", "simulate_ttfs", "spike_metrics",
+    "readout_time", "set_dt", "set_windows", "sim_dt", "sim_timesteps", "simulate_ttfs", "spike_metrics", "spike_penalty",
     "times_from_spikes", "ttfs_forward", "ttfs_layers", "ttfs_step", "vgg_spec", "windows",
 ]

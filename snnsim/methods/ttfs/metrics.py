@@ -18,7 +18,8 @@ hardware it would not be sent. So:
 
 :class:`SpikeStats` accumulates these over batches from exact forward results
 (:func:`snnsim.methods.ttfs.ttfs_forward`) or from engine records; :func:`informative_spikes`
-drops the forced spikes from simulated spike trains (for spike counts and SynOps).
+drops the forced spikes from simulated spike trains (for spike counts and SynOps);
+:func:`spike_penalty` is the differentiable spike regulariser of training (``spike_reg``).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import torch
 from bindsnet.network import Network
 
 from snnsim.engine import Record
+from snnsim.errors import UserError
 from snnsim.methods.ttfs.chain import INPUT_T_MAX, hidden_layers, readout_time
 from snnsim.methods.ttfs.exact import TTFSResult
 
@@ -124,6 +126,22 @@ def informative_spikes(network: Network, spikes: dict[str, torch.Tensor],
             s[first_late:] = 0
         out[name] = s
     return out
+
+
+def spike_penalty(result: TTFSResult) -> torch.Tensor:
+    """Mean ReLU activation ``t_max - t_i`` over every hidden neuron and sample of an exact
+    forward ``result`` (scalar, differentiable; the input layer excluded).
+
+    Only neurons with activation > 0 (those that send an informative spike) contribute,
+    and the gradient pushes each of them towards 0, i.e. towards the forced spike at
+    ``t_max`` that is not sent: an L1 activity penalty, the differentiable stand-in for
+    the number of informative spikes (Stanojevic et al. 2024 train towards fewer spikes)."""
+    names = list(result.times)[1:]  # the first entry is the input layer
+    if not names:
+        raise UserError("the result has no hidden layer to penalise")
+    total = sum(result.activations(name).sum() for name in names)
+    count = sum(result.times[name].numel() for name in names)
+    return total / count
 
 
 def spike_metrics(result: TTFSResult, network: Optional[Network] = None) -> dict[str, Any]:

@@ -14,7 +14,9 @@
   :func:`snnsim.methods.ttfs.grow_windows`) through ``after_step``.
 - Forward/backward: :func:`snnsim.methods.ttfs.ttfs_forward` in ``dtype`` (float64 by default,
   as in the paper, so that TTFS and ReLU training follow the same trajectory);
-  cross-entropy on the logits. ``domain="relu"`` trains the ReLU twin instead (the
+  cross-entropy on the logits, plus ``spike_reg`` (default 0) x the mean hidden
+  activation (:func:`snnsim.methods.ttfs.spike_penalty`), which trains towards fewer
+  informative spikes (``--set spike_reg=0.3``). ``domain="relu"`` trains the ReLU twin instead (the
   same network, plain ReLU, no window clip; a control for comparisons).
 - Encoding: :meth:`TTFSRule.encode` returns a :class:`TTFSInput`: the latency-coded spike
   train at the simulation step (``spikes``, what the train command simulates in the engines)
@@ -59,6 +61,7 @@ from snnsim.methods.ttfs import (
     readout_time,
     set_dt,
     sim_dt,
+    spike_penalty,
     times_from_spikes,
     ttfs_forward,
     windows,
@@ -85,7 +88,8 @@ class TTFSRule(LearningRule):
     """Exact TTFS training (module docstring). Parameters: ``timesteps`` (most simulation
     steps), ``from_relu`` (ANN checkpoint dir), ``hidden`` (fc sizes), ``margin``,
     ``growth`` (0 disables growth), ``dtype``, ``domain`` ("time"/"relu"),
-    ``steps_per_window``, ``vgg_features``, ``vgg_hidden``, ``sim_memory_mb``."""
+    ``steps_per_window``, ``vgg_features``, ``vgg_hidden``, ``sim_memory_mb``, ``spike_reg``
+    (weight of the spike regulariser, >= 0)."""
 
     name = "ttfs"
     nets = ("fc2", "fc", "vgg")
@@ -94,7 +98,7 @@ class TTFSRule(LearningRule):
                  hidden: Sequence[int] = (340,), margin: float = DEFAULT_MARGIN, growth: float = DEFAULT_GROWTH,
                  dtype: str = "float64", domain: str = "time", steps_per_window: int = 16,
                  vgg_features: Optional[Sequence[Any]] = None, vgg_hidden: Sequence[int] = (128,),
-                 sim_memory_mb: float = 3072.0) -> None:
+                 sim_memory_mb: float = 3072.0, spike_reg: float = 0.0) -> None:
         max_steps = 1000 if timesteps is None else timesteps
         super().__init__(max_steps)
         if max_steps < 2:
@@ -114,6 +118,11 @@ class TTFSRule(LearningRule):
         if not (math.isfinite(sim_memory_mb) and sim_memory_mb > 0):
             raise UserError(f"sim_memory_mb must be a finite number > 0, got {sim_memory_mb!r}")
         self.sim_memory_mb = float(sim_memory_mb)
+        if isinstance(spike_reg, bool) or not isinstance(spike_reg, (int, float)) or not (
+                math.isfinite(spike_reg) and spike_reg >= 0):
+            raise UserError(f"spike_reg must be a finite number >= 0, got {spike_reg!r}")
+        self.spike_reg = float(spike_reg)
+        self._penalty: Optional[torch.Tensor] = None  # spike_reg x penalty of the last training batch
         self.vgg_features = tuple(vgg_features) if vgg_features is not None else None
         self.vgg_hidden = tuple(int(h) for h in vgg_hidden)
         self.dt = 1.0
@@ -210,14 +219,20 @@ class TTFSRule(LearningRule):
         if network.training:
             self._min_times = batch_min_times(network, res)
             self._fresh = True
+            self._penalty = self.spike_reg * spike_penalty(res) if self.spike_reg > 0 else None
         else:
+            self._penalty = None
             if self._fresh or self._stats is None:
                 self._stats, self._fresh = SpikeStats(), False
             self._stats.add_result(res)
         return res.logits
 
     def loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(outputs, y)
+        """Cross-entropy of the logits ``[B, C]``, plus ``spike_reg`` x the mean hidden
+        activation of the training batch that gave them (when ``spike_reg`` > 0)."""
+        loss = F.cross_entropy(outputs, y)
+        penalty, self._penalty = self._penalty, None
+        return loss if penalty is None else loss + penalty
 
     def after_step(self, network: Network) -> None:
         """The window growth rule after every optimiser step."""
@@ -255,7 +270,8 @@ class TTFSRule(LearningRule):
                "ann_net": self.ann_net, "hidden": list(self.hidden), "margin": self.margin, "growth": self.growth,
                "dtype": self.dtype, "domain": self.domain, "steps_per_window": self.steps_per_window,
                "vgg_features": list(self.vgg_features) if self.vgg_features else None,
-               "vgg_hidden": list(self.vgg_hidden), "sim_memory_mb": self.sim_memory_mb}
+               "vgg_hidden": list(self.vgg_hidden), "sim_memory_mb": self.sim_memory_mb,
+               "spike_reg": self.spike_reg}
         if net is not None:
             cfg["windows"] = windows(net)
             cfg["readout_time"] = readout_time(net)
