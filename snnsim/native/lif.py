@@ -10,28 +10,33 @@ ranges run in parallel on torch's OpenMP threads.
 The forward pass runs the same float32 operations in the same order as the torch code
 (no FMA contraction, no fast-math), so spikes and potentials are bit-identical; the
 backward pass agrees with the torch code to float32 rounding. Used for contiguous
-float32 CPU tensors, no refractory period and the surrogates Rectangular, FastSigmoid
-and ArcTan; anything else (Lee's pseudo-derivative, float64, CUDA), a missing compiler,
-or ``SNNSIM_NATIVE=0`` in the environment (read at each call) keeps the torch path.
+float32 CPU tensors, no refractory period and the surrogates Rectangular, FastSigmoid,
+ArcTan and Lee's pseudo-derivative (kernel id ``LEE``: the forward pass also sums each
+neuron's spikes and leak-weighted spike times in float64 and keeps the pseudo-derivative
+``[N]`` instead of the ``[T, N]`` pre-reset potentials; the backward pass is
+``dL/ds * pseudo``); anything else (float64, CUDA), a missing compiler, or
+``SNNSIM_NATIVE=0`` in the environment (read at each call) keeps the torch path.
 Float32 CUDA tensors take the same passes as Triton kernels (:mod:`snnsim.native.lif_gpu`)
 where Triton imports.
 """
 from __future__ import annotations
 
 import ctypes
+import math
 from typing import Any, Optional
 
 import torch
 
 from snnsim.core.dynamics import NeuronParams, per_neuron
-from snnsim.core.surrogate import ArcTan, FastSigmoid, Rectangular, Surrogate
+from snnsim.core.surrogate import ArcTan, FastSigmoid, LeePseudo, Rectangular, Surrogate
 from snnsim.native import memory
 from snnsim.native.build import build_library, c_source, library_status, load_once, native_disabled, ptr, threads_for
 
-_I64, _F32, _INT, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_int, ctypes.c_void_p
+_I64, _F32, _F64, _INT, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_double, ctypes.c_int, ctypes.c_void_p
 _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
 _gpu: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}  # the lif_gpu module
-_SURROGATES = {Rectangular: 0, FastSigmoid: 1, ArcTan: 2}
+LEE = 3  #: kernel id of Lee's pseudo-derivative (lif_fwd_lee_par / lee_bwd_par)
+_SURROGATES = {Rectangular: 0, FastSigmoid: 1, ArcTan: 2, LeePseudo: LEE}
 _RESETS = {"zero": 0, "subtract": 1, "none": 2}
 
 
@@ -42,7 +47,11 @@ def _compile() -> ctypes.CDLL:
     dll.lif_bwd_par.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _F32, _F32, _INT, _INT, _INT, _INT,
                                 _F32, _F32, _INT]
     dll.lif_sim_par.argtypes = [_PTR, _PTR, _PTR, *dims, _F32, _INT, _F32, _F32, _INT, _INT, _INT]
+    dll.lif_fwd_lee_par.argtypes = [_PTR, _PTR, _PTR, _PTR, _PTR, *dims, _F32, _INT, _F32, _F32, _INT, _F64, _F64,
+                                    _INT]
+    dll.lee_bwd_par.argtypes = [_PTR, _PTR, _PTR, *dims, _INT]
     dll.lif_fwd_par.restype = dll.lif_bwd_par.restype = dll.lif_sim_par.restype = None
+    dll.lif_fwd_lee_par.restype = dll.lee_bwd_par.restype = None
     return dll
 
 
@@ -112,11 +121,56 @@ def lif_simulate(current: torch.Tensor, p: NeuronParams, record_voltage: bool = 
     return spikes, volts
 
 
-def lif_forward(current: torch.Tensor, p: NeuronParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(spikes float 0/1, potentials after reset, pre-reset potentials), each like ``current``.
+def _is_lee(surrogate: Optional[Surrogate], p: NeuronParams) -> bool:
+    """Whether the Lee kernels apply: Lee's pseudo-derivative at a spiking layer."""
+    return surrogate is not None and _SURROGATES.get(type(surrogate)) == LEE and bool(p.spiking)
+
+
+def _lee_forward(x: torch.Tensor, p: NeuronParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Spikes and potentials after reset ``[T, B, ...]`` and the pseudo-derivative ``[B, ...]``
+    (:func:`snnsim.core.surrogate.lee_pseudo_derivative` of the spikes, float32)."""
+    spikes, volts = memory.empty_like(x), memory.empty_like(x)
+    pseudo = torch.empty(x.shape[1:], dtype=torch.float32, device=x.device)
+    t, n = x.shape[0], x[0].numel()
+    leak, thresh = float(p.leak), float(p.thresh)
+    steps = torch.arange(1, t + 1, dtype=torch.float64, device=x.device)
+    lpow = (leak ** (t - steps)).contiguous()  # the float64 weights of the torch path
+    inv_th, log_leak = 1.0 / thresh, (math.log(leak) if leak != 1.0 else 0.0)
+    if x.is_cuda:
+        _gpu["lib"].forward_lee(x, leak, thresh, float(p.v_reset), _RESETS[p.reset], volts, spikes, pseudo, lpow,
+                                inv_th, log_leak)
+        return spikes, volts, pseudo
+    _library().lif_fwd_lee_par(ptr(x), ptr(volts), ptr(spikes), ptr(pseudo), ptr(lpow), t, n, 0, n, leak,
+                               int(leak != 1.0), thresh, float(p.v_reset), _RESETS[p.reset], inv_th, log_leak,
+                               threads_for(n))
+    return spikes, volts, pseudo
+
+
+def _lee_backward(pseudo: torch.Tensor, g_s: Optional[torch.Tensor], g_v: Optional[torch.Tensor]) -> torch.Tensor:
+    """``dL/dcurrent [T, B, ...] = dL/ds * pseudo`` (``dL/dv`` does not enter, as in the torch path)."""
+    if g_s is None:
+        assert g_v is not None  # autograd does not call backward without any gradient
+        return torch.zeros_like(g_v, dtype=torch.float32)
+    gs = g_s.to(torch.float32).contiguous()
+    out = memory.empty_like(gs)
+    t, n = gs.shape[0], gs[0].numel()
+    if gs.is_cuda:
+        _gpu["lib"].backward_lee(gs, pseudo, out)
+        return out
+    _library().lee_bwd_par(ptr(gs), ptr(pseudo), ptr(out), t, n, 0, n, threads_for(n))
+    return out
+
+
+def lif_forward(current: torch.Tensor, p: NeuronParams, surrogate: Optional[Surrogate] = None,
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(spikes float 0/1, potentials after reset, saved), the first two like ``current``; saved is
+    what :func:`lif_backward` takes: the pre-reset potentials, or for Lee's pseudo-derivative at a
+    spiking layer the pseudo-derivative per neuron ``[B, ...]``.
 
     The potentials are the pre-reset tensor itself for reset "none" or a non-spiking neuron."""
     x = current.detach().contiguous()
+    if _is_lee(surrogate, p):
+        return _lee_forward(x, p)
     pre = memory.empty_like(x)
     separate = p.spiking and p.reset != "none"
     volts = memory.empty_like(x) if separate else pre
@@ -136,13 +190,18 @@ def lif_forward(current: torch.Tensor, p: NeuronParams) -> tuple[torch.Tensor, t
 
 def lif_backward(pre: torch.Tensor, g_s: Optional[torch.Tensor], g_v: Optional[torch.Tensor], p: NeuronParams,
                  surrogate: Surrogate, detach_reset: bool) -> torch.Tensor:
-    """dL/dcurrent from the pre-reset potentials and the gradients of spikes / potentials (None: zero)."""
+    """dL/dcurrent from what :func:`lif_forward` saved (``pre``) and the gradients of spikes /
+    potentials (None: zero)."""
+    if _is_lee(surrogate, p):
+        return _lee_backward(pre, g_s, g_v)
     gs = None if g_s is None or not p.spiking else g_s.to(torch.float32).contiguous()
     gv = None if g_v is None else g_v.to(torch.float32).contiguous()
     out = memory.empty_like(pre)
     t, n = pre.shape[0], pre[0].numel()
     kind = _SURROGATES[type(surrogate)]
-    if kind == 0:
+    if kind == LEE:  # a non-spiking layer: the surrogate does not enter
+        p1, p2 = 0.0, 0.0
+    elif kind == 0:
         width = float(surrogate.width)  # type: ignore[attr-defined]
         p1, p2 = width / 2, 1.0 / width
     elif kind == 1:
