@@ -74,7 +74,7 @@ class MultiStepNeuron(torch.autograd.Function):
         ctx.set_materialize_grads(False)  # an unused output's gradient arrives as None, not a zero tensor
         ctx.native = native_usable(current, p, surrogate)
         if ctx.native:  # fused C kernels (snnsim.native.lif): the same float32 operations
-            spikes_f, volts, pre = lif_native.lif_forward(current, *_scalars(p))
+            spikes_f, volts, pre = lif_native.lif_forward(current, *_scalars(p), surrogate.kernel()[0])  # Lee: pre = pseudo [B, ...]
             ctx.save_for_backward(pre)
             return spikes_f, volts
         t_steps = current.shape[0]

@@ -103,6 +103,11 @@ class LeePseudo(Surrogate):
     def derivative(self, u: torch.Tensor) -> torch.Tensor:  # pragma: no cover - not per step
         raise TypeError("LeePseudo is computed from whole spike trains: use lee_pseudo_derivative")
 
+    def kernel(self) -> tuple[int, float, float]:
+        """Kind 3 (``LEE``): :func:`lee_pseudo_derivative` of each neuron's spike train, computed in the
+        forward kernel (lif_fwd_lee_par); no parameters."""
+        return 3, 0.0, 0.0
+
 
 def lee_pseudo_derivative(spikes: torch.Tensor, leak: float, thresh: float) -> torch.Tensor:
     """Lee et al. (2020) pseudo-derivative per neuron from spikes ``[T, B, ...]``: ``[B, ...]``."""

@@ -15,15 +15,19 @@ ranges run in parallel on torch's OpenMP threads.
 The forward pass runs the same float32 operations in the same order as the torch code
 (no FMA contraction, no fast-math), so spikes and potentials are bit-identical; the
 backward pass agrees with the torch code to float32 rounding. Used for contiguous
-float32 CPU tensors, no refractory period and the surrogates Rectangular, FastSigmoid
-and ArcTan (kernel kinds 0, 1, 2); anything else (Lee's pseudo-derivative, float64, CUDA), a missing compiler,
-or ``SNNSIM_NATIVE=0`` in the environment (read at each call) keeps the torch path.
+float32 CPU tensors, no refractory period and the surrogate kernel kinds 0, 1, 2 (Rectangular,
+FastSigmoid, ArcTan) and ``LEE`` = 3 (Lee's pseudo-derivative: the forward pass also sums each
+neuron's spikes and leak-weighted spike times in float64 and keeps the pseudo-derivative
+``[N]`` instead of the ``[T, N]`` pre-reset potentials; the backward pass is
+``dL/ds * pseudo``); anything else (float64, CUDA), a missing compiler, or
+``SNNSIM_NATIVE=0`` in the environment (read at each call) keeps the torch path.
 Float32 CUDA tensors take the same passes as Triton kernels (:mod:`snnsim.native.lif_gpu`)
 where Triton imports.
 """
 from __future__ import annotations
 
 import ctypes
+import math
 from typing import Any, Optional
 
 import torch
@@ -31,11 +35,12 @@ import torch
 from snnsim.native import memory
 from snnsim.native.build import build_library, c_source, library_status, load_once, native_disabled, ptr, threads_for
 
-_I64, _F32, _INT, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_int, ctypes.c_void_p
+_I64, _F32, _F64, _INT, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_double, ctypes.c_int, ctypes.c_void_p
 _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
 _gpu: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}  # the lif_gpu module
-#: the surrogate kinds of the backward kernel (``kind`` in csrc/lif.c)
-KERNEL_KINDS: frozenset[int] = frozenset({0, 1, 2})
+LEE = 3  #: kernel kind of Lee's pseudo-derivative (lif_fwd_lee_par / lee_bwd_par)
+#: the surrogate kinds of the backward kernel (``kind`` in csrc/lif.c; LEE: lee_bwd_par)
+KERNEL_KINDS: frozenset[int] = frozenset({0, 1, 2, LEE})
 _RESETS = {"zero": 0, "subtract": 1, "none": 2}
 
 
@@ -46,7 +51,11 @@ def _compile() -> ctypes.CDLL:
     dll.lif_bwd_par.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _F32, _F32, _INT, _INT, _INT, _INT,
                                 _F32, _F32, _INT]
     dll.lif_sim_par.argtypes = [_PTR, _PTR, _PTR, *dims, _F32, _INT, _F32, _F32, _INT, _INT, _INT]
+    dll.lif_fwd_lee_par.argtypes = [_PTR, _PTR, _PTR, _PTR, _PTR, *dims, _F32, _INT, _F32, _F32, _INT, _F64, _F64,
+                                    _INT]
+    dll.lee_bwd_par.argtypes = [_PTR, _PTR, _PTR, *dims, _INT]
     dll.lif_fwd_par.restype = dll.lif_bwd_par.restype = dll.lif_sim_par.restype = None
+    dll.lif_fwd_lee_par.restype = dll.lee_bwd_par.restype = None
     return dll
 
 
@@ -115,12 +124,52 @@ def lif_simulate(current: torch.Tensor, leak: float, thresh: float, v_reset: flo
     return spikes, volts
 
 
-def lif_forward(current: torch.Tensor, leak: float, thresh: float, v_reset: float, reset: str, spiking: bool,
+def _lee_forward(x: torch.Tensor, leak: float, thresh: float, v_reset: float, reset: str,
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(spikes float 0/1, potentials after reset, pre-reset potentials), each like ``current``.
+    """Spikes and potentials after reset ``[T, B, ...]`` and the pseudo-derivative ``[B, ...]``
+    (:func:`snnsim.core.surrogate.lee_pseudo_derivative` of the spikes, float32)."""
+    spikes, volts = memory.empty_like(x), memory.empty_like(x)
+    pseudo = torch.empty(x.shape[1:], dtype=torch.float32, device=x.device)
+    t, n = x.shape[0], x[0].numel()
+    leak, thresh = float(leak), float(thresh)
+    steps = torch.arange(1, t + 1, dtype=torch.float64, device=x.device)
+    lpow = (leak ** (t - steps)).contiguous()  # the float64 weights of the torch path
+    inv_th, log_leak = 1.0 / thresh, (math.log(leak) if leak != 1.0 else 0.0)
+    if x.is_cuda:
+        _gpu["lib"].forward_lee(x, leak, thresh, float(v_reset), _RESETS[reset], volts, spikes, pseudo, lpow,
+                                inv_th, log_leak)
+        return spikes, volts, pseudo
+    _library().lif_fwd_lee_par(ptr(x), ptr(volts), ptr(spikes), ptr(pseudo), ptr(lpow), t, n, 0, n, leak,
+                               int(leak != 1.0), thresh, float(v_reset), _RESETS[reset], inv_th, log_leak,
+                               threads_for(n))
+    return spikes, volts, pseudo
+
+
+def _lee_backward(pseudo: torch.Tensor, g_s: Optional[torch.Tensor], g_v: Optional[torch.Tensor]) -> torch.Tensor:
+    """``dL/dcurrent [T, B, ...] = dL/ds * pseudo`` (``dL/dv`` does not enter, as in the torch path)."""
+    if g_s is None:
+        assert g_v is not None  # autograd does not call backward without any gradient
+        return torch.zeros_like(g_v, dtype=torch.float32)
+    gs = g_s.to(torch.float32).contiguous()
+    out = memory.empty_like(gs)
+    t, n = gs.shape[0], gs[0].numel()
+    if gs.is_cuda:
+        _gpu["lib"].backward_lee(gs, pseudo, out)
+        return out
+    _library().lee_bwd_par(ptr(gs), ptr(pseudo), ptr(out), t, n, 0, n, threads_for(n))
+    return out
+
+
+def lif_forward(current: torch.Tensor, leak: float, thresh: float, v_reset: float, reset: str, spiking: bool,
+                kind: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(spikes float 0/1, potentials after reset, saved), the first two like ``current``; saved is
+    what :func:`lif_backward` takes: the pre-reset potentials, or for Lee's pseudo-derivative
+    (surrogate kernel ``kind == LEE``) at a spiking layer the pseudo-derivative per neuron ``[B, ...]``.
 
     The potentials are the pre-reset tensor itself for reset "none" or a non-spiking neuron."""
     x = current.detach().contiguous()
+    if kind == LEE and spiking:
+        return _lee_forward(x, leak, thresh, v_reset, reset)
     pre = memory.empty_like(x)
     separate = spiking and reset != "none"
     volts = memory.empty_like(x) if separate else pre
@@ -141,13 +190,16 @@ def lif_forward(current: torch.Tensor, leak: float, thresh: float, v_reset: floa
 def lif_backward(pre: torch.Tensor, g_s: Optional[torch.Tensor], g_v: Optional[torch.Tensor], leak: float,
                  thresh: float, v_reset: float, reset: str, spiking: bool, detach_reset: bool,
                  kernel: tuple[int, float, float]) -> torch.Tensor:
-    """dL/dcurrent from the pre-reset potentials and the gradients of spikes / potentials (None: zero);
-    ``kernel`` = (surrogate kind, p1, p2) as :meth:`snnsim.core.surrogate.Surrogate.kernel` states it."""
+    """dL/dcurrent from what :func:`lif_forward` saved (``pre``) and the gradients of spikes / potentials
+    (None: zero); ``kernel`` = (surrogate kind, p1, p2) as :meth:`snnsim.core.surrogate.Surrogate.kernel`
+    states it (kind LEE at a non-spiking layer: the surrogate does not enter)."""
+    kind, p1, p2 = kernel
+    if kind == LEE and spiking:
+        return _lee_backward(pre, g_s, g_v)
     gs = None if g_s is None or not spiking else g_s.to(torch.float32).contiguous()
     gv = None if g_v is None else g_v.to(torch.float32).contiguous()
     out = memory.empty_like(pre)
     t, n = pre.shape[0], pre[0].numel()
-    kind, p1, p2 = kernel
     args = (float(leak), float(thresh), float(v_reset), _RESETS[reset], int(bool(spiking)),
             int(bool(detach_reset)), int(kind), float(p1), float(p2))
     if pre.is_cuda:

@@ -5,13 +5,13 @@ import torch
 from snnsim.core import autograd
 from snnsim.core.autograd import multistep_neuron
 from snnsim.core.dynamics import NeuronParams, neuron_multistep
-from snnsim.core.surrogate import ArcTan, FastSigmoid, LeePseudo, Rectangular
+from snnsim.core.surrogate import ArcTan, FastSigmoid, LeePseudo, Rectangular, lee_pseudo_derivative
 from snnsim.native import lif as lif_native
 
 pytestmark = pytest.mark.skipif(lif_native.native_status() != "loaded",
                                 reason=f"native LIF kernels not available: {lif_native.native_status()}")
 
-SURROGATES = [Rectangular(1.0), Rectangular(0.3), FastSigmoid(10.0), FastSigmoid(100.0), ArcTan(2.0)]
+SURROGATES = [Rectangular(1.0), Rectangular(0.3), FastSigmoid(10.0), FastSigmoid(100.0), ArcTan(2.0), LeePseudo()]
 PARAMS = [
     NeuronParams(reset="zero"),
     NeuronParams(leak=0.9, reset="zero", v_reset=-0.2),
@@ -70,6 +70,33 @@ def test_native_one_output_gradient(which, monkeypatch):
     assert torch.allclose(g1, g2, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("which", ["spikes", "volts", "both"])
+@pytest.mark.parametrize("p", [NeuronParams(leak=0.99, reset="zero"), NeuronParams(leak=0.9, thresh=0.7),
+                               NeuronParams(leak=1.0, thresh=0.75)], ids=repr)
+def test_lee_kernels_match_the_torch_path(p, which, monkeypatch):
+    """Lee's pseudo-derivative in the C kernels: the forward pass keeps it per neuron ([B, ...],
+    not the [T, B, ...] potentials), equal to lee_pseudo_derivative of the spikes (0 for a silent
+    neuron); the gradient is dL/ds * pseudo, dL/dv does not enter, as in the torch path."""
+    torch.manual_seed(3)
+    cur = torch.rand(60, 5, 700) * 0.25  # N = 3500: several blocks and thread ranges
+    cur[:, :, :50] = 0.0  # silent neurons
+    spikes, volts, pseudo = lif_native.lif_forward(cur, *autograd._scalars(p), LeePseudo().kernel()[0])
+    assert pseudo.shape == cur.shape[1:] and pseudo.dtype == torch.float32
+    ref = lee_pseudo_derivative(spikes, p.leak, p.thresh)
+    assert torch.allclose(pseudo, ref, rtol=1e-6, atol=0) and (pseudo[:, :50] == 0).all()
+    assert (pseudo[:, 50:] != 0).any() and (spikes.sum(0) > 1).any()
+    w = torch.randn_like(cur)
+    kw = {"w_s": w, "w_v": -w} if which == "both" else {"w_s": w} if which == "spikes" else {"w_v": w}
+    s1, v1, g1 = _run(cur, p, LeePseudo(), True, True, monkeypatch, **kw)
+    s2, v2, g2 = _run(cur, p, LeePseudo(), True, False, monkeypatch, **kw)
+    assert torch.equal(s1, s2) and torch.equal(v1, v2) and torch.equal(s1, spikes) and torch.equal(v1, volts)
+    assert torch.allclose(g1, g2, rtol=1e-6, atol=0)
+    if which == "volts":
+        assert (g1 == 0).all()
+    else:
+        assert torch.allclose(g1, w * pseudo, rtol=1e-6, atol=0) and (g1 != 0).any()
+
+
 def test_native_large_threaded_and_noncontiguous(monkeypatch):
     """N large enough to split over threads; a non-contiguous input; a broadcast gradient."""
     torch.manual_seed(2)
@@ -103,7 +130,8 @@ def test_fallbacks(monkeypatch):
     x = torch.rand(5, 2, 3)
     p = NeuronParams()
     assert autograd.native_usable(x, p, ArcTan())
-    assert not autograd.native_usable(x, p, LeePseudo())
+    assert autograd.native_usable(x, p, LeePseudo())
+    assert not autograd.native_usable(x.double(), p, LeePseudo())
     assert not autograd.native_usable(x.double(), p, ArcTan())
     assert not autograd.native_usable(x, NeuronParams(refrac=2), ArcTan())
     monkeypatch.setenv("SNNSIM_NATIVE", "0")

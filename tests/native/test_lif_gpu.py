@@ -77,3 +77,54 @@ def test_triton_kernels_match_the_torch_path_under_the_interpreter():
     assert not bad, bad[:5]
     spiking = [r for r in rows if "spiking=False" not in r["p"]]
     assert all(0 < r["spikes"] < 12 * 300 for r in spiking)
+
+
+LEE_SCRIPT = textwrap.dedent("""
+    import json, math, os
+    import torch
+    from snnsim.core.autograd import multistep_neuron
+    from snnsim.core.dynamics import NeuronParams
+    from snnsim.core.surrogate import LeePseudo, lee_pseudo_derivative
+    from snnsim.native import lif as lif_native, lif_gpu
+
+    torch.manual_seed(1)
+    cur = torch.rand(40, 3, 300) * 0.25
+    cur[:, :, :20] = 0.0  # silent neurons: pseudo-derivative 0
+    w = torch.randn_like(cur)
+    out = []
+    for p in (NeuronParams(leak=0.99, reset="zero"), NeuronParams(leak=0.9, thresh=0.7, reset="subtract"),
+              NeuronParams(leak=1.0, thresh=0.75)):
+        os.environ["SNNSIM_NATIVE"] = "0"  # the torch path: the reference
+        xr = cur.clone().requires_grad_()
+        s_ref, v_ref = multistep_neuron(xr, p, LeePseudo(), True)
+        (g_ref,) = torch.autograd.grad((s_ref * w).sum() + (v_ref * w).sum(), xr)
+        x = cur.reshape(40, -1)
+        volts, sf, pseudo = torch.empty_like(x), torch.empty_like(x), torch.empty(x.shape[1])
+        steps = torch.arange(1, 41, dtype=torch.float64)
+        lif_gpu.forward_lee(x, p.leak, p.thresh, p.v_reset, lif_native._RESETS[p.reset], volts, sf, pseudo,
+                            p.leak ** (40 - steps), 1.0 / p.thresh, math.log(p.leak))
+        g = torch.empty_like(x)
+        lif_gpu.backward_lee(w.reshape(40, -1).contiguous(), pseudo, g)
+        ref = lee_pseudo_derivative(s_ref.detach(), p.leak, p.thresh).reshape(-1)
+        out.append({"p": repr(p), "fwd": torch.equal(sf, s_ref.detach().reshape(40, -1))
+                    and torch.equal(volts, v_ref.detach().reshape(40, -1)),
+                    "pseudo_err": float(((pseudo - ref).abs() / ref.abs().clamp_min(1e-30)).max()),
+                    "silent_zero": bool((pseudo.view(3, 300)[:, :20] == 0).all()),
+                    "grad_err": float((g.view_as(cur) - g_ref).abs().max() / g_ref.abs().max()),
+                    "spikes": int(sf.sum())})
+    print(json.dumps(out))
+""")
+
+
+def test_triton_lee_kernels_match_the_torch_path_under_the_interpreter():
+    """Lee's pseudo-derivative in the Triton forward pass (float64 sums, kept per neuron) and the
+    backward dL/ds * pseudo equal the torch path of MultiStepNeuron."""
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", LEE_SCRIPT], capture_output=True, text=True, timeout=600, env=env,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(rows) == 3
+    bad = [r for r in rows if not r["fwd"] or r["pseudo_err"] > 1e-6 or r["grad_err"] > 1e-6 or not r["silent_zero"]
+           or not 0 < r["spikes"] < 40 * 900]
+    assert not bad, bad

@@ -6,7 +6,9 @@ loss ``0.5 * sum (out - onehot)^2`` (averaged over the batch), and Lee's
 pseudo-derivative with the leak correction at every spiking neuron
 (:func:`snnsim.core.surrogate.lee_pseudo_derivative`). Dropout uses one mask per sample for
 all steps; BatchNorm after each hidden weighted op is optional. Pooling layers of LeNet
-are spiking IF layers with threshold 0.75.
+are spiking IF layers with threshold 0.75. ``eval_timesteps`` (default: ``timesteps``) sets
+the steps of evaluation (any call without autograd): a longer Bernoulli train at test time
+averages out more of the input noise.
 """
 from __future__ import annotations
 
@@ -49,10 +51,15 @@ class SpikeBP(LearningRule):
 
     def __init__(self, timesteps: int = 100, *, leak: float = 0.99, thresh: float = 1.0,
                  prob_scale: float = 0.5, dropout: float = 0.2, batchnorm: bool = False,
-                 hidden: Sequence[int] = (800,), weight_gain: float = 3.0) -> None:
+                 hidden: Sequence[int] = (800,), weight_gain: float = 3.0,
+                 eval_timesteps: Optional[int] = None) -> None:
         super().__init__(timesteps)
         if not 0.0 <= dropout < 1.0:
             raise UserError(f"dropout must be in [0, 1), got {dropout}")
+        if eval_timesteps is not None and (not isinstance(eval_timesteps, int) or isinstance(eval_timesteps, bool)
+                                           or eval_timesteps < 1):
+            raise UserError(f"eval_timesteps must be an int >= 1, got {eval_timesteps!r}")
+        self.eval_timesteps = eval_timesteps
         self.leak, self.thresh, self.prob_scale = leak, thresh, prob_scale
         self.dropout, self.batchnorm, self.hidden = dropout, batchnorm, tuple(int(h) for h in hidden)
         self.weight_gain = weight_gain
@@ -88,26 +95,36 @@ class SpikeBP(LearningRule):
                 layer.surrogate = LeePseudo()
                 layer.detach_reset = True
 
+    def steps(self) -> int:
+        """Time steps of the next encoding: ``timesteps`` with autograd on (training),
+        ``eval_timesteps`` (if set) without it (evaluation)."""
+        if torch.is_grad_enabled() or self.eval_timesteps is None:
+            return self.timesteps
+        return self.eval_timesteps
+
     def encode(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        return encoders.bernoulli(x, self.timesteps, prob_scale=self.prob_scale, generator=generator)
+        """Bernoulli spikes ``[T, B, ...]`` from intensities ``x [B, ...]`` in [0, 1]."""
+        return encoders.bernoulli(x, self.steps(), prob_scale=self.prob_scale, generator=generator)
 
     def outputs(self, network: Network, inputs: torch.Tensor) -> torch.Tensor:
+        """``U_out[T] / (V_th * T)`` ``[B, classes]`` from input spikes ``[T, B, ...]``."""
         record = forward(network, inputs)
         out = list(network.layers)[-1]
         v = record.voltages[out]
-        return v[-1].reshape(v.shape[1], -1) / (self.thresh * self.timesteps)
+        return v[-1].reshape(v.shape[1], -1) / (self.thresh * v.shape[0])
 
     def loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         target = F.one_hot(y, outputs.shape[1]).to(outputs.dtype)
         return 0.5 * ((outputs - target) ** 2).sum(1).mean()
 
     def encoder_config(self) -> dict[str, Any]:
-        return {"encoder": "bernoulli", "prob_scale": self.prob_scale, "timesteps": self.timesteps}
+        return {"encoder": "bernoulli", "prob_scale": self.prob_scale,
+                "timesteps": self.eval_timesteps or self.timesteps}
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "leak": self.leak, "thresh": self.thresh, "prob_scale": self.prob_scale,
                 "dropout": self.dropout, "batchnorm": self.batchnorm, "hidden": list(self.hidden),
-                "weight_gain": self.weight_gain}
+                "weight_gain": self.weight_gain, "eval_timesteps": self.eval_timesteps}
 
 
 register_rule(SpikeBP)

@@ -8,15 +8,24 @@ typedef int64_t i64;
 /* One forward pass over the columns [j0, j1) of [T, N]; every output may be NULL.
    reset: 0 zero, 1 subtract, 2 none. pre: pre-reset potentials; volts: after reset; sf: spikes
    as float 0/1 (autograd); s8: spikes as bytes (simulation, torch.bool). The float operations
-   are those of the torch step (snnsim.core.dynamics.neuron_step), in the same order. */
+   are those of the torch step (snnsim.core.dynamics.neuron_step), in the same order.
+   lee (may be NULL): Lee et al.'s pseudo-derivative per column into lee->out (see struct lee). */
+struct lee {
+    const double* lpow;  /* [T]: leak^(T - 1 - t), t 0-based (the torch path's float64 weights) */
+    double inv_th, log_leak;
+    float* out;          /* [N]: (1 / thresh) (1 + log(leak) LF / gamma), 0 where gamma = 0 */
+};
+
 static void lif_pass(const float* x, float* pre, float* volts, float* sf, uint8_t* s8, i64 T, i64 N, i64 j0,
-                     i64 j1, float leak, int use_leak, float thresh, float v_reset, int reset, int spiking) {
+                     i64 j1, float leak, int use_leak, float thresh, float v_reset, int reset, int spiking,
+                     const struct lee* lee) {
     float v[BLK];
+    double cnt[BLK], lf[BLK];
     uint32_t m[BLK], tbits;
     memcpy(&tbits, &thresh, 4);
     for (i64 b = j0; b < j1; b += BLK) {
         i64 w = (j1 - b < BLK) ? j1 - b : BLK;
-        for (i64 j = 0; j < w; ++j) v[j] = v_reset;
+        for (i64 j = 0; j < w; ++j) { v[j] = v_reset; cnt[j] = 0.0; lf[j] = 0.0; }
         for (i64 t = 0; t < T; ++t) {
             const float* xr = x + t * N + b;
             i64 o = t * N + b;
@@ -44,6 +53,11 @@ static void lif_pass(const float* x, float* pre, float* volts, float* sf, uint8_
             if (sf) for (i64 j = 0; j < w; ++j) sf[o + j] = (float)(m[j] & 1u);
             if (s8) for (i64 j = 0; j < w; ++j) s8[o + j] = (uint8_t)(m[j] & 1u);
             if (volts) memcpy(volts + o, v, (size_t)w * sizeof(float));
+            if (lee) for (i64 j = 0; j < w; ++j) if (m[j]) { cnt[j] += 1.0; lf[j] += lee->lpow[t]; }
+        }
+        if (lee) for (i64 j = 0; j < w; ++j) {  /* in the order of snnsim.core.surrogate.lee_pseudo_derivative */
+            double eps = lee->log_leak * lf[j] / (cnt[j] > 1.0 ? cnt[j] : 1.0);
+            lee->out[b + j] = cnt[j] > 0.0 ? (float)(lee->inv_th * (1.0 + eps)) : 0.0f;
         }
     }
 }
@@ -115,7 +129,7 @@ void lif_bwd(const float* pre, const float* gs, const float* gv, float* gi, i64 
 void lif_fwd_par(const float* x, float* pre, float* volts, float* sf, i64 T, i64 N, i64 j0, i64 j1, float leak,
                  int use_leak, float thresh, float v_reset, int reset, int spiking, int threads) {
     PAR_RANGES(j0, j1, threads, lif_pass(x, pre, volts == pre ? NULL : volts, sf, NULL, T, N, a, b, leak, use_leak,
-                                         thresh, v_reset, reset, spiking));
+                                         thresh, v_reset, reset, spiking, NULL));
 }
 
 void lif_bwd_par(const float* pre, const float* gs, const float* gv, float* gi, i64 T, i64 N, i64 j0, i64 j1,
@@ -129,5 +143,27 @@ void lif_bwd_par(const float* pre, const float* gs, const float* gv, float* gi, 
 void lif_sim_par(const float* x, uint8_t* s, float* volts, i64 T, i64 N, i64 j0, i64 j1, float leak, int use_leak,
                  float thresh, float v_reset, int reset, int spiking, int threads) {
     PAR_RANGES(j0, j1, threads, lif_pass(x, NULL, volts, NULL, s, T, N, a, b, leak, use_leak, thresh, v_reset, reset,
-                                         spiking));
+                                         spiking, NULL));
+}
+
+/* Autograd forward for Lee et al.'s pseudo-derivative (spiking layers): float spikes, potentials
+   after reset, and the pseudo-derivative per neuron [N] instead of the [T, N] pre-reset potentials.
+   lpow [T] = leak^(T - 1 - t) in float64; inv_th = 1 / thresh, log_leak = log(leak), both in float64. */
+void lif_fwd_lee_par(const float* x, float* volts, float* sf, float* pseudo, const double* lpow, i64 T, i64 N,
+                     i64 j0, i64 j1, float leak, int use_leak, float thresh, float v_reset, int reset,
+                     double inv_th, double log_leak, int threads) {
+    struct lee lee = {lpow, inv_th, log_leak, pseudo};
+    PAR_RANGES(j0, j1, threads, lif_pass(x, NULL, volts, sf, NULL, T, N, a, b, leak, use_leak, thresh, v_reset, reset,
+                                         1, &lee));
+}
+
+/* The Lee backward: dL/dx[t, j] = gs[t, j] pseudo[j] (no recurrence; dL/dv is not used). */
+void lee_bwd_par(const float* gs, const float* pseudo, float* gi, i64 T, i64 N, i64 j0, i64 j1, int threads) {
+    PAR_RANGES(j0, j1, threads, {
+        for (i64 t = 0; t < T; ++t) {
+            const float* g = gs + t * N;
+            float* o = gi + t * N;
+            for (i64 j = a; j < b; ++j) o[j] = g[j] * pseudo[j];
+        }
+    });
 }

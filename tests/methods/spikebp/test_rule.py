@@ -55,3 +55,21 @@ def test_mse_loss_by_hand():
     y = torch.tensor([0, 1])
     # 0.5 * ((0.5-1)^2 + 0.2^2) = 0.145 ; 0.5 * (0.1^2 + (0.9-1)^2) = 0.01 ; mean 0.0775
     assert rule.loss(out, y).item() == pytest.approx(0.0775)
+
+
+def test_eval_timesteps_lengthen_evaluation_only(digits):
+    """eval_timesteps sets T of calls without autograd (evaluation and the saved encoder);
+    training keeps timesteps; bad values are refused."""
+    rule = SpikeBP(timesteps=6, eval_timesteps=15, hidden=(20,))
+    x = digits.train.x[:4]
+    assert rule.encode(x).shape[0] == 6
+    with torch.no_grad():
+        assert rule.encode(x).shape[0] == 15
+    assert SpikeBP(timesteps=6).encode(x).shape[0] == 6
+    assert rule.encoder_config()["timesteps"] == 15 and rule.config()["eval_timesteps"] == 15
+    net = rule.build("fc", digits.input_shape, digits.num_classes)
+    with torch.no_grad():
+        assert rule.outputs(net, rule.encode(x)).shape == (4, digits.num_classes)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="eval_timesteps"):
+            SpikeBP(timesteps=6, eval_timesteps=bad)
