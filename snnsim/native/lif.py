@@ -24,6 +24,7 @@ from typing import Any, Optional
 import torch
 
 from snnsim.core.dynamics import NeuronParams, per_neuron
+from snnsim.core.layout import like_layout, step_dense
 from snnsim.core.surrogate import ArcTan, FastSigmoid, Rectangular, Surrogate
 from snnsim.native import memory
 from snnsim.native.build import build_library, c_source, library_status, load_once, native_disabled, ptr, threads_for
@@ -112,15 +113,28 @@ def lif_simulate(current: torch.Tensor, p: NeuronParams, record_voltage: bool = 
     return spikes, volts
 
 
+def _steps_in_place(x: torch.Tensor) -> torch.Tensor:
+    """``x`` itself where each time step is one dense block (contiguous, or channels-last on the
+    CPU: :func:`snnsim.core.layout.step_dense`), else a contiguous copy: the kernels run over
+    ``[T, N]`` in memory order, the same for every tensor of a call as they share the strides."""
+    return x if x.device.type == "cpu" and step_dense(x) else x.contiguous()
+
+
+def _empty_like(x: torch.Tensor) -> torch.Tensor:
+    """An empty float32 tensor with ``x``'s shape and strides (huge-page backed when contiguous)."""
+    return memory.empty_like(x) if x.is_contiguous() else torch.empty_like(x, dtype=torch.float32)
+
+
 def lif_forward(current: torch.Tensor, p: NeuronParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(spikes float 0/1, potentials after reset, pre-reset potentials), each like ``current``.
+    """(spikes float 0/1, potentials after reset, pre-reset potentials), each like ``current``
+    (channels-last stays channels-last on the CPU).
 
     The potentials are the pre-reset tensor itself for reset "none" or a non-spiking neuron."""
-    x = current.detach().contiguous()
-    pre = memory.empty_like(x)
+    x = _steps_in_place(current.detach())
+    pre = _empty_like(x)
     separate = p.spiking and p.reset != "none"
-    volts = memory.empty_like(x) if separate else pre
-    spikes = memory.empty_like(x)
+    volts = _empty_like(x) if separate else pre
+    spikes = _empty_like(x)
     t, n = x.shape[0], x[0].numel()
     leak, thresh, v_reset = float(p.leak), float(p.thresh), float(p.v_reset)
     reset, spiking, use_leak = _RESETS[p.reset], int(bool(p.spiking)), int(leak != 1.0)
@@ -137,9 +151,9 @@ def lif_forward(current: torch.Tensor, p: NeuronParams) -> tuple[torch.Tensor, t
 def lif_backward(pre: torch.Tensor, g_s: Optional[torch.Tensor], g_v: Optional[torch.Tensor], p: NeuronParams,
                  surrogate: Surrogate, detach_reset: bool) -> torch.Tensor:
     """dL/dcurrent from the pre-reset potentials and the gradients of spikes / potentials (None: zero)."""
-    gs = None if g_s is None or not p.spiking else g_s.to(torch.float32).contiguous()
-    gv = None if g_v is None else g_v.to(torch.float32).contiguous()
-    out = memory.empty_like(pre)
+    gs = None if g_s is None or not p.spiking else like_layout(g_s.to(torch.float32), pre)
+    gv = None if g_v is None else like_layout(g_v.to(torch.float32), pre)
+    out = _empty_like(pre)
     t, n = pre.shape[0], pre[0].numel()
     kind = _SURROGATES[type(surrogate)]
     if kind == 0:
