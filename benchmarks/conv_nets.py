@@ -32,7 +32,7 @@ MODELS = {"lenet": {"t": 20, "batch": 32, "shape": (1, 28, 28)},
 
 
 def _ch(c: int, width: float) -> int:
-    return max(1, int(round(c * width)))
+    return max(1, round(c * width))
 
 
 # --- snnsim ----------------------------------------------------------------------------------

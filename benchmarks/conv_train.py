@@ -76,7 +76,7 @@ def measure(names: list[str], models: list[str], densities: tuple[float, ...], r
         for m in models:
             for d in densities:
                 for n in names:
-                    dt = _timed(lambda: steps[(m, n)](batches[(m, d)]), device)
+                    dt = _timed(lambda f=steps[(m, n)], b=batches[(m, d)]: f(b), device)
                     if rnd:
                         times[m][n][d].append(dt)
         print(f"  round {rnd}/{repeats} done", flush=True)
