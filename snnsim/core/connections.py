@@ -41,6 +41,7 @@ from bindsnet.network.topology import AbstractConnection
 from torch import nn
 
 from snnsim.core import density, event_conv
+from snnsim.core.layout import prefer_channels_last
 from snnsim.core.ops import TemporalModule, as_float, build_ops
 from snnsim.native import events as events_native
 
@@ -256,6 +257,9 @@ class ModuleConnection(AbstractConnection):
                     x = m(_cast(x, dtype))
             elif isinstance(m, nn.Conv2d) and getattr(self, "event_driven", False) and _conv_events(x, m):
                 x = event_conv.conv_module(x, m)
+            elif (isinstance(m, nn.Conv2d) and getattr(self, "event_driven", False) and torch.is_grad_enabled()
+                  and event_conv.trainable_usable(x, m)):  # training on an input layer's sparse spikes
+                x = event_conv.event_conv_trainable(x, m)
             else:
                 x = m(_cast(x, dtype))
         return x
@@ -280,11 +284,13 @@ class ModuleConnection(AbstractConnection):
         t, b = s.shape[:2]
         x = s.reshape(t, b, *self.source.shape)
         dtype = weight_dtype(self.layers)  # the same casts as compute()
+        training = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
         for m in self.layers:
             if isinstance(m, TemporalModule):
                 x = m.multi(x)
-            else:
-                x = self._apply_step(x.flatten(0, 1), [m], dtype).unflatten(0, (t, b))
+            else:  # channels-last for convs, pooling and batch norm while training (snnsim.core.layout)
+                x = self._apply_step(prefer_channels_last(x.flatten(0, 1), m, training), [m], dtype)
+                x = x.unflatten(0, (t, b))
         return x.reshape(t, b, *self.target.shape)
 
     def update(self, **kwargs: Any) -> None:

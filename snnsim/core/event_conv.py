@@ -13,16 +13,21 @@ Its work grows with the number of nonzero inputs instead of with ``N * C * H * W
 
 The sums run in another order than MKLDNN's, so results agree with ``F.conv2d`` within float
 rounding, not bit for bit. No autograd: call it under ``torch.no_grad()`` (simulation).
+Training (issue 29): :func:`event_conv_trainable` is the same forward as an autograd function
+whose weight gradient also sums over the nonzero inputs only (C kernel), for inputs that need no
+gradient themselves (the spikes of an input layer); below :data:`TRAIN_CROSSOVER`.
 Connections call it through the density-adaptive choice of :mod:`snnsim.core.connections`
 (``CostModel.conv`` in :mod:`snnsim.core.density`); ``benchmarks/event_conv.py`` times it.
 """
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
+from snnsim.core.layout import channels_last_enabled
 from snnsim.native import event_conv as native
 
 
@@ -103,3 +108,53 @@ def conv_module(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
         return F.conv2d(x.to(conv.weight.dtype), conv.weight, conv.bias, conv.stride, conv.padding,
                         conv.dilation, conv.groups)
     return event_conv2d(x, conv.weight, conv.bias, conv.stride[0], conv.padding[0])
+
+
+#: fraction of nonzero inputs below which a trainable conv fed by a 1-channel bool input that
+#: needs no gradient (an input layer's spikes) takes the event-driven forward and weight gradient.
+#: Measured (issue 29, 2-core Xeon, 1 thread, load ~6): LeNet's conv1 (1 -> 20, 5x5, N = 640)
+#: forward + weight gradient 42 ms against 176 ms dense at d = 0.05, 66 ms against 170 ms at 0.13;
+#: at 0.3 the two are close. ResNet-19's 3-channel stem (3 -> 32, 3x3) was as fast or faster
+#: dense at every density: multi-channel inputs stay dense.
+TRAIN_CROSSOVER = 0.3
+
+
+class _EventConv(torch.autograd.Function):
+    """``F.conv2d(x, weight, bias, stride, padding)`` for an ``x`` without gradient: forward and
+    weight gradient sum over the nonzero inputs (:mod:`snnsim.native.event_conv`)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],  # type: ignore[override]
+                stride: int, padding: int) -> torch.Tensor:
+        oh, ow = _check(x, weight, stride, padding)
+        ctx.save_for_backward(x)
+        ctx.geom, ctx.has_bias = (weight.shape[2], stride, padding), bias is not None
+        return native.event_conv2d(x, weight, bias, stride, padding, oh, ow, native.scatter_cheaper(x),
+                                   channels_last=channels_last_enabled())
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        grad_w = native.event_conv2d_wgrad(x, grad, *ctx.geom) if ctx.needs_input_grad[1] else None
+        grad_b = grad.sum((0, 2, 3)) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return None, grad_w, grad_b, None, None
+
+
+def trainable_usable(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
+    """Whether :func:`event_conv_trainable` runs ``conv`` on ``x`` ``[N, 1, H, W]``: 1-channel bool
+    input that needs no gradient, the C kernel usable (:func:`native_usable`), ``SNNSIM_EVENT_CONV_TRAIN`` not 0,
+    and fewer than :data:`TRAIN_CROSSOVER` of the inputs nonzero."""
+    if (x.dtype != torch.bool or x.requires_grad or x.dim() != 4 or x.shape[1] != 1
+            or os.environ.get("SNNSIM_EVENT_CONV_TRAIN", "1") == "0"):
+        return False
+    if not native_usable(x, conv):
+        return False
+    return int(torch.count_nonzero(x)) < TRAIN_CROSSOVER * x.numel()
+
+
+def event_conv_trainable(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
+    """``conv(x.float())`` ``[N, O, OH, OW]`` for bool ``x`` ``[N, C, H, W]`` (no gradient for ``x``),
+    differentiable with respect to ``conv``'s weight and bias; see :func:`trainable_usable`."""
+    if not native_usable(x, conv):  # no C kernel here: the dense conv of the float input
+        return conv(x.to(conv.weight.dtype))
+    return _EventConv.apply(x, conv.weight, conv.bias, conv.stride[0], conv.padding[0])

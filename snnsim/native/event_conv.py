@@ -25,8 +25,10 @@ _FLAGS = [*build._CFLAGS, *(["-mavx512f"] if torch.backends.cpu.get_cpu_capabili
 
 def _compile() -> ctypes.CDLL:
     dll = build.build_library(build.c_source("event_conv.c"), "event_conv", _FLAGS)
-    dll.event_conv2d.argtypes = [_PTR, ctypes.c_int, _PTR, _PTR, _PTR, *([_I64] * 11), ctypes.c_int, ctypes.c_int]
+    dll.event_conv2d.argtypes = [_PTR, ctypes.c_int, _PTR, _PTR, _PTR, *([_I64] * 11), *([ctypes.c_int] * 3)]
     dll.event_conv2d.restype = ctypes.c_int
+    dll.event_conv2d_wgrad.argtypes = [_PTR, ctypes.c_int, _PTR, _PTR, *([_I64] * 11), ctypes.c_int, ctypes.c_int]
+    dll.event_conv2d_wgrad.restype = ctypes.c_int
     dll.event_conv_width.argtypes, dll.event_conv_width.restype = [], ctypes.c_int
     return dll
 
@@ -62,9 +64,9 @@ def scatter_cheaper(x: torch.Tensor) -> bool:
 
 
 def event_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: int,
-                 padding: int, oh: int, ow: int, scatter: bool) -> torch.Tensor:
+                 padding: int, oh: int, ow: int, scatter: bool, channels_last: bool = False) -> torch.Tensor:
     """The C kernel's ``[N, O, OH, OW]`` float32 output (the caller checked the arguments and
-    :func:`usable`)."""
+    :func:`usable`); ``channels_last``: stored as ``[N, OH, OW, O]`` (``torch.channels_last``)."""
     lib = _native["lib"]
     width = lib.event_conv_width()
     table = weight_table(weight, width)
@@ -74,9 +76,28 @@ def event_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Ten
         bias_p = torch.zeros(op, dtype=torch.float32)
         bias_p[:o] = bias.detach()
     x = x.contiguous()
-    out = memory.empty((n, o, oh, ow))
+    out = memory.empty((n, oh, ow, o)).permute(0, 3, 1, 2) if channels_last else memory.empty((n, o, oh, ow))
     if n and lib.event_conv2d(x.data_ptr(), int(x.dtype == torch.float32), table.data_ptr(), build.ptr(bias_p),
                               out.data_ptr(), n, c, h, w, o, op, k, stride, padding, oh, ow, int(scatter),
-                              max(1, min(torch.get_num_threads(), n))):
+                              int(channels_last), max(1, min(torch.get_num_threads(), n))):
         raise MemoryError("event_conv2d: could not allocate the work space of a thread")
     return out
+
+
+def event_conv2d_wgrad(x: torch.Tensor, grad: torch.Tensor, k: int, stride: int, padding: int) -> torch.Tensor:
+    """The weight gradient ``[O, C, K, K]`` of :func:`event_conv2d` from its input ``x``
+    ``[N, C, H, W]`` (bool or float32) and the gradient of its output ``grad`` ``[N, O, OH, OW]``,
+    summed over the nonzero inputs only (the caller checked :func:`usable`)."""
+    lib = _native["lib"]
+    width = lib.event_conv_width()
+    (n, c, h, w), (o, oh, ow) = x.shape, grad.shape[1:]
+    op = -(-o // width) * width
+    grad = grad.to(torch.float32)
+    g_cl = grad.is_contiguous(memory_format=torch.channels_last) and not grad.is_contiguous()
+    x, grad = x.contiguous(), grad if g_cl else grad.contiguous()
+    table = torch.empty(k * k * c, op, dtype=torch.float32)
+    if lib.event_conv2d_wgrad(x.data_ptr(), int(x.dtype == torch.float32), grad.data_ptr(), table.data_ptr(),
+                              n, c, h, w, o, op, k, stride, padding, oh, ow, int(g_cl),
+                              max(1, min(torch.get_num_threads(), n))):
+        raise MemoryError("event_conv2d_wgrad: could not allocate the work space of a thread")
+    return table[:, :o].reshape(k, k, c, o).permute(3, 2, 0, 1).contiguous()

@@ -32,6 +32,7 @@ from typing import Any, Optional
 
 import torch
 
+from snnsim.native.strides import like_layout, step_dense
 from snnsim.native import memory
 from snnsim.native.build import build_library, c_source, library_status, load_once, native_disabled, ptr, threads_for
 
@@ -124,6 +125,18 @@ def lif_simulate(current: torch.Tensor, leak: float, thresh: float, v_reset: flo
     return spikes, volts
 
 
+def _steps_in_place(x: torch.Tensor) -> torch.Tensor:
+    """``x`` itself where each time step is one dense block (contiguous, or channels-last on the
+    CPU: :func:`snnsim.native.strides.step_dense`), else a contiguous copy: the kernels run over
+    ``[T, N]`` in memory order, the same for every tensor of a call as they share the strides."""
+    return x if x.device.type == "cpu" and step_dense(x) else x.contiguous()
+
+
+def _empty_like(x: torch.Tensor) -> torch.Tensor:
+    """An empty float32 tensor with ``x``'s shape and strides (huge-page backed when contiguous)."""
+    return memory.empty_like(x) if x.is_contiguous() else torch.empty_like(x, dtype=torch.float32)
+
+
 def _lee_forward(x: torch.Tensor, leak: float, thresh: float, v_reset: float, reset: str,
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Spikes and potentials after reset ``[T, B, ...]`` and the pseudo-derivative ``[B, ...]``
@@ -166,14 +179,14 @@ def lif_forward(current: torch.Tensor, leak: float, thresh: float, v_reset: floa
     what :func:`lif_backward` takes: the pre-reset potentials, or for Lee's pseudo-derivative
     (surrogate kernel ``kind == LEE``) at a spiking layer the pseudo-derivative per neuron ``[B, ...]``.
 
-    The potentials are the pre-reset tensor itself for reset "none" or a non-spiking neuron."""
-    x = current.detach().contiguous()
+    Channels-last stays channels-last on the CPU (except for LEE). The potentials are the pre-reset tensor itself for reset "none" or a non-spiking neuron."""
     if kind == LEE and spiking:
-        return _lee_forward(x, leak, thresh, v_reset, reset)
-    pre = memory.empty_like(x)
+        return _lee_forward(current.detach().contiguous(), leak, thresh, v_reset, reset)
+    x = _steps_in_place(current.detach())
+    pre = _empty_like(x)
     separate = spiking and reset != "none"
-    volts = memory.empty_like(x) if separate else pre
-    spikes = memory.empty_like(x)
+    volts = _empty_like(x) if separate else pre
+    spikes = _empty_like(x)
     t, n = x.shape[0], x[0].numel()
     leak, thresh, v_reset = float(leak), float(thresh), float(v_reset)
     reset_id, spiking_i, use_leak = _RESETS[reset], int(bool(spiking)), int(leak != 1.0)
@@ -196,9 +209,9 @@ def lif_backward(pre: torch.Tensor, g_s: Optional[torch.Tensor], g_v: Optional[t
     kind, p1, p2 = kernel
     if kind == LEE and spiking:
         return _lee_backward(pre, g_s, g_v)
-    gs = None if g_s is None or not spiking else g_s.to(torch.float32).contiguous()
-    gv = None if g_v is None else g_v.to(torch.float32).contiguous()
-    out = memory.empty_like(pre)
+    gs = None if g_s is None or not spiking else like_layout(g_s.to(torch.float32), pre)
+    gv = None if g_v is None else like_layout(g_v.to(torch.float32), pre)
+    out = _empty_like(pre)
     t, n = pre.shape[0], pre[0].numel()
     args = (float(leak), float(thresh), float(v_reset), _RESETS[reset], int(bool(spiking)),
             int(bool(detach_reset)), int(kind), float(p1), float(p2))

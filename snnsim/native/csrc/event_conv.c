@@ -16,7 +16,7 @@ typedef float vf __attribute__((vector_size(VW * 4), aligned(4)));  /* unaligned
    x: [N, C, H, W], bytes in {0, 1} (torch bool; is_float = 0) or float32 (is_float = 1; zeros
    are skipped, the other values multiply their weights). table: [K * K * C, OP], row
    (ky * K + kx) * C + c = weight[:, c, ky, kx] padded with zeros to OP (a multiple of VW)
-   columns. bias: [OP] or NULL. out: [N, O, OH, OW] (O <= OP).
+   columns. bias: [OP] or NULL. out: [N, O, OH, OW] (O <= OP), or [N, OH, OW, O] (out_cl: channels-last).
 
    Per sample, the active inputs of each position (y, x) are listed (channels ascending);
    each output position (oy, ox) then sums the table rows of the active inputs in its window,
@@ -150,10 +150,15 @@ static void scatter_sample(const conv_args* a, const int32_t* cnt, const int32_t
         }
 }
 
-/* out[n] [O, npos] = buf [npos, OP] transposed, in tiles of 16 positions (they stay in L1). */
-static void store_sample(const conv_args* a, i64 n, const float* buf) {
+/* out[n] [O, npos] = buf [npos, OP] transposed, in tiles of 16 positions (they stay in L1);
+   channels-last output (out_cl): out[n] [npos, O] = the first O columns of buf. */
+static void store_sample(const conv_args* a, i64 n, const float* buf, int out_cl) {
     i64 npos = a->OH * a->OW;
     float* on = a->out + n * a->O * npos;
+    if (out_cl) {
+        for (i64 p = 0; p < npos; ++p) memcpy(on + p * a->O, buf + p * a->OP, sizeof(float) * a->O);
+        return;
+    }
     for (i64 p0 = 0; p0 < npos; p0 += 16) {
         i64 p1 = p0 + 16 < npos ? p0 + 16 : npos;
         for (i64 o = 0; o < a->O; ++o)
@@ -165,7 +170,7 @@ static void store_sample(const conv_args* a, i64 n, const float* buf) {
    active input into its window, 0 gathers each output's window (see the functions above). */
 int event_conv2d(const void* x, int is_float, const float* table, const float* bias, float* out,
                  i64 N, i64 C, i64 H, i64 W, i64 O, i64 OP, i64 K, i64 S, i64 P, i64 OH, i64 OW,
-                 int scatter, int threads) {
+                 int scatter, int out_cl, int threads) {
     conv_args args = {is_float ? NULL : (const uint8_t*)x, is_float ? (const float*)x : NULL, table, bias, out,
                       C, H, W, O, OP, K, S, P, OH, OW};
     int failed = 0;
@@ -184,7 +189,7 @@ int event_conv2d(const void* x, int is_float, const float* table, const float* b
             list_active(&args, n, CP, cnt, chan, val);
             if (scatter) scatter_sample(&args, cnt, chan, val, CP, buf);
             else gather_sample(&args, cnt, chan, val, CP, rows, vals, buf);
-            store_sample(&args, n, buf);
+            store_sample(&args, n, buf, out_cl);
         }
         free(cnt); free(chan); free(val); free(rows); free(vals); free(buf);
     });
@@ -193,3 +198,70 @@ int event_conv2d(const void* x, int is_float, const float* table, const float* b
 
 /* The vector width the library was built with (the table's columns are padded to it). */
 int event_conv_width(void) { return VW; }
+
+/* Event-driven weight gradient: dtable[(ky * K + kx) * C + c, o] = sum over the active inputs
+   (n, c, y, x) of value * g[n, o, oy, ox], (oy, ox) the output that input reaches through (ky, kx).
+
+   g: [N, O, OH, OW] float32 (the gradient of the output), or [N, OH, OW, O] (g_cl: channels-last). dtable: [K * K * C, OP], zeroed here.
+   Each thread sums its samples into its own table (a sample's gradient is first transposed
+   into a [OH * OW, OP] buffer, so the O values of a position are one vector); the tables of the
+   threads are then added in thread order into dtable. Returns 1 if a thread could not allocate. */
+int event_conv2d_wgrad(const void* x, int is_float, const float* g, float* dtable,
+                       i64 N, i64 C, i64 H, i64 W, i64 O, i64 OP, i64 K, i64 S, i64 P, i64 OH, i64 OW,
+                       int g_cl, int threads) {
+    conv_args args = {is_float ? NULL : (const uint8_t*)x, is_float ? (const float*)x : NULL, NULL, NULL, NULL,
+                      C, H, W, O, OP, K, S, P, OH, OW};
+    int failed = 0;
+    i64 CP = (C + 15) / 16 * 16, rows = K * K * C, npos = OH * OW, nv = OP / VW;
+    if (threads > N) threads = N > 0 ? (int)N : 1;
+    if (threads < 1) threads = 1;
+    float* parts = (float*)calloc((size_t)(threads > 1 ? threads - 1 : 0) * rows * OP + 1, sizeof(float));
+    if (!parts) return 1;
+    memset(dtable, 0, sizeof(float) * rows * OP);
+    PAR_RANGES(0, N, threads, {
+        float* acc = k_ == 0 ? dtable : parts + (i64)(k_ - 1) * rows * OP;
+        i64 hw = H * W;
+        int32_t* cnt = (int32_t*)malloc(sizeof(int32_t) * hw);
+        int32_t* chan = (int32_t*)calloc(hw * CP, sizeof(int32_t));
+        float* val = is_float ? (float*)calloc(hw * CP, sizeof(float)) : NULL;
+        float* buf = (float*)calloc(npos * OP, sizeof(float));
+        if (!cnt || !chan || (is_float && !val) || !buf) { _Pragma("omp atomic write") failed = 1; }
+        else for (i64 n = a; n < b; ++n) {
+            list_active(&args, n, CP, cnt, chan, val);
+            const float* gn = g + n * O * npos;
+            if (g_cl) for (i64 p = 0; p < npos; ++p) memcpy(buf + p * OP, gn + p * O, sizeof(float) * O);
+            else for (i64 p0 = 0; p0 < npos; p0 += 16) {  /* transpose in tiles of 16 positions */
+                i64 p1 = p0 + 16 < npos ? p0 + 16 : npos;
+                for (i64 o = 0; o < O; ++o)
+                    for (i64 p = p0; p < p1; ++p) buf[p * OP + o] = gn[o * npos + p];
+            }
+            for (i64 y = 0; y < H; ++y)
+                for (i64 xx = 0; xx < W; ++xx) {
+                    i64 j = y * W + xx, m = cnt[j];
+                    if (!m) continue;
+                    for (i64 ky = 0; ky < K; ++ky) {
+                        i64 ty = y + P - ky, oy = ty / S;
+                        if (ty < 0 || oy * S != ty || oy >= OH) continue;
+                        for (i64 kx = 0; kx < K; ++kx) {
+                            i64 tx = xx + P - kx, ox = tx / S;
+                            if (tx < 0 || ox * S != tx || ox >= OW) continue;
+                            const vf* gv = (const vf*)(buf + (oy * OW + ox) * OP);
+                            float* t = acc + (ky * K + kx) * C * OP;
+                            for (i64 q = 0; q < m; ++q) {
+                                vf* r = (vf*)(t + chan[j * CP + q]);
+                                if (val) { float s = val[j * CP + q]; for (i64 v = 0; v < nv; ++v) r[v] += gv[v] * s; }
+                                else for (i64 v = 0; v < nv; ++v) r[v] += gv[v];
+                            }
+                        }
+                    }
+                }
+        }
+        free(cnt); free(chan); free(val); free(buf);
+    });
+    for (int t = 1; t < threads; ++t) {
+        const float* part = parts + (i64)(t - 1) * rows * OP;
+        for (i64 i = 0; i < rows * OP; ++i) dtable[i] += part[i];
+    }
+    free(parts);
+    return failed;
+}

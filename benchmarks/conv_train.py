@@ -1,0 +1,150 @@
+"""Convolutional SNN training speed: one BPTT step (forward, backward, Adam) against SpikingJelly and snnTorch.
+
+Nets (:mod:`benchmarks.conv_nets`): the LIF LeNet 28x28-20c5-AP2-50c5-AP2-200-10 at T = 20,
+batch 32, and the tdBN ResNet-19 at width 0.25 (3x32x32 input) at T = 4, batch 16. Input:
+Bernoulli spikes of density d ``[T, B, C, H, W]`` (bool), random labels, cross-entropy. All
+contenders run in one process with an explicit thread count; per thread count, every round
+runs every (net, density, contender) once (round 0 warms up); the median of the rounds is kept.
+
+Run: ``.venv/bin/python -m benchmarks.conv_train --threads 1 2 [--repeats 5] [--device cuda]``
+-> ``benchmarks/results/conv_train.json`` (CPU model, flags, load average before and after).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import cpu_info, machine_info, sync, write_json  # noqa: E402
+from benchmarks.conv_nets import CONTENDERS, MODELS  # noqa: E402
+
+DENSITIES = (0.05, 0.13, 0.3)
+#: speedup over the fastest peer that issue 29 asks for, per net
+TARGETS = {"lenet": 2.0, "resnet19": 1.5}
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def make_batch(model: str, d: float, device: str, seed: int = 0) -> Batch:
+    """Bernoulli spikes bool ``[T, B, C, H, W]`` of density ``d`` and random labels ``[B]``."""
+    cfg = MODELS[model]
+    g = torch.Generator().manual_seed(seed)
+    spikes = torch.rand((cfg["t"], cfg["batch"], *cfg["shape"]), generator=g) < d
+    return spikes.to(device), torch.randint(0, 10, (cfg["batch"],), generator=g).to(device)
+
+
+def train_step(name: str, model: str, width: float, device: str) -> Callable[[Batch], float]:
+    """A closure running one training step of contender ``name`` on ``model``; returns the loss."""
+    torch.manual_seed(0)
+    params, step_fn = CONTENDERS[name](model, width, device)
+    opt = torch.optim.Adam(params, lr=1e-3)
+
+    def step(batch: Batch) -> float:
+        spikes, y = batch
+        loss = torch.nn.functional.cross_entropy(step_fn(spikes), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss)
+
+    return step
+
+
+def _timed(fn: Callable[[], object], device: str) -> float:
+    sync(device)
+    t0 = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t0
+
+
+def measure(names: list[str], models: list[str], densities: tuple[float, ...], repeats: int,
+            device: str, width: float) -> dict[str, Any]:
+    """``{model: {name: {d: train_ms median}}}``, every round running all of them once."""
+    steps = {(m, n): train_step(n, m, width, device) for m in models for n in names}
+    batches = {(m, d): make_batch(m, d, device) for m in models for d in densities}
+    times: dict = {m: {n: {d: [] for d in densities} for n in names} for m in models}
+    for rnd in range(repeats + 1):  # round 0 warms up
+        for m in models:
+            for d in densities:
+                for n in names:
+                    dt = _timed(lambda f=steps[(m, n)], b=batches[(m, d)]: f(b), device)
+                    if rnd:
+                        times[m][n][d].append(dt)
+        print(f"  round {rnd}/{repeats} done", flush=True)
+    return {m: {n: {str(d): 1e3 * statistics.median(v) for d, v in by_d.items()} for n, by_d in per.items()}
+            for m, per in times.items()}
+
+
+def ratios(results: dict[str, Any]) -> dict[str, Any]:
+    """Per net and density: snnsim's speedup over each peer and over the fastest peer (> 1: faster)."""
+    out: dict = {}
+    for m, per in results.items():
+        peers = [n for n in per if n != "snnsim"]
+        out[m] = {}
+        for d, ours in per["snnsim"].items():
+            row = {f"vs_{p}": per[p][d] / ours for p in peers}
+            if peers:
+                row["vs_fastest_peer"] = min(per[p][d] for p in peers) / ours
+            out[m][d] = row
+    return out
+
+
+def markdown_table(by_threads: dict[str, Any]) -> str:
+    """One row per (threads, net, density): ms of each contender and snnsim's speedup over the fastest peer."""
+    lines = ["| threads | net | d | snnsim ms | SpikingJelly ms | snnTorch ms | x fastest peer | target |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for th, run in by_threads.items():
+        for m, per in run["results"].items():
+            for d in per["snnsim"]:
+                ms = [f"{per[n][d]:.0f}" if n in per else "-" for n in ("snnsim", "spikingjelly", "snntorch")]
+                r = run["ratios"][m][d].get("vs_fastest_peer", float("nan"))
+                lines.append(f"| {th} | {m} | {d} | {' | '.join(ms)} | {r:.2f} | {TARGETS[m]:g} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts, each measured")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--densities", type=float, nargs="+", default=list(DENSITIES))
+    p.add_argument("--models", nargs="+", choices=sorted(MODELS), default=sorted(MODELS))
+    p.add_argument("--contenders", nargs="+", choices=sorted(CONTENDERS), default=list(CONTENDERS))
+    p.add_argument("--width", type=float, default=0.25, help="ResNet-19 channel multiplier")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--out", default="benchmarks/results/conv_train.json")
+    args = p.parse_args(argv)
+    if "snnsim" not in args.contenders:
+        p.error("--contenders must include snnsim (the ratios are snnsim's)")
+    from snnsim.core import layout
+
+    by_threads: dict[str, Any] = {}
+    for th in args.threads:
+        torch.set_num_threads(th)
+        load_before = os.getloadavg()
+        print(f"{th} thread(s), load {load_before}", flush=True)
+        results = measure(args.contenders, args.models, tuple(args.densities), args.repeats, args.device, args.width)
+        by_threads[str(th)] = {"results": results, "ratios": ratios(results),
+                               "load_average": {"before": load_before, "after": os.getloadavg()}}
+    nets = {m: {**MODELS[m], **({"width": args.width} if m == "resnet19" else {})} for m in args.models}
+    payload = {"benchmark": "conv_train", "nets": nets, "densities": args.densities, "device": args.device,
+               "repeats": args.repeats, "targets_vs_fastest_peer": TARGETS,
+               "snnsim_channels_last": layout.channels_last_enabled(), "by_threads": by_threads,
+               **machine_info(args.threads[-1], args.device), **cpu_info()}
+    payload.pop("torch_threads")
+    write_json(args.out, payload)
+    print(markdown_table(by_threads))
+    print(f"-> {args.out}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""benchmarks/conv_train.py: every contender trains both nets; the speedups and the table."""
+import math
+
+import pytest
+import torch
+
+from benchmarks import conv_train
+from benchmarks.conv_nets import CONTENDERS
+
+
+@pytest.mark.parametrize("name", sorted(CONTENDERS))
+def test_each_contender_runs_a_training_step_of_both_nets(name):
+    pytest.importorskip({"spikingjelly": "spikingjelly", "snntorch": "snntorch"}.get(name, "torch"))
+    for model in ("lenet", "resnet19"):
+        step = conv_train.train_step(name, model, 0.0625, "cpu")
+        spikes, y = conv_train.make_batch(model, 0.13, "cpu")
+        if model == "lenet":
+            spikes, y = spikes[:3, :2], y[:2]
+        loss = step((spikes, y))
+        assert math.isfinite(loss) and loss > 0
+
+
+def test_make_batch_density_and_shape():
+    spikes, y = conv_train.make_batch("lenet", 0.3, "cpu")
+    assert spikes.dtype == torch.bool and tuple(spikes.shape) == (20, 32, 1, 28, 28) and y.shape == (32,)
+    assert abs(float(spikes.float().mean()) - 0.3) < 0.01
+
+
+def test_ratios_and_table():
+    results = {"lenet": {"snnsim": {"0.13": 100.0}, "spikingjelly": {"0.13": 250.0}, "snntorch": {"0.13": 200.0}}}
+    r = conv_train.ratios(results)
+    assert r["lenet"]["0.13"] == {"vs_spikingjelly": 2.5, "vs_snntorch": 2.0, "vs_fastest_peer": 2.0}
+    table = conv_train.markdown_table({"1": {"results": results, "ratios": r}})
+    assert "| 1 | lenet | 0.13 | 100 | 250 | 200 | 2.00 | 2 |" in table
