@@ -53,3 +53,7 @@ html_static_path = ["_static"]
 html_show_sourcelink = False
 
 napoleon_use_ivar = True  # "Attributes:" as fields: dataclass fields are not documented twice
+# The viewer's outputs carry plotly's JSON (for JupyterLab / VS Code) and a self-contained iframe;
+# the HTML pages show the iframe, and myst-nb's note that it skips the plotly JSON is expected.
+nb_mime_priority_overrides = [("html", "application/vnd.plotly.v1+json", None)]
+suppress_warnings = ["mystnb.unknown_mime_type"]
