@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.snnsim-installed
 PYTEST_ARGS ?=
 
-.PHONY: venv demo lint test test-all bench bench-stdp clean
+.PHONY: venv demo lint test test-all docs bench bench-stdp clean
 
 $(STAMP): requirements.txt setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -22,6 +22,17 @@ $(PEERS): $(STAMP) requirements-peers.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-peers.txt -c requirements.txt
 	touch $(PEERS)
 
+# The documentation site's tools (Sphinx, MyST, myst-nb, furo, nbclient, ipykernel), pinned in
+# requirements-docs.txt and constrained by requirements.txt so that they cannot move torch.
+DOCS_STAMP := $(VENV)/.snnsim-docs
+$(DOCS_STAMP): $(STAMP) requirements-docs.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-docs.txt -c requirements.txt
+	touch $(DOCS_STAMP)
+
+# The documentation site in docs/_build/html (offline: no network, opens nothing; warnings are errors).
+docs: $(DOCS_STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
 demo: $(STAMP)
 	$(VENV)/bin/snnsim demo --out runs/demo
 
@@ -31,11 +42,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 
-test: $(PEERS) lint
+test: $(PEERS) $(DOCS_STAMP) lint
 	bash .ci/install-browser.sh
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
-test-all: $(PEERS)
+test-all: $(PEERS) $(DOCS_STAMP)
 	bash .ci/install-browser.sh
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
@@ -61,4 +72,4 @@ bench-stdp: $(STAMP) $(BRIAN2_STAMP)
 	$(PY) benchmarks/stdp.py --brian2-python $(BRIAN2_VENV)/bin/python $(BENCH_STDP_ARGS)
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache docs/_build

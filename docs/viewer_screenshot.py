@@ -1,6 +1,6 @@
 """Screenshot of an HTML page of ``snnsim view RUN --html FILE`` in headless Chromium (for the README).
 
-Run: ``.venv/bin/python docs/viewer_screenshot.py FILE.html docs/viewer_mnist.png`` (the page shows
+Run: ``.venv/bin/python docs/viewer_screenshot.py FILE.html docs/_static/viewer_mnist.png`` (the page shows
 the sample that ``snnsim view --sample`` chose).
 """
 from __future__ import annotations

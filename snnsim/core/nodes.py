@@ -63,13 +63,14 @@ class SpikingNodes(Nodes):
         leak: per-step decay factor of the potential, in (0, 1]; 1 for IF.
         reset: "zero" (to ``v_reset``), "subtract" (v -= thresh) or "none".
         v_reset: potential after a reset to zero, and the initial potential.
-        ``thresh``, ``leak`` and ``v_reset`` may also be per-neuron values (nested lists,
-        arrays or tensors shaped like the layer); uniform values are kept as one number.
         refrac: refractory period in steps (input ignored; ``refrac >= T`` makes the
             neuron fire at most once).
         spiking: False makes a non-spiking integrator (a read-out layer).
         syn_leak: per-step decay of a synaptic current that filters the input before the
             potential reads it (current-based neurons, :class:`CubaLIFNeurons`); None: none.
+
+    ``thresh``, ``leak`` and ``v_reset`` may also be per-neuron values (nested lists,
+    arrays or tensors shaped like the layer); uniform values are kept as one number.
     """
 
     kind = "spiking"
