@@ -1,4 +1,5 @@
 """Installer for snnsim: spiking neural networks on BindsNET and PyTorch."""
+
 import re
 from pathlib import Path
 
@@ -15,15 +16,14 @@ setup(
         "Spiking neural networks on BindsNET: ANN-to-SNN conversion, spike-based "
         "backpropagation, STBP-tdBN, TTFS and FastSNN, with analysis tools."
     ),
-    long_description=(HERE / "README.md").read_text(encoding="utf-8")
-    if (HERE / "README.md").exists()
-    else "",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     license="AGPL-3.0-or-later",
     python_requires=">=3.10",
     # every subpackage (snnsim.core, .engine, .methods.*, .cli, ...)
-    packages=find_packages(include=[f"{top}{sub}" for top in ("snnsim", "networks", "encoders", "analysis")
-                                    for sub in ("", ".*")]),
+    packages=find_packages(
+        include=[f"{top}{sub}" for top in ("snnsim", "networks", "encoders", "analysis") for sub in ("", ".*")]
+    ),
     package_data={"snnsim.native": ["csrc/*.c", "csrc/*.h"]},  # the native kernels, compiled at first use
     install_requires=[
         "bindsnet>=0.3.4",

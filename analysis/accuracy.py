@@ -1,4 +1,5 @@
 """Classification results: accuracy vs simulation time, confusion matrix."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -66,8 +67,14 @@ def plot_accuracy_vs_time(
         acc = np.array(list(curve.values()), dtype=float) * 100
         ax.plot(steps * scale, acc, marker="o", ms=3, lw=1.3, color=f"C{i % 10}", label=name, gid=f"run:{name}")
     if ann_accuracy is not None:
-        ax.axhline(100 * float(ann_accuracy), color="black", linestyle="--", lw=1.0,
-                   label=f"ANN {100 * float(ann_accuracy):.2f}%", gid="ann")
+        ax.axhline(
+            100 * float(ann_accuracy),
+            color="black",
+            linestyle="--",
+            lw=1.0,
+            label=f"ANN {100 * float(ann_accuracy):.2f}%",
+            gid="ann",
+        )
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel("time (ms)" if dt else "time steps")
@@ -102,8 +109,7 @@ def confusion_matrix(pred: Any, labels: Any, n_classes: int) -> torch.Tensor:
         raise UserError(f"pred and labels need the same length, got {p.numel()} and {y.numel()}")
     for t, name in ((p, "pred"), (y, "labels")):
         if t.numel() and (int(t.min()) < 0 or int(t.max()) >= n_classes):
-            raise UserError(f"{name} must lie in [0, {n_classes - 1}], got values in "
-                             f"[{int(t.min())}, {int(t.max())}]")
+            raise UserError(f"{name} must lie in [0, {n_classes - 1}], got values in [{int(t.min())}, {int(t.max())}]")
     flat = torch.bincount(y * n_classes + p, minlength=n_classes * n_classes)
     return flat.reshape(n_classes, n_classes)
 
@@ -144,8 +150,15 @@ def plot_confusion_matrix(
         for i in range(n):
             for j in range(n):
                 text = f"{shown[i, j]:.2f}" if normalize else f"{int(m[i, j])}"
-                ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                        color="white" if shown[i, j] > 0.6 * top else "black")
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if shown[i, j] > 0.6 * top else "black",
+                )
     ax.set_xticks(range(n), names, fontsize=7)
     ax.set_yticks(range(n), names, fontsize=7)
     ax.set_xlabel("predicted")

@@ -1,5 +1,6 @@
 """First-spike times (time to first spike, TTFS) and their histogram per layer, for any spike record
 (TTFS networks above all: :mod:`snnsim.methods.ttfs.plots` names them for the method)."""
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -72,8 +73,15 @@ def plot_first_spike_times(
     for i, (ax, name) in enumerate(zip(axes, names)):
         counts, edges, silent = data[name]
         total = int(counts.sum()) + silent
-        ax.bar(edges[:-1] * dt, counts, width=np.diff(edges) * dt, align="edge", color=layer_color(i),
-               edgecolor="white", linewidth=0.3)
+        ax.bar(
+            edges[:-1] * dt,
+            counts,
+            width=np.diff(edges) * dt,
+            align="edge",
+            color=layer_color(i),
+            edgecolor="white",
+            linewidth=0.3,
+        )
         ft = first_spike_times(record, name)
         if counts.sum():
             mean = float(ft[torch.isfinite(ft)].double().mean()) * dt
@@ -81,8 +89,10 @@ def plot_first_spike_times(
         else:
             note = "no spikes"
             ax.set_ylim(0, 1)
-        ax.set_title(f"{name}: {int(counts.sum())} of {total} fired ({note}), "
-                     f"{100 * silent / max(total, 1):.1f}% silent", fontsize=8)
+        ax.set_title(
+            f"{name}: {int(counts.sum())} of {total} fired ({note}), {100 * silent / max(total, 1):.1f}% silent",
+            fontsize=8,
+        )
         ax.set_ylabel("neurons", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[-1].set_xlabel("first spike " + time_label(dt))

@@ -14,6 +14,7 @@ the first-spike-time histogram. The dropdown picks the sample (it swaps the data
 panel); clicking a layer in the legend hides or shows all of that layer's traces; the
 toolbar zooms and pans, all time axes together. No script outside plotly.js is used.
 """
+
 from __future__ import annotations
 
 import base64
@@ -34,8 +35,7 @@ from snnsim.engine import Record
 from snnsim.errors import UserError, UserTypeError
 
 #: matplotlib's tab10, so that layers have the colours of the PNG plots (``C0``...).
-COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-          "#17becf")
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
 ROW_PX = 130  # pixels of a subplot row of height 1 (see _layout's heights)
 
@@ -119,25 +119,79 @@ def _traces(go: Any, vd: ViewerData, lay: Layout, b: int) -> list[tuple[Any, int
     hover = "%{fullData.name}<br>neuron %{y}<br>step %{x}<extra></extra>"
     for n in vd.names:
         row_px = ROW_PX * lay.heights[lay.raster[n] - 1] / vd.shown[n]  # pixels per neuron row
-        out.append((go.Scattergl(name=n, legendgroup=n, mode="markers", hovertemplate=hover,
-                                 marker={"symbol": "square", "size": min(4.0, max(1.5, row_px)), "color": color[n]}),
-                    lay.raster[n], 1))
+        out.append(
+            (
+                go.Scattergl(
+                    name=n,
+                    legendgroup=n,
+                    mode="markers",
+                    hovertemplate=hover,
+                    marker={"symbol": "square", "size": min(4.0, max(1.5, row_px)), "color": color[n]},
+                ),
+                lay.raster[n],
+                1,
+            )
+        )
     for n in vd.names:
-        out.append((go.Scatter(name=n, legendgroup=n, showlegend=False, mode="lines", line={"color": color[n]},
-                               hovertemplate=n + ": %{y} spikes at step %{x}<extra></extra>"), lay.counts, 1))
+        out.append(
+            (
+                go.Scatter(
+                    name=n,
+                    legendgroup=n,
+                    showlegend=False,
+                    mode="lines",
+                    line={"color": color[n]},
+                    hovertemplate=n + ": %{y} spikes at step %{x}<extra></extra>",
+                ),
+                lay.counts,
+                1,
+            )
+        )
     for n in vd.names:
         for j in range(len(d.traces[n][0]) if n in d.traces else 0):
-            out.append((go.Scatter(legendgroup=n, showlegend=False, mode="lines",
-                                   line={"color": color[n], "dash": DASHES[j % len(DASHES)], "width": 1},
-                                   hovertemplate="%{fullData.name}: v=%{y:.3f} at step %{x}<extra></extra>"),
-                        lay.traces, 1))
+            out.append(
+                (
+                    go.Scatter(
+                        legendgroup=n,
+                        showlegend=False,
+                        mode="lines",
+                        line={"color": color[n], "dash": DASHES[j % len(DASHES)], "width": 1},
+                        hovertemplate="%{fullData.name}: v=%{y:.3f} at step %{x}<extra></extra>",
+                    ),
+                    lay.traces,
+                    1,
+                )
+            )
     for n in vd.names:
-        out.append((go.Bar(name=n, legendgroup=n, showlegend=False, marker_color=color[n],
-                           hovertemplate=n + ": %{y:.4f} spikes/neuron/step<extra></extra>"), lay.bottom, 1))
+        out.append(
+            (
+                go.Bar(
+                    name=n,
+                    legendgroup=n,
+                    showlegend=False,
+                    marker_color=color[n],
+                    hovertemplate=n + ": %{y:.4f} spikes/neuron/step<extra></extra>",
+                ),
+                lay.bottom,
+                1,
+            )
+        )
     if vd.ttfs:
         for n in vd.names:
-            out.append((go.Histogram(name=n, legendgroup=n, showlegend=False, marker_color=color[n], opacity=0.7,
-                                     xbins={"start": -0.5, "end": vd.timesteps - 0.5, "size": 1}), lay.bottom, 2))
+            out.append(
+                (
+                    go.Histogram(
+                        name=n,
+                        legendgroup=n,
+                        showlegend=False,
+                        marker_color=color[n],
+                        opacity=0.7,
+                        xbins={"start": -0.5, "end": vd.timesteps - 0.5, "size": 1},
+                    ),
+                    lay.bottom,
+                    2,
+                )
+            )
     for (tr, _, _), col in zip(out, _sample_columns(vd, d)):
         tr.update(col)
     return out
@@ -150,14 +204,24 @@ def _menu(vd: ViewerData, sample: int) -> dict[str, Any]:
         cols = _sample_columns(vd, vd.data[b]) if len(vd.samples) > 1 else []  # one sample: nothing to swap
         keys = sorted({k for c in cols for k in c})
         update = {k: [c.get(k) for c in cols] for k in keys}
-        buttons.append({"method": "update", "label": _title(vd, b).split(":")[0],
-                        "args": [update, {"title.text": _title(vd, b)}]})
-    return {"buttons": buttons, "active": vd.samples.index(sample), "x": 0.0, "xanchor": "left", "y": 1.0,
-            "yanchor": "bottom", "pad": {"t": 4, "b": 4}, "name": "sample"}
+        buttons.append(
+            {"method": "update", "label": _title(vd, b).split(":")[0], "args": [update, {"title.text": _title(vd, b)}]}
+        )
+    return {
+        "buttons": buttons,
+        "active": vd.samples.index(sample),
+        "x": 0.0,
+        "xanchor": "left",
+        "y": 1.0,
+        "yanchor": "bottom",
+        "pad": {"t": 4, "b": 4},
+        "name": "sample",
+    }
 
 
-def build_figure(vd: ViewerData, sample: int, layers: Optional[Sequence[str]] = None,
-                 window: Optional[tuple[int, int]] = None) -> Any:
+def build_figure(
+    vd: ViewerData, sample: int, layers: Optional[Sequence[str]] = None, window: Optional[tuple[int, int]] = None
+) -> Any:
     """The plotly Figure of ``vd`` showing ``sample``; ``layers`` visible at start (others
     toggled off in the legend); ``window``: steps ``(t0, t1)`` shown at start."""
     go = _go()
@@ -166,12 +230,14 @@ def build_figure(vd: ViewerData, sample: int, layers: Optional[Sequence[str]] = 
     lay = _layout(vd)
     n_rows = len(lay.heights)
     specs = [[{"colspan": 2}, None] for _ in range(n_rows - 1)] + [[{}, {} if vd.ttfs else None]]
-    titles = [f"{n}: {vd.shown[n]} of {vd.sizes[n]} neurons shown" if vd.shown[n] < vd.sizes[n] else ""
-              for n in vd.names] + ["spikes per step (all neurons)"]
+    titles = [
+        f"{n}: {vd.shown[n]} of {vd.sizes[n]} neurons shown" if vd.shown[n] < vd.sizes[n] else "" for n in vd.names
+    ] + ["spikes per step (all neurons)"]
     titles += ["membrane potential (most active neurons)"] if lay.traces else []
     titles += ["mean firing rate (spikes / neuron / step)"] + (["first-spike time (step)"] if vd.ttfs else [])
-    fig = make_subplots(rows=n_rows, cols=2, specs=specs, row_heights=lay.heights, vertical_spacing=0.035,
-                        subplot_titles=titles)
+    fig = make_subplots(
+        rows=n_rows, cols=2, specs=specs, row_heights=lay.heights, vertical_spacing=0.035, subplot_titles=titles
+    )
     for tr, row, col in _traces(go, vd, lay, sample):
         fig.add_trace(tr, row=row, col=col)
     time_rows = list(lay.raster.values()) + [lay.counts] + ([lay.traces] if lay.traces else [])
@@ -183,13 +249,29 @@ def build_figure(vd: ViewerData, sample: int, layers: Optional[Sequence[str]] = 
         fig.update_yaxes(range=[vd.sizes[n] - 0.5, -0.5], title_text=n, row=r, col=1)
     hidden = set(vd.names) - set(layers if layers is not None else vd.names)
     fig.for_each_trace(lambda t: t.update(visible="legendonly") if t.legendgroup in hidden else None)
-    fig.update_layout(height=int(150 + ROW_PX * sum(lay.heights)), template="plotly_white", dragmode="zoom",
-                      title={"text": _title(vd, sample), "x": 0.5}, updatemenus=[_menu(vd, sample)],
-                      legend={"title": {"text": "layers (click)"}}, margin={"t": 90},
-                      uirevision="keep", meta={"snnsim_samples": vd.samples, "notes": vd.notes})
+    fig.update_layout(
+        height=int(150 + ROW_PX * sum(lay.heights)),
+        template="plotly_white",
+        dragmode="zoom",
+        title={"text": _title(vd, sample), "x": 0.5},
+        updatemenus=[_menu(vd, sample)],
+        legend={"title": {"text": "layers (click)"}},
+        margin={"t": 90},
+        uirevision="keep",
+        meta={"snnsim_samples": vd.samples, "notes": vd.notes},
+    )
     if vd.notes:
-        fig.add_annotation(text="; ".join(vd.notes), xref="paper", yref="paper", x=1.0, y=1.0, yshift=40,
-                           showarrow=False, font={"size": 10, "color": "#555"}, xanchor="right")
+        fig.add_annotation(
+            text="; ".join(vd.notes),
+            xref="paper",
+            yref="paper",
+            x=1.0,
+            y=1.0,
+            yshift=40,
+            showarrow=False,
+            font={"size": 10, "color": "#555"},
+            xanchor="right",
+        )
     return fig
 
 
@@ -203,12 +285,18 @@ class HtmlView:
 
     def to_html(self) -> str:
         """One self-contained page: plotly.js inlined, no network needed."""
-        page = self.figure.to_html(include_plotlyjs=True, full_html=True, div_id="snnsim-viewer",
-                                   config={"scrollZoom": True, "displaylogo": False, "responsive": True})
+        page = self.figure.to_html(
+            include_plotlyjs=True,
+            full_html=True,
+            div_id="snnsim-viewer",
+            config={"scrollZoom": True, "displaylogo": False, "responsive": True},
+        )
         if not self.extra:
             return page
-        divs = "".join(f.to_html(include_plotlyjs=False, full_html=False, div_id=f"snnsim-extra-{k}")
-                       for k, f in enumerate(self.extra))
+        divs = "".join(
+            f.to_html(include_plotlyjs=False, full_html=False, div_id=f"snnsim-extra-{k}")
+            for k, f in enumerate(self.extra)
+        )
         return page.replace("</body>", divs + "</body>", 1)
 
     def write(self, path: Union[str, Path]) -> int:
@@ -223,8 +311,10 @@ class HtmlView:
     def _repr_html_(self) -> str:
         """The page in an ``<iframe srcdoc>``: renders in any notebook front end, offline."""
         height = int(self.figure.layout.height or 800) + 30
-        return (f'<iframe srcdoc="{html.escape(self.to_html(), quote=True)}" '
-                f'style="width: 100%; height: {height}px; border: 0"></iframe>')
+        return (
+            f'<iframe srcdoc="{html.escape(self.to_html(), quote=True)}" '
+            f'style="width: 100%; height: {height}px; border: 0"></iframe>'
+        )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """Notebooks: plotly's own mimetype (JupyterLab, VS Code draw it natively) and the
@@ -245,14 +335,21 @@ def _as_record(source: Any) -> tuple[Record, Optional[torch.Tensor], dict[str, A
             return rec, labels, {}
         run = load_run(path)
         return run.need_record(), run.labels, run.report
-    raise UserTypeError(f"view needs a Record (e.g. from analysis.record), a run directory or a record.pt, "
-                        f"got {type(source).__name__}")
+    raise UserTypeError(
+        f"view needs a Record (e.g. from analysis.record), a run directory or a record.pt, got {type(source).__name__}"
+    )
 
 
 def view(
-    source: Union[Record, RunData, str, Path], *, labels: Optional[Any] = None, sample: int = 0,
-    layers: Optional[Sequence[str]] = None, window: Optional[tuple[int, int]] = None,
-    max_neurons: Optional[int] = MAX_NEURONS, max_spikes: int = MAX_SPIKES, ttfs: Optional[bool] = None,
+    source: Union[Record, RunData, str, Path],
+    *,
+    labels: Optional[Any] = None,
+    sample: int = 0,
+    layers: Optional[Sequence[str]] = None,
+    window: Optional[tuple[int, int]] = None,
+    max_neurons: Optional[int] = MAX_NEURONS,
+    max_spikes: int = MAX_SPIKES,
+    ttfs: Optional[bool] = None,
 ) -> HtmlView:
     """The interactive viewer of ``source``: a :class:`Record` (``analysis.record(...)``'s
     result too), a :class:`RunData`, a run directory or a ``record.pt`` file.
@@ -267,8 +364,15 @@ def view(
     record, run_labels, report = _as_record(source)
     if ttfs is None and report.get("method") == "ttfs":
         ttfs = True
-    vd = viewer_data(record, run_labels if labels is None else labels, layers=None, sample=sample,
-                     max_neurons=max_neurons, max_spikes=max_spikes, ttfs=ttfs)
+    vd = viewer_data(
+        record,
+        run_labels if labels is None else labels,
+        layers=None,
+        sample=sample,
+        max_neurons=max_neurons,
+        max_spikes=max_spikes,
+        ttfs=ttfs,
+    )
     if layers is not None:
         layers = [layers] if isinstance(layers, str) else list(layers)
         bad = [n for n in layers if n not in vd.names]

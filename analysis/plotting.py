@@ -5,6 +5,7 @@ they work under any backend (Agg on servers, inline in notebooks), never select 
 backend as a side effect and never pile up in pyplot's figure registry. Only the
 interactive :mod:`analysis.viewer` uses ``pyplot``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -53,8 +54,9 @@ def as_time_major(x: Any, what: str = "spikes") -> torch.Tensor:
             raise UserTypeError(f"{what} must be a numeric or bool array, got dtype object")
         x = torch.from_numpy(np.ascontiguousarray(x))
     if not isinstance(x, torch.Tensor):
-        raise UserTypeError(f"{what} must be a torch tensor or numpy array [T, N], [T, B, N] or [T, B, *shape], "
-                            f"got {type(x).__name__}")
+        raise UserTypeError(
+            f"{what} must be a torch tensor or numpy array [T, N], [T, B, N] or [T, B, *shape], got {type(x).__name__}"
+        )
     if x.dim() < 2:
         raise UserError(f"{what} must be [T, N], [T, B, N] or [T, B, *shape], got shape {list(x.shape)}")
     x = x.detach().cpu()
@@ -72,14 +74,18 @@ def as_record(data: RecordLike, dt: Optional[float] = None, *, what: str = "spik
     if what not in ("spikes", "voltages"):
         raise UserError(f"what must be 'spikes' or 'voltages', got {what!r}")
     if isinstance(data, Record):
-        rec = Record({k: as_time_major(v, f"spikes of {k!r}") for k, v in data.spikes.items()},
-                     {k: as_time_major(v, f"potentials of {k!r}") for k, v in data.voltages.items()},
-                     float(data.dt if dt is None else dt), dict(getattr(data, "kinds", {}) or {}))
+        rec = Record(
+            {k: as_time_major(v, f"spikes of {k!r}") for k, v in data.spikes.items()},
+            {k: as_time_major(v, f"potentials of {k!r}") for k, v in data.voltages.items()},
+            float(data.dt if dt is None else dt),
+            dict(getattr(data, "kinds", {}) or {}),
+        )
     else:
         layers = dict(data) if isinstance(data, Mapping) else {"layer": data}
         tensors = {str(k): as_time_major(v, f"{what} of {k!r}") for k, v in layers.items()}
-        rec = Record(tensors if what == "spikes" else {}, tensors if what == "voltages" else {},
-                     1.0 if dt is None else float(dt))
+        rec = Record(
+            tensors if what == "spikes" else {}, tensors if what == "voltages" else {}, 1.0 if dt is None else float(dt)
+        )
     if not rec.spikes and not rec.voltages:
         raise UserError("the record holds no layers (was anything simulated?)")
     return rec

@@ -5,6 +5,7 @@ evenly spaced subset of that many neurons (at their own indices), so that raster
 large nets (e.g. ResNet-19, 100k+ neurons per layer) stay fast; the panel label says
 "n of N shown".
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence, Union
@@ -36,8 +37,9 @@ def shown_neurons(size: int, max_neurons: Optional[int] = MAX_NEURONS) -> Option
     """Flat indices of the neurons drawn for a layer of ``size`` neurons: ``None`` (all)
     up to ``max_neurons``, else ``max_neurons`` evenly spaced ones ``[max_neurons]``,
     first and last included (deterministic)."""
-    if max_neurons is not None and (isinstance(max_neurons, bool) or not isinstance(max_neurons, int)
-                                    or max_neurons < 2):
+    if max_neurons is not None and (
+        isinstance(max_neurons, bool) or not isinstance(max_neurons, int) or max_neurons < 2
+    ):
         raise UserError(f"max_neurons must be an int >= 2 or None, got {max_neurons!r}")
     if max_neurons is None or size <= max_neurons:
         return None
@@ -60,7 +62,10 @@ def marker_area(row_pt: float) -> float:
 
 
 def raster_points(
-    spikes: Union[torch.Tensor, np.ndarray], sample: int = 0, *, time_window: Optional[tuple[int, int]] = None,
+    spikes: Union[torch.Tensor, np.ndarray],
+    sample: int = 0,
+    *,
+    time_window: Optional[tuple[int, int]] = None,
     neurons: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(step indices, flat neuron indices) of the spikes of one sample.
@@ -126,8 +131,14 @@ def plot_raster(
         total += t.numel()
         row_pt = heights[i] / sum(heights) * (fig.get_figheight() - 1.0) * 72 / shown  # points per drawn row
         col_pt = 6.5 * 72 / max(1, t1 - t0)  # points per time step
-        ax.scatter((t.double() * dt).numpy(), n.numpy(), s=marker_area(row_pt), marker="|",
-                   color=layer_color(i), linewidths=min(1.0, 0.6 * col_pt))
+        ax.scatter(
+            (t.double() * dt).numpy(),
+            n.numpy(),
+            s=marker_area(row_pt),
+            marker="|",
+            color=layer_color(i),
+            linewidths=min(1.0, 0.6 * col_pt),
+        )
         ax.set_ylim(size - 0.5, -0.5)
         rate = t.numel() / max(1, shown * (t1 - t0))
         count = f"{size} n" if keep is None else f"{shown} of {size}\nneurons shown"

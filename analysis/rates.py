@@ -3,6 +3,7 @@
 Units: ``"step"`` = spikes per neuron per time step (in [0, 1]); ``"hz"`` = spikes per
 second, ``rate_per_step * 1000 / dt`` with ``dt`` in ms.
 """
+
 from __future__ import annotations
 
 import math
@@ -120,14 +121,14 @@ def plot_firing_rates(
     (one colour per run). Bars are annotated with their value.
     """
     if isinstance(rates, (Record, torch.Tensor, np.ndarray)) or (
-            isinstance(rates, dict) and any(isinstance(v, (torch.Tensor, np.ndarray)) and v.ndim >= 2
-                                            for v in rates.values())):
+        isinstance(rates, dict)
+        and any(isinstance(v, (torch.Tensor, np.ndarray)) and v.ndim >= 2 for v in rates.values())
+    ):
         rates = firing_rates(rates, unit)  # recorded spikes, not rates
     if not isinstance(rates, dict) or not rates:
         raise UserError("rates must be a Record, a dict layer -> rate or a dict run -> {layer: rate}")
     grouped = all(isinstance(v, dict) for v in rates.values())
-    runs: dict[str, dict[str, float]] = ({str(r): dict(v) for r, v in rates.items()} if grouped
-                                         else {"": dict(rates)})
+    runs: dict[str, dict[str, float]] = {str(r): dict(v) for r, v in rates.items()} if grouped else {"": dict(rates)}
     names = list(dict.fromkeys(n for r in runs.values() for n in r))
     width = 0.8 / len(runs)
     fig = new_figure(max(4.0, (0.6 + 0.25 * len(runs)) * len(names) + 2.0), 3.6)
@@ -138,8 +139,13 @@ def plot_firing_rates(
         xs = [i + (j - (len(runs) - 1) / 2) * width for i in range(len(names))]
         colors = f"C{j % 10}" if grouped else [layer_color(i) for i in range(len(names))]
         bars = ax.bar(xs, values, width=width * 0.95, color=colors, label=run or None)
-        ax.bar_label(bars, labels=[f"{v:.3g}" for v in values], fontsize=7 if grouped else 8, padding=2,
-                     rotation=90 if grouped and len(runs) > 2 else 0)
+        ax.bar_label(
+            bars,
+            labels=[f"{v:.3g}" for v in values],
+            fontsize=7 if grouped else 8,
+            padding=2,
+            rotation=90 if grouped and len(runs) > 2 else 0,
+        )
         top = max([top] + [v for v in values if v == v])
     ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 6 else 0, fontsize=8)
     ax.set_xlabel("layer")
@@ -173,17 +179,25 @@ def plot_rate_histogram(
     axes = fig.subplots(rows, cols, squeeze=False).flatten()
     for i, (ax, name) in enumerate(zip(axes, names)):
         counts, edges = data[name]
-        ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=layer_color(i), edgecolor="white",
-               linewidth=0.4)
+        ax.bar(
+            edges[:-1],
+            counts,
+            width=np.diff(edges),
+            align="edge",
+            color=layer_color(i),
+            edgecolor="white",
+            linewidth=0.4,
+        )
         if log_y and counts.max() > 0:
             ax.set_yscale("log")
         ax.set_title(f"{name} ({int(counts.sum())} neurons)", fontsize=9)
         ax.set_xlabel(unit_label(unit), fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in axes[len(names):]:
+    for ax in axes[len(names) :]:
         ax.set_visible(False)
     axes[0].set_ylabel("neurons")
-    fig.suptitle(title or f"per-neuron firing rates ({record.batch_size} samples, {record.timesteps} steps)",
-                 fontsize=10)
+    fig.suptitle(
+        title or f"per-neuron firing rates ({record.batch_size} samples, {record.timesteps} steps)", fontsize=10
+    )
     save_figure(fig, path)
     return fig

@@ -12,6 +12,7 @@ so ``simulate`` also keeps the potentials it asks for and hands it every Record.
 are concatenated along B. Spikes are kept as bool (1 byte per neuron and step), potentials
 as float32. A cap (``max_bytes``) is checked before anything is stored.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from snnsim.engine import RECORDERS_ATTR, Record
 from snnsim.engine.record import layer_kinds
 from snnsim.errors import UserError, UserTypeError
 
-MiB = 2 ** 20
+MiB = 2**20
 VARIABLES = ("s", "v")
 BYTES = {"s": 1, "v": 4}  # bool spikes, float32 potentials
 
@@ -40,8 +41,9 @@ def _check_variables(variables: Union[str, Sequence[str]]) -> tuple[str, ...]:
     vs = tuple(variables)
     bad = [v for v in vs if v not in VARIABLES]
     if not vs or bad:
-        raise UserError(f"variables must be a non-empty subset of {VARIABLES} ('s': spikes, 'v': potentials), "
-                         f"got {variables!r}")
+        raise UserError(
+            f"variables must be a non-empty subset of {VARIABLES} ('s': spikes, 'v': potentials), got {variables!r}"
+        )
     return tuple(dict.fromkeys(vs))
 
 
@@ -53,8 +55,9 @@ def _check_layers(network: Network, layers: Optional[Sequence[str]], variables: 
     names = list(network.layers) if layers is None else list(layers)
     unknown = [n for n in names if n not in network.layers]
     if unknown or not names:
-        raise UserError(f"layers to record must be layers of the network; unknown {unknown}; "
-                         f"layers: {list(network.layers)}")
+        raise UserError(
+            f"layers to record must be layers of the network; unknown {unknown}; layers: {list(network.layers)}"
+        )
     return names
 
 
@@ -114,9 +117,15 @@ class Recording(Record):
         calls: number of ``simulate`` calls recorded.
     """
 
-    def __init__(self, layers: Sequence[str], voltage_layers: Sequence[str], keep_spikes: bool,
-                 max_bytes: int, device: Union[str, torch.device] = "cpu",
-                 kinds: Optional[dict[str, str]] = None) -> None:
+    def __init__(
+        self,
+        layers: Sequence[str],
+        voltage_layers: Sequence[str],
+        keep_spikes: bool,
+        max_bytes: int,
+        device: Union[str, torch.device] = "cpu",
+        kinds: Optional[dict[str, str]] = None,
+    ) -> None:
         self.layers = list(layers)
         self.kinds = dict(kinds or {})  # layer -> kind, as in Record (decides predict's read-out)
         self.voltage_layers = tuple(voltage_layers)
@@ -141,15 +150,18 @@ class Recording(Record):
             raise ValueError(f"the engine did not return potentials of {missing}")
         t = rec.timesteps
         if self._lead is not None and t != self._lead:
-            raise UserError(f"record() concatenates batches along B, so every simulate call needs the same "
-                             f"number of steps; got T={t} after T={self._lead} (use one record() block per T)")
+            raise UserError(
+                f"record() concatenates batches along B, so every simulate call needs the same "
+                f"number of steps; got T={t} after T={self._lead} (use one record() block per T)"
+            )
         need = sum(_nbytes(x) for x in s_new.values()) + sum(_nbytes(x) for x in v_new.values())
         if self.nbytes + need > self.max_bytes:
             raise RecordingLimitError(
                 f"recording would need {(self.nbytes + need) / MiB:.1f} MiB ({self.nbytes / MiB:.1f} MiB stored + "
                 f"{need / MiB:.1f} MiB for this batch of {rec.batch_size}) but max_bytes is "
                 f"{self.max_bytes / MiB:.1f} MiB; raise it with record(..., max_bytes=N) or record fewer "
-                f"layers/variables/samples (estimate_bytes() gives the size in advance)")
+                f"layers/variables/samples (estimate_bytes() gives the size in advance)"
+            )
         self._lead, self._dt = t, float(rec.dt)
         for n, x in s_new.items():  # copies: input spikes are the caller's own tensor
             self._chunks.setdefault(n, []).append(x.detach().to(self.device, copy=True))
@@ -166,8 +178,7 @@ class Recording(Record):
                 for n, parts in chunks.items():
                     if len(parts) > 1:
                         chunks[n] = [torch.cat(parts, dim=1)]
-            self._cache = ({n: p[0] for n, p in self._chunks.items()},
-                           {n: p[0] for n, p in self._vchunks.items()})
+            self._cache = ({n: p[0] for n, p in self._chunks.items()}, {n: p[0] for n, p in self._vchunks.items()})
         return self._cache
 
     @property
@@ -202,8 +213,10 @@ class Recording(Record):
         return Record(dict(self.spikes), dict(self.voltages), self.dt, dict(self.kinds))
 
     def __repr__(self) -> str:
-        return (f"Recording(layers={self.layers}, voltage_layers={list(self.voltage_layers)}, calls={self.calls}, "
-                f"nbytes={self.nbytes})")
+        return (
+            f"Recording(layers={self.layers}, voltage_layers={list(self.voltage_layers)}, calls={self.calls}, "
+            f"nbytes={self.nbytes})"
+        )
 
 
 @contextmanager

@@ -1,5 +1,6 @@
 """Read a run directory: ``report.json`` and ``record.pt`` (written by ``snnsim`` commands
 with :func:`save_record`, read back with :func:`load_record`)."""
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,10 @@ class RunData:
     def need_record(self) -> Record:
         """The record, or a ValueError saying that ``record.pt`` is missing."""
         if self.record is None:
-            raise UserError(f"{self.path} has no record.pt (spikes of a few samples); run `snnsim simulate --out "
-                             f"{self.path}` to make one")
+            raise UserError(
+                f"{self.path} has no record.pt (spikes of a few samples); run `snnsim simulate --out "
+                f"{self.path}` to make one"
+            )
         return self.record
 
 
@@ -64,13 +67,16 @@ def load_record(path: Union[str, Path]) -> tuple[Record, Optional[torch.Tensor]]
     if not isinstance(data, dict) or not isinstance(data.get("spikes"), dict) or not data["spikes"]:
         raise UserError(f"{path} is not a record file: expected a dict with a non-empty 'spikes' dict")
     spikes, voltages = dict(data["spikes"]), data.get("voltages") or {}
-    if not isinstance(voltages, dict) or not all(isinstance(v, torch.Tensor)
-                                                 for v in [*spikes.values(), *voltages.values()]):
+    if not isinstance(voltages, dict) or not all(
+        isinstance(v, torch.Tensor) for v in [*spikes.values(), *voltages.values()]
+    ):
         raise UserError(f"{path} is not a record file: its spikes and voltages must be dicts of tensors")
     shapes = {tuple(v.shape[:2]) for v in spikes.values()}
     if len(shapes) != 1 or any(v.dim() < 2 for v in spikes.values()):
-        raise UserError(f"{path}: every layer's spikes must be [T, B, ...] with the same T and B, got "
-                         f"{ {k: list(v.shape) for k, v in spikes.items()} }")
+        raise UserError(
+            f"{path}: every layer's spikes must be [T, B, ...] with the same T and B, got "
+            f"{ {k: list(v.shape) for k, v in spikes.items()} }"
+        )
     kinds = {str(k): str(v) for k, v in (data.get("kinds") or {}).items()}  # absent in older files
     rec = Record(spikes, dict(voltages), float(data.get("dt", 1.0)), kinds)
     labels = data.get("labels")
@@ -79,10 +85,20 @@ def load_record(path: Union[str, Path]) -> tuple[Record, Optional[torch.Tensor]]
 
 #: Fields of report.json that readers use, with the JSON types they must have (or null).
 REPORT_FIELDS: dict[str, tuple[type, ...]] = {
-    "net": (str,), "command": (str,), "method": (str,), "readout": (str,), "output_layer": (str,),
-    "best_norm": (str,), "checkpoint": (str,), "snn_checkpoint": (str,),
-    "num_classes": (int,), "samples": (int,), "timesteps": (int,),
-    "dt": (int, float), "ann_accuracy": (int, float), "confusion_matrix": (list,),
+    "net": (str,),
+    "command": (str,),
+    "method": (str,),
+    "readout": (str,),
+    "output_layer": (str,),
+    "best_norm": (str,),
+    "checkpoint": (str,),
+    "snn_checkpoint": (str,),
+    "num_classes": (int,),
+    "samples": (int,),
+    "timesteps": (int,),
+    "dt": (int, float),
+    "ann_accuracy": (int, float),
+    "confusion_matrix": (list,),
 }
 
 
@@ -99,8 +115,14 @@ def check_report(report: dict[str, Any], path: Path) -> None:
 
 def json_type(value: Any) -> str:
     """The JSON name of a parsed value's type (for messages)."""
-    names = {bool: "a boolean", str: "a string", int: "an integer", float: "a number", list: "a list",
-             dict: "an object"}
+    names = {
+        bool: "a boolean",
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        list: "a list",
+        dict: "an object",
+    }
     return names.get(type(value), type(value).__name__)
 
 

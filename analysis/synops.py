@@ -19,6 +19,7 @@ Energy (45 nm CMOS, Horowitz 2014, ISSCC): a 32-bit float add costs 0.9 pJ, a 32
 float multiply-accumulate 4.6 pJ (3.7 pJ mult + 0.9 pJ add). The SNN spends one add per
 SynOp, the equivalent ANN one MAC per weight use (:func:`ann_macs`).
 """
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,7 @@ def _ones_op(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
             return F.linear(x.reshape(x.shape[0], -1), ones)
         return m._conv_forward(x, ones, None)
     if isinstance(m, nn.AvgPool2d):
-        return F.avg_pool2d(x, m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad,
-                            divisor_override=1)
+        return F.avg_pool2d(x, m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad, divisor_override=1)
     if getattr(m, "spiking_max_pool", False):  # RateMaxPool2d, TTFS EarliestMaxPool2d
         return F.avg_pool2d(x, m.kernel_size, m.stride, 0, divisor_override=1)
     if isinstance(m, nn.MaxPool2d):
@@ -66,8 +66,10 @@ def _ones_op(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return m(x)
     if isinstance(m, ROUTING):
         return x
-    raise UserTypeError(f"fanout: unsupported op {type(m).__name__}; supported: Linear, Conv2d, AvgPool2d, "
-                    "MaxPool2d, RateMaxPool2d, Flatten, Dropout, BatchNorm")
+    raise UserTypeError(
+        f"fanout: unsupported op {type(m).__name__}; supported: Linear, Conv2d, AvgPool2d, "
+        "MaxPool2d, RateMaxPool2d, Flatten, Dropout, BatchNorm"
+    )
 
 
 def _stock_weight(connection: Any) -> Optional[torch.Tensor]:
@@ -83,8 +85,10 @@ def _stock_weight(connection: Any) -> Optional[torch.Tensor]:
 
 def _modules(connection: Any) -> list[nn.Module]:
     if not isinstance(connection, ModuleConnection):
-        raise UserTypeError(f"expected an snnsim ModuleConnection, a bindsnet Connection or a MulticompartmentConnection "
-                            f"with one Weight feature, got {type(connection).__name__}")
+        raise UserTypeError(
+            f"expected an snnsim ModuleConnection, a bindsnet Connection or a MulticompartmentConnection "
+            f"with one Weight feature, got {type(connection).__name__}"
+        )
     return list(connection.layers)
 
 
@@ -144,8 +148,9 @@ def ann_macs(network: Network) -> dict[str, Any]:
     return {"per_connection": per, "total": int(sum(per.values()))}
 
 
-def synops(network: Network, neuron_counts: dict[str, torch.Tensor], samples: int,
-           skip_sources: Sequence[str] = ()) -> dict[str, Any]:
+def synops(
+    network: Network, neuron_counts: dict[str, torch.Tensor], samples: int, skip_sources: Sequence[str] = ()
+) -> dict[str, Any]:
     """SynOps per sample: ``sum(count[i] * fanout[i]) / samples`` for every connection.
 
     Args:
@@ -161,8 +166,10 @@ def synops(network: Network, neuron_counts: dict[str, torch.Tensor], samples: in
         if src in skip_sources:
             continue
         if src not in neuron_counts:
-            raise UserError(f"neuron_counts has no spike counts of layer {src!r} (source of {src}->{tgt}); "
-                             f"has {list(neuron_counts)}")
+            raise UserError(
+                f"neuron_counts has no spike counts of layer {src!r} (source of {src}->{tgt}); "
+                f"has {list(neuron_counts)}"
+            )
         counts = neuron_counts[src].detach().cpu().double()
         fo = fanout(conn)
         if counts.numel() != fo.numel():
@@ -171,8 +178,9 @@ def synops(network: Network, neuron_counts: dict[str, torch.Tensor], samples: in
     return {"per_connection": per, "total": float(sum(per.values()))}
 
 
-def energy(synops: float, macs: float, e_ac: float = E_AC, e_mac: float = E_MAC,
-           snn_macs: float = 0.0) -> dict[str, float]:
+def energy(
+    synops: float, macs: float, e_ac: float = E_AC, e_mac: float = E_MAC, snn_macs: float = 0.0
+) -> dict[str, float]:
     """Energy per sample in joules: SNN = ``synops * e_ac + snn_macs * e_mac`` (``snn_macs``:
     dense MACs of layers fed analog values), ANN = ``macs * e_mac``.
 
@@ -210,8 +218,9 @@ def _analog_inputs(network: Network, evaluation: Any) -> list[str]:
     return out
 
 
-def energy_report(network: Network, evaluation: Any, e_ac: float = E_AC, e_mac: float = E_MAC,
-                  timesteps: Optional[int] = None) -> dict[str, Any]:
+def energy_report(
+    network: Network, evaluation: Any, e_ac: float = E_AC, e_mac: float = E_MAC, timesteps: Optional[int] = None
+) -> dict[str, Any]:
     """JSON-ready SynOps/energy summary of an :class:`snnsim.engine.evaluate.Evaluation`.
 
     Connections from input layers fed analog values (constant current) do dense MACs
@@ -233,11 +242,16 @@ def energy_report(network: Network, evaluation: Any, e_ac: float = E_AC, e_mac: 
         raise UserError("analog inputs need the number of time steps: pass timesteps=")
     ops = synops(network, counts, evaluation.samples, skip_sources=analog)
     macs = ann_macs(network)
-    snn_macs = {f"{s}->{t}": macs["per_connection"][f"{s}->{t}"] * int(timesteps or 0)
-                for (s, t) in network.connections if s in analog}
+    snn_macs = {
+        f"{s}->{t}": macs["per_connection"][f"{s}->{t}"] * int(timesteps or 0)
+        for (s, t) in network.connections
+        if s in analog
+    }
     e: dict[str, Any] = energy(ops["total"], macs["total"], e_ac, e_mac, snn_macs=float(sum(snn_macs.values())))
-    why = {"ann_over_snn": "the spiking network used no energy (no spike reached a weighted connection)",
-           "snn_over_ann": "the equivalent ANN does no multiply-accumulates"}
+    why = {
+        "ann_over_snn": "the spiking network used no energy (no spike reached a weighted connection)",
+        "snn_over_ann": "the equivalent ANN does no multiply-accumulates",
+    }
     undefined = [k for k in why if not math.isfinite(e[k])]
     for key in undefined:  # JSON has no infinity: null, and the reason beside it
         e[key] = None
@@ -245,8 +259,11 @@ def energy_report(network: Network, evaluation: Any, e_ac: float = E_AC, e_mac: 
         e["ratio_note"] = "; ".join(f"{k} is null: {why[k]}" for k in undefined)
     per = {}
     for name in macs["per_connection"]:
-        per[name] = {"synops": ops["per_connection"].get(name), "snn_macs": snn_macs.get(name),
-                     "ann_macs": macs["per_connection"][name]}
+        per[name] = {
+            "synops": ops["per_connection"].get(name),
+            "snn_macs": snn_macs.get(name),
+            "ann_macs": macs["per_connection"][name],
+        }
     return {
         "synops_per_sample": ops["total"],
         "snn_macs_per_sample": float(sum(snn_macs.values())),

@@ -1,4 +1,5 @@
 """Membrane potential traces of chosen neurons, with the firing threshold."""
+
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence, Union
@@ -27,8 +28,11 @@ Thresh = Union[float, Sequence[Any], torch.Tensor]
 def layer_thresholds(network: Network) -> dict[str, Thresh]:
     """Threshold of every spiking snnsim layer of ``network`` (integrators excluded): a float,
     or nested lists of per-neuron thresholds (JSON-ready) for a layer whose neurons differ."""
-    return {name: param_json(layer.params.thresh) for name, layer in network.layers.items()
-            if isinstance(layer, SpikingNodes) and layer.params.spiking}
+    return {
+        name: param_json(layer.params.thresh)
+        for name, layer in network.layers.items()
+        if isinstance(layer, SpikingNodes) and layer.params.spiking
+    }
 
 
 def neuron_thresholds(thresh: Optional[Thresh], neurons: Sequence[int]) -> Optional[list[float]]:
@@ -102,8 +106,10 @@ def plot_traces(
     """
     record = as_record(record, what="voltages")
     if not record.voltages:
-        raise UserError("the record holds no membrane potentials; simulate with record_voltage=True "
-                         "(or record(..., variables=('s', 'v')))")
+        raise UserError(
+            "the record holds no membrane potentials; simulate with record_voltage=True "
+            "(or record(..., variables=('s', 'v')))"
+        )
     names = check_layers(list(record.voltages), layers, what="recorded with voltages")
     check_sample(record.voltages[names[0]], sample)
     fig = new_figure(9.0, 0.8 + 2.2 * len(names))
@@ -121,8 +127,15 @@ def plot_traces(
             line.set_gid(f"trace:{name}:{i}")
             if s is not None and th is not None and bool(s[:, j].any()):
                 ts = t_axis[s[:, j].bool()].numpy()
-                ax.plot(ts, [th[j]] * len(ts), linestyle="none", marker="o", ms=3, color=line.get_color(),
-                        gid=f"spikes:{name}:{i}")
+                ax.plot(
+                    ts,
+                    [th[j]] * len(ts),
+                    linestyle="none",
+                    marker="o",
+                    ms=3,
+                    color=line.get_color(),
+                    gid=f"spikes:{name}:{i}",
+                )
         _threshold_lines(ax, name, idx, th)
         ax.set_ylabel(f"{name}\npotential", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -139,9 +152,14 @@ def _threshold_lines(ax: Any, name: str, idx: Sequence[int], th: Optional[list[f
     if not th:
         return
     if len(set(th)) == 1:
-        ax.axhline(th[0], color="red", linestyle="--", lw=0.9, label="threshold",
-                   gid="threshold")
+        ax.axhline(th[0], color="red", linestyle="--", lw=0.9, label="threshold", gid="threshold")
         return
     for j, i in enumerate(idx):
-        ax.axhline(th[j], color=f"C{j % 10}", linestyle="--", lw=0.9, label=f"threshold {name}[{i}]",
-                   gid=f"threshold:{name}:{i}")
+        ax.axhline(
+            th[j],
+            color=f"C{j % 10}",
+            linestyle="--",
+            lw=0.9,
+            label=f"threshold {name}[{i}]",
+            gid=f"threshold:{name}:{i}",
+        )

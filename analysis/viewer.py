@@ -11,6 +11,7 @@ With a non-interactive backend (Agg) the viewer still builds and can be driven w
 :meth:`set_sample`, :meth:`set_time_window`, :meth:`set_layers` and :meth:`key`, then
 saved with :meth:`save`.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -38,8 +39,13 @@ class RasterViewer:
         window: steps shown at start, ``(t0, t1)`` with ``t0 <= t < t1`` (default all).
     """
 
-    def __init__(self, record: RecordLike, labels: Optional[torch.Tensor] = None,
-                 layers: Optional[Sequence[str]] = None, window: Optional[tuple[int, int]] = None) -> None:
+    def __init__(
+        self,
+        record: RecordLike,
+        labels: Optional[torch.Tensor] = None,
+        layers: Optional[Sequence[str]] = None,
+        window: Optional[tuple[int, int]] = None,
+    ) -> None:
         self.record = record = as_record(record)
         self.names = list(record.spikes)
         self.n_samples = record.batch_size
@@ -58,10 +64,10 @@ class RasterViewer:
         self.scatter = self.ax.scatter([], [], s=6, marker="|", linewidths=0.8)
         ax_s = self.fig.add_axes((0.2, 0.08, 0.6, 0.03))
         ax_t = self.fig.add_axes((0.2, 0.03, 0.6, 0.03))
-        self.sample_slider = Slider(ax_s, "sample", 0, max(self.n_samples - 1, 1), valinit=0, valstep=1,
-                                    valfmt="%d")
-        self.time_slider = RangeSlider(ax_t, "steps", 0, self.n_steps, valinit=(0, self.n_steps), valstep=1,
-                                       valfmt="%d")
+        self.sample_slider = Slider(ax_s, "sample", 0, max(self.n_samples - 1, 1), valinit=0, valstep=1, valfmt="%d")
+        self.time_slider = RangeSlider(
+            ax_t, "steps", 0, self.n_steps, valinit=(0, self.n_steps), valstep=1, valfmt="%d"
+        )
         ax_c = self.fig.add_axes((0.01, 0.35, 0.12, min(0.5, 0.06 * len(self.names) + 0.04)))
         ax_c.set_title("layers", fontsize=8)
         self.checks = CheckButtons(ax_c, self.names, [n in self.selected for n in self.names])
@@ -94,7 +100,7 @@ class RasterViewer:
         """(layer, step, flat neuron) of every spike drawn now, in drawing order."""
         out = []
         for n in self.selected:
-            s = self._flat[n][self.t0:self.t1, self.sample]
+            s = self._flat[n][self.t0 : self.t1, self.sample]
             t, i = (s != 0).nonzero(as_tuple=True)
             out += [(n, int(a) + self.t0, int(b)) for a, b in zip(t.tolist(), i.tolist())]
         return out
@@ -198,7 +204,7 @@ class RasterViewer:
         ax_pt = self.ax.get_position().height * self.fig.get_figheight() * 72
         for n in self.selected:
             top, h = bands[n]
-            s = self._flat[n][self.t0:self.t1, self.sample]
+            s = self._flat[n][self.t0 : self.t1, self.sample]
             t, i = (s != 0).nonzero(as_tuple=True)
             xs.append((t.double() + self.t0).numpy() * dt)
             ys.append(top + (i.double().numpy() + 0.5) * h / self.sizes[n])
@@ -222,6 +228,8 @@ class RasterViewer:
         self.ax.set_xlim((self.t0 - 0.5) * dt, (self.t1 - 0.5) * dt)
         self.ax.set_xlabel(time_label(dt))
         label = f", label {self.labels[self.sample]}" if self.labels is not None else ""
-        self.ax.set_title(f"sample {self.sample}/{self.n_samples - 1}{label}: {x.size} spikes in steps "
-                          f"[{self.t0}, {self.t1})", fontsize=10)
+        self.ax.set_title(
+            f"sample {self.sample}/{self.n_samples - 1}{label}: {x.size} spikes in steps [{self.t0}, {self.t1})",
+            fontsize=10,
+        )
         self.fig.canvas.draw_idle()

@@ -7,6 +7,7 @@ membrane-potential traces (:func:`analysis.traces.pick_neurons`) and first-spike
 (:func:`analysis.first_spikes.first_spike_times`). Samples are included in order until the spike
 budget ``max_spikes`` is spent, which bounds the size of the HTML file.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -77,8 +78,9 @@ def looks_ttfs(record: Record) -> bool:
     return all(int(c.max()) <= 1 for c in counts) and any(int(c.sum()) > 0 for c in counts)
 
 
-def _sample(record: Record, b: int, names: Sequence[str], keep: dict[str, Optional[torch.Tensor]],
-            ttfs: dict[str, torch.Tensor]) -> SampleData:
+def _sample(
+    record: Record, b: int, names: Sequence[str], keep: dict[str, Optional[torch.Tensor]], ttfs: dict[str, torch.Tensor]
+) -> SampleData:
     """Panels of record sample ``b``; ``ttfs``: layer -> first-spike steps ``[B, *shape]``."""
     t_steps = record.timesteps
     raster, counts, rates, traces, first = {}, {}, {}, {}, {}
@@ -98,8 +100,14 @@ def _sample(record: Record, b: int, names: Sequence[str], keep: dict[str, Option
 
 
 def viewer_data(
-    record: Record, labels: Optional[Any] = None, *, layers: Optional[Sequence[str]] = None, sample: int = 0,
-    max_neurons: Optional[int] = MAX_NEURONS, max_spikes: int = MAX_SPIKES, ttfs: Optional[bool] = None,
+    record: Record,
+    labels: Optional[Any] = None,
+    *,
+    layers: Optional[Sequence[str]] = None,
+    sample: int = 0,
+    max_neurons: Optional[int] = MAX_NEURONS,
+    max_spikes: int = MAX_SPIKES,
+    ttfs: Optional[bool] = None,
 ) -> ViewerData:
     """Per-sample panels of ``record`` (spikes ``[T, B, ...]``) for ``layers`` (default all).
 
@@ -132,13 +140,16 @@ def viewer_data(
         d = _sample(record, b, names, keep, firsts)
         if used + d.n_spikes > max_spikes:
             if b == sample:
-                raise UserError(f"sample {b} alone has {d.n_spikes} spikes to draw, over the budget of {max_spikes}; "
-                                "raise max_spikes (--max-spikes) or lower max_neurons (--max-neurons)")
+                raise UserError(
+                    f"sample {b} alone has {d.n_spikes} spikes to draw, over the budget of {max_spikes}; "
+                    "raise max_spikes (--max-spikes) or lower max_neurons (--max-neurons)"
+                )
             break
         data[b], used = d, used + d.n_spikes
     shown = {n: sizes[n] if keep[n] is None else int(keep[n].numel()) for n in names}
     notes = [f"{n}: {shown[n]} of {sizes[n]} neurons shown (evenly spaced)" for n in names if shown[n] < sizes[n]]
     if len(data) < b_total:
         notes.append(f"{len(data)} of {b_total} samples included (spike budget {max_spikes})")
-    return ViewerData(names, sizes, shown, float(record.dt), record.timesteps, sorted(data), data, label_list,
-                      ttfs, b_total, notes)
+    return ViewerData(
+        names, sizes, shown, float(record.dt), record.timesteps, sorted(data), data, label_list, ttfs, b_total, notes
+    )

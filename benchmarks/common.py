@@ -1,4 +1,5 @@
 """Shared helpers of the benchmarks: timing, thread settings, JSON output, stock BindsNET nets."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,11 @@ def machine_info(threads: int, device: str = "cpu") -> dict[str, Any]:
         "cpu_count": torch.multiprocessing.cpu_count(),
     }
     if str(device).startswith("cuda") and torch.cuda.is_available():
-        info.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
-                    tf32_matmul=torch.backends.cuda.matmul.allow_tf32)
+        info.update(
+            gpu=torch.cuda.get_device_name(device),
+            cuda=torch.version.cuda,
+            tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+        )
     return info
 
 

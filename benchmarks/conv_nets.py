@@ -12,6 +12,7 @@ All use the arctan surrogate (alpha 2). Each builder returns (parameters, step f
 (``step_mode="m"``) and its ``ThresholdDependentBatchNorm2d``; snnTorch has no tdBN, so its
 ResNet uses a plain ``BatchNorm2d`` per time step in the usual step loop (same work per step).
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,10 @@ LENET_LEAK = 0.9
 #: (stem channels, [(channels, blocks, first stride)]) of ResNet-19 before the width multiplier
 RESNET_STEM, RESNET_STAGES, RESNET_FC = 128, ((128, 3, 1), (256, 3, 2), (512, 2, 2)), 256
 RESNET_LEAK, RESNET_THRESH, ALPHA = 0.25, 0.4, 1.0 / math.sqrt(2.0)
-MODELS = {"lenet": {"t": 20, "batch": 32, "shape": (1, 28, 28)},
-          "resnet19": {"t": 4, "batch": 16, "shape": (3, 32, 32)}}
+MODELS = {
+    "lenet": {"t": 20, "batch": 32, "shape": (1, 28, 28)},
+    "resnet19": {"t": 4, "batch": 16, "shape": (3, 32, 32)},
+}
 
 
 def _ch(c: int, width: float) -> int:
@@ -64,16 +67,23 @@ def snnsim_net(model: str, width: float, device: str) -> Built:
 def _sj_lif(leak: float, thresh: float, reset: str) -> nn.Module:
     from spikingjelly.activation_based import neuron, surrogate
 
-    return neuron.LIFNode(tau=1 / (1 - leak), decay_input=False, v_threshold=thresh,
-                          v_reset=None if reset == "subtract" else 0.0,
-                          surrogate_function=surrogate.ATan(), step_mode="m")
+    return neuron.LIFNode(
+        tau=1 / (1 - leak),
+        decay_input=False,
+        v_threshold=thresh,
+        v_reset=None if reset == "subtract" else 0.0,
+        surrogate_function=surrogate.ATan(),
+        step_mode="m",
+    )
 
 
 def _sj_conv_bn(c_in: int, c_out: int, k: int, stride: int, alpha: float) -> nn.Sequential:
     from spikingjelly.activation_based import layer
 
-    return nn.Sequential(layer.Conv2d(c_in, c_out, k, stride, k // 2, bias=False, step_mode="m"),
-                         layer.ThresholdDependentBatchNorm2d(alpha=alpha, v_th=RESNET_THRESH, num_features=c_out))
+    return nn.Sequential(
+        layer.Conv2d(c_in, c_out, k, stride, k // 2, bias=False, step_mode="m"),
+        layer.ThresholdDependentBatchNorm2d(alpha=alpha, v_th=RESNET_THRESH, num_features=c_out),
+    )
 
 
 class _SJBlock(nn.Module):
@@ -81,11 +91,12 @@ class _SJBlock(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
-        self.branch = nn.Sequential(_sj_conv_bn(c_in, c_out, 3, stride, 1.0),
-                                    _sj_lif(RESNET_LEAK, RESNET_THRESH, "zero"),
-                                    _sj_conv_bn(c_out, c_out, 3, 1, ALPHA))
-        self.short = (nn.Identity() if c_in == c_out and stride == 1
-                      else _sj_conv_bn(c_in, c_out, 1, stride, ALPHA))
+        self.branch = nn.Sequential(
+            _sj_conv_bn(c_in, c_out, 3, stride, 1.0),
+            _sj_lif(RESNET_LEAK, RESNET_THRESH, "zero"),
+            _sj_conv_bn(c_out, c_out, 3, 1, ALPHA),
+        )
+        self.short = nn.Identity() if c_in == c_out and stride == 1 else _sj_conv_bn(c_in, c_out, 1, stride, ALPHA)
         self.out = _sj_lif(RESNET_LEAK, RESNET_THRESH, "zero")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -98,23 +109,37 @@ def spikingjelly_net(model: str, width: float, device: str) -> Built:
     if model == "lenet":
         lif = lambda: _sj_lif(LENET_LEAK, 1.0, "subtract")  # noqa: E731
         net = nn.Sequential(
-            layer.Conv2d(1, 20, 5, bias=False, step_mode="m"), lif(), layer.AvgPool2d(2, step_mode="m"),
-            layer.Conv2d(20, 50, 5, bias=False, step_mode="m"), lif(), layer.AvgPool2d(2, step_mode="m"),
-            layer.Flatten(step_mode="m"), layer.Linear(800, 200, bias=False, step_mode="m"), lif(),
-            layer.Linear(200, 10, bias=False, step_mode="m"), lif())
+            layer.Conv2d(1, 20, 5, bias=False, step_mode="m"),
+            lif(),
+            layer.AvgPool2d(2, step_mode="m"),
+            layer.Conv2d(20, 50, 5, bias=False, step_mode="m"),
+            lif(),
+            layer.AvgPool2d(2, step_mode="m"),
+            layer.Flatten(step_mode="m"),
+            layer.Linear(800, 200, bias=False, step_mode="m"),
+            lif(),
+            layer.Linear(200, 10, bias=False, step_mode="m"),
+            lif(),
+        )
     else:
         c = _ch(RESNET_STEM, width)
-        mods: list[nn.Module] = [_sj_conv_bn(MODELS["resnet19"]["shape"][0], c, 3, 1, 1.0),
-                                 _sj_lif(RESNET_LEAK, RESNET_THRESH, "zero")]
+        mods: list[nn.Module] = [
+            _sj_conv_bn(MODELS["resnet19"]["shape"][0], c, 3, 1, 1.0),
+            _sj_lif(RESNET_LEAK, RESNET_THRESH, "zero"),
+        ]
         for channels, blocks, stride in RESNET_STAGES:
             out_c = _ch(channels, width)
             for b in range(blocks):
                 mods.append(_SJBlock(c, out_c, stride if b == 0 else 1))
                 c = out_c
-        mods += [layer.AdaptiveAvgPool2d(1, step_mode="m"), layer.Flatten(step_mode="m"),
-                 layer.Linear(c, RESNET_FC, bias=False, step_mode="m"),
-                 layer.ThresholdDependentBatchNorm1d(alpha=1.0, v_th=RESNET_THRESH, num_features=RESNET_FC),
-                 _sj_lif(RESNET_LEAK, RESNET_THRESH, "zero"), layer.Linear(RESNET_FC, 10, step_mode="m")]
+        mods += [
+            layer.AdaptiveAvgPool2d(1, step_mode="m"),
+            layer.Flatten(step_mode="m"),
+            layer.Linear(c, RESNET_FC, bias=False, step_mode="m"),
+            layer.ThresholdDependentBatchNorm1d(alpha=1.0, v_th=RESNET_THRESH, num_features=RESNET_FC),
+            _sj_lif(RESNET_LEAK, RESNET_THRESH, "zero"),
+            layer.Linear(RESNET_FC, 10, step_mode="m"),
+        ]
         net = nn.Sequential(*mods)
     net.to(device).train()
 
@@ -141,8 +166,11 @@ class _SnnTorchBlock(nn.Module):
         super().__init__()
         self.c1 = nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out))
         self.c2 = nn.Sequential(nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out))
-        self.short = (nn.Identity() if c_in == c_out and stride == 1 else
-                      nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, 0, bias=False), nn.BatchNorm2d(c_out)))
+        self.short = (
+            nn.Identity()
+            if c_in == c_out and stride == 1
+            else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, 0, bias=False), nn.BatchNorm2d(c_out))
+        )
         self.lif1 = _leaky(RESNET_LEAK, RESNET_THRESH, "zero")
         self.lif2 = _leaky(RESNET_LEAK, RESNET_THRESH, "zero")
 
@@ -207,4 +235,7 @@ def snntorch_net(model: str, width: float, device: str) -> Built:
 
 
 CONTENDERS: dict[str, Callable[[str, float, str], Built]] = {
-    "snnsim": snnsim_net, "spikingjelly": spikingjelly_net, "snntorch": snntorch_net}
+    "snnsim": snnsim_net,
+    "spikingjelly": spikingjelly_net,
+    "snntorch": snntorch_net,
+}

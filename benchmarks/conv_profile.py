@@ -15,6 +15,7 @@ best-case estimate for an event-driven conv (its work scales with that density; 
 
     python -m benchmarks.conv_profile [--t 50] [--batch 32] [--threads 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,10 +39,22 @@ from snnsim.engine.stock import StockLayer
 from .common import cpu_info, machine_info, time_call, write_json
 
 CATEGORIES = ("conv", "linear_event", "neuron", "pooling", "rest")
-CONV_OPS = {"aten::conv2d", "aten::convolution", "aten::_convolution", "aten::mkldnn_convolution",
-            "aten::_nnpack_spatial_convolution", "aten::thnn_conv2d", "aten::_slow_conv2d_forward"}
-POOL_OPS = {"aten::avg_pool2d", "aten::max_pool2d", "aten::max_pool2d_with_indices",
-            "aten::adaptive_avg_pool2d", "aten::_adaptive_avg_pool2d"}
+CONV_OPS = {
+    "aten::conv2d",
+    "aten::convolution",
+    "aten::_convolution",
+    "aten::mkldnn_convolution",
+    "aten::_nnpack_spatial_convolution",
+    "aten::thnn_conv2d",
+    "aten::_slow_conv2d_forward",
+}
+POOL_OPS = {
+    "aten::avg_pool2d",
+    "aten::max_pool2d",
+    "aten::max_pool2d_with_indices",
+    "aten::adaptive_avg_pool2d",
+    "aten::_adaptive_avg_pool2d",
+}
 LINEAR_OPS = {"aten::linear", "aten::addmm", "aten::mm", "aten::matmul", "cp::event_linear"}
 NEURON, SYNAPSE = "cp::neuron", "cp::synapse:"
 
@@ -51,6 +64,7 @@ def _labelled(fn: Callable, label: Callable[..., str]) -> Callable:
     def wrapper(*args: Any, **kw: Any) -> Any:
         with record_function(label(*args, **kw)):
             return fn(*args, **kw)
+
     return wrapper
 
 
@@ -60,14 +74,16 @@ def labelled_regions(net: Network) -> Iterator[None]:
     labels (synapse labels name the connection ``src->tgt``); restored on exit."""
     names = {id(c): f"{s}->{t}" for (s, t), c in net.connections.items()}
     syn = lambda conn, *a, **k: SYNAPSE + names.get(id(conn), "?")  # noqa: E731
-    patches = [(connections.ModuleConnection, "compute_multi", syn),
-               (connections.ModuleConnection, "compute_step", syn),
-               (fast, "compute_multi", syn),
-               (connections, "event_linear", lambda *a, **k: "cp::event_linear"),
-               (SpikingNodes, "multi_step", lambda *a, **k: NEURON),
-               (fast, "neuron_step", lambda *a, **k: NEURON),
-               (StockLayer, "run", lambda *a, **k: NEURON),
-               (StockLayer, "step", lambda *a, **k: NEURON)]
+    patches = [
+        (connections.ModuleConnection, "compute_multi", syn),
+        (connections.ModuleConnection, "compute_step", syn),
+        (fast, "compute_multi", syn),
+        (connections, "event_linear", lambda *a, **k: "cp::event_linear"),
+        (SpikingNodes, "multi_step", lambda *a, **k: NEURON),
+        (fast, "neuron_step", lambda *a, **k: NEURON),
+        (StockLayer, "run", lambda *a, **k: NEURON),
+        (StockLayer, "step", lambda *a, **k: NEURON),
+    ]
     saved = [(owner, attr, owner.__dict__[attr]) for owner, attr, _ in patches]
     try:
         for owner, attr, label in patches:
@@ -93,15 +109,18 @@ def _category(event: Any) -> tuple[str, str]:
             elif name == NEURON:
                 cat = "neuron"
         if name.startswith(SYNAPSE) and not conn:
-            conn = name[len(SYNAPSE):]
+            conn = name[len(SYNAPSE) :]
         e = e.cpu_parent
     return cat or "rest", conn
 
 
 def conv_connections(net: Network) -> list[str]:
     """``src->tgt`` of every connection whose ops include a conv2d."""
-    return [f"{s}->{t}" for (s, t), c in net.connections.items()
-            if any(o.get("op") == "conv2d" for o in (getattr(c, "ops", None) or []))]
+    return [
+        f"{s}->{t}"
+        for (s, t), c in net.connections.items()
+        if any(o.get("op") == "conv2d" for o in (getattr(c, "ops", None) or []))
+    ]
 
 
 def profile_run(net: Network, x: torch.Tensor) -> dict[str, Any]:
@@ -130,10 +149,16 @@ def profile_run(net: Network, x: torch.Tensor) -> dict[str, Any]:
     ms["rest"] += unprofiled
     density = {c: float(record.spikes[c.split("->")[0]].float().mean()) for c in conv_connections(net)}
     top_rest = dict(sorted(rest_ops.items(), key=lambda kv: -kv[1])[:6])
-    return {"total_ms": wall_ms, "ms": ms, "percent": {k: 100 * v / wall_ms for k, v in ms.items()},
-            "unprofiled_ms": unprofiled, "conv_ms_per_connection": conv_ms,
-            "conv_input_density": density, "rest_top_ops_ms": top_rest,
-            "layer_density": {n: float(s.float().mean()) for n, s in record.spikes.items()}}
+    return {
+        "total_ms": wall_ms,
+        "ms": ms,
+        "percent": {k: 100 * v / wall_ms for k, v in ms.items()},
+        "unprofiled_ms": unprofiled,
+        "conv_ms_per_connection": conv_ms,
+        "conv_input_density": density,
+        "rest_top_ops_ms": top_rest,
+        "layer_density": {n: float(s.float().mean()) for n, s in record.spikes.items()},
+    }
 
 
 def event_conv_estimate(result: dict[str, Any]) -> dict[str, float]:
@@ -142,9 +167,12 @@ def event_conv_estimate(result: dict[str, Any]) -> dict[str, float]:
     dens = result["conv_input_density"]
     best = sum(ms * dens.get(c, 1.0) for c, ms in result["conv_ms_per_connection"].items())
     conv = result["ms"]["conv"]
-    return {"conv_ms": conv, "best_case_conv_ms": best,
-            "best_case_total_ms": result["total_ms"] - conv + best,
-            "best_case_speedup": result["total_ms"] / (result["total_ms"] - conv + best)}
+    return {
+        "conv_ms": conv,
+        "best_case_conv_ms": best,
+        "best_case_total_ms": result["total_ms"] - conv + best,
+        "best_case_speedup": result["total_ms"] / (result["total_ms"] - conv + best),
+    }
 
 
 def poisson_mnist_like(t: int, batch: int, seed: int = 0) -> tuple[torch.Tensor, float]:
@@ -160,8 +188,11 @@ def poisson_mnist_like(t: int, batch: int, seed: int = 0) -> tuple[torch.Tensor,
 
 def nets(resnet_width: float = 0.125) -> dict[str, Network]:
     """SCNN, LeNet (IF, as built) and ResNet-19 at ``resnet_width`` for 1x28x28 inputs."""
-    return {"scnn": networks.scnn(), "lenet": networks.lenet(),
-            f"resnet19_w{resnet_width:g}": networks.resnet19(input_shape=(1, 28, 28), width=resnet_width)}
+    return {
+        "scnn": networks.scnn(),
+        "lenet": networks.lenet(),
+        f"resnet19_w{resnet_width:g}": networks.resnet19(input_shape=(1, 28, 28), width=resnet_width),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -185,11 +216,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         res["event_conv_estimate"] = event_conv_estimate(res)
         results[name] = res
         pct = res["percent"]
-        print(f"{name}: {res['unprofiled_run_ms']:.0f} ms ({res['total_ms']:.0f} profiled); "
-              + ", ".join(f"{k} {pct[k]:.1f}%" for k in CATEGORIES)
-              + "; conv input density " + ", ".join(f"{c} {d:.3f}" for c, d in res["conv_input_density"].items()))
-    payload = {"benchmark": "conv_profile", "t": args.t, "batch": args.batch, "input_density": in_density,
-               "loadavg": os.getloadavg(), **machine_info(args.threads), **cpu_info(), "results": results}
+        print(
+            f"{name}: {res['unprofiled_run_ms']:.0f} ms ({res['total_ms']:.0f} profiled); "
+            + ", ".join(f"{k} {pct[k]:.1f}%" for k in CATEGORIES)
+            + "; conv input density "
+            + ", ".join(f"{c} {d:.3f}" for c, d in res["conv_input_density"].items())
+        )
+    payload = {
+        "benchmark": "conv_profile",
+        "t": args.t,
+        "batch": args.batch,
+        "input_density": in_density,
+        "loadavg": os.getloadavg(),
+        **machine_info(args.threads),
+        **cpu_info(),
+        "results": results,
+    }
     print(f"input spike density {in_density:.3f}; wrote {write_json(args.out, payload)}")
     return payload
 

@@ -9,6 +9,7 @@ runs every (net, density, contender) once (round 0 warms up); the median of the 
 Run: ``.venv/bin/python -m benchmarks.conv_train --threads 1 2 [--repeats 5] [--device cuda]``
 -> ``benchmarks/results/conv_train.json`` (CPU model, flags, load average before and after).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,9 @@ def _timed(fn: Callable[[], object], device: str) -> float:
     return time.perf_counter() - t0
 
 
-def measure(names: list[str], models: list[str], densities: tuple[float, ...], repeats: int,
-            device: str, width: float) -> dict[str, Any]:
+def measure(
+    names: list[str], models: list[str], densities: tuple[float, ...], repeats: int, device: str, width: float
+) -> dict[str, Any]:
     """``{model: {name: {d: train_ms median}}}``, every round running all of them once."""
     steps = {(m, n): train_step(n, m, width, device) for m in models for n in names}
     batches = {(m, d): make_batch(m, d, device) for m in models for d in densities}
@@ -80,8 +82,10 @@ def measure(names: list[str], models: list[str], densities: tuple[float, ...], r
                     if rnd:
                         times[m][n][d].append(dt)
         print(f"  round {rnd}/{repeats} done", flush=True)
-    return {m: {n: {str(d): 1e3 * statistics.median(v) for d, v in by_d.items()} for n, by_d in per.items()}
-            for m, per in times.items()}
+    return {
+        m: {n: {str(d): 1e3 * statistics.median(v) for d, v in by_d.items()} for n, by_d in per.items()}
+        for m, per in times.items()
+    }
 
 
 def ratios(results: dict[str, Any]) -> dict[str, Any]:
@@ -100,8 +104,10 @@ def ratios(results: dict[str, Any]) -> dict[str, Any]:
 
 def markdown_table(by_threads: dict[str, Any]) -> str:
     """One row per (threads, net, density): ms of each contender and snnsim's speedup over the fastest peer."""
-    lines = ["| threads | net | d | snnsim ms | SpikingJelly ms | snnTorch ms | x fastest peer | target |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| threads | net | d | snnsim ms | SpikingJelly ms | snnTorch ms | x fastest peer | target |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for th, run in by_threads.items():
         for m, per in run["results"].items():
             for d in per["snnsim"]:
@@ -132,13 +138,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         load_before = os.getloadavg()
         print(f"{th} thread(s), load {load_before}", flush=True)
         results = measure(args.contenders, args.models, tuple(args.densities), args.repeats, args.device, args.width)
-        by_threads[str(th)] = {"results": results, "ratios": ratios(results),
-                               "load_average": {"before": load_before, "after": os.getloadavg()}}
+        by_threads[str(th)] = {
+            "results": results,
+            "ratios": ratios(results),
+            "load_average": {"before": load_before, "after": os.getloadavg()},
+        }
     nets = {m: {**MODELS[m], **({"width": args.width} if m == "resnet19" else {})} for m in args.models}
-    payload = {"benchmark": "conv_train", "nets": nets, "densities": args.densities, "device": args.device,
-               "repeats": args.repeats, "targets_vs_fastest_peer": TARGETS,
-               "snnsim_channels_last": layout.channels_last_enabled(), "by_threads": by_threads,
-               **machine_info(args.threads[-1], args.device), **cpu_info()}
+    payload = {
+        "benchmark": "conv_train",
+        "nets": nets,
+        "densities": args.densities,
+        "device": args.device,
+        "repeats": args.repeats,
+        "targets_vs_fastest_peer": TARGETS,
+        "snnsim_channels_last": layout.channels_last_enabled(),
+        "by_threads": by_threads,
+        **machine_info(args.threads[-1], args.device),
+        **cpu_info(),
+    }
     payload.pop("torch_threads")
     write_json(args.out, payload)
     print(markdown_table(by_threads))

@@ -30,6 +30,7 @@ columns add the same numbers in a different order.
 
 Run: ``.venv/bin/python benchmarks/conversion.py [--ann DIR] [--threads 2] [--out benchmarks/results/conversion.json]``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,8 +78,9 @@ def run_stock(net: Network, spikes: torch.Tensor) -> dict[str, torch.Tensor]:
         net.reset_state_variables()
 
 
-def spikingjelly_contender(ann: nn.Module, calib: torch.Tensor, spikes: torch.Tensor,
-                           labels: torch.Tensor) -> dict[str, Any]:
+def spikingjelly_contender(
+    ann: nn.Module, calib: torch.Tensor, spikes: torch.Tensor, labels: torch.Tensor
+) -> dict[str, Any]:
     """Convert with SpikingJelly's RateCodingRecipe; returns its info and ``run`` (T single
     steps on ``spikes``), or ``skipped`` with the reason."""
     try:
@@ -86,11 +88,14 @@ def spikingjelly_contender(ann: nn.Module, calib: torch.Tensor, spikes: torch.Te
     except ImportError as err:
         return {"skipped": f"spikingjelly is not importable ({err})"}
     try:
-        loader = [(calib[i:i + 100], torch.zeros(len(calib[i:i + 100]), dtype=torch.long))
-                  for i in range(0, len(calib), 100)]
+        loader = [
+            (calib[i : i + 100], torch.zeros(len(calib[i : i + 100]), dtype=torch.long))
+            for i in range(0, len(calib), 100)
+        ]
         t0 = time.perf_counter()
-        snn = ann2snn.FXConverter(recipe=ann2snn.RateCodingRecipe(dataloader=loader, mode="max"),
-                                  device="cpu").convert(ann.eval())
+        snn = ann2snn.FXConverter(recipe=ann2snn.RateCodingRecipe(dataloader=loader, mode="max"), device="cpu").convert(
+            ann.eval()
+        )
         convert_s = time.perf_counter() - t0
         x = spikes.float()
 
@@ -103,9 +108,13 @@ def spikingjelly_contender(ann: nn.Module, calib: torch.Tensor, spikes: torch.Te
                 return out
 
         acc = float((run().argmax(1) == labels).float().mean())
-        return {"run": run, "convert_s": convert_s, "batch_accuracy": acc,
-                "note": "SpikingJelly FXConverter + RateCodingRecipe(mode='max'): IFNode with reset by "
-                        "subtraction between voltage scalers; single-step loop over T as in its examples"}
+        return {
+            "run": run,
+            "convert_s": convert_s,
+            "batch_accuracy": acc,
+            "note": "SpikingJelly FXConverter + RateCodingRecipe(mode='max'): IFNode with reset by "
+            "subtraction between voltage scalers; single-step loop over T as in its examples",
+        }
     except Exception as err:  # noqa: BLE001 - a third-party failure must not end the benchmark
         return {"skipped": f"SpikingJelly conversion failed: {type(err).__name__}: {err}"}
 
@@ -122,8 +131,10 @@ def round_robin(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, d
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
-    return {name: {"median_s": statistics.median(ts), "min_s": min(ts), "times_s": ts, "repeats": repeats}
-            for name, ts in times.items()}
+    return {
+        name: {"median_s": statistics.median(ts), "min_s": min(ts), "times_s": ts, "repeats": repeats}
+        for name, ts in times.items()
+    }
 
 
 def get_ann(args: argparse.Namespace, data: Any) -> tuple[nn.Module, dict[str, Any]]:
@@ -132,8 +143,11 @@ def get_ann(args: argparse.Namespace, data: Any) -> tuple[nn.Module, dict[str, A
     model = ann_fc(input_shape=data.input_shape, n_classes=data.num_classes)
     t0 = time.perf_counter()
     hist = train_ann(model, data.train, epochs=args.epochs, seed=0, progress=False)
-    return model, {"ann": f"ann_fc trained {args.epochs} epochs on {data.name} (Adam 1e-3, batch 64)",
-                   "train_s": time.perf_counter() - t0, "final_loss": hist[-1]["loss"]}
+    return model, {
+        "ann": f"ann_fc trained {args.epochs} epochs on {data.name} (Adam 1e-3, batch 64)",
+        "train_s": time.perf_counter() - t0,
+        "final_loss": hist[-1]["train_loss"],
+    }
 
 
 def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
@@ -158,7 +172,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     calib = data.train.x[perm[:2000]]
     conv = convert(ann, norm="data", data=calib, reset="zero")
     net = conv.network
-    x, y = data.test.x[:args.batch_size], data.test.y[:args.batch_size]
+    x, y = data.test.x[: args.batch_size], data.test.y[: args.batch_size]
     spikes = poisson(x, args.timesteps, max_rate=args.max_rate, generator=torch.Generator().manual_seed(0))
 
     weights = [c.weighted[0].weight.detach() for c in net.connections.values()]
@@ -177,8 +191,9 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
         dense = simulate(net, spikes, engine="fast")
     for c in net.connections.values():
         c.event_driven = True
-    dense_identical = all(torch.equal(dense.spikes[a].reshape(ref[b].shape), ref[b])
-                          for a, b in zip(net.layers, stock.layers))
+    dense_identical = all(
+        torch.equal(dense.spikes[a].reshape(ref[b].shape), ref[b]) for a, b in zip(net.layers, stock.layers)
+    )
     n_diff = sum(v["mismatches"] for v in agreement.values())
     n_all = sum(v["total"] for v in agreement.values())
     snn_acc = float((ours.predict("out", "spikes") == y).float().mean())
@@ -205,31 +220,43 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
             r["samples_per_s"] = args.batch_size / r["median_s"]
             r["samples_per_s_best"] = args.batch_size / r["min_s"]
     fast = results["snnsim_fast"]["samples_per_s"]
-    ratios = {f"snnsim_fast_vs_{k}": fast / r["samples_per_s"]
-              for k, r in results.items() if k != "snnsim_fast" and "samples_per_s" in r}
+    ratios = {
+        f"snnsim_fast_vs_{k}": fast / r["samples_per_s"]
+        for k, r in results.items()
+        if k != "snnsim_fast" and "samples_per_s" in r
+    }
     payload = {
         "benchmark": "conversion",
         "network": "fc 784-1200-1200-10 ReLU ANN -> IF SNN (data norm, threshold 1, reset to zero)",
-        **ann_info, "dataset": data.name, "batch_size": args.batch_size, "timesteps": args.timesteps,
-        "encoder": f"poisson {args.max_rate:g} Hz, dt 1 ms", "norm_factors": conv.factors,
+        **ann_info,
+        "dataset": data.name,
+        "batch_size": args.batch_size,
+        "timesteps": args.timesteps,
+        "encoder": f"poisson {args.max_rate:g} Hz, dt 1 ms",
+        "norm_factors": conv.factors,
         "snn_batch_accuracy": snn_acc,
         "spike_density": {n: float(s.float().mean()) for n, s in ours.spikes.items()},
-        "stock_bindsnet_identical": identical, "stock_bindsnet_mismatch_fraction": n_diff / n_all,
+        "stock_bindsnet_identical": identical,
+        "stock_bindsnet_mismatch_fraction": n_diff / n_all,
         "stock_bindsnet_agreement": agreement,
         "stock_bindsnet_identical_with_dense_linear": dense_identical,
         "agreement_note": "snnsim's event-driven linear op sums the weight columns of the active inputs "
-                          "(embedding_bag); BindsNET's Connection does a dense matmul. Same numbers, other "
-                          "summation order: a few near-threshold neurons flip. With event_driven=False the "
-                          "spikes are compared again (stock_bindsnet_identical_with_dense_linear).",
-        "results": results, "ratios": ratios,
-        "load_average_before": list(load_before), "load_average_after": list(os.getloadavg()),
+        "(embedding_bag); BindsNET's Connection does a dense matmul. Same numbers, other "
+        "summation order: a few near-threshold neurons flip. With event_driven=False the "
+        "spikes are compared again (stock_bindsnet_identical_with_dense_linear).",
+        "results": results,
+        "ratios": ratios,
+        "load_average_before": list(load_before),
+        "load_average_after": list(os.getloadavg()),
         **machine_info(args.threads),
     }
     path = write_json(args.out, payload)
     line = ", ".join(f"{k} {r['samples_per_s']:.1f}" for k, r in results.items() if "samples_per_s" in r)
-    print(f"ANN {ann_info['ann_accuracy']:.4f}; SNN batch accuracy {snn_acc:.2f}; spikes identical to stock "
-          f"BindsNET: {identical} ({n_diff} of {n_all} neuron-steps differ; identical with the dense "
-          f"linear path: {dense_identical})")
+    print(
+        f"ANN {ann_info['ann_accuracy']:.4f}; SNN batch accuracy {snn_acc:.2f}; spikes identical to stock "
+        f"BindsNET: {identical} ({n_diff} of {n_all} neuron-steps differ; identical with the dense "
+        f"linear path: {dense_identical})"
+    )
     best = ", ".join(f"{k} {r['samples_per_s_best']:.1f}" for k, r in results.items() if "samples_per_s" in r)
     print(f"samples/s (median of {args.repeats}, {args.threads} threads): {line}")
     print(f"samples/s (best of {args.repeats}): {best}")

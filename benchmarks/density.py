@@ -11,6 +11,7 @@ behaviour before the density-adaptive choice of :mod:`snnsim.core.density`).
 Run: ``.venv/bin/python benchmarks/density.py --threads 2 [--repeats 5] [--device cpu]``
 -> ``benchmarks/results/density.json`` and ``benchmarks/results/density_speedup.png``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,6 +43,7 @@ def _always_events(step_fn: StepFn) -> StepFn:
     def run(spikes: torch.Tensor) -> torch.Tensor:
         with use_cost_model(ALWAYS_EVENTS):
             return step_fn(spikes)
+
     return run
 
 
@@ -96,8 +98,10 @@ def measure(names: list[str], densities: tuple[float, ...], repeats: int, device
                 if rnd:
                     times[n][d]["train"].append(t_train)
                     times[n][d]["forward"].append(t_fwd)
-    return {n: {str(d): {f"{k}_ms": 1e3 * statistics.median(v) for k, v in per.items()}
-                for d, per in by_d.items()} for n, by_d in times.items()}
+    return {
+        n: {str(d): {f"{k}_ms": 1e3 * statistics.median(v) for k, v in per.items()} for d, per in by_d.items()}
+        for n, by_d in times.items()
+    }
 
 
 def ratios(results: dict) -> dict:
@@ -121,16 +125,23 @@ def markdown_table(results: dict, ratio: dict) -> str:
     """The README table: per density, milliseconds of each contender and snnsim's speedups."""
     names = list(results)
     ds = sorted(ratio, key=float)
-    lines = ["| d | " + " | ".join(f"train ms {n}" for n in names) + " | train x SJ | train x fastest peer | "
-             + " | ".join(f"fwd ms {n}" for n in names) + " | fwd x fastest peer |"]
+    lines = [
+        "| d | "
+        + " | ".join(f"train ms {n}" for n in names)
+        + " | train x SJ | train x fastest peer | "
+        + " | ".join(f"fwd ms {n}" for n in names)
+        + " | fwd x fastest peer |"
+    ]
     lines.append("|" + " --- |" * (2 * len(names) + 4))
     for d in ds:
         tr = " | ".join(f"{results[n][d]['train_ms']:.0f}" for n in names)
         fw = " | ".join(f"{results[n][d]['forward_ms']:.0f}" for n in names)
         r = ratio[d]
-        lines.append(f"| {d} | {tr} | {r.get('train_vs_spikingjelly', float('nan')):.2f} | "
-                     f"{r.get('train_vs_fastest_peer', float('nan')):.2f} | {fw} | "
-                     f"{r.get('forward_vs_fastest_peer', float('nan')):.2f} |")
+        lines.append(
+            f"| {d} | {tr} | {r.get('train_vs_spikingjelly', float('nan')):.2f} | "
+            f"{r.get('train_vs_fastest_peer', float('nan')):.2f} | {fw} | "
+            f"{r.get('forward_vs_fastest_peer', float('nan')):.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -144,8 +155,13 @@ def plot(ratio: dict, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     keys = sorted({k for r in ratio.values() for k in r if "fastest" not in k})
     for k in keys:
-        ax.plot([float(d) for d in ds], [ratio[d][k] for d in ds], marker="o",
-                linestyle="-" if k.startswith("train") else "--", label=k.replace("_vs_", " vs "))
+        ax.plot(
+            [float(d) for d in ds],
+            [ratio[d][k] for d in ds],
+            marker="o",
+            linestyle="-" if k.startswith("train") else "--",
+            label=k.replace("_vs_", " vs "),
+        )
     ax.axhline(1.0, color="grey", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_xlabel("input spike density d")
@@ -164,10 +180,14 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--densities", type=float, nargs="+", default=list(DENSITIES))
     p.add_argument("--device", default="cpu")
-    p.add_argument("--calibrate", action="store_true",
-                   help="calibrate snnsim's event/dense crossover for the input layer first")
-    p.add_argument("--no-events-only", action="store_true",
-                   help=f"skip {EVENTS_ONLY} (snnsim forced onto the event-driven path, as before)")
+    p.add_argument(
+        "--calibrate", action="store_true", help="calibrate snnsim's event/dense crossover for the input layer first"
+    )
+    p.add_argument(
+        "--no-events-only",
+        action="store_true",
+        help=f"skip {EVENTS_ONLY} (snnsim forced onto the event-driven path, as before)",
+    )
     p.add_argument("--out", default="benchmarks/results/density.json")
     p.add_argument("--png", default="benchmarks/results/density_speedup.png")
     args = p.parse_args(argv)
@@ -184,15 +204,28 @@ def main(argv: list[str] | None = None) -> dict:
     names = [*CONTENDERS, *([] if args.no_events_only else [EVENTS_ONLY])]
     results = measure(names, tuple(args.densities), args.repeats, args.device)
     ratio = ratios(results)
-    payload = {"benchmark": "density", "network": f"LIF {N_IN}-{N_HID}-{N_OUT}", "timesteps": T,
-               "batch_size": BATCH, "device": args.device, "repeats": args.repeats,
-               "snnsim_cost_model": {"forward": model.forward, "wgrad": model.wgrad, "calibrated": args.calibrate},
-               "lif_kernels": lif_native.gpu_status() if args.device.startswith("cuda") else lif_native.native_status(),
-               "load_average": {"before": load_before, "after": os.getloadavg()},
-               "results": results, "ratios": ratio, **machine_info(args.threads, args.device), **cpu_info()}
+    payload = {
+        "benchmark": "density",
+        "network": f"LIF {N_IN}-{N_HID}-{N_OUT}",
+        "timesteps": T,
+        "batch_size": BATCH,
+        "device": args.device,
+        "repeats": args.repeats,
+        "snnsim_cost_model": {"forward": model.forward, "wgrad": model.wgrad, "calibrated": args.calibrate},
+        "lif_kernels": lif_native.gpu_status() if args.device.startswith("cuda") else lif_native.native_status(),
+        "load_average": {"before": load_before, "after": os.getloadavg()},
+        "results": results,
+        "ratios": ratio,
+        **machine_info(args.threads, args.device),
+        **cpu_info(),
+    }
     write_json(args.out, payload)
-    plot(ratio, Path(args.png), f"LIF {N_IN}-{N_HID}-{N_OUT}, T={T}, B={BATCH}, {args.threads} threads, "
-                                f"{args.device}; load {load_before[0]:.1f}")
+    plot(
+        ratio,
+        Path(args.png),
+        f"LIF {N_IN}-{N_HID}-{N_OUT}, T={T}, B={BATCH}, {args.threads} threads, "
+        f"{args.device}; load {load_before[0]:.1f}",
+    )
     print(markdown_table(results, ratio))
     print(f"load average {load_before} -> {payload['load_average']['after']}; -> {args.out}, {args.png}")
     return payload

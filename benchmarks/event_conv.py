@@ -17,6 +17,7 @@ and off (``SNNSIM_EVENT_CONV``).
 
     python -m benchmarks.event_conv [--threads 1 2] [--n 1600] [--simulate]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,10 +47,25 @@ def conv_shapes(width: float = 0.125) -> list[dict[str, Any]]:
                 continue
             for i, m in enumerate(conn.layers):
                 if isinstance(m, torch.nn.Conv2d):
-                    key = (tuple(conn.source.shape), tuple(type(p).__name__ for p in conn.layers[:i]),
-                           m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding)
-                    entry = seen.setdefault(key, {"net": net_name, "connections": [], "source_shape":
-                                                  list(conn.source.shape), "pre": list(conn.layers[:i]), "conv": m})
+                    key = (
+                        tuple(conn.source.shape),
+                        tuple(type(p).__name__ for p in conn.layers[:i]),
+                        m.in_channels,
+                        m.out_channels,
+                        m.kernel_size,
+                        m.stride,
+                        m.padding,
+                    )
+                    entry = seen.setdefault(
+                        key,
+                        {
+                            "net": net_name,
+                            "connections": [],
+                            "source_shape": list(conn.source.shape),
+                            "pre": list(conn.layers[:i]),
+                            "conv": m,
+                        },
+                    )
                     entry["connections"].append(f"{net_name}:{src}->{tgt}")
     return list(seen.values())
 
@@ -63,8 +79,7 @@ def _label(entry: dict[str, Any]) -> str:
             x = mod(x)
     shape = "x".join(str(d) for d in x.shape[1:])
     pre = "".join(f"pool{getattr(mod, 'kernel_size', '')}-" for mod in entry["pre"])
-    return (f"{entry['net']} {pre}{shape} -> {m.out_channels}c{m.kernel_size[0]}"
-            f" s{m.stride[0]} p{m.padding[0]}")
+    return f"{entry['net']} {pre}{shape} -> {m.out_channels}c{m.kernel_size[0]} s{m.stride[0]} p{m.padding[0]}"
 
 
 def time_shape(entry: dict[str, Any], n: int, density: float, repeats: int) -> dict[str, Any]:
@@ -77,16 +92,23 @@ def time_shape(entry: dict[str, Any], n: int, density: float, repeats: int) -> d
         for mod in entry["pre"]:
             x = mod(x.float())
         xf = x.float()
-        paths = {"dense": lambda: F.conv2d(x.float(), w, None, s, p),
-                 "dense_conv_only": lambda: F.conv2d(xf, w, None, s, p),
-                 "gather": lambda: event_conv.event_conv2d(x, w, None, s, p, method="gather"),
-                 "scatter": lambda: event_conv.event_conv2d(x, w, None, s, p, method="scatter"),
-                 "event": lambda: event_conv.event_conv2d(x, w, None, s, p)}
+        paths = {
+            "dense": lambda: F.conv2d(x.float(), w, None, s, p),
+            "dense_conv_only": lambda: F.conv2d(xf, w, None, s, p),
+            "gather": lambda: event_conv.event_conv2d(x, w, None, s, p, method="gather"),
+            "scatter": lambda: event_conv.event_conv2d(x, w, None, s, p, method="scatter"),
+            "event": lambda: event_conv.event_conv2d(x, w, None, s, p),
+        }
         ms = {k: time_call(fn, repeats=repeats)["median_s"] * 1e3 for k, fn in paths.items()}
         err = float((paths["event"]() - paths["dense"]()).abs().max())
-    return {"density": density, "input_nonzero": float((x != 0).float().mean()), "ms": ms,
-            "speedup": ms["dense"] / ms["event"], "auto_scatter": native.scatter_cheaper(x),
-            "max_abs_diff": err}
+    return {
+        "density": density,
+        "input_nonzero": float((x != 0).float().mean()),
+        "ms": ms,
+        "speedup": ms["dense"] / ms["event"],
+        "auto_scatter": native.scatter_cheaper(x),
+        "max_abs_diff": err,
+    }
 
 
 def crossover(rows: list[dict[str, Any]]) -> Optional[float]:
@@ -113,12 +135,14 @@ def simulate_runs(n_t: int, batch: int, repeats: int, width: float) -> dict[str,
             for flag in ("1", "0"):
                 os.environ["SNNSIM_EVENT_CONV"] = flag
                 with torch.no_grad():
-                    res["event" if flag == "1" else "dense"] = time_call(
-                        lambda: simulate(net, x, engine="fast"), repeats=repeats)["median_s"] * 1e3
+                    res["event" if flag == "1" else "dense"] = (
+                        time_call(lambda: simulate(net, x, engine="fast"), repeats=repeats)["median_s"] * 1e3
+                    )
             res["speedup"] = res["dense"] / res["event"]
             out[name] = res
-            print(f"simulate {name}: dense {res['dense']:.0f} ms, event conv {res['event']:.0f} ms, "
-                  f"{res['speedup']:.2f}x")
+            print(
+                f"simulate {name}: dense {res['dense']:.0f} ms, event conv {res['event']:.0f} ms, {res['speedup']:.2f}x"
+            )
     finally:
         if saved is None:
             os.environ.pop("SNNSIM_EVENT_CONV", None)
@@ -149,15 +173,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rows = [time_shape(entry, args.n, d, args.repeats) for d in args.densities]
             label = _label(entry)
             per_shape[label] = {"connections": entry["connections"], "rows": rows, "crossover": crossover(rows)}
-            print(f"[{threads} thr] {label}: " + ", ".join(
-                f"d={r['density']:g} {r['ms']['dense']:.1f}/{r['ms']['event']:.1f} ms {r['speedup']:.2f}x"
-                for r in rows) + f"; crossover {per_shape[label]['crossover']}")
+            print(
+                f"[{threads} thr] {label}: "
+                + ", ".join(
+                    f"d={r['density']:g} {r['ms']['dense']:.1f}/{r['ms']['event']:.1f} ms {r['speedup']:.2f}x"
+                    for r in rows
+                )
+                + f"; crossover {per_shape[label]['crossover']}"
+            )
         results[f"threads_{threads}"] = per_shape
         loads.append(os.getloadavg())
-    payload: dict[str, Any] = {"benchmark": "event_conv", "n": args.n, "densities": args.densities,
-                               "repeats": args.repeats, "native": native.native_status(),
-                               "loadavg": loads, **machine_info(args.threads[-1]), **cpu_info(),
-                               "results": results}
+    payload: dict[str, Any] = {
+        "benchmark": "event_conv",
+        "n": args.n,
+        "densities": args.densities,
+        "repeats": args.repeats,
+        "native": native.native_status(),
+        "loadavg": loads,
+        **machine_info(args.threads[-1]),
+        **cpu_info(),
+        "results": results,
+    }
     if args.simulate:
         payload["simulate"] = simulate_runs(50, 32, args.repeats, args.width)
         payload["loadavg"].append(os.getloadavg())

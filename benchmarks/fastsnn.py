@@ -32,6 +32,7 @@ gradients) on a small case (``check`` in the JSON; ``--check`` runs only that).
 Run: ``.venv/bin/python benchmarks/fastsnn.py [--quick] [--threads 1] [--n 200] [--T 8,32,128] [--device cuda]``
 -> ``benchmarks/results/fastsnn.json`` and ``benchmarks/results/fastsnn_speedup.png``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,18 +58,24 @@ from snnsim.engine import forward  # noqa: E402
 from snnsim.methods.fastsnn.layer import fast_lif, native_status  # noqa: E402
 
 N_IN, BATCH, LEAK = 1000, 128, math.exp(-1 / 10)
-FULL_N, FULL_T = (100, 200, 400, 1000), tuple(2 ** k for k in range(3, 12))
+FULL_N, FULL_T = (100, 200, 400, 1000), tuple(2**k for k in range(3, 12))
 CONTENDERS = ("sequential", "standard", "fastsnn")
 METRICS = ("total", "forward", "backward")
 
 
 def make_net(kind: str, n: int, seed: int = 0, device: str = "cpu"):
     """One-layer net; ``kind`` "fastsnn" gets a ``fastlif`` layer, the others a ``lif`` layer."""
-    layer = ({"type": "fastlif", "leak": LEAK, "thresh": 1.0} if kind == "fastsnn"
-             else {"type": "lif", "leak": LEAK, "thresh": 1.0, "reset": "subtract"})
-    net = build_network({"layers": [{"name": "input", "type": "input", "shape": [N_IN]}, {"name": "layer", **layer}],
-                         "connections": [{"source": "input", "target": "layer",
-                                          "ops": [{"op": "linear", "out_features": n}]}]})
+    layer = (
+        {"type": "fastlif", "leak": LEAK, "thresh": 1.0}
+        if kind == "fastsnn"
+        else {"type": "lif", "leak": LEAK, "thresh": 1.0, "reset": "subtract"}
+    )
+    net = build_network(
+        {
+            "layers": [{"name": "input", "type": "input", "shape": [N_IN]}, {"name": "layer", **layer}],
+            "connections": [{"source": "input", "target": "layer", "ops": [{"op": "linear", "out_features": n}]}],
+        }
+    )
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():  # mean drive ~0.1 per step at rate 0.05: potentials hover near threshold
         w = net.connections[("input", "layer")].weighted[0].weight
@@ -77,8 +84,9 @@ def make_net(kind: str, n: int, seed: int = 0, device: str = "cpu"):
     return net.to(device)
 
 
-def sequential_lif(step_current: Callable[[int], torch.Tensor], t_steps: int, p: NeuronParams,
-                   sur: Surrogate) -> torch.Tensor:
+def sequential_lif(
+    step_current: Callable[[int], torch.Tensor], t_steps: int, p: NeuronParams, sur: Surrogate
+) -> torch.Tensor:
     """Paper-style LIF loop, autograd per step: ``step_current(t) -> I[t]`` ``[B, n]``; spikes ``[T, B, n]``."""
     out = []
     v = None
@@ -104,15 +112,17 @@ def layer_spikes(name: str, net, x: torch.Tensor) -> torch.Tensor:
     return sequential_forward(net, x) if name == "sequential" else forward(net, x, record_voltage=[]).spikes["layer"]
 
 
-def make_input(t: int, rate: float, synapse: str, seed: int = 0, batch: int = BATCH,
-               device: str = "cpu") -> torch.Tensor:
+def make_input(
+    t: int, rate: float, synapse: str, seed: int = 0, batch: int = BATCH, device: str = "cpu"
+) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed + 1)
     x = torch.rand((t, batch, N_IN), generator=g) < rate
     return (x.float() if synapse == "dense" else x).to(device)
 
 
-def check_sequential(synapse: str, n: int = 64, t: int = 32, rate: float = 0.05, batch: int = 16,
-                     device: str = "cpu") -> dict[str, Any]:
+def check_sequential(
+    synapse: str, n: int = 64, t: int = 32, rate: float = 0.05, batch: int = 16, device: str = "cpu"
+) -> dict[str, Any]:
     """Assert ``sequential`` and ``standard`` give the same spikes (and close weight gradients)."""
     x = make_input(t, rate, synapse, batch=batch, device=device)
     out: dict[str, Any] = {"n": n, "T": t, "batch": batch, "synapse": synapse}
@@ -143,10 +153,16 @@ def time_pair(calls: dict[str, Callable[[], tuple[float, float]]], repeats: int)
     times: dict[str, list[tuple[float, float]]] = {k: [] for k in calls}
     names = list(calls)
     for r in range(repeats):
-        for name in (names if r % 2 == 0 else names[::-1]):
+        for name in names if r % 2 == 0 else names[::-1]:
             times[name].append(calls[name]())
-    return {k: {"forward_s": _median([f for f, _ in v]), "backward_s": _median([b for _, b in v]),
-                "total_s": _median([f + b for f, b in v])} for k, v in times.items()}
+    return {
+        k: {
+            "forward_s": _median([f for f, _ in v]),
+            "backward_s": _median([b for _, b in v]),
+            "total_s": _median([f + b for f, b in v]),
+        }
+        for k, v in times.items()
+    }
 
 
 def _ratio(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
@@ -156,8 +172,9 @@ def _ratio(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def bench_one(n: int, t: int, rate: float, synapse: str, repeats: int, seed: int = 0,
-              device: str = "cpu") -> dict[str, Any]:
+def bench_one(
+    n: int, t: int, rate: float, synapse: str, repeats: int, seed: int = 0, device: str = "cpu"
+) -> dict[str, Any]:
     x = make_input(t, rate, synapse, seed, device=device)
     nets = {k: make_net(k, n, seed, device) for k in CONTENDERS}
     spikes: dict[str, float] = {}
@@ -177,6 +194,7 @@ def bench_one(n: int, t: int, rate: float, synapse: str, repeats: int, seed: int
             t2 = time.perf_counter()
             spikes[name] = float(loss.detach()) / (BATCH * n)
             return t1 - t0, t2 - t1
+
         return call
 
     layer = time_pair({k: layer_call(k) for k in CONTENDERS}, repeats)
@@ -200,6 +218,7 @@ def bench_one(n: int, t: int, rate: float, synapse: str, repeats: int, seed: int
             loss.backward()
             sync(device)
             return t1 - t0, time.perf_counter() - t1
+
         return call
 
     neuron = time_pair({k: neuron_call(k) for k in CONTENDERS}, repeats)
@@ -220,18 +239,20 @@ def bench_one(n: int, t: int, rate: float, synapse: str, repeats: int, seed: int
 
 def est_gb(n: int, t: int, synapse: str) -> float:
     """Rough peak memory of one configuration (inputs, currents, saved tensors, gradients)."""
-    return (t * BATCH * N_IN * (4 if synapse == "dense" else 1) + 8 * t * BATCH * n * 4) / 2 ** 30
+    return (t * BATCH * N_IN * (4 if synapse == "dense" else 1) + 8 * t * BATCH * n * 4) / 2**30
 
 
 def plot(results: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ns = sorted({r["n"] for r in results})
     ts = sorted({r["T"] for r in results})
-    panels = [("speedup", k, f"vs standard: {k.replace('_', ' ')}")
-              for k in ("total", "forward", "backward", "neuron_total")]
+    panels = [
+        ("speedup", k, f"vs standard: {k.replace('_', ' ')}") for k in ("total", "forward", "backward", "neuron_total")
+    ]
     panels.append(("speedup_vs_sequential", "total", "vs sequential (paper): total"))
     fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4.2 * (len(panels) + 1), 3.6))
     for ax, (group, kind, title) in zip(axes, panels):
@@ -244,8 +265,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
             for j in range(len(ts)):
                 if not math.isnan(grid[i, j]):
                     dark = hi > lo and (grid[i, j] - lo) / (hi - lo) > 0.6  # light cells get dark text
-                    ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", fontsize=7,
-                            color="k" if dark else "w")
+                    ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", fontsize=7, color="k" if dark else "w")
         ax.set_xticks(range(len(ts)), [str(t) for t in ts], rotation=90)
         ax.set_yticks(range(len(ns)), [str(n) for n in ns])
         ax.set_xlabel("steps T")
@@ -256,8 +276,13 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     n0 = 200 if 200 in ns else ns[0]
     rows = sorted((r for r in results if r["n"] == n0), key=lambda r: r["T"])
     for group, kind, title in panels:
-        ax.plot([r["T"] for r in rows], [r[group][kind] for r in rows], marker="o",
-                ls="--" if group == "speedup_vs_sequential" else "-", label=title)
+        ax.plot(
+            [r["T"] for r in rows],
+            [r[group][kind] for r in rows],
+            marker="o",
+            ls="--" if group == "speedup_vs_sequential" else "-",
+            label=title,
+        )
     ax.axhline(1.0, color="k", lw=0.8, ls=":")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("steps T")
@@ -277,8 +302,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--n", default=None, help="comma-separated layer sizes (default 100,200,400,1000)")
     p.add_argument("--T", default=None, help="comma-separated step counts (default 8,16,...,2048)")
     p.add_argument("--rate", type=float, default=0.05, help="input spike probability per step (default 0.05)")
-    p.add_argument("--synapse", default="event", choices=("event", "dense"),
-                   help="event: bool input spikes (event-driven linear op); dense: float 0/1 matmul")
+    p.add_argument(
+        "--synapse",
+        default="event",
+        choices=("event", "dense"),
+        help="event: bool input spikes (event-driven linear op); dense: float 0/1 matmul",
+    )
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
@@ -288,13 +317,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     check = check_sequential(args.synapse, rate=args.rate, device=args.device)
-    print(f"check: sequential == standard spikes ({check['spikes']} spikes), weight grad rel. diff "
-          f"{check['max_rel_weight_grad_diff']:.1e}", flush=True)
+    print(
+        f"check: sequential == standard spikes ({check['spikes']} spikes), weight grad rel. diff "
+        f"{check['max_rel_weight_grad_diff']:.1e}",
+        flush=True,
+    )
     if args.check:
         return {"check": check}
     ns = [200] if args.quick and args.n is None else [int(v) for v in (args.n or ",".join(map(str, FULL_N))).split(",")]
-    ts = ([8, 32, 128] if args.quick and args.T is None
-          else [int(v) for v in (args.T or ",".join(map(str, FULL_T))).split(",")])
+    ts = (
+        [8, 32, 128]
+        if args.quick and args.T is None
+        else [int(v) for v in (args.T or ",".join(map(str, FULL_T))).split(",")]
+    )
     repeats = 3 if args.quick else args.repeats
     results, skipped = [], []
     for n in ns:
@@ -306,15 +341,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             results.append(r)
             ms = {k: f"{r[k]['forward_s'] * 1e3:.1f}+{r[k]['backward_s'] * 1e3:.1f}" for k in CONTENDERS}
             sp, sq = r["speedup"], r["speedup_vs_sequential"]
-            print(f"n={n:5d} T={t:5d}  ms fwd+bwd: sequential {ms['sequential']}  standard {ms['standard']}  "
-                  f"fastsnn {ms['fastsnn']}  | fastsnn speedup vs standard {sp['total']:.2f} "
-                  f"(fwd {sp['forward']:.2f}, bwd {sp['backward']:.2f}; neurons {sp['neuron_total']:.1f})  "
-                  f"vs sequential {sq['total']:.2f} (fwd {sq['forward']:.2f}, bwd {sq['backward']:.2f})", flush=True)
-    payload = {"benchmark": "fastsnn", "device": args.device, "contenders": list(CONTENDERS), "inputs": N_IN,
-               "batch_size": BATCH,
-               "rate": args.rate, "synapse": args.synapse, "leak": LEAK, "repeats": repeats,
-               "native_kernels": native_status(), "check": check,
-               "results": results, "skipped": skipped, **machine_info(args.threads, args.device)}
+            print(
+                f"n={n:5d} T={t:5d}  ms fwd+bwd: sequential {ms['sequential']}  standard {ms['standard']}  "
+                f"fastsnn {ms['fastsnn']}  | fastsnn speedup vs standard {sp['total']:.2f} "
+                f"(fwd {sp['forward']:.2f}, bwd {sp['backward']:.2f}; neurons {sp['neuron_total']:.1f})  "
+                f"vs sequential {sq['total']:.2f} (fwd {sq['forward']:.2f}, bwd {sq['backward']:.2f})",
+                flush=True,
+            )
+    payload = {
+        "benchmark": "fastsnn",
+        "device": args.device,
+        "contenders": list(CONTENDERS),
+        "inputs": N_IN,
+        "batch_size": BATCH,
+        "rate": args.rate,
+        "synapse": args.synapse,
+        "leak": LEAK,
+        "repeats": repeats,
+        "native_kernels": native_status(),
+        "check": check,
+        "results": results,
+        "skipped": skipped,
+        **machine_info(args.threads, args.device),
+    }
     write_json(ROOT / args.out if not Path(args.out).is_absolute() else args.out, payload)
     if results:
         plot(results, ROOT / args.png if not Path(args.png).is_absolute() else Path(args.png))

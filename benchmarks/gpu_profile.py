@@ -4,6 +4,7 @@ fast engine and SpikingJelly on the LIF 784-800-10 of benchmarks/density.py (T =
 Run: ``python benchmarks/gpu_profile.py [--device cuda] [--density 0.13] [--out FILE.json]``;
 prints the top operators by self device time and by self CPU time, and the wall time per call.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,15 @@ def profile_one(name: str, device: str, density: float, rows: int) -> dict:
         ka = prof.key_averages()
         key = "self_device_time_total" if device.startswith("cuda") else "self_cpu_time_total"
         top = sorted(ka, key=lambda e: getattr(e, key, 0), reverse=True)[:rows]
-        out[f"{what}_top"] = [{"op": e.key, "calls": e.count, "self_device_us": getattr(e, "self_device_time_total", 0),
-                               "self_cpu_us": e.self_cpu_time_total} for e in top]
+        out[f"{what}_top"] = [
+            {
+                "op": e.key,
+                "calls": e.count,
+                "self_device_us": getattr(e, "self_device_time_total", 0),
+                "self_cpu_us": e.self_cpu_time_total,
+            }
+            for e in top
+        ]
         out[f"{what}_launches"] = sum(e.count for e in ka if getattr(e, "self_device_time_total", 0) > 0)
         print(f"\n== {name} {what}: {out[f'{what}_ms']:.3f} ms per call, {out[f'{what}_launches']} device ops")
         print(ka.table(sort_by=key, row_limit=rows))
@@ -61,8 +69,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--out", default="benchmarks/results/gpu/profile.json")
     args = p.parse_args(argv)
     results = {n: profile_one(n, args.device, args.density, args.rows) for n in args.contenders}
-    payload = {"benchmark": "gpu_profile", "device": args.device, "density": args.density, "results": results,
-               **machine_info(torch.get_num_threads(), args.device)}
+    payload = {
+        "benchmark": "gpu_profile",
+        "device": args.device,
+        "density": args.density,
+        "results": results,
+        **machine_info(torch.get_num_threads(), args.device),
+    }
     write_json(args.out, payload)
     return payload
 

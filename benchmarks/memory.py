@@ -14,6 +14,7 @@ environment fixes the threshold (recorded in the JSON as ``malloc_mmap_threshold
 Run: ``.venv/bin/python benchmarks/memory.py --threads 2 [--steps 25 100 250 1000] [--only NAME ...]``
 -> ``benchmarks/results/memory.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,8 +65,9 @@ def one(name: str, t: int, threads: int) -> dict:
 
     def step(steps: int) -> None:
         # drawn 50 steps at a time: a float [T, B, 784] temporary (401 MB at T = 1000) is no part of the step
-        spikes = torch.cat([torch.rand((min(50, steps - t0), BATCH, 1, 28, 28), generator=g) < 0.13
-                            for t0 in range(0, steps, 50)])
+        spikes = torch.cat(
+            [torch.rand((min(50, steps - t0), BATCH, 1, 28, 28), generator=g) < 0.13 for t0 in range(0, steps, 50)]
+        )
         loss = torch.nn.functional.cross_entropy(step_fn(spikes), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -96,14 +98,26 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict = {name: {} for name in names}
     for t in args.steps:
         for name in names:
-            proc = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--one", name, str(t)],
-                                  capture_output=True, text=True, cwd=ROOT)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--threads", str(args.threads), "--one", name, str(t)],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
             last = (proc.stdout.strip() or proc.stderr.strip() or "no output").splitlines()[-1]
             results[name][str(t)] = json.loads(last) if proc.returncode == 0 else {"failed": last}
             print(f"T={t:5d} {name:13s} {results[name][str(t)]}", flush=True)
-    payload = {"benchmark": "memory", "batch_size": BATCH, "segment": SEGMENT,
-               "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_"), "density": 0.13, "results": results,
-               "load_average": {"before": load, "after": os.getloadavg()}, **machine_info(args.threads), **cpu_info()}
+    payload = {
+        "benchmark": "memory",
+        "batch_size": BATCH,
+        "segment": SEGMENT,
+        "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_"),
+        "density": 0.13,
+        "results": results,
+        "load_average": {"before": load, "after": os.getloadavg()},
+        **machine_info(args.threads),
+        **cpu_info(),
+    }
     write_json(args.out, payload)
     return payload
 

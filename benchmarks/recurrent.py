@@ -16,6 +16,7 @@ median time; ``--threads`` is required and stated in the JSON with the CPU model
 the load average. Run: ``.venv/bin/python benchmarks/recurrent.py --threads 1``
 -> ``benchmarks/results/recurrent.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,10 +51,14 @@ def snnsim_net():
     from snnsim.core.surrogate import ArcTan
 
     lif = {"type": "lif", "leak": LEAK, "thresh": 1.0, "reset": "subtract"}
-    spec = {"dt": 1.0, "layers": [{"name": "input", "type": "input", "shape": [N_IN]},
-                                  {"name": "h", **lif}, {"name": "out", **lif}],
-            "connections": [{"source": s, "target": t, "ops": [{"op": "linear", "out_features": n, "bias": False}]}
-                            for s, t, n in (("input", "h", N_HID), ("h", "h", N_HID), ("h", "out", N_OUT))]}
+    spec = {
+        "dt": 1.0,
+        "layers": [{"name": "input", "type": "input", "shape": [N_IN]}, {"name": "h", **lif}, {"name": "out", **lif}],
+        "connections": [
+            {"source": s, "target": t, "ops": [{"op": "linear", "out_features": n, "bias": False}]}
+            for s, t, n in (("input", "h", N_HID), ("h", "h", N_HID), ("h", "out", N_OUT))
+        ],
+    }
     torch.manual_seed(0)
     net = build_network(spec)
     with torch.no_grad():  # enough drive that the hidden layer spikes (~5-15 % of neuron-steps)
@@ -81,8 +86,9 @@ def make_snntorch():
     torch.manual_seed(0)
     fc1 = torch.nn.Linear(N_IN, N_HID, bias=False)
     fc2 = torch.nn.Linear(N_HID, N_OUT, bias=False)
-    rlif = snn.RLeaky(beta=LEAK, linear_features=N_HID, all_to_all=True, spike_grad=surrogate.atan(),
-                      reset_mechanism="subtract")
+    rlif = snn.RLeaky(
+        beta=LEAK, linear_features=N_HID, all_to_all=True, spike_grad=surrogate.atan(), reset_mechanism="subtract"
+    )
     rlif.recurrent.bias = None  # no recurrent bias, as in the others
     lif = snn.Leaky(beta=LEAK, spike_grad=surrogate.atan(), reset_mechanism="subtract")
 
@@ -107,8 +113,7 @@ def make_spikingjelly():
     fc1 = torch.nn.Linear(N_IN, N_HID, bias=False)
     rec = torch.nn.Linear(N_HID, N_HID, bias=False)
     fc2 = torch.nn.Linear(N_HID, N_OUT, bias=False)
-    kw = dict(tau=1 / (1 - LEAK), decay_input=False, v_reset=None, surrogate_function=surrogate.ATan(),
-              step_mode="s")
+    kw = dict(tau=1 / (1 - LEAK), decay_input=False, v_reset=None, surrogate_function=surrogate.ATan(), step_mode="s")
     lif1, lif2 = neuron.LIFNode(**kw), neuron.LIFNode(**kw)
     model = torch.nn.ModuleList([fc1, rec, fc2, lif1, lif2])
 
@@ -177,8 +182,10 @@ def measure(repeats: int) -> dict:
             dt = _timed(lambda: fn(batch))
             if rnd:
                 times["train"][n].append(dt)
-    return {kind: {n: {"median_ms": 1e3 * statistics.median(v), "min_ms": 1e3 * min(v)} for n, v in per.items()}
-            for kind, per in times.items()}
+    return {
+        kind: {n: {"median_ms": 1e3 * statistics.median(v), "min_ms": 1e3 * min(v)} for n, v in per.items()}
+        for kind, per in times.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -193,14 +200,25 @@ def main(argv: list[str] | None = None) -> dict:
     fwd, train = results["forward"], results["train"]
     peers = [n for n in train if n != "snnsim"]
     fastest = min(peers, key=lambda n: train[n]["median_ms"])
-    ratios = {"forward_vs_bindsnet": fwd["bindsnet"]["median_ms"] / fwd["snnsim"]["median_ms"],
-              **{f"train_vs_{n}": train[n]["median_ms"] / train["snnsim"]["median_ms"] for n in peers},
-              "train_vs_fastest_peer": train[fastest]["median_ms"] / train["snnsim"]["median_ms"],
-              "fastest_peer": fastest}
-    payload = {"benchmark": "recurrent", "network": f"LIF {N_IN}-{N_HID}(recurrent)-{N_OUT}", "timesteps": T,
-               "batch_size": BATCH, "input_density": DENSITY, "repeats": args.repeats,
-               "load_average": {"before": load_before, "after": os.getloadavg()},
-               "results": results, "ratios": ratios, **machine_info(args.threads), **cpu_info()}
+    ratios = {
+        "forward_vs_bindsnet": fwd["bindsnet"]["median_ms"] / fwd["snnsim"]["median_ms"],
+        **{f"train_vs_{n}": train[n]["median_ms"] / train["snnsim"]["median_ms"] for n in peers},
+        "train_vs_fastest_peer": train[fastest]["median_ms"] / train["snnsim"]["median_ms"],
+        "fastest_peer": fastest,
+    }
+    payload = {
+        "benchmark": "recurrent",
+        "network": f"LIF {N_IN}-{N_HID}(recurrent)-{N_OUT}",
+        "timesteps": T,
+        "batch_size": BATCH,
+        "input_density": DENSITY,
+        "repeats": args.repeats,
+        "load_average": {"before": load_before, "after": os.getloadavg()},
+        "results": results,
+        "ratios": ratios,
+        **machine_info(args.threads),
+        **cpu_info(),
+    }
     write_json(args.out, payload)
     for kind, per in results.items():
         print(kind + ": " + ", ".join(f"{n} {r['median_ms']:.1f} ms" for n, r in per.items()))

@@ -14,6 +14,7 @@ step, typical of converted nets) or ``--checkpoint DIR`` (a saved snnsim network
 
 Run: ``.venv/bin/python benchmarks/simulate.py [--threads 2] [--out benchmarks/results/simulate.json]``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -94,10 +95,12 @@ def main(argv: list[str] | None = None) -> dict:
         **machine_info(args.threads),
     }
     write_json(args.out, payload)
-    print(f"samples/s: bindsnet stock {base:.1f}, snnsim[bindsnet] "
-          f"{results['snnsim_bindsnet']['samples_per_s']:.1f}, snnsim[fast] "
-          f"{results['snnsim_fast']['samples_per_s']:.1f}  -> fast/bindsnet = "
-          f"{payload['ratio_fast_vs_bindsnet_stock']:.2f}x  ({args.out})")
+    print(
+        f"samples/s: bindsnet stock {base:.1f}, snnsim[bindsnet] "
+        f"{results['snnsim_bindsnet']['samples_per_s']:.1f}, snnsim[fast] "
+        f"{results['snnsim_fast']['samples_per_s']:.1f}  -> fast/bindsnet = "
+        f"{payload['ratio_fast_vs_bindsnet_stock']:.2f}x  ({args.out})"
+    )
     print("spike density:", {k: round(v, 4) for k, v in density.items()})
     print("agreement with stock BindsNET:", {k: round(v, 6) for k, v in agree.items()})
     return payload

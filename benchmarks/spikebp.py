@@ -4,6 +4,7 @@ one process, rounds interleaved, at 1 and 2 threads, for LeNet and FC 784-800-10
 
     python -m benchmarks.spikebp --out benchmarks/results/spikebp.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,12 +41,21 @@ def bench(net_name: str, threads: int, timesteps: int, batch: int, rounds: int) 
     for native in (False, True):
         step_seconds(rule, net, x, y, native)
     for r in range(rounds):
-        for native in ((False, True) if r % 2 == 0 else (True, False)):
+        for native in (False, True) if r % 2 == 0 else (True, False):
             times[native].append(step_seconds(rule, net, x, y, native))
     med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
-    return {"net": net_name, "threads": threads, "timesteps": timesteps, "batch": batch, "rounds": rounds,
-            "torch_s": med[False], "native_s": med[True], "speedup": med[False] / med[True],
-            "all_torch_s": times[False], "all_native_s": times[True]}
+    return {
+        "net": net_name,
+        "threads": threads,
+        "timesteps": timesteps,
+        "batch": batch,
+        "rounds": rounds,
+        "torch_s": med[False],
+        "native_s": med[True],
+        "speedup": med[False] / med[True],
+        "all_torch_s": times[False],
+        "all_native_s": times[True],
+    }
 
 
 def main() -> None:
@@ -59,12 +69,23 @@ def main() -> None:
     for net_name in ("lenet", "fc"):
         for threads in (1, 2):
             row = bench(net_name, threads, args.timesteps, args.batch, args.rounds)
-            print(f"{net_name} {threads} thread(s): torch {row['torch_s']:.3f} s, native {row['native_s']:.3f} s, "
-                  f"{row['speedup']:.2f}x", flush=True)
+            print(
+                f"{net_name} {threads} thread(s): torch {row['torch_s']:.3f} s, native {row['native_s']:.3f} s, "
+                f"{row['speedup']:.2f}x",
+                flush=True,
+            )
             rows.append(row)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    write_json(args.out, {"benchmark": "spikebp", "machine": machine_info(torch.get_num_threads()), **cpu_info(),
-                          "loadavg_1_5_15": load, "results": rows})
+    write_json(
+        args.out,
+        {
+            "benchmark": "spikebp",
+            "machine": machine_info(torch.get_num_threads()),
+            **cpu_info(),
+            "loadavg_1_5_15": load,
+            "results": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

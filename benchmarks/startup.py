@@ -6,6 +6,7 @@ Target (issue 14): at most 0.5, i.e. ``--help`` imports neither torch nor BindsN
 
 Run: ``.venv/bin/python benchmarks/startup.py [--repeats 5] [--out benchmarks/results/startup.json]``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,10 +41,15 @@ def main() -> None:
     print(f"snnsim --help / import torch = {ratio:.3f} (target <= 0.5)")
     import torch
 
-    payload = {"benchmark": "startup", **machine_info(torch.get_num_threads()), **cpu_info(),
-               "commands": {k: " ".join(Path(c).name if i == 0 else c for i, c in enumerate(v))
-                            for k, v in COMMANDS.items()},
-               "times": times, "help_over_import_torch": ratio, "target_ratio": 0.5}
+    payload = {
+        "benchmark": "startup",
+        **machine_info(torch.get_num_threads()),
+        **cpu_info(),
+        "commands": {k: " ".join(Path(c).name if i == 0 else c for i, c in enumerate(v)) for k, v in COMMANDS.items()},
+        "times": times,
+        "help_over_import_torch": ratio,
+        "target_ratio": 0.5,
+    }
     print(f"wrote {write_json(args.out, payload)}")
 
 

@@ -43,6 +43,7 @@ Run: ``.venv/bin/python benchmarks/stdp.py [--neurons 100,400] [--threads 1,2] [
 [--rounds 3] [--out benchmarks/results/stdp.json]``; ``make bench-stdp`` also makes the Brian2
 virtualenv.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -94,12 +95,19 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--intensity", type=float, default=128.0, help="Poisson rate in Hz of a white pixel (128)")
     p.add_argument("--images", type=int, default=5, help="timed images per contender per round (default 5)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
-    p.add_argument("--check-images", type=int, default=3,
-                   help="untimed images first, also the warm-up, whose spike counts are compared (default 3)")
+    p.add_argument(
+        "--check-images",
+        type=int,
+        default=3,
+        help="untimed images first, also the warm-up, whose spike counts are compared (default 3)",
+    )
     p.add_argument("--dataset", default="mnist10k", help="snnsim dataset name (default mnist10k)")
     p.add_argument("--contenders", default="bindsnet,snnsim,brian2")
-    p.add_argument("--brian2-python", default=DEFAULT_BRIAN2_PYTHON,
-                   help="Python of the Brian2 virtualenv (default .venv-brian2/bin/python)")
+    p.add_argument(
+        "--brian2-python",
+        default=DEFAULT_BRIAN2_PYTHON,
+        help="Python of the Brian2 virtualenv (default .venv-brian2/bin/python)",
+    )
     p.add_argument("--brian2-target", default=None, help="Brian2 codegen target (default: Brian2's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results/stdp.json")
@@ -239,8 +247,15 @@ class Brian2Worker:
     def __init__(self, python: str, threads: int) -> None:
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
         env.pop("PYTHONPATH", None)
-        self.proc = subprocess.Popen([python, str(BRIAN2_SCRIPT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
+        self.proc = subprocess.Popen(
+            [python, str(BRIAN2_SCRIPT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=str(ROOT),
+        )
 
     def ask(self, req: dict[str, Any]) -> dict[str, Any]:
         self.proc.stdin.write(json.dumps(req) + "\n")
@@ -283,15 +298,20 @@ class Brian2Contender:
 def brian2_unavailable(python: str) -> Optional[str]:
     path = Path(python) if Path(python).is_absolute() else ROOT / python
     if not path.exists():
-        return (f"no Brian2 virtualenv: {python} is missing (make bench-stdp creates .venv-brian2 with "
-                "python3.12; Brian2 2.10+ needs Python >= 3.12)")
+        return (
+            f"no Brian2 virtualenv: {python} is missing (make bench-stdp creates .venv-brian2 with "
+            "python3.12; Brian2 2.10+ needs Python >= 3.12)"
+        )
     return None
 
 
 def summarise_check(checks: dict[str, dict[str, Any]]) -> dict[str, Any]:
     ref = checks["bindsnet"]
-    out: dict[str, Any] = {"images": len(ref["exc_spikes"]), "per_contender": checks,
-                           "tolerance": f"ratio to bindsnet within [1/{SAME_ORDER:g}, {SAME_ORDER:g}]"}
+    out: dict[str, Any] = {
+        "images": len(ref["exc_spikes"]),
+        "per_contender": checks,
+        "tolerance": f"ratio to bindsnet within [1/{SAME_ORDER:g}, {SAME_ORDER:g}]",
+    }
     for name, c in checks.items():
         if name == "bindsnet":
             continue
@@ -299,14 +319,23 @@ def summarise_check(checks: dict[str, dict[str, Any]]) -> dict[str, Any]:
         for key in ("exc_spikes", "exc_crossings", "inh_spikes", "mean_abs_dw"):
             a, b = statistics.mean(c[key]), statistics.mean(ref[key])
             ratios[key] = a / b if b else (1.0 if a == 0 else float("inf"))
-        out[f"{name}_vs_bindsnet"] = {"mean_ratio": ratios, "same_order": all(
-            1 / SAME_ORDER <= r <= SAME_ORDER for r in ratios.values())}
+        out[f"{name}_vs_bindsnet"] = {
+            "mean_ratio": ratios,
+            "same_order": all(1 / SAME_ORDER <= r <= SAME_ORDER for r in ratios.values()),
+        }
     return out
 
 
-def bench_config(n: int, threads: int, args: argparse.Namespace, spikes: list[torch.Tensor], tmp: Path,
-                 snnsim_error: Optional[str],
-                 brian2: Optional[Brian2Worker], brian2_error: Optional[str]) -> dict[str, Any]:
+def bench_config(
+    n: int,
+    threads: int,
+    args: argparse.Namespace,
+    spikes: list[torch.Tensor],
+    tmp: Path,
+    snnsim_error: Optional[str],
+    brian2: Optional[Brian2Worker],
+    brian2_error: Optional[str],
+) -> dict[str, Any]:
     torch.set_num_threads(threads)
     load_before = os.getloadavg()
     ref = make_network(n, args.seed)
@@ -320,10 +349,22 @@ def bench_config(n: int, threads: int, args: argparse.Namespace, spikes: list[to
     if "brian2" in args.contenders:
         if brian2 is not None:
             np.save(tmp / "w.npy", input_weight(ref).value.detach().numpy())
-            cfg = {"n_neurons": n, "time": args.time, "rest": args.rest, "dt": 1.0, "intensity": args.intensity,
-                   "images_file": str(tmp / "x.npy"), "weights_file": str(tmp / "w.npy"), "seed": args.seed,
-                   "threads": threads, "exc": 22.5, "inh": 17.5, "theta_plus": 0.05, "norm": 78.4,
-                   "target": args.brian2_target}
+            cfg = {
+                "n_neurons": n,
+                "time": args.time,
+                "rest": args.rest,
+                "dt": 1.0,
+                "intensity": args.intensity,
+                "images_file": str(tmp / "x.npy"),
+                "weights_file": str(tmp / "w.npy"),
+                "seed": args.seed,
+                "threads": threads,
+                "exc": 22.5,
+                "inh": 17.5,
+                "theta_plus": 0.05,
+                "norm": 78.4,
+                "target": args.brian2_target,
+            }
             try:
                 contenders["brian2"] = Brian2Contender(brian2, cfg)
             except (RuntimeError, OSError, ValueError) as err:
@@ -350,9 +391,14 @@ def bench_config(n: int, threads: int, args: argparse.Namespace, spikes: list[to
             times[name].append(c.run(idx)["seconds"])
     for name, ts in times.items():
         med = statistics.median(ts)
-        results[name] = {"images_per_s": args.images / med, "images_per_s_best": args.images / min(ts),
-                         "median_s_per_round": med, "times_s": ts, "images_per_round": args.images,
-                         "rounds": args.rounds}
+        results[name] = {
+            "images_per_s": args.images / med,
+            "images_per_s_best": args.images / min(ts),
+            "median_s_per_round": med,
+            "times_s": ts,
+            "images_per_round": args.images,
+            "rounds": args.rounds,
+        }
         if name == "brian2":
             results[name].update(contenders[name].info)
             # each round is one Network.run; its fixed code-generation cost (run_call_s) amortised away:
@@ -361,14 +407,20 @@ def bench_config(n: int, threads: int, args: argparse.Namespace, spikes: list[to
         ours = contenders["snnsim"].net
         results["snnsim"]["weights_and_thetas_identical_to_bindsnet"] = bool(
             torch.equal(input_weight(ref).value, input_weight(ours).value)
-            and torch.equal(ref.layers["Ae"].theta, ours.layers["Ae"].theta))
+            and torch.equal(ref.layers["Ae"].theta, ours.layers["Ae"].theta)
+        )
     ref_rate = results["bindsnet"]["images_per_s"]
     for name, r in results.items():
         if "images_per_s" in r:
             r["x_bindsnet"] = r["images_per_s"] / ref_rate
-    return {"n_neurons": n, "threads": threads, "results": results,
-            "check": summarise_check({k: v for k, v in checks.items() if k in contenders}),
-            "load_average_before": list(load_before), "load_average_after": list(os.getloadavg())}
+    return {
+        "n_neurons": n,
+        "threads": threads,
+        "results": results,
+        "check": summarise_check({k: v for k, v in checks.items() if k in contenders}),
+        "load_average_before": list(load_before),
+        "load_average_after": list(os.getloadavg()),
+    }
 
 
 def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
@@ -391,8 +443,12 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
                 for n in args.neurons:
                     run = bench_config(n, threads, args, spikes, tmp, snnsim_error, worker, brian2_error)
                     runs.append(run)
-                    line = ", ".join(f"{k} {r['images_per_s']:.2f}" if "images_per_s" in r
-                                     else f"{k} unavailable: {r['unavailable']}" for k, r in run["results"].items())
+                    line = ", ".join(
+                        f"{k} {r['images_per_s']:.2f}"
+                        if "images_per_s" in r
+                        else f"{k} unavailable: {r['unavailable']}"
+                        for k, r in run["results"].items()
+                    )
                     print(f"N = {n}, {threads} thread(s): images/s {line}", flush=True)
                     for key, v in run["check"].items():
                         if key.endswith("_vs_bindsnet"):
@@ -403,15 +459,21 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     payload = {
         "benchmark": "stdp",
         "network": "bindsnet.models.DiehlAndCook2015(n_inpt=784, n_neurons=N, exc=22.5, inh=17.5, dt=1.0, "
-                   "norm=78.4, theta_plus=0.05), PostPre nu=(1e-4, 1e-2), w in [0, 1], batch 1, learning on",
-        "dataset": dataset, "time_steps": args.time, "rest_steps": args.rest,
+        "norm=78.4, theta_plus=0.05), PostPre nu=(1e-4, 1e-2), w in [0, 1], batch 1, learning on",
+        "dataset": dataset,
+        "time_steps": args.time,
+        "rest_steps": args.rest,
         "encoder": f"bindsnet.encoding.poisson, pixel * {args.intensity:g} Hz, dt 1 ms",
         "timing": f"{args.rounds} interleaved rounds of {args.images} images per contender after "
-                  f"{args.check_images} untimed check/warm-up images; images/s from the median round",
+        f"{args.check_images} untimed check/warm-up images; images/s from the median round",
         "snnsim_call": 'snnsim.engine.simulate(net, {"X": x.clone()}, engine="fast", learning=True)',
         "snnsim_engine_file": getattr(sys.modules.get("snnsim.engine"), "__file__", None),
-        "runs": runs, "load_average_start": list(load_start), "load_average_end": list(os.getloadavg()),
-        **cpu_info(), **machine_info(args.threads[-1]), "torch_threads": args.threads,
+        "runs": runs,
+        "load_average_start": list(load_start),
+        "load_average_end": list(os.getloadavg()),
+        **cpu_info(),
+        **machine_info(args.threads[-1]),
+        "torch_threads": args.threads,
     }
     path = write_json(args.out, payload)
     print(f"-> {path}")

@@ -57,6 +57,7 @@ numbers; when a pre- and a postsynaptic spike fall in the same step BindsNET pai
 both directions (traces are set before the update), here only in one; BindsNET clips the
 weights once per step, here after each event.
 """
+
 from __future__ import annotations
 
 import json
@@ -98,31 +99,63 @@ class Model:
         self.rates = r / (1.0 + r * dt / 1000.0)  # mean rate of BindsNET's poisson encoder
         w0 = np.load(cfg["weights_file"]).astype(np.float64)  # [784, N]
         n_in = w0.shape[0]
-        exc, inh, theta_plus = float(cfg.get("exc", 22.5)), float(cfg.get("inh", 17.5)), float(
-            cfg.get("theta_plus", 0.05))
+        exc, inh, theta_plus = (
+            float(cfg.get("exc", 22.5)),
+            float(cfg.get("inh", 17.5)),
+            float(cfg.get("theta_plus", 0.05)),
+        )
 
-        ns = dict(v_rest_e=-65.0 * mV, v_reset_e=-60.0 * mV, v_thresh_e=-52.0 * mV, tau_e=100.0 * ms,
-                  v_rest_i=-60.0 * mV, v_reset_i=-45.0 * mV, v_thresh_i=-40.0 * mV, tau_i=10.0 * ms,
-                  theta_plus=theta_plus * mV, tc_theta=1e7 * ms, tc_trace=20.0 * ms,
-                  nu_pre=1e-4, nu_post=1e-2, wmax=1.0, w_exc=exc * mV, w_inh=inh * mV)
+        ns = dict(
+            v_rest_e=-65.0 * mV,
+            v_reset_e=-60.0 * mV,
+            v_thresh_e=-52.0 * mV,
+            tau_e=100.0 * ms,
+            v_rest_i=-60.0 * mV,
+            v_reset_i=-45.0 * mV,
+            v_thresh_i=-40.0 * mV,
+            tau_i=10.0 * ms,
+            theta_plus=theta_plus * mV,
+            tc_theta=1e7 * ms,
+            tc_trace=20.0 * ms,
+            nu_pre=1e-4,
+            nu_post=1e-2,
+            wmax=1.0,
+            w_exc=exc * mV,
+            w_inh=inh * mV,
+        )
         self.inp = PoissonGroup(n_in, rates=np.zeros(n_in) * Hz, name="X")
         # "spike": a threshold crossing (reset, refractory, theta); "emit": the spike the layer
         # sends (to the inhibitory layer and STDP), all crossings or one per step (one_spike)
         self.one_spike = bool(cfg.get("one_spike", True))
         self.rng = np.random.default_rng(int(cfg.get("seed", 0)))
         self.ae = NeuronGroup(
-            n, """dv/dt = (v_rest_e - v) / tau_e : volt
+            n,
+            """dv/dt = (v_rest_e - v) / tau_e : volt
                   dtheta/dt = -theta / tc_theta : volt
                   chosen : boolean""",
-            threshold="v >= v_thresh_e + theta", reset="v = v_reset_e; theta += theta_plus",
-            events={"emit": "chosen"}, refractory=(5 + 1) * dt * ms, method="exact", namespace=ns, name="Ae")
+            threshold="v >= v_thresh_e + theta",
+            reset="v = v_reset_e; theta += theta_plus",
+            events={"emit": "chosen"},
+            refractory=(5 + 1) * dt * ms,
+            method="exact",
+            namespace=ns,
+            name="Ae",
+        )
         self.ae.run_on_event("emit", "chosen = False")
         self.ai = NeuronGroup(
-            n, "dv/dt = (v_rest_i - v) / tau_i : volt", threshold="v >= v_thresh_i",
-            reset="v = v_reset_i", refractory=(2 + 1) * dt * ms, method="exact", namespace=ns, name="Ai")
+            n,
+            "dv/dt = (v_rest_i - v) / tau_i : volt",
+            threshold="v >= v_thresh_i",
+            reset="v = v_reset_i",
+            refractory=(2 + 1) * dt * ms,
+            method="exact",
+            namespace=ns,
+            name="Ai",
+        )
         self.ae.v, self.ai.v = ns["v_rest_e"], ns["v_rest_i"]
         self.xe = Synapses(
-            self.inp, self.ae,
+            self.inp,
+            self.ae,
             """w : 1
                dpre/dt = -pre / tc_trace : 1 (event-driven)
                dpost/dt = -post / tc_trace : 1 (event-driven)""",
@@ -131,16 +164,26 @@ class Model:
                       w = clip(w - nu_pre * post, 0, wmax)""",
             on_post="""post = 1.
                        w = clip(w + nu_post * pre, 0, wmax)""",
-            on_event={"pre": "spike", "post": "emit"}, namespace=ns, name="XAe")
+            on_event={"pre": "spike", "post": "emit"},
+            namespace=ns,
+            name="XAe",
+        )
         self.xe.connect()
         # synapse k joins i = k // N and j = k % N ([784, N] row-major, BindsNET's layout)
         assert np.array_equal(self.xe.i[:], np.repeat(np.arange(n_in), n))
         self.xe.w = self.normalised(w0).ravel()
-        self.ei = Synapses(self.ae, self.ai, on_pre="v_post += w_exc * int(not_refractory_post)",
-                           on_event="emit", namespace=ns, name="AeAi")
+        self.ei = Synapses(
+            self.ae,
+            self.ai,
+            on_pre="v_post += w_exc * int(not_refractory_post)",
+            on_event="emit",
+            namespace=ns,
+            name="AeAi",
+        )
         self.ei.connect(j="i")
-        self.ie = Synapses(self.ai, self.ae, on_pre="v_post -= w_inh * int(not_refractory_post)",
-                           namespace=ns, name="AiAe")
+        self.ie = Synapses(
+            self.ai, self.ae, on_pre="v_post -= w_inh * int(not_refractory_post)", namespace=ns, name="AiAe"
+        )
         self.ie.connect(condition="i != j")
         self.se = b2.EventMonitor(self.ae, "emit", record=False, name="Ae_spikes")
         self.cross = b2.SpikeMonitor(self.ae, record=False, name="Ae_crossings")
@@ -150,8 +193,9 @@ class Model:
         self.start_step = 0
         period = math.gcd(self.time, self.rest) if self.rest else self.time
         op = b2.NetworkOperation(self.switch, dt=period * dt * ms, when="start", name="switch")
-        self.net = b2.Network(self.inp, self.ae, self.ai, self.xe, self.ei, self.ie, self.se, self.si, self.cross,
-                              op, pick)
+        self.net = b2.Network(
+            self.inp, self.ae, self.ai, self.xe, self.ei, self.ie, self.se, self.si, self.cross, op, pick
+        )
         self.net.schedule = ["start", "groups", "synapses", "thresholds", "resets", "end"]
         self.ns = ns
         self.target = b2.prefs.codegen.target
@@ -241,10 +285,18 @@ def main() -> None:
             if req["cmd"] == "build":
                 model = Model(req)
                 import brian2
-                reply = {"ok": True, "brian2": brian2.__version__, "target": model.target,
-                         "code_object": model.codeobj, "one_spike": model.one_spike, "run_call_s": model.run_call_s,
-                         "build_s": model.build_s, "python": sys.version.split()[0],
-                         "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+
+                reply = {
+                    "ok": True,
+                    "brian2": brian2.__version__,
+                    "target": model.target,
+                    "code_object": model.codeobj,
+                    "one_spike": model.one_spike,
+                    "run_call_s": model.run_call_s,
+                    "build_s": model.build_s,
+                    "python": sys.version.split()[0],
+                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                }
             elif req["cmd"] == "run":
                 reply = {"ok": True, **model.run(list(req["images"]), bool(req.get("record", False)))}
             elif req["cmd"] == "quit":

@@ -11,6 +11,7 @@ its own subprocess (so that peak memory is its own), in one run:
 Run: ``.venv/bin/python benchmarks/train.py [--threads 2] [--device cuda] [--out benchmarks/results/train.json]``
 (``pip install -e .[bench]`` installs the peers).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,11 +66,13 @@ def make_spikingjelly(device: str = "cpu"):
     model = torch.nn.Sequential(
         layer.Flatten(step_mode="m"),
         layer.Linear(N_IN, N_HID, bias=False, step_mode="m"),
-        neuron.LIFNode(tau=1 / (1 - LEAK), decay_input=False, v_reset=None, surrogate_function=surrogate.ATan(),
-                       step_mode="m"),
+        neuron.LIFNode(
+            tau=1 / (1 - LEAK), decay_input=False, v_reset=None, surrogate_function=surrogate.ATan(), step_mode="m"
+        ),
         layer.Linear(N_HID, N_OUT, bias=False, step_mode="m"),
-        neuron.LIFNode(tau=1 / (1 - LEAK), decay_input=False, v_reset=None, surrogate_function=surrogate.ATan(),
-                       step_mode="m"),
+        neuron.LIFNode(
+            tau=1 / (1 - LEAK), decay_input=False, v_reset=None, surrogate_function=surrogate.ATan(), step_mode="m"
+        ),
     ).to(device)
 
     def step_fn(spikes: torch.Tensor) -> torch.Tensor:
@@ -133,10 +136,16 @@ def run_one(name: str, threads: int, steps: int, device: str = "cpu") -> dict:
     sync(device)
     dt = time.perf_counter() - t0
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out = {"steps_per_s": steps / dt, "seconds_per_step": dt / steps, "steps": steps,
-           "peak_rss_growth_mb": (rss1 - rss0) / 1024, "peak_rss_mb": rss1 / 1024, "last_loss": losses[-1]}
+    out = {
+        "steps_per_s": steps / dt,
+        "seconds_per_step": dt / steps,
+        "steps": steps,
+        "peak_rss_growth_mb": (rss1 - rss0) / 1024,
+        "peak_rss_mb": rss1 / 1024,
+        "last_loss": losses[-1],
+    }
     if device.startswith("cuda"):
-        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
+        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return out
 
 
@@ -153,26 +162,55 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     results = {}
     for name in CONTENDERS:
-        proc = subprocess.run([sys.executable, __file__, "--contender", name, "--threads", str(args.threads),
-                               "--steps", str(args.steps), "--device", args.device],
-                              capture_output=True, text=True, cwd=ROOT)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--contender",
+                name,
+                "--threads",
+                str(args.threads),
+                "--steps",
+                str(args.steps),
+                "--device",
+                args.device,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
             results[name] = {"skipped": last}
             continue
         results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
     ours = results["snnsim"]["steps_per_s"]
-    ratios = {f"snnsim_vs_{k}": ours / v["steps_per_s"] for k, v in results.items()
-              if k != "snnsim" and "steps_per_s" in v}
+    ratios = {
+        f"snnsim_vs_{k}": ours / v["steps_per_s"] for k, v in results.items() if k != "snnsim" and "steps_per_s" in v
+    }
     from benchmarks.common import cpu_info, machine_info, write_json
 
-    payload = {"benchmark": "train", "network": "LIF 784-800-10", "timesteps": T, "batch_size": BATCH,
-               "device": args.device, "results": results, "ratios": ratios, **machine_info(args.threads, args.device),
-               **cpu_info()}
+    payload = {
+        "benchmark": "train",
+        "network": "LIF 784-800-10",
+        "timesteps": T,
+        "batch_size": BATCH,
+        "device": args.device,
+        "results": results,
+        "ratios": ratios,
+        **machine_info(args.threads, args.device),
+        **cpu_info(),
+    }
     write_json(args.out, payload)
     for k, v in results.items():
-        print(f"{k:13s} " + (f"{v['steps_per_s']:.2f} steps/s, peak RSS growth {v['peak_rss_growth_mb']:.0f} MB"
-                             if "steps_per_s" in v else f"skipped: {v['skipped']}"))
+        print(
+            f"{k:13s} "
+            + (
+                f"{v['steps_per_s']:.2f} steps/s, peak RSS growth {v['peak_rss_growth_mb']:.0f} MB"
+                if "steps_per_s" in v
+                else f"skipped: {v['skipped']}"
+            )
+        )
     print("ratios:", {k: round(v, 2) for k, v in ratios.items()}, f"-> {args.out}")
     return payload
 

@@ -12,6 +12,7 @@ first N held-out images in discrete time in an engine (the step-by-step BindsNET
 keeps every layer's state per step, so a conv net fits only part of the held-out set).
 Writes ``benchmarks/results/ttfs_mapping.json`` (or ``--json``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,12 @@ from benchmarks.common import cpu_info, machine_info
 from snnsim.core.io import atomic_write_json
 from snnsim.data.datasets import Split, load_dataset
 from snnsim.methods.ttfs import (
-    SpikeStats, from_relu, simulate_ttfs, sim_dt, ttfs_forward, windows,
+    SpikeStats,
+    from_relu,
+    sim_dt,
+    simulate_ttfs,
+    ttfs_forward,
+    windows,
 )
 from snnsim.training.ann import load_ann
 
@@ -52,16 +58,21 @@ def evaluate_mapping(ann: torch.nn.Module, train: Split, test: Split, batch_size
         agree += int((ref.argmax(1) == res.logits.argmax(1)).sum())
     n = len(test)
     summary = stats.summary(net)
-    return net, {"ann_accuracy": ann_ok / n, "ttfs_accuracy": ttfs_ok / n, "argmax_agreement": agree / n,
-                 "max_logit_difference": diff, "spikes_per_neuron": summary["spikes_per_neuron"],
-                 "spikes_per_neuron_hidden": summary["spikes_per_neuron_hidden"],
-                 "layers": {k: v["spikes_per_neuron"] for k, v in summary["layers"].items()},
-                 "windows": windows(net), "test_samples": n}
+    return net, {
+        "ann_accuracy": ann_ok / n,
+        "ttfs_accuracy": ttfs_ok / n,
+        "argmax_agreement": agree / n,
+        "max_logit_difference": diff,
+        "spikes_per_neuron": summary["spikes_per_neuron"],
+        "spikes_per_neuron_hidden": summary["spikes_per_neuron_hidden"],
+        "layers": {k: v["spikes_per_neuron"] for k, v in summary["layers"].items()},
+        "windows": windows(net),
+        "test_samples": n,
+    }
 
 
 @torch.no_grad()
-def simulate_part(net: Any, test: Split, n: int, engine: str, steps_per_window: int,
-                  batch_size: int) -> dict[str, Any]:
+def simulate_part(net: Any, test: Split, n: int, engine: str, steps_per_window: int, batch_size: int) -> dict[str, Any]:
     """Accuracy of the float32 network simulated in discrete time on the first ``n`` held-out images."""
     net = net.float()
     dt = sim_dt(net, steps_per_window)
@@ -71,8 +82,14 @@ def simulate_part(net: Any, test: Split, n: int, engine: str, steps_per_window: 
         sim = simulate_ttfs(net, x.float(), dt=dt, engine=engine)
         ok += int((sim.logits.argmax(1) == y).sum())
         timesteps = sim.timesteps
-    return {"engine": engine, "samples": len(part), "accuracy": ok / len(part), "dt": dt,
-            "timesteps": timesteps, "seconds": time.perf_counter() - t0}
+    return {
+        "engine": engine,
+        "samples": len(part),
+        "accuracy": ok / len(part),
+        "dt": dt,
+        "timesteps": timesteps,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,12 +109,22 @@ def main(argv: list[str] | None = None) -> int:
     net, figures = evaluate_mapping(ann, data.train, data.test)
     print({k: v for k, v in figures.items() if k != "layers"})
     if args.simulate:
-        figures["simulated"] = simulate_part(net, data.test, args.simulate, args.engine, args.steps_per_window,
-                                             args.sim_batch)
+        figures["simulated"] = simulate_part(
+            net, data.test, args.simulate, args.engine, args.steps_per_window, args.sim_batch
+        )
         print(figures["simulated"])
-    atomic_write_json(Path(args.json), {"ann": args.ann, "ann_net": ann.net, "dataset": args.dataset,
-                                        **figures, **machine_info(args.threads), **cpu_info(),
-                                        "load_average": list(__import__("os").getloadavg())})
+    atomic_write_json(
+        Path(args.json),
+        {
+            "ann": args.ann,
+            "ann_net": ann.net,
+            "dataset": args.dataset,
+            **figures,
+            **machine_info(args.threads),
+            **cpu_info(),
+            "load_average": list(__import__("os").getloadavg()),
+        },
+    )
     print(f"wrote {args.json}")
     return 0
 

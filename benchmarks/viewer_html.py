@@ -8,6 +8,7 @@ reports it is drawn, and the snnsim viewer itself (all panels) on the same recor
 
 Run: ``.venv/bin/python benchmarks/viewer_html.py`` (needs plotly, bokeh, selenium, chromium).
 """
+
 from __future__ import annotations
 
 import sys
@@ -39,8 +40,15 @@ def plotly_file(rec: Record, path: Path) -> None:
     fig = go.Figure()
     for name, s in rec.spikes.items():
         t, n = s[:, 0].nonzero(as_tuple=True)
-        fig.add_trace(go.Scattergl(x=t.numpy().astype(np.uint16), y=n.numpy().astype(np.uint16), mode="markers",
-                                   name=name, marker={"size": 2}))
+        fig.add_trace(
+            go.Scattergl(
+                x=t.numpy().astype(np.uint16),
+                y=n.numpy().astype(np.uint16),
+                mode="markers",
+                name=name,
+                marker={"size": 2},
+            )
+        )
     fig.write_html(path, include_plotlyjs=True, div_id="plot")
 
 
@@ -60,8 +68,11 @@ def main() -> None:
     rec = raster()
     n_spikes = sum(int(s.sum()) for s in rec.spikes.values())
     out = Path(tempfile.mkdtemp())
-    makers = {"plotly": plotly_file, "bokeh": bokeh_file,
-              "snnsim viewer (plotly, all panels)": lambda r, p: view(r, max_spikes=2 * n_spikes).write(p)}
+    makers = {
+        "plotly": plotly_file,
+        "bokeh": bokeh_file,
+        "snnsim viewer (plotly, all panels)": lambda r, p: view(r, max_spikes=2 * n_spikes).write(p),
+    }
     driver = chrome()
     try:
         for name, make in makers.items():
@@ -73,8 +84,10 @@ def main() -> None:
             driver.get(path.as_uri())
             wait_drawn(driver, bokeh=name == "bokeh")
             loaded = time.perf_counter() - t0
-            print(f"{name}: {n_spikes} spikes, build+write {built:.2f} s, {path.stat().st_size / 1e6:.1f} MB, "
-                  f"load+draw in Chromium {loaded:.2f} s")
+            print(
+                f"{name}: {n_spikes} spikes, build+write {built:.2f} s, {path.stat().st_size / 1e6:.1f} MB, "
+                f"load+draw in Chromium {loaded:.2f} s"
+            )
     finally:
         driver.quit()
 

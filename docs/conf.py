@@ -4,6 +4,7 @@ Offline by design: no intersphinx, no CDN (furo ships its assets; MathJax is not
 and warnings are errors (``-W``). Notebooks under ``tutorials/`` are executed by myst-nb when
 they carry no outputs (``SNNSIM_DOCS_EXECUTE``: ``auto`` (default), ``force``, ``off``).
 """
+
 from __future__ import annotations
 
 import os

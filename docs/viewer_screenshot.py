@@ -3,6 +3,7 @@
 Run: ``.venv/bin/python docs/viewer_screenshot.py FILE.html docs/_static/viewer_mnist.png`` (the page shows
 the sample that ``snnsim view --sample`` chose).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -70,9 +70,15 @@ def register_encoder(name: str, fn: Callable[..., torch.Tensor], *, replace: boo
     ENCODERS[name] = fn
 
 
-for _name, _fn in (("poisson", poisson), ("bernoulli", bernoulli), ("current", constant_current),
-                   ("latency", latency), ("rank_order", rank_order), ("rows", rows),
-                   ("events", events)):
+for _name, _fn in (
+    ("poisson", poisson),
+    ("bernoulli", bernoulli),
+    ("current", constant_current),
+    ("latency", latency),
+    ("rank_order", rank_order),
+    ("rows", rows),
+    ("events", events),
+):
     register_encoder(_name, _fn)
 
 
@@ -101,16 +107,11 @@ def get_encoder(name: str, **params: object) -> Encoder:
         known = ", ".join(ENCODERS.known())
         raise UserError(f"unknown encoder {name!r}; known encoders: {known}")
     fn = ENCODERS[name]
-    accepted = [
-        p.name
-        for p in inspect.signature(fn).parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
-    ]
+    accepted = [p.name for p in inspect.signature(fn).parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         allowed = ", ".join(accepted) if accepted else "none"
         raise UserTypeError(
-            f"encoder {name!r} got unknown parameter(s) {', '.join(map(repr, unknown))}; "
-            f"accepted parameters: {allowed}"
+            f"encoder {name!r} got unknown parameter(s) {', '.join(map(repr, unknown))}; accepted parameters: {allowed}"
         )
     return functools.partial(fn, **params)

@@ -10,9 +10,7 @@ from snnsim.errors import UserError
 __all__ = ["constant_current"]
 
 
-def constant_current(
-    x: torch.Tensor, timesteps: int, *, scale: float = 1.0
-) -> torch.Tensor:
+def constant_current(x: torch.Tensor, timesteps: int, *, scale: float = 1.0) -> torch.Tensor:
     """Repeat ``scale * x`` at every step (direct / constant-current coding).
 
     Args:
@@ -36,6 +34,4 @@ def constant_current(
             f"scale * x is not finite in float32 (scale={factor:g}, "
             f"max |x|={float(x.abs().max()):g}); use a smaller scale"
         )
-    return current.unsqueeze(0).expand(steps, *x.shape).clone(
-        memory_format=torch.contiguous_format
-    )
+    return current.unsqueeze(0).expand(steps, *x.shape).clone(memory_format=torch.contiguous_format)

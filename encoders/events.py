@@ -1,4 +1,5 @@
 """Event frames: binned event-camera or spike data (N-MNIST, SHD) passed through as input."""
+
 from __future__ import annotations
 
 import torch
@@ -21,6 +22,8 @@ def events(x: torch.Tensor, timesteps: int | None = None) -> torch.Tensor:
         raise UserError(f"events expects binned frames [B, T, *sensor], got shape {tuple(x.shape)}")
     steps = x.shape[1] if timesteps is None else int(timesteps)
     if not 1 <= steps <= x.shape[1]:
-        raise UserError(f"events: timesteps must be in [1, {x.shape[1]}] (the bins of the frames "
-                        f"[B, T, ...] of shape {tuple(x.shape)}), got {timesteps}")
+        raise UserError(
+            f"events: timesteps must be in [1, {x.shape[1]}] (the bins of the frames "
+            f"[B, T, ...] of shape {tuple(x.shape)}), got {timesteps}"
+        )
     return x[:, :steps].transpose(0, 1).contiguous()

@@ -17,7 +17,7 @@ from snnsim.limits import check_allocation, dense_bytes
 __all__ = ["poisson", "bernoulli"]
 
 
-CHUNK_BYTES = 64 * 1024 ** 2
+CHUNK_BYTES = 64 * 1024**2
 """Bytes of uniform samples drawn at once; the float draws are made in slices of ``T``
 of at most this size, so the peak memory is the bool output plus one slice."""
 
@@ -40,17 +40,16 @@ def _sample(
     """
     # Half-precision inputs are sampled in float32 for a finer probability grid.
     dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
-    check_allocation(dense_bytes((timesteps, *x.shape), torch.bool),
-                     f"Poisson spike trains of {timesteps} steps x {list(x.shape)}")
+    check_allocation(
+        dense_bytes((timesteps, *x.shape), torch.bool), f"Poisson spike trains of {timesteps} steps x {list(x.shape)}"
+    )
     prob = (x.to(dtype) * scale).unsqueeze(0)  # new tensor: x is never modified
     out = torch.empty((timesteps, *x.shape), dtype=torch.bool, device=x.device)
     step_bytes = max(dense_bytes(x.shape, dtype), 1)
     chunk = max(1, min(timesteps, CHUNK_BYTES // step_bytes))
     for start in range(0, timesteps, chunk):
         stop = min(start + chunk, timesteps)
-        u = torch.rand(
-            (stop - start, *x.shape), generator=generator, device=x.device, dtype=dtype
-        )
+        u = torch.rand((stop - start, *x.shape), generator=generator, device=x.device, dtype=dtype)
         # u is in [0, 1): p = 0 never spikes, p = 1 always spikes.
         torch.lt(u, prob, out=out[start:stop])
     return out
@@ -84,8 +83,7 @@ def _per_step_scale(max_rate: float | None, dt: float, prob_scale: float | None)
         scale = 1.0 if prob_scale is None else check_scalar(prob_scale, "prob_scale")
         if scale < 0.0 or scale > 1.0:
             raise UserError(
-                f"prob_scale is the spike probability per step for x = 1 and must "
-                f"be in [0, 1], got {scale:g}"
+                f"prob_scale is the spike probability per step for x = 1 and must be in [0, 1], got {scale:g}"
             )
     return scale
 

@@ -1,4 +1,5 @@
 """Row-sequence coding (sequential MNIST): one image row per time step, as input current."""
+
 from __future__ import annotations
 
 import torch
@@ -20,6 +21,5 @@ def rows(x: torch.Tensor, timesteps: int | None = None) -> torch.Tensor:
         raise UserError(f"rows expects images [B, C, H, W], got shape {tuple(x.shape)}")
     b, c, h, w = x.shape
     if timesteps is not None and int(timesteps) != h:
-        raise UserError(f"rows runs one step per image row: timesteps must be the image height {h}, "
-                        f"got {timesteps}")
+        raise UserError(f"rows runs one step per image row: timesteps must be the image height {h}, got {timesteps}")
     return x.permute(2, 0, 1, 3).reshape(h, b, c * w).to(torch.float32)

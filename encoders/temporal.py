@@ -19,9 +19,7 @@ from snnsim.errors import UserError, UserTypeError
 __all__ = ["latency", "rank_order", "first_spike_times"]
 
 
-def one_spike_at(
-    steps: torch.Tensor, fire: torch.Tensor, timesteps: int
-) -> torch.Tensor:
+def one_spike_at(steps: torch.Tensor, fire: torch.Tensor, timesteps: int) -> torch.Tensor:
     """Bool ``[T, *steps.shape]`` with a spike at ``steps[i]`` wherever ``fire[i]``.
 
     The one step-to-spike-train map of the single-spike codes: :func:`latency`,
@@ -60,13 +58,9 @@ def latency(
     steps = check_timesteps(timesteps)
     win = steps if window is None else check_timesteps(window, name="window")
     if win > steps:
-        raise UserError(
-            f"window must be <= timesteps, got window={win} and timesteps={steps}"
-        )
+        raise UserError(f"window must be <= timesteps, got window={win} and timesteps={steps}")
     if not isinstance(zero_spikes, bool):
-        raise UserTypeError(
-            f"zero_spikes must be a bool, got {type(zero_spikes).__name__} {zero_spikes!r}"
-        )
+        raise UserTypeError(f"zero_spikes must be a bool, got {type(zero_spikes).__name__} {zero_spikes!r}")
     # Compute in at least float32 so that e.g. x=0.5, window=11 lands on 5 exactly.
     dtype = torch.promote_types(x.dtype, torch.float32)
     spike_step = torch.round((1.0 - x.to(dtype)) * (win - 1)).long()
@@ -116,9 +110,7 @@ def first_spike_times(spikes: torch.Tensor) -> torch.Tensor:
         step, or ``+inf`` where the input never spikes.
     """
     if not isinstance(spikes, torch.Tensor):
-        raise UserTypeError(
-            f"spikes must be a torch.Tensor, got {type(spikes).__name__}"
-        )
+        raise UserTypeError(f"spikes must be a torch.Tensor, got {type(spikes).__name__}")
     if spikes.dim() < 1:
         raise UserError("spikes must have a leading time dimension [T, ...], got 0-D")
     timesteps = spikes.shape[0]

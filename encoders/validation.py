@@ -66,10 +66,7 @@ def check_input(x: object, *, name: str = "x", unit_interval: bool = True) -> No
     if not bool(torch.isfinite(x).all()):
         n_nan = int(torch.isnan(x).sum())
         n_inf = int(torch.isinf(x).sum())
-        raise UserError(
-            f"{name} must contain only finite values, found {n_nan} NaN and "
-            f"{n_inf} inf entries"
-        )
+        raise UserError(f"{name} must contain only finite values, found {n_nan} NaN and {n_inf} inf entries")
     if unit_interval:
         lo = float(x.min())
         hi = float(x.max())
@@ -88,18 +85,14 @@ def check_timesteps(timesteps: object, *, name: str = "timesteps") -> int:
     rejected with ``TypeError``; integers < 1 raise ``ValueError``.
     """
     if isinstance(timesteps, bool) or not isinstance(timesteps, numbers.Integral):
-        raise UserTypeError(
-            f"{name} must be an int >= 1, got {type(timesteps).__name__} {timesteps!r}"
-        )
+        raise UserTypeError(f"{name} must be an int >= 1, got {type(timesteps).__name__} {timesteps!r}")
     value = int(timesteps)
     if value < 1:
         raise UserError(f"{name} must be an int >= 1, got {value}")
     return value
 
 
-def check_generator(
-    generator: object, *, device: torch.device | None = None
-) -> None:
+def check_generator(generator: object, *, device: torch.device | None = None) -> None:
     """Check that ``generator`` is ``None`` or a ``torch.Generator``.
 
     When ``device`` is given, a generator must live on the same device type
@@ -109,8 +102,7 @@ def check_generator(
         return
     if not isinstance(generator, torch.Generator):
         raise UserTypeError(
-            f"generator must be None or a torch.Generator, got "
-            f"{type(generator).__name__} {generator!r}"[:300]
+            f"generator must be None or a torch.Generator, got {type(generator).__name__} {generator!r}"[:300]
         )
     if device is not None and generator.device.type != torch.device(device).type:
         raise UserError(
@@ -137,9 +129,7 @@ def check_scalar(
         maximum: inclusive upper bound.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise UserTypeError(
-            f"{name} must be a real number, got {type(value).__name__} {value!r}"[:300]
-        )
+        raise UserTypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}"[:300])
     out = float(value)
     if not math.isfinite(out):
         raise UserError(f"{name} must be finite, got {out}")

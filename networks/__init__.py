@@ -3,6 +3,7 @@
 >>> from networks import diehl_fc, scnn, lenet, fc, build
 >>> net = build("scnn", reset="subtract")
 """
+
 import importlib
 from typing import Any
 
@@ -35,7 +36,22 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "resnet19", "resnet19_spec", "basic_block", "add_block", "add_stage", "conv_bn", "lif",
-    "SPECS", "build", "conv_spec", "diehl_fc", "diehl_fc_spec", "fc", "fc_spec",
-    "lenet", "lenet_spec", "scnn", "scnn_spec",
+    "resnet19",
+    "resnet19_spec",
+    "basic_block",
+    "add_block",
+    "add_stage",
+    "conv_bn",
+    "lif",
+    "SPECS",
+    "build",
+    "conv_spec",
+    "diehl_fc",
+    "diehl_fc_spec",
+    "fc",
+    "fc_spec",
+    "lenet",
+    "lenet_spec",
+    "scnn",
+    "scnn_spec",
 ]

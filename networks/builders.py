@@ -11,6 +11,7 @@ Shared keyword arguments:
         (non-spiking potential read-out).
     bias: whether weighted ops get a bias (the conversion papers use none).
 """
+
 from __future__ import annotations
 
 import math
@@ -65,8 +66,11 @@ def fc_spec(
 
     ``input_shape`` (e.g. (1, 28, 28)) shapes the input layer; its size must equal sizes[0].
     """
-    if isinstance(sizes, str) or not isinstance(sizes, Sequence) or not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in sizes):
+    if (
+        isinstance(sizes, str)
+        or not isinstance(sizes, Sequence)
+        or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in sizes)
+    ):
         raise UserTypeError(f"sizes must be a list of ints (layer sizes), got {sizes!r}"[:200])
     if len(sizes) < 2 or min(int(s) for s in sizes) < 1:
         raise UserError(f"sizes must list at least two positive layer sizes, got {list(sizes)}")
@@ -116,8 +120,14 @@ def conv_spec(
     for i, (channels, kernel) in enumerate(blocks, start=1):
         name = f"conv{i}"
         layers.append({"name": name, **hidden})
-        conns.append({"source": prev, "target": name, "ops": pending + [
-            {"op": "conv2d", "out_channels": int(channels), "kernel_size": int(kernel), "bias": bias}]})
+        conns.append(
+            {
+                "source": prev,
+                "target": name,
+                "ops": pending
+                + [{"op": "conv2d", "out_channels": int(channels), "kernel_size": int(kernel), "bias": bias}],
+            }
+        )
         prev, pending = name, [{"op": "avgpool2d", "kernel_size": int(pool)}]
         if pool_layers:
             pname = f"pool{i}"
@@ -129,8 +139,9 @@ def conv_spec(
         last = j == len(sizes)
         name = "out" if last else f"fc{j}"
         layers.append({"name": name, **(_output(output, hidden) if last else hidden)})
-        conns.append({"source": prev, "target": name, "ops": pending + [
-            {"op": "linear", "out_features": int(n), "bias": bias}]})
+        conns.append(
+            {"source": prev, "target": name, "ops": pending + [{"op": "linear", "out_features": int(n), "bias": bias}]}
+        )
         prev, pending = name, []
     return {"dt": dt, "layers": layers, "connections": conns}
 
@@ -163,7 +174,9 @@ def _declared_spec(name: str) -> Callable[..., dict[str, Any]]:
 
 
 SPECS: dict[str, Callable[..., dict[str, Any]]] = {
-    "fc": diehl_fc_spec, "scnn": scnn_spec, "lenet": lenet_spec,
+    "fc": diehl_fc_spec,
+    "scnn": scnn_spec,
+    "lenet": lenet_spec,
     **{n: _declared_spec(n) for n in plugins.names("network") if plugins.module_of("network", n) != __name__},
 }
 #: The spiking ResNet-19 with tdBN of STBP (:func:`snnsim.methods.stbp.resnet.resnet19_spec`).

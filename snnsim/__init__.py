@@ -2,6 +2,7 @@
 
 Importing the package is cheap (no torch): ``snnsim --help`` stays fast.
 """
+
 __version__ = "0.2.0"
 
 from snnsim._bindsnet_import import install as _install_bindsnet_guard

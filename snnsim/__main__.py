@@ -1,4 +1,5 @@
 """``python -m snnsim`` runs the command line."""
+
 import sys
 
 from snnsim.cli import main

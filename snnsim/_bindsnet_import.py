@@ -7,6 +7,7 @@ runs the first import of ``bindsnet`` -- and with it every submodule its ``__ini
 imports, ``alov300`` included -- inside :func:`warnings.catch_warnings`, so the filters are
 as before afterwards. It imports nothing itself, so ``import snnsim`` stays cheap.
 """
+
 from __future__ import annotations
 
 import importlib.abc
@@ -37,8 +38,9 @@ class _KeepFilters(importlib.abc.Loader):
 class _BindsnetFinder(importlib.abc.MetaPathFinder):
     """Finds ``bindsnet`` with the regular path finder and wraps its loader; one use only."""
 
-    def find_spec(self, name: str, path: Optional[Sequence[str]], target: Any = None
-                  ) -> Optional[importlib.machinery.ModuleSpec]:
+    def find_spec(
+        self, name: str, path: Optional[Sequence[str]], target: Any = None
+    ) -> Optional[importlib.machinery.ModuleSpec]:
         if name != "bindsnet":
             return None
         sys.meta_path.remove(self)

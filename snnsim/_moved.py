@@ -10,6 +10,7 @@ import system binds each imported module on its parent: ``import snnsim.extensio
 set ``snnsim.methods.fastsnn`` to the FastSNN *nodes* module. The parent of an alias therefore keeps
 its own submodules (:class:`_KeepsSubmodules`).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -116,8 +117,11 @@ class _Alias(importlib.abc.Loader):
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
         release = MOVED_IN.get(spec.name, "0.2")
-        warnings.warn(f"{spec.name} moved to {self.new} in snnsim {release}; the old path will be removed "
-                      "in the next release", FutureWarning, stacklevel=2)
+        warnings.warn(
+            f"{spec.name} moved to {self.new} in snnsim {release}; the old path will be removed in the next release",
+            FutureWarning,
+            stacklevel=2,
+        )
         module = importlib.import_module(self.new)
         parent = sys.modules.get(spec.name.rpartition(".")[0])
         if parent is not None and type(parent) is ModuleType:
@@ -129,8 +133,9 @@ class _Alias(importlib.abc.Loader):
 
 
 class _MovedFinder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname: str, path: Optional[Sequence[str]] = None,
-                  target: Optional[ModuleType] = None) -> Optional[importlib.machinery.ModuleSpec]:
+    def find_spec(
+        self, fullname: str, path: Optional[Sequence[str]] = None, target: Optional[ModuleType] = None
+    ) -> Optional[importlib.machinery.ModuleSpec]:
         new = MOVED.get(fullname)
         return None if new is None else importlib.util.spec_from_loader(fullname, _Alias(new))
 

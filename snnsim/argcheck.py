@@ -5,6 +5,7 @@ callers): ``bool``, ``int``, ``float`` (finite), ``str``, ``Optional[...]``, ``U
 ``Sequence[int]``/``tuple[int, ...]``/``list[...]`` are checked; other annotations are
 accepted as they are. Light (no torch), so the command line can use it.
 """
+
 from __future__ import annotations
 
 import collections.abc
@@ -34,7 +35,7 @@ def _matches(value: Any, hint: Any) -> bool:
     if hint is int:
         return isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if hint is float:
-        return (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value))
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
     if hint is str:
         return isinstance(value, str)
     if origin in _SEQUENCES:
@@ -47,15 +48,18 @@ def _matches(value: Any, hint: Any) -> bool:
 
 def _describe(hint: Any) -> str:
     text = str(hint).replace("typing.", "").replace("collections.abc.", "")
-    return text[len("<class '"):-2] if text.startswith("<class '") else text
+    return text[len("<class '") : -2] if text.startswith("<class '") else text
 
 
 def _parameters(fn: Callable[..., Any]) -> tuple[dict[str, Any], bool]:
     """(keyword parameter -> type hint, whether ``fn`` also takes ``**kwargs``)."""
     sig = inspect.signature(fn)
     hints = typing.get_type_hints(fn)
-    names = {n: hints.get(n, Any) for n, p in sig.parameters.items()
-             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self"}
+    names = {
+        n: hints.get(n, Any)
+        for n, p in sig.parameters.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self"
+    }
     return names, any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
 
 

@@ -8,6 +8,7 @@ and exit code 2; every other exception is a bug and keeps its traceback (exit co
 Both subclass the builtin ``ValueError``/``TypeError``, so ``except ValueError`` in user code
 keeps working.
 """
+
 from __future__ import annotations
 
 

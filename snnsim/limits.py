@@ -19,6 +19,7 @@ refused up front instead of failing in the allocator.
 Sizes are written as a number of bytes with an optional suffix K, M, G, T (powers of 1024;
 ``KiB``/``GB``... are read the same way).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,8 +35,8 @@ from snnsim.errors import UserError
 
 ENV_VAR = "SNNSIM_MAX_MEMORY"
 OPTION = "--max-memory"
-_FALLBACK = 16 * 1024 ** 3  # when the physical memory cannot be read
-_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4, "P": 1024 ** 5}
+_FALLBACK = 16 * 1024**3  # when the physical memory cannot be read
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
 _override: Optional[int] = None
 
 Size = Union[int, float, str]

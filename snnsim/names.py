@@ -7,6 +7,7 @@ encoders, networks and ANNs are derived from their one declaration, :mod:`snnsim
 (``snnsim.training.ann.ANNS``, ``networks.SPECS``, ``encoders.ENCODERS``, ``snnsim.training.RULES``)
 are checked against these names by ``tests/cli/test_startup.py``.
 """
+
 from __future__ import annotations
 
 from snnsim import plugins

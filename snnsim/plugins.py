@@ -15,6 +15,7 @@ in its ``setup.py``::
 
 This module imports nothing from snnsim, and no torch (``snnsim --help`` reads it).
 """
+
 from __future__ import annotations
 
 import functools
@@ -46,14 +47,26 @@ BUILTIN: dict[str, dict[str, str]] = {
         "ttfs": "snnsim.methods.ttfs.rule",
     },
     "encoder": {
-        "bernoulli": _ENC, "current": _ENC, "latency": _ENC, "poisson": _ENC, "rank_order": _ENC, "rows": _ENC,
+        "bernoulli": _ENC,
+        "current": _ENC,
+        "latency": _ENC,
+        "poisson": _ENC,
+        "rank_order": _ENC,
+        "rows": _ENC,
         "events": _ENC,
         "log_latency": "snnsim.methods.fastsnn.encoding",
     },
     "node": {
-        "input": _NODES, "if": _NODES, "lif": _NODES, "integrator": _NODES, "cuba_lif": _NODES, "cuba_li": _NODES,
+        "input": _NODES,
+        "if": _NODES,
+        "lif": _NODES,
+        "integrator": _NODES,
+        "cuba_lif": _NODES,
+        "cuba_li": _NODES,
         "threshold": _NODES,
-        "bindsnet.IFNodes": _STOCK, "bindsnet.LIFNodes": _STOCK, "bindsnet.AdaptiveLIFNodes": _STOCK,
+        "bindsnet.IFNodes": _STOCK,
+        "bindsnet.LIFNodes": _STOCK,
+        "bindsnet.AdaptiveLIFNodes": _STOCK,
         "bindsnet.DiehlAndCookNodes": _STOCK,
         "ttfs": "snnsim.methods.ttfs.nodes",
         "ttfs_readout": "snnsim.methods.ttfs.nodes",
@@ -61,8 +74,15 @@ BUILTIN: dict[str, dict[str, str]] = {
         "peak_integrator": "snnsim.methods.fastsnn.nodes",
     },
     "op": {
-        "linear": _OPS, "conv2d": _OPS, "avgpool2d": _OPS, "maxpool2d": _OPS, "sumpool2d": _OPS, "scale": _OPS,
-        "flatten": _OPS, "dropout": _OPS, "batchnorm": _OPS,
+        "linear": _OPS,
+        "conv2d": _OPS,
+        "avgpool2d": _OPS,
+        "maxpool2d": _OPS,
+        "sumpool2d": _OPS,
+        "scale": _OPS,
+        "flatten": _OPS,
+        "dropout": _OPS,
+        "batchnorm": _OPS,
         "ttfs_maxpool2d": "snnsim.methods.ttfs.nodes",
         "tdbn": "snnsim.methods.stbp.ops",
         "identity": "snnsim.methods.stbp.ops",
@@ -79,8 +99,9 @@ def _entry_points() -> list[tuple[str, str, str]]:
     for ep in metadata.entry_points(group=GROUP):
         kind, _, name = ep.name.partition(".")
         if kind not in KINDS or not name:
-            raise ValueError(f"entry point {ep.name!r} of group {GROUP} must be named KIND.NAME with KIND one of "
-                             f"{', '.join(KINDS)}")
+            raise ValueError(
+                f"entry point {ep.name!r} of group {GROUP} must be named KIND.NAME with KIND one of {', '.join(KINDS)}"
+            )
         found.append((kind, name, ep.value.strip()))
     return found
 
@@ -92,8 +113,7 @@ def table() -> dict[str, dict[str, str]]:
     out = {kind: dict(names) for kind, names in BUILTIN.items()}
     for kind, name, module in _entry_points():
         if name in out[kind] and out[kind][name] != module:
-            raise ValueError(f"entry point {kind}.{name} = {module} of group {GROUP} clashes with "
-                             f"{out[kind][name]}")
+            raise ValueError(f"entry point {kind}.{name} = {module} of group {GROUP} clashes with {out[kind][name]}")
         out[kind][name] = module
     return out
 
@@ -120,5 +140,8 @@ def load(kind: str, name: str) -> Any:
 
 def methods() -> dict[str, dict[str, str]]:
     """The names that method packages (``snnsim.methods.*``) provide, by kind."""
-    return {kind: {n: m.partition(":")[0] for n, m in names_.items() if m.startswith("snnsim.methods.")}
-            for kind, names_ in table().items() if kind != "viewer"}
+    return {
+        kind: {n: m.partition(":")[0] for n, m in names_.items() if m.startswith("snnsim.methods.")}
+        for kind, names_ in table().items()
+        if kind != "viewer"
+    }

@@ -6,6 +6,7 @@ redraw into it, so they are off there. ``SNNSIM_PROGRESS=1`` forces bars on, ``0
 Summary lines (one per epoch) are not bars: :func:`progress_line` prints them to stdout
 whatever the bars do.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Chromium and chromedriver come from Debian (``.ci/install-browser.sh``); :func:`missing`
 says what is absent so that a test can skip with that reason.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -14,10 +15,21 @@ CHROMIUM = ("/usr/bin/chromium", "chromium", "chromium-browser")
 CHROMEDRIVER = ("/usr/bin/chromedriver", "chromedriver")
 #: Chromium flags: headless, no GPU (WebGL through SwiftShader), nothing fetched from the
 #: network (every request goes to a proxy on a closed port), a fresh profile.
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
-         "--window-size=1280,1600")
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--enable-unsafe-swiftshader",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
+    "--window-size=1280,1600",
+)
 
 
 def _which(names: tuple[str, ...]) -> Optional[str]:
@@ -27,8 +39,10 @@ def _which(names: tuple[str, ...]) -> Optional[str]:
 def missing() -> Optional[str]:
     """Why no browser test can run here (None when chromium, chromedriver and selenium exist)."""
     if _which(CHROMIUM) is None or _which(CHROMEDRIVER) is None:
-        return ("chromium/chromedriver not installed (to run these tests: sudo apt-get install -y chromium "
-                "chromium-driver, or .ci/install-browser.sh as root)")
+        return (
+            "chromium/chromedriver not installed (to run these tests: sudo apt-get install -y chromium "
+            "chromium-driver, or .ci/install-browser.sh as root)"
+        )
     try:
         import selenium  # noqa: F401
     except ImportError:
@@ -49,10 +63,14 @@ def chrome() -> Any:
     return webdriver.Chrome(options=opts, service=Service(_which(CHROMEDRIVER)))
 
 
-PLOTLY_DRAWN = ("const g = document.querySelector('.js-plotly-plot');"
-                "return !!(g && g._fullData && g._fullData.length && g.querySelector('canvas'));")
-BOKEH_DRAWN = ("return !!(window.Bokeh && Bokeh.documents.length && Bokeh.index"
-               " && (Bokeh.index.size ?? Object.keys(Bokeh.index).length) > 0);")
+PLOTLY_DRAWN = (
+    "const g = document.querySelector('.js-plotly-plot');"
+    "return !!(g && g._fullData && g._fullData.length && g.querySelector('canvas'));"
+)
+BOKEH_DRAWN = (
+    "return !!(window.Bokeh && Bokeh.documents.length && Bokeh.index"
+    " && (Bokeh.index.size ?? Object.keys(Bokeh.index).length) > 0);"
+)
 
 
 def wait_drawn(driver: Any, bokeh: bool = False, timeout: float = 60.0) -> None:

@@ -5,6 +5,7 @@ Classes differ in *which* inputs fire: N-MNIST digit ``c`` fires a 6 x 6 patch o
 (column ``5 c mod 30``, row by ``c`` parity), SHD class ``c`` a band of 35 units of its own,
 each at random times, over a background of random noise events.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -20,8 +21,9 @@ def nmnist_record(x: np.ndarray, y: np.ndarray, p: np.ndarray, t_us: np.ndarray)
     return raw.astype(np.uint8).tobytes()
 
 
-def nmnist_sample(digit: int, rng: np.random.Generator, events: int = 1500, noise: int = 500,
-                  window_us: int = 300_000) -> bytes:
+def nmnist_sample(
+    digit: int, rng: np.random.Generator, events: int = 1500, noise: int = 500, window_us: int = 300_000
+) -> bytes:
     """One synthetic recording of ``digit``: ``events`` in its patch plus ``noise`` anywhere."""
     x0, y0 = (5 * digit) % 30, 4 + 16 * (digit % 2)
     xs = np.concatenate([x0 + rng.integers(0, 6, events), rng.integers(0, 34, noise)])
@@ -57,8 +59,9 @@ def write_shd_file(path: Path, times: list[np.ndarray], units: list[np.ndarray],
     return path
 
 
-def write_shd(root: Path, classes: Sequence[int], per_class: dict[str, int], seed: int = 0,
-              events: int = 1500, noise: int = 500) -> Path:
+def write_shd(
+    root: Path, classes: Sequence[int], per_class: dict[str, int], seed: int = 0, events: int = 1500, noise: int = 500
+) -> Path:
     """``root/shd_train.h5`` and ``root/shd_test.h5`` (``per_class[split]`` samples per class, shuffled)."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
 """Small shared helpers for the tests."""
+
 from __future__ import annotations
 
 import torch
@@ -51,8 +52,9 @@ def _events_in_both_engines(spikes: torch.Tensor, m: nn.Linear) -> bool:
     """Whether the density-adaptive Linear sums events for ``spikes`` ``[T, B, ...]`` in both
     engines: the fast one's call over ``[T * B, K]`` and every step's call over ``[B, K]``."""
     flat = spikes.flatten(2)
-    return (forward_uses_events(flat.flatten(0, 1), m.out_features)
-            and all(forward_uses_events(step, m.out_features) for step in flat))
+    return forward_uses_events(flat.flatten(0, 1), m.out_features) and all(
+        forward_uses_events(step, m.out_features) for step in flat
+    )
 
 
 def _batch_invariant(conn: object, spikes: torch.Tensor) -> bool:
@@ -79,8 +81,7 @@ def _batch_invariant(conn: object, spikes: torch.Tensor) -> bool:
 def exact_layers(net: Network, rec: Record) -> set[str]:
     """Layers whose potentials both engines compute with the same arithmetic (``rec`` gives
     the source spikes, hence the paths that the density-adaptive Linear ops take)."""
-    dense = {tgt for (src, tgt), conn in net.connections.items()
-             if not _batch_invariant(conn, rec.spikes[src])}
+    dense = {tgt for (src, tgt), conn in net.connections.items() if not _batch_invariant(conn, rec.spikes[src])}
     return set(net.layers) - dense
 
 

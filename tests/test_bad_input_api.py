@@ -1,6 +1,7 @@
 """Bad input to the Python API (issue 15, item 7): every case raises TypeError or ValueError,
 as snnsim's own :class:`~snnsim.errors.UserError`/``UserTypeError`` (so the CLI answers it with
 one line), with a one-line message that names the argument."""
+
 from __future__ import annotations
 
 import atexit
@@ -52,8 +53,10 @@ atexit.register(shutil.rmtree, _TMP, True)
 
 
 def _spec(name: str = "out", **params: Any) -> dict[str, Any]:
-    return {"layers": [{"name": "input", "type": "input", "shape": [4]}, {"name": name, "type": "lif", **params}],
-            "connections": [{"source": "input", "target": name, "ops": [{"op": "linear", "out_features": 3}]}]}
+    return {
+        "layers": [{"name": "input", "type": "input", "shape": [4]}, {"name": name, "type": "lif", **params}],
+        "connections": [{"source": "input", "target": name, "ops": [{"op": "linear", "out_features": 3}]}],
+    }
 
 
 def _many(n_layers: int = 0, n_conns: int = 0) -> dict[str, Any]:
@@ -210,22 +213,42 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
     ("train-ann-seed-2**70", lambda: train_ann(ANN, SPLIT, epochs=1, seed=2**70), ValueError, "seed"),
     ("train-ann-batch-0", lambda: train_ann(ANN, SPLIT, epochs=1, batch_size=0), ValueError, "batch_size"),
     ("train-ann-optimizer", lambda: train_ann(ANN, SPLIT, epochs=1, optimizer="lbfgs"), ValueError, "optimizer"),
-    ("train-ann-momentum", lambda: train_ann(ANN, SPLIT, epochs=1, optimizer="sgd", momentum=1.0), ValueError,
-     "momentum"),
-    ("train-ann-sample-shape", lambda: train_ann(ANN, Split(torch.rand(8, 1, 5, 5), torch.randint(0, 4, (8,))),
-                                                 epochs=1), ValueError, "dataset_split"),
-    ("train-ann-labels", lambda: train_ann(ANN, Split(torch.rand(8, 1, 4, 4), torch.full((8,), 7)), epochs=1),
-     ValueError, "labels"),
+    (
+        "train-ann-momentum",
+        lambda: train_ann(ANN, SPLIT, epochs=1, optimizer="sgd", momentum=1.0),
+        ValueError,
+        "momentum",
+    ),
+    (
+        "train-ann-sample-shape",
+        lambda: train_ann(ANN, Split(torch.rand(8, 1, 5, 5), torch.randint(0, 4, (8,))), epochs=1),
+        ValueError,
+        "dataset_split",
+    ),
+    (
+        "train-ann-labels",
+        lambda: train_ann(ANN, Split(torch.rand(8, 1, 4, 4), torch.full((8,), 7)), epochs=1),
+        ValueError,
+        "labels",
+    ),
     # --- snnsim.methods.conversion.convert -----------------------------------------------------
     ("convert-none", lambda: convert(None, norm="none"), TypeError, "ann"),
     ("convert-norm", lambda: convert(ANN, norm="magic"), ValueError, "norm"),
     ("convert-data-missing", lambda: convert(ANN, norm="data"), ValueError, "data"),
     ("convert-data-list", lambda: convert(ANN, norm="data", data=[[1.0]]), TypeError, "data"),
     ("convert-data-shape", lambda: convert(ANN, norm="data", data=torch.rand(4, 1, 5, 5)), ValueError, "data"),
-    ("convert-data-nan", lambda: convert(ANN, norm="data", data=torch.full((4, 1, 4, 4), float("nan"))), ValueError,
-     "data"),
-    ("convert-data-complex", lambda: convert(ANN, norm="data", data=_zeros(4, 1, 4, 4, dtype=torch.complex64)),
-     TypeError, "data"),
+    (
+        "convert-data-nan",
+        lambda: convert(ANN, norm="data", data=torch.full((4, 1, 4, 4), float("nan"))),
+        ValueError,
+        "data",
+    ),
+    (
+        "convert-data-complex",
+        lambda: convert(ANN, norm="data", data=_zeros(4, 1, 4, 4, dtype=torch.complex64)),
+        TypeError,
+        "data",
+    ),
     ("convert-data-empty", lambda: convert(ANN, norm="data", data=_zeros(0, 1, 4, 4)), ValueError, "data"),
     ("convert-percentile", lambda: convert(ANN, norm="percentile", percentile=0, data=IMG), ValueError, "percentile"),
     ("convert-reset", lambda: convert(ANN, norm="none", reset="never"), ValueError, "reset"),
@@ -234,9 +257,16 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
     ("convert-threshold-nan", lambda: convert(ANN, norm="none", threshold=float("nan")), ValueError, "threshold"),
     ("convert-input-shape-0", lambda: convert(ANN, norm="none", input_shape=(0,)), ValueError, "input_shape"),
     ("convert-input-shape", lambda: convert(ANN, norm="none", input_shape=(1, 5, 5)), ValueError, "shape"),
-    ("convert-sigmoid", lambda: convert(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4),
-                                                            torch.nn.Sigmoid()), norm="none", input_shape=(1, 4, 4)),
-     ValueError, "Sigmoid"),
+    (
+        "convert-sigmoid",
+        lambda: convert(
+            torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4), torch.nn.Sigmoid()),
+            norm="none",
+            input_shape=(1, 4, 4),
+        ),
+        ValueError,
+        "Sigmoid",
+    ),
     # --- data, training configuration, learning rules --------------------------------
     ("dataset-unknown", lambda: load_dataset("imagenet"), ValueError, "dataset"),
     ("dataset-int", lambda: load_dataset(5), TypeError, "dataset"),
@@ -286,16 +316,24 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
     ("rule-hidden-str", lambda: get_rule("spikebp", hidden=[100, "a"]), TypeError, "hidden"),
     ("rule-leak-nan", lambda: get_rule("lif", leak=float("nan")), TypeError, "leak"),
     ("rule-unknown-option", lambda: get_rule("ttfs", frobnicate=1), TypeError, "frobnicate"),
-    ("convert-batch-size-0", lambda: convert(ANN, norm="data", data=torch.rand(8, 1, 4, 4), batch_size=0),
-     ValueError, "batch_size"),
+    (
+        "convert-batch-size-0",
+        lambda: convert(ANN, norm="data", data=torch.rand(8, 1, 4, 4), batch_size=0),
+        ValueError,
+        "batch_size",
+    ),
     # --- issue 30 ----------------------------------------------------------------------------------
     ("spec-name-dot", lambda: build_network(_spec("a.b")), ValueError, "'a.b' is not allowed"),
     ("spec-name-path", lambda: build_network(_spec("../x")), ValueError, "'../x' is not allowed"),
     ("spec-name-space", lambda: build_network(_spec("my layer")), ValueError, "letters, digits"),
     ("spec-name-reserved", lambda: build_network(_spec("connections")), ValueError, "attribute of a BindsNET"),
     ("spec-name-long", lambda: build_network(_spec("n" * 65)), ValueError, "1-64"),
-    ("spec-thresh-negative", lambda: build_network(_spec(thresh=-1)), ValueError,
-     "layers[1].thresh: must be > 0, got -1"),
+    (
+        "spec-thresh-negative",
+        lambda: build_network(_spec(thresh=-1)),
+        ValueError,
+        "layers[1].thresh: must be > 0, got -1",
+    ),
     ("spec-thresh-0-list", lambda: build_network(_spec(thresh=[1, 0, 1])), ValueError, "thresh[1]: must be > 0, got 0"),
     ("spec-leak-5", lambda: build_network(_spec(leak=5)), ValueError, "leak: must be <= 1, got 5"),
     ("spec-10**6-layers", lambda: build_network(_many(n_layers=10**6)), ValueError, "at most 10000 items"),
@@ -303,32 +341,66 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
     ("save-name-space", lambda: save_network(_renamed("my layer"), _TMP / "unused1"), ValueError, "my layer"),
     ("save-nan-weight", lambda: save_network(_poisoned(float("nan")), _TMP / "unused2"), ValueError, "1 NaN"),
     ("save-inf-weight", lambda: save_network(_poisoned(float("inf")), _TMP / "unused3"), ValueError, "1 infinite"),
-    ("save-nan-thresh", lambda: save_network(_poisoned(float("nan"), "thresh"), _TMP / "unused4"), ValueError,
-     "thresh"),
+    (
+        "save-nan-thresh",
+        lambda: save_network(_poisoned(float("nan"), "thresh"), _TMP / "unused4"),
+        ValueError,
+        "thresh",
+    ),
     ("simulate-nan-weight", lambda: simulate(_poisoned(float("nan")), X), ValueError, "non-finite"),
-    ("save-ann-nan-weight", lambda: save_ann(_poisoned(float("nan"), "ann"), "fc", _TMP / "unused5"), ValueError,
-     "non-finite"),
+    (
+        "save-ann-nan-weight",
+        lambda: save_ann(_poisoned(float("nan"), "ann"), "fc", _TMP / "unused5"),
+        ValueError,
+        "non-finite",
+    ),
     ("load-ann-nan-weight", lambda: load_ann(_ann_nan()), ValueError, "non-finite"),
     ("convert-nan-weight", lambda: convert(_poisoned(float("nan"), "ann"), norm="none"), ValueError, "non-finite"),
-    ("load-network-map-location", lambda: load_network(_saved("ok", lambda d: None), map_location="warp"),
-     ValueError, "map_location"),
-    ("load-network-weights-dir", lambda: load_network(_saved("wdir", lambda d: _replace(d / "weights.pt", Path.mkdir))),
-     ValueError, "is a directory"),
-    ("load-network-weights-dev-zero", lambda: load_network(_saved(
-        "wzero", lambda d: _replace(d / "weights.pt", lambda p: p.symlink_to("/dev/zero")))), ValueError, "regular"),
+    (
+        "load-network-map-location",
+        lambda: load_network(_saved("ok", lambda d: None), map_location="warp"),
+        ValueError,
+        "map_location",
+    ),
+    (
+        "load-network-weights-dir",
+        lambda: load_network(_saved("wdir", lambda d: _replace(d / "weights.pt", Path.mkdir))),
+        ValueError,
+        "is a directory",
+    ),
+    (
+        "load-network-weights-dev-zero",
+        lambda: load_network(
+            _saved("wzero", lambda d: _replace(d / "weights.pt", lambda p: p.symlink_to("/dev/zero")))
+        ),
+        ValueError,
+        "regular",
+    ),
     ("load-ann-dir-weights", lambda: load_ann(_ann_dir()), ValueError, "is a directory"),
     ("read-idx-dir", lambda: read_idx(_file("idx_dir", Path.mkdir)), ValueError, "is a directory"),
-    ("read-idx-dev-zero", lambda: read_idx(_file("idx_zero", lambda p: p.symlink_to("/dev/zero"))), ValueError,
-     "not a regular file"),
+    (
+        "read-idx-dev-zero",
+        lambda: read_idx(_file("idx_zero", lambda p: p.symlink_to("/dev/zero"))),
+        ValueError,
+        "not a regular file",
+    ),
     ("load-nir-truncated", lambda: _load_nir(_nir("cut.nir", _cut_half)), ValueError, "cut.nir"),
     ("load-nir-unknown-type", lambda: _load_nir(_nir("unknown.nir", _unknown_type)), ValueError, "Hodgkin"),
-    ("load-nir-unknown-no-check", lambda: _load_nir(_nir("unknown2.nir", _unknown_type), type_check=False),
-     ValueError, "Hodgkin"),
+    (
+        "load-nir-unknown-no-check",
+        lambda: _load_nir(_nir("unknown2.nir", _unknown_type), type_check=False),
+        ValueError,
+        "Hodgkin",
+    ),
     ("load-nir-dir", lambda: _load_nir(_file("nir_dir", Path.mkdir)), ValueError, "is a directory"),
     ("load-nir-name-dot", lambda: _from_nir_renamed("a.b"), ValueError, "'a.b'"),
     ("read-shd-dir", lambda: read_shd_h5(_file("shd_dir", Path.mkdir)), ValueError, "is a directory"),
-    ("read-nmnist-dev-zero", lambda: read_nmnist_bin(_file("nm_zero", lambda p: p.symlink_to("/dev/zero"))),
-     ValueError, "not a regular file"),
+    (
+        "read-nmnist-dev-zero",
+        lambda: read_nmnist_bin(_file("nm_zero", lambda p: p.symlink_to("/dev/zero"))),
+        ValueError,
+        "not a regular file",
+    ),
     ("plot-confusion-ragged", lambda: analysis.plot_confusion_matrix([[1, 2], [3]]), ValueError, "cm"),
     ("plot-confusion-nan", lambda: analysis.plot_confusion_matrix([[1, float("nan")], [3, 4]]), ValueError, "finite"),
     ("check-allocation-limit", lambda: check_allocation(2e9, "a test tensor", limit="1G"), ValueError, "a test tensor"),

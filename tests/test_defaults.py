@@ -30,6 +30,7 @@ of every ``train`` method but stbp-tdbn. stbp-tdbn's default net (resnet19 at wi
 not finish one epoch of digits in 20 minutes on this 2-core CPU (it is meant for a GPU), so
 its test narrows the net (``width``), the one default it changes (2 epochs of it: 13%).
 """
+
 from __future__ import annotations
 
 import json

@@ -21,6 +21,7 @@ Chance is 0.25. Measured with seed 0 (``pytest tests/test_event_defaults.py``), 
 the latency-input first-layer gain (``--set weight_gain=6``) the same runs reached 0.75, 1.00, 0.43
 and 0.68, which is why event frames default to gain 1.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,16 +41,37 @@ FLOOR = 0.75
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("events")
-    return {"nmnist": write_nmnist(base / "nmnist", CLASSES, {"Train": 30, "Test": 10}),
-            "shd": write_shd(base / "shd", CLASSES, {"train": 30, "test": 10})}
+    return {
+        "nmnist": write_nmnist(base / "nmnist", CLASSES, {"Train": 30, "Test": 10}),
+        "shd": write_shd(base / "shd", CLASSES, {"train": 30, "test": 10}),
+    }
 
 
 @pytest.mark.parametrize("method", ["fastsnn", "lif"])
 @pytest.mark.parametrize("dataset", ["nmnist", "shd"])
 def test_event_training_defaults_learn(dataset: str, method: str, roots: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "run"
-    assert main(["train", "--method", method, "--dataset", dataset, "--data-root", str(roots[dataset]),
-                 "--epochs", "3", "--threads", "1", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                method,
+                "--dataset",
+                dataset,
+                "--data-root",
+                str(roots[dataset]),
+                "--epochs",
+                "3",
+                "--threads",
+                "1",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     assert report["rule"]["timesteps"] == 100 and report["rule"]["hidden"] == [200]  # the defaults under test
     assert report["encoder"]["encoder"] == "events" and report["num_classes"] == (10 if dataset == "nmnist" else 20)

@@ -1,5 +1,6 @@
 """The package layout: the core and the engine load no method; methods register lazily;
 the 0.1 module paths still work, with a warning."""
+
 import importlib
 import json
 import subprocess
@@ -21,10 +22,21 @@ def _fresh(code: str) -> str:
 
 
 def test_importing_the_core_loads_no_method():
-    modules = ["snnsim.engine", "snnsim.core.spec", "snnsim.core.io", "snnsim.training", "snnsim.engine.evaluate",
-               "snnsim.nir", "snnsim.data", "networks", "encoders", "analysis"]
-    out = _fresh(f"import sys, {', '.join(modules)}\n"
-                 "print(sorted(m for m in sys.modules if m.startswith('snnsim.methods.')))")
+    modules = [
+        "snnsim.engine",
+        "snnsim.core.spec",
+        "snnsim.core.io",
+        "snnsim.training",
+        "snnsim.engine.evaluate",
+        "snnsim.nir",
+        "snnsim.data",
+        "networks",
+        "encoders",
+        "analysis",
+    ]
+    out = _fresh(
+        f"import sys, {', '.join(modules)}\nprint(sorted(m for m in sys.modules if m.startswith('snnsim.methods.')))"
+    )
     assert out.strip() == "[]"
 
 
@@ -47,18 +59,26 @@ def test_the_contracts_catch_a_core_module_importing_a_method(tmp_path):
     with open(tmp_path / "snnsim" / "core" / "registry.py", "a") as f:
         f.write("\n\ndef _sneaky():\n    from snnsim.methods.ttfs import nodes  # a lazy import counts too\n")
     exe = Path(sys.executable).with_name("lint-imports")
-    done = subprocess.run([str(exe), "--no-cache"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+    done = subprocess.run(
+        [str(exe), "--no-cache"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)},
+    )
     assert done.returncode != 0
     assert "snnsim.core.registry -> snnsim.methods.ttfs.nodes" in done.stdout
 
 
 def test_a_spec_naming_a_method_node_type_loads_that_method_only():
-    code = ("import sys\nfrom snnsim.core.spec import build_network\n"
-            "build_network({'layers': [{'name': 'in', 'type': 'input', 'shape': [4]},"
-            " {'name': 'out', 'type': 'ttfs'}], 'connections': [{'source': 'in', 'target': 'out',"
-            " 'ops': [{'op': 'linear', 'out_features': 3, 'bias': False}]}]})\n"
-            "print(' '.join(sorted({m.split('.')[2] for m in sys.modules if m.startswith('snnsim.methods.')})))")
+    code = (
+        "import sys\nfrom snnsim.core.spec import build_network\n"
+        "build_network({'layers': [{'name': 'in', 'type': 'input', 'shape': [4]},"
+        " {'name': 'out', 'type': 'ttfs'}], 'connections': [{'source': 'in', 'target': 'out',"
+        " 'ops': [{'op': 'linear', 'out_features': 3, 'bias': False}]}]})\n"
+        "print(' '.join(sorted({m.split('.')[2] for m in sys.modules if m.startswith('snnsim.methods.')})))"
+    )
     loaded = set(_fresh(code).split())
     assert "ttfs" in loaded and not loaded & {"fastsnn", "spikebp", "stbp"}  # ttfs maps from ReLU nets: conversion
 
@@ -93,16 +113,25 @@ def test_a_third_party_entry_point_adds_a_rule_and_a_node_type(tmp_path):
     (tmp_path / "myplug.py").write_text(
         "from snnsim.core.nodes import LIFNeurons, SPIKING_PARAMS, register_node\n"
         "class Mine(LIFNeurons):\n    pass\n"
-        "register_node('mine', Mine, SPIKING_PARAMS)\n")
+        "register_node('mine', Mine, SPIKING_PARAMS)\n"
+    )
     dist = tmp_path / "myplug-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: myplug\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[snnsim.plugins]\nnode.mine = myplug\nrule.myrule = myplug\n")
-    code = ("import sys\nfrom snnsim import names, plugins\n"
-            "print(names.RULE_NAMES, 'torch' in sys.modules)\n"
-            "from snnsim.core.nodes import NODE_TYPES\nprint(NODE_TYPES['mine'].__module__)\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**__import__("os").environ, "PYTHONPATH": f"{ROOT}:{tmp_path}"})
+    code = (
+        "import sys\nfrom snnsim import names, plugins\n"
+        "print(names.RULE_NAMES, 'torch' in sys.modules)\n"
+        "from snnsim.core.nodes import NODE_TYPES\nprint(NODE_TYPES['mine'].__module__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "PYTHONPATH": f"{ROOT}:{tmp_path}"},
+    )
     assert done.returncode == 0, done.stderr
     rules, nodes = done.stdout.strip().splitlines()
     assert rules == "('fastsnn', 'lif', 'myrule', 'spikebp', 'stbp-tdbn', 'ttfs') False"
@@ -131,15 +160,20 @@ def test_unknown_names_list_the_lazy_ones_too():
 
 
 def test_old_paths_warn_and_give_the_same_module():
-    out = _fresh("import warnings, sys\nwarnings.simplefilter('error')\nimport snnsim.core.spec as new\n"
-                 "try:\n    import snnsim.spec\nexcept FutureWarning as w:\n    print(w)\n")
+    out = _fresh(
+        "import warnings, sys\nwarnings.simplefilter('error')\nimport snnsim.core.spec as new\n"
+        "try:\n    import snnsim.spec\nexcept FutureWarning as w:\n    print(w)\n"
+    )
     assert "snnsim.spec moved to snnsim.core.spec" in out
     olds = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for old, new in [("snnsim.nirgraph", "snnsim.nir.graph"), ("snnsim.ttfs", "snnsim.methods.ttfs"),
-                         ("snnsim.conversion.blocks", "snnsim.methods.conversion.blocks"),
-                         ("networks.resnet", "snnsim.methods.stbp.resnet")]:
+        for old, new in [
+            ("snnsim.nirgraph", "snnsim.nir.graph"),
+            ("snnsim.ttfs", "snnsim.methods.ttfs"),
+            ("snnsim.conversion.blocks", "snnsim.methods.conversion.blocks"),
+            ("networks.resnet", "snnsim.methods.stbp.resnet"),
+        ]:
             sys.modules.pop(old, None)
             assert importlib.import_module(old) is importlib.import_module(new)
             olds.append(old)
@@ -154,12 +188,17 @@ def test_an_old_path_leaves_the_new_package_attribute_alone(first):
     """``import snnsim.extensions.fastsnn`` (= snnsim.methods.fastsnn.nodes) used to rebind
     ``snnsim.methods.fastsnn`` to the nodes module, in an order-dependent way."""
     imports = ["import snnsim.methods.fastsnn.rule", "import snnsim.extensions.fastsnn"]
-    code = ("import warnings, sys\nwarnings.simplefilter('ignore', FutureWarning)\n"
-            + "\n".join(imports if first == "new" else imports[::-1])
-            + "\nimport snnsim.methods\nprint(snnsim.methods.fastsnn.__name__, snnsim.methods.fastsnn.rule.__name__,"
-              " sys.modules['snnsim.extensions.fastsnn'].__name__)")
-    assert _fresh(code).split() == ["snnsim.methods.fastsnn", "snnsim.methods.fastsnn.rule",
-                                    "snnsim.methods.fastsnn.nodes"]
+    code = (
+        "import warnings, sys\nwarnings.simplefilter('ignore', FutureWarning)\n"
+        + "\n".join(imports if first == "new" else imports[::-1])
+        + "\nimport snnsim.methods\nprint(snnsim.methods.fastsnn.__name__, snnsim.methods.fastsnn.rule.__name__,"
+        " sys.modules['snnsim.extensions.fastsnn'].__name__)"
+    )
+    assert _fresh(code).split() == [
+        "snnsim.methods.fastsnn",
+        "snnsim.methods.fastsnn.rule",
+        "snnsim.methods.fastsnn.nodes",
+    ]
 
 
 def test_every_moved_path_still_imports():
@@ -172,8 +211,22 @@ def test_every_moved_path_still_imports():
 
 
 def test_tests_mirror_the_package_tree():
-    for d in ("core", "engine", "native", "training", "cli", "data", "nir", "methods/conversion", "methods/spikebp",
-              "methods/stbp", "methods/ttfs", "methods/fastsnn", "analysis", "encoders"):
+    for d in (
+        "core",
+        "engine",
+        "native",
+        "training",
+        "cli",
+        "data",
+        "nir",
+        "methods/conversion",
+        "methods/spikebp",
+        "methods/stbp",
+        "methods/ttfs",
+        "methods/fastsnn",
+        "analysis",
+        "encoders",
+    ):
         assert list((ROOT / "tests" / d).glob("test_*.py")), d
 
 

@@ -1,5 +1,6 @@
 """Sizes are checked before memory is allocated (issue 15, item 4), and the Poisson
 encoder's peak memory is about its bool output."""
+
 from __future__ import annotations
 
 import json
@@ -19,13 +20,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run_python(code: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
 
 
 # --------------------------------------------------------------------------- limit settings
-@pytest.mark.parametrize("text, nbytes", [("64G", 64 * 1024 ** 3), ("512MiB", 512 * 1024 ** 2),
-                                          ("1.5e9", 1_500_000_000), (4096, 4096), ("2k", 2048)])
+@pytest.mark.parametrize(
+    "text, nbytes",
+    [("64G", 64 * 1024**3), ("512MiB", 512 * 1024**2), ("1.5e9", 1_500_000_000), (4096, 4096), ("2k", 2048)],
+)
 def test_parse_size(text, nbytes):
     assert limits.parse_size(text) == nbytes
 
@@ -40,10 +49,10 @@ def test_limit_sources(monkeypatch):
     monkeypatch.delenv(limits.ENV_VAR, raising=False)
     assert limits.max_memory() == limits.physical_memory()
     monkeypatch.setenv(limits.ENV_VAR, "3G")
-    assert limits.max_memory() == 3 * 1024 ** 3
+    assert limits.max_memory() == 3 * 1024**3
     with limits.memory_limit("1M"):
-        assert limits.max_memory() == 1024 ** 2
-    assert limits.max_memory() == 3 * 1024 ** 3
+        assert limits.max_memory() == 1024**2
+    assert limits.max_memory() == 3 * 1024**3
     monkeypatch.setenv(limits.ENV_VAR, "much")
     with pytest.raises(UserError, match=r"\$SNNSIM_MAX_MEMORY"):
         limits.max_memory()
@@ -51,29 +60,33 @@ def test_limit_sources(monkeypatch):
 
 def test_check_allocation_message_is_one_line():
     with pytest.raises(UserError) as info:
-        limits.check_allocation(3 * 1024 ** 3, "the thing", limit="1G")
+        limits.check_allocation(3 * 1024**3, "the thing", limit="1G")
     msg = str(info.value)
-    assert msg == ("the thing would allocate 3 GiB, more than the memory limit of 1 GiB; raise the limit with "
-                   "--max-memory or $SNNSIM_MAX_MEMORY (e.g. --max-memory 64G) if this machine has the memory")
-    limits.check_allocation(1024 ** 3, "the thing", limit="1G")  # at the limit: fine
+    assert msg == (
+        "the thing would allocate 3 GiB, more than the memory limit of 1 GiB; raise the limit with "
+        "--max-memory or $SNNSIM_MAX_MEMORY (e.g. --max-memory 64G) if this machine has the memory"
+    )
+    limits.check_allocation(1024**3, "the thing", limit="1G")  # at the limit: fine
 
 
 def test_module_bytes_allocates_nothing():
     # 10^6 x 10^6 float32 = 4 TB: measured on the meta device
-    assert limits.module_bytes(lambda: torch.nn.Linear(10 ** 6, 10 ** 6, bias=False)) == 4 * 10 ** 12
+    assert limits.module_bytes(lambda: torch.nn.Linear(10**6, 10**6, bias=False)) == 4 * 10**12
 
 
 # --------------------------------------------------------------------------- API
 def test_poisson_refuses_huge_timesteps_before_allocating():
     with pytest.raises(UserError, match=r"Poisson spike trains of 1000000000000 steps x \[2, 3\] would allocate"):
-        poisson(torch.rand(2, 3), 10 ** 12)
+        poisson(torch.rand(2, 3), 10**12)
 
 
 def test_build_network_refuses_huge_layer_with_limit_and_option():
     from snnsim.core.spec import build_network
 
-    spec = {"layers": [{"name": "in", "type": "input", "shape": [784]}, {"name": "h", "type": "if"}],
-            "connections": [{"source": "in", "target": "h", "ops": [{"op": "linear", "out_features": 10 ** 9}]}]}
+    spec = {
+        "layers": [{"name": "in", "type": "input", "shape": [784]}, {"name": "h", "type": "if"}],
+        "connections": [{"source": "in", "target": "h", "ops": [{"op": "linear", "out_features": 10**9}]}],
+    }
     with pytest.raises(UserError, match=r"network .*would allocate 2\.86 TiB.*--max-memory"):
         build_network(spec)
     spec["connections"][0]["ops"][0]["out_features"] = 1000
@@ -99,15 +112,22 @@ def _sealed_checkpoints(tmp: Path) -> tuple[Path, Path]:
     from snnsim.training.ann import ANN_CONFIG, ANN_WEIGHTS, ann_fc, save_ann
 
     net_dir, ann_dir = tmp / "net", tmp / "ann"
-    spec = {"layers": [{"name": "in", "type": "input", "shape": [1, 8, 8]}, {"name": "h", "type": "if"},
-                       {"name": "out", "type": "integrator"}],
-            "connections": [{"source": "in", "target": "h", "ops": [{"op": "linear", "out_features": 5}]},
-                            {"source": "h", "target": "out", "ops": [{"op": "linear", "out_features": 10}]}]}
+    spec = {
+        "layers": [
+            {"name": "in", "type": "input", "shape": [1, 8, 8]},
+            {"name": "h", "type": "if"},
+            {"name": "out", "type": "integrator"},
+        ],
+        "connections": [
+            {"source": "in", "target": "h", "ops": [{"op": "linear", "out_features": 5}]},
+            {"source": "h", "target": "out", "ops": [{"op": "linear", "out_features": 10}]},
+        ],
+    }
     save_network(build_network(spec), net_dir)
     meta, blobs = read_checkpoint(net_dir)
     body = {k: v for k, v in meta.items() if k not in ("files", "sha256")}
-    body["spec"]["layers"][1]["shape"] = [10 ** 9]
-    body["spec"]["connections"][0]["ops"][0]["out_features"] = 10 ** 9
+    body["spec"]["layers"][1]["shape"] = [10**9]
+    body["spec"]["connections"][0]["ops"][0]["out_features"] = 10**9
     write_sealed(net_dir / SPEC_FILE, body, blobs)
     save_ann(ann_fc(hidden=(4,)), directory=ann_dir)
     cfg = json.loads((ann_dir / ANN_CONFIG).read_text())
@@ -153,7 +173,7 @@ def test_cli_refuses_huge_sizes_quickly_without_allocating(tmp_path):
         assert row["rc"] == 2 and len(lines) == 1, (argv, row)
         assert "would allocate" in lines[0] and "--max-memory" in lines[0], (argv, lines)
         assert row["s"] < 30, (argv, row)
-        assert row["maxrss_kb"] < 3 * 1024 ** 2, (argv, row)  # < 3 GiB, against TiB-size requests
+        assert row["maxrss_kb"] < 3 * 1024**2, (argv, row)  # < 3 GiB, against TiB-size requests
 
 
 def test_cli_max_memory_option(tmp_path, capsys):
@@ -179,7 +199,7 @@ def _single_draw(x: torch.Tensor, timesteps: int, scale: float, generator: torch
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
-@pytest.mark.parametrize("chunk_bytes", [1, 200, 10 ** 9])
+@pytest.mark.parametrize("chunk_bytes", [1, 200, 10**9])
 def test_chunked_poisson_equals_single_draw(monkeypatch, dtype, chunk_bytes):
     monkeypatch.setattr(rate, "CHUNK_BYTES", chunk_bytes)
     x = torch.rand(3, 5, 7, generator=torch.Generator().manual_seed(1)).to(dtype)
@@ -213,5 +233,5 @@ def test_chunked_poisson_peak_memory_is_about_the_bool_output():
     assert proc.returncode == 0, proc.stderr[-2000:]
     out_bytes, grown, chunk = (int(v) for v in proc.stdout.split())
     assert out_bytes == 2000 * 100 * 1000
-    assert grown < out_bytes + 2 * chunk + 40 * 1024 ** 2, (grown, out_bytes)
+    assert grown < out_bytes + 2 * chunk + 40 * 1024**2, (grown, out_bytes)
     assert grown >= out_bytes * 0.9  # the measurement sees the output itself

@@ -1,4 +1,5 @@
 """Lint in CI: ruff's rules (ruff.toml), ruff's formatting, and the import contracts (.importlinter)."""
+
 import subprocess
 import sys
 from pathlib import Path

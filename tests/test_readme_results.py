@@ -10,6 +10,7 @@ seed-to-seed spread; each is stated with what was measured at that length (2026-
 
 Slow (``make test-all``): about 15 minutes in all on this CPU. Needs ../shared/data/mnist.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,28 +52,49 @@ CASES = {
     # full length (5 epochs): 90.85 (seed 0)
     "lif": Case("--method lif|fastsnn", r"LIF ([\d.]+)%, FastSNN", 1.5, choice=("lif",)),
     # the FC ANN at full length, then data normalisation only (the README runs all four norms): passed
-    "conversion": Case("snnsim convert --ann R/ann_fc --dataset mnist10k --norm all --encoder poisson",
-                       r"\| \| data \| \*\*([\d.]+)%\*\* \| 24 \|", 1.0, override={"--norm": "data"},
-                       before=("snnsim train-ann --net fc|scnn",), choice=("fc",)),
+    "conversion": Case(
+        "snnsim convert --ann R/ann_fc --dataset mnist10k --norm all --encoder poisson",
+        r"\| \| data \| \*\*([\d.]+)%\*\* \| 24 \|",
+        1.0,
+        override={"--norm": "data"},
+        before=("snnsim train-ann --net fc|scnn",),
+        choice=("fc",),
+    ),
     # 2 of 15 epochs: passed (~15 s)
-    "ttfs": Case("--method ttfs --net fc2 --dataset mnist10k --epochs 15 --lr 1e-3 --threads 1 --out R/ttfs",
-                 r"trained as TTFS: \*\*([\d.]+)%\*\*", 3.0, override={"--epochs": "2"}),
+    "ttfs": Case(
+        "--method ttfs --net fc2 --dataset mnist10k --epochs 15 --lr 1e-3 --threads 1 --out R/ttfs",
+        r"trained as TTFS: \*\*([\d.]+)%\*\*",
+        3.0,
+        override={"--epochs": "2"},
+    ),
     # full length (4 epochs): 94.25
-    "spikebp-fc": Case("--method spikebp --net fc --hidden 800", r"FC 784-800-10, T = 30, 4 epochs: ([\d.]+)%",
-                       1.5),
+    "spikebp-fc": Case("--method spikebp --net fc --hidden 800", r"FC 784-800-10, T = 30, 4 epochs: ([\d.]+)%", 1.5),
     # 1 of 14 epochs (~400 s here): 73.60. Spike-BP's LeNet starts slowly, so this floor only
     # catches a collapse; the FC case above holds spike-BP to its figure at full length.
-    "spikebp-lenet": Case("--method spikebp --net lenet", r"LeNet with spike-based BP: \*\*([\d.]+)%\*\*", 30.0,
-                          override={"--epochs": "1"}),
+    "spikebp-lenet": Case(
+        "--method spikebp --net lenet",
+        r"LeNet with spike-based BP: \*\*([\d.]+)%\*\*",
+        30.0,
+        override={"--epochs": "1"},
+    ),
     # full length (1 epoch, ~1 min here): 84.20
-    "stdp-100": Case("--method stdp --net diehl-cook --neurons 100", r"\| 100 \| 1 epoch of 8,000 images \| \d+ \| "
-                     r"\d+ s \| \*\*([\d.]+)%\*\*", 1.5),
+    "stdp-100": Case(
+        "--method stdp --net diehl-cook --neurons 100",
+        r"\| 100 \| 1 epoch of 8,000 images \| \d+ \| "
+        r"\d+ s \| \*\*([\d.]+)%\*\*",
+        1.5,
+    ),
     # full length (3 epochs, ~3 min here): 88.45
-    "stdp-400": Case("--method stdp --net diehl-cook --neurons 400", r"\| 400 \| 3 epochs of 8,000 images \| \d+ \| "
-                     r"\d+ s \| \*\*([\d.]+)%\*\*", 1.5),
+    "stdp-400": Case(
+        "--method stdp --net diehl-cook --neurons 400",
+        r"\| 400 \| 3 epochs of 8,000 images \| \d+ \| "
+        r"\d+ s \| \*\*([\d.]+)%\*\*",
+        1.5,
+    ),
     # 2 of 10 epochs (cosine schedule over the shortened run; ~430 s here): 94.55
-    "stbp": Case("--method stbp-tdbn --net resnet19", r"T = 2: \*\*([\d.]+)%\*\* held out", 5.0,
-                 override={"--epochs": "2"}),
+    "stbp": Case(
+        "--method stbp-tdbn --net resnet19", r"T = 2: \*\*([\d.]+)%\*\* held out", 5.0, override={"--epochs": "2"}
+    ),
 }
 
 

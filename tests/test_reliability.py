@@ -1,4 +1,5 @@
 """Crash-safe training (SIGKILL mid-epoch, then --resume); DDP: tests/training/test_distributed.py."""
+
 import os
 import signal
 import subprocess
@@ -11,8 +12,26 @@ import torch
 from snnsim.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["train", "--method", "spikebp", "--net", "fc", "--hidden", "60", "-T", "8", "--limit", "300",
-        "--batch-size", "20", "--no-progress", "--threads", "1", "--seed", "5"]
+ARGS = [
+    "train",
+    "--method",
+    "spikebp",
+    "--net",
+    "fc",
+    "--hidden",
+    "60",
+    "-T",
+    "8",
+    "--limit",
+    "300",
+    "--batch-size",
+    "20",
+    "--no-progress",
+    "--threads",
+    "1",
+    "--seed",
+    "5",
+]
 
 
 def weights(run: Path) -> dict:
@@ -27,8 +46,12 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
     args[args.index("--hidden") + 1] = "300"
     assert main(args + ["--epochs", "3", "--out", str(full)]) == 0
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "snnsim", *args, "--epochs", "3", "--out", str(crashed)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snnsim", *args, "--epochs", "3", "--out", str(crashed)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     state = crashed / "checkpoint" / "trainer.pt"
     deadline = time.time() + 120
     while not state.exists() and proc.poll() is None and time.time() < deadline:

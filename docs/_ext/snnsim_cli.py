@@ -5,6 +5,7 @@ subcommand, its one-line help, its usage and every option with its help and defa
 reference cannot drift from the parsers. Help text is inserted as plain text (never parsed as
 markup), so no option's wording can break the build.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -8,6 +8,7 @@ Exit codes: 0 done; 2 bad input (an argument error, a :class:`snnsim.errors.User
 or a missing file): one line on stderr; 1 any other exception, which is a bug and shows its traceback;
 130 interrupted.
 """
+
 from __future__ import annotations
 
 import importlib

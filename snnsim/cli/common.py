@@ -3,6 +3,7 @@
 The argparse types and ``add_*_args`` builders import no torch (the parsers in
 :mod:`snnsim.cli.parsers` stay fast); the run helpers import it when called.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,6 +54,7 @@ def seed_int(text: str) -> int:
 
 def float_in(what: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
     """An argparse type: a float for which ``ok`` holds, else "expected {what}, got ..."."""
+
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -61,6 +63,7 @@ def float_in(what: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
         if not ok(value):
             raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
         return value
+
     return parse
 
 
@@ -86,34 +89,60 @@ def layer_sizes(text: str, option: str = "--hidden") -> tuple[int, ...]:
 def add_data_args(p: argparse.ArgumentParser, default: str = "digits", events: bool = False) -> None:
     """The data options; ``events``: also the event datasets (nmnist, shd) with --bin-us and --tonic."""
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default=default, choices=DATASETS + (EVENT_DATASETS if events else ()),
-                   help=f"dataset (default {default}; 'digits' is embedded and works offline)")
-    g.add_argument("--data-dir", default=None,
-                   help="IDX directory for mnist10k (default ../shared/data/mnist or $SNNSIM_MNIST_DIR)")
-    g.add_argument("--data-root", default=None, help="torchvision dataset root (mnist, fashion-mnist, cifar10)"
-                   + ("; nmnist: the folder holding Train/ and Test/, shd: the folder holding shd_train.h5 and "
-                      "shd_test.h5 (default $SNNSIM_DATA_ROOT/NMNIST or /SHD)" if events else ""))
+    g.add_argument(
+        "--dataset",
+        default=default,
+        choices=DATASETS + (EVENT_DATASETS if events else ()),
+        help=f"dataset (default {default}; 'digits' is embedded and works offline)",
+    )
+    g.add_argument(
+        "--data-dir",
+        default=None,
+        help="IDX directory for mnist10k (default ../shared/data/mnist or $SNNSIM_MNIST_DIR)",
+    )
+    g.add_argument(
+        "--data-root",
+        default=None,
+        help="torchvision dataset root (mnist, fashion-mnist, cifar10)"
+        + (
+            "; nmnist: the folder holding Train/ and Test/, shd: the folder holding shd_train.h5 and "
+            "shd_test.h5 (default $SNNSIM_DATA_ROOT/NMNIST or /SHD)"
+            if events
+            else ""
+        ),
+    )
     g.add_argument("--download", action="store_true", help="download torchvision datasets when online")
     g.add_argument("--limit", type=positive_int, default=None, help="use only the first N samples of each split")
     if events:
-        g.add_argument("--bin-us", type=positive_float, default=None, metavar="US",
-                       help="nmnist/shd: microseconds of events per time step (default: 300 ms for nmnist, "
-                            "1 s for shd, divided by the time steps; events past T bins are dropped)")
-        g.add_argument("--tonic", action="store_true",
-                       help="nmnist/shd: read (and download) through the optional tonic package")
+        g.add_argument(
+            "--bin-us",
+            type=positive_float,
+            default=None,
+            metavar="US",
+            help="nmnist/shd: microseconds of events per time step (default: 300 ms for nmnist, "
+            "1 s for shd, divided by the time steps; events past T bins are dropped)",
+        )
+        g.add_argument(
+            "--tonic", action="store_true", help="nmnist/shd: read (and download) through the optional tonic package"
+        )
 
 
 def add_run_args(p: argparse.ArgumentParser, batch_size: int = 100) -> None:
     g = p.add_argument_group("execution")
-    g.add_argument("--batch-size", type=positive_int, default=batch_size,
-                   help=f"samples per batch (default {batch_size})")
+    g.add_argument(
+        "--batch-size", type=positive_int, default=batch_size, help=f"samples per batch (default {batch_size})"
+    )
     g.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     g.add_argument("--seed", type=seed_int, default=0, help="random seed in [0, 2**32) (default 0)")
     g.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    g.add_argument("--max-memory", default=None, metavar="SIZE",
-                   help="refuse networks and runs whose tensors would exceed SIZE, e.g. 64G "
-                        "(default: $SNNSIM_MAX_MEMORY, else the physical memory)")
+    g.add_argument(
+        "--max-memory",
+        default=None,
+        metavar="SIZE",
+        help="refuse networks and runs whose tensors would exceed SIZE, e.g. 64G "
+        "(default: $SNNSIM_MAX_MEMORY, else the physical memory)",
+    )
 
 
 def setup_run(args: argparse.Namespace) -> None:
@@ -159,8 +188,9 @@ def check_device(device: str) -> None:
         raise UserError(f"--device {device}: snnsim runs on cpu, cuda or mps, not {dev.type}")
 
 
-def load_data(args: argparse.Namespace, *, timesteps: Optional[int] = None, bin_us: Optional[float] = None,
-              **kw: Any) -> Dataset:
+def load_data(
+    args: argparse.Namespace, *, timesteps: Optional[int] = None, bin_us: Optional[float] = None, **kw: Any
+) -> Dataset:
     """The --dataset of ``args``; an event dataset binned into ``timesteps`` bins of ``bin_us``
     microseconds (default: --bin-us, else the dataset's window over ``timesteps``)."""
     if args.dataset in EVENT_DATASETS:
@@ -168,13 +198,19 @@ def load_data(args: argparse.Namespace, *, timesteps: Optional[int] = None, bin_
 
         if timesteps is None:
             raise UserError(f"--dataset {args.dataset} needs the number of time steps to bin its events into")
-        return load_event_dataset(args.dataset, timesteps=timesteps, root=args.data_root,
-                                  bin_us=bin_us if bin_us is not None else getattr(args, "bin_us", None),
-                                  limit=args.limit, use_tonic=getattr(args, "tonic", False))
+        return load_event_dataset(
+            args.dataset,
+            timesteps=timesteps,
+            root=args.data_root,
+            bin_us=bin_us if bin_us is not None else getattr(args, "bin_us", None),
+            limit=args.limit,
+            use_tonic=getattr(args, "tonic", False),
+        )
     from snnsim.data.datasets import load_dataset
 
-    return load_dataset(args.dataset, data_dir=args.data_dir, root=args.data_root,
-                        download=args.download, limit=args.limit, **kw)
+    return load_dataset(
+        args.dataset, data_dir=args.data_dir, root=args.data_root, download=args.download, limit=args.limit, **kw
+    )
 
 
 def out_dir(path: str, lock: bool = True) -> Path:
@@ -226,8 +262,7 @@ class EncoderChoice:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
-def make_encoder(choice: EncoderChoice, seed: int,
-                 device: str) -> Callable[[torch.Tensor, int], torch.Tensor]:
+def make_encoder(choice: EncoderChoice, seed: int, device: str) -> Callable[[torch.Tensor, int], torch.Tensor]:
     """The encoder ``f(x [B, ...], T) -> [T, B, ...]`` of ``choice``, with a generator on
     ``device`` seeded by ``seed`` for the stochastic ones."""
     import torch
@@ -258,10 +293,21 @@ def train_from_args(args: argparse.Namespace, data: Dataset, batch_size: int, **
     ``convert --net``); returns (model on cpu, history, held-out accuracy)."""
     from snnsim.training.ann import ann_accuracy, build_ann, train_ann
 
-    model = build_ann(args.net, input_shape=data.input_shape, n_classes=data.num_classes, dropout=args.dropout,
-                      **options)
-    history = train_ann(model, data.train, epochs=args.epochs, lr=args.lr, batch_size=batch_size,
-                        seed=args.seed, progress=not args.no_progress, val_split=data.test, device=args.device,
-                        optimizer=args.optimizer, momentum=args.momentum)
+    model = build_ann(
+        args.net, input_shape=data.input_shape, n_classes=data.num_classes, dropout=args.dropout, **options
+    )
+    history = train_ann(
+        model,
+        data.train,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=batch_size,
+        seed=args.seed,
+        progress=not args.no_progress,
+        val_split=data.test,
+        device=args.device,
+        optimizer=args.optimizer,
+        momentum=args.momentum,
+    )
     model = model.cpu()
     return model, history, ann_accuracy(model, data.test)

@@ -19,6 +19,7 @@ and input rate that a grid search finds best on the held-out split (curve ``none
 Data/percentile normalisation use up to ``--calib-samples`` (default 2,000) training
 images drawn with a permutation seeded by ``--seed``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,9 +88,15 @@ def plot_grid(search: BaselineSearch, title: str, path: Path) -> None:
     for p in search.points:
         mark = " *" if p is search.best else ""
         dark = 100 * p.accuracy < (lo + hi) / 2
-        ax.text(rates.index(p.max_rate), ths.index(p.threshold),
-                f"{100 * p.accuracy:.2f}%{mark}\n{p.steps_to_90pct or '-'} steps", ha="center", va="center",
-                fontsize=7, color="white" if dark else "black")
+        ax.text(
+            rates.index(p.max_rate),
+            ths.index(p.threshold),
+            f"{100 * p.accuracy:.2f}%{mark}\n{p.steps_to_90pct or '-'} steps",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if dark else "black",
+        )
     ax.set_xticks(range(len(rates)), ["-" if r is None else f"{r:g}" for r in rates])
     ax.set_yticks(range(len(ths)), [f"{t:g}" for t in ths])
     ax.set_xlabel("input rate (Hz)")
@@ -101,18 +108,28 @@ def plot_grid(search: BaselineSearch, title: str, path: Path) -> None:
     plt.close(fig)
 
 
-def _tune(args: argparse.Namespace, model: torch.nn.Module, data: Any, output: Optional[str],
-          encoding: EncoderChoice) -> BaselineSearch:
+def _tune(
+    args: argparse.Namespace, model: torch.nn.Module, data: Any, output: Optional[str], encoding: EncoderChoice
+) -> BaselineSearch:
     """The search on the held-out split; Poisson input (seeded by --seed) at each rate, or
     the --encoder without a rate (thresholds only)."""
     poisson = encoding.name == "poisson"
-    return tune_unnormalised(model, data.test, args.timesteps, thresholds=args.tune_thresholds,
-                             max_rates=(args.tune_rates or DEFAULT_MAX_RATES) if poisson else (None,),
-                             make_encoder=None if poisson else
-                             (lambda _rate: make_encoder(encoding, args.seed, args.device)),
-                             reset=args.reset, output=output, input_shape=data.input_shape, engine=args.engine,
-                             batch_size=args.batch_size, device=args.device, seed=args.seed,
-                             progress=not args.no_progress)
+    return tune_unnormalised(
+        model,
+        data.test,
+        args.timesteps,
+        thresholds=args.tune_thresholds,
+        max_rates=(args.tune_rates or DEFAULT_MAX_RATES) if poisson else (None,),
+        make_encoder=None if poisson else (lambda _rate: make_encoder(encoding, args.seed, args.device)),
+        reset=args.reset,
+        output=output,
+        input_shape=data.input_shape,
+        engine=args.engine,
+        batch_size=args.batch_size,
+        device=args.device,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
 
 
 def _get_ann(args: argparse.Namespace, data: Any, out: Path) -> tuple[torch.nn.Module, str, dict[str, Any]]:
@@ -120,11 +137,13 @@ def _get_ann(args: argparse.Namespace, data: Any, out: Path) -> tuple[torch.nn.M
         model = load_ann(args.ann)
         shape = list(getattr(model, "input_shape", data.input_shape))
         if shape != list(data.input_shape):
-            raise UserError(f"the ANN in {args.ann} expects inputs {shape}, dataset {args.dataset} gives "
-                           f"{list(data.input_shape)}")
+            raise UserError(
+                f"the ANN in {args.ann} expects inputs {shape}, dataset {args.dataset} gives {list(data.input_shape)}"
+            )
         if getattr(model, "n_classes", data.num_classes) != data.num_classes:
-            raise UserError(f"the ANN in {args.ann} has {model.n_classes} classes, dataset {args.dataset} "
-                           f"has {data.num_classes}")
+            raise UserError(
+                f"the ANN in {args.ann} has {model.n_classes} classes, dataset {args.dataset} has {data.num_classes}"
+            )
         return model, model.net, {"ann": str(args.ann)}
     try:
         model, history, acc = train_from_args(args, data, args.train_batch_size)
@@ -163,29 +182,58 @@ class _Runs:
         self.results[name], self.conversions[name], self.curves[name] = res, conv, res.accuracy_vs_time
 
 
-def _convert_norms(args: argparse.Namespace, model: torch.nn.Module, data: Any, norms: list[str],
-                   calib: torch.Tensor, encoding: EncoderChoice, output: Optional[str], ann_acc: float) -> _Runs:
+def _convert_norms(
+    args: argparse.Namespace,
+    model: torch.nn.Module,
+    data: Any,
+    norms: list[str],
+    calib: torch.Tensor,
+    encoding: EncoderChoice,
+    output: Optional[str],
+    ann_acc: float,
+) -> _Runs:
     """Convert ``model`` with each norm and simulate every SNN on the held-out split."""
     runs = _Runs()
     steps = list(range(1, args.timesteps + 1))
     for norm in norms:
         t0 = time.perf_counter()
-        conv = convert(model, norm=norm, data=calib if norm in ("data", "percentile") else None,
-                       percentile=args.percentile, reset=args.reset, input_shape=data.input_shape,
-                       threshold_balancing=args.threshold_balancing, output=output, threshold=args.threshold)
+        conv = convert(
+            model,
+            norm=norm,
+            data=calib if norm in ("data", "percentile") else None,
+            percentile=args.percentile,
+            reset=args.reset,
+            input_shape=data.input_shape,
+            threshold_balancing=args.threshold_balancing,
+            output=output,
+            threshold=args.threshold,
+        )
         t_conv = time.perf_counter() - t0
-        res = evaluate(conv.network, data.test, make_encoder(encoding, args.seed, args.device), args.timesteps,
-                       engine=args.engine, batch_size=args.batch_size, readout=conv.readout, steps=steps,
-                       device=args.device, progress=not args.no_progress, keep_first_batch=4)
+        res = evaluate(
+            conv.network,
+            data.test,
+            make_encoder(encoding, args.seed, args.device),
+            args.timesteps,
+            engine=args.engine,
+            batch_size=args.batch_size,
+            readout=conv.readout,
+            steps=steps,
+            device=args.device,
+            progress=not args.no_progress,
+            keep_first_batch=4,
+        )
         conv.network.to("cpu")
         runs.add(norm, res, conv)
-        print(f"norm {norm:>10}: SNN accuracy {res.accuracy:.4f} (ANN {ann_acc:.4f}) at T={args.timesteps}, "
-              f"{res.samples_per_s:.1f} samples/s, conversion {t_conv:.2f} s")
+        print(
+            f"norm {norm:>10}: SNN accuracy {res.accuracy:.4f} (ANN {ann_acc:.4f}) at T={args.timesteps}, "
+            f"{res.samples_per_s:.1f} samples/s, conversion {t_conv:.2f} s"
+        )
     return runs
 
 
 def _best_norm(norms: list[str], runs: _Runs, timesteps: int) -> str:
     """The most accurate norm; ties: the one reaching 90% of its accuracy first."""
+
     def rank(norm: str) -> tuple[float, float]:
         reach = first_step_reaching(runs.curves[norm], 0.9 * runs.results[norm].accuracy) or timesteps
         return runs.results[norm].accuracy, -reach
@@ -193,8 +241,9 @@ def _best_norm(norms: list[str], runs: _Runs, timesteps: int) -> str:
     return max(norms, key=rank)
 
 
-def _plot(args: argparse.Namespace, runs: _Runs, search: Optional[BaselineSearch], net_name: str,
-          ann_acc: float, out: Path) -> None:
+def _plot(
+    args: argparse.Namespace, runs: _Runs, search: Optional[BaselineSearch], net_name: str, ann_acc: float, out: Path
+) -> None:
     """accuracy_vs_time.png, and tune_grid.png with --tune-none."""
     enc = f"Poisson {args.max_rate or 1000.0:g} Hz" if args.encoder == "poisson" else "constant current"
     labels = {n: n for n in runs.curves}
@@ -202,8 +251,12 @@ def _plot(args: argparse.Namespace, runs: _Runs, search: Optional[BaselineSearch
         b = search.best
         labels[TUNED] = f"{TUNED} ({b.threshold:g}" + ("" if b.max_rate is None else f", {b.max_rate:g} Hz") + ")"
         plot_grid(search, f"unnormalised {net_name}, reset {args.reset}, T = {args.timesteps}", out / "tune_grid.png")
-    plot_curves({labels[n]: c for n, c in runs.curves.items()}, ann_acc, f"{net_name} on {args.dataset}: {enc}, "
-                f"reset {args.reset}", out / "accuracy_vs_time.png")
+    plot_curves(
+        {labels[n]: c for n, c in runs.curves.items()},
+        ann_acc,
+        f"{net_name} on {args.dataset}: {enc}, reset {args.reset}",
+        out / "accuracy_vs_time.png",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -223,15 +276,27 @@ def run(args: argparse.Namespace) -> int:
         b = search.best
         runs.add(TUNED, b.evaluation, search.conversion)
         rate = "" if b.max_rate is None else f", {b.max_rate:g} Hz"
-        print(f"norm {TUNED:>10}: SNN accuracy {b.accuracy:.4f} at threshold {b.threshold:g}{rate} "
-              f"(best of {len(search.points)} pairs on the held-out split)")
+        print(
+            f"norm {TUNED:>10}: SNN accuracy {b.accuracy:.4f} at threshold {b.threshold:g}{rate} "
+            f"(best of {len(search.points)} pairs on the held-out split)"
+        )
     best = _best_norm(norms, runs, args.timesteps)
     conv = runs.conversions[best]
-    snn_dir = save_network(conv.network, out / "snn", extra={
-        "net": net_name, "norm": best, "factors": conv.factors, "readout": conv.readout,
-        "reset": args.reset, "threshold_balancing": args.threshold_balancing,
-        "ann_accuracy": ann_acc, "snn_accuracy": runs.results[best].accuracy, "source": "snnsim convert",
-    })
+    snn_dir = save_network(
+        conv.network,
+        out / "snn",
+        extra={
+            "net": net_name,
+            "norm": best,
+            "factors": conv.factors,
+            "readout": conv.readout,
+            "reset": args.reset,
+            "threshold_balancing": args.threshold_balancing,
+            "ann_accuracy": ann_acc,
+            "snn_accuracy": runs.results[best].accuracy,
+            "source": "snnsim convert",
+        },
+    )
     rec, labels = runs.results[best].first_batch, runs.results[best].first_labels
     assert rec is not None
     save_record(out / "record.pt", rec, labels)
@@ -244,19 +309,40 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace, data: Any, runs: _Runs, search: Optional[BaselineSearch], best: str,
-            ann_acc: float, net_name: str, ann_info: dict[str, Any], n_calib: int, snn_dir: Path) -> dict[str, Any]:
+def _report(
+    args: argparse.Namespace,
+    data: Any,
+    runs: _Runs,
+    search: Optional[BaselineSearch],
+    best: str,
+    ann_acc: float,
+    net_name: str,
+    ann_info: dict[str, Any],
+    n_calib: int,
+    snn_dir: Path,
+) -> dict[str, Any]:
     """report.json's content (see the module docstring)."""
     results, conversions, curves = runs.results, runs.conversions, runs.curves
     conv = conversions[best]
     report_steps = log_steps(args.timesteps)
     return {
-        "command": NAME, "net": net_name, **ann_info, "dataset": args.dataset,
-        "train_samples": len(data.train), "samples": len(data.test), "calib_samples": n_calib,
-        "encoder": args.encoder, "max_rate": (args.max_rate or 1000.0) if args.encoder == "poisson" else None,
-        "timesteps": args.timesteps, "reset": args.reset, "engine": args.engine, "threshold": args.threshold,
-        "output": "integrator" if conv.readout == "voltage" else "spiking", "threshold_balancing": args.threshold_balancing,
-        "percentile": args.percentile, "seed": args.seed,
+        "command": NAME,
+        "net": net_name,
+        **ann_info,
+        "dataset": args.dataset,
+        "train_samples": len(data.train),
+        "samples": len(data.test),
+        "calib_samples": n_calib,
+        "encoder": args.encoder,
+        "max_rate": (args.max_rate or 1000.0) if args.encoder == "poisson" else None,
+        "timesteps": args.timesteps,
+        "reset": args.reset,
+        "engine": args.engine,
+        "threshold": args.threshold,
+        "output": "integrator" if conv.readout == "voltage" else "spiking",
+        "threshold_balancing": args.threshold_balancing,
+        "percentile": args.percentile,
+        "seed": args.seed,
         "ann_accuracy": ann_acc,
         "snn_accuracy": {n: r.accuracy for n, r in results.items()},
         "accuracy_vs_time": {n: {str(s): curves[n][s] for s in report_steps} for n in results},
@@ -268,10 +354,14 @@ def _report(args: argparse.Namespace, data: Any, runs: _Runs, search: Optional[B
         "steps_to_90pct": {n: first_step_reaching(curves[n], 0.9 * r.accuracy) for n, r in results.items()},
         "steps_to_90pct_of_ann": {n: first_step_reaching(curves[n], 0.9 * ann_acc) for n in results},
         "steps_to_99pct_of_ann": {n: first_step_reaching(curves[n], 0.99 * ann_acc) for n in results},
-        "none_tuned": None if search is None else {
-            **search.best.as_dict(), "scored_on": "test", "grid": [p.as_dict() for p in search.points]},
-        "best_norm": best, "snn_checkpoint": str(snn_dir), "num_classes": data.num_classes,
-        "confusion_matrix": confusion_matrix(results[best].predictions, results[best].labels,
-                                             data.num_classes).tolist(),  # of the best norm
+        "none_tuned": None
+        if search is None
+        else {**search.best.as_dict(), "scored_on": "test", "grid": [p.as_dict() for p in search.points]},
+        "best_norm": best,
+        "snn_checkpoint": str(snn_dir),
+        "num_classes": data.num_classes,
+        "confusion_matrix": confusion_matrix(
+            results[best].predictions, results[best].labels, data.num_classes
+        ).tolist(),  # of the best norm
         **threads_info(),
     }

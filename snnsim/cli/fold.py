@@ -6,6 +6,7 @@ the spike mismatches of folded vs unfolded (fast engine, eval mode) and of the f
 bindsnet engines on the folded net, over the first ``--limit`` test samples, plus the
 per-layer firing rates of one test sample (``firing_rates.png``, the tdBN paper's figure).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,22 +56,31 @@ def run(args: argparse.Namespace) -> int:
         r_fast = simulate(folded, inputs, record_voltage=[out_layer])
         pred_mis += int((r_bn.predict(out_layer) != r_fast.predict(out_layer)).sum())
         r_ref = simulate(folded, inputs, engine="bindsnet")
-        for acc, new in ((bn_mis, _mismatches(r_bn.spikes, r_fast.spikes)),
-                         (eng_mis, _mismatches(r_fast.spikes, r_ref.spikes))):
+        for acc, new in (
+            (bn_mis, _mismatches(r_bn.spikes, r_fast.spikes)),
+            (eng_mis, _mismatches(r_fast.spikes, r_ref.spikes)),
+        ):
             for k, v in new.items():
                 acc[k] = acc.get(k, 0) + v
         total += sum(int(s.numel()) for k, s in r_fast.spikes.items() if k != "input")
-    x = data.test.x[args.sample:args.sample + 1].to(args.device)
+    x = data.test.x[args.sample : args.sample + 1].to(args.device)
     rec = simulate(folded, encoders.constant_current(x, steps))
     spiking = [k for k, layer in folded.layers.items() if isinstance(layer, SpikingNodes) and layer.params.spiking]
     rates = firing_rates(rec, layers=spiking)
-    fig = plot_firing_rates(rates, title=f"firing rate per layer, test sample {args.sample} "
-                                         f"(label {int(data.test.y[args.sample])}), T = {steps}",
-                            path=out / "firing_rates.png")
+    fig = plot_firing_rates(
+        rates,
+        title=f"firing rate per layer, test sample {args.sample} (label {int(data.test.y[args.sample])}), T = {steps}",
+        path=out / "firing_rates.png",
+    )
     plt.close(fig)
     report = {
-        "command": "fold", "checkpoint": str(args.checkpoint), "folded_checkpoint": str(out / "checkpoint"),
-        "had_batchnorm": has_batchnorm(net), "dataset": args.dataset, "samples": n, "timesteps": steps,
+        "command": "fold",
+        "checkpoint": str(args.checkpoint),
+        "folded_checkpoint": str(out / "checkpoint"),
+        "had_batchnorm": has_batchnorm(net),
+        "dataset": args.dataset,
+        "samples": n,
+        "timesteps": steps,
         "neuron_steps": total,
         "spike_mismatches_folded_vs_unfolded": bn_mis,
         "spike_mismatches_fast_vs_bindsnet": eng_mis,
@@ -79,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
         **threads_info(),
     }
     write_report(out, report)
-    print(f"spike mismatches over {n} samples ({total} neuron-steps): folded vs unfolded "
-          f"{sum(bn_mis.values())} (predictions {pred_mis}), fast vs bindsnet {sum(eng_mis.values())}")
+    print(
+        f"spike mismatches over {n} samples ({total} neuron-steps): folded vs unfolded "
+        f"{sum(bn_mis.values())} (predictions {pred_mis}), fast vs bindsnet {sum(eng_mis.values())}"
+    )
     print_written(out, [out / "report.json", out / "firing_rates.png", out / "checkpoint"])
     return 0

@@ -12,6 +12,7 @@
   ``metrics.csv`` beside its last good checkpoint).
 - :func:`os_error_line` turns ``ENOSPC``, ``ENAMETOOLONG``, ``EACCES``, ``ELOOP``... into one line.
 """
+
 from __future__ import annotations
 
 import errno
@@ -77,14 +78,18 @@ def _check_path(out: Path, option: str) -> None:
     limit = _name_max(out)
     for part in out.parts:
         if len(os.fsencode(part)) > limit:
-            raise UserError(f"{option} {out}: the name {part[:20]}... is {len(os.fsencode(part))} bytes, more than "
-                            f"the {limit} this file system allows; choose a shorter name")
+            raise UserError(
+                f"{option} {out}: the name {part[:20]}... is {len(os.fsencode(part))} bytes, more than "
+                f"the {limit} this file system allows; choose a shorter name"
+            )
     try:
         os.stat(out)
     except FileNotFoundError:
         if os.path.islink(out):
-            raise UserError(f"{option} {out} is a symbolic link to {os.readlink(out)}, which does not exist; "
-                            "remove the link or choose another directory") from None
+            raise UserError(
+                f"{option} {out} is a symbolic link to {os.readlink(out)}, which does not exist; "
+                "remove the link or choose another directory"
+            ) from None
     except OSError as err:  # a link loop; others (a file in the path...): mkdir below says so
         if err.errno == errno.ELOOP:
             raise UserError(f"{option} {out}: {os_error_line(err)}") from None
@@ -93,8 +98,10 @@ def _check_path(out: Path, option: str) -> None:
     for depth, parent in enumerate([out, *out.absolute().parents]):
         for spec, weights, below in CHECKPOINT_FILES:
             if depth >= below and (parent / spec).is_file() and (parent / weights).exists():
-                raise UserError(f"{option} {out} is inside the checkpoint {parent} ({spec}); write the output "
-                                "somewhere else: a checkpoint holds only what was saved into it")
+                raise UserError(
+                    f"{option} {out} is inside the checkpoint {parent} ({spec}); write the output "
+                    "somewhere else: a checkpoint holds only what was saved into it"
+                )
 
 
 def _lock_holder(fd: int) -> str:
@@ -120,8 +127,10 @@ def _lock(out: Path, option: str) -> Optional[int]:
     except BlockingIOError:
         holder = _lock_holder(fd)
         os.close(fd)
-        raise UserError(f"{option} {out} is being written by another snnsim process ({holder}); wait for it "
-                        "to finish or choose another directory") from None
+        raise UserError(
+            f"{option} {out} is being written by another snnsim process ({holder}); wait for it "
+            "to finish or choose another directory"
+        ) from None
     except OSError:  # ENOLCK, EINVAL: a file system without flock; run unlocked, as before
         os.close(fd)
         return None

@@ -1,4 +1,5 @@
 """``snnsim plot RUN_DIR``: figures of a run directory (record.pt and report.json)."""
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,11 @@ class Missing(Exception):
 # --- threshold lookup -------------------------------------------------------------------
 def thresholds_from_spec(spec: dict[str, Any]) -> dict[str, float]:
     """Layer -> threshold of the spiking layers of a network spec."""
-    return {layer["name"]: float(layer.get("thresh", 1.0)) for layer in spec.get("layers", [])
-            if layer.get("type") in ("if", "lif")}
+    return {
+        layer["name"]: float(layer.get("thresh", 1.0))
+        for layer in spec.get("layers", [])
+        if layer.get("type") in ("if", "lif")
+    }
 
 
 def run_thresholds(run: RunData) -> Optional[dict[str, float]]:
@@ -72,7 +76,9 @@ def _record(run: RunData):  # type: ignore[no-untyped-def]
 
 def _raster(run: RunData, args: argparse.Namespace) -> tuple[str, Figure]:
     rec = _record(run)
-    label = f", label {int(run.labels[args.sample])}" if run.labels is not None and args.sample < len(run.labels) else ""
+    label = (
+        f", label {int(run.labels[args.sample])}" if run.labels is not None and args.sample < len(run.labels) else ""
+    )
     title = f"{run.report.get('net', 'network')}: spike raster, sample {args.sample}{label}"
     return f"raster_s{args.sample}", plot_raster(rec, args.sample, args.layers, title=title)
 
@@ -146,8 +152,10 @@ def _confusion(run: RunData, args: argparse.Namespace) -> tuple[str, Figure]:
     pred = rec.predict(out, readout)
     n = int(run.report.get("num_classes") or rec.spikes[out][0, 0].numel())
     if len(pred) < MIN_CONFUSION_SAMPLES_PER_CLASS * n:
-        raise Missing(f"report.json has no confusion matrix and record.pt holds only {len(pred)} samples (a "
-                      f"confusion matrix needs {MIN_CONFUSION_SAMPLES_PER_CLASS * n} for {n} classes)")
+        raise Missing(
+            f"report.json has no confusion matrix and record.pt holds only {len(pred)} samples (a "
+            f"confusion matrix needs {MIN_CONFUSION_SAMPLES_PER_CLASS * n} for {n} classes)"
+        )
     cm = confusion_matrix(pred, run.labels, n)
     title = f"confusion matrix of the {len(pred)} samples in record.pt ({readout} read-out)"
     return "confusion", plot_confusion_matrix(cm, title=title)
@@ -170,8 +178,14 @@ def _weights(run: RunData, args: argparse.Namespace) -> tuple[str, Figure]:
 
 
 PLOTS: dict[str, Callable[[RunData, argparse.Namespace], tuple[str, Figure]]] = {
-    "raster": _raster, "rates": _rates, "hist": _hist, "traces": _traces, "ttfs": _ttfs,
-    "accuracy": _accuracy, "confusion": _confusion, "weights": _weights,
+    "raster": _raster,
+    "rates": _rates,
+    "hist": _hist,
+    "traces": _traces,
+    "ttfs": _ttfs,
+    "accuracy": _accuracy,
+    "confusion": _confusion,
+    "weights": _weights,
 }
 
 

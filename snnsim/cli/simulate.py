@@ -1,4 +1,5 @@
 """``snnsim simulate``: run a (trained or fresh) network on a dataset in either engine."""
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,10 @@ def resolve_encoding(args: argparse.Namespace, extra: dict[str, Any]) -> tuple[E
             params = {k: v for k, v in saved.items() if k not in ("prob_scale", "max_rate")}
     timesteps = args.timesteps if args.timesteps is not None else int(extra.get("timesteps", 100))
     if (name == "events") != (args.dataset in EVENT_DATASETS):
-        raise UserError(f"--dataset {args.dataset} with encoder {name}: event data ({', '.join(EVENT_DATASETS)}) "
-                        f"is simulated with the events encoder, and only event data is")
+        raise UserError(
+            f"--dataset {args.dataset} with encoder {name}: event data ({', '.join(EVENT_DATASETS)}) "
+            f"is simulated with the events encoder, and only event data is"
+        )
     return EncoderChoice(name, max_rate=args.max_rate, prob_scale=prob_scale, params=params), timesteps
 
 
@@ -70,21 +73,35 @@ def run(args: argparse.Namespace) -> int:
         probe = next(iter(split.batches(1)))[0].cpu()
         step_shape = list(make_encoder(encoding, args.seed, "cpu")(probe, timesteps).shape[2:])
         if list(first.shape) != step_shape and first.n != math.prod(step_shape):
-            raise UserError(f"checkpoint expects input shape {list(first.shape)}, dataset {args.dataset} "
-                            f"with encoder {encoding.name} gives {step_shape}")
+            raise UserError(
+                f"checkpoint expects input shape {list(first.shape)}, dataset {args.dataset} "
+                f"with encoder {encoding.name} gives {step_shape}"
+            )
     else:
         net = networks.build(args.net, input_shape=data.input_shape, n_classes=data.num_classes)
-    result = evaluate(net, split, encode, timesteps, engine=args.engine,
-                      batch_size=args.batch_size, device=args.device, progress=not args.no_progress,
-                      keep_first_batch=4)
+    result = evaluate(
+        net,
+        split,
+        encode,
+        timesteps,
+        engine=args.engine,
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=not args.no_progress,
+        keep_first_batch=4,
+    )
     report = {
         "command": "simulate",
         "net": meta.get("extra", {}).get("net", args.net) if trained else args.net,
         "checkpoint": str(args.checkpoint) if trained else None,
         "trained": trained,
-        "dataset": args.dataset, "split": args.split, "samples": result.samples,
+        "dataset": args.dataset,
+        "split": args.split,
+        "samples": result.samples,
         "bin_us": getattr(split, "bin_us", None),
-        "encoder": encoding.name, "timesteps": timesteps, "engine": args.engine,
+        "encoder": encoding.name,
+        "timesteps": timesteps,
+        "engine": args.engine,
         "accuracy": result.accuracy if trained else None,
         "accuracy_note": None if trained else "untrained network (no --checkpoint): accuracy not meaningful",
         "accuracy_vs_time": {str(k): v for k, v in result.accuracy_vs_time.items()} if trained else None,
@@ -98,16 +115,21 @@ def run(args: argparse.Namespace) -> int:
         "thresholds": layer_thresholds(net),
         "synops": energy_report(net, result),
         "confusion_matrix": confusion_matrix(result.predictions, result.labels, data.num_classes).tolist()
-        if trained else None,
+        if trained
+        else None,
         **threads_info(),
     }
     rec = result.first_batch
     assert rec is not None
     save_record(out / "record.pt", rec, result.first_labels)
-    plot_raster(rec.spikes, sample=0, dt=1.0,
-                title=f"{report['net']} on {args.dataset} ({args.engine} engine), sample 0, "
-                      f"label {int(result.first_labels[0])}",
-                path=out / "raster.png")
+    plot_raster(
+        rec.spikes,
+        sample=0,
+        dt=1.0,
+        title=f"{report['net']} on {args.dataset} ({args.engine} engine), sample 0, "
+        f"label {int(result.first_labels[0])}",
+        path=out / "raster.png",
+    )
     write_report(out, report)
     acc = f"accuracy {result.accuracy:.4f}, " if trained else ""
     print(f"{result.samples} samples, {acc}{result.samples_per_s:.1f} samples/s")

@@ -12,6 +12,7 @@ other fields of
 ``nu``, ``norm``, ``update_interval``, ``checkpoint_every``, ``label_samples``, ``min_spikes``,
 ``rate_step``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,11 @@ def config_from_args(args: argparse.Namespace) -> Any:
     from snnsim.methods.stdp.training import STDPConfig
 
     known = {f.name for f in fields(STDPConfig)}
-    values: dict[str, Any] = {"n_neurons": args.neurons if args.neurons is not None else 100,
-                              "epochs": args.epochs, "seed": args.seed}
+    values: dict[str, Any] = {
+        "n_neurons": args.neurons if args.neurons is not None else 100,
+        "epochs": args.epochs,
+        "seed": args.seed,
+    }
     if args.timesteps is not None:
         values["timesteps"] = args.timesteps
     for item in args.set:
@@ -72,8 +76,9 @@ def _check_new_run(ckpt: Path, current: dict[str, Any]) -> None:
         except (UserError, OSError):
             saved = {"stdp": None}  # unreadable: check_new_run says so
         if "stdp" not in saved:
-            raise UserError(f"{ckpt.parent} holds a run of another method; pass --overwrite to replace it or "
-                            "choose another --out")
+            raise UserError(
+                f"{ckpt.parent} holds a run of another method; pass --overwrite to replace it or choose another --out"
+            )
     check_new_run(ckpt, current)
 
 
@@ -109,22 +114,36 @@ def run(args: argparse.Namespace) -> int:
     _write_metrics(out / "metrics.csv", state.history)
     save_record(out / "record.pt", *stdp.record_examples(network, data.test, cfg))  # snnsim view OUT --html
     report = {
-        "command": "train", "method": "stdp", "net": net, "dataset": args.dataset, "limit": args.limit,
-        "input_shape": shape, "config": asdict(cfg), "images_trained": state.images_seen,
+        "command": "train",
+        "method": "stdp",
+        "net": net,
+        "dataset": args.dataset,
+        "limit": args.limit,
+        "input_shape": shape,
+        "config": asdict(cfg),
+        "images_trained": state.images_seen,
         "train_images_per_s": state.images_seen / max(state.elapsed_s, 1e-9),
-        "final_accuracy": ev["accuracy_all_activity"], "accuracy_all_activity": ev["accuracy_all_activity"],
+        "final_accuracy": ev["accuracy_all_activity"],
+        "accuracy_all_activity": ev["accuracy_all_activity"],
         "accuracy_proportion_weighting": ev["accuracy_proportion_weighting"],
-        "label_samples": ev["label_samples"], "test_samples": ev["test_samples"],
-        "eval_images_per_s": ev["eval_images_per_s"], "num_classes": data.num_classes,
-        "confusion_matrix": confusion_matrix(ev["predictions"][answered], ev["labels"][answered],
-                                             data.num_classes).tolist(),
+        "label_samples": ev["label_samples"],
+        "test_samples": ev["test_samples"],
+        "eval_images_per_s": ev["eval_images_per_s"],
+        "num_classes": data.num_classes,
+        "confusion_matrix": confusion_matrix(
+            ev["predictions"][answered], ev["labels"][answered], data.num_classes
+        ).tolist(),
         "abstained": int((~answered).sum()),  # test images no labelled neuron responded to
-        "assignments": ev["assignments"], "history": state.history,
-        "checkpoint": str(out / "checkpoint"), **threads_info(),
+        "assignments": ev["assignments"],
+        "history": state.history,
+        "checkpoint": str(out / "checkpoint"),
+        **threads_info(),
     }
     write_report(out, report)
-    print(f"{state.images_seen} images trained ({report['train_images_per_s']:.1f} images/s); test accuracy "
-          f"{ev['accuracy_all_activity']:.4f} (all activity), {ev['accuracy_proportion_weighting']:.4f} "
-          f"(proportion weighting)")
+    print(
+        f"{state.images_seen} images trained ({report['train_images_per_s']:.1f} images/s); test accuracy "
+        f"{ev['accuracy_all_activity']:.4f} (all activity), {ev['accuracy_proportion_weighting']:.4f} "
+        f"(proportion weighting)"
+    )
     print_written(out, [out / f for f in ("report.json", "metrics.csv", "weights.png", "record.pt", "checkpoint")])
     return 0

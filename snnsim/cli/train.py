@@ -1,4 +1,5 @@
 """``snnsim train``: train a spiking network with a learning rule and the shared trainer."""
+
 from __future__ import annotations
 
 import argparse
@@ -56,11 +57,12 @@ def event_params(args: argparse.Namespace, params: dict[str, Any]) -> dict[str, 
     that does not fit the data (one line, exit 2)."""
     event = args.dataset in EVENT_DATASETS
     if event and args.method not in EVENT_METHODS:
-        raise UserError(f"--dataset {args.dataset} is event data: train it with --method "
-                        f"{' or '.join(EVENT_METHODS)}, not {args.method}")
+        raise UserError(
+            f"--dataset {args.dataset} is event data: train it with --method "
+            f"{' or '.join(EVENT_METHODS)}, not {args.method}"
+        )
     if event and params.setdefault("encoding", "events") != "events":
-        raise UserError(f"--dataset {args.dataset} is event data: it needs --encoding events, "
-                        f"not {params['encoding']}")
+        raise UserError(f"--dataset {args.dataset} is event data: it needs --encoding events, not {params['encoding']}")
     if not event and params.get("encoding") == "events":
         raise UserError(f"--encoding events needs an event dataset (--dataset {' or '.join(EVENT_DATASETS)})")
     return params
@@ -84,6 +86,7 @@ def _run(args: argparse.Namespace) -> int:
     params = event_params(args, rule_params(args))
     if args.method == "stdp":  # unsupervised, one image at a time: its own loop (snnsim.methods.stdp)
         from snnsim.cli.stdp import run as run_stdp
+
         return run_stdp(args)
     out = out_dir(args.out, lock=ddp.rank_world()[0] == 0)  # the ranks share rank 0's --out
     keep_on_failure("metrics.csv")  # it goes with the last good checkpoint
@@ -91,9 +94,16 @@ def _run(args: argparse.Namespace) -> int:
     options = rule.config()  # as requested, before build/calibrate/training change derived values (TTFS dt)
     # --net, else fc where the method has it, else its first network (stbp-tdbn: resnet19)
     net = args.net if args.net is not None else ("fc" if "fc" in rule.nets else rule.nets[0])
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                      schedule=args.schedule, seed=args.seed, patience=args.patience,
-                      bptt_segment=args.bptt_segment)
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        schedule=args.schedule,
+        seed=args.seed,
+        patience=args.patience,
+        bptt_segment=args.bptt_segment,
+    )
     extra = {"method": args.method, "options": options, "net": net, "dataset": args.dataset, "limit": args.limit}
     if args.dataset in EVENT_DATASETS:  # how the events were binned: simulate bins them the same way
         from snnsim.data.event_frames import event_bin_us
@@ -107,38 +117,74 @@ def _run(args: argparse.Namespace) -> int:
     else:
         network = rule.build(net, data.input_shape, data.num_classes)
         rule.calibrate(network, data.train)
-    network, summary = fit(rule, network, data, cfg, out=out, resume=args.resume, device=args.device,
-                           progress=not args.no_progress, tensorboard=args.tensorboard, extra=extra)
+    network, summary = fit(
+        rule,
+        network,
+        data,
+        cfg,
+        out=out,
+        resume=args.resume,
+        device=args.device,
+        progress=not args.no_progress,
+        tensorboard=args.tensorboard,
+        extra=extra,
+    )
     rank, world = ddp.rank_world()
     if rank != 0:
         return 0
     enc = rule.encoder_config()
     # spike counts and SynOps count what the rule calls informative (TTFS: not the forced spikes at t_max)
-    ev = evaluate(network, data.test, lambda x, t: rule.spike_input(rule.encode(x)), rule.timesteps, engine="fast",
-                  batch_size=rule.eval_batch_size, device=args.device, progress=not args.no_progress,
-                  keep_first_batch=4, spike_filter=lambda spikes: rule.informative_spikes(network, spikes))
+    ev = evaluate(
+        network,
+        data.test,
+        lambda x, t: rule.spike_input(rule.encode(x)),
+        rule.timesteps,
+        engine="fast",
+        batch_size=rule.eval_batch_size,
+        device=args.device,
+        progress=not args.no_progress,
+        keep_first_batch=4,
+        spike_filter=lambda spikes: rule.informative_spikes(network, spikes),
+    )
     rec = ev.first_batch
     save_record(out / "record.pt", rec, ev.first_labels)
     shown = rule.informative_spikes(network, rec.spikes)
-    plot_firing_rates({name: float(s[:, :1].float().mean()) for name, s in shown.items()},
-                      title=f"firing rate per layer, one test sample (label {int(ev.first_labels[0])})",
-                      path=out / "firing_rates.png")
+    plot_firing_rates(
+        {name: float(s[:, :1].float().mean()) for name, s in shown.items()},
+        title=f"firing rate per layer, one test sample (label {int(ev.first_labels[0])})",
+        path=out / "firing_rates.png",
+    )
     report = {
-        "command": "train", "method": args.method, "net": net, "dataset": args.dataset, "bin_us": extra.get("bin_us"),
-        "rule": rule.config(), "train_config": vars(cfg), "encoder": enc,
-        "epochs": summary["history"], "final_accuracy": summary["final_accuracy"],
-        "best_accuracy": summary["best_accuracy"], "simulated_accuracy": ev.accuracy,
-        "spikes_per_neuron": ev.spikes_per_neuron, "spikes_per_neuron_emitted": ev.emitted_spikes_per_neuron,
+        "command": "train",
+        "method": args.method,
+        "net": net,
+        "dataset": args.dataset,
+        "bin_us": extra.get("bin_us"),
+        "rule": rule.config(),
+        "train_config": vars(cfg),
+        "encoder": enc,
+        "epochs": summary["history"],
+        "final_accuracy": summary["final_accuracy"],
+        "best_accuracy": summary["best_accuracy"],
+        "simulated_accuracy": ev.accuracy,
+        "spikes_per_neuron": ev.spikes_per_neuron,
+        "spikes_per_neuron_emitted": ev.emitted_spikes_per_neuron,
         "synops": energy_report(network, ev),
-        "readout": ev.readout, "num_classes": data.num_classes,
+        "readout": ev.readout,
+        "num_classes": data.num_classes,
         "confusion_matrix": confusion_matrix(ev.predictions, ev.labels, data.num_classes).tolist(),
         "train_time_s": summary["train_time_s"],
-        "samples_per_s": summary["samples_per_s"], "simulation_samples_per_s": ev.samples_per_s,
-        "checkpoint": str(out / "checkpoint"), "world_size": world, **threads_info(),
+        "samples_per_s": summary["samples_per_s"],
+        "simulation_samples_per_s": ev.samples_per_s,
+        "checkpoint": str(out / "checkpoint"),
+        "world_size": world,
+        **threads_info(),
     }
     write_report(out, report)
-    print(f"held-out accuracy {summary['final_accuracy']:.4f} after {summary['epochs_run']} epochs "
-          f"({summary['train_time_s']:.1f} s), simulated {ev.accuracy:.4f}")
+    print(
+        f"held-out accuracy {summary['final_accuracy']:.4f} after {summary['epochs_run']} epochs "
+        f"({summary['train_time_s']:.1f} s), simulated {ev.accuracy:.4f}"
+    )
     written = ["report.json", "metrics.csv", "record.pt", "firing_rates.png", "checkpoint"]
     print_written(out, [out / f for f in written + (["tensorboard"] if args.tensorboard else [])])
     return 0

@@ -12,6 +12,7 @@ Defaults build Diehl et al.'s nets (no biases, ReLU on the output); ``--hidden``
 
     snnsim train-ann --net fc --hidden 340 --bias --no-output-relu --dropout 0 --out relu_fc2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,8 @@ from typing import Any
 from snnsim.cli.common import layer_sizes, load_data, out_dir, print_written, setup_run, threads_info, write_report
 from snnsim.cli.outdir import keep_on_failure
 from snnsim.errors import UserError
-from snnsim.training import distributed as ddp
 from snnsim.training import ann
+from snnsim.training import distributed as ddp
 from snnsim.training.ann_rule import ANNRule, check_new_ann_run
 from snnsim.training.trainer import TrainConfig, fit
 
@@ -47,9 +48,17 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     """The trainer's options from the command line (``--momentum``: train-ann's default 0.5)."""
     if not 0.0 <= args.momentum < 1.0:  # also NaN
         raise UserError(f"--momentum must be in [0, 1), got {args.momentum}")
-    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                       momentum=args.momentum, schedule=args.schedule, seed=args.seed, patience=args.patience,
-                       eval_batch_size=EVAL_BATCH).check()
+    return TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        momentum=args.momentum,
+        schedule=args.schedule,
+        seed=args.seed,
+        patience=args.patience,
+        eval_batch_size=EVAL_BATCH,
+    ).check()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,8 +80,7 @@ def _run(args: argparse.Namespace) -> int:
     out = out_dir(args.out, lock=ddp.rank_world()[0] == 0)  # the ranks share rank 0's --out
     keep_on_failure("metrics.csv")  # it goes with the last good checkpoint
     cfg = train_config(args)
-    extra = {"command": NAME, "options": rule.config(), "net": args.net, "dataset": args.dataset,
-             "limit": args.limit}
+    extra = {"command": NAME, "options": rule.config(), "net": args.net, "dataset": args.dataset, "limit": args.limit}
     if not args.resume and not args.overwrite:  # a run with other settings is not replaced silently
         check_new_ann_run(out / "checkpoint", {"train_config": asdict(cfg), **extra})
     data = load_data(args)
@@ -85,8 +93,18 @@ def _run(args: argparse.Namespace) -> int:
             model = rule.build(args.net, data.input_shape, data.num_classes)
         except ValueError as err:
             raise UserError(f"cannot build {args.net} on {args.dataset}: {err}") from None
-    model, summary = fit(rule, model, data, cfg, out=out, resume=args.resume, device=args.device,
-                         progress=not args.no_progress, tensorboard=args.tensorboard, extra=extra)
+    model, summary = fit(
+        rule,
+        model,
+        data,
+        cfg,
+        out=out,
+        resume=args.resume,
+        device=args.device,
+        progress=not args.no_progress,
+        tensorboard=args.tensorboard,
+        extra=extra,
+    )
     if ddp.rank_world()[0] != 0:
         return 0
     ann._warn_if_dead(model, data.train, args.device)  # (module attribute: tests patch it)
@@ -100,18 +118,36 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace, out: Path, data: Any, model: Any, summary: dict[str, Any], acc: float,
-            seconds: float) -> dict[str, Any]:
+def _report(
+    args: argparse.Namespace, out: Path, data: Any, model: Any, summary: dict[str, Any], acc: float, seconds: float
+) -> dict[str, Any]:
     """report.json: the settings, the trainer's history (``history``, the keys of ``snnsim
     train``'s ``epochs``) and the held-out accuracy of the final ANN (``test_accuracy``)."""
     return {
-        "command": NAME, "net": args.net, "dataset": args.dataset,
-        "train_samples": len(data.train), "test_samples": len(data.test),
-        "options": model.options, "epochs": args.epochs, "epochs_run": summary["epochs_run"], "lr": args.lr,
-        "optimizer": args.optimizer, "momentum": args.momentum if args.optimizer == "sgd" else None,
-        "schedule": args.schedule, "patience": args.patience, "batch_size": args.batch_size,
-        "dropout": args.dropout, "seed": args.seed, "history": summary["history"], "test_accuracy": acc,
-        "best_accuracy": summary["best_accuracy"], "final_accuracy": summary["final_accuracy"],
-        "train_time_s": summary["train_time_s"], "samples_per_s": summary["samples_per_s"],
-        "seconds": seconds, "checkpoint": str(out), "world_size": ddp.rank_world()[1], **threads_info(),
+        "command": NAME,
+        "net": args.net,
+        "dataset": args.dataset,
+        "train_samples": len(data.train),
+        "test_samples": len(data.test),
+        "options": model.options,
+        "epochs": args.epochs,
+        "epochs_run": summary["epochs_run"],
+        "lr": args.lr,
+        "optimizer": args.optimizer,
+        "momentum": args.momentum if args.optimizer == "sgd" else None,
+        "schedule": args.schedule,
+        "patience": args.patience,
+        "batch_size": args.batch_size,
+        "dropout": args.dropout,
+        "seed": args.seed,
+        "history": summary["history"],
+        "test_accuracy": acc,
+        "best_accuracy": summary["best_accuracy"],
+        "final_accuracy": summary["final_accuracy"],
+        "train_time_s": summary["train_time_s"],
+        "samples_per_s": summary["samples_per_s"],
+        "seconds": seconds,
+        "checkpoint": str(out),
+        "world_size": ddp.rank_world()[1],
+        **threads_info(),
     }

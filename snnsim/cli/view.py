@@ -1,5 +1,6 @@
 """``snnsim view RUN_DIR``: the interactive spike raster viewer on a run's record.pt
 (a matplotlib window, a PNG/SVG with ``--save``, or a self-contained HTML page with ``--html``)."""
+
 from __future__ import annotations
 
 import argparse
@@ -35,22 +36,29 @@ def write_html(args: argparse.Namespace) -> int:
     kwargs = {} if getattr(args, "max_spikes", None) is None else {"max_spikes": args.max_spikes}
     if getattr(args, "max_neurons", None) is not None:
         kwargs["max_neurons"] = args.max_neurons
-    page = view(args.run_dir, sample=args.sample, layers=args.layers,
-                window=tuple(args.window) if args.window else None, **kwargs)
+    page = view(
+        args.run_dir,
+        sample=args.sample,
+        layers=args.layers,
+        window=tuple(args.window) if args.window else None,
+        **kwargs,
+    )
     try:
         size = page.write(args.html)
     except OSError as err:
         raise UserError(f"--html {args.html}: cannot write this file ({err.strerror or err})") from None
     vd = page.data
-    print(f"{args.html} ({size / 1e6:.1f} MB: {vd.n_spikes} spikes of {len(vd.samples)} of {vd.n_samples} samples, "
-          f"{len(vd.names)} layers{', first-spike view' if vd.ttfs else ''})")
+    print(
+        f"{args.html} ({size / 1e6:.1f} MB: {vd.n_spikes} spikes of {len(vd.samples)} of {vd.n_samples} samples, "
+        f"{len(vd.names)} layers{', first-spike view' if vd.ttfs else ''})"
+    )
     for note in vd.notes:
         print(f"note: {note}")
     return 0
 
 
 #: matplotlib's Agg renderer draws at most this many pixels a side
-MAX_PIXELS_A_SIDE = 2 ** 23 - 1
+MAX_PIXELS_A_SIDE = 2**23 - 1
 
 
 def check_image_size(fig: Any, dpi: int) -> None:
@@ -60,8 +68,10 @@ def check_image_size(fig: Any, dpi: int) -> None:
     width, height = (float(v) * dpi for v in fig.get_size_inches())
     if max(width, height) > MAX_PIXELS_A_SIDE:
         most = int(MAX_PIXELS_A_SIDE / max(fig.get_size_inches()))
-        raise UserError(f"--dpi {dpi}: the image would be {width:.0f}x{height:.0f} pixels, more than the "
-                        f"{MAX_PIXELS_A_SIDE} a side matplotlib draws; use --dpi {most} or less (e.g. 300)")
+        raise UserError(
+            f"--dpi {dpi}: the image would be {width:.0f}x{height:.0f} pixels, more than the "
+            f"{MAX_PIXELS_A_SIDE} a side matplotlib draws; use --dpi {most} or less (e.g. 300)"
+        )
     check_allocation(4 * width * height, f"--dpi {dpi}: a {width:.0f}x{height:.0f}-pixel image")
 
 
@@ -71,14 +81,17 @@ def run(args: argparse.Namespace) -> int:
     if args.save is None:
         why = display_problem()
         if why:
-            raise UserError(f"cannot open the viewer: {why}; use --html FILE.html for an interactive page "
-                            "or --save FILE.png to render it to a file")
+            raise UserError(
+                f"cannot open the viewer: {why}; use --html FILE.html for an interactive page "
+                "or --save FILE.png to render it to a file"
+            )
     from analysis.rundir import load_run
     from analysis.viewer import RasterViewer
 
     run_data = load_run(args.run_dir)
-    viewer = RasterViewer(run_data.need_record(), run_data.labels, layers=args.layers,
-                          window=tuple(args.window) if args.window else None)
+    viewer = RasterViewer(
+        run_data.need_record(), run_data.labels, layers=args.layers, window=tuple(args.window) if args.window else None
+    )
     try:
         viewer.set_sample(args.sample)
         if args.save is not None:

@@ -21,6 +21,7 @@ The forward loop is a specialised form of :func:`snnsim.core.dynamics.neuron_ste
 float operations into preallocated ``[T, ...]`` buffers, for speed); tests/core/test_autograd.py
 checks its values and gradients against ``neuron_step`` with the same surrogate.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -47,11 +48,16 @@ def simulate_usable(current: torch.Tensor, p: NeuronParams) -> bool:
 def native_usable(current: torch.Tensor, p: NeuronParams, surrogate: Surrogate) -> bool:
     """:func:`simulate_usable` and a surrogate with a native backward kernel (:meth:`Surrogate.kernel`)."""
     kernel = surrogate.kernel()
-    return kernel is not None and lif_native.backward_usable(current, p.reset, kernel[0]) and simulate_usable(current, p)
+    return (
+        kernel is not None and lif_native.backward_usable(current, p.reset, kernel[0]) and simulate_usable(current, p)
+    )
 
 
-def simulate(current: torch.Tensor, p: NeuronParams, record_voltage: bool = False,
-             ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+def simulate(
+    current: torch.Tensor,
+    p: NeuronParams,
+    record_voltage: bool = False,
+) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """(spikes bool ``[T, B, ...]``, potentials or None) of the fused kernel; see :func:`simulate_usable`."""
     return lif_native.lif_simulate(current, *_scalars(p), record_voltage=record_voltage)
 
@@ -63,18 +69,27 @@ class MultiStepNeuron(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, current: torch.Tensor, p: NeuronParams, surrogate: Surrogate,  # type: ignore[override]
-                detach_reset: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        ctx,
+        current: torch.Tensor,
+        p: NeuronParams,
+        surrogate: Surrogate,  # type: ignore[override]
+        detach_reset: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if p.refrac:
             raise ValueError("differentiable simulation does not support refractory periods (refrac > 0)")
         if per_neuron(p):
-            raise UserError("differentiable simulation (training) does not support per-neuron thresh/leak/v_reset "
-                            "yet; simulate without gradients (torch.no_grad()) or use one value per layer")
+            raise UserError(
+                "differentiable simulation (training) does not support per-neuron thresh/leak/v_reset "
+                "yet; simulate without gradients (torch.no_grad()) or use one value per layer"
+            )
         ctx.params, ctx.surrogate, ctx.detach_reset = p, surrogate, detach_reset
         ctx.set_materialize_grads(False)  # an unused output's gradient arrives as None, not a zero tensor
         ctx.native = native_usable(current, p, surrogate)
         if ctx.native:  # fused C kernels (snnsim.native.lif): the same float32 operations
-            spikes_f, volts, pre = lif_native.lif_forward(current, *_scalars(p), surrogate.kernel()[0])  # Lee: pre = pseudo [B, ...]
+            spikes_f, volts, pre = lif_native.lif_forward(
+                current, *_scalars(p), surrogate.kernel()[0]
+            )  # Lee: pre = pseudo [B, ...]
             ctx.save_for_backward(pre)
             return spikes_f, volts
         t_steps = current.shape[0]

@@ -10,6 +10,7 @@ before it, ``bn(W x + b) = W' x + b'`` with ``W' = g * W`` (per output unit / ch
 This module imports only torch, so :mod:`snnsim.methods.stbp.tdbn` (loaded by :mod:`snnsim.core.spec`) and
 :mod:`snnsim.methods.conversion` can both use it without an import cycle.
 """
+
 from __future__ import annotations
 
 import copy
@@ -28,8 +29,9 @@ def bn_affine(bn: nn.modules.batchnorm._BatchNorm, scale: float = 1.0) -> tuple[
     running statistics.
     """
     if bn.running_mean is None or bn.running_var is None:
-        raise ValueError(f"{type(bn).__name__} has no running statistics (track_running_stats=False): "
-                         "it cannot be folded")
+        raise ValueError(
+            f"{type(bn).__name__} has no running statistics (track_running_stats=False): it cannot be folded"
+        )
     n = bn.num_features
     mean = bn.running_mean.detach().double()
     gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones(n, dtype=torch.float64)

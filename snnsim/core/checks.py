@@ -9,6 +9,7 @@ would also refuse. :func:`check_name` is the one function that says so.
 
 Finite tensors: :func:`check_finite` refuses NaN or infinite values, naming the tensor.
 """
+
 from __future__ import annotations
 
 import re
@@ -39,11 +40,14 @@ def check_name(name: Any, what: str = "layer name") -> str:
     if not isinstance(name, str):
         raise UserTypeError(f"{what} must be a string, got {type(name).__name__}")
     if not _NAME.fullmatch(name):
-        raise UserError(f"{what} {name!r} is not allowed: use 1-{MAX_NAME_LENGTH} {NAME_CHARS} "
-                        "(no '.', '/', spaces or other characters)")
+        raise UserError(
+            f"{what} {name!r} is not allowed: use 1-{MAX_NAME_LENGTH} {NAME_CHARS} "
+            "(no '.', '/', spaces or other characters)"
+        )
     if name in _reserved():
-        raise UserError(f"{what} {name!r} is not allowed: it is an attribute of a BindsNET Network; "
-                        f"rename it (e.g. {name}_1)")
+        raise UserError(
+            f"{what} {name!r} is not allowed: it is an attribute of a BindsNET Network; rename it (e.g. {name}_1)"
+        )
     return name
 
 
@@ -63,9 +67,11 @@ def check_finite(tensors: Mapping[str, Any], what: str) -> None:
             bad = ~torch.isfinite(value.detach())
             if bool(bad.any()):
                 n_nan = int(torch.isnan(value.detach()).sum())
-                raise UserError(f"{what}: {name} holds {int(bad.sum())} non-finite values ({n_nan} NaN, "
-                                f"{int(bad.sum()) - n_nan} infinite) of {value.numel()}; "
-                                "retrain or repair these weights")
+                raise UserError(
+                    f"{what}: {name} holds {int(bad.sum())} non-finite values ({n_nan} NaN, "
+                    f"{int(bad.sum()) - n_nan} infinite) of {value.numel()}; "
+                    "retrain or repair these weights"
+                )
 
 
 def network_tensors(network: Any) -> dict[str, torch.Tensor]:

@@ -28,6 +28,7 @@ e.g. average-pooled spikes) is sparse enough sums the weights of its nonzero inp
 call as for linear ops (``CostModel.conv``). It sums in another order than MKLDNN: results
 agree within rounding.
 """
+
 from __future__ import annotations
 
 import threading
@@ -119,9 +120,15 @@ def _choose(spikes: torch.Tensor, weight: torch.Tensor) -> tuple[bool, density.C
     return native, model, nnz, counts
 
 
-def _linear_out(spikes: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], native: bool,
-                model: density.CostModel, nnz: int, counts: Optional[torch.Tensor],
-                ) -> tuple[torch.Tensor, Optional[tuple[torch.Tensor, ...]]]:
+def _linear_out(
+    spikes: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    native: bool,
+    model: density.CostModel,
+    nnz: int,
+    counts: Optional[torch.Tensor],
+) -> tuple[torch.Tensor, Optional[tuple[torch.Tensor, ...]]]:
     """The op's output ``[N, M]`` by the path ``model`` picks, and the native path's index of
     the active inputs (None elsewhere)."""
     n, k = spikes.shape
@@ -142,8 +149,12 @@ class _EventLinear(torch.autograd.Function):
     input j spiked``; the dense one is ``dOut.T @ spikes``."""
 
     @staticmethod
-    def forward(ctx, spikes: torch.Tensor, weight: torch.Tensor,  # type: ignore[override]
-                bias: Optional[torch.Tensor]):
+    def forward(
+        ctx,
+        spikes: torch.Tensor,
+        weight: torch.Tensor,  # type: ignore[override]
+        bias: Optional[torch.Tensor],
+    ):
         (n, k) = spikes.shape
         ctx.has_bias, ctx.n_in = bias is not None, k
         ctx.native, model, nnz, counts = _choose(spikes, weight)
@@ -162,8 +173,9 @@ class _EventLinear(torch.autograd.Function):
             if ctx.native and ctx.event_wgrad:
                 # [n_in, n_out] sums, turned into the weight's own layout here (a tiled C copy),
                 # not by autograd's accumulation, which would copy the transposed view more slowly
-                grad_w = events_native.transpose(events_native.bag_sum_transposed(tuple(ctx.saved_tensors),
-                                                                                  ctx.n_in, grad))
+                grad_w = events_native.transpose(
+                    events_native.bag_sum_transposed(tuple(ctx.saved_tensors), ctx.n_in, grad)
+                )
             elif ctx.event_wgrad:
                 (spikes,) = ctx.saved_tensors
                 grad_w = _bag_sum(spikes.t(), grad.contiguous()).t()
@@ -241,8 +253,9 @@ class ModuleConnection(AbstractConnection):
         self.event_driven = bool(event_driven)
 
     # --- helpers ---------------------------------------------------------------------
-    def _apply_step(self, x: torch.Tensor, modules: Sequence[nn.Module],
-                    dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    def _apply_step(
+        self, x: torch.Tensor, modules: Sequence[nn.Module], dtype: Optional[torch.dtype] = None
+    ) -> torch.Tensor:
         """Apply ``modules`` to ``x`` ``[N, ...]``; spikes and currents are cast to ``dtype``
         (default: the dtype of the weights of ``modules``), so float64 weights compute in float64."""
         dtype = dtype or weight_dtype(modules)
@@ -257,8 +270,12 @@ class ModuleConnection(AbstractConnection):
                     x = m(_cast(x, dtype))
             elif isinstance(m, nn.Conv2d) and getattr(self, "event_driven", False) and _conv_events(x, m):
                 x = event_conv.conv_module(x, m)
-            elif (isinstance(m, nn.Conv2d) and getattr(self, "event_driven", False) and torch.is_grad_enabled()
-                  and event_conv.trainable_usable(x, m)):  # training on an input layer's sparse spikes
+            elif (
+                isinstance(m, nn.Conv2d)
+                and getattr(self, "event_driven", False)
+                and torch.is_grad_enabled()
+                and event_conv.trainable_usable(x, m)
+            ):  # training on an input layer's sparse spikes
                 x = event_conv.event_conv_trainable(x, m)
             else:
                 x = m(_cast(x, dtype))
@@ -322,4 +339,3 @@ class ModuleConnection(AbstractConnection):
 
     def extra_repr(self) -> str:
         return f"ops={[o['op'] for o in self.ops] if self.ops else 'modules'}, event_driven={self.event_driven}"
-

@@ -18,6 +18,7 @@ depends only on the count and the model, so a run is deterministic; both paths g
 results within rounding (the dense path is ``F.linear`` of the float spikes, exactly what a
 connection with ``event_driven=False`` computes).
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager

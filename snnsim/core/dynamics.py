@@ -29,6 +29,7 @@ current first, a linear pre-filter that no spike changes; the LIF step above the
 layer (``[*shape]``, broadcast over the batch); a per-neuron tensor is cast to the
 potential's dtype and device where it is used, so it rounds exactly as the number would.
 """
+
 from __future__ import annotations
 
 import math
@@ -82,8 +83,9 @@ def check_params(p: NeuronParams) -> NeuronParams:
     if not _all(p.leak, lambda t: (t >= 0) & (t <= 1)):
         raise ValueError(f"leak must be a per-step decay factor in [0, 1] (or a tensor of them), got {p.leak!r}")
     if p.syn_leak is not None and not _all(p.syn_leak, lambda t: (t > 0) & (t <= 1)):
-        raise ValueError(f"syn_leak must be a per-step decay factor in (0, 1] (or a tensor of them), "
-                         f"got {p.syn_leak!r}")
+        raise ValueError(
+            f"syn_leak must be a per-step decay factor in (0, 1] (or a tensor of them), got {p.syn_leak!r}"
+        )
     if p.reset not in RESETS:
         raise ValueError(f"reset must be one of {RESETS}, got {p.reset!r}")
     if not (isinstance(p.refrac, int) and not isinstance(p.refrac, bool) and p.refrac >= 0):
@@ -156,8 +158,11 @@ def resume_current(current: torch.Tensor, v0: torch.Tensor, p: NeuronParams) -> 
     for ``v_reset = 0`` (``0 + (x + leak v0)`` is ``leak v0 + x``); otherwise within rounding.
     Not for refractory or current-based populations (their state is more than ``v``)."""
     leak = as_operand(p.leak, v0)
-    lift = v0 * leak if not isinstance(p.v_reset, torch.Tensor) and p.v_reset == 0.0 \
+    lift = (
+        v0 * leak
+        if not isinstance(p.v_reset, torch.Tensor) and p.v_reset == 0.0
         else (v0 - as_operand(p.v_reset, v0)) * leak
+    )
     return torch.cat([(current[0] + lift).unsqueeze(0), current[1:]])
 
 
@@ -174,8 +179,11 @@ def leaky_integrate(v: torch.Tensor, x: torch.Tensor, leak: Param) -> torch.Tens
 
 
 def neuron_step(
-    x: torch.Tensor, state: NeuronState, p: NeuronParams,
-    surrogate: Optional[Surrogate] = None, detach_reset: bool = False,
+    x: torch.Tensor,
+    state: NeuronState,
+    p: NeuronParams,
+    surrogate: Optional[Surrogate] = None,
+    detach_reset: bool = False,
 ) -> tuple[torch.Tensor, NeuronState]:
     """One step. ``x``: input current ``[B, ...]``. Returns (spikes bool ``[B, ...]``, new state).
 

@@ -19,6 +19,7 @@ gradient themselves (the spikes of an input layer); below :data:`TRAIN_CROSSOVER
 Connections call it through the density-adaptive choice of :mod:`snnsim.core.connections`
 (``CostModel.conv`` in :mod:`snnsim.core.density`); ``benchmarks/event_conv.py`` times it.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,10 @@ from snnsim.native import event_conv as native
 def _check(x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int) -> tuple[int, int]:
     """(OH, OW), after checking the shapes and parameters."""
     if x.dim() != 4 or weight.dim() != 4 or weight.shape[1] != x.shape[1] or weight.shape[2] != weight.shape[3]:
-        raise ValueError(f"event_conv2d: input [N, C, H, W] and square weight [O, C, K, K] expected, "
-                         f"got {tuple(x.shape)} and {tuple(weight.shape)}")
+        raise ValueError(
+            f"event_conv2d: input [N, C, H, W] and square weight [O, C, K, K] expected, "
+            f"got {tuple(x.shape)} and {tuple(weight.shape)}"
+        )
     if stride < 1 or padding < 0:
         raise ValueError(f"event_conv2d: stride >= 1 and padding >= 0 expected, got {stride}, {padding}")
     k = weight.shape[2]
@@ -45,8 +48,9 @@ def _check(x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int) -> 
     return oh, ow
 
 
-def _torch_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: int,
-                padding: int, oh: int, ow: int) -> torch.Tensor:
+def _torch_conv(
+    x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: int, padding: int, oh: int, ow: int
+) -> torch.Tensor:
     """The torch path: for each kernel offset (ky, kx), add ``value * weight[:, c, ky, kx]`` of
     every nonzero input (n, c, y, x) to output ``(n, (y + P - ky) / S, (x + P - kx) / S)``
     where that is a whole position in range. Output built channels-last, returned ``[N, O, OH, OW]``."""
@@ -72,8 +76,14 @@ def _torch_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tens
     return out.view(n, oh, ow, o).permute(0, 3, 1, 2).contiguous()
 
 
-def event_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None,
-                 stride: int = 1, padding: int = 0, method: str = "auto") -> torch.Tensor:
+def event_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor] = None,
+    stride: int = 1,
+    padding: int = 0,
+    method: str = "auto",
+) -> torch.Tensor:
     """``F.conv2d(x.to(weight.dtype), weight, bias, stride, padding)`` summing only the nonzero
     inputs. ``x``: ``[N, C, H, W]`` bool or float; ``weight``: ``[O, C, K, K]``; returns
     ``[N, O, OH, OW]`` in the weight's dtype (no autograd)."""
@@ -91,8 +101,15 @@ def _plain(conv: torch.nn.Conv2d) -> bool:
     """Whether ``conv`` is one that :func:`event_conv2d` computes: square kernel, equal strides
     and paddings (integers), no dilation or groups, zero padding."""
     k, s, p = conv.kernel_size, conv.stride, conv.padding
-    return (k[0] == k[1] and s[0] == s[1] and not isinstance(p, str) and p[0] == p[1]
-            and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros")
+    return (
+        k[0] == k[1]
+        and s[0] == s[1]
+        and not isinstance(p, str)
+        and p[0] == p[1]
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+    )
 
 
 def native_usable(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
@@ -105,8 +122,9 @@ def conv_module(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
     """:func:`event_conv2d` with the parameters of ``conv`` (other convs: ``conv`` itself on the
     float input)."""
     if not _plain(conv):
-        return F.conv2d(x.to(conv.weight.dtype), conv.weight, conv.bias, conv.stride, conv.padding,
-                        conv.dilation, conv.groups)
+        return F.conv2d(
+            x.to(conv.weight.dtype), conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups
+        )
     return event_conv2d(x, conv.weight, conv.bias, conv.stride[0], conv.padding[0])
 
 
@@ -124,13 +142,20 @@ class _EventConv(torch.autograd.Function):
     weight gradient sum over the nonzero inputs (:mod:`snnsim.native.event_conv`)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],  # type: ignore[override]
-                stride: int, padding: int) -> torch.Tensor:
+    def forward(
+        ctx,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: Optional[torch.Tensor],  # type: ignore[override]
+        stride: int,
+        padding: int,
+    ) -> torch.Tensor:
         oh, ow = _check(x, weight, stride, padding)
         ctx.save_for_backward(x)
         ctx.geom, ctx.has_bias = (weight.shape[2], stride, padding), bias is not None
-        return native.event_conv2d(x, weight, bias, stride, padding, oh, ow, native.scatter_cheaper(x),
-                                   channels_last=channels_last_enabled())
+        return native.event_conv2d(
+            x, weight, bias, stride, padding, oh, ow, native.scatter_cheaper(x), channels_last=channels_last_enabled()
+        )
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
@@ -144,8 +169,13 @@ def trainable_usable(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
     """Whether :func:`event_conv_trainable` runs ``conv`` on ``x`` ``[N, 1, H, W]``: 1-channel bool
     input that needs no gradient, the C kernel usable (:func:`native_usable`), ``SNNSIM_EVENT_CONV_TRAIN`` not 0,
     and fewer than :data:`TRAIN_CROSSOVER` of the inputs nonzero."""
-    if (x.dtype != torch.bool or x.requires_grad or x.dim() != 4 or x.shape[1] != 1
-            or os.environ.get("SNNSIM_EVENT_CONV_TRAIN", "1") == "0"):
+    if (
+        x.dtype != torch.bool
+        or x.requires_grad
+        or x.dim() != 4
+        or x.shape[1] != 1
+        or os.environ.get("SNNSIM_EVENT_CONV_TRAIN", "1") == "0"
+    ):
         return False
     if not native_usable(x, conv):
         return False

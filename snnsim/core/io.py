@@ -18,6 +18,7 @@ files that must change together (the trainer's checkpoint) is committed with
 :func:`commit_directory`: built in a staging directory, then renamed into place;
 :func:`recover_directory` finishes or discards a commit that was killed half-way.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,7 +48,7 @@ VERSION = 2  # 2: spec and weights bound by the sealed network.json (1 had no sp
 SPEC_FILE = "network.json"
 WEIGHTS_FILE = "weights.pt"
 #: Largest JSON file (spec, ann.json, report) read: checked before it is read or anything built.
-MAX_JSON_BYTES = 256 * 1024 ** 2
+MAX_JSON_BYTES = 256 * 1024**2
 JSON_BYTES_PER_BYTE = 16  # Python objects per byte of JSON text (lists of floats: ~12)
 
 
@@ -157,9 +158,13 @@ def write_sealed(path: Union[str, Path], obj: dict[str, Any], blobs: dict[str, b
     return path.parent
 
 
-def read_sealed(path: Union[str, Path], fmt: str, what: str,
-                read_files: bool = True, obj: Optional[dict[str, Any]] = None,
-                ) -> tuple[dict[str, Any], dict[str, bytes]]:
+def read_sealed(
+    path: Union[str, Path],
+    fmt: str,
+    what: str,
+    read_files: bool = True,
+    obj: Optional[dict[str, Any]] = None,
+) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Read the sealed JSON ``path`` (format ``fmt``; ``what`` names it in messages) and,
     with ``read_files``, every file it binds: (object, {name: bytes}), all verified.
     ``obj``: ``path`` already read with :func:`read_format_json` (not read again)."""
@@ -180,8 +185,9 @@ def read_sealed(path: Union[str, Path], fmt: str, what: str,
         regular_file(fpath, "file", missing=f"{fpath} is missing (listed in {path.name})")
         data = fpath.read_bytes()
         if sha256_hex(data) != digest:
-            raise UserError(f"{fpath} does not match the checksum in {path.name} "
-                            "(truncated, corrupt or from another save)")
+            raise UserError(
+                f"{fpath} does not match the checksum in {path.name} (truncated, corrupt or from another save)"
+            )
         blobs[name] = data
     return obj, blobs
 
@@ -254,8 +260,12 @@ def connection_state(network: Network) -> dict[str, torch.Tensor]:
     return {**state, **stock_state(network)}
 
 
-def save_network(network: Network, directory: Union[str, Path], extra: Optional[dict[str, Any]] = None,
-                 files: Optional[dict[str, bytes]] = None) -> Path:
+def save_network(
+    network: Network,
+    directory: Union[str, Path],
+    extra: Optional[dict[str, Any]] = None,
+    files: Optional[dict[str, bytes]] = None,
+) -> Path:
     """Save ``network`` to ``directory`` (created if needed): ``weights.pt`` and any further
     ``files`` ({name: bytes}, e.g. the trainer's state), then ``network.json`` sealing the
     spec, ``extra`` and the files (:func:`write_sealed`). Returns the directory."""
@@ -275,8 +285,10 @@ def read_json_object(path: Union[str, Path], what: str) -> dict[str, Any]:
     regular_file(Path(path), f"{what} file")
     size = Path(path).stat().st_size
     if size > MAX_JSON_BYTES:
-        raise UserError(f"{path} is {size} bytes, more than the {MAX_JSON_BYTES} bytes an snnsim {what} file may have "
-                        f"(MAX_JSON_BYTES); it is not an snnsim file or was damaged")
+        raise UserError(
+            f"{path} is {size} bytes, more than the {MAX_JSON_BYTES} bytes an snnsim {what} file may have "
+            f"(MAX_JSON_BYTES); it is not an snnsim file or was damaged"
+        )
     check_allocation(JSON_BYTES_PER_BYTE * size, f"reading {path} ({size} bytes of JSON)")
     try:
         obj = json.loads(Path(path).read_bytes())
@@ -304,9 +316,7 @@ def read_checkpoint(directory: Union[str, Path], read_files: bool = True) -> tup
     directory = as_path(directory, "directory")
     meta_path = directory / SPEC_FILE
     if not meta_path.exists():  # a directory or device there: read_format_json says which
-        raise FileNotFoundError(
-            f"no snnsim checkpoint in {directory}: expected {SPEC_FILE} and {WEIGHTS_FILE}"
-        )
+        raise FileNotFoundError(f"no snnsim checkpoint in {directory}: expected {SPEC_FILE} and {WEIGHTS_FILE}")
     meta = read_format_json(meta_path, FORMAT, "network")
     if meta.get("version") != VERSION:
         raise UserError(f"{meta_path} has version {meta.get('version')!r}; this snnsim reads version {VERSION}")
@@ -336,8 +346,9 @@ def check_map_location(map_location: Any) -> None:
         raise UserError(f"map_location {map_location!r} is not a torch device; use e.g. 'cpu' or 'cuda'") from None
 
 
-def network_from_checkpoint(directory: Path, meta: dict[str, Any], blobs: dict[str, bytes],
-                            map_location: Union[str, torch.device] = "cpu") -> Network:
+def network_from_checkpoint(
+    directory: Path, meta: dict[str, Any], blobs: dict[str, bytes], map_location: Union[str, torch.device] = "cpu"
+) -> Network:
     """The Network of a checkpoint already read and verified by :func:`read_checkpoint`
     (``meta``, ``blobs``); ``directory`` names its files in messages."""
     state = load_tensors(blobs[WEIGHTS_FILE], directory / WEIGHTS_FILE, map_location)
@@ -357,7 +368,7 @@ def _load_connection_state(network: Network, state: dict[str, Any], path: Path) 
         if not isinstance(conn, ModuleConnection):
             continue
         prefix = f"{src}->{tgt}/"
-        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix) and k not in used}
+        sub = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix) and k not in used}
         used.update(prefix + k for k in sub)
         try:
             missing, unexpected = conn.layers.load_state_dict(sub, strict=False)

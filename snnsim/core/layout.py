@@ -13,6 +13,7 @@ float rounding (another summation order inside MKLDNN). Simulation without gradi
 contiguous path (the engines' bit-identity holds there). ``SNNSIM_CHANNELS_LAST=0`` in the
 environment (read at each call) turns it off.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,7 +34,13 @@ def prefer_channels_last(x: torch.Tensor, module: nn.Module, training: bool) -> 
     """``x`` ``[N, C, H, W]`` in channels-last format where ``module`` is a conv, average pooling
     or batch norm, ``training`` (autograd on, weights needing gradients), ``x`` is float on the CPU
     and the path is enabled; else ``x`` unchanged. The values are the same; only the strides change."""
-    if (not training or x.dim() != 4 or not x.is_floating_point() or x.device.type != "cpu"
-            or not isinstance(module, CHANNELS_LAST_OPS) or not channels_last_enabled()):
+    if (
+        not training
+        or x.dim() != 4
+        or not x.is_floating_point()
+        or x.device.type != "cpu"
+        or not isinstance(module, CHANNELS_LAST_OPS)
+        or not channels_last_enabled()
+    ):
         return x
     return x.contiguous(memory_format=torch.channels_last)

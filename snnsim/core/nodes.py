@@ -5,6 +5,7 @@ them to a ``bindsnet.network.Network`` and run it with ``Network.run`` (one
 ``forward`` call per step), or hand the same network to the fast engine, which calls
 ``multi_step`` once per layer for all time steps.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Optional, Sequence
@@ -94,10 +95,17 @@ class SpikingNodes(Nodes):
             shape = [int(d) for d in shape]
         super().__init__(n=n, shape=shape, traces=traces, **kwargs)
         shape_ = tuple(self.shape)
-        self.params = check_params(NeuronParams(
-            neuron_param("thresh", thresh, shape_), neuron_param("leak", leak, shape_), reset,
-            neuron_param("v_reset", v_reset, shape_), int(refrac), bool(spiking),
-            None if syn_leak is None else neuron_param("syn_leak", syn_leak, shape_)))
+        self.params = check_params(
+            NeuronParams(
+                neuron_param("thresh", thresh, shape_),
+                neuron_param("leak", leak, shape_),
+                reset,
+                neuron_param("v_reset", v_reset, shape_),
+                int(refrac),
+                bool(spiking),
+                None if syn_leak is None else neuron_param("syn_leak", syn_leak, shape_),
+            )
+        )
         self.register_buffer("v", torch.FloatTensor())
         self.i: Optional[torch.Tensor] = None  # synaptic current [B, *shape] (syn_leak set)
         self.refrac_count: Optional[torch.Tensor] = None
@@ -173,8 +181,10 @@ class SpikingNodes(Nodes):
         if p.syn_leak is not None:
             return "has a synaptic current, state that segments do not carry"
         if p.spiking and not self.surrogate.temporal:
-            return (f"has the surrogate {type(self.surrogate).__name__}, which reads whole spike trains (its "
-                    "derivative at a step depends on all T steps); segmented BPTT needs per-step surrogates")
+            return (
+                f"has the surrogate {type(self.surrogate).__name__}, which reads whole spike trains (its "
+                "derivative at a step depends on all T steps); segmented BPTT needs per-step surrogates"
+            )
         return None
 
     def segment_run(
@@ -250,8 +260,12 @@ class Integrator(SpikingNodes):
         super().__init__(n=n, shape=shape, leak=leak, reset="none", spiking=False, **kwargs)
 
     def config(self) -> dict[str, Any]:
-        return {"type": self.kind, "shape": list(self.shape), "leak": param_json(self.params.leak),
-                "v_reset": param_json(self.params.v_reset)}
+        return {
+            "type": self.kind,
+            "shape": list(self.shape),
+            "leak": param_json(self.params.leak),
+            "v_reset": param_json(self.params.v_reset),
+        }
 
 
 class CubaLIFNeurons(SpikingNodes):
@@ -261,8 +275,15 @@ class CubaLIFNeurons(SpikingNodes):
 
     kind = "cuba_lif"
 
-    def __init__(self, n: Optional[int] = None, shape: Optional[Sequence[int]] = None, *,
-                 syn_leak: Any = 0.9, leak: Any = 0.9, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        n: Optional[int] = None,
+        shape: Optional[Sequence[int]] = None,
+        *,
+        syn_leak: Any = 0.9,
+        leak: Any = 0.9,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(n=n, shape=shape, leak=leak, syn_leak=syn_leak, **kwargs)
 
     def config(self) -> dict[str, Any]:
@@ -274,8 +295,15 @@ class CubaLI(Integrator):
 
     kind = "cuba_li"
 
-    def __init__(self, n: Optional[int] = None, shape: Optional[Sequence[int]] = None, *,
-                 syn_leak: Any = 0.9, leak: Any = 0.9, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        n: Optional[int] = None,
+        shape: Optional[Sequence[int]] = None,
+        *,
+        syn_leak: Any = 0.9,
+        leak: Any = 0.9,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(n=n, shape=shape, leak=leak, syn_leak=syn_leak, **kwargs)
 
     def config(self) -> dict[str, Any]:
@@ -312,8 +340,7 @@ def register_node(kind: str, cls: type, params: dict[str, dict[str, Any]], *, re
     another class is refused unless ``replace=True`` (as :func:`snnsim.core.ops.register_op`).
     """
     if kind in NODE_TYPES.keys() and NODE_TYPES[kind] is not cls and not replace:
-        raise ValueError(f"node type {kind!r} is already registered to {NODE_TYPES[kind].__name__}; "
-                         "pass replace=True")
+        raise ValueError(f"node type {kind!r} is already registered to {NODE_TYPES[kind].__name__}; pass replace=True")
     NODE_TYPES[kind] = cls
     NODE_PARAMS[kind] = dict(params)
 
@@ -329,15 +356,20 @@ def per_neuron_schema(number: dict[str, Any], depth: int = 4) -> dict[str, Any]:
 SPIKING_PARAMS = {
     "thresh": per_neuron_schema(schema.number(exclusive_minimum=0)),
     "leak": per_neuron_schema(schema.number(exclusive_minimum=0, maximum=1)),
-    "reset": schema.one_of(RESETS), "v_reset": per_neuron_schema(schema.number()), "refrac": schema.integer(0),
+    "reset": schema.one_of(RESETS),
+    "v_reset": per_neuron_schema(schema.number()),
+    "refrac": schema.integer(0),
 }
 register_node("input", Input, {})
 register_node("if", IFNeurons, {**SPIKING_PARAMS, "leak": {"const": 1.0}})
 register_node("lif", LIFNeurons, SPIKING_PARAMS)
 register_node("integrator", Integrator, {"leak": SPIKING_PARAMS["leak"], "v_reset": SPIKING_PARAMS["v_reset"]})
 register_node("cuba_lif", CubaLIFNeurons, {**SPIKING_PARAMS, "syn_leak": SPIKING_PARAMS["leak"]})
-register_node("cuba_li", CubaLI, {"leak": SPIKING_PARAMS["leak"], "syn_leak": SPIKING_PARAMS["leak"],
-                                  "v_reset": SPIKING_PARAMS["v_reset"]})
+register_node(
+    "cuba_li",
+    CubaLI,
+    {"leak": SPIKING_PARAMS["leak"], "syn_leak": SPIKING_PARAMS["leak"], "v_reset": SPIKING_PARAMS["v_reset"]},
+)
 register_node("threshold", ThresholdNeurons, {"thresh": SPIKING_PARAMS["thresh"]})
 
 

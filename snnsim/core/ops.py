@@ -22,6 +22,7 @@ Ops (parameters in brackets are optional):
 - ``batchnorm``: [eps=1e-5, momentum=0.1]; BatchNorm1d/2d by input rank, statistics over
   all steps and samples of a batch (``[T * B, ...]``).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -125,10 +126,11 @@ class TemporalDropout(TemporalModule):
             shape = (self.rows[0], *shape[1:])
         keep = torch.rand(shape, generator=self.generator, device=device) >= self.p
         if self.rows is not None:
-            keep = keep[self.rows[1]::self.rows[2]]
+            keep = keep[self.rows[1] :: self.rows[2]]
             if keep.shape[0] != like.shape[0]:
-                raise ValueError(f"dropout rows {self.rows} select {keep.shape[0]} samples, "
-                                 f"the input has {like.shape[0]}")
+                raise ValueError(
+                    f"dropout rows {self.rows} select {keep.shape[0]} samples, the input has {like.shape[0]}"
+                )
         return keep.to(like.device, as_float(like).dtype) / (1.0 - self.p)
 
     def step(self, x: torch.Tensor) -> torch.Tensor:
@@ -154,8 +156,9 @@ class TemporalDropout(TemporalModule):
 
 
 @contextmanager
-def dropout_masks(module: nn.Module, generator: Optional[torch.Generator], batch: int,
-                  rank: int = 0, world: int = 1) -> Iterator[None]:
+def dropout_masks(
+    module: nn.Module, generator: Optional[torch.Generator], batch: int, rank: int = 0, world: int = 1
+) -> Iterator[None]:
     """Inside the block, every :class:`TemporalDropout` in ``module`` draws the masks of
     a ``batch``-sample batch from ``generator`` and keeps rows ``rank::world`` (this
     rank's share, see :func:`snnsim.training.distributed.shard`); restored afterwards."""
@@ -212,8 +215,10 @@ def _sumpool2d(shape: Sequence[int], kernel_size: int, stride: Optional[int] = N
     """Sum over each window (NIR's SumPool2d): an AvgPool2d that divides by 1."""
     c, h, w = _need_chw("sumpool2d", shape)
     s = int(stride) if stride is not None else int(kernel_size)
-    return (nn.AvgPool2d(int(kernel_size), s, divisor_override=1),
-            [c, _conv_out(h, kernel_size, s, 0), _conv_out(w, kernel_size, s, 0)])
+    return (
+        nn.AvgPool2d(int(kernel_size), s, divisor_override=1),
+        [c, _conv_out(h, kernel_size, s, 0), _conv_out(w, kernel_size, s, 0)],
+    )
 
 
 class Scale(nn.Module):
@@ -257,8 +262,13 @@ OPS: Registry = Registry("op")
 OP_PARAMS: Registry = Registry("op")
 
 
-def register_op(name: str, builder: Callable[..., tuple[nn.Module, list[int]]],
-                params: dict[str, dict[str, Any]], *, replace: bool = False) -> None:
+def register_op(
+    name: str,
+    builder: Callable[..., tuple[nn.Module, list[int]]],
+    params: dict[str, dict[str, Any]],
+    *,
+    replace: bool = False,
+) -> None:
     """Add an op: ``builder(in_shape, **params) -> (module, out_shape)``.
 
     ``params`` declares the builder's keyword parameters (name -> JSON Schema, see
@@ -270,8 +280,9 @@ def register_op(name: str, builder: Callable[..., tuple[nn.Module, list[int]]],
         raise ValueError(f"op {name!r} is already registered to {OPS[name].__name__}; pass replace=True")
     accepted = list(inspect.signature(builder).parameters)[1:]
     if sorted(accepted) != sorted(params):
-        raise ValueError(f"op {name!r}: declared parameters {sorted(params)} differ from the "
-                         f"builder's {sorted(accepted)}")
+        raise ValueError(
+            f"op {name!r}: declared parameters {sorted(params)} differ from the builder's {sorted(accepted)}"
+        )
     OPS[name] = builder
     OP_PARAMS[name] = dict(params)
 
@@ -284,17 +295,28 @@ def op_required(name: str) -> list[str]:
 
 _KERNEL = {"kernel_size": schema.integer(1), "stride": schema.optional(schema.integer(1))}
 register_op("linear", _linear, {"out_features": schema.integer(1), "bias": schema.boolean()})
-register_op("conv2d", _conv2d, {"out_channels": schema.integer(1), "kernel_size": schema.integer(1),
-                                "stride": schema.integer(1), "padding": schema.integer(0),
-                                "bias": schema.boolean()})
+register_op(
+    "conv2d",
+    _conv2d,
+    {
+        "out_channels": schema.integer(1),
+        "kernel_size": schema.integer(1),
+        "stride": schema.integer(1),
+        "padding": schema.integer(0),
+        "bias": schema.boolean(),
+    },
+)
 register_op("avgpool2d", _avgpool2d, _KERNEL)
 register_op("maxpool2d", _maxpool2d, _KERNEL)
 register_op("sumpool2d", _sumpool2d, _KERNEL)
 register_op("scale", _scale, {})
 register_op("flatten", _flatten, {})
 register_op("dropout", _dropout, {"p": schema.number(minimum=0, exclusive_maximum=1)})
-register_op("batchnorm", _batchnorm, {"eps": schema.number(exclusive_minimum=0),
-                                      "momentum": schema.optional(schema.number(minimum=0, maximum=1))})
+register_op(
+    "batchnorm",
+    _batchnorm,
+    {"eps": schema.number(exclusive_minimum=0), "momentum": schema.optional(schema.number(minimum=0, maximum=1))},
+)
 
 
 def build_ops(ops: Sequence[dict[str, Any]], in_shape: Sequence[int]) -> tuple[list[nn.Module], list[int]]:

@@ -12,6 +12,7 @@ names from :mod:`snnsim.plugins`.
 Iterating a registry shows what is registered so far; :meth:`Registry.known` lists every
 name, and :meth:`Registry.all` loads every provider first.
 """
+
 from __future__ import annotations
 
 import importlib

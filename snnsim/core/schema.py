@@ -13,6 +13,7 @@ with the path of the offending field, e.g.
 (:func:`number`, :func:`integer`, ...) write the parameter declarations of node types and
 ops (:func:`snnsim.core.nodes.register_node`, :func:`snnsim.core.ops.register_op`).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -56,18 +57,25 @@ def _finite(_validator: Any, wanted: bool, value: Any, _schema: Schema) -> Itera
 _CHECKER = Draft202012Validator.TYPE_CHECKER.redefine_many(
     {"array": _is_array, "number": _is_number, "integer": _is_integer}
 )
-Validator = jsonschema.validators.extend(
-    Draft202012Validator, validators={"finite": _finite}, type_checker=_CHECKER
-)
+Validator = jsonschema.validators.extend(Draft202012Validator, validators={"finite": _finite}, type_checker=_CHECKER)
 
 
 # --------------------------------------------------------------------------- fragments
-def number(*, minimum: Optional[float] = None, exclusive_minimum: Optional[float] = None,
-           maximum: Optional[float] = None, exclusive_maximum: Optional[float] = None) -> Schema:
+def number(
+    *,
+    minimum: Optional[float] = None,
+    exclusive_minimum: Optional[float] = None,
+    maximum: Optional[float] = None,
+    exclusive_maximum: Optional[float] = None,
+) -> Schema:
     """A finite number, optionally bounded."""
     out: Schema = {"type": "number", "finite": True}
-    for key, val in (("minimum", minimum), ("exclusiveMinimum", exclusive_minimum),
-                     ("maximum", maximum), ("exclusiveMaximum", exclusive_maximum)):
+    for key, val in (
+        ("minimum", minimum),
+        ("exclusiveMinimum", exclusive_minimum),
+        ("maximum", maximum),
+        ("exclusiveMaximum", exclusive_maximum),
+    ):
         if val is not None:
             out[key] = val
     return out
@@ -98,8 +106,7 @@ def shape() -> Schema:
 
 def closed_object(properties: dict[str, Schema], required: Sequence[str] = ()) -> Schema:
     """An object with exactly these keys allowed."""
-    return {"type": "object", "properties": dict(properties), "required": list(required),
-            "additionalProperties": False}
+    return {"type": "object", "properties": dict(properties), "required": list(required), "additionalProperties": False}
 
 
 # --------------------------------------------------------------------------- messages

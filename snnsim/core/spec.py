@@ -26,6 +26,7 @@ may be left out when a connection into it determines it. Layers are simulated in
 order listed; a connection to the layer itself or to an earlier layer delivers the previous
 step's spikes (recurrent). ``network_spec(net)`` gives the spec back.
 """
+
 from __future__ import annotations
 
 import copy
@@ -50,26 +51,50 @@ def _fail(msg: str) -> None:
 
 
 _ENDPOINT = {"type": "string", "minLength": 1}
-_TOP = schema.closed_object({
-    "dt": schema.number(exclusive_minimum=0),
-    "layers": {"type": "array", "minItems": 1, "items": {
-        "type": "object", "required": ["name", "type"],
-        "properties": {"name": {"type": "string", "minLength": 1}, "type": {"type": "string"}}}},
-    "model": stock_spec.MODEL_SCHEMA,
-    "connections": {"type": "array", "items": {
-        "type": "object", "required": ["source", "target"],
-        "properties": {"source": _ENDPOINT, "target": _ENDPOINT,
-                       "class": schema.one_of(sorted(stock_spec.CONNECTION_SCHEMAS))}}},
-}, required=["layers"])
+_TOP = schema.closed_object(
+    {
+        "dt": schema.number(exclusive_minimum=0),
+        "layers": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["name", "type"],
+                "properties": {"name": {"type": "string", "minLength": 1}, "type": {"type": "string"}},
+            },
+        },
+        "model": stock_spec.MODEL_SCHEMA,
+        "connections": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["source", "target"],
+                "properties": {
+                    "source": _ENDPOINT,
+                    "target": _ENDPOINT,
+                    "class": schema.one_of(sorted(stock_spec.CONNECTION_SCHEMAS)),
+                },
+            },
+        },
+    },
+    required=["layers"],
+)
 #: an snnsim ModuleConnection entry (one without "class")
 _MODULE_CONNECTION = {
-    "type": "object", "required": ["source", "target", "ops"],
-    "properties": {"source": _ENDPOINT, "target": _ENDPOINT, "ops": {"type": "array", "minItems": 1},
-                   "event_driven": schema.boolean()},
-    "additionalProperties": False}
+    "type": "object",
+    "required": ["source", "target", "ops"],
+    "properties": {
+        "source": _ENDPOINT,
+        "target": _ENDPOINT,
+        "ops": {"type": "array", "minItems": 1},
+        "event_driven": schema.boolean(),
+    },
+    "additionalProperties": False,
+}
 _OP_NAME = {"type": "object", "required": ["op"], "properties": {"op": {"type": "string"}}}
-_SIZES = {"properties": {"layers": {"maxItems": schema.MAX_LAYERS},
-                         "connections": {"maxItems": schema.MAX_CONNECTIONS}}}  # cheap: checked first
+_SIZES = {
+    "properties": {"layers": {"maxItems": schema.MAX_LAYERS}, "connections": {"maxItems": schema.MAX_CONNECTIONS}}
+}  # cheap: checked first
 
 
 def validate_spec(spec: Any) -> None:
@@ -158,12 +183,17 @@ STATE_BYTES_PER_NEURON = 9
 def _check_memory(conns: list[dict[str, Any]], shapes: dict[str, list[int]]) -> None:
     """Refuse (UserError) a network whose weights (measured by building the ops on torch's
     meta device) and one sample's neuron state exceed the memory limit."""
-    weights = sum(stock_spec.connection_bytes(c, math.prod(shapes[c["source"]]), math.prod(shapes[c["target"]]))
-                  if "class" in c else module_bytes(lambda c=c: build_ops(c["ops"], shapes[c["source"]])[0])
-                  for c in conns)
+    weights = sum(
+        stock_spec.connection_bytes(c, math.prod(shapes[c["source"]]), math.prod(shapes[c["target"]]))
+        if "class" in c
+        else module_bytes(lambda c=c: build_ops(c["ops"], shapes[c["source"]])[0])
+        for c in conns
+    )
     n_neurons = sum(math.prod(s) for s in shapes.values())
-    check_allocation(weights + STATE_BYTES_PER_NEURON * n_neurons,
-                     f"the network ({len(conns)} connections, {n_neurons} neurons: weights and state)")
+    check_allocation(
+        weights + STATE_BYTES_PER_NEURON * n_neurons,
+        f"the network ({len(conns)} connections, {n_neurons} neurons: weights and state)",
+    )
 
 
 def _infer_shape(name: str, incoming: list[dict[str, Any]], shapes: dict[str, list[int]]) -> list[int]:
@@ -192,8 +222,9 @@ def network_spec(net: Network) -> dict[str, Any]:
             try:
                 cfg = node_config(layer)
             except TypeError as err:
-                raise UserTypeError(f"layer {name!r}: {err}; save its weights yourself and rebuild it in code") \
-                    from None
+                raise UserTypeError(
+                    f"layer {name!r}: {err}; save its weights yourself and rebuild it in code"
+                ) from None
         layers.append({"name": name, **cfg})
     conns = []
     for (src, tgt), conn in net.connections.items():

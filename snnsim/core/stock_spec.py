@@ -20,6 +20,7 @@ features, ``Dales_rule``, per-synapse ``wmin``/``wmax``/``nu``) is refused with 
 Runtime state (potentials, traces, eligibilities) is not saved: a loaded network starts
 reset, as a new one does.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -40,55 +41,115 @@ from snnsim.errors import UserError, UserTypeError
 PREFIX = "bindsnet."
 STOCK_NODE_CLASSES = (IFNodes, LIFNodes, AdaptiveLIFNodes, DiehlAndCookNodes)
 _NUM = per_neuron_schema(schema.number())
-_TRACE = {"traces": schema.boolean(), "traces_additive": schema.boolean(), "tc_trace": _NUM,
-          "trace_scale": _NUM, "sum_input": schema.boolean()}
+_TRACE = {
+    "traces": schema.boolean(),
+    "traces_additive": schema.boolean(),
+    "tc_trace": _NUM,
+    "trace_scale": _NUM,
+    "sum_input": schema.boolean(),
+}
 _IF = {**_TRACE, "thresh": _NUM, "reset": _NUM, "refrac": _NUM, "lbound": schema.optional(schema.number())}
 _LIF = {**_IF, "rest": _NUM, "tc_decay": _NUM}
 _ADAPTIVE = {**_LIF, "theta_plus": _NUM, "tc_theta_decay": _NUM}
 #: JSON parameters of each stock node class (constructor arguments besides n/shape)
 STOCK_NODE_PARAMS: dict[type, dict[str, Any]] = {
-    IFNodes: _IF, LIFNodes: _LIF, AdaptiveLIFNodes: _ADAPTIVE,
+    IFNodes: _IF,
+    LIFNodes: _LIF,
+    AdaptiveLIFNodes: _ADAPTIVE,
     DiehlAndCookNodes: {**_ADAPTIVE, "one_spike": schema.boolean()},
 }
 #: the trace options of a stock ``Input`` (spec type ``input``)
 INPUT_PARAMS = _TRACE
-_TRACE_DEFAULTS = {"traces": False, "traces_additive": False, "tc_trace": 20.0, "trace_scale": 1.0,
-                   "sum_input": False}
+_TRACE_DEFAULTS = {"traces": False, "traces_additive": False, "tc_trace": 20.0, "trace_scale": 1.0, "sum_input": False}
 register_node("input", Input, INPUT_PARAMS)
 for _cls, _params in STOCK_NODE_PARAMS.items():
     register_node(PREFIX + _cls.__name__, _cls, _params)
 
 #: learning rules of a stock ``Connection`` and of a ``Weight`` feature, by class name
-CONNECTION_RULES = {c.__name__: c for c in (stock_rules.NoOp, stock_rules.PostPre, stock_rules.WeightDependentPostPre,
-                                            stock_rules.Hebbian, stock_rules.MSTDP, stock_rules.MSTDPET)}
-FEATURE_RULES = {c.__name__: c for c in (MCC_learning.NoOp, MCC_learning.PostPre, MCC_learning.Hebbian,
-                                         MCC_learning.DiehlAndCook, MCC_learning.MSTDP, MCC_learning.MSTDPET)}
+CONNECTION_RULES = {
+    c.__name__: c
+    for c in (
+        stock_rules.NoOp,
+        stock_rules.PostPre,
+        stock_rules.WeightDependentPostPre,
+        stock_rules.Hebbian,
+        stock_rules.MSTDP,
+        stock_rules.MSTDPET,
+    )
+}
+FEATURE_RULES = {
+    c.__name__: c
+    for c in (
+        MCC_learning.NoOp,
+        MCC_learning.PostPre,
+        MCC_learning.Hebbian,
+        MCC_learning.DiehlAndCook,
+        MCC_learning.MSTDP,
+        MCC_learning.MSTDPET,
+    )
+}
 #: the rules' own parameters (besides nu, reduction, decay), read back from the rule object
-_RULE_EXTRA = {"MSTDP": ("tc_plus", "tc_minus", "zero_lag"),
-               "MSTDPET": ("tc_plus", "tc_minus", "tc_e_trace", "zero_lag")}
+_RULE_EXTRA = {
+    "MSTDP": ("tc_plus", "tc_minus", "zero_lag"),
+    "MSTDPET": ("tc_plus", "tc_minus", "tc_e_trace", "zero_lag"),
+}
 REDUCTIONS = {"squeeze": torch.squeeze, "sum": torch.sum, "mean": torch.mean}
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
-_RULE = schema.closed_object({
-    "type": {"type": "string"}, "nu": {"type": "array", "minItems": 2, "maxItems": 2, "items": schema.number()},
-    "reduction": schema.one_of(sorted(REDUCTIONS)), "decay": schema.number(minimum=0),
-    "params": {"type": "object"}}, required=["type"])
+_RULE = schema.closed_object(
+    {
+        "type": {"type": "string"},
+        "nu": {"type": "array", "minItems": 2, "maxItems": 2, "items": schema.number()},
+        "reduction": schema.one_of(sorted(REDUCTIONS)),
+        "decay": schema.number(minimum=0),
+        "params": {"type": "object"},
+    },
+    required=["type"],
+)
 _BOUND = schema.optional(schema.number())
-CONNECTION_SCHEMA = schema.closed_object({
-    "source": {}, "target": {}, "class": {"const": PREFIX + "Connection"}, "bias": schema.boolean(),
-    "wmin": _BOUND, "wmax": _BOUND, "norm": schema.optional(schema.number()), "weight_decay": schema.number(),
-    "dtype": schema.one_of(sorted(DTYPES)), "rule": _RULE}, required=["source", "target", "class"])
-_FEATURE = schema.closed_object({
-    "feature": {"const": "Weight"}, "name": {"type": "string", "minLength": 1}, "range": {
-        "type": "array", "minItems": 2, "maxItems": 2, "items": _BOUND},
-    "norm": schema.optional(schema.number()), "norm_frequency": schema.one_of(["sample", "time step"]),
-    "dtype": schema.one_of(sorted(DTYPES)), "rule": _RULE}, required=["feature", "name"])
-MULTICOMPARTMENT_SCHEMA = schema.closed_object({
-    "source": {}, "target": {}, "class": {"const": PREFIX + "MulticompartmentConnection"},
-    "features": {"type": "array", "items": _FEATURE}, "manual_update": schema.boolean(),
-    "traces": schema.boolean(), "sparse_compute": schema.boolean()}, required=["source", "target", "class", "features"])
-CONNECTION_SCHEMAS = {PREFIX + "Connection": CONNECTION_SCHEMA,
-                      PREFIX + "MulticompartmentConnection": MULTICOMPARTMENT_SCHEMA}
+CONNECTION_SCHEMA = schema.closed_object(
+    {
+        "source": {},
+        "target": {},
+        "class": {"const": PREFIX + "Connection"},
+        "bias": schema.boolean(),
+        "wmin": _BOUND,
+        "wmax": _BOUND,
+        "norm": schema.optional(schema.number()),
+        "weight_decay": schema.number(),
+        "dtype": schema.one_of(sorted(DTYPES)),
+        "rule": _RULE,
+    },
+    required=["source", "target", "class"],
+)
+_FEATURE = schema.closed_object(
+    {
+        "feature": {"const": "Weight"},
+        "name": {"type": "string", "minLength": 1},
+        "range": {"type": "array", "minItems": 2, "maxItems": 2, "items": _BOUND},
+        "norm": schema.optional(schema.number()),
+        "norm_frequency": schema.one_of(["sample", "time step"]),
+        "dtype": schema.one_of(sorted(DTYPES)),
+        "rule": _RULE,
+    },
+    required=["feature", "name"],
+)
+MULTICOMPARTMENT_SCHEMA = schema.closed_object(
+    {
+        "source": {},
+        "target": {},
+        "class": {"const": PREFIX + "MulticompartmentConnection"},
+        "features": {"type": "array", "items": _FEATURE},
+        "manual_update": schema.boolean(),
+        "traces": schema.boolean(),
+        "sparse_compute": schema.boolean(),
+    },
+    required=["source", "target", "class", "features"],
+)
+CONNECTION_SCHEMAS = {
+    PREFIX + "Connection": CONNECTION_SCHEMA,
+    PREFIX + "MulticompartmentConnection": MULTICOMPARTMENT_SCHEMA,
+}
 
 
 # --------------------------------------------------------------------------- values
@@ -121,12 +182,17 @@ def is_stock_node(layer: Nodes) -> bool:
 
 def describe_layer(layer: Nodes) -> dict[str, Any]:
     """Spec entry (without ``name``) of a stock node group or ``Input``."""
-    cfg: dict[str, Any] = {"type": "input" if type(layer) is Input else PREFIX + type(layer).__name__,
-                           "shape": [int(d) for d in layer.shape]}
-    trace = {"traces": bool(layer.traces), "traces_additive": bool(layer.traces_additive),
-             "tc_trace": _json(getattr(layer, "tc_trace", 20.0)),
-             "trace_scale": _json(getattr(layer, "trace_scale", 1.0)),
-             "sum_input": bool(layer.sum_input)}
+    cfg: dict[str, Any] = {
+        "type": "input" if type(layer) is Input else PREFIX + type(layer).__name__,
+        "shape": [int(d) for d in layer.shape],
+    }
+    trace = {
+        "traces": bool(layer.traces),
+        "traces_additive": bool(layer.traces_additive),
+        "tc_trace": _json(getattr(layer, "tc_trace", 20.0)),
+        "trace_scale": _json(getattr(layer, "trace_scale", 1.0)),
+        "sum_input": bool(layer.sum_input),
+    }
     if type(layer) is Input:
         return {**cfg, **{k: v for k, v in trace.items() if v != _TRACE_DEFAULTS[k]}}
     for key in STOCK_NODE_PARAMS[type(layer)]:
@@ -148,8 +214,9 @@ def build_layer(cls: type, shape: list[int], params: dict[str, Any]) -> Nodes:
     stock = cls in STOCK_NODE_CLASSES
     for key, value in params.items():
         if stock and isinstance(value, list) and list(torch.tensor(value).shape) != list(shape):
-            raise UserError(f"per-neuron {key} has shape {list(torch.tensor(value).shape)}, the layer's shape is "
-                            f"{list(shape)}")
+            raise UserError(
+                f"per-neuron {key} has shape {list(torch.tensor(value).shape)}, the layer's shape is {list(shape)}"
+            )
     return cls(shape=list(shape), **params)
 
 
@@ -158,20 +225,27 @@ def _reduction_name(fn: Any, where: str) -> str:
     for name, f in REDUCTIONS.items():
         if fn is f:
             return name
-    raise UserError(f"{where}: reduction {getattr(fn, '__name__', fn)!r} cannot be saved "
-                    f"(supported: {', '.join(REDUCTIONS)}, i.e. torch.squeeze, torch.sum, torch.mean)")
+    raise UserError(
+        f"{where}: reduction {getattr(fn, '__name__', fn)!r} cannot be saved "
+        f"(supported: {', '.join(REDUCTIONS)}, i.e. torch.squeeze, torch.sum, torch.mean)"
+    )
 
 
 def _describe_rule(rule: Any, known: dict[str, type], where: str, decay: Optional[float] = None) -> dict[str, Any]:
     name = type(rule).__name__
     if known.get(name) is not type(rule):
-        raise UserError(f"{where}: learning rule {type(rule).__module__}.{name} cannot be saved (supported: "
-                        f"{', '.join(known)}); save the weights yourself and rebuild it in code")
+        raise UserError(
+            f"{where}: learning rule {type(rule).__module__}.{name} cannot be saved (supported: "
+            f"{', '.join(known)}); save the weights yourself and rebuild it in code"
+        )
     nu = rule.nu.detach().cpu()
     if nu.numel() != 2:
         raise UserError(f"{where}: per-synapse learning rates nu (shape {list(nu.shape)}) cannot be saved yet")
-    out: dict[str, Any] = {"type": name, "nu": [float(v) for v in nu.reshape(-1)],
-                           "reduction": _reduction_name(rule.reduction, where)}
+    out: dict[str, Any] = {
+        "type": name,
+        "nu": [float(v) for v in nu.reshape(-1)],
+        "reduction": _reduction_name(rule.reduction, where),
+    }
     if decay is not None:
         out["decay"] = decay
     extra = {k: _json(getattr(rule, k)) for k in _RULE_EXTRA.get(name, ()) if hasattr(rule, k)}
@@ -182,8 +256,9 @@ def _describe_rule(rule: Any, known: dict[str, type], where: str, decay: Optiona
 
 def _rule_kwargs(rule: dict[str, Any], known: dict[str, type], where: str) -> dict[str, Any]:
     if rule["type"] not in known:
-        raise UserError(f"invalid network spec: {where}.rule.type: unknown rule {rule['type']!r}; "
-                        f"known: {sorted(known)}")
+        raise UserError(
+            f"invalid network spec: {where}.rule.type: unknown rule {rule['type']!r}; known: {sorted(known)}"
+        )
     kw = {"nu": list(rule.get("nu", [0.0, 0.0])), **dict(rule.get("params", {}))}
     if "reduction" in rule:
         kw["reduction"] = REDUCTIONS[rule["reduction"]]
@@ -201,7 +276,8 @@ def describe_connection(src: str, tgt: str, conn: Any) -> dict[str, Any]:
         return {"source": src, "target": tgt, **_describe_multi(conn, where)}
     raise UserTypeError(
         f"{where} is a {type(conn).__name__}, which cannot be saved or described as a spec; supported: snnsim "
-        "ModuleConnection, bindsnet Connection and MulticompartmentConnection (Weight features)")
+        "ModuleConnection, bindsnet Connection and MulticompartmentConnection (Weight features)"
+    )
 
 
 def _describe_dense(conn: Connection, where: str) -> dict[str, Any]:
@@ -215,11 +291,16 @@ def _describe_dense(conn: Connection, where: str) -> dict[str, Any]:
     norm = conn.norm
     if isinstance(norm, torch.Tensor) and norm.numel() != 1:
         raise UserError(f"{where}: a per-neuron norm cannot be saved yet; use one number")
-    return {"class": PREFIX + "Connection", "bias": conn.b is not None,
-            "wmin": _bound(conn.wmin, where + ".wmin"), "wmax": _bound(conn.wmax, where + ".wmax"),
-            "norm": _scalar(norm),
-            "weight_decay": float(conn.weight_decay or 0.0), "dtype": dtype,
-            "rule": _describe_rule(conn.update_rule, CONNECTION_RULES, where)}
+    return {
+        "class": PREFIX + "Connection",
+        "bias": conn.b is not None,
+        "wmin": _bound(conn.wmin, where + ".wmin"),
+        "wmax": _bound(conn.wmax, where + ".wmax"),
+        "norm": _scalar(norm),
+        "weight_decay": float(conn.weight_decay or 0.0),
+        "dtype": dtype,
+        "rule": _describe_rule(conn.update_rule, CONNECTION_RULES, where),
+    }
 
 
 def _describe_multi(conn: MulticompartmentConnection, where: str) -> dict[str, Any]:
@@ -246,13 +327,24 @@ def _describe_multi(conn: MulticompartmentConnection, where: str) -> dict[str, A
         dtype = next((k for k, v in DTYPES.items() if v == f.value.dtype), None)
         if dtype is None:
             raise UserError(f"{fw}: values of dtype {f.value.dtype} cannot be saved")
-        features.append({"feature": "Weight", "name": f.name,
-                         "range": bounds,
-                         "norm": _scalar(norm),
-                         "norm_frequency": f.norm_frequency, "dtype": dtype, "rule": desc})
-    return {"class": PREFIX + "MulticompartmentConnection", "features": features,
-            "manual_update": bool(conn.manual_update), "traces": bool(conn.traces),
-            "sparse_compute": bool(conn.sparse_compute)}
+        features.append(
+            {
+                "feature": "Weight",
+                "name": f.name,
+                "range": bounds,
+                "norm": _scalar(norm),
+                "norm_frequency": f.norm_frequency,
+                "dtype": dtype,
+                "rule": desc,
+            }
+        )
+    return {
+        "class": PREFIX + "MulticompartmentConnection",
+        "features": features,
+        "manual_update": bool(conn.manual_update),
+        "traces": bool(conn.traces),
+        "sparse_compute": bool(conn.sparse_compute),
+    }
 
 
 def validate_connection(conn: dict[str, Any], where: str, context: str) -> None:
@@ -282,11 +374,19 @@ def build_connection(net: Network, c: dict[str, Any], where: str) -> Any:
             rule = c.get("rule", {"type": "NoOp"})
             dtype = DTYPES[c.get("dtype", "float32")]
             kw = _rule_kwargs(rule, CONNECTION_RULES, where)
-            return Connection(src, tgt, w=None, w_dtype=dtype,
-                              b=torch.zeros(tgt.n) if c.get("bias") else None,
-                              wmin=_num(c.get("wmin"), -inf), wmax=_num(c.get("wmax"), inf), norm=c.get("norm"),
-                              weight_decay=float(c.get("weight_decay", 0.0)),
-                              update_rule=CONNECTION_RULES[rule["type"]], **kw)
+            return Connection(
+                src,
+                tgt,
+                w=None,
+                w_dtype=dtype,
+                b=torch.zeros(tgt.n) if c.get("bias") else None,
+                wmin=_num(c.get("wmin"), -inf),
+                wmax=_num(c.get("wmax"), inf),
+                norm=c.get("norm"),
+                weight_decay=float(c.get("weight_decay", 0.0)),
+                update_rule=CONNECTION_RULES[rule["type"]],
+                **kw,
+            )
         pipeline = []
         for k, f in enumerate(c["features"]):
             rule = f.get("rule", {"type": "NoOp"})
@@ -295,15 +395,33 @@ def build_connection(net: Network, c: dict[str, Any], where: str) -> Any:
             dtype = DTYPES[f.get("dtype", "float32")]
             value = None  # BindsNET's draw, uniform in [0, 1] (float32)
             if dtype != torch.float32:
-                value = torch.zeros(src.n, tgt.n, dtype=dtype).clamp(lo, hi) if (lo, hi) != (None, None) \
+                value = (
+                    torch.zeros(src.n, tgt.n, dtype=dtype).clamp(lo, hi)
+                    if (lo, hi) != (None, None)
                     else torch.zeros(src.n, tgt.n, dtype=dtype)
-            pipeline.append(Weight(f["name"], value, value_dtype=dtype, range=[_num(lo, -inf), _num(hi, inf)],
-                                   norm=f.get("norm"), norm_frequency=f.get("norm_frequency", "sample"),
-                                   learning_rule=FEATURE_RULES[rule["type"]],
-                                   decay=float(rule.get("decay", 0.0)), **kw))
-        return MulticompartmentConnection(src, tgt, device=src.s.device, pipeline=pipeline,
-                                          manual_update=c.get("manual_update", False), traces=c.get("traces", False),
-                                          sparse_compute=c.get("sparse_compute", False))
+                )
+            pipeline.append(
+                Weight(
+                    f["name"],
+                    value,
+                    value_dtype=dtype,
+                    range=[_num(lo, -inf), _num(hi, inf)],
+                    norm=f.get("norm"),
+                    norm_frequency=f.get("norm_frequency", "sample"),
+                    learning_rule=FEATURE_RULES[rule["type"]],
+                    decay=float(rule.get("decay", 0.0)),
+                    **kw,
+                )
+            )
+        return MulticompartmentConnection(
+            src,
+            tgt,
+            device=src.s.device,
+            pipeline=pipeline,
+            manual_update=c.get("manual_update", False),
+            traces=c.get("traces", False),
+            sparse_compute=c.get("sparse_compute", False),
+        )
     except (AssertionError, TypeError, ValueError, RuntimeError) as err:
         why = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise UserError(f"invalid network spec: {where}: bindsnet refused it: {why}") from None
@@ -368,8 +486,9 @@ def load_stock_state(network: Network, state: dict[str, Any], path: Any) -> set[
 MODELS: dict[str, tuple[type, tuple[str, ...]]] = {
     "bindsnet.models.DiehlAndCook2015": (DiehlAndCook2015, ("n_inpt", "inpt_shape", "n_neurons", "exc", "inh")),
 }
-MODEL_SCHEMA = schema.closed_object({"class": schema.one_of(sorted(MODELS)), "attributes": {"type": "object"}},
-                                    required=["class"])
+MODEL_SCHEMA = schema.closed_object(
+    {"class": schema.one_of(sorted(MODELS)), "attributes": {"type": "object"}}, required=["class"]
+)
 
 
 def describe_model(net: Network) -> Optional[dict[str, Any]]:

@@ -15,6 +15,7 @@ of the pre-reset potential ``h`` from threshold) to a derivative.
   (the leak is treated as identity), so each step's input gets the same
   rate-based derivative.
 """
+
 from __future__ import annotations
 
 import math

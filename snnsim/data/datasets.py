@@ -16,6 +16,7 @@ Datasets (see :data:`DATASETS`):
   snnsim itself after checking each file's official md5 (a file that does not match is
   never unpickled); torchvision is only used to download them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -77,10 +78,15 @@ _CIFAR_MD5: dict[str, str] = {
 }
 #: The only globals an official batch refers to: numpy array reconstruction (numpy 1 and 2
 #: module names) and the ``bytes`` re-encoding of protocol-2 pickles.
-_CIFAR_GLOBALS = frozenset({
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-})
+_CIFAR_GLOBALS = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+)
 
 
 # --------------------------------------------------------------------------- splits
@@ -99,17 +105,14 @@ class Split:
     def __post_init__(self) -> None:
         if not isinstance(self.x, torch.Tensor) or not isinstance(self.y, torch.Tensor):
             raise UserTypeError(
-                f"Split expects torch tensors for x and y, got {type(self.x).__name__} "
-                f"and {type(self.y).__name__}"
+                f"Split expects torch tensors for x and y, got {type(self.x).__name__} and {type(self.y).__name__}"
             )
         if self.x.dim() != 4:
             raise UserError(f"Split.x must be [N, C, H, W], got shape {tuple(self.x.shape)}")
         if self.y.dim() != 1:
             raise UserError(f"Split.y must be [N], got shape {tuple(self.y.shape)}")
         if self.x.shape[0] != self.y.shape[0]:
-            raise UserError(
-                f"Split.x has {self.x.shape[0]} samples but Split.y has {self.y.shape[0]} labels"
-            )
+            raise UserError(f"Split.x has {self.x.shape[0]} samples but Split.y has {self.y.shape[0]} labels")
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -184,9 +187,7 @@ def _resize(x: torch.Tensor, size: int | None, chunk: int = 8192) -> torch.Tenso
         return x.contiguous()
     out = torch.empty((x.shape[0], x.shape[1], size, size), dtype=torch.float32)
     for start in range(0, x.shape[0], chunk):
-        part = F.interpolate(
-            x[start : start + chunk], size=(size, size), mode="bilinear", align_corners=False
-        )
+        part = F.interpolate(x[start : start + chunk], size=(size, size), mode="bilinear", align_corners=False)
         out[start : start + chunk] = part.clamp_(0.0, 1.0)
     return out
 
@@ -194,10 +195,7 @@ def _resize(x: torch.Tensor, size: int | None, chunk: int = 8192) -> torch.Tenso
 def _labels(y: torch.Tensor | np.ndarray, num_classes: int, source: object) -> torch.Tensor:
     t = torch.as_tensor(np.asarray(y)).to(torch.int64).reshape(-1).contiguous()
     if t.numel() and (int(t.min()) < 0 or int(t.max()) >= num_classes):
-        raise UserError(
-            f"{source}: labels must lie in [0, {num_classes}), found "
-            f"[{int(t.min())}, {int(t.max())}]"
-        )
+        raise UserError(f"{source}: labels must lie in [0, {num_classes}), found [{int(t.min())}, {int(t.max())}]")
     return t
 
 
@@ -231,9 +229,7 @@ def _load_digits(image_size: int | None, limit: int | None) -> Dataset:
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(DIGITS_SPLIT_SEED))
     tr, te = perm[: n - DIGITS_TEST_SIZE], perm[n - DIGITS_TEST_SIZE :]
     size = 28 if image_size is None else image_size
-    return _make_dataset(
-        "digits", (images[tr], labels[tr]), (images[te], labels[te]), 10, 16.0, size, limit
-    )
+    return _make_dataset("digits", (images[tr], labels[tr]), (images[te], labels[te]), 10, 16.0, size, limit)
 
 
 # --------------------------------------------------------------------------- mnist10k
@@ -263,9 +259,7 @@ def _mnist10k_missing(where: str) -> FileNotFoundError:
     )
 
 
-def _load_mnist10k(
-    data_dir: str | Path | None, image_size: int | None, limit: int | None
-) -> Dataset:
+def _load_mnist10k(data_dir: str | Path | None, image_size: int | None, limit: int | None) -> Dataset:
     """MNIST's 10k test set split with a seeded randperm of N into round(0.8 N) / rest.
 
     For the real 10,000-image file this is exactly 8,000 train / 2,000 test; smaller
@@ -293,18 +287,12 @@ def _load_mnist10k(
     images = read_idx(image_path)
     labels = read_idx(label_path)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise UserError(
-            f"{image_path}: expected uint8 images [N, H, W], got {images.dtype} {images.shape}"
-        )
+        raise UserError(f"{image_path}: expected uint8 images [N, H, W], got {images.dtype} {images.shape}")
     if labels.ndim != 1 or labels.dtype != np.uint8:
-        raise UserError(
-            f"{label_path}: expected uint8 labels [N], got {labels.dtype} {labels.shape}"
-        )
+        raise UserError(f"{label_path}: expected uint8 labels [N], got {labels.dtype} {labels.shape}")
     n = images.shape[0]
     if labels.shape[0] != n:
-        raise UserError(
-            f"{image_path} has {n} images but {label_path} has {labels.shape[0]} labels"
-        )
+        raise UserError(f"{image_path} has {n} images but {label_path} has {labels.shape[0]} labels")
     if n < 2:
         raise UserError(f"{image_path}: need at least 2 images to split, got {n}")
     y = _labels(labels, 10, label_path)
@@ -322,13 +310,10 @@ def default_data_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "snnsim" / "data"
 
 
-def _not_found(
-    name: str, root: Path, expected: str, exc: BaseException | None, download: bool
-) -> FileNotFoundError:
+def _not_found(name: str, root: Path, expected: str, exc: BaseException | None, download: bool) -> FileNotFoundError:
     detail = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
     how = (
-        "The download failed (no internet?); retry online with download=True (--download on "
-        "the CLI)"
+        "The download failed (no internet?); retry online with download=True (--download on the CLI)"
         if download
         else "Pass download=True (--download on the CLI) to fetch it when online"
     )
@@ -385,8 +370,10 @@ def _check_cifar_md5(path: Path) -> None:
     expected = _CIFAR_MD5[path.name]
     got = _md5(path)
     if got != expected:
-        raise UserError(f"{path} does not match the official CIFAR-10 checksum (md5 {got}, expected "
-                        f"{expected}); refusing to unpickle it: delete it and download the dataset again")
+        raise UserError(
+            f"{path} does not match the official CIFAR-10 checksum (md5 {got}, expected "
+            f"{expected}); refusing to unpickle it: delete it and download the dataset again"
+        )
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -400,9 +387,7 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"{path}: expected a pickled dict, got {type(entry).__name__}")
     entry = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
     if "data" not in entry or "labels" not in entry:
-        raise UserError(
-            f"{path}: CIFAR-10 batch needs 'data' and 'labels' keys, has {sorted(map(str, entry))}"
-        )
+        raise UserError(f"{path}: CIFAR-10 batch needs 'data' and 'labels' keys, has {sorted(map(str, entry))}")
     data = np.asarray(entry["data"])
     labels = np.asarray(entry["labels"]).reshape(-1)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:

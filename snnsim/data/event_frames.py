@@ -8,6 +8,7 @@ not ``N x T x sensor`` frames. A batch is ``(frames [B, T, *sensor] bool, labels
 input of a network. ``input_shape`` is the per-step sensor shape: ``(2, 34, 34)`` for N-MNIST
 (polarity, y, x), ``(700,)`` for SHD.
 """
+
 from __future__ import annotations
 
 import os
@@ -65,8 +66,14 @@ class EventFrames:
         idx = [int(i) for i in indices]
         return self.split.frames(idx, self.timesteps, self.bin_us).transpose(0, 1)
 
-    def batches(self, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None,
-                drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(frames [B, T, *sensor], y [B])`` covering the split once (as ``Split.batches``)."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise UserError(f"batch_size must be an int >= 1, got {batch_size!r}")
@@ -74,7 +81,7 @@ class EventFrames:
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             yield self.frames(idx), self.y[idx]
 
     def subset(self, n: int) -> EventFrames:
@@ -105,14 +112,22 @@ def _read_split(name: str, root: Path, train: bool, limit: int | None, use_tonic
         raise UserError(f"--dataset {name}: {exc}") from None
     labels = split.labels
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= EVENT_CLASSES[name]):
-        raise UserError(f"{name} under {root}: labels must lie in [0, {EVENT_CLASSES[name]}), found "
-                        f"[{int(labels.min())}, {int(labels.max())}]")
+        raise UserError(
+            f"{name} under {root}: labels must lie in [0, {EVENT_CLASSES[name]}), found "
+            f"[{int(labels.min())}, {int(labels.max())}]"
+        )
     return split
 
 
-def load_event_dataset(name: str, *, timesteps: int, root: str | os.PathLike[str] | None = None,
-                       bin_us: float | None = None, limit: int | None = None,
-                       use_tonic: bool = False) -> Dataset:
+def load_event_dataset(
+    name: str,
+    *,
+    timesteps: int,
+    root: str | os.PathLike[str] | None = None,
+    bin_us: float | None = None,
+    limit: int | None = None,
+    use_tonic: bool = False,
+) -> Dataset:
     """Event dataset ``name`` (``nmnist`` or ``shd``) from ``root`` with both splits binned into
     ``timesteps`` bins of ``bin_us`` microseconds (default :func:`event_bin_us`).
 
@@ -130,5 +145,10 @@ def load_event_dataset(name: str, *, timesteps: int, root: str | os.PathLike[str
     width = event_bin_us(name, timesteps, bin_us)
     where = Path(root).expanduser() if root is not None else default_event_root(name)
     train, test = (_read_split(name, where, t, limit, use_tonic) for t in (True, False))
-    return Dataset(name, EventFrames(train, timesteps, width), EventFrames(test, timesteps, width),  # type: ignore[arg-type]
-                   EVENT_CLASSES[name], train.sensor)  # type: ignore[arg-type]
+    return Dataset(
+        name,
+        EventFrames(train, timesteps, width),
+        EventFrames(test, timesteps, width),  # type: ignore[arg-type]
+        EVENT_CLASSES[name],
+        train.sensor,
+    )  # type: ignore[arg-type]

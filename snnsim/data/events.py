@@ -15,6 +15,7 @@ is installed, ``use_tonic=True`` loads through it instead (it can also download)
 Events are numpy structured arrays with ``t`` (int64, microseconds) and ``x``, ``y``, ``p``
 (N-MNIST) or ``unit`` (SHD). :meth:`EventSplit.frames` bins them into ``[T, B, *sensor]``.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -35,7 +36,7 @@ SHD_UNITS = 700
 SHD_CLASSES = 20
 NMNIST_DTYPE = np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")])
 SHD_DTYPE = np.dtype([("t", "<i8"), ("unit", "<i2")])
-_OVERFLOW_Y, _OVERFLOW_US = 240, 2 ** 13
+_OVERFLOW_Y, _OVERFLOW_US = 240, 2**13
 
 PathLike = Union[str, Path]
 
@@ -99,7 +100,7 @@ def encode_nmnist(events: np.ndarray) -> bytes:
     """The 5-byte-per-event encoding of ``events`` (fields t, x, y, p; t < 2^23 us, no
     overflow markers): the inverse of :func:`decode_nmnist`, e.g. to write test files."""
     t = events["t"].astype(np.int64)
-    if t.size and (t.min() < 0 or t.max() >= 2 ** 23):
+    if t.size and (t.min() < 0 or t.max() >= 2**23):
         raise UserError("N-MNIST timestamps must lie in [0, 2^23) microseconds")
     out = np.empty((len(events), 5), dtype=np.uint8)
     out[:, 0], out[:, 1] = events["x"], events["y"]
@@ -108,8 +109,9 @@ def encode_nmnist(events: np.ndarray) -> bytes:
     return out.tobytes()
 
 
-def load_nmnist(root: PathLike, train: bool = True, *, limit: Optional[int] = None,
-                use_tonic: bool = False) -> EventSplit:
+def load_nmnist(
+    root: PathLike, train: bool = True, *, limit: Optional[int] = None, use_tonic: bool = False
+) -> EventSplit:
     """The N-MNIST ``Train`` or ``Test`` split under ``root`` (files sorted by digit, then name;
     with ``limit``, the first ``limit`` files taken in turn from each digit, so that a small
     limit still holds every class)."""
@@ -143,8 +145,9 @@ def read_shd_h5(path: PathLike, *, limit: Optional[int] = None) -> EventSplit:
     regular_file(path, "SHD file", missing=f"SHD file not found: {path}")
     raw = path.read_bytes()
     try:
-        return _read_shd(h5py, io.BytesIO(gzip.decompress(raw)) if raw[:2] == b"\x1f\x8b" else io.BytesIO(raw),
-                         path, limit)
+        return _read_shd(
+            h5py, io.BytesIO(gzip.decompress(raw)) if raw[:2] == b"\x1f\x8b" else io.BytesIO(raw), path, limit
+        )
     except UserError:
         raise
     except (OSError, EOFError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # truncated or not HDF5
@@ -178,8 +181,7 @@ def _read_shd(h5py, src: io.BytesIO, path: Path, limit: Optional[int]) -> EventS
     return EventSplit(events, torch.from_numpy(labels[:n].astype(np.int64)), (SHD_UNITS,))
 
 
-def load_shd(root: PathLike, train: bool = True, *, limit: Optional[int] = None,
-             use_tonic: bool = False) -> EventSplit:
+def load_shd(root: PathLike, train: bool = True, *, limit: Optional[int] = None, use_tonic: bool = False) -> EventSplit:
     """The SHD train or test split from ``root/shd_{train,test}.h5[.gz]``."""
     if use_tonic:
         return _from_tonic("SHD", root, train, limit, (SHD_UNITS,))
@@ -195,8 +197,7 @@ def tonic_available() -> bool:
     return importlib.util.find_spec("tonic") is not None
 
 
-def _from_tonic(name: str, root: PathLike, train: bool, limit: Optional[int],
-                sensor: tuple[int, ...]) -> EventSplit:
+def _from_tonic(name: str, root: PathLike, train: bool, limit: Optional[int], sensor: tuple[int, ...]) -> EventSplit:
     """Load through ``tonic.datasets.<name>`` (downloads when online) into our event layout."""
     if not tonic_available():
         raise ImportError("use_tonic=True needs the tonic package (pip install tonic)")

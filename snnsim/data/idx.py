@@ -3,6 +3,7 @@
 A file is checked whole before it is used: magic number, type code, dimensions and length;
 anything else is a one-line :class:`~snnsim.errors.UserError` naming the file.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -63,8 +64,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     if len(data) != expected:
         kind = "truncated" if len(data) < expected else "has trailing bytes"
         raise UserError(
-            f"{path}: IDX file {kind}: {len(data)} bytes, expected {expected} for "
-            f"dimensions {dims} of {dtype.name}"
+            f"{path}: IDX file {kind}: {len(data)} bytes, expected {expected} for dimensions {dims} of {dtype.name}"
         )
     arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
     return arr.astype(dtype.newbyteorder("="), copy=True)
@@ -82,8 +82,7 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     code = next((c for c, dt in _IDX_DTYPES.items() if dt.newbyteorder("=") == arr.dtype), None)
     if code is None:
         raise UserTypeError(
-            f"write_idx cannot store dtype {arr.dtype}; use one of uint8, int8, int16, "
-            "int32, float32, float64"
+            f"write_idx cannot store dtype {arr.dtype}; use one of uint8, int8, int16, int32, float32, float64"
         )
     if any(d >= 2**32 for d in arr.shape):
         raise UserError(f"write_idx: dimension too large for IDX in shape {arr.shape}")

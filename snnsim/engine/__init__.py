@@ -9,6 +9,7 @@ feed-forward network has no per-layer delay; a connection to the layer itself or
 earlier layer (recurrent, lateral, backward) delivers them at step t + 1. On the same input
 the two engines give identical spikes.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,13 +53,12 @@ def _as_input_dict(network: Network, inputs: Union[torch.Tensor, dict[str, torch
     if isinstance(inputs, torch.Tensor):
         names = input_layers(network)
         if len(names) != 1:
-            raise UserError(
-                f"the network has {len(names)} input layers {names}; pass a dict layer name -> tensor"
-            )
+            raise UserError(f"the network has {len(names)} input layers {names}; pass a dict layer name -> tensor")
         inputs = {names[0]: inputs}
     if not isinstance(inputs, dict) or not inputs:
-        raise UserTypeError("inputs must be a tensor [T, B, *shape] or a non-empty dict of them, "
-                            f"got {type(inputs).__name__}")
+        raise UserTypeError(
+            f"inputs must be a tensor [T, B, *shape] or a non-empty dict of them, got {type(inputs).__name__}"
+        )
     lead = None
     for name, x in inputs.items():
         if name not in network.layers:
@@ -66,13 +66,14 @@ def _as_input_dict(network: Network, inputs: Union[torch.Tensor, dict[str, torch
         if not isinstance(x, torch.Tensor):
             raise UserTypeError(f"input for layer {name!r} must be a torch.Tensor, got {type(x).__name__}")
         if x.is_complex() or x.device.type == "meta":
-            raise UserTypeError(f"input for layer {name!r} must be a real tensor with data (bool, int or float), "
-                                f"got {x.dtype} on {x.device}")
+            raise UserTypeError(
+                f"input for layer {name!r} must be a real tensor with data (bool, int or float), "
+                f"got {x.dtype} on {x.device}"
+            )
         shape = list(network.layers[name].shape)
         if x.dim() < 3 or list(x.shape[2:]) != shape and math.prod(x.shape[2:]) != network.layers[name].n:
             raise UserError(
-                f"input for layer {name!r} must have shape [T, B, {', '.join(map(str, shape))}], "
-                f"got {list(x.shape)}"
+                f"input for layer {name!r} must have shape [T, B, {', '.join(map(str, shape))}], got {list(x.shape)}"
             )
         if x.is_floating_point() and not _all_finite(x):
             raise UserError(f"input for layer {name!r} contains NaN or inf")
@@ -173,5 +174,18 @@ def forward(
     return run_fast(network, feed, want)
 
 
-__all__ = ["ENGINES", "bptt_segments", "forward", "RECORDERS_ATTR", "Record", "simulate", "run_fast", "run_bindsnet", "check_supported",
-           "input_layers", "learning_mode", "present", "run_plastic"]
+__all__ = [
+    "ENGINES",
+    "bptt_segments",
+    "forward",
+    "RECORDERS_ATTR",
+    "Record",
+    "simulate",
+    "run_fast",
+    "run_bindsnet",
+    "check_supported",
+    "input_layers",
+    "learning_mode",
+    "present",
+    "run_plastic",
+]

@@ -5,6 +5,7 @@ meets the dense matmul on this machine (:class:`snnsim.core.density.CostModel`).
 the figures, machines and loads are in docs/benchmarks/notes.md. It lived in
 ``snnsim.core.density`` until 0.3 (the core runs no benchmarks).
 """
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """Evaluate a spiking Network on a dataset split: encode, simulate in batches, read out."""
+
 from __future__ import annotations
 
 import math
@@ -98,8 +99,9 @@ def _rerun(network: Network, inputs: torch.Tensor, engine: str) -> Record:
         return run(network, {name: inputs.reshape(*inputs.shape[:2], *network.layers[name].shape)}, want)
 
 
-def _readout_and_steps(network: Network, readout: str, steps: Optional[Sequence[int]],
-                       timesteps: int) -> tuple[str, list[int]]:
+def _readout_and_steps(
+    network: Network, readout: str, steps: Optional[Sequence[int]], timesteps: int
+) -> tuple[str, list[int]]:
     """The checked read-out ("auto" resolved by the output layer's kind) and sorted step
     counts at which to measure accuracy, ending at ``timesteps``."""
     if readout == "auto":
@@ -134,8 +136,7 @@ class _Tally:
     def __post_init__(self) -> None:
         self.correct_t = torch.zeros(len(self.steps), dtype=torch.long)
 
-    def add(self, record: Record, pred_t: torch.Tensor, y: torch.Tensor,
-            spike_filter: Optional[SpikeFilter]) -> None:
+    def add(self, record: Record, pred_t: torch.Tensor, y: torch.Tensor, spike_filter: Optional[SpikeFilter]) -> None:
         """Count one batch: ``pred_t [len(steps), B]``, labels ``y [B]``, the record's spikes."""
         self.correct_t += (pred_t == y.unsqueeze(0)).sum(1).cpu()
         self.correct += int((pred_t[-1] == y).sum())  # steps[-1] == timesteps (checked above)
@@ -206,8 +207,10 @@ def evaluate(
     out = output_layer(network)
     readout, steps = _readout_and_steps(network, readout, steps, timesteps)
     n_batch = min(batch_size, len(split))
-    check_allocation(simulation_bytes([layer.shape for layer in network.layers.values()], timesteps, n_batch),
-                     f"simulating {timesteps} steps of {n_batch} samples")
+    check_allocation(
+        simulation_bytes([layer.shape for layer in network.layers.values()], timesteps, n_batch),
+        f"simulating {timesteps} steps of {n_batch} samples",
+    )
     network.to(device)
     network.train(False)  # dropout off, BatchNorm on running statistics
     tally = _Tally(steps)

@@ -9,6 +9,7 @@ the cycle still computed for all steps at once. Timing convention: that of Binds
 step t (no per-layer delay), and the layer itself and earlier layers at step t + 1.
 Layers: snnsim nodes, bindsnet ``Input`` and stock node groups (:mod:`.stock`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -49,8 +50,13 @@ def _add(total: Optional[torch.Tensor], c: torch.Tensor) -> torch.Tensor:
 class _Run:
     """One fast run: spikes/potentials of the layers done so far."""
 
-    def __init__(self, network: Network, inputs: dict[str, torch.Tensor], want_v: set[str],
-                 carry: Optional[dict[str, Any]] = None) -> None:
+    def __init__(
+        self,
+        network: Network,
+        inputs: dict[str, torch.Tensor],
+        want_v: set[str],
+        carry: Optional[dict[str, Any]] = None,
+    ) -> None:
         self.net, self.inputs, self.want_v, self.carry = network, inputs, want_v, carry
         self.plan = plan_network(network)
         self.t, self.b = next(iter(inputs.values())).shape[:2]
@@ -103,13 +109,23 @@ class _Run:
         inside = set(stage.layers)
         # inputs from outside the cycle: all steps in one op, then split into per-step views once
         # (indexing [t] in the loop would make backward scatter every step into a [T, ...] zero tensor)
-        pre = {(src, name): self._external(name, src, conn).unbind(0)
-               for name in stage.layers for src, conn in self.incoming[name] if src not in inside}
+        pre = {
+            (src, name): self._external(name, src, conn).unbind(0)
+            for name in stage.layers
+            for src, conn in self.incoming[name]
+            if src not in inside
+        }
         given = {name: self.inputs[name].unbind(0) for name in stage.layers if name in self.inputs}
         grad = torch.is_grad_enabled() and (
             any(c[0].requires_grad for c in pre.values())
-            or any(p.requires_grad for name in stage.layers for src, conn in self.incoming[name]
-                   if src in inside for p in conn.parameters()))
+            or any(
+                p.requires_grad
+                for name in stage.layers
+                for src, conn in self.incoming[name]
+                if src in inside
+                for p in conn.parameters()
+            )
+        )
         steppers = {name: self._stepper(name, grad) for name in stage.layers}
         for name in stage.layers:
             for src, conn in self.incoming[name]:
@@ -145,8 +161,7 @@ class _Run:
     def _rest_spikes(self, name: str, grad: bool) -> torch.Tensor:
         """A layer's spikes before step 0 (all zero, as after ``reset_state_variables``)."""
         layer = self.net.layers[name]
-        return torch.zeros(self.b, *layer.shape, dtype=torch.float32 if grad else torch.bool,
-                           device=layer.s.device)
+        return torch.zeros(self.b, *layer.shape, dtype=torch.float32 if grad else torch.bool, device=layer.s.device)
 
     def _stepper(self, name: str, grad: bool):
         """A function current ``[B, *shape]`` (or None: no input) -> (spikes, potentials or None)."""
@@ -159,8 +174,10 @@ class _Run:
             return lambda x: stock.step(x if x is not None else zeros(), name in self.want_v)
         sur = layer.surrogate if grad else None
         if sur is not None and not sur.temporal:
-            raise UserError(f"layer {name!r} is in a recurrent cycle: its surrogate {type(sur).__name__} needs whole "
-                            "spike trains; use a per-step surrogate (fast_sigmoid, rectangular, arctan)")
+            raise UserError(
+                f"layer {name!r} is in a recurrent cycle: its surrogate {type(sur).__name__} needs whole "
+                "spike trains; use a per-step surrogate (fast_sigmoid, rectangular, arctan)"
+            )
         state: list[NeuronState] = []
 
         def step(x: Optional[torch.Tensor]) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -178,7 +195,9 @@ class _Run:
 
 
 def run_fast(
-    network: Network, inputs: dict[str, torch.Tensor], record_voltage: Iterable[str] = (),
+    network: Network,
+    inputs: dict[str, torch.Tensor],
+    record_voltage: Iterable[str] = (),
     carry: Optional[dict[str, Any]] = None,
 ) -> Record:
     """Simulate ``network`` on ``inputs`` (layer name -> ``[T, B, *shape]``).

@@ -9,6 +9,7 @@ all ``T`` steps at once; a component with a cycle (several layers, or a self-con
 steps through time, its layers in network order at every step. Components run in a
 topological order of the component graph (ties: the earliest layer first).
 """
+
 from __future__ import annotations
 
 import functools

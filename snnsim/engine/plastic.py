@@ -15,6 +15,7 @@ inputs, in ascending order: for batch size 1 that is bit-identical to the dense 
 order, checked by the tests); for a batch the sums round differently (float32). The step loop of
 a Diehl & Cook-like network runs in C (:mod:`snnsim.native.plastic`) where the kernel applies.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,18 +53,24 @@ def plastic_connections(network: Network) -> list[rules.Plastic]:
                 continue
         else:
             if getattr(conn, "norm", None) is not None or _has_rule(conn):
-                raise UserError(f"connection {key[0]}->{key[1]} is a {type(conn).__name__} with a learning rule or "
-                                "norm; the fast engine learns on dense Connection / MulticompartmentConnection only")
+                raise UserError(
+                    f"connection {key[0]}->{key[1]} is a {type(conn).__name__} with a learning rule or "
+                    "norm; the fast engine learns on dense Connection / MulticompartmentConnection only"
+                )
             continue
         for side, layer in (("source", key[0]), ("target", key[1])):
             node = network.layers[layer]
             if not (isinstance(node, Input) or is_stock_layer(node)):
-                raise UserError(f"connection {key[0]}->{key[1]} has the learning rule {type(p.rule).__name__} but its "
-                                f"{side} {layer!r} is a {type(node).__name__}, which the fast engine cannot step with "
-                                "learning; use stock BindsNET nodes or engine='bindsnet'")
+                raise UserError(
+                    f"connection {key[0]}->{key[1]} has the learning rule {type(p.rule).__name__} but its "
+                    f"{side} {layer!r} is a {type(node).__name__}, which the fast engine cannot step with "
+                    "learning; use stock BindsNET nodes or engine='bindsnet'"
+                )
             if p.kind not in ("noop", "mstdp", "mstdpet") and not getattr(node, "traces", False):
-                raise UserError(f"connection {key[0]}->{key[1]}: {type(p.rule).__name__} needs spike traces on its "
-                                f"{side} layer {layer!r} (traces=True)")
+                raise UserError(
+                    f"connection {key[0]}->{key[1]}: {type(p.rule).__name__} needs spike traces on its "
+                    f"{side} layer {layer!r} (traces=True)"
+                )
         out.append(p)
     return out
 
@@ -88,14 +95,18 @@ def check_plastic(network: Network, plastic: list[rules.Plastic], reward: Reward
     """Refuse what a plastic fast run cannot do exactly as ``Network.run``, with one line."""
     for name, layer in network.layers.items():
         if not (isinstance(layer, Input) or is_stock_layer(layer)):
-            raise UserError(f"layer {name!r} is a {type(layer).__name__}; a fast run with BindsNET learning steps "
-                            "stock BindsNET nodes and Input only (use engine='bindsnet')")
+            raise UserError(
+                f"layer {name!r} is a {type(layer).__name__}; a fast run with BindsNET learning steps "
+                "stock BindsNET nodes and Input only (use engine='bindsnet')"
+            )
     if getattr(network, "reward_fn", None) is not None:
         raise UserError("the network has a reward_fn; the fast engine takes the reward as simulate(..., reward=...)")
     for p in plastic:
         if p.needs_reward and reward is None:
-            raise UserError(f"connection {p.key[0]}->{p.key[1]} learns with {type(p.rule).__name__}, which needs a "
-                            "reward: pass simulate(..., reward=...)")
+            raise UserError(
+                f"connection {p.key[0]}->{p.key[1]} learns with {type(p.rule).__name__}, which needs a "
+                "reward: pass simulate(..., reward=...)"
+            )
     if reward is not None:
         if isinstance(reward, bool) or not isinstance(reward, (int, float, torch.Tensor)):
             raise UserTypeError(f"reward must be a number or a tensor, got {type(reward).__name__}")
@@ -124,8 +135,13 @@ def _compute(conn: Any, s: torch.Tensor, batch: int) -> torch.Tensor:
 def _mcc_weight(conn: MulticompartmentConnection) -> Optional[torch.Tensor]:
     """The weight of a one-``Weight`` multicompartment connection (its whole fold), else None."""
     feats = list(conn.pipeline)
-    if len(feats) == 1 and type(feats[0]).__name__ == "Weight" and not feats[0].sparse \
-            and not feats[0].enforce_polarity and getattr(feats[0], "norm_frequency", "sample") == "sample":
+    if (
+        len(feats) == 1
+        and type(feats[0]).__name__ == "Weight"
+        and not feats[0].sparse
+        and not feats[0].enforce_polarity
+        and getattr(feats[0], "norm_frequency", "sample") == "sample"
+    ):
         return feats[0].value
     return None
 
@@ -177,12 +193,19 @@ def check_weights(plastic: list[rules.Plastic]) -> None:
     """One line for a learning connection whose weights are no longer finite."""
     for p in plastic:
         if not bool(torch.isfinite(p.w.sum())) and not bool(torch.isfinite(p.w).all()):
-            raise UserError(f"connection {p.key[0]}->{p.key[1]}: the weights became NaN or inf during learning "
-                            f"({type(p.rule).__name__}); lower nu or bound them with wmin/wmax")
+            raise UserError(
+                f"connection {p.key[0]}->{p.key[1]}: the weights became NaN or inf during learning "
+                f"({type(p.rule).__name__}); lower nu or bound them with wmin/wmax"
+            )
 
 
-def run_plastic(network: Network, inputs: dict[str, torch.Tensor], record_voltage: Iterable[str] = (),
-                reward: Reward = None, learn: bool = True) -> Record:
+def run_plastic(
+    network: Network,
+    inputs: dict[str, torch.Tensor],
+    record_voltage: Iterable[str] = (),
+    reward: Reward = None,
+    learn: bool = True,
+) -> Record:
     """A fast run of ``network`` with its learning rules on (inputs ``[T, B, *shape]`` per input layer).
     ``learn=False``: the same step loop (the C kernel where it applies) with no rule applied, for a
     network run under ``learning_mode(network, False)`` (fixed thresholds, no normalize)."""
@@ -191,8 +214,11 @@ def run_plastic(network: Network, inputs: dict[str, torch.Tensor], record_voltag
     want_v = set(record_voltage)
     t, b = next(iter(inputs.values())).shape[:2]
     kernel = native_plastic.kernel_for(network, plastic, inputs, bool(want_v), learn)
-    spikes = {n: torch.zeros(t, b, *layer.shape, dtype=torch.bool) for n, layer in network.layers.items()
-              if not (isinstance(layer, Input) and n in inputs)}
+    spikes = {
+        n: torch.zeros(t, b, *layer.shape, dtype=torch.bool)
+        for n, layer in network.layers.items()
+        if not (isinstance(layer, Input) and n in inputs)
+    }
     volts = {n: torch.zeros(t, b, *network.layers[n].shape) for n in want_v}
     _prepare(network, b)
     for p in plastic:
@@ -219,8 +245,9 @@ def run_plastic(network: Network, inputs: dict[str, torch.Tensor], record_voltag
     return Record(record, volts, float(network.dt), layer_kinds(network))
 
 
-def present(network: Network, spikes: torch.Tensor, *, layer: str = "Ae", reward: Reward = None,
-            learning: bool = True) -> torch.Tensor:
+def present(
+    network: Network, spikes: torch.Tensor, *, layer: str = "Ae", reward: Reward = None, learning: bool = True
+) -> torch.Tensor:
     """Present one image (spike train ``[T, B, *input_shape]`` of the single input layer) to a
     Diehl & Cook-like network of stock nodes in the fast engine and return the spike counts of
     ``layer`` ``[B, n]`` (int64). ``learning=True`` (default): as ``simulate(..., learning=True)``

@@ -1,4 +1,5 @@
 """The result of a simulation: spikes (and optionally potentials) of every layer."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -71,8 +72,10 @@ class Record:
             return "voltage"
         if kind in ("spiking", "input"):
             return "spikes"
-        raise UserError(f"the kind of layer {layer!r} is unknown (this record has no kinds, e.g. it was built by "
-                         "hand or loaded from an older file); pass readout='spikes' or readout='voltage'")
+        raise UserError(
+            f"the kind of layer {layer!r} is unknown (this record has no kinds, e.g. it was built by "
+            "hand or loaded from an older file); pass readout='spikes' or readout='voltage'"
+        )
 
     def predict(self, layer: str, readout: str = "auto") -> torch.Tensor:
         """Class prediction ``[B]`` from ``layer``.

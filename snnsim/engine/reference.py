@@ -5,6 +5,7 @@ convention shared with the fast engine. BindsNET creates its input accumulators 
 snnsim nodes their potentials) in torch's default dtype, so a network whose weights are
 float64 runs with float64 as the default dtype (restored afterwards).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,7 +23,10 @@ _PREFIX = "__snnsim_record_"
 
 
 def run_bindsnet(
-    network: Network, inputs: dict[str, torch.Tensor], record_voltage: Iterable[str] = (), reward=None,
+    network: Network,
+    inputs: dict[str, torch.Tensor],
+    record_voltage: Iterable[str] = (),
+    reward=None,
 ) -> Record:
     """Simulate ``network`` step by step with ``Network.run``; inputs ``[T, B, *shape]``;
     ``reward``: passed to ``Network.run`` (MSTDP/MSTDPET) when given."""
@@ -41,8 +45,9 @@ def run_bindsnet(
             extra = {} if reward is None else {"reward": reward}
             network.run(inputs=dict(inputs), time=(t + 0.5) * network.dt, one_step=True, **extra)
         # input layers keep the dtype they were given (bool spikes or float currents)
-        spikes = {n: _as_recorded(network.monitors[_PREFIX + n].get("s"), isinstance(network.layers[n], Input))
-                  for n in names}
+        spikes = {
+            n: _as_recorded(network.monitors[_PREFIX + n].get("s"), isinstance(network.layers[n], Input)) for n in names
+        }
         volts = {n: network.monitors[_PREFIX + n].get("v") for n in names if n in want_v}
     finally:
         for n in names:

@@ -18,6 +18,7 @@ Supported: ``bindsnet.learning`` ``NoOp``, ``PostPre``, ``WeightDependentPostPre
 ``MSTDP``, ``MSTDPET`` on a dense ``Connection``, and the ``MCC_learning`` ``PostPre``/``NoOp`` of a
 ``MulticompartmentConnection`` made of one ``Weight`` feature (BindsNET's ``DiehlAndCook2015``).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,14 @@ from bindsnet.network.topology_features import Weight
 from snnsim.errors import UserError
 
 #: rule class -> kind, for ``bindsnet.learning`` rules on a ``Connection``
-_CONN_RULES = {L.NoOp: "noop", L.PostPre: "postpre", L.WeightDependentPostPre: "wdpp", L.Hebbian: "hebbian",
-               L.MSTDP: "mstdp", L.MSTDPET: "mstdpet"}
+_CONN_RULES = {
+    L.NoOp: "noop",
+    L.PostPre: "postpre",
+    L.WeightDependentPostPre: "wdpp",
+    L.Hebbian: "hebbian",
+    L.MSTDP: "mstdp",
+    L.MSTDPET: "mstdpet",
+}
 #: rule class -> kind, for ``MCC_learning`` rules on a one-``Weight`` ``MulticompartmentConnection``
 _MCC_RULES = {M.NoOp: "noop", M.PostPre: "mcc_postpre"}
 #: batch reductions BindsNET applies as a sum over the batch (torch.squeeze: batch size 1)
@@ -86,21 +93,27 @@ def _rule_name(rule: Any) -> str:
 
 def _check_reduction(key: tuple[str, str], reduction: Callable) -> None:
     if reduction not in _REDUCTIONS:
-        raise UserError(f"connection {_name(key)}: the fast engine supports the reductions "
-                        f"{', '.join(_REDUCTIONS.values())}, not {getattr(reduction, '__name__', reduction)!r}")
+        raise UserError(
+            f"connection {_name(key)}: the fast engine supports the reductions "
+            f"{', '.join(_REDUCTIONS.values())}, not {getattr(reduction, '__name__', reduction)!r}"
+        )
 
 
 def _check_nu(key: tuple[str, str], nu: torch.Tensor) -> torch.Tensor:
     if nu.dim() != 1 or nu.numel() != 2:
-        raise UserError(f"connection {_name(key)}: per-synapse learning rates (a tensor nu) are not supported by "
-                        "the fast engine; use two numbers")
+        raise UserError(
+            f"connection {_name(key)}: per-synapse learning rates (a tensor nu) are not supported by "
+            "the fast engine; use two numbers"
+        )
     return nu
 
 
 def _check_w(key: tuple[str, str], w: torch.Tensor) -> None:
     if w.is_sparse or w.dtype != torch.float32 or w.dim() != 2:
-        raise UserError(f"connection {_name(key)}: learning in the fast engine needs a dense float32 weight "
-                        f"matrix, got {'sparse ' if w.is_sparse else ''}{w.dtype} {list(w.shape)}")
+        raise UserError(
+            f"connection {_name(key)}: learning in the fast engine needs a dense float32 weight "
+            f"matrix, got {'sparse ' if w.is_sparse else ''}{w.dtype} {list(w.shape)}"
+        )
 
 
 def from_connection(key: tuple[str, str], conn: Connection) -> Plastic:
@@ -108,14 +121,28 @@ def from_connection(key: tuple[str, str], conn: Connection) -> Plastic:
     rule = conn.update_rule
     kind = _CONN_RULES.get(type(rule))
     if kind is None:
-        raise UserError(f"connection {_name(key)}: the fast engine does not implement the learning rule "
-                        f"{type(rule).__name__}; use engine='bindsnet'")
+        raise UserError(
+            f"connection {_name(key)}: the fast engine does not implement the learning rule "
+            f"{type(rule).__name__}; use engine='bindsnet'"
+        )
     _check_w(key, conn.w)
     _check_reduction(key, rule.reduction)
     bounded = bool((conn.wmin != -math.inf).any() or (conn.wmax != math.inf).any())
-    return Plastic(key, kind, rule, conn, conn.w.data, conn.source, conn.target, _check_nu(key, rule.nu),
-                   rule.reduction, float(rule.weight_decay), bounded and kind != "noop", conn.wmin.data,
-                   conn.wmax.data)
+    return Plastic(
+        key,
+        kind,
+        rule,
+        conn,
+        conn.w.data,
+        conn.source,
+        conn.target,
+        _check_nu(key, rule.nu),
+        rule.reduction,
+        float(rule.weight_decay),
+        bounded and kind != "noop",
+        conn.wmin.data,
+        conn.wmax.data,
+    )
 
 
 def from_multicompartment(key: tuple[str, str], conn: MulticompartmentConnection) -> Optional[Plastic]:
@@ -126,32 +153,56 @@ def from_multicompartment(key: tuple[str, str], conn: MulticompartmentConnection
     if all(r is None or type(r) is M.NoOp for r in rules):
         for f in feats:
             if getattr(f, "norm", None) is not None and getattr(f, "norm_frequency", "sample") == "time step":
-                raise UserError(f"connection {_name(key)}: a feature normalised every time step is not supported "
-                                "by the fast engine; use engine='bindsnet'")
+                raise UserError(
+                    f"connection {_name(key)}: a feature normalised every time step is not supported "
+                    "by the fast engine; use engine='bindsnet'"
+                )
         return None
     if len(feats) != 1 or type(feats[0]) is not Weight:
         names = ", ".join(type(f).__name__ for f in feats)
-        raise UserError(f"connection {_name(key)}: learning on a MulticompartmentConnection of [{names}] is not "
-                        "supported by the fast engine (one Weight feature only); use engine='bindsnet'")
+        raise UserError(
+            f"connection {_name(key)}: learning on a MulticompartmentConnection of [{names}] is not "
+            "supported by the fast engine (one Weight feature only); use engine='bindsnet'"
+        )
     feat, rule = feats[0], rules[0]
     kind = _MCC_RULES.get(type(rule))
     if kind is None:
-        raise UserError(f"connection {_name(key)}: the fast engine does not implement the learning rule "
-                        f"{_rule_name(rule)}; use engine='bindsnet'")
+        raise UserError(
+            f"connection {_name(key)}: the fast engine does not implement the learning rule "
+            f"{_rule_name(rule)}; use engine='bindsnet'"
+        )
     if feat.sparse or feat.enforce_polarity or getattr(rule, "average_update", 0):
-        raise UserError(f"connection {_name(key)}: a sparse, polarity-enforcing or averaged Weight feature is not "
-                        "supported by the fast engine; use engine='bindsnet'")
+        raise UserError(
+            f"connection {_name(key)}: a sparse, polarity-enforcing or averaged Weight feature is not "
+            "supported by the fast engine; use engine='bindsnet'"
+        )
     if feat.norm is not None and feat.norm_frequency != "sample":
-        raise UserError(f"connection {_name(key)}: norm_frequency={feat.norm_frequency!r} is not supported by the "
-                        "fast engine (only 'sample'); use engine='bindsnet'")
+        raise UserError(
+            f"connection {_name(key)}: norm_frequency={feat.norm_frequency!r} is not supported by the "
+            "fast engine (only 'sample'); use engine='bindsnet'"
+        )
     w = feat.value.data
     _check_w(key, w)
     _check_reduction(key, rule.reduction)
-    return Plastic(key, kind, rule, conn, w, conn.source, conn.target, _check_nu(key, rule.nu), rule.reduction,
-                   float(rule.decay), rule.min is not None or rule.max is not None, rule.min, rule.max)
+    return Plastic(
+        key,
+        kind,
+        rule,
+        conn,
+        w,
+        conn.source,
+        conn.target,
+        _check_nu(key, rule.nu),
+        rule.reduction,
+        float(rule.decay),
+        rule.min is not None or rule.max is not None,
+        rule.min,
+        rule.max,
+    )
 
 
 # ---------------------------------------------------------------------------------------- updates
+
 
 def _active(s: torch.Tensor, batch: int) -> torch.Tensor:
     """Indices of the neurons that spiked in any sample: ``s`` ``[B, *shape]`` -> ``[k]`` int64."""

@@ -27,6 +27,7 @@ derivative at a step sums the gradients of all later steps up to the spike), Bin
 node types and connections, and ops with state across steps or across the batch
 (TemporalModule; BatchNorm in training mode: tdBN normalises over all T).
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -82,14 +83,18 @@ def check_segmentable(network: Network) -> None:
     """Refuse (UserError) a network whose state across steps the segments cannot carry exactly."""
     plan = plan_network(network)
     if any(stage.recurrent for stage in plan.stages) or plan.delayed:
-        raise UserError("segmented BPTT needs a feed-forward network (no recurrent, lateral or backward connection): "
-                        "the layers of a cycle step together, not as layers of segments")
+        raise UserError(
+            "segmented BPTT needs a feed-forward network (no recurrent, lateral or backward connection): "
+            "the layers of a cycle step together, not as layers of segments"
+        )
     for name, layer in network.layers.items():
         if isinstance(layer, Input):
             continue
         if not isinstance(layer, SpikingNodes):
-            raise UserError(f"segmented BPTT supports snnsim layers (SpikingNodes and its subclasses); layer {name!r} "
-                            f"is {type(layer).__name__}, whose state it cannot carry")
+            raise UserError(
+                f"segmented BPTT supports snnsim layers (SpikingNodes and its subclasses); layer {name!r} "
+                f"is {type(layer).__name__}, whose state it cannot carry"
+            )
         reason = layer.segment_refusal()
         if reason is not None:
             raise UserError(f"segmented BPTT: layer {name!r} ({type(layer).__name__}) {reason}")
@@ -98,9 +103,11 @@ def check_segmentable(network: Network) -> None:
             raise UserError(f"segmented BPTT supports snnsim connections; {src}->{tgt} is {type(conn).__name__}")
         for m in conn.modules():
             if isinstance(m, TemporalModule) or (isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training):
-                raise UserError(f"segmented BPTT: connection {src}->{tgt} has {type(m).__name__}, whose state spans "
-                                "steps or batch statistics over all T (a segment sees K steps); put the network in "
-                                "eval() or run whole")
+                raise UserError(
+                    f"segmented BPTT: connection {src}->{tgt} has {type(m).__name__}, whose state spans "
+                    "steps or batch statistics over all T (a segment sees K steps); put the network in "
+                    "eval() or run whole"
+                )
 
 
 def segmented_forward(network: Network, feed: dict[str, torch.Tensor], want: list[str], segment: int) -> Record:
@@ -124,11 +131,11 @@ def segmented_forward(network: Network, feed: dict[str, torch.Tensor], want: lis
     chunks: list[tuple[torch.Tensor, ...]] = []
     start: _Carry = [None] * len(names)
     for t0 in range(0, t_total, segment):
-        xs = [feed[n][t0:t0 + segment] for n in inputs]
+        xs = [feed[n][t0 : t0 + segment] for n in inputs]
         out, start = checkpoint(run, start, *xs, use_reentrant=False)
         chunks.append(out)
     joined = [torch.cat(parts) for parts in zip(*chunks)]
     spikes = {**{n: feed[n] for n in inputs}, **dict(zip(names, joined))}
     spikes = {n: spikes[n] for n in network.layers if n in spikes}
-    volts = dict(zip(want, joined[len(names):]))
+    volts = dict(zip(want, joined[len(names) :]))
     return Record(spikes, volts, float(network.dt), layer_kinds(network))

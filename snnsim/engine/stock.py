@@ -10,6 +10,7 @@ is built) runs all steps in one matmul; ``MulticompartmentConnection`` calls its
 ``compute`` step by step. ``norm`` is applied by ``normalize``, which ``Network.run`` calls
 after a run: the engines do so only while learning (:func:`learning_mode`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,22 +48,27 @@ def check_supported(network: Network) -> None:
         if not isinstance(layer, (SpikingNodes, Input)) and not is_stock_layer(layer):
             raise UserTypeError(
                 f"layer {name!r} is a {type(layer).__name__}; the fast engine runs snnsim nodes, bindsnet Input and "
-                f"{', '.join(c.__name__ for c in STOCK_NODES)} (use engine='bindsnet' for others)")
+                f"{', '.join(c.__name__ for c in STOCK_NODES)} (use engine='bindsnet' for others)"
+            )
     for (src, tgt), conn in network.connections.items():
         if not isinstance(conn, ModuleConnection) and type(conn) not in STOCK_CONNECTIONS:
             raise UserTypeError(
                 f"connection {src}->{tgt} is a {type(conn).__name__}; the fast engine runs snnsim ModuleConnection, "
-                "bindsnet Connection and MulticompartmentConnection (use engine='bindsnet' for others)")
+                "bindsnet Connection and MulticompartmentConnection (use engine='bindsnet' for others)"
+            )
         if isinstance(network.layers[tgt], Input):
             raise UserError(f"connection {src}->{tgt} targets an Input layer, whose spikes are the given input")
         if getattr(conn, "Dales_rule", None) is not None:
-            raise UserError(f"connection {src}->{tgt} uses Dales_rule, which Network.run applies to the weights "
-                            "at every step; use engine='bindsnet'")
+            raise UserError(
+                f"connection {src}->{tgt} uses Dales_rule, which Network.run applies to the weights "
+                "at every step; use engine='bindsnet'"
+            )
         rules = learning_rules(conn)
         if rules and network.learning:
             raise UserError(
                 f"connection {src}->{tgt} has the BindsNET learning rule {', '.join(rules)}, which this fast run "
-                "does not apply; use simulate(..., learning=True) (plastic runs) or learning off")
+                "does not apply; use simulate(..., learning=True) (plastic runs) or learning off"
+            )
 
 
 @contextlib.contextmanager
@@ -110,8 +116,10 @@ class StockLayer:
     def step(self, x: torch.Tensor, record_voltage: bool) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """One step; ``x`` ``[B, *shape]``. Returns (spikes bool, potentials after reset or None)."""
         if torch.is_grad_enabled() and x.requires_grad:
-            raise UserError(f"layer {self.name!r} is a bindsnet {type(self.layer).__name__}: gradients do not pass "
-                            "through stock BindsNET nodes; use snnsim nodes (IFNeurons, LIFNeurons) to train")
+            raise UserError(
+                f"layer {self.name!r} is a bindsnet {type(self.layer).__name__}: gradients do not pass "
+                "through stock BindsNET nodes; use snnsim nodes (IFNeurons, LIFNeurons) to train"
+            )
         with torch.no_grad():
             self.layer.forward(x.clone())  # LIFNodes masks its input in place
             return self.layer.s.clone(), self.layer.v.clone() if record_voltage else None

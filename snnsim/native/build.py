@@ -8,6 +8,7 @@ hash of source and flags, and loads it with ctypes. ``SNNSIM_NATIVE=0`` switches
 kernel off (read at every call); each module adds its own switch. Without a compiler the
 callers fall back to their pure-torch code.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -39,6 +40,8 @@ def c_source(name: str) -> str:
 _CFLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared"]
 if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):  # what torch itself uses here
     _CFLAGS.append("-mavx2")
+
+
 def build_library(source: str, name: str, flags: Optional[list[str]] = None) -> ctypes.CDLL:
     """Compile C ``source`` into a shared library (cached by a hash of source and flags) and load it.
 
@@ -67,8 +70,9 @@ def _build(cc: str, source: str, name: str, flags: list[str]) -> ctypes.CDLL:
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
             src, out = Path(tmp) / f"{name}.c", Path(tmp) / f"{name}.so"
             src.write_text(source)
-            proc = subprocess.run([cc, *flags, str(src), "-o", str(out), "-lm"], capture_output=True,
-                                  text=True, timeout=120)
+            proc = subprocess.run(
+                [cc, *flags, str(src), "-o", str(out), "-lm"], capture_output=True, text=True, timeout=120
+            )
             if proc.returncode != 0:
                 raise RuntimeError(f"{cc} failed: {proc.stderr.strip()[-300:]}")
             os.replace(out, lib)

@@ -7,6 +7,7 @@ instead adds its weights into the outputs of its window ("scatter"). Threads spl
 samples, so a sample's sums do not depend on the batch or the thread count. Off with
 ``SNNSIM_NATIVE=0`` or ``SNNSIM_EVENT_CONV=0`` (read at every call), or without a C compiler.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -39,10 +40,15 @@ def native_status() -> str:
 
 
 def usable(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> bool:
-    return (build.native_off("SNNSIM_EVENT_CONV") is None and x.device.type == "cpu"
-            and weight.device.type == "cpu" and weight.dtype == torch.float32
-            and x.dtype in (torch.bool, torch.float32) and (bias is None or bias.dtype == torch.float32)
-            and build.load_once(_native, _compile) is not None)
+    return (
+        build.native_off("SNNSIM_EVENT_CONV") is None
+        and x.device.type == "cpu"
+        and weight.device.type == "cpu"
+        and weight.dtype == torch.float32
+        and x.dtype in (torch.bool, torch.float32)
+        and (bias is None or bias.dtype == torch.float32)
+        and build.load_once(_native, _compile) is not None
+    )
 
 
 def weight_table(weight: torch.Tensor, width: int) -> torch.Tensor:
@@ -63,8 +69,17 @@ def scatter_cheaper(x: torch.Tensor) -> bool:
     return x.shape[1] == 1
 
 
-def event_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: int,
-                 padding: int, oh: int, ow: int, scatter: bool, channels_last: bool = False) -> torch.Tensor:
+def event_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    stride: int,
+    padding: int,
+    oh: int,
+    ow: int,
+    scatter: bool,
+    channels_last: bool = False,
+) -> torch.Tensor:
     """The C kernel's ``[N, O, OH, OW]`` float32 output (the caller checked the arguments and
     :func:`usable`); ``channels_last``: stored as ``[N, OH, OW, O]`` (``torch.channels_last``)."""
     lib = _native["lib"]
@@ -77,9 +92,27 @@ def event_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Ten
         bias_p[:o] = bias.detach()
     x = x.contiguous()
     out = memory.empty((n, oh, ow, o)).permute(0, 3, 1, 2) if channels_last else memory.empty((n, o, oh, ow))
-    if n and lib.event_conv2d(x.data_ptr(), int(x.dtype == torch.float32), table.data_ptr(), build.ptr(bias_p),
-                              out.data_ptr(), n, c, h, w, o, op, k, stride, padding, oh, ow, int(scatter),
-                              int(channels_last), max(1, min(torch.get_num_threads(), n))):
+    if n and lib.event_conv2d(
+        x.data_ptr(),
+        int(x.dtype == torch.float32),
+        table.data_ptr(),
+        build.ptr(bias_p),
+        out.data_ptr(),
+        n,
+        c,
+        h,
+        w,
+        o,
+        op,
+        k,
+        stride,
+        padding,
+        oh,
+        ow,
+        int(scatter),
+        int(channels_last),
+        max(1, min(torch.get_num_threads(), n)),
+    ):
         raise MemoryError("event_conv2d: could not allocate the work space of a thread")
     return out
 
@@ -96,8 +129,24 @@ def event_conv2d_wgrad(x: torch.Tensor, grad: torch.Tensor, k: int, stride: int,
     g_cl = grad.is_contiguous(memory_format=torch.channels_last) and not grad.is_contiguous()
     x, grad = x.contiguous(), grad if g_cl else grad.contiguous()
     table = torch.empty(k * k * c, op, dtype=torch.float32)
-    if lib.event_conv2d_wgrad(x.data_ptr(), int(x.dtype == torch.float32), grad.data_ptr(), table.data_ptr(),
-                              n, c, h, w, o, op, k, stride, padding, oh, ow, int(g_cl),
-                              max(1, min(torch.get_num_threads(), n))):
+    if lib.event_conv2d_wgrad(
+        x.data_ptr(),
+        int(x.dtype == torch.float32),
+        grad.data_ptr(),
+        table.data_ptr(),
+        n,
+        c,
+        h,
+        w,
+        o,
+        op,
+        k,
+        stride,
+        padding,
+        oh,
+        ow,
+        int(g_cl),
+        max(1, min(torch.get_num_threads(), n)),
+    ):
         raise MemoryError("event_conv2d_wgrad: could not allocate the work space of a thread")
     return table[:, :o].reshape(k, k, c, o).permute(3, 2, 0, 1).contiguous()

@@ -13,6 +13,7 @@ The additions run in the same order as ``F.embedding_bag`` over ``nonzero`` indi
 torch fallback, so results are identical. Threads (OpenMP, torch's own) split the output
 columns; the GIL is released. ``SNNSIM_NATIVE=0`` switches them off.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -55,10 +56,17 @@ def native_status() -> str:
 
 def native_usable(active: torch.Tensor, table: torch.Tensor) -> bool:
     """Whether the C kernels can sum ``table`` rows for the bool matrix ``active``."""
-    return (not native_disabled() and active.device.type == "cpu"
-            and table.device.type == "cpu" and active.dtype == torch.bool and table.dtype == torch.float32
-            and active.dim() == 2 and table.dim() == 2 and active.shape[1] == table.shape[0]
-            and _library() is not None)
+    return (
+        not native_disabled()
+        and active.device.type == "cpu"
+        and table.device.type == "cpu"
+        and active.dtype == torch.bool
+        and table.dtype == torch.float32
+        and active.dim() == 2
+        and table.dim() == 2
+        and active.shape[1] == table.shape[0]
+        and _library() is not None
+    )
 
 
 def column_counts(x: torch.Tensor) -> torch.Tensor:
@@ -67,8 +75,7 @@ def column_counts(x: torch.Tensor) -> torch.Tensor:
     if x.dim() != 2:
         raise ValueError(f"column_counts expects a 2-D tensor, got shape {tuple(x.shape)}")
     n, k = x.shape
-    lib = None if (native_disabled() or x.device.type != "cpu" or x.dtype != torch.bool or n >= 2 ** 31) \
-        else _library()
+    lib = None if (native_disabled() or x.device.type != "cpu" or x.dtype != torch.bool or n >= 2**31) else _library()
     if lib is None:
         return x.sum(0, dtype=torch.int64)
     x = x.contiguous()
@@ -84,15 +91,16 @@ def row_counts(x: torch.Tensor) -> torch.Tensor:
     (a popcount of the spike bytes' bit masks: about 0.1 ms for 3200 x 784, so the
     density-adaptive op can count before it chooses a path)."""
     x, (n, k) = x.contiguous(), x.shape
-    if max(n, k) >= 2 ** 31:
+    if max(n, k) >= 2**31:
         raise ValueError(f"event-driven linear: a {n} x {k} spike matrix exceeds the int32 indices")
     counts = torch.empty(n, dtype=torch.int64)
     _library().row_counts(ptr(x), n, k, ptr(counts))
     return counts
 
 
-def _row_index(lib: ctypes.CDLL, x: torch.Tensor,
-               counts: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+def _row_index(
+    lib: ctypes.CDLL, x: torch.Tensor, counts: Optional[torch.Tensor] = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Row starts ``[N + 1]`` (int64) and the ascending column indices ``[nnz]`` (int32) of
     the set entries of the bool matrix ``x`` ``[N, K]`` (``counts``: its :func:`row_counts`)."""
     n, k = x.shape
@@ -116,14 +124,26 @@ def _gather(lib: ctypes.CDLL, src: torch.Tensor, start: torch.Tensor, idx: torch
     if m == 0 or n_out == 0:
         return out
     chunk = src.shape[0] if src.shape[0] <= _ONE_PASS_ROWS else _CHUNK_ROWS
-    if lib.gather_sum_par(ptr(src), ptr(start), ptr(idx), ptr(out), n_out, m, 0, m, src.shape[0], chunk,
-                          threads_for(m, grain=max(8, _GRAIN // max(n_out, 1)))):
+    if lib.gather_sum_par(
+        ptr(src),
+        ptr(start),
+        ptr(idx),
+        ptr(out),
+        n_out,
+        m,
+        0,
+        m,
+        src.shape[0],
+        chunk,
+        threads_for(m, grain=max(8, _GRAIN // max(n_out, 1))),
+    ):
         raise MemoryError(f"event-driven linear: could not allocate {n_out} cursors of work space")
     return out
 
 
-def bag_sum(active: torch.Tensor, table: torch.Tensor,
-            counts: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+def bag_sum(
+    active: torch.Tensor, table: torch.Tensor, counts: Optional[torch.Tensor] = None
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """``active`` bool ``[N, K]``, ``table`` ``[K, M]`` -> (``[N, M]``, index): row r sums
     the ``table`` rows j with ``active[r, j]`` (j ascending). ``index`` = (row starts
     ``[N + 1]``, column indices ``[nnz]``) of the active entries, for :func:`bag_sum_transposed`

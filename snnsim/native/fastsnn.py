@@ -10,6 +10,7 @@ contraction), so spikes are identical. Without a compiler, or with
 read at every call, also after the library was loaded), :mod:`snnsim.methods.fastsnn.layer` runs its
 pure-torch code instead.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -64,10 +65,13 @@ def set_native(enabled: bool) -> None:
 
 
 def _native_usable(x: torch.Tensor) -> bool:
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() >= 1
-            and x.numel() > 0 and _library() is not None)
-
-
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and x.dim() >= 1
+        and x.numel() > 0
+        and _library() is not None
+    )
 
 
 def _native_decay(x: torch.Tensor, beta: float, reverse: bool) -> torch.Tensor:
@@ -79,8 +83,9 @@ def _native_decay(x: torch.Tensor, beta: float, reverse: bool) -> torch.Tensor:
     return out
 
 
-def _native_forward(x: torch.Tensor, beta: float, thresh: float, spike_dtype: torch.dtype,
-                    potential: bool) -> tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
+def _native_forward(
+    x: torch.Tensor, beta: float, thresh: float, spike_dtype: torch.dtype, potential: bool
+) -> tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
     """(spikes of ``spike_dtype`` (float32 or bool), V or None, first-spike steps int32)."""
     x = x.contiguous()
     s = memory.empty_like(x, spike_dtype)
@@ -93,17 +98,15 @@ def _native_forward(x: torch.Tensor, beta: float, thresh: float, spike_dtype: to
     return s, v, t_first
 
 
-def _native_backward(gs: torch.Tensor, x: torch.Tensor, t_first: torch.Tensor, beta: float,
-                     thresh: float, slope: float, grad: str) -> torch.Tensor:
+def _native_backward(
+    gs: torch.Tensor, x: torch.Tensor, t_first: torch.Tensor, beta: float, thresh: float, slope: float, grad: str
+) -> torch.Tensor:
     gs, x = gs.contiguous(), x.contiguous()
     out = memory.empty_like(gs)
     t, n = gs.shape[0], gs[0].numel()
     tf = t_first.to(torch.int32).contiguous()
     lib = _library()
     seq = int(grad == "sequential")
-    if lib.lif1_bwd_par(ptr(gs), ptr(x), ptr(tf), ptr(out), t, n, 0, n, beta, thresh, slope, seq,
-                        threads_for(n)):
+    if lib.lif1_bwd_par(ptr(gs), ptr(x), ptr(tf), ptr(out), t, n, 0, n, beta, thresh, slope, seq, threads_for(n)):
         raise MemoryError(f"fastsnn backward: could not allocate {t} x 64 floats of work space")
     return out
-
-

@@ -24,6 +24,7 @@ neuron's spikes and leak-weighted spike times in float64 and keeps the pseudo-de
 Float32 CUDA tensors take the same passes as Triton kernels (:mod:`snnsim.native.lif_gpu`)
 where Triton imports.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -32,9 +33,9 @@ from typing import Any, Optional
 
 import torch
 
-from snnsim.native.strides import like_layout, step_dense
 from snnsim.native import memory
 from snnsim.native.build import build_library, c_source, library_status, load_once, native_disabled, ptr, threads_for
+from snnsim.native.strides import like_layout, step_dense
 
 _I64, _F32, _F64, _INT, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_double, ctypes.c_int, ctypes.c_void_p
 _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet"}
@@ -49,11 +50,25 @@ def _compile() -> ctypes.CDLL:
     dll = build_library(c_source("lif.c"), "lif")  # read at the first build, not at import
     dims = [_I64, _I64, _I64, _I64]
     dll.lif_fwd_par.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _INT, _F32, _F32, _INT, _INT, _INT]
-    dll.lif_bwd_par.argtypes = [_PTR, _PTR, _PTR, _PTR, *dims, _F32, _F32, _F32, _INT, _INT, _INT, _INT,
-                                _F32, _F32, _INT]
+    dll.lif_bwd_par.argtypes = [
+        _PTR,
+        _PTR,
+        _PTR,
+        _PTR,
+        *dims,
+        _F32,
+        _F32,
+        _F32,
+        _INT,
+        _INT,
+        _INT,
+        _INT,
+        _F32,
+        _F32,
+        _INT,
+    ]
     dll.lif_sim_par.argtypes = [_PTR, _PTR, _PTR, *dims, _F32, _INT, _F32, _F32, _INT, _INT, _INT]
-    dll.lif_fwd_lee_par.argtypes = [_PTR, _PTR, _PTR, _PTR, _PTR, *dims, _F32, _INT, _F32, _F32, _INT, _F64, _F64,
-                                    _INT]
+    dll.lif_fwd_lee_par.argtypes = [_PTR, _PTR, _PTR, _PTR, _PTR, *dims, _F32, _INT, _F32, _F32, _INT, _F64, _F64, _INT]
     dll.lee_bwd_par.argtypes = [_PTR, _PTR, _PTR, *dims, _INT]
     dll.lif_fwd_par.restype = dll.lif_bwd_par.restype = dll.lif_sim_par.restype = None
     dll.lif_fwd_lee_par.restype = dll.lee_bwd_par.restype = None
@@ -73,6 +88,7 @@ def _load_gpu() -> Any:
     """Import the Triton kernels and run one tiny forward pass on the GPU (RuntimeError if either fails)."""
     try:
         from snnsim.native import lif_gpu
+
         x = torch.full((2, 3), 0.6, device="cuda")
         spikes = torch.empty(x.shape, dtype=torch.uint8, device="cuda")
         lif_gpu.forward(x, 1.0, 1.0, 0.0, 0, True, None, None, None, spikes)
@@ -93,8 +109,13 @@ def simulate_usable(current: torch.Tensor, reset: str) -> bool:
     """Whether a fused kernel can run ``current`` (float32, on the CPU with the C kernels or on a
     CUDA device with Triton's; a known ``reset``; kernels not switched off). The caller checks
     that the parameters are scalars and that there is no refractory period."""
-    if native_disabled() or reset not in _RESETS or current.dtype != torch.float32 or current.dim() < 1 \
-            or current.numel() == 0:
+    if (
+        native_disabled()
+        or reset not in _RESETS
+        or current.dtype != torch.float32
+        or current.dim() < 1
+        or current.numel() == 0
+    ):
         return False
     if current.device.type == "cuda":
         return gpu_status() == "loaded"
@@ -106,8 +127,15 @@ def backward_usable(current: torch.Tensor, reset: str, kind: Optional[int]) -> b
     return kind in KERNEL_KINDS and simulate_usable(current, reset)
 
 
-def lif_simulate(current: torch.Tensor, leak: float, thresh: float, v_reset: float, reset: str, spiking: bool,
-                 record_voltage: bool = False) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+def lif_simulate(
+    current: torch.Tensor,
+    leak: float,
+    thresh: float,
+    v_reset: float,
+    reset: str,
+    spiking: bool,
+    record_voltage: bool = False,
+) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """The no-autograd step loop in one C pass: (spikes bool ``[T, B, ...]``, potentials after
     reset like ``current`` or None). Bit-identical to :func:`snnsim.core.dynamics.neuron_multistep`
     from rest (same float operations in the same order)."""
@@ -117,11 +145,26 @@ def lif_simulate(current: torch.Tensor, leak: float, thresh: float, v_reset: flo
     t, n = x.shape[0], x[0].numel()
     leak, thresh, v_reset = float(leak), float(thresh), float(v_reset)
     if x.is_cuda:
-        _gpu["lib"].forward(x, leak, thresh, v_reset, _RESETS[reset], bool(spiking), None, volts, None,
-                            spikes.view(torch.uint8))
+        _gpu["lib"].forward(
+            x, leak, thresh, v_reset, _RESETS[reset], bool(spiking), None, volts, None, spikes.view(torch.uint8)
+        )
         return spikes, volts
-    _library().lif_sim_par(ptr(x), spikes.data_ptr(), ptr(volts), t, n, 0, n, leak, int(leak != 1.0), thresh,
-                           v_reset, _RESETS[reset], int(bool(spiking)), threads_for(n))
+    _library().lif_sim_par(
+        ptr(x),
+        spikes.data_ptr(),
+        ptr(volts),
+        t,
+        n,
+        0,
+        n,
+        leak,
+        int(leak != 1.0),
+        thresh,
+        v_reset,
+        _RESETS[reset],
+        int(bool(spiking)),
+        threads_for(n),
+    )
     return spikes, volts
 
 
@@ -137,8 +180,13 @@ def _empty_like(x: torch.Tensor) -> torch.Tensor:
     return memory.empty_like(x) if x.is_contiguous() else torch.empty_like(x, dtype=torch.float32)
 
 
-def _lee_forward(x: torch.Tensor, leak: float, thresh: float, v_reset: float, reset: str,
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _lee_forward(
+    x: torch.Tensor,
+    leak: float,
+    thresh: float,
+    v_reset: float,
+    reset: str,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Spikes and potentials after reset ``[T, B, ...]`` and the pseudo-derivative ``[B, ...]``
     (:func:`snnsim.core.surrogate.lee_pseudo_derivative` of the spikes, float32)."""
     spikes, volts = memory.empty_like(x), memory.empty_like(x)
@@ -149,12 +197,29 @@ def _lee_forward(x: torch.Tensor, leak: float, thresh: float, v_reset: float, re
     lpow = (leak ** (t - steps)).contiguous()  # the float64 weights of the torch path
     inv_th, log_leak = 1.0 / thresh, (math.log(leak) if leak != 1.0 else 0.0)
     if x.is_cuda:
-        _gpu["lib"].forward_lee(x, leak, thresh, float(v_reset), _RESETS[reset], volts, spikes, pseudo, lpow,
-                                inv_th, log_leak)
+        _gpu["lib"].forward_lee(
+            x, leak, thresh, float(v_reset), _RESETS[reset], volts, spikes, pseudo, lpow, inv_th, log_leak
+        )
         return spikes, volts, pseudo
-    _library().lif_fwd_lee_par(ptr(x), ptr(volts), ptr(spikes), ptr(pseudo), ptr(lpow), t, n, 0, n, leak,
-                               int(leak != 1.0), thresh, float(v_reset), _RESETS[reset], inv_th, log_leak,
-                               threads_for(n))
+    _library().lif_fwd_lee_par(
+        ptr(x),
+        ptr(volts),
+        ptr(spikes),
+        ptr(pseudo),
+        ptr(lpow),
+        t,
+        n,
+        0,
+        n,
+        leak,
+        int(leak != 1.0),
+        thresh,
+        float(v_reset),
+        _RESETS[reset],
+        inv_th,
+        log_leak,
+        threads_for(n),
+    )
     return spikes, volts, pseudo
 
 
@@ -173,8 +238,15 @@ def _lee_backward(pseudo: torch.Tensor, g_s: Optional[torch.Tensor], g_v: Option
     return out
 
 
-def lif_forward(current: torch.Tensor, leak: float, thresh: float, v_reset: float, reset: str, spiking: bool,
-                kind: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def lif_forward(
+    current: torch.Tensor,
+    leak: float,
+    thresh: float,
+    v_reset: float,
+    reset: str,
+    spiking: bool,
+    kind: Optional[int] = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(spikes float 0/1, potentials after reset, saved), the first two like ``current``; saved is
     what :func:`lif_backward` takes: the pre-reset potentials, or for Lee's pseudo-derivative
     (surrogate kernel ``kind == LEE``) at a spiking layer the pseudo-derivative per neuron ``[B, ...]``.
@@ -191,18 +263,43 @@ def lif_forward(current: torch.Tensor, leak: float, thresh: float, v_reset: floa
     leak, thresh, v_reset = float(leak), float(thresh), float(v_reset)
     reset_id, spiking_i, use_leak = _RESETS[reset], int(bool(spiking)), int(leak != 1.0)
     if x.is_cuda:
-        _gpu["lib"].forward(x, leak, thresh, v_reset, reset_id, bool(spiking_i), pre, volts if separate else None,
-                            spikes, None)
+        _gpu["lib"].forward(
+            x, leak, thresh, v_reset, reset_id, bool(spiking_i), pre, volts if separate else None, spikes, None
+        )
         return spikes, volts, pre
     lib = _library()
-    lib.lif_fwd_par(ptr(x), ptr(pre), ptr(volts), ptr(spikes), t, n, 0, n, leak, use_leak, thresh, v_reset,
-                    reset_id, spiking_i, threads_for(n))
+    lib.lif_fwd_par(
+        ptr(x),
+        ptr(pre),
+        ptr(volts),
+        ptr(spikes),
+        t,
+        n,
+        0,
+        n,
+        leak,
+        use_leak,
+        thresh,
+        v_reset,
+        reset_id,
+        spiking_i,
+        threads_for(n),
+    )
     return spikes, volts, pre
 
 
-def lif_backward(pre: torch.Tensor, g_s: Optional[torch.Tensor], g_v: Optional[torch.Tensor], leak: float,
-                 thresh: float, v_reset: float, reset: str, spiking: bool, detach_reset: bool,
-                 kernel: tuple[int, float, float]) -> torch.Tensor:
+def lif_backward(
+    pre: torch.Tensor,
+    g_s: Optional[torch.Tensor],
+    g_v: Optional[torch.Tensor],
+    leak: float,
+    thresh: float,
+    v_reset: float,
+    reset: str,
+    spiking: bool,
+    detach_reset: bool,
+    kernel: tuple[int, float, float],
+) -> torch.Tensor:
     """dL/dcurrent from what :func:`lif_forward` saved (``pre``) and the gradients of spikes / potentials
     (None: zero); ``kernel`` = (surrogate kind, p1, p2) as :meth:`snnsim.core.surrogate.Surrogate.kernel`
     states it (kind LEE at a non-spiking layer: the surrogate does not enter)."""
@@ -213,8 +310,17 @@ def lif_backward(pre: torch.Tensor, g_s: Optional[torch.Tensor], g_v: Optional[t
     gv = None if g_v is None else like_layout(g_v.to(torch.float32), pre)
     out = _empty_like(pre)
     t, n = pre.shape[0], pre[0].numel()
-    args = (float(leak), float(thresh), float(v_reset), _RESETS[reset], int(bool(spiking)),
-            int(bool(detach_reset)), int(kind), float(p1), float(p2))
+    args = (
+        float(leak),
+        float(thresh),
+        float(v_reset),
+        _RESETS[reset],
+        int(bool(spiking)),
+        int(bool(detach_reset)),
+        int(kind),
+        float(p1),
+        float(p2),
+    )
     if pre.is_cuda:
         _gpu["lib"].backward(pre, gs, gv, out, *args)
         return out

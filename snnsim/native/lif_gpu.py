@@ -13,6 +13,7 @@ Triton imports (``SNNSIM_NATIVE=0`` keeps the torch loop here too). Without a GP
 run under Triton's interpreter on CPU tensors (``TRITON_INTERPRET=1`` set before import), which
 the tests use.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -25,9 +26,29 @@ _BLOCK, _WARPS = 256, 4
 
 
 @triton.jit
-def _lif_fwd(x_ptr, pre_ptr, volts_ptr, sf_ptr, s8_ptr, lpow_ptr, ps_ptr, T, N, leak, thresh, v_reset,
-             USE_LEAK: tl.constexpr, RESET: tl.constexpr, SPIKING: tl.constexpr, PRE: tl.constexpr,
-             VOLTS: tl.constexpr, SF: tl.constexpr, S8: tl.constexpr, LEE: tl.constexpr, BLOCK: tl.constexpr):
+def _lif_fwd(
+    x_ptr,
+    pre_ptr,
+    volts_ptr,
+    sf_ptr,
+    s8_ptr,
+    lpow_ptr,
+    ps_ptr,
+    T,
+    N,
+    leak,
+    thresh,
+    v_reset,
+    USE_LEAK: tl.constexpr,
+    RESET: tl.constexpr,
+    SPIKING: tl.constexpr,
+    PRE: tl.constexpr,
+    VOLTS: tl.constexpr,
+    SF: tl.constexpr,
+    S8: tl.constexpr,
+    LEE: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     v = tl.zeros([BLOCK], dtype=tl.float32) + v_reset
@@ -69,9 +90,26 @@ def _lif_fwd(x_ptr, pre_ptr, volts_ptr, sf_ptr, s8_ptr, lpow_ptr, ps_ptr, T, N, 
 
 
 @triton.jit
-def _lif_bwd(pre_ptr, gs_ptr, gv_ptr, gi_ptr, T, N, leak, thresh, v_reset, p1, p2,
-             RESET: tl.constexpr, SPIKING: tl.constexpr, DETACH: tl.constexpr, SUR: tl.constexpr,
-             HAS_GS: tl.constexpr, HAS_GV: tl.constexpr, BLOCK: tl.constexpr):
+def _lif_bwd(
+    pre_ptr,
+    gs_ptr,
+    gv_ptr,
+    gi_ptr,
+    T,
+    N,
+    leak,
+    thresh,
+    v_reset,
+    p1,
+    p2,
+    RESET: tl.constexpr,
+    SPIKING: tl.constexpr,
+    DETACH: tl.constexpr,
+    SUR: tl.constexpr,
+    HAS_GS: tl.constexpr,
+    HAS_GV: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     g = tl.zeros([BLOCK], dtype=tl.float32)
@@ -131,28 +169,92 @@ def _launch(kernel: Any, device: torch.device, n: int, *args: Any, **flags: Any)
     kernel[grid](*args, BLOCK=_BLOCK, num_warps=_WARPS, enable_fp_fusion=False, **flags)
 
 
-def forward(x: torch.Tensor, leak: float, thresh: float, v_reset: float, reset: int, spiking: bool,
-            pre: Optional[torch.Tensor], volts: Optional[torch.Tensor], sf: Optional[torch.Tensor],
-            s8: Optional[torch.Tensor]) -> None:
+def forward(
+    x: torch.Tensor,
+    leak: float,
+    thresh: float,
+    v_reset: float,
+    reset: int,
+    spiking: bool,
+    pre: Optional[torch.Tensor],
+    volts: Optional[torch.Tensor],
+    sf: Optional[torch.Tensor],
+    s8: Optional[torch.Tensor],
+) -> None:
     """One forward pass over contiguous ``x [T, N]``, writing the outputs that are not None
     (pre-reset and after-reset potentials, float and byte spikes, each ``[T, N]``)."""
     t, n = x.shape[0], x[0].numel()
     dummy = x
-    _launch(_lif_fwd, x.device, n, x, pre if pre is not None else dummy, volts if volts is not None else dummy,
-            sf if sf is not None else dummy, s8 if s8 is not None else dummy, dummy, dummy, t, n, leak, thresh,
-            v_reset, USE_LEAK=leak != 1.0, RESET=reset, SPIKING=bool(spiking), PRE=pre is not None,
-            VOLTS=volts is not None, SF=sf is not None, S8=s8 is not None, LEE=False)
+    _launch(
+        _lif_fwd,
+        x.device,
+        n,
+        x,
+        pre if pre is not None else dummy,
+        volts if volts is not None else dummy,
+        sf if sf is not None else dummy,
+        s8 if s8 is not None else dummy,
+        dummy,
+        dummy,
+        t,
+        n,
+        leak,
+        thresh,
+        v_reset,
+        USE_LEAK=leak != 1.0,
+        RESET=reset,
+        SPIKING=bool(spiking),
+        PRE=pre is not None,
+        VOLTS=volts is not None,
+        SF=sf is not None,
+        S8=s8 is not None,
+        LEE=False,
+    )
 
 
-def forward_lee(x: torch.Tensor, leak: float, thresh: float, v_reset: float, reset: int, volts: torch.Tensor,
-                sf: torch.Tensor, pseudo: torch.Tensor, lpow: torch.Tensor, inv_th: float, log_leak: float) -> None:
+def forward_lee(
+    x: torch.Tensor,
+    leak: float,
+    thresh: float,
+    v_reset: float,
+    reset: int,
+    volts: torch.Tensor,
+    sf: torch.Tensor,
+    pseudo: torch.Tensor,
+    lpow: torch.Tensor,
+    inv_th: float,
+    log_leak: float,
+) -> None:
     """The forward pass of a spiking layer with Lee's pseudo-derivative (as ``lif_fwd_lee_par`` in
     ``csrc/lif.c``): potentials after reset and float spikes ``[T, N]``, pseudo-derivative ``[N]``;
     ``lpow [T]`` float64 = ``leak^(T - 1 - t)``."""
     t, n = x.shape[0], x[0].numel()
     consts = torch.cat([lpow, torch.tensor([inv_th, log_leak], dtype=torch.float64, device=lpow.device)])
-    _launch(_lif_fwd, x.device, n, x, x, volts, sf, x, consts, pseudo, t, n, leak, thresh, v_reset,
-            USE_LEAK=leak != 1.0, RESET=reset, SPIKING=True, PRE=False, VOLTS=True, SF=True, S8=False, LEE=True)
+    _launch(
+        _lif_fwd,
+        x.device,
+        n,
+        x,
+        x,
+        volts,
+        sf,
+        x,
+        consts,
+        pseudo,
+        t,
+        n,
+        leak,
+        thresh,
+        v_reset,
+        USE_LEAK=leak != 1.0,
+        RESET=reset,
+        SPIKING=True,
+        PRE=False,
+        VOLTS=True,
+        SF=True,
+        S8=False,
+        LEE=True,
+    )
 
 
 def backward_lee(gs: torch.Tensor, pseudo: torch.Tensor, out: torch.Tensor) -> None:
@@ -161,11 +263,42 @@ def backward_lee(gs: torch.Tensor, pseudo: torch.Tensor, out: torch.Tensor) -> N
     _launch(_lee_bwd, gs.device, n, gs, pseudo, out, t, n)
 
 
-def backward(pre: torch.Tensor, gs: Optional[torch.Tensor], gv: Optional[torch.Tensor], out: torch.Tensor,
-             leak: float, thresh: float, v_reset: float, reset: int, spiking: bool, detach: bool, sur: int,
-             p1: float, p2: float) -> None:
+def backward(
+    pre: torch.Tensor,
+    gs: Optional[torch.Tensor],
+    gv: Optional[torch.Tensor],
+    out: torch.Tensor,
+    leak: float,
+    thresh: float,
+    v_reset: float,
+    reset: int,
+    spiking: bool,
+    detach: bool,
+    sur: int,
+    p1: float,
+    p2: float,
+) -> None:
     """The adjoint pass into ``out`` ``[T, N]`` (arguments as ``lif_bwd`` in ``csrc/lif.c``)."""
     t, n = pre.shape[0], pre[0].numel()
-    _launch(_lif_bwd, pre.device, n, pre, gs if gs is not None else pre, gv if gv is not None else pre, out, t, n, leak,
-            thresh, v_reset, p1, p2, RESET=reset, SPIKING=bool(spiking), DETACH=bool(detach), SUR=sur,
-            HAS_GS=gs is not None, HAS_GV=gv is not None)
+    _launch(
+        _lif_bwd,
+        pre.device,
+        n,
+        pre,
+        gs if gs is not None else pre,
+        gv if gv is not None else pre,
+        out,
+        t,
+        n,
+        leak,
+        thresh,
+        v_reset,
+        p1,
+        p2,
+        RESET=reset,
+        SPIKING=bool(spiking),
+        DETACH=bool(detach),
+        SUR=sur,
+        HAS_GS=gs is not None,
+        HAS_GV=gv is not None,
+    )

@@ -11,6 +11,7 @@ written), which the kernel grants where ``/sys/kernel/mm/transparent_hugepage/en
 Only the native kernels' own outputs use it; torch's ``THP_MEM_ALLOC_ENABLE=1`` does the same for
 every large allocation but must be set before torch starts.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -53,8 +54,9 @@ def advise_huge(t: torch.Tensor) -> bool:
     return end > start and fn(start, end - start, _MADV_HUGEPAGE) == 0
 
 
-def empty(shape: Sequence[int], dtype: torch.dtype = torch.float32,
-          device: Union[str, torch.device] = "cpu") -> torch.Tensor:
+def empty(
+    shape: Sequence[int], dtype: torch.dtype = torch.float32, device: Union[str, torch.device] = "cpu"
+) -> torch.Tensor:
     """``torch.empty(shape, dtype=dtype, device=device)``, huge-page backed when large and on the CPU."""
     t = torch.empty(tuple(shape), dtype=dtype, device=device)
     advise_huge(t)

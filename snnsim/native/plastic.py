@@ -11,6 +11,7 @@ torch's generator is consumed exactly as in ``Network.run``. Anything else (batc
 potentials to record, ``SNNSIM_NATIVE=0`` or ``SNNSIM_NATIVE_PLASTIC=0``, no compiler): None, and
 the torch loop of :mod:`snnsim.engine.plastic` runs.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -26,17 +27,69 @@ _P, _I64, _I32, _F = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_f
 
 
 class _Ctx(ctypes.Structure):
-    _fields_ = [(n, _I64) for n in ("T", "nx", "ne", "ni")] + [
-        (n, _P) for n in ("xin", "w_xe", "w_ei", "w_ie", "s_x", "s_e", "s_i", "x_x", "x_e", "x_i", "v_e", "r_e",
-                          "theta", "v_i", "r_i", "out_e", "out_i", "cur_e", "cur_i", "tmp")] + [
-        ("x_decay", _F), ("x_scale", _F), ("x_additive", _I32),
-        *[(n, _F) for n in ("e_rest", "e_decay", "e_thresh", "e_reset", "e_refrac", "e_dt", "th_decay", "th_plus",
-                            "e_tdecay", "e_tscale")],
-        ("e_additive", _I32), ("learning", _I32), ("one_spike", _I32),
-        *[(n, _F) for n in ("i_rest", "i_decay", "i_thresh", "i_reset", "i_refrac", "i_dt", "i_tdecay", "i_tscale")],
-        ("i_traces", _I32), ("i_additive", _I32),
-        *[(n, _F) for n in ("nu0", "nu1", "w_decay", "wmin", "wmax")],
-        ("use_nu0", _I32), ("use_nu1", _I32), ("clamp", _I32), ("first", _I32), ("chosen", _I64)]
+    _fields_ = (
+        [(n, _I64) for n in ("T", "nx", "ne", "ni")]
+        + [
+            (n, _P)
+            for n in (
+                "xin",
+                "w_xe",
+                "w_ei",
+                "w_ie",
+                "s_x",
+                "s_e",
+                "s_i",
+                "x_x",
+                "x_e",
+                "x_i",
+                "v_e",
+                "r_e",
+                "theta",
+                "v_i",
+                "r_i",
+                "out_e",
+                "out_i",
+                "cur_e",
+                "cur_i",
+                "tmp",
+            )
+        ]
+        + [
+            ("x_decay", _F),
+            ("x_scale", _F),
+            ("x_additive", _I32),
+            *[
+                (n, _F)
+                for n in (
+                    "e_rest",
+                    "e_decay",
+                    "e_thresh",
+                    "e_reset",
+                    "e_refrac",
+                    "e_dt",
+                    "th_decay",
+                    "th_plus",
+                    "e_tdecay",
+                    "e_tscale",
+                )
+            ],
+            ("e_additive", _I32),
+            ("learning", _I32),
+            ("one_spike", _I32),
+            *[
+                (n, _F)
+                for n in ("i_rest", "i_decay", "i_thresh", "i_reset", "i_refrac", "i_dt", "i_tdecay", "i_tscale")
+            ],
+            ("i_traces", _I32),
+            ("i_additive", _I32),
+            *[(n, _F) for n in ("nu0", "nu1", "w_decay", "wmin", "wmax")],
+            ("use_nu0", _I32),
+            ("use_nu1", _I32),
+            ("clamp", _I32),
+            ("first", _I32),
+            ("chosen", _I64),
+        ]
+    )
 
 
 def _compile() -> ctypes.CDLL:
@@ -52,9 +105,17 @@ def event_current(s: torch.Tensor, w: torch.Tensor) -> Optional[torch.Tensor]:
     """Bool spikes ``s`` ``[B, K]`` x float32 weights ``[K, M]`` -> ``[B, M]``: per row the sum of the
     rows of ``w`` of the active inputs, ascending from 0 (one C call; MKL's order for B = 1);
     None when the kernels are off or do not apply (callers fall back)."""
-    if (s.dtype != torch.bool or w.dtype != torch.float32 or s.device.type != "cpu" or w.device.type != "cpu"
-            or s.dim() != 2 or w.dim() != 2 or s.shape[1] != w.shape[0]
-            or native_off("SNNSIM_NATIVE_PLASTIC") is not None or load_once(_native, _compile) is None):
+    if (
+        s.dtype != torch.bool
+        or w.dtype != torch.float32
+        or s.device.type != "cpu"
+        or w.device.type != "cpu"
+        or s.dim() != 2
+        or w.dim() != 2
+        or s.shape[1] != w.shape[0]
+        or native_off("SNNSIM_NATIVE_PLASTIC") is not None
+        or load_once(_native, _compile) is None
+    ):
         return None
     s, w = s.contiguous(), w.contiguous()
     out = torch.empty(s.shape[0], w.shape[1])
@@ -73,8 +134,12 @@ def _weight(conn: Any) -> Optional[torch.Tensor]:
         w = conn.w if conn.b is None else None
     else:
         feats = list(getattr(conn, "pipeline", ()))
-        ok = len(feats) == 1 and type(feats[0]).__name__ == "Weight" and not feats[0].sparse \
+        ok = (
+            len(feats) == 1
+            and type(feats[0]).__name__ == "Weight"
+            and not feats[0].sparse
             and not feats[0].enforce_polarity
+        )
         w = feats[0].value if ok else None
     if w is None or w.dtype != torch.float32 or w.is_sparse or not w.is_contiguous() or w.device.type != "cpu":
         return None
@@ -107,14 +172,31 @@ def _shape_ok(network: Any, plastic: list, inputs: dict) -> Optional[tuple]:
         return None
     if any(getattr(n, "sum_input", False) for n in (x, e, i)):  # the kernel keeps no running input sums
         return None
-    if not _scalar(e.rest, e.decay, e.thresh, e.reset, e.refrac, e.theta_decay, e.theta_plus, i.rest, i.decay,
-                   i.thresh, i.reset, i.refrac, x.trace_decay, x.trace_scale, e.trace_decay, e.trace_scale):
+    if not _scalar(
+        e.rest,
+        e.decay,
+        e.thresh,
+        e.reset,
+        e.refrac,
+        e.theta_decay,
+        e.theta_plus,
+        i.rest,
+        i.decay,
+        i.thresh,
+        i.reset,
+        i.refrac,
+        x.trace_decay,
+        x.trace_scale,
+        e.trace_decay,
+        e.trace_scale,
+    ):
         return None
     return names, p
 
 
-def kernel_for(network: Any, plastic: list, inputs: dict, want_v: bool = False,
-               learn: bool = True) -> Optional[DiehlCookKernel]:
+def kernel_for(
+    network: Any, plastic: list, inputs: dict, want_v: bool = False, learn: bool = True
+) -> Optional[DiehlCookKernel]:
     """A :class:`DiehlCookKernel` for this run (``learn=False``: no rule applied), or None (the torch loop)."""
     if want_v or native_off("SNNSIM_NATIVE_PLASTIC") is not None:
         return None
@@ -134,8 +216,9 @@ def kernel_for(network: Any, plastic: list, inputs: dict, want_v: bool = False,
 class DiehlCookKernel:
     """One plastic run of a Diehl & Cook network in C, on the layers' own state tensors."""
 
-    def __init__(self, network: Any, names: list[str], p: Any, xin: torch.Tensor, ws: list[torch.Tensor],
-                 learn: bool = True) -> None:
+    def __init__(
+        self, network: Any, names: list[str], p: Any, xin: torch.Tensor, ws: list[torch.Tensor], learn: bool = True
+    ) -> None:
         self.net, self.names, self.p, self.ws, self.learn = network, names, p, ws, learn
         self.xin = xin.reshape(xin.shape[0], -1).contiguous()
 
@@ -149,11 +232,27 @@ class DiehlCookKernel:
             raise RuntimeError("plastic kernel: a state tensor is not contiguous")
         self.work = [torch.zeros(e.n), torch.zeros(i.n), torch.zeros(e.n)]
         c = _Ctx(T=t, nx=nx, ne=e.n, ni=i.n)
-        for name, ten in [("xin", self.xin), ("w_xe", self.ws[0]), ("w_ei", self.ws[1]), ("w_ie", self.ws[2]),
-                          ("s_x", x.s), ("s_e", e.s), ("s_i", i.s), ("x_x", x.x), ("x_e", e.x), ("v_e", e.v),
-                          ("r_e", e.refrac_count), ("theta", e.theta), ("v_i", i.v), ("r_i", i.refrac_count),
-                          ("out_e", out_e), ("out_i", out_i), ("cur_e", self.work[0]), ("cur_i", self.work[1]),
-                          ("tmp", self.work[2])]:
+        for name, ten in [
+            ("xin", self.xin),
+            ("w_xe", self.ws[0]),
+            ("w_ei", self.ws[1]),
+            ("w_ie", self.ws[2]),
+            ("s_x", x.s),
+            ("s_e", e.s),
+            ("s_i", i.s),
+            ("x_x", x.x),
+            ("x_e", e.x),
+            ("v_e", e.v),
+            ("r_e", e.refrac_count),
+            ("theta", e.theta),
+            ("v_i", i.v),
+            ("r_i", i.refrac_count),
+            ("out_e", out_e),
+            ("out_i", out_i),
+            ("cur_e", self.work[0]),
+            ("cur_i", self.work[1]),
+            ("tmp", self.work[2]),
+        ]:
             setattr(c, name, ten.data_ptr())
         c.x_i = i.x.data_ptr() if i.traces else None
         c.x_decay, c.x_scale, c.x_additive = _f(x.trace_decay), _f(x.trace_scale), int(bool(x.traces_additive))

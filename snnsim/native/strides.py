@@ -2,6 +2,7 @@
 ``[T, N]`` can read in place (contiguous, or channels-last ``[T, B, C, H, W]``; see
 :mod:`snnsim.core.layout` for where channels-last tensors come from).
 """
+
 from __future__ import annotations
 
 import torch

@@ -5,6 +5,7 @@
 
 Needs the ``nir`` package (``pip install nir``) only when called.
 """
+
 from snnsim.nir.graph import THRESHOLD_CONVENTION, from_nir, load_nir, save_nir, to_nir
 
 __all__ = ["THRESHOLD_CONVENTION", "from_nir", "load_nir", "save_nir", "to_nir"]

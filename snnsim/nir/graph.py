@@ -68,6 +68,7 @@ subtraction, rate-based ``maxpool2d``, ``batchnorm`` (fold it first), refractory
 snnsim's exact ``leak`` (float64) travels in each node's ``metadata["snnsim"]`` and is used
 on import only while the file's ``tau`` still gives the same float32 leak.
 """
+
 from __future__ import annotations
 
 import json
@@ -89,7 +90,7 @@ _OPS = ("Linear", "Affine", "Conv2d", "AvgPool2d", "SumPool2d", "Scale", "Flatte
 
 
 def _kind(name: str, node: Any) -> str:
-    """"neuron", "op" or "output" for a supported NIR node; a UserError naming any other."""
+    """ "neuron", "op" or "output" for a supported NIR node; a UserError naming any other."""
     nir = nir_module()
     kind = type(node).__name__
     if isinstance(node, nir.Output):
@@ -98,8 +99,10 @@ def _kind(name: str, node: Any) -> str:
         return "neuron"
     if kind in _OPS and isinstance(node, getattr(nir, kind)):
         return "op"
-    raise UserError(f"NIR node {name!r} of type {kind} is not supported by snnsim (supported: "
-                    f"{', '.join(_NEURONS + _OPS)}, Output); nothing was imported")
+    raise UserError(
+        f"NIR node {name!r} of type {kind} is not supported by snnsim (supported: "
+        f"{', '.join(_NEURONS + _OPS)}, Output); nothing was imported"
+    )
 
 
 def _order(graph: Any) -> list[str]:
@@ -166,8 +169,10 @@ def _chains(graph: Any, kinds: dict[str, str]) -> list[dict[str, Any]]:
             used.update(chain)
             if kinds[name] == "output":
                 if chain:
-                    raise UserError(f"NIR nodes {chain[::-1]} between {cur!r} and Output {name!r} have no "
-                                    "neuron layer after them; snnsim outputs are neuron layers")
+                    raise UserError(
+                        f"NIR nodes {chain[::-1]} between {cur!r} and Output {name!r} have no "
+                        "neuron layer after them; snnsim outputs are neuron layers"
+                    )
                 continue
             conns.append({"source": cur, "target": name, "chain": chain[::-1]})
     dangling = [k for k in graph.nodes if kinds[k] == "op" and k not in used]
@@ -188,11 +193,16 @@ def _connection(graph: Any, c: dict[str, Any]) -> dict[str, Any]:
         ops.append(op)
         w = getattr(node, "weight", getattr(node, "scale", None))
         b = getattr(node, "bias", None) if op.get("bias") else None
-        params.append(None if w is None else (np.asarray(w, dtype=np.float64),
-                                              None if b is None else np.asarray(b, dtype=np.float64)))
+        params.append(
+            None
+            if w is None
+            else (np.asarray(w, dtype=np.float64), None if b is None else np.asarray(b, dtype=np.float64))
+        )
     if not ops:
-        raise UserError(f"NIR edge {c['source']!r} -> {c['target']!r} joins two neuron nodes directly; snnsim "
-                        "connections need a Linear/Affine/Conv2d/AvgPool2d between layers")
+        raise UserError(
+            f"NIR edge {c['source']!r} -> {c['target']!r} joins two neuron nodes directly; snnsim "
+            "connections need a Linear/Affine/Conv2d/AvgPool2d between layers"
+        )
     return {"source": c["source"], "target": c["target"], "ops": ops, "params": params}
 
 
@@ -214,8 +224,11 @@ def from_nir(graph: Any, *, dt: Optional[float] = None) -> Network:
         layer, gain, drift = neuron_layer(name, graph.nodes[name], dt)
         fold_gain(name, [c for c in conns if c["target"] == name], gain, drift)
         layers.append(layer)
-    spec = {"dt": dt if dt is not None else 1.0, "layers": layers,
-            "connections": [{"source": c["source"], "target": c["target"], "ops": c["ops"]} for c in conns]}
+    spec = {
+        "dt": dt if dt is not None else 1.0,
+        "layers": layers,
+        "connections": [{"source": c["source"], "target": c["target"], "ops": c["ops"]} for c in conns],
+    }
     net = build_network(spec)
     load_weights(net, conns)
     return net
@@ -241,14 +254,18 @@ def load_nir(path: Union[str, Path], *, dt: Optional[float] = None, type_check: 
     try:
         graph = nir.read(str(path), type_check=type_check)
     except OSError as err:  # h5py: not HDF5, truncated
-        raise UserError(f"cannot read NIR file {str(path)!r}: not a complete HDF5 file (truncated or not NIR?): "
-                        f"{str(err).splitlines()[0]}") from None
+        raise UserError(
+            f"cannot read NIR file {str(path)!r}: not a complete HDF5 file (truncated or not NIR?): "
+            f"{str(err).splitlines()[0]}"
+        ) from None
     except (AssertionError, ValueError, KeyError, TypeError) as err:
         unknown = _unknown_node_types(path)
         if unknown:
-            raise UserError(f"cannot read NIR file {str(path)!r}: node {unknown[0][0]!r} has the type "
-                            f"{unknown[0][1]!r}, which NIR does not know (a newer NIR or another tool's "
-                            "extension?); remove or replace that node") from None
+            raise UserError(
+                f"cannot read NIR file {str(path)!r}: node {unknown[0][0]!r} has the type "
+                f"{unknown[0][1]!r}, which NIR does not know (a newer NIR or another tool's "
+                "extension?); remove or replace that node"
+            ) from None
         why = str(err).splitlines()[0] if str(err).strip() else "the nir package refused it"
         hint = "; pass type_check=False to skip NIR's shape check" if type_check else ""
         raise UserError(f"cannot read NIR file {str(path)!r}: {type(err).__name__}: {why}{hint}") from None

@@ -15,6 +15,7 @@ so ``leak = 1 - dt/tau``; the input gain ``dt r / tau`` (``dt r``) and the const
 (weights and bias scaled, drift added to one bias). NIR fires at ``v > v_threshold``,
 snnsim at ``v >= thresh``: ``thresh = nextafter(float32(v_threshold), +inf)``.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -26,8 +27,10 @@ from bindsnet.network import Network
 from snnsim.errors import UserError
 from snnsim.nir.writer import nir_module
 
-_DT_HINT = ("pass dt=... to load_nir/from_nir: the simulation step in the unit of the file's tau "
-            "(snnTorch and SpikingJelly files: usually dt=1e-4, snnsim files store it)")
+_DT_HINT = (
+    "pass dt=... to load_nir/from_nir: the simulation step in the unit of the file's tau "
+    "(snnTorch and SpikingJelly files: usually dt=1e-4, snnsim files store it)"
+)
 
 
 def graph_dt(graph: Any, dt: Optional[float]) -> Optional[float]:
@@ -58,8 +61,10 @@ def _leak(name: str, node: Any, dt: float, field: str = "tau", key: str = "leak"
     tau = _f64(node, field)
     leak = 1.0 - dt / tau
     if np.any(~np.isfinite(leak)) or np.any(leak <= 0) or np.any(leak > 1):
-        raise UserError(f"NIR node {name!r}: {field} (min {tau.min():g}) must exceed dt={dt:g} for the Euler step "
-                        f"({key} = 1 - dt/{field} in (0, 1]); {_DT_HINT}")
+        raise UserError(
+            f"NIR node {name!r}: {field} (min {tau.min():g}) must exceed dt={dt:g} for the Euler step "
+            f"({key} = 1 - dt/{field} in (0, 1]); {_DT_HINT}"
+        )
     meta = ((getattr(node, "metadata", None) or {}).get("snnsim") or {}).get(key)
     if meta is not None:  # snnsim's exact leak, if the file's tau still says the same
         exact = np.broadcast_to(np.asarray(meta, dtype=np.float64), leak.shape)
@@ -76,11 +81,15 @@ def neuron_layer(name: str, node: Any, dt: Optional[float]) -> tuple[dict[str, A
         return {"name": name, "type": "input", "shape": shape}, np.ones(()), np.zeros(())
     if isinstance(node, nir.Threshold):
         thr = _thresh(name, node.threshold)
-        return {"name": name, "type": "threshold", "shape": list(thr.shape), "thresh": _param(thr)}, np.ones(()), \
-            np.zeros(())
+        return (
+            {"name": name, "type": "threshold", "shape": list(thr.shape), "thresh": _param(thr)},
+            np.ones(()),
+            np.zeros(()),
+        )
     if dt is None:
-        raise UserError(f"the NIR graph has no time step in its metadata (node {name!r} is "
-                        f"{type(node).__name__}); {_DT_HINT}")
+        raise UserError(
+            f"the NIR graph has no time step in its metadata (node {name!r} is {type(node).__name__}); {_DT_HINT}"
+        )
     if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
         return _cuba_layer(name, node, dt)
     r = _f64(node, "r")
@@ -115,27 +124,32 @@ def _cuba_layer(name: str, node: Any, dt: float) -> tuple[dict[str, Any], np.nda
     snnsim's ``syn_leak`` pre-filter, its input gain folded into the op before."""
     nir = nir_module()
     if np.any(_f64(node, "v_leak") != 0):
-        raise UserError(f"NIR node {name!r} ({type(node).__name__}): v_leak != 0 is not supported (its drift "
-                        "cannot be folded before the synaptic current)")
+        raise UserError(
+            f"NIR node {name!r} ({type(node).__name__}): v_leak != 0 is not supported (its drift "
+            "cannot be folded before the synaptic current)"
+        )
     tau_syn, tau_mem, r = _f64(node, "tau_syn"), _f64(node, "tau_mem"), _f64(node, "r")
-    layer: dict[str, Any] = {"name": name, "leak": _param(_leak(name, node, dt, "tau_mem", "leak")),
-                             "syn_leak": _param(_leak(name, node, dt, "tau_syn", "syn_leak"))}
+    layer: dict[str, Any] = {
+        "name": name,
+        "leak": _param(_leak(name, node, dt, "tau_mem", "leak")),
+        "syn_leak": _param(_leak(name, node, dt, "tau_syn", "syn_leak")),
+    }
     if r.ndim:
         layer["shape"] = list(r.shape)
     gain = (dt / tau_syn) * _f64(node, "w_in") * (dt * r / tau_mem)
     if isinstance(node, nir.CubaLI):
         return {**layer, "type": "cuba_li"}, gain, np.zeros(r.shape)
     v_reset = _f64(node, "v_reset") if node.v_reset is not None else np.zeros(r.shape)
-    layer.update(type="cuba_lif", thresh=_param(_thresh(name, node.v_threshold)), reset="zero",
-                 v_reset=_param(v_reset))
+    layer.update(type="cuba_lif", thresh=_param(_thresh(name, node.v_threshold)), reset="zero", v_reset=_param(v_reset))
     return layer, gain, np.zeros(r.shape)
 
 
 def _square(name: str, what: str, value: Any) -> int:
     v = np.atleast_1d(np.asarray(value)).reshape(-1)
     if isinstance(value, str) or v.min() != v.max():
-        raise UserError(f"NIR node {name!r}: {what} {value!r} is not supported (snnsim needs one value for "
-                        "height and width)")
+        raise UserError(
+            f"NIR node {name!r}: {what} {value!r} is not supported (snnsim needs one value for height and width)"
+        )
     return int(v[0])
 
 
@@ -147,15 +161,23 @@ def op_spec(name: str, node: Any) -> dict[str, Any]:
     if isinstance(node, (nir.Linear, nir.Affine)):
         if np.asarray(node.weight).ndim != 2:
             raise UserError(f"NIR node {name!r}: only 2-D Linear/Affine weights are supported")
-        return {"op": "linear", "out_features": int(np.asarray(node.weight).shape[0]),
-                "bias": isinstance(node, nir.Affine)}
+        return {
+            "op": "linear",
+            "out_features": int(np.asarray(node.weight).shape[0]),
+            "bias": isinstance(node, nir.Affine),
+        }
     if isinstance(node, nir.Conv2d):
         w = np.asarray(node.weight)
         if _square(name, "dilation", node.dilation) != 1 or node.groups != 1 or w.shape[2] != w.shape[3]:
             raise UserError(f"NIR node {name!r}: only square kernels, dilation 1 and groups 1 are supported")
-        return {"op": "conv2d", "out_channels": int(w.shape[0]), "kernel_size": int(w.shape[2]),
-                "stride": _square(name, "stride", node.stride), "padding": _square(name, "padding", node.padding),
-                "bias": node.bias is not None and bool(np.any(np.asarray(node.bias)))}
+        return {
+            "op": "conv2d",
+            "out_channels": int(w.shape[0]),
+            "kernel_size": int(w.shape[2]),
+            "stride": _square(name, "stride", node.stride),
+            "padding": _square(name, "padding", node.padding),
+            "bias": node.bias is not None and bool(np.any(np.asarray(node.bias))),
+        }
     if isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
         kind = type(node).__name__
         k = _square(name, "kernel_size", node.kernel_size)
@@ -165,9 +187,11 @@ def op_spec(name: str, node: Any) -> dict[str, Any]:
         return {"op": kind.lower(), "kernel_size": k, "stride": s}
     if isinstance(node, nir.Scale):
         return {"op": "scale"}
-    raise UserError(f"NIR node {name!r} of type {type(node).__name__} is not supported by snnsim "
-                    "(supported: Input, Output, IF, LIF, I, LI, CubaLIF, CubaLI, Threshold, Linear, Affine, "
-                    "Conv2d, AvgPool2d, SumPool2d, Scale, Flatten)")
+    raise UserError(
+        f"NIR node {name!r} of type {type(node).__name__} is not supported by snnsim "
+        "(supported: Input, Output, IF, LIF, I, LI, CubaLIF, CubaLI, Threshold, Linear, Affine, "
+        "Conv2d, AvgPool2d, SumPool2d, Scale, Flatten)"
+    )
 
 
 def fold_gain(name: str, conns: list[dict[str, Any]], gain: np.ndarray, drift: np.ndarray) -> None:
@@ -183,8 +207,10 @@ def fold_gain(name: str, conns: list[dict[str, Any]], gain: np.ndarray, drift: n
         while k >= 0 and conn["ops"][k]["op"] == "flatten":
             k -= 1
         if k < 0 or conn["ops"][k]["op"] not in ("linear", "conv2d"):
-            raise UserError(f"NIR node {name!r}: its input gain dt*r/tau (or dt*r) differs from 1 or v_leak != 0, "
-                            "which snnsim folds only into a Linear/Affine/Conv2d directly before it")
+            raise UserError(
+                f"NIR node {name!r}: its input gain dt*r/tau (or dt*r) differs from 1 or v_leak != 0, "
+                "which snnsim folds only into a Linear/Affine/Conv2d directly before it"
+            )
         op, (w, b) = conn["ops"][k], conn["params"][k]
         per_out = _per_output(name, gain, op, w.shape[0])
         add = _per_output(name, drift, op, w.shape[0]) if i == 0 else np.zeros(w.shape[0])
@@ -203,8 +229,10 @@ def _per_output(name: str, values: np.ndarray, op: dict[str, Any], n_out: int) -
         return v.reshape(-1)
     per_channel = v.reshape(v.shape[0], -1)
     if not np.all(per_channel == per_channel[:, :1]):
-        raise UserError(f"NIR node {name!r}: per-neuron r/v_leak must be uniform over height and width "
-                        "to fold into the Conv2d before it")
+        raise UserError(
+            f"NIR node {name!r}: per-neuron r/v_leak must be uniform over height and width "
+            "to fold into the Conv2d before it"
+        )
     return per_channel[:, 0]
 
 

@@ -7,6 +7,7 @@ forward-Euler step of ``dt`` is exactly that update: ``tau = dt / (1 - leak)``,
 ``v_threshold = nextafter(float32(thresh), -inf)`` (float32), so ``v > v_threshold`` and
 ``v >= thresh`` agree for every float32 potential.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,10 @@ from snnsim.errors import UserError
 from snnsim.nir.stock import stock_connection_nodes, stock_neuron_node
 
 #: what a file's threshold means, stated in the graph's metadata
-THRESHOLD_CONVENTION = ("NIR: fires at v > v_threshold; snnsim fires at v >= thresh and writes "
-                        "v_threshold = nextafter(float32(thresh), -inf)")
+THRESHOLD_CONVENTION = (
+    "NIR: fires at v > v_threshold; snnsim fires at v >= thresh and writes "
+    "v_threshold = nextafter(float32(thresh), -inf)"
+)
 
 
 def nir_module():
@@ -86,12 +89,13 @@ def _neuron_node(name: str, layer: Any, dt: float, subtract_reset: str):
         tau, r = _leaky(p.leak, shape, dt)
         return nir.LI(tau=tau, r=r, v_leak=_arr(0.0, shape), metadata=meta)
     if p.reset == "subtract":
-        msg = (f"layer {name!r} resets by subtraction, which NIR cannot express (its IF/LIF reset to "
-               "v_reset)")
+        msg = f"layer {name!r} resets by subtraction, which NIR cannot express (its IF/LIF reset to v_reset)"
         if subtract_reset != "warn":
             raise UserError(msg + "; pass subtract_reset='warn' to export it as reset to zero")
-        warnings.warn(msg + "; exported as reset to zero: the file means reset to zero for every reader, "
-                      "snnsim included", UserWarning)
+        warnings.warn(
+            msg + "; exported as reset to zero: the file means reset to zero for every reader, snnsim included",
+            UserWarning,
+        )
         meta["snnsim"]["exported_from_reset"] = "subtract"
     elif p.reset != "zero":
         raise UserError(f"layer {name!r} has reset {p.reset!r}, which NIR cannot express")
@@ -145,8 +149,17 @@ def _op_nodes(src_shape: list[int], conn: Any) -> list[Any]:
         elif op == "conv2d":
             w = module.weight.detach().cpu().numpy()
             bias = module.bias.detach().cpu().numpy() if module.bias is not None else np.zeros(w.shape[0], w.dtype)
-            nodes.append(nir.Conv2d(input_shape=(shape[1], shape[2]), weight=w, stride=module.stride,
-                                    padding=module.padding, dilation=module.dilation, groups=1, bias=bias))
+            nodes.append(
+                nir.Conv2d(
+                    input_shape=(shape[1], shape[2]),
+                    weight=w,
+                    stride=module.stride,
+                    padding=module.padding,
+                    dilation=module.dilation,
+                    groups=1,
+                    bias=bias,
+                )
+            )
             shape = _out_shape(module, shape)
         elif op in ("avgpool2d", "sumpool2d"):
             k, s = module.kernel_size, module.stride
@@ -159,8 +172,10 @@ def _op_nodes(src_shape: list[int], conn: Any) -> list[Any]:
             nodes.append(nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1))
             shape = [int(np.prod(shape))]
         else:
-            raise UserError(f"op {op!r} has no NIR equivalent (supported: linear, conv2d, avgpool2d, sumpool2d, "
-                            "scale, flatten, dropout); fold BatchNorm and avoid rate-based max-pooling before export")
+            raise UserError(
+                f"op {op!r} has no NIR equivalent (supported: linear, conv2d, avgpool2d, sumpool2d, "
+                "scale, flatten, dropout); fold BatchNorm and avoid rate-based max-pooling before export"
+            )
     return nodes
 
 
@@ -187,8 +202,11 @@ def to_nir(network: Network, *, dt: Optional[float] = None, subtract_reset: str 
     for (src, tgt), conn in network.connections.items():
         prev = src
         src_shape = [int(d) for d in network.layers[src].shape]
-        ops = (_op_nodes(src_shape, conn) if isinstance(conn, ModuleConnection)
-               else stock_connection_nodes(nir, f"{src}->{tgt}", conn, src_shape))
+        ops = (
+            _op_nodes(src_shape, conn)
+            if isinstance(conn, ModuleConnection)
+            else stock_connection_nodes(nir, f"{src}->{tgt}", conn, src_shape)
+        )
         for i, node in enumerate(ops):
             key = f"{src}__{tgt}__{i}"
             nodes[key] = node
@@ -198,6 +216,8 @@ def to_nir(network: Network, *, dt: Optional[float] = None, subtract_reset: str 
     last = list(network.layers)[-1]
     nodes["output"] = nir.Output(output_type={"output": np.array(list(network.layers[last].shape))})
     edges.append((last, "output"))
-    meta = {"dt": dt, "snnsim": {"dt": dt, "threshold": THRESHOLD_CONVENTION,
-                                 "layers": json.dumps(list(network.layers))}}
+    meta = {
+        "dt": dt,
+        "snnsim": {"dt": dt, "threshold": THRESHOLD_CONVENTION, "layers": json.dumps(list(network.layers))},
+    }
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)

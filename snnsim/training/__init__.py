@@ -8,6 +8,7 @@
 The rules themselves live with their methods (``snnsim.methods.<name>.rule``) and are
 imported when first named (:data:`snnsim.methods.PROVIDERS`).
 """
+
 from snnsim.training.rule import RULES, LearningRule, get_rule, register_rule
 
 __all__ = ["LearningRule", "RULES", "get_rule", "register_rule"]
@@ -23,7 +24,11 @@ def __getattr__(name: str) -> object:
 
         from snnsim.training import trainer
 
-        warnings.warn(f"snnsim.training.{name} moved to snnsim.training.trainer.{name} in snnsim 0.2; the old "
-                      "path will be removed in the next release", FutureWarning, stacklevel=2)
+        warnings.warn(
+            f"snnsim.training.{name} moved to snnsim.training.trainer.{name} in snnsim 0.2; the old "
+            "path will be removed in the next release",
+            FutureWarning,
+            stacklevel=2,
+        )
         return getattr(trainer, name)
     raise AttributeError(f"module 'snnsim.training' has no attribute {name!r}")

@@ -12,6 +12,7 @@ scores. Every builder also takes ``bias=True`` (biases, drawn like the weights) 
 >>> history = train_ann(model, data.train, epochs=2)
 >>> ann_accuracy(model, data.test)
 """
+
 from __future__ import annotations
 
 import math
@@ -35,13 +36,26 @@ from snnsim.training.ann_vgg import ann_vgg
 
 ANN_CONFIG = "ann.json"
 #: ``ann.json`` as :func:`save_ann` writes it (``files``/``sha256``: the seal of :func:`snnsim.core.io.write_sealed`)
-ANN_CONFIG_SCHEMA = schema.closed_object({
-    "format": {}, "files": {"type": "object"}, "sha256": {"type": "string"}, "extra": {"type": "object"},
-    "net": {"type": "string"}, "input_shape": schema.shape(), "n_classes": schema.integer(2),
-    "dropout": schema.number(minimum=0, exclusive_maximum=1),
-    "options": schema.closed_object({"hidden": {"type": "array", "items": schema.integer(1)},
-                                     "bias": schema.boolean(), "output_relu": schema.boolean()}),
-}, required=["format", "net", "input_shape", "n_classes"])
+ANN_CONFIG_SCHEMA = schema.closed_object(
+    {
+        "format": {},
+        "files": {"type": "object"},
+        "sha256": {"type": "string"},
+        "extra": {"type": "object"},
+        "net": {"type": "string"},
+        "input_shape": schema.shape(),
+        "n_classes": schema.integer(2),
+        "dropout": schema.number(minimum=0, exclusive_maximum=1),
+        "options": schema.closed_object(
+            {
+                "hidden": {"type": "array", "items": schema.integer(1)},
+                "bias": schema.boolean(),
+                "output_relu": schema.boolean(),
+            }
+        ),
+    },
+    required=["format", "net", "input_shape", "n_classes"],
+)
 ANN_WEIGHTS = "ann.pt"
 ANN_FORMAT = "snnsim-ann"
 INIT_RANGE = 0.1  # weights ~ U[-0.1, 0.1] (Diehl et al. 2015)
@@ -51,8 +65,15 @@ class ANN(nn.Sequential):
     """An ``nn.Sequential`` that remembers how it was built (``net``, ``input_shape``,
     ``n_classes``, ``dropout``), so that :func:`save_ann` can write it out."""
 
-    def __init__(self, *layers: nn.Module, net: str, input_shape: Sequence[int], n_classes: int,
-                 dropout: float, options: Optional[dict[str, Any]] = None) -> None:
+    def __init__(
+        self,
+        *layers: nn.Module,
+        net: str,
+        input_shape: Sequence[int],
+        n_classes: int,
+        dropout: float,
+        options: Optional[dict[str, Any]] = None,
+    ) -> None:
         super().__init__(*layers)
         self.net = net
         self.input_shape = tuple(int(d) for d in input_shape)
@@ -61,8 +82,13 @@ class ANN(nn.Sequential):
         self.options = dict(options or {})  # further builder keyword arguments (e.g. fc's hidden)
 
     def config(self) -> dict[str, Any]:
-        return {"net": self.net, "input_shape": list(self.input_shape),
-                "n_classes": self.n_classes, "dropout": self.dropout, "options": dict(self.options)}
+        return {
+            "net": self.net,
+            "input_shape": list(self.input_shape),
+            "n_classes": self.n_classes,
+            "dropout": self.dropout,
+            "options": dict(self.options),
+        }
 
 
 def _check_args(input_shape: Sequence[int], n_classes: int, dropout: float, conv: bool) -> tuple[int, ...]:
@@ -93,8 +119,14 @@ def _head(n_in: int, n_classes: int, bias: bool, output_relu: bool) -> list[nn.M
 
 
 def _conv_stack(
-    net: str, blocks: Sequence[tuple[int, int]], hidden: Sequence[int],
-    input_shape: Sequence[int], n_classes: int, dropout: float, bias: bool, output_relu: bool,
+    net: str,
+    blocks: Sequence[tuple[int, int]],
+    hidden: Sequence[int],
+    input_shape: Sequence[int],
+    n_classes: int,
+    dropout: float,
+    bias: bool,
+    output_relu: bool,
 ) -> ANN:
     shape = _check_args(input_shape, n_classes, dropout, conv=True)
     c, h, w = shape
@@ -110,8 +142,16 @@ def _conv_stack(
         layers += [nn.Dropout(dropout), nn.Linear(n_in, n, bias=bias), nn.ReLU()]
         n_in = n
     layers += [nn.Dropout(dropout), *_head(n_in, n_classes, bias, output_relu)]
-    return init_uniform(ANN(*layers, net=net, input_shape=shape, n_classes=n_classes, dropout=dropout,
-                            options={"bias": bias, "output_relu": output_relu}))
+    return init_uniform(
+        ANN(
+            *layers,
+            net=net,
+            input_shape=shape,
+            n_classes=n_classes,
+            dropout=dropout,
+            options={"bias": bias, "output_relu": output_relu},
+        )
+    )
 
 
 def _check_flags(bias: object, output_relu: object) -> tuple[bool, bool]:
@@ -120,8 +160,15 @@ def _check_flags(bias: object, output_relu: object) -> tuple[bool, bool]:
     return bias, output_relu
 
 
-def ann_fc(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropout: float = 0.5,
-           hidden: Sequence[int] = (1200, 1200), *, bias: bool = False, output_relu: bool = True) -> ANN:
+def ann_fc(
+    input_shape: Sequence[int] = (1, 28, 28),
+    n_classes: int = 10,
+    dropout: float = 0.5,
+    hidden: Sequence[int] = (1200, 1200),
+    *,
+    bias: bool = False,
+    output_relu: bool = True,
+) -> ANN:
     """FC net ``prod(input_shape)-hidden...-n_classes`` (default Diehl et al.'s
     784-1200-1200-10): ``[B, *input_shape] -> [B, n_classes]``. ``bias``: biases in every
     Linear; ``output_relu``: a ReLU after the last Linear."""
@@ -136,20 +183,40 @@ def ann_fc(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropou
         layers += [nn.Linear(n_in, n, bias=bias), nn.ReLU(), nn.Dropout(dropout)]
         n_in = n
     layers += _head(n_in, n_classes, bias, output_relu)
-    return init_uniform(ANN(*layers, net="fc", input_shape=shape, n_classes=n_classes, dropout=dropout,
-                            options={"hidden": sizes, "bias": bias, "output_relu": output_relu}))
+    return init_uniform(
+        ANN(
+            *layers,
+            net="fc",
+            input_shape=shape,
+            n_classes=n_classes,
+            dropout=dropout,
+            options={"hidden": sizes, "bias": bias, "output_relu": output_relu},
+        )
+    )
 
 
-def ann_scnn(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropout: float = 0.5, *,
-             bias: bool = False, output_relu: bool = True) -> ANN:
+def ann_scnn(
+    input_shape: Sequence[int] = (1, 28, 28),
+    n_classes: int = 10,
+    dropout: float = 0.5,
+    *,
+    bias: bool = False,
+    output_relu: bool = True,
+) -> ANN:
     """Diehl et al. CNN 28x28-12c5-2a-64c5-2a-10 (a = average pooling); ``bias`` and
     ``output_relu`` as in :func:`ann_fc`."""
     bias, output_relu = _check_flags(bias, output_relu)
     return _conv_stack("scnn", [(12, 5), (64, 5)], [], input_shape, n_classes, dropout, bias, output_relu)
 
 
-def ann_lenet(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropout: float = 0.5, *,
-              bias: bool = False, output_relu: bool = True) -> ANN:
+def ann_lenet(
+    input_shape: Sequence[int] = (1, 28, 28),
+    n_classes: int = 10,
+    dropout: float = 0.5,
+    *,
+    bias: bool = False,
+    output_relu: bool = True,
+) -> ANN:
     """LeNet of Lee et al. (2020): 28x28-20c5-AP2-50c5-AP2-200-10; ``bias`` and
     ``output_relu`` as in :func:`ann_fc`."""
     bias, output_relu = _check_flags(bias, output_relu)
@@ -183,16 +250,21 @@ def _check_fits(model: nn.Module, split: Split, name: str) -> None:
         raise UserTypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
     if isinstance(model, ANN):
         if tuple(split.x.shape[1:]) != tuple(model.input_shape):
-            raise UserError(f"{name} holds samples of shape {list(split.x.shape[1:])}, the {model.net} ANN takes "
-                            f"{list(model.input_shape)}")
+            raise UserError(
+                f"{name} holds samples of shape {list(split.x.shape[1:])}, the {model.net} ANN takes "
+                f"{list(model.input_shape)}"
+            )
         if len(split) and not 0 <= int(split.y.min()) <= int(split.y.max()) < model.n_classes:
-            raise UserError(f"{name} has labels in [{int(split.y.min())}, {int(split.y.max())}], the ANN has "
-                            f"{model.n_classes} classes")
+            raise UserError(
+                f"{name} has labels in [{int(split.y.min())}, {int(split.y.max())}], the ANN has "
+                f"{model.n_classes} classes"
+            )
 
 
 @torch.no_grad()
-def ann_accuracy(model: nn.Module, split: Split, *, batch_size: int = 500,
-                 device: Union[str, torch.device] = "cpu") -> float:
+def ann_accuracy(
+    model: nn.Module, split: Split, *, batch_size: int = 500, device: Union[str, torch.device] = "cpu"
+) -> float:
     """Fraction of ``split`` whose argmax output equals the label (model in eval mode)."""
     _check_split(split, "split")
     was_training = model.training
@@ -204,8 +276,16 @@ def ann_accuracy(model: nn.Module, split: Split, *, batch_size: int = 500,
     return correct / len(split)
 
 
-def _check_train_args(dataset_split: Split, val_split: Optional[Split], epochs: Any, lr: Any, seed: Any,
-                      batch_size: Any, optimizer: Any, momentum: Any) -> None:
+def _check_train_args(
+    dataset_split: Split,
+    val_split: Optional[Split],
+    epochs: Any,
+    lr: Any,
+    seed: Any,
+    batch_size: Any,
+    optimizer: Any,
+    momentum: Any,
+) -> None:
     """One-line UserError for a bad argument of :func:`train_ann`."""
     _check_split(dataset_split, "dataset_split")
     if val_split is not None:
@@ -235,8 +315,12 @@ class HistoryRow(dict):
         new = self.OLD_NAMES.get(key)
         if new is None or new not in self:
             raise KeyError(key)
-        warnings.warn(f"train_ann's history key {key!r} is now {new!r} (the trainer's history); the old name will "
-                      "be removed in the next release", FutureWarning, stacklevel=2)
+        warnings.warn(
+            f"train_ann's history key {key!r} is now {new!r} (the trainer's history); the old name will "
+            "be removed in the next release",
+            FutureWarning,
+            stacklevel=2,
+        )
         return self[new]
 
 
@@ -281,17 +365,33 @@ def train_ann(
     held_out = val_split if val_split is not None else dataset_split  # fit measures one every epoch
     n_classes = getattr(model, "n_classes", int(dataset_split.y.max()) + 1)
     data = Dataset("train_ann", dataset_split, held_out, n_classes, tuple(dataset_split.x.shape[1:]))
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=float(lr), optimizer=optimizer,
-                      momentum=float(momentum), seed=seed, eval_batch_size=500)
-    model, summary = fit(ANNRule.for_model(model), model, data, cfg, device=device, progress=progress,
-                         verbose=verbose and val_split is not None)
+    cfg = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=float(lr),
+        optimizer=optimizer,
+        momentum=float(momentum),
+        seed=seed,
+        eval_batch_size=500,
+    )
+    model, summary = fit(
+        ANNRule.for_model(model),
+        model,
+        data,
+        cfg,
+        device=device,
+        progress=progress,
+        verbose=verbose and val_split is not None,
+    )
     history = [HistoryRow(row) for row in summary["history"]]
     for row in history:
         if val_split is None:  # the held-out figure was the training split's
             del row["test_accuracy"]
             if verbose:
-                progress_line(f"ANN epoch {row['epoch']}: loss {row['train_loss']:.4f}, "
-                              f"train {row['train_accuracy']:.4f} ({row['seconds']:.1f} s)")
+                progress_line(
+                    f"ANN epoch {row['epoch']}: loss {row['train_loss']:.4f}, "
+                    f"train {row['train_accuracy']:.4f} ({row['seconds']:.1f} s)"
+                )
     _warn_if_dead(model, dataset_split, device)
     return history
 
@@ -302,15 +402,26 @@ def _warn_if_dead(model: nn.Module, split: Split, device: Union[str, torch.devic
     died during training and the ANN predicts one class for everything."""
     out = model(split.x[:n].to(device))
     if isinstance(out, torch.Tensor) and out.numel() and not bool(out.ne(0).any()):
-        warnings.warn("every output of the trained ANN is 0 on the training data (the output ReLUs died), so it "
-                      "predicts one class for all inputs; lower the learning rate or build the net without the "
-                      "output ReLU (output_relu=False, --no-output-relu)", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            "every output of the trained ANN is 0 on the training data (the output ReLUs died), so it "
+            "predicts one class for all inputs; lower the learning rate or build the net without the "
+            "output ReLU (output_relu=False, --no-output-relu)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 # --------------------------------------------------------------------------- save / load
-def save_ann(model: nn.Module, name: Optional[str] = None, directory: Union[str, Path, None] = None, *,
-             input_shape: Optional[Sequence[int]] = None, n_classes: Optional[int] = None,
-             extra: Optional[dict[str, Any]] = None, files: Optional[dict[str, bytes]] = None) -> Path:
+def save_ann(
+    model: nn.Module,
+    name: Optional[str] = None,
+    directory: Union[str, Path, None] = None,
+    *,
+    input_shape: Optional[Sequence[int]] = None,
+    n_classes: Optional[int] = None,
+    extra: Optional[dict[str, Any]] = None,
+    files: Optional[dict[str, bytes]] = None,
+) -> Path:
     """Write ``ann.json`` (net name, input shape, n_classes, dropout) and ``ann.pt``
     (the state_dict) to ``directory``. ``name``/``input_shape``/``n_classes`` default to
     those an :class:`ANN` remembers; ``files``: further files that ``ann.json`` seals with
@@ -329,11 +440,19 @@ def save_ann(model: nn.Module, name: Optional[str] = None, directory: Union[str,
     check_finite(model.state_dict(), f"cannot save the ANN to {directory}")
     directory.mkdir(parents=True, exist_ok=True)
     blob = tensor_bytes({k: v.detach().cpu() for k, v in model.state_dict().items()})
-    return write_sealed(directory / ANN_CONFIG, {
-        "format": ANN_FORMAT, "net": name, "input_shape": [int(d) for d in shape],
-        "n_classes": int(classes), "dropout": float(cfg.get("dropout", 0.5)),
-        "options": cfg.get("options", {}), "extra": extra or {},
-    }, {ANN_WEIGHTS: blob, **(files or {})})
+    return write_sealed(
+        directory / ANN_CONFIG,
+        {
+            "format": ANN_FORMAT,
+            "net": name,
+            "input_shape": [int(d) for d in shape],
+            "n_classes": int(classes),
+            "dropout": float(cfg.get("dropout", 0.5)),
+            "options": cfg.get("options", {}),
+            "extra": extra or {},
+        },
+        {ANN_WEIGHTS: blob, **(files or {})},
+    )
 
 
 def load_ann(directory: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> ANN:
@@ -350,8 +469,13 @@ def load_ann(directory: Union[str, Path], map_location: Union[str, torch.device]
         raise UserError(f"{cfg_path} lists no {ANN_WEIGHTS}")
     schema.validate(cfg["net"], schema.one_of(sorted(ANNS)), "net", context=f"{cfg_path}: ")
     try:
-        model = build_ann(cfg["net"], input_shape=cfg["input_shape"], n_classes=int(cfg["n_classes"]),
-                          dropout=float(cfg.get("dropout", 0.5)), **cfg.get("options", {}))
+        model = build_ann(
+            cfg["net"],
+            input_shape=cfg["input_shape"],
+            n_classes=int(cfg["n_classes"]),
+            dropout=float(cfg.get("dropout", 0.5)),
+            **cfg.get("options", {}),
+        )
     except TypeError as err:  # an option the net does not take
         raise UserError(f"{cfg_path}: options: {err}") from None
     state = load_tensors(blobs[ANN_WEIGHTS], w_path, map_location)

@@ -13,6 +13,7 @@ and the trainer state ``trainer.pt``) that :func:`snnsim.training.ann.load_ann` 
 >>> model = rule.build("fc", (1, 28, 28), 10)
 >>> model, summary = fit(rule, model, data, TrainConfig(epochs=2, lr=3e-4, momentum=0.5), out=out)
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,8 +41,9 @@ class ANNRule(LearningRule):
     name = ANN_RULE
     nets = tuple(ANNS)
 
-    def __init__(self, dropout: float = 0.5, hidden: Optional[Sequence[int]] = None, bias: bool = False,
-                 output_relu: bool = True) -> None:
+    def __init__(
+        self, dropout: float = 0.5, hidden: Optional[Sequence[int]] = None, bias: bool = False, output_relu: bool = True
+    ) -> None:
         super().__init__(timesteps=1)
         self.dropout = float(dropout)
         self.hidden = None if hidden is None else [int(n) for n in hidden]
@@ -50,13 +52,17 @@ class ANNRule(LearningRule):
         self._device = torch.device("cpu")
 
     @classmethod
-    def for_model(cls, model: nn.Module) -> "ANNRule":
+    def for_model(cls, model: nn.Module) -> ANNRule:
         """The rule of an existing model (its options, when it is an :class:`ANN`)."""
         if not isinstance(model, ANN):
             return cls()
         opts = model.options
-        return cls(dropout=model.dropout, hidden=opts.get("hidden"), bias=opts.get("bias", False),
-                   output_relu=opts.get("output_relu", True))
+        return cls(
+            dropout=model.dropout,
+            hidden=opts.get("hidden"),
+            bias=opts.get("bias", False),
+            output_relu=opts.get("output_relu", True),
+        )
 
     def build(self, net: str, input_shape: Sequence[int], n_classes: int) -> ANN:  # type: ignore[override]
         """A fresh ANN ``net`` with weights drawn from torch's global generator."""
@@ -64,8 +70,7 @@ class ANNRule(LearningRule):
         options: dict[str, Any] = {"bias": self.bias, "output_relu": self.output_relu}
         if self.hidden is not None:
             options["hidden"] = self.hidden
-        return build_ann(net, input_shape=tuple(input_shape), n_classes=n_classes, dropout=self.dropout,
-                         **options)
+        return build_ann(net, input_shape=tuple(input_shape), n_classes=n_classes, dropout=self.dropout, **options)
 
     def encode(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """The images ``[B, C, H, W]`` unchanged (an ANN has no time axis)."""
@@ -83,12 +88,18 @@ class ANNRule(LearningRule):
         return inputs[rows]
 
     def config(self) -> dict[str, Any]:
-        return {"method": self.name, "dropout": self.dropout, "hidden": self.hidden, "bias": self.bias,
-                "output_relu": self.output_relu}
+        return {
+            "method": self.name,
+            "dropout": self.dropout,
+            "hidden": self.hidden,
+            "bias": self.bias,
+            "output_relu": self.output_relu,
+        }
 
     # ------------------------------------------------------------------ random streams (see trainer.fit)
-    def epoch_generators(self, seed: int, epoch: int,
-                         device: str | torch.device) -> tuple[torch.Generator, Optional[torch.Generator]]:
+    def epoch_generators(
+        self, seed: int, epoch: int, device: str | torch.device
+    ) -> tuple[torch.Generator, Optional[torch.Generator]]:
         """The shuffling generator of ``epoch`` (no dropout generator: ``nn.Dropout`` draws from
         torch's global one). One stream for the whole run, as snnsim 0.2.0's ``train_ann``: the
         global generator and the shuffling one are seeded with ``seed`` before epoch 1 and run
@@ -121,16 +132,17 @@ class ANNRule(LearningRule):
             torch.cuda.set_rng_state(state["cuda"], self._device)
 
     # ------------------------------------------------------------------ checkpoint (see trainer.fit)
-    def write_checkpoint(self, ckpt: Path, network: nn.Module, meta: dict[str, Any],
-                         state: dict[str, Any]) -> None:
+    def write_checkpoint(self, ckpt: Path, network: nn.Module, meta: dict[str, Any], state: dict[str, Any]) -> None:
         """Commit ``ckpt`` as one unit: the ANN (``ann.json``, ``ann.pt``) with ``trainer.pt``
         (``state``), all sealed by ``ann.json`` whose ``extra`` is ``meta``."""
         trainer = tensor_bytes(state)
-        commit_directory(ckpt, lambda staging: save_ann(network, directory=staging, extra=meta,
-                                                        files={TRAINER_FILE: trainer}))
+        commit_directory(
+            ckpt, lambda staging: save_ann(network, directory=staging, extra=meta, files={TRAINER_FILE: trainer})
+        )
 
-    def resume_state(self, ckpt: Optional[Path], current: dict[str, Any],
-                     device: str | torch.device = "cpu") -> tuple[ANN, dict[str, Any]]:
+    def resume_state(
+        self, ckpt: Optional[Path], current: dict[str, Any], device: str | torch.device = "cpu"
+    ) -> tuple[ANN, dict[str, Any]]:
         """(ANN, trainer state) of ``ckpt`` after recovering an interrupted commit; checksums
         verified and ``current`` settings equal to the checkpoint's."""
         if ckpt is None:
@@ -147,8 +159,11 @@ class ANNRule(LearningRule):
             raise UserError(f"{ckpt} is not a training checkpoint ({ANN_CONFIG} binds no {TRAINER_FILE})")
         state = load_tensors(blobs[TRAINER_FILE], ckpt / TRAINER_FILE)
         extra = saved.get("extra", {})
-        if not isinstance(state, dict) or state.get("epoch") != extra.get("epoch") \
-                or not {"optimizer", "history"} <= set(state):
+        if (
+            not isinstance(state, dict)
+            or state.get("epoch") != extra.get("epoch")
+            or not {"optimizer", "history"} <= set(state)
+        ):
             raise UserError(f"{ckpt / TRAINER_FILE} does not belong to {ckpt / ANN_CONFIG}")
         check_resume_settings(extra, current, ckpt)
         return load_ann(ckpt, device).to(device), state
@@ -162,9 +177,13 @@ def check_new_ann_run(ckpt: Path, current: dict[str, Any]) -> None:
     try:
         saved = read_sealed(ckpt / ANN_CONFIG, ANN_FORMAT, "ANN", read_files=False)[0].get("extra", {})
     except (UserError, OSError) as err:
-        raise UserError(f"{ckpt} holds a checkpoint that cannot be read ({err}); pass --overwrite to replace "
-                        "it or choose another --out") from None
+        raise UserError(
+            f"{ckpt} holds a checkpoint that cannot be read ({err}); pass --overwrite to replace "
+            "it or choose another --out"
+        ) from None
     conflicts = settings_conflicts(saved, current)
     if conflicts:
-        raise UserError(f"{ckpt.parent} holds a run with other settings: {'; '.join(conflicts)}; pass --overwrite "
-                        "to replace it, --resume with its settings to continue it, or choose another --out")
+        raise UserError(
+            f"{ckpt.parent} holds a run with other settings: {'; '.join(conflicts)}; pass --overwrite "
+            "to replace it, --resume with its settings to continue it, or choose another --out"
+        )

@@ -9,6 +9,7 @@ maps it exactly onto a TTFS network (max-pooling becomes the earliest spike,
 
 >>> relu = ann_vgg(bias=True, output_relu=False)   # for snnsim train --method ttfs --from-relu
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence, Union
@@ -40,8 +41,14 @@ def _features(c: int, h: int, w: int, bias: bool) -> tuple[list[nn.Module], int]
     return layers, c * h * w
 
 
-def ann_vgg(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropout: float = 0.5, *,
-            bias: bool = False, output_relu: bool = True) -> "ANN":
+def ann_vgg(
+    input_shape: Sequence[int] = (1, 28, 28),
+    n_classes: int = 10,
+    dropout: float = 0.5,
+    *,
+    bias: bool = False,
+    output_relu: bool = True,
+) -> ANN:
     """VGG-style net (module docstring): ``[B, C, H, W] -> [B, n_classes]``; ``bias`` and
     ``output_relu`` as in :func:`snnsim.training.ann.ann_fc` (defaults: Diehl et al.'s
     conventions, no biases, ReLU on the output, weights ~ U[-0.1, 0.1])."""
@@ -55,5 +62,13 @@ def ann_vgg(input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10, dropo
         layers += [nn.Dropout(dropout), nn.Linear(n_in, n, bias=bias), nn.ReLU()]
         n_in = n
     layers += [nn.Dropout(dropout), *_head(n_in, n_classes, bias, output_relu)]
-    return init_uniform(ANN(*layers, net="vgg", input_shape=shape, n_classes=n_classes, dropout=dropout,
-                            options={"bias": bias, "output_relu": output_relu}))
+    return init_uniform(
+        ANN(
+            *layers,
+            net="vgg",
+            input_shape=shape,
+            n_classes=n_classes,
+            dropout=dropout,
+            options={"bias": bias, "output_relu": output_relu},
+        )
+    )

@@ -14,6 +14,7 @@ A kill at any instant leaves the previous checkpoint or the new one, never a mix
 (:func:`snnsim.core.io.recover_directory`), then verifies every checksum and that all parts
 carry the same epoch, and refuses settings that differ from the checkpoint's.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,12 +47,18 @@ FREE_ON_RESUME = frozenset({"epochs", "patience", "epoch", "held_out", "windows"
 
 def checkpoint_meta(rule: LearningRule, cfg: Any, extra: Optional[dict[str, Any]], epoch: int) -> dict[str, Any]:
     """The ``extra`` stored in the checkpoint's network.json (JSON-ready)."""
-    return {"net_config": rule.config(), "train_config": asdict(cfg), **rule.encoder_config(),
-            **(extra or {}), "epoch": epoch}
+    return {
+        "net_config": rule.config(),
+        "train_config": asdict(cfg),
+        **rule.encoder_config(),
+        **(extra or {}),
+        "epoch": epoch,
+    }
 
 
-def write_checkpoint(ckpt: Path, rule: LearningRule, network: Network, meta: dict[str, Any],
-                     state: dict[str, Any]) -> None:
+def write_checkpoint(
+    ckpt: Path, rule: LearningRule, network: Network, meta: dict[str, Any], state: dict[str, Any]
+) -> None:
     """Commit ``ckpt`` for one epoch as one unit: the exported network with ``trainer.pt``
     (``state``) bound by its sealed network.json, plus ``training/`` when export changes
     the network. The previous checkpoint stays in place until the new one is complete."""
@@ -93,12 +100,16 @@ def check_new_run(ckpt: Path, current: dict[str, Any]) -> None:
     try:
         saved = read_checkpoint(ckpt, read_files=False)[0]["extra"]
     except (UserError, OSError) as err:
-        raise UserError(f"{ckpt} holds a checkpoint that cannot be read ({err}); pass --overwrite to replace "
-                        "it or choose another --out") from None
+        raise UserError(
+            f"{ckpt} holds a checkpoint that cannot be read ({err}); pass --overwrite to replace "
+            "it or choose another --out"
+        ) from None
     conflicts = settings_conflicts(saved, current)
     if conflicts:
-        raise UserError(f"{ckpt.parent} holds a run with other settings: {'; '.join(conflicts)}; pass --overwrite "
-                        "to replace it, --resume with its settings to continue it, or choose another --out")
+        raise UserError(
+            f"{ckpt.parent} holds a run with other settings: {'; '.join(conflicts)}; pass --overwrite "
+            "to replace it, --resume with its settings to continue it, or choose another --out"
+        )
 
 
 def check_resume_settings(saved: dict[str, Any], current: dict[str, Any], ckpt: Path) -> None:
@@ -106,12 +117,15 @@ def check_resume_settings(saved: dict[str, Any], current: dict[str, Any], ckpt: 
     checkpoint's ``extra``) differs from the checkpoint's: one line listing each conflict."""
     conflicts = settings_conflicts(saved, current)
     if conflicts:
-        raise UserError(f"cannot resume from {ckpt}: options differ from the checkpoint's: {'; '.join(conflicts)}; "
-                        "resume with the checkpoint's settings or train into a new output directory")
+        raise UserError(
+            f"cannot resume from {ckpt}: options differ from the checkpoint's: {'; '.join(conflicts)}; "
+            "resume with the checkpoint's settings or train into a new output directory"
+        )
 
 
-def resume_state(ckpt: Optional[Path], current: dict[str, Any],
-                 device: str | torch.device = "cpu") -> tuple[Network, dict[str, Any]]:
+def resume_state(
+    ckpt: Optional[Path], current: dict[str, Any], device: str | torch.device = "cpu"
+) -> tuple[Network, dict[str, Any]]:
     """(network as trained, trainer state) of ``ckpt``, after recovering an interrupted
     commit; every part checksum-verified and of the same epoch, ``current`` settings
     (see :func:`check_resume_settings`) equal to the checkpoint's."""

@@ -21,6 +21,7 @@ global batch, so that N processes train exactly what one process trains:
 Not synchronised: BatchNorm/tdBN batch statistics (each rank normalises with its shard's).
 Only rank 0 writes checkpoints, metrics and reports.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -98,7 +99,8 @@ def _join_error(err: Exception) -> Exception:
         f"{who} joined the process group within {_timeout_s:g} s (--dist-timeout, ${TIMEOUT_ENV}): start all "
         f"WORLD_SIZE={os.environ.get('WORLD_SIZE')} ranks (torchrun --nproc_per_node N) with the same "
         f"MASTER_ADDR:MASTER_PORT ({os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}), "
-        "or raise the timeout if they start slowly")
+        "or raise the timeout if they start slowly"
+    )
 
 
 @contextmanager
@@ -109,14 +111,19 @@ def collective_timeouts() -> Iterator[None]:
         yield
     except RuntimeError as err:  # gloo raises plain RuntimeErrors, nccl DistBackendError
         text = str(err).lower()
-        if not dist.is_initialized() or not ("timed out" in text or "connection closed" in text
-                                              or "connection reset" in text):
+        if not dist.is_initialized() or not (
+            "timed out" in text or "connection closed" in text or "connection reset" in text
+        ):
             raise
-        what = (f"did not answer within {_timeout_s:g} s (--dist-timeout, ${TIMEOUT_ENV})" if "timed out" in text
-                else "closed its connection (it exited or crashed)")
+        what = (
+            f"did not answer within {_timeout_s:g} s (--dist-timeout, ${TIMEOUT_ENV})"
+            if "timed out" in text
+            else "closed its connection (it exited or crashed)"
+        )
         raise RankTimeout(
             f"rank {dist.get_rank()}: another rank {what}: see the other ranks' output for the one that hung "
-            "or failed; raise the timeout if a rank legitimately works longer between collectives") from None
+            "or failed; raise the timeout if a rank legitimately works longer between collectives"
+        ) from None
 
 
 def rank_world() -> tuple[int, int]:
@@ -174,8 +181,10 @@ def check_batches(n_samples: int, batch_size: int) -> None:
     world = rank_world()[1]
     smallest = min(batch_size, n_samples % batch_size or batch_size, n_samples)
     if world > 1 and smallest < world:
-        raise UserError(f"a batch of {smallest} samples ({n_samples} samples in batches of {batch_size}) "
-                        f"cannot be shared by {world} ranks; choose another --batch-size")
+        raise UserError(
+            f"a batch of {smallest} samples ({n_samples} samples in batches of {batch_size}) "
+            f"cannot be shared by {world} ranks; choose another --batch-size"
+        )
 
 
 def loss_scale(local: int, total: int) -> float:

@@ -20,6 +20,7 @@ hidden layer, a self-connection that delivers the previous step's spikes; BPTT r
 :mod:`snnsim.engine.graph`) and encoding (``rows``: sequential MNIST; ``events``: event frames, also
 for ``fastsnn``).
 """
+
 from __future__ import annotations
 
 import math
@@ -59,10 +60,22 @@ class LatencyFC(LearningRule):
     #: input codings: log-latency images, or binned event frames (``events``, N-MNIST/SHD)
     encodings: tuple[str, ...] = ("log_latency", "events")
 
-    def __init__(self, timesteps: int = 100, *, hidden: Sequence[int] = (200,), tau_hidden: float = 10.0,
-                 tau_readout: float = 20.0, thresh: float = 1.0, slope: float = 100.0, dt: float = 1.0,
-                 enc_tau: float = 20.0, enc_theta: float = 0.2, weight_gain: Optional[float] = None,
-                 bias: bool = True, encoding: str = "log_latency") -> None:
+    def __init__(
+        self,
+        timesteps: int = 100,
+        *,
+        hidden: Sequence[int] = (200,),
+        tau_hidden: float = 10.0,
+        tau_readout: float = 20.0,
+        thresh: float = 1.0,
+        slope: float = 100.0,
+        dt: float = 1.0,
+        enc_tau: float = 20.0,
+        enc_theta: float = 0.2,
+        weight_gain: Optional[float] = None,
+        bias: bool = True,
+        encoding: str = "log_latency",
+    ) -> None:
         super().__init__(timesteps)
         if encoding not in self.encodings:
             raise UserError(f"encoding must be one of {', '.join(self.encodings)}, got {encoding!r}")
@@ -74,8 +87,15 @@ class LatencyFC(LearningRule):
         self.hidden = tuple(int(h) for h in hidden)
         if not self.hidden or min(self.hidden) < 1:
             raise UserError(f"hidden must list positive layer sizes, got {hidden!r}")
-        for name, value in (("tau_hidden", tau_hidden), ("tau_readout", tau_readout), ("thresh", thresh),
-                            ("slope", slope), ("dt", dt), ("enc_tau", enc_tau), ("weight_gain", weight_gain)):
+        for name, value in (
+            ("tau_hidden", tau_hidden),
+            ("tau_readout", tau_readout),
+            ("thresh", thresh),
+            ("slope", slope),
+            ("dt", dt),
+            ("enc_tau", enc_tau),
+            ("weight_gain", weight_gain),
+        ):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise UserError(f"{name} must be a number > 0, got {value!r}")
         self.tau_hidden, self.tau_readout, self.thresh = float(tau_hidden), float(tau_readout), float(thresh)
@@ -96,14 +116,14 @@ class LatencyFC(LearningRule):
 
     def build(self, net: str, input_shape: Sequence[int], n_classes: int) -> Network:
         self.check_net(net)
-        spec = fc_spec([math.prod(input_shape), *self.hidden, n_classes], input_shape=input_shape,
-                       bias=self.bias, dt=self.dt)
+        spec = fc_spec(
+            [math.prod(input_shape), *self.hidden, n_classes], input_shape=input_shape, bias=self.bias, dt=self.dt
+        )
         for layer in spec["layers"][1:-1]:
             name = layer["name"]
             layer.clear()
             layer.update(name=name, **self.hidden_layer())
-        spec["layers"][-1] = {"name": spec["layers"][-1]["name"], "type": "peak_integrator",
-                              "leak": self.beta_readout}
+        spec["layers"][-1] = {"name": spec["layers"][-1]["name"], "type": "peak_integrator", "leak": self.beta_readout}
         network = build_network(spec)
         self._init_weights(network)
         self.prepare(network)
@@ -148,15 +168,30 @@ class LatencyFC(LearningRule):
     def encoder_config(self) -> dict[str, Any]:
         if self.encoding == "events":
             return {"encoder": "events", "timesteps": self.timesteps}
-        return {"encoder": "log_latency", "timesteps": self.timesteps, "tau": self.enc_tau,
-                "theta": self.enc_theta, "dt": self.dt}
+        return {
+            "encoder": "log_latency",
+            "timesteps": self.timesteps,
+            "tau": self.enc_tau,
+            "theta": self.enc_theta,
+            "dt": self.dt,
+        }
 
     def config(self) -> dict[str, Any]:
         # encoding only when not the default: the settings of earlier latency runs stay as they were
-        return {**super().config(), "hidden": list(self.hidden), "tau_hidden": self.tau_hidden,
-                "tau_readout": self.tau_readout, "thresh": self.thresh, "slope": self.slope, "dt": self.dt,
-                "enc_tau": self.enc_tau, "enc_theta": self.enc_theta, "weight_gain": self.weight_gain,
-                "bias": self.bias, **({"encoding": self.encoding} if self.encoding != "log_latency" else {})}
+        return {
+            **super().config(),
+            "hidden": list(self.hidden),
+            "tau_hidden": self.tau_hidden,
+            "tau_readout": self.tau_readout,
+            "thresh": self.thresh,
+            "slope": self.slope,
+            "dt": self.dt,
+            "enc_tau": self.enc_tau,
+            "enc_theta": self.enc_theta,
+            "weight_gain": self.weight_gain,
+            "bias": self.bias,
+            **({"encoding": self.encoding} if self.encoding != "log_latency" else {}),
+        }
 
 
 class LIFRule(LatencyFC):
@@ -169,8 +204,15 @@ class LIFRule(LatencyFC):
     name = "lif"
     encodings = LIF_ENCODINGS
 
-    def __init__(self, timesteps: Optional[int] = None, *, detach_reset: bool = True, recurrent: bool = False,
-                 encoding: str = "log_latency", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        timesteps: Optional[int] = None,
+        *,
+        detach_reset: bool = True,
+        recurrent: bool = False,
+        encoding: str = "log_latency",
+        **kwargs: Any,
+    ) -> None:
         if timesteps is None:
             timesteps = ROW_STEPS if encoding == "rows" else 100
         super().__init__(timesteps, encoding=encoding, **kwargs)
@@ -181,8 +223,10 @@ class LIFRule(LatencyFC):
     def _rows_input(self, input_shape: Sequence[int]) -> tuple[int, ...]:
         """The per-step input shape ``(C * W,)`` of images ``(C, H, W)``; H must equal ``timesteps``."""
         if len(input_shape) != 3 or input_shape[1] != self.timesteps:
-            raise UserError(f"encoding rows runs one step per image row: timesteps ({self.timesteps}) must equal "
-                            f"the image height, got input shape {tuple(input_shape)}")
+            raise UserError(
+                f"encoding rows runs one step per image row: timesteps ({self.timesteps}) must equal "
+                f"the image height, got input shape {tuple(input_shape)}"
+            )
         return (input_shape[0] * input_shape[2],)
 
     def encode(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -205,8 +249,13 @@ class LIFRule(LatencyFC):
         spec = network_spec(network)
         for layer in spec["layers"][1:-1]:
             n = math.prod(layer["shape"])
-            spec["connections"].append({"source": layer["name"], "target": layer["name"],
-                                        "ops": [{"op": "linear", "out_features": n, "bias": False}]})
+            spec["connections"].append(
+                {
+                    "source": layer["name"],
+                    "target": layer["name"],
+                    "ops": [{"op": "linear", "out_features": n, "bias": False}],
+                }
+            )
         recurrent = build_network(spec)
         recurrent.load_state_dict(network.state_dict(), strict=False)  # the feed-forward weights as drawn
         with torch.no_grad():
@@ -227,8 +276,12 @@ class LIFRule(LatencyFC):
                 layer.detach_reset = self.detach_reset
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "detach_reset": self.detach_reset, "recurrent": self.recurrent,
-                "encoding": self.encoding}
+        return {
+            **super().config(),
+            "detach_reset": self.detach_reset,
+            "recurrent": self.recurrent,
+            "encoding": self.encoding,
+        }
 
 
 register_rule(LIFRule)

@@ -6,6 +6,7 @@ run differentiably and read out, and what loss is minimised. The trainer
 optimisers, schedules, checkpoints and reports. After training, the network is an
 ordinary BindsNET ``Network`` that either engine runs.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

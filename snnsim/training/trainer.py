@@ -11,6 +11,7 @@ and schedule state, epoch, history) and, when ``rule.export`` changes the networ
 folds BatchNorm), the network as trained in ``OUT/checkpoint/training``; committed as one
 unit every epoch and checksum-verified on ``--resume``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -92,8 +93,9 @@ def trainable(network: Network) -> list[torch.nn.Parameter]:
     return [p for p in network.parameters() if p.requires_grad]
 
 
-def held_out_accuracy(rule: LearningRule, network: Network, split: Split, batch_size: int,
-                      seed: int, device: str | torch.device = "cpu") -> float:
+def held_out_accuracy(
+    rule: LearningRule, network: Network, split: Split, batch_size: int, seed: int, device: str | torch.device = "cpu"
+) -> float:
     """Accuracy of ``network`` on ``split`` with the rule's differentiable read-out (no grad)."""
     network.train(False)
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -144,8 +146,7 @@ def fit(
         if cfg.patience is not None and stale >= cfg.patience:
             break
         row = _train_epoch(rule, run, data.train, cfg, epoch, device, progress)
-        row["test_accuracy"] = held_out_accuracy(rule, run.network, data.test, cfg.eval_batch_size,
-                                                 cfg.seed, device)
+        row["test_accuracy"] = held_out_accuracy(rule, run.network, data.test, cfg.eval_batch_size, cfg.seed, device)
         row = {k: row[k] for k in ("epoch", "train_loss", "train_accuracy", "test_accuracy", "lr", "seconds")}
         run.history.append(row)
         _report_epoch(row, verbose, writer)
@@ -173,9 +174,16 @@ class _Run:
     world: int
 
 
-def _start(rule: LearningRule, network: Optional[Network], data: Dataset, cfg: TrainConfig,
-           ckpt: Optional[Path], resume: bool, device: str | torch.device,
-           extra: Optional[dict[str, Any]]) -> _Run:
+def _start(
+    rule: LearningRule,
+    network: Optional[Network],
+    data: Dataset,
+    cfg: TrainConfig,
+    ckpt: Optional[Path],
+    resume: bool,
+    device: str | torch.device,
+    extra: Optional[dict[str, Any]],
+) -> _Run:
     """Load (resume) or calibrate the network, build the optimiser and schedule, wrap for DDP."""
     state: dict[str, Any] = {}
     if resume:
@@ -230,8 +238,15 @@ def _best_and_stale(history: list[dict[str, Any]]) -> tuple[float, int]:
     return best, stale
 
 
-def _train_epoch(rule: LearningRule, run: _Run, train: Split, cfg: TrainConfig, epoch: int,
-                 device: str | torch.device, progress: bool) -> dict[str, Any]:
+def _train_epoch(
+    rule: LearningRule,
+    run: _Run,
+    train: Split,
+    cfg: TrainConfig,
+    epoch: int,
+    device: str | torch.device,
+    progress: bool,
+) -> dict[str, Any]:
     """One epoch over ``train`` (reseeded from ``cfg.seed`` and ``epoch``); steps the schedule.
 
     Returns the epoch's row without ``test_accuracy``: epoch, train_loss and
@@ -251,8 +266,10 @@ def _train_epoch(rule: LearningRule, run: _Run, train: Split, cfg: TrainConfig, 
         loss = rule.loss(outputs, y)  # mean over this rank's samples
         if not torch.isfinite(loss):
             where = f"layer {list(network.layers)[-1]!r}" if isinstance(network, Network) else "the model"
-            raise UserError(f"training stopped at epoch {epoch}: the loss became {loss.item()} (read-out of "
-                            f"{where}); {_NOT_FINITE_HINT}")
+            raise UserError(
+                f"training stopped at epoch {epoch}: the loss became {loss.item()} (read-out of "
+                f"{where}); {_NOT_FINITE_HINT}"
+            )
         opt.zero_grad(set_to_none=True)
         (loss * ddp.loss_scale(y.shape[0], x.shape[0])).backward()  # every sample weighs 1/batch
         opt.step()
@@ -269,24 +286,33 @@ def _train_epoch(rule: LearningRule, run: _Run, train: Split, cfg: TrainConfig, 
     lr = opt.param_groups[0]["lr"]
     if run.sched is not None:
         run.sched.step()
-    return {"epoch": epoch, "train_loss": loss_sum / total, "train_accuracy": correct / total,
-            "lr": lr, "seconds": seconds}
+    return {
+        "epoch": epoch,
+        "train_loss": loss_sum / total,
+        "train_accuracy": correct / total,
+        "lr": lr,
+        "seconds": seconds,
+    }
 
 
-def _epoch_generators(rule: LearningRule, seed: int, epoch: int,
-                      device: str | torch.device) -> tuple[torch.Generator, Optional[torch.Generator]]:
+def _epoch_generators(
+    rule: LearningRule, seed: int, epoch: int, device: str | torch.device
+) -> tuple[torch.Generator, Optional[torch.Generator]]:
     """(shuffling/encoding generator, dropout generator) of ``epoch``, torch's global generator
     reseeded from ``seed * 1000 + epoch``. A rule with ``epoch_generators`` draws its own (the
     ReLU ANN: one stream per run, kept in the checkpoint by ``rng_state``/``load_rng_state``)."""
     if hasattr(rule, "epoch_generators"):
         return rule.epoch_generators(seed, epoch, device)
     torch.manual_seed(seed * 1000 + epoch)
-    return (torch.Generator().manual_seed(seed * 1000 + epoch),
-            torch.Generator(device=device).manual_seed(dropout_seed(seed * 1000 + epoch)))
+    return (
+        torch.Generator().manual_seed(seed * 1000 + epoch),
+        torch.Generator(device=device).manual_seed(dropout_seed(seed * 1000 + epoch)),
+    )
 
 
-_NOT_FINITE_HINT = ("the checkpoint of the last good epoch is kept; lower --lr or check the data, "
-                    "then --resume or start again")
+_NOT_FINITE_HINT = (
+    "the checkpoint of the last good epoch is kept; lower --lr or check the data, then --resume or start again"
+)
 
 
 def check_finite_weights(network: Network, epoch: int) -> None:
@@ -294,38 +320,49 @@ def check_finite_weights(network: Network, epoch: int) -> None:
     infinite weights; the checkpoint of the last finished epoch is not replaced. One reduction
     and one device sync per step; only a non-finite total looks for the culprit."""
     if isinstance(network, Network):
-        params = [(f"{key} of the connection {src}->{tgt} (into layer {tgt!r})", p)
-                  for (src, tgt), conn in network.connections.items()
-                  for key, p in conn.named_parameters() if p.requires_grad]  # not wmin/wmax (+-inf)
+        params = [
+            (f"{key} of the connection {src}->{tgt} (into layer {tgt!r})", p)
+            for (src, tgt), conn in network.connections.items()
+            for key, p in conn.named_parameters()
+            if p.requires_grad
+        ]  # not wmin/wmax (+-inf)
     else:  # a plain torch module (the ReLU ANN)
         params = [(f"{key} of the model", p) for key, p in network.named_parameters() if p.requires_grad]
     if not params or bool(torch.isfinite(torch.stack([p.detach().float().sum() for _, p in params]).sum())):
         return
     for what, param in params:
         if not bool(torch.isfinite(param.detach()).all()):
-            raise UserError(f"training stopped at epoch {epoch}: the weights {what} became NaN or infinite; "
-                            f"{_NOT_FINITE_HINT}")
+            raise UserError(
+                f"training stopped at epoch {epoch}: the weights {what} became NaN or infinite; {_NOT_FINITE_HINT}"
+            )
 
 
 def _report_epoch(row: dict[str, Any], verbose: bool, writer: Any) -> None:
     """The epoch's summary line (``verbose``) and TensorBoard scalars (``writer``)."""
     if verbose:
-        progress_line(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}, train {row['train_accuracy']:.4f}, "
-                      f"held-out {row['test_accuracy']:.4f} ({row['seconds']:.1f} s)")
+        progress_line(
+            f"epoch {row['epoch']}: loss {row['train_loss']:.4f}, train {row['train_accuracy']:.4f}, "
+            f"held-out {row['test_accuracy']:.4f} ({row['seconds']:.1f} s)"
+        )
     if writer is not None:
         for k in ("train_loss", "train_accuracy", "test_accuracy", "lr"):
             writer.add_scalar(k, row[k], row["epoch"])
 
 
-def _save_epoch(out: Path, ckpt: Path, rule: LearningRule, run: _Run, cfg: TrainConfig,
-                extra: Optional[dict[str, Any]], epoch: int) -> None:
+def _save_epoch(
+    out: Path, ckpt: Path, rule: LearningRule, run: _Run, cfg: TrainConfig, extra: Optional[dict[str, Any]], epoch: int
+) -> None:
     """``out/metrics.csv`` and the atomic checkpoint of the finished ``epoch``; a rule whose
     model is no BindsNET network (the ReLU ANN, :mod:`snnsim.training.ann_rule`) writes its own
     (``rule.write_checkpoint``, read back by ``rule.resume_state``)."""
     _write_csv(out / "metrics.csv", run.history)
     meta = checkpoint_meta(rule, cfg, extra, epoch)
-    state = {"epoch": epoch, "history": run.history, "optimizer": run.opt.state_dict(),
-             "schedule": run.sched.state_dict() if run.sched is not None else None}
+    state = {
+        "epoch": epoch,
+        "history": run.history,
+        "optimizer": run.opt.state_dict(),
+        "schedule": run.sched.state_dict() if run.sched is not None else None,
+    }
     if hasattr(rule, "rng_state"):
         state["rng"] = rule.rng_state()
     if hasattr(rule, "write_checkpoint"):

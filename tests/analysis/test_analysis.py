@@ -1,4 +1,5 @@
 """Tests for the analysis plots and their data functions, on real simulations."""
+
 from __future__ import annotations
 
 import math
@@ -130,7 +131,8 @@ def test_firing_rates_equal_counts_over_steps(rec: Record) -> None:
         n = s[0, 0].numel()
         assert rates[name] == pytest.approx(int(s.sum()) / (T * B * n))
         assert neuron_rates(rec, name).flatten().numpy() == pytest.approx(
-            (s.sum((0, 1)).double() / (T * B)).flatten().numpy())
+            (s.sum((0, 1)).double() / (T * B)).flatten().numpy()
+        )
     hz = firing_rates(Record(rec.spikes, {}, dt=0.5), unit="hz")
     assert hz["conv1"] == pytest.approx(rates["conv1"] * 2000.0)
     counts = {k: v.sum((0, 1)) for k, v in rec.spikes.items()}
@@ -166,7 +168,7 @@ def test_rate_histogram_counts_sum_to_neurons(rec: Record) -> None:
     for ax, (name, (counts, _)) in zip(fig.axes, data.items()):
         assert [p.get_height() for p in ax.patches] == list(counts)
     analog = Record({"x": torch.tensor([[[0.0, 3.0]], [[2.0, 3.0]]])}, {}, 1.0)  # currents, not spikes
-    (counts, edges), = rate_histogram_data(analog, bins=4).values()
+    ((counts, edges),) = rate_histogram_data(analog, bins=4).values()
     assert counts.sum() == 2 and edges[-1] == 3.0
 
 
@@ -194,9 +196,15 @@ def test_traces_plot_the_recorded_potentials(rec: Record, net) -> None:  # type:
 def test_traces_per_neuron_thresholds() -> None:
     """A layer with per-neuron thresholds (e.g. imported from NIR): layer_thresholds gives them as
     JSON-ready lists and each traced neuron's own threshold is drawn, its spike dots on it."""
-    net = build_network({"layers": [{"name": "in", "type": "input", "shape": [4]},
-                                    {"name": "h", "type": "if", "thresh": [0.5, 1.0, 2.0, 1.0]}],
-                         "connections": [{"source": "in", "target": "h", "ops": [{"op": "linear", "out_features": 4}]}]})
+    net = build_network(
+        {
+            "layers": [
+                {"name": "in", "type": "input", "shape": [4]},
+                {"name": "h", "type": "if", "thresh": [0.5, 1.0, 2.0, 1.0]},
+            ],
+            "connections": [{"source": "in", "target": "h", "ops": [{"op": "linear", "out_features": 4}]}],
+        }
+    )
     with torch.no_grad():
         net.connections[("in", "h")].layers[0].weight.fill_(0.3)
     th = layer_thresholds(net)

@@ -1,4 +1,5 @@
 """End-to-end tests of ``snnsim plot`` and ``snnsim view`` on a run made by ``snnsim simulate``."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,24 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     out = tmp_path_factory.mktemp("run")
-    rc = main(["simulate", "--net", "scnn", "--out", str(out), "--limit", "12", "-T", "20",
-               "--batch-size", "12", "--no-progress", "--threads", "2"])
+    rc = main(
+        [
+            "simulate",
+            "--net",
+            "scnn",
+            "--out",
+            str(out),
+            "--limit",
+            "12",
+            "-T",
+            "20",
+            "--batch-size",
+            "12",
+            "--no-progress",
+            "--threads",
+            "2",
+        ]
+    )
     assert rc == 0
     return out
 
@@ -36,8 +53,10 @@ def test_plot_all_writes_every_available_plot(run_dir: Path, tmp_path: Path, cap
     out = capsys.readouterr().out.splitlines()
     assert "skipped accuracy: report.json has no accuracy_vs_time (an untrained simulate run has none)" in out
     # an untrained run has no confusion matrix in its report, and 4 recorded samples make none
-    assert any(line.startswith("skipped confusion: report.json has no confusion matrix and record.pt holds only 4 "
-                               "samples") for line in out)
+    assert any(
+        line.startswith("skipped confusion: report.json has no confusion matrix and record.pt holds only 4 samples")
+        for line in out
+    )
     written = [Path(line) for line in out if not line.startswith("skipped")]
     names = sorted(p.name for p in written)
     assert names == sorted(["raster_s1.png", "rates.png", "rate_hist.png", "traces_s1.png", "ttfs.png"])
@@ -88,9 +107,13 @@ def test_plot_reads_per_run_reports(run_dir: Path, tmp_path: Path, capsys) -> No
     d = copy_run(run_dir, tmp_path / "r")
     report = json.loads((d / "report.json").read_text())
     spn = report["spikes_per_neuron"]
-    report.update(command="convert", best_norm="data", accuracy_vs_time={"data": {"1": 0.5, "20": 0.9}},
-                  spikes_per_neuron={"data": spn, "max": {k: v / 2 for k, v in spn.items()}},
-                  thresholds={"max": {"conv1": 2.0}, "data": {"conv1": 0.7, "conv2": 0.8}})
+    report.update(
+        command="convert",
+        best_norm="data",
+        accuracy_vs_time={"data": {"1": 0.5, "20": 0.9}},
+        spikes_per_neuron={"data": spn, "max": {k: v / 2 for k, v in spn.items()}},
+        thresholds={"max": {"conv1": 2.0}, "data": {"conv1": 0.7, "conv2": 0.8}},
+    )
     (d / "report.json").write_text(json.dumps(report))
     assert run_thresholds(load_run(d)) == {"conv1": 0.7, "conv2": 0.8}
     assert main(["plot", str(d), "--kind", "rates", "--layers", "conv1", "conv2"]) == 0
@@ -108,8 +131,25 @@ def test_plot_reads_per_run_reports(run_dir: Path, tmp_path: Path, capsys) -> No
 
 def test_view_save_and_no_display(run_dir: Path, tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     png = tmp_path / "view.png"
-    assert main(["view", str(run_dir), "--save", str(png), "--sample", "2", "--window", "5", "15",
-                 "--layers", "conv1", "conv2"]) == 0
+    assert (
+        main(
+            [
+                "view",
+                str(run_dir),
+                "--save",
+                str(png),
+                "--sample",
+                "2",
+                "--window",
+                "5",
+                "15",
+                "--layers",
+                "conv1",
+                "conv2",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.strip() == str(png)
     assert png.read_bytes()[:8] == PNG
     assert main(["view", str(run_dir), "--save", str(tmp_path / "v.jpg")]) == 2

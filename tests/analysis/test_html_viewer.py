@@ -1,5 +1,6 @@
 """The HTML viewer (analysis.html_viewer, ``snnsim view --html``): its data, the page, and the
 page in a real browser (headless Chromium driven by Selenium, network off)."""
+
 from __future__ import annotations
 
 import base64
@@ -27,9 +28,11 @@ T, B = 30, 3
 def make_record(seed: int = 0, big: int = 2500) -> Record:
     """Layers in (64), big (``big`` neurons, [T, B, 5, big // 5]), out (6, voltages too); B samples."""
     g = torch.Generator().manual_seed(seed)
-    spikes = {"in": torch.rand(T, B, 64, generator=g) < 0.2,
-              "big": torch.rand(T, B, 5, big // 5, generator=g) < 0.05,
-              "out": torch.rand(T, B, 6, generator=g) < 0.3}
+    spikes = {
+        "in": torch.rand(T, B, 64, generator=g) < 0.2,
+        "big": torch.rand(T, B, 5, big // 5, generator=g) < 0.05,
+        "out": torch.rand(T, B, 6, generator=g) < 0.3,
+    }
     spikes["big"][:, 1] = False  # sample 1 is silent in "big": the samples differ visibly
     return Record(spikes, {"out": torch.randn(T, B, 6, generator=g)}, 0.5)
 
@@ -68,7 +71,7 @@ def test_viewer_data_takes_a_dict_of_spikes_like_the_other_analysis_functions() 
 
 def test_spike_budget_bounds_samples_and_the_file(tmp_path: Path) -> None:
     rec = make_record()
-    per = [viewer_data(rec, sample=b, max_spikes=10 ** 9).data[b].n_spikes for b in range(B)]
+    per = [viewer_data(rec, sample=b, max_spikes=10**9).data[b].n_spikes for b in range(B)]
     vd = viewer_data(rec, max_spikes=per[0] + per[1] + per[2] - 1)
     assert vd.samples == [0, 1] and vd.n_spikes == per[0] + per[1]
     assert vd.notes[-1] == f"2 of 3 samples included (spike budget {per[0] + per[1] + per[2] - 1})"
@@ -84,8 +87,9 @@ def test_menu_swaps_every_panel_to_the_chosen_sample() -> None:
     page = view(rec, sample=2, labels=[7, 8, 9])
     fig = page.figure.to_plotly_json()
     (menu,) = fig["layout"]["updatemenus"]
-    assert menu["active"] == 2 and [b["label"] for b in menu["buttons"]] == [f"sample {b}, label {7 + b}"
-                                                                          for b in range(B)]
+    assert menu["active"] == 2 and [b["label"] for b in menu["buttons"]] == [
+        f"sample {b}, label {7 + b}" for b in range(B)
+    ]
     names = [tr.get("name") for tr in fig["data"]]
     for b, button in enumerate(menu["buttons"]):
         update, layout = button["args"]
@@ -151,8 +155,10 @@ def test_cli_writes_html_and_reports_its_size(tmp_path: Path, capsys) -> None:  
     rec = make_record()
     run = tmp_path / "run"
     run.mkdir()
-    torch.save({"spikes": rec.spikes, "voltages": rec.voltages, "dt": rec.dt, "labels": torch.tensor([1, 2, 3])},
-               run / "record.pt")
+    torch.save(
+        {"spikes": rec.spikes, "voltages": rec.voltages, "dt": rec.dt, "labels": torch.tensor([1, 2, 3])},
+        run / "record.pt",
+    )
     (run / "report.json").write_text(json.dumps({"command": "simulate"}))
     out = tmp_path / "view.html"
     assert main(["view", str(run), "--html", str(out), "--sample", "1", "--max-neurons", "100"]) == 0
@@ -235,5 +241,6 @@ def test_page_in_headless_chromium(driver, tmp_path: Path) -> None:  # type: ign
     assert errors == [], errors
     offline = driver.execute_async_script(  # last: the failed request logs an error
         "const done = arguments[0];"
-        "fetch('http://example.com/', {mode: 'no-cors'}).then(() => done('online'), () => done('offline'));")
+        "fetch('http://example.com/', {mode: 'no-cors'}).then(() => done('online'), () => done('offline'));"
+    )
     assert offline == "offline", "the browser must have no network"

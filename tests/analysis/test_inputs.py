@@ -7,6 +7,7 @@
   torch tensor (with or without grad) or numpy array, ``[T, N]`` (one sample) or
   ``[T, B, N]``, through one normaliser (``analysis.plotting.as_record``).
 """
+
 from __future__ import annotations
 
 import matplotlib

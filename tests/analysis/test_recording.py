@@ -1,4 +1,5 @@
 """Tests for analysis.recording: the record() context manager on both engines."""
+
 from __future__ import annotations
 
 import pytest

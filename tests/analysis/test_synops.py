@@ -1,4 +1,5 @@
 """Tests for analysis.synops: exact fan-out, SynOps, ANN MACs and energy."""
+
 from __future__ import annotations
 
 import itertools
@@ -68,8 +69,10 @@ def test_pooling_is_routing_and_linear_counts_outputs() -> None:
     per_row = torch.tensor([1.0, 2.0, 2.0, 1.0], dtype=torch.float64)
     assert torch.equal(fanout(ov)[0], per_row[:, None] * per_row[None, :])
     # avgpool then conv with padding: routes times the conv fan-out of each pooled position
-    pc = conn([1, 4, 4], [{"op": "avgpool2d", "kernel_size": 2},
-                          {"op": "conv2d", "out_channels": 2, "kernel_size": 3, "padding": 1}])
+    pc = conn(
+        [1, 4, 4],
+        [{"op": "avgpool2d", "kernel_size": 2}, {"op": "conv2d", "out_channels": 2, "kernel_size": 3, "padding": 1}],
+    )
     pooled = hand_conv_fanout(2, 2, 3, 1, 1, 2)  # every tap of a 2x2 map with padding 1: 4 outputs each
     assert torch.equal(fanout(pc)[0], pooled.repeat_interleave(2, 0).repeat_interleave(2, 1))
     # rate max-pooling is routed like a sum pool (an upper bound)
@@ -79,12 +82,19 @@ def test_pooling_is_routing_and_linear_counts_outputs() -> None:
     # subclassing RateMaxPool2d
     from snnsim.core.ops import RateMaxPool2d
     from snnsim.methods.ttfs.nodes import EarliestMaxPool2d
+
     assert not isinstance(EarliestMaxPool2d(2), RateMaxPool2d)
     tp = conn([1, 4, 4], [{"op": "ttfs_maxpool2d", "kernel_size": 2}, {"op": "linear", "out_features": 3}])
     assert torch.equal(fanout(tp), torch.full((1, 4, 4), 3.0, dtype=torch.float64))
     # dropout and batchnorm are element-wise: they route a spike unchanged
-    bn = conn([2, 4, 4], [{"op": "conv2d", "out_channels": 3, "kernel_size": 3, "stride": 2, "padding": 1},
-                          {"op": "batchnorm"}, {"op": "dropout", "p": 0.3}])
+    bn = conn(
+        [2, 4, 4],
+        [
+            {"op": "conv2d", "out_channels": 3, "kernel_size": 3, "stride": 2, "padding": 1},
+            {"op": "batchnorm"},
+            {"op": "dropout", "p": 0.3},
+        ],
+    )
     assert torch.equal(fanout(bn), hand_conv_fanout(4, 4, 3, 2, 1, 3).expand(2, 4, 4))
     assert connection_macs(bn) == 3 * 2 * 2 * (2 * 3 * 3)
     with pytest.raises(TypeError, match="ModuleConnection"):
@@ -106,8 +116,11 @@ SPEC = {
         {"name": "out", "type": "if", "thresh": 0.3},
     ],
     "connections": [
-        {"source": "input", "target": "conv",
-         "ops": [{"op": "conv2d", "out_channels": 3, "kernel_size": 3, "stride": 2, "padding": 1}]},
+        {
+            "source": "input",
+            "target": "conv",
+            "ops": [{"op": "conv2d", "out_channels": 3, "kernel_size": 3, "stride": 2, "padding": 1}],
+        },
         {"source": "conv", "target": "out", "ops": [{"op": "linear", "out_features": 5}]},
     ],
 }
@@ -165,11 +178,20 @@ def test_energy_report_from_an_evaluation() -> None:
     assert rep["energy"]["snn_j"] == pytest.approx(direct["total"] * 0.9e-12)
     assert rep["per_connection"]["conv->out"]["ann_macs"] == 60
     # constant-current input: the first connection does dense MACs every step
-    analog = evaluate(net, split, lambda x, t: x.unsqueeze(0).expand(t, *x.shape).clone(), 15,
-                      batch_size=4, progress=False, keep_first_batch=2)
+    analog = evaluate(
+        net,
+        split,
+        lambda x, t: x.unsqueeze(0).expand(t, *x.shape).clone(),
+        15,
+        batch_size=4,
+        progress=False,
+        keep_first_batch=2,
+    )
     rep = energy_report(net, analog)
     assert rep["analog_inputs"] == ["input"] and rep["snn_macs_per_sample"] == 108 * 15
-    assert "input->conv" not in synops(net, analog.neuron_counts, analog.samples, skip_sources=["input"])["per_connection"]
+    assert (
+        "input->conv" not in synops(net, analog.neuron_counts, analog.samples, skip_sources=["input"])["per_connection"]
+    )
     assert rep["energy"]["snn_j"] == pytest.approx(rep["synops_per_sample"] * 0.9e-12 + 108 * 15 * 4.6e-12)
 
 

@@ -1,4 +1,5 @@
 """benchmarks/conv_profile.py: the time shares of a profiled conv-SNN run cover the run once."""
+
 import pytest
 import torch
 
@@ -32,8 +33,7 @@ def test_labels_are_removed_after_the_profile():
     before = (connections.ModuleConnection.compute_multi, connections.event_linear, SpikingNodes.multi_step)
     with bench.labelled_regions(networks.scnn()):
         assert connections.event_linear is not before[1]
-    assert (connections.ModuleConnection.compute_multi, connections.event_linear,
-            SpikingNodes.multi_step) == before
+    assert (connections.ModuleConnection.compute_multi, connections.event_linear, SpikingNodes.multi_step) == before
 
 
 def test_input_density_is_what_was_drawn():

@@ -1,4 +1,5 @@
 """benchmarks/conv_train.py: every contender trains both nets; the speedups and the table."""
+
 import math
 
 import pytest

@@ -1,4 +1,5 @@
 """The FastSNN benchmark's ``sequential`` contender (paper-style per-step loop) matches snnsim's LIF."""
+
 import pytest
 import torch
 

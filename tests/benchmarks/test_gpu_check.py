@@ -1,5 +1,6 @@
 """benchmarks/gpu_check.sh: without CUDA it says so and exits 0 before running anything; its steps
 name only benchmark options that exist."""
+
 import importlib
 import re
 import subprocess
@@ -15,8 +16,13 @@ SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
 def test_without_cuda_says_so_and_exits_0(tmp_path):
-    proc = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "PY": sys.executable, "GPU_OUT": str(tmp_path / "gpu")})
+    proc = subprocess.run(
+        ["bash", str(SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PY": sys.executable, "GPU_OUT": str(tmp_path / "gpu")},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "no CUDA device" in proc.stdout
     assert not (tmp_path / "gpu").exists()

@@ -1,5 +1,6 @@
 """benchmarks/stdp.py: options, a tiny Diehl & Cook run of the BindsNET contender writing JSON,
 the snnsim and Brian2 contenders reported as unavailable (or measured) rather than failing."""
+
 import json
 from pathlib import Path
 
@@ -9,8 +10,22 @@ from benchmarks import stdp as bench
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TINY = ["--neurons", "10", "--threads", "1", "--time", "20", "--rest", "5", "--images", "1",
-        "--rounds", "1", "--check-images", "1"]
+TINY = [
+    "--neurons",
+    "10",
+    "--threads",
+    "1",
+    "--time",
+    "20",
+    "--rest",
+    "5",
+    "--images",
+    "1",
+    "--rounds",
+    "1",
+    "--check-images",
+    "1",
+]
 
 
 def test_options_parse():
@@ -35,8 +50,17 @@ def test_encoding_has_the_resting_period():
 
 def test_tiny_run_writes_json(tmp_path):
     out = tmp_path / "stdp.json"
-    payload = bench.main(TINY + ["--contenders", "bindsnet,snnsim,brian2",
-                                 "--brian2-python", str(tmp_path / "missing" / "python"), "--out", str(out)])
+    payload = bench.main(
+        TINY
+        + [
+            "--contenders",
+            "bindsnet,snnsim,brian2",
+            "--brian2-python",
+            str(tmp_path / "missing" / "python"),
+            "--out",
+            str(out),
+        ]
+    )
     data = json.loads(out.read_text())
     assert data == json.loads(json.dumps(payload))
     assert data["cpu_model"] is not None and "load_average_start" in data and data["torch_threads"] == [1]

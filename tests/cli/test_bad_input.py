@@ -7,6 +7,7 @@ module from the real commands; the bad files are made from them: truncated, bina
 wrong JSON types, code-carrying pickles and weights of the wrong shapes, the last three also
 re-sealed so that they get past the checksums and reach the loaders.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -99,7 +100,8 @@ def _ann_variants(ann: Path, other_ann: Path, bad: Path) -> None:
         "ann_json_empty": lambda d: (d / "ann.json").write_text(""),
         "ann_json_deep": lambda d: (d / "ann.json").write_text("[" * 200_000),
         "ann_json_edited": lambda d: (d / "ann.json").write_text(
-            (d / "ann.json").read_text().replace('"n_classes": 10', '"n_classes": 11')),
+            (d / "ann.json").read_text().replace('"n_classes": 10', '"n_classes": 11')
+        ),
         "ann_evil_sealed": lambda d: _reseal(d / "ann.json", {"ann.pt": evil}),
         "ann_trunc_sealed": lambda d: _reseal(d / "ann.json", {"ann.pt": trunc}),
         "ann_shapes_sealed": lambda d: _reseal(d / "ann.json", {"ann.pt": (other_ann / "ann.pt").read_bytes()}),
@@ -122,11 +124,13 @@ def _checkpoint_variants(ckpt: Path, other_ckpt: Path, bad: Path) -> None:
         "ck_json_bin": lambda d: (d / "network.json").write_bytes(bytes(range(256)) * 4),
         "ck_json_deep": lambda d: (d / "network.json").write_text('{"a":' * 200_000),
         "ck_json_edited": lambda d: (d / "network.json").write_text(
-            (d / "network.json").read_text().replace('"thresh": 1.0', '"thresh": 2.0', 1)),
+            (d / "network.json").read_text().replace('"thresh": 1.0', '"thresh": 2.0', 1)
+        ),
         "ck_evil_sealed": lambda d: _reseal(d / "network.json", {"weights.pt": evil}),
         "ck_trunc_sealed": lambda d: _reseal(d / "network.json", {"weights.pt": trunc}),
-        "ck_shapes_sealed": lambda d: _reseal(d / "network.json",
-                                              {"weights.pt": (other_ckpt / "weights.pt").read_bytes()}),
+        "ck_shapes_sealed": lambda d: _reseal(
+            d / "network.json", {"weights.pt": (other_ckpt / "weights.pt").read_bytes()}
+        ),
         "ck_list_sealed": lambda d: _reseal(d / "network.json", {"weights.pt": tensor_bytes([1.0, 2.0])}),
         "ck_trainer_evil_sealed": lambda d: _reseal(d / "network.json", {"trainer.pt": evil}),
         "ck_trainer_trunc_sealed": lambda d: _reseal(d / "network.json", {"trainer.pt": trunc}),
@@ -136,8 +140,10 @@ def _checkpoint_variants(ckpt: Path, other_ckpt: Path, bad: Path) -> None:
         "ck_name_reserved": lambda d: _reseal_spec(d / "network.json", lambda s: _rename(s, "fc1", "layers")),
         "ck_thresh_negative": lambda d: _reseal_spec(d / "network.json", lambda s: s["layers"][1].update(thresh=-1)),
         "ck_leak_5": lambda d: _reseal_spec(d / "network.json", lambda s: s["layers"][1].update(leak=5)),
-        "ck_many_layers": lambda d: _reseal_spec(d / "network.json", lambda s: s["layers"].extend(
-            [{"name": f"x{i}", "type": "if", "shape": [1]} for i in range(10_001)])),
+        "ck_many_layers": lambda d: _reseal_spec(
+            d / "network.json",
+            lambda s: s["layers"].extend([{"name": f"x{i}", "type": "if", "shape": [1]} for i in range(10_001)]),
+        ),
         "ck_nan_weights": lambda d: _weights(d, float("nan")),
         "ck_inf_weights": lambda d: _weights(d, float("inf")),
         "ck_weights_dir": lambda d: _replace(d / "weights.pt", lambda p: p.mkdir()),
@@ -226,8 +232,22 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _run(["train-ann", "--net", "fc", "--hidden", "9", *tiny, "--out", str(base / "ann9")])
     _run(["simulate", "--limit", "4", "-T", "3", "--batch-size", "4", "--no-progress", "--out", str(base / "run")])
     for hidden, name in (("8", "tr"), ("9", "tr9")):
-        _run(["train", "--method", "spikebp", "--hidden", hidden, "-T", "3", "--batch-size", "16", *tiny,
-              "--out", str(base / name)])
+        _run(
+            [
+                "train",
+                "--method",
+                "spikebp",
+                "--hidden",
+                hidden,
+                "-T",
+                "3",
+                "--batch-size",
+                "16",
+                *tiny,
+                "--out",
+                str(base / name),
+            ]
+        )
     bad = base / "bad"
     bad.mkdir()
     (bad / "empty").mkdir()
@@ -259,16 +279,35 @@ MNIST = f"{SIM} --dataset mnist10k --data-dir {{bad}}"
 #: with an --out option (a fresh directory per case); ``{base}``/``{bad}`` are the fixtures.
 CASES: list[tuple[str, str, str]] = [
     # --- options every run command shares, on each command ------------------------------
-    *[(f"{name}-device-meta", f"{cmd} --device meta", "--device meta")
-      for name, cmd in (("simulate", SIM), ("train-ann", ANN), ("convert", CONV), ("train", f"{TRAIN} --method spikebp"),
-                        ("fold", FOLD))],
-    *[(f"{name}-seed-2**70", f"{cmd} --seed {2**70}", "--seed")
-      for name, cmd in (("simulate", SIM), ("train-ann", ANN), ("convert", CONV), ("train", f"{TRAIN} --method lif"),
-                        ("demo", "demo"))],
-    *[(f"{name}-lr-1e300", f"{cmd} --lr 1e300", "--lr")
-      for name, cmd in (("train-ann", ANN), ("convert", "convert --net fc --limit 8"), ("demo", "demo"),
-                        *[(f"train-{m}", f"{TRAIN} --method {m}")
-                          for m in ("spikebp", "lif", "fastsnn", "ttfs", "stbp-tdbn")])],
+    *[
+        (f"{name}-device-meta", f"{cmd} --device meta", "--device meta")
+        for name, cmd in (
+            ("simulate", SIM),
+            ("train-ann", ANN),
+            ("convert", CONV),
+            ("train", f"{TRAIN} --method spikebp"),
+            ("fold", FOLD),
+        )
+    ],
+    *[
+        (f"{name}-seed-2**70", f"{cmd} --seed {2**70}", "--seed")
+        for name, cmd in (
+            ("simulate", SIM),
+            ("train-ann", ANN),
+            ("convert", CONV),
+            ("train", f"{TRAIN} --method lif"),
+            ("demo", "demo"),
+        )
+    ],
+    *[
+        (f"{name}-lr-1e300", f"{cmd} --lr 1e300", "--lr")
+        for name, cmd in (
+            ("train-ann", ANN),
+            ("convert", "convert --net fc --limit 8"),
+            ("demo", "demo"),
+            *[(f"train-{m}", f"{TRAIN} --method {m}") for m in ("spikebp", "lif", "fastsnn", "ttfs", "stbp-tdbn")],
+        )
+    ],
     ("seed-negative", f"{SIM} --seed -1", "--seed"),
     ("seed-text", f"{SIM} --seed abc", "--seed"),
     ("device-unknown", f"{SIM} --device quantum", "--device"),
@@ -300,14 +339,29 @@ CASES: list[tuple[str, str, str]] = [
     ("sim-ckpt-empty-dir", f"{SIM} --checkpoint {{bad}}/empty", "empty"),
     ("sim-ckpt-a-file", f"{SIM} --checkpoint {{bad}}/file", "file"),
     ("sim-ckpt-an-ann", f"{SIM} --checkpoint {{base}}/ann", "network.json"),
-    *[(f"sim-{v}", f"{SIM} --checkpoint {{bad}}/{v}/checkpoint", frag) for v, frag in (
-        ("ck_trunc_weights", "weights.pt"), ("ck_trunc_trainer", "trainer.pt"), ("ck_empty_weights", "weights.pt"),
-        ("ck_no_weights", "weights.pt"), ("ck_no_json", "network.json"), ("ck_json_list", "network.json"),
-        ("ck_json_bin", "network.json"), ("ck_json_deep", "network.json"), ("ck_json_edited", "network.json"),
-        ("ck_evil_sealed", "weights_only"), ("ck_trunc_sealed", "weights.pt"), ("ck_shapes_sealed", "fit"),
-        ("ck_list_sealed", "weights.pt"))],
-    ("sim-ckpt-wrong-dataset", f"{SIM} --checkpoint {{base}}/tr/checkpoint --dataset cifar10 "
-                               f"--data-root {{bad}}/empty", "cifar10"),
+    *[
+        (f"sim-{v}", f"{SIM} --checkpoint {{bad}}/{v}/checkpoint", frag)
+        for v, frag in (
+            ("ck_trunc_weights", "weights.pt"),
+            ("ck_trunc_trainer", "trainer.pt"),
+            ("ck_empty_weights", "weights.pt"),
+            ("ck_no_weights", "weights.pt"),
+            ("ck_no_json", "network.json"),
+            ("ck_json_list", "network.json"),
+            ("ck_json_bin", "network.json"),
+            ("ck_json_deep", "network.json"),
+            ("ck_json_edited", "network.json"),
+            ("ck_evil_sealed", "weights_only"),
+            ("ck_trunc_sealed", "weights.pt"),
+            ("ck_shapes_sealed", "fit"),
+            ("ck_list_sealed", "weights.pt"),
+        )
+    ],
+    (
+        "sim-ckpt-wrong-dataset",
+        f"{SIM} --checkpoint {{base}}/tr/checkpoint --dataset cifar10 --data-root {{bad}}/empty",
+        "cifar10",
+    ),
     # --- datasets ----------------------------------------------------------------------
     ("data-mnist-root-empty", f"{SIM} --dataset mnist --data-root {{bad}}/empty", "mnist"),
     ("data-fashion-root-file", f"{SIM} --dataset fashion-mnist --data-root {{bad}}/file", "fashion-mnist"),
@@ -336,12 +390,26 @@ CASES: list[tuple[str, str, str]] = [
     ("ann-epochs-zero", f"{ANN} --epochs 0", "--epochs"),
     ("ann-optimizer", f"{ANN} --optimizer lbfgs", "--optimizer"),
     # --- convert -----------------------------------------------------------------------
-    *[(f"conv-{v}", f"{CONV.replace('{base}/ann', '{bad}/' + v)}", frag) for v, frag in (
-        ("missing", "missing"), ("empty", "empty"), ("file", "file"),
-        ("ann_trunc", "ann.pt"), ("ann_empty_pt", "ann.pt"), ("ann_no_pt", "ann.pt"), ("ann_json_list", "ann.json"),
-        ("ann_json_bin", "ann.json"), ("ann_json_empty", "ann.json"), ("ann_json_deep", "ann.json"),
-        ("ann_json_edited", "ann.json"), ("ann_evil_sealed", "weights_only"), ("ann_trunc_sealed", "ann.pt"),
-        ("ann_shapes_sealed", "does not fit"), ("ann_list_sealed", "ann.pt"))],
+    *[
+        (f"conv-{v}", f"{CONV.replace('{base}/ann', '{bad}/' + v)}", frag)
+        for v, frag in (
+            ("missing", "missing"),
+            ("empty", "empty"),
+            ("file", "file"),
+            ("ann_trunc", "ann.pt"),
+            ("ann_empty_pt", "ann.pt"),
+            ("ann_no_pt", "ann.pt"),
+            ("ann_json_list", "ann.json"),
+            ("ann_json_bin", "ann.json"),
+            ("ann_json_empty", "ann.json"),
+            ("ann_json_deep", "ann.json"),
+            ("ann_json_edited", "ann.json"),
+            ("ann_evil_sealed", "weights_only"),
+            ("ann_trunc_sealed", "ann.pt"),
+            ("ann_shapes_sealed", "does not fit"),
+            ("ann_list_sealed", "ann.pt"),
+        )
+    ],
     ("conv-a-checkpoint", f"{CONV.replace('{base}/ann', '{base}/tr/checkpoint')}", "ann.json"),
     ("conv-percentile-0", f"{CONV} --percentile 0", "--percentile"),
     ("conv-percentile-101", f"{CONV} --percentile 101", "--percentile"),
@@ -377,10 +445,16 @@ CASES: list[tuple[str, str, str]] = [
     ("train-from-relu-evil", f"{TRAIN} --method ttfs --from-relu {{bad}}/ann_evil_sealed", "weights_only"),
     ("train-from-relu-other-method", f"{TRAIN} --method spikebp --from-relu {{base}}/ann", "from_relu"),
     ("train-resume-nothing", f"{TRAIN} --method spikebp --resume", "--resume"),
-    *[(f"train-resume-{v}", f"{RESUME} --method spikebp --hidden 8 --resume --out {{bad}}/{v}", frag) for v, frag in (
-        ("ck_trunc_trainer", "trainer.pt"), ("ck_trainer_evil_sealed", "weights_only"),
-        ("ck_trainer_trunc_sealed", "trainer.pt"), ("ck_json_list", "network.json"),
-        ("ck_shapes_sealed", "fit"))],
+    *[
+        (f"train-resume-{v}", f"{RESUME} --method spikebp --hidden 8 --resume --out {{bad}}/{v}", frag)
+        for v, frag in (
+            ("ck_trunc_trainer", "trainer.pt"),
+            ("ck_trainer_evil_sealed", "weights_only"),
+            ("ck_trainer_trunc_sealed", "trainer.pt"),
+            ("ck_json_list", "network.json"),
+            ("ck_shapes_sealed", "fit"),
+        )
+    ],
     ("train-resume-other-hidden", f"{RESUME} --method spikebp --hidden 20 --resume --out {{base}}/tr", "hidden"),
     # --- fold ----------------------------------------------------------------------------
     ("fold-missing", "fold --checkpoint {bad}/missing", "missing"),
@@ -394,15 +468,32 @@ CASES: list[tuple[str, str, str]] = [
     ("plot-missing", "plot {bad}/missing", "missing"),
     ("plot-a-file", "plot {bad}/file", "file"),
     ("plot-empty-dir", "plot {bad}/empty", "empty"),
-    *[(f"plot-{v}", f"plot {{bad}}/{v}", frag) for v, frag in (
-        ("run_report_list", "list"), ("run_report_str", "str"), ("run_report_bin", "report.json"),
-        ("run_report_empty", "report.json"), ("run_report_cut", "report.json"), ("run_report_deep", "report.json"),
-        ("run_report_classes", "num_classes"), ("run_report_net", "'net'"), ("run_report_dt", "'dt'"),
-        ("run_report_cm", "confusion_matrix"), ("run_report_zero_classes", "num_classes"),
-        ("run_no_files", "report.json"), ("run_record_cut", "record.pt"), ("run_record_bin", "record.pt"),
-        ("run_record_empty", "record.pt"), ("run_record_evil", "weights_only"), ("run_record_list", "record.pt"),
-        ("run_record_no_spikes", "spikes"), ("run_record_numbers", "tensors"), ("run_record_shapes", "[T, B"),
-        ("run_record_flat", "[T, B"))],
+    *[
+        (f"plot-{v}", f"plot {{bad}}/{v}", frag)
+        for v, frag in (
+            ("run_report_list", "list"),
+            ("run_report_str", "str"),
+            ("run_report_bin", "report.json"),
+            ("run_report_empty", "report.json"),
+            ("run_report_cut", "report.json"),
+            ("run_report_deep", "report.json"),
+            ("run_report_classes", "num_classes"),
+            ("run_report_net", "'net'"),
+            ("run_report_dt", "'dt'"),
+            ("run_report_cm", "confusion_matrix"),
+            ("run_report_zero_classes", "num_classes"),
+            ("run_no_files", "report.json"),
+            ("run_record_cut", "record.pt"),
+            ("run_record_bin", "record.pt"),
+            ("run_record_empty", "record.pt"),
+            ("run_record_evil", "weights_only"),
+            ("run_record_list", "record.pt"),
+            ("run_record_no_spikes", "spikes"),
+            ("run_record_numbers", "tensors"),
+            ("run_record_shapes", "[T, B"),
+            ("run_record_flat", "[T, B"),
+        )
+    ],
     ("plot-sample-negative", f"{PLOT} --sample -1", "sample"),
     ("plot-sample-huge", f"{PLOT} --sample 1000", "sample"),
     ("plot-layers-unknown", f"{PLOT} --layers nosuch", "nosuch"),
@@ -435,12 +526,22 @@ CASES: list[tuple[str, str, str]] = [
     ("no-command", "", "COMMAND"),
     ("unknown-command", "frobnicate", "frobnicate"),
     # --- issue 30: names, ranges, sizes, non-finite numbers, files, output directories --------
-    *[(f"sim-{v}", f"{SIM} --checkpoint {{bad}}/{v}/checkpoint", frag) for v, frag in (
-        ("ck_name_dot", "'a.b' is not allowed"), ("ck_name_path", "'../x' is not allowed"),
-        ("ck_name_reserved", "'layers' is not allowed"), ("ck_thresh_negative", "thresh: must be > 0, got -1"),
-        ("ck_leak_5", "leak: must be <= 1, got 5"), ("ck_many_layers", "at most 10000 items"),
-        ("ck_nan_weights", "non-finite"), ("ck_inf_weights", "1 infinite"), ("ck_weights_dir", "is a directory"),
-        ("ck_weights_dev_zero", "not a regular file"), ("ck_json_dev_zero", "not a regular file"))],
+    *[
+        (f"sim-{v}", f"{SIM} --checkpoint {{bad}}/{v}/checkpoint", frag)
+        for v, frag in (
+            ("ck_name_dot", "'a.b' is not allowed"),
+            ("ck_name_path", "'../x' is not allowed"),
+            ("ck_name_reserved", "'layers' is not allowed"),
+            ("ck_thresh_negative", "thresh: must be > 0, got -1"),
+            ("ck_leak_5", "leak: must be <= 1, got 5"),
+            ("ck_many_layers", "at most 10000 items"),
+            ("ck_nan_weights", "non-finite"),
+            ("ck_inf_weights", "1 infinite"),
+            ("ck_weights_dir", "is a directory"),
+            ("ck_weights_dev_zero", "not a regular file"),
+            ("ck_json_dev_zero", "not a regular file"),
+        )
+    ],
     ("fold-nan-weights", "fold --checkpoint {bad}/ck_nan_weights/checkpoint", "non-finite"),
     ("fold-name-dot", "fold --checkpoint {bad}/ck_name_dot/checkpoint", "a.b"),
     ("data-mnist10k-dir", f"{MNIST}/idx_dir", "is a directory"),
@@ -472,8 +573,13 @@ def _files(root: Path) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_command_line_is_one_line_exit_2(case: tuple[str, str, str], base: Path, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_command_line_is_one_line_exit_2(
+    case: tuple[str, str, str],
+    base: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     name, line, fragment = case
     if name == "device-cuda-absent" and torch.cuda.is_available():
         pytest.skip("this machine has a CUDA device")
@@ -507,7 +613,26 @@ def test_cli_cases_are_many_and_distinct() -> None:
     assert sum(1 for i in ids if i.startswith(ISSUE30)) >= 30  # issue 30's cases are rows of this table
 
 
-ISSUE30 = ("sim-ck_name", "sim-ck_thresh", "sim-ck_leak", "sim-ck_many", "sim-ck_nan", "sim-ck_inf", "sim-ck_weights_",
-           "sim-ck_json_dev", "fold-nan", "fold-name", "data-mnist10k-d", "train-set-thresh-0-range",
-           "train-set-thresh-neg", "train-set-leak-5", "train-resume-and", "train-over", "out-", "train-out",
-           "plot-confusion", "view-dpi-huge", "view-dpi-memory")
+ISSUE30 = (
+    "sim-ck_name",
+    "sim-ck_thresh",
+    "sim-ck_leak",
+    "sim-ck_many",
+    "sim-ck_nan",
+    "sim-ck_inf",
+    "sim-ck_weights_",
+    "sim-ck_json_dev",
+    "fold-nan",
+    "fold-name",
+    "data-mnist10k-d",
+    "train-set-thresh-0-range",
+    "train-set-thresh-neg",
+    "train-set-leak-5",
+    "train-resume-and",
+    "train-over",
+    "out-",
+    "train-out",
+    "plot-confusion",
+    "view-dpi-huge",
+    "view-dpi-memory",
+)

@@ -2,6 +2,7 @@
 --out, a training step that produces NaN, a process with a small address space, a network that
 uses no energy. Each ends with exit code 2 and one line (or works, where working is the sensible
 answer), and a failing command leaves nothing half-written in --out."""
+
 from __future__ import annotations
 
 import errno
@@ -24,8 +25,20 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 ROOT = Path(__file__).resolve().parents[2]
 SIM = ["simulate", "--limit", "4", "-T", "3", "--batch-size", "4", "--no-progress"]
-TRAIN = ["train", "--method", "spikebp", "--hidden", "8", "-T", "3", "--limit", "32", "--batch-size", "16",
-         "--no-progress"]
+TRAIN = [
+    "train",
+    "--method",
+    "spikebp",
+    "--hidden",
+    "8",
+    "-T",
+    "3",
+    "--limit",
+    "32",
+    "--batch-size",
+    "16",
+    "--no-progress",
+]
 
 
 def one_line(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
@@ -56,11 +69,18 @@ def _fail_on(monkeypatch: pytest.MonkeyPatch, name: str, code: int, path_part: s
     monkeypatch.setattr(os, name, replace)
 
 
-@pytest.mark.parametrize("code, fragment", [(errno.ENOSPC, "No space left"), (errno.EACCES, "permission"),
-                                            (errno.ENAMETOOLONG, "shorter"), (errno.EROFS, "read-only")])
-def test_write_errors_are_one_line_and_leave_nothing(code: int, fragment: str, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "code, fragment",
+    [
+        (errno.ENOSPC, "No space left"),
+        (errno.EACCES, "permission"),
+        (errno.ENAMETOOLONG, "shorter"),
+        (errno.EROFS, "read-only"),
+    ],
+)
+def test_write_errors_are_one_line_and_leave_nothing(
+    code: int, fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "run"
     _fail_on(monkeypatch, "replace", code, "report.json")  # after record.pt and raster.png
     line = one_line(capsys, [*SIM, "--out", str(out)])
@@ -82,8 +102,9 @@ def test_full_disk_on_a_tiny_tmpfs(tmp_path: Path, capsys: pytest.CaptureFixture
         subprocess.run(["umount", str(disk)], check=False)
 
 
-def test_unwritable_out_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unwritable_out_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import tempfile
 
     def refuse(*a, **kw):  # type: ignore[no-untyped-def]
@@ -97,13 +118,21 @@ def test_unwritable_out_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_second_writer_is_refused_naming_the_first(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "run"
     out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import fcntl, os, sys, time
         fd = os.open({str(out)!r}, os.O_RDONLY)
         fcntl.flock(fd, fcntl.LOCK_EX)
         print("locked", flush=True)
         time.sleep(60)
-        """)], stdout=subprocess.PIPE, text=True)
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         line = one_line(capsys, [*TRAIN, "--epochs", "1", "--out", str(out)])
@@ -116,7 +145,8 @@ def test_second_writer_is_refused_naming_the_first(tmp_path: Path, capsys: pytes
 
 
 def test_nan_step_stops_naming_layer_and_epoch_and_keeps_last_checkpoint(
-        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real_step = torch.optim.Adam.step
     calls = {"n": 0}
 
@@ -151,8 +181,15 @@ def test_train_over_another_run_needs_overwrite(tmp_path: Path, capsys: pytest.C
 
 def test_network_without_energy_still_writes_a_valid_report(tmp_path: Path) -> None:
     """Nothing reaches the output: no SynOps, so no energy ratio; JSON has no infinity."""
-    net = build_network({"layers": [{"name": "input", "type": "input", "shape": [1, 28, 28]},
-                                    {"name": "out", "type": "if", "shape": [10]}], "connections": []})
+    net = build_network(
+        {
+            "layers": [
+                {"name": "input", "type": "input", "shape": [1, 28, 28]},
+                {"name": "out", "type": "if", "shape": [10]},
+            ],
+            "connections": [],
+        }
+    )
     save_network(net, tmp_path / "ckpt")
     assert main([*SIM, "--checkpoint", str(tmp_path / "ckpt"), "--out", str(tmp_path / "run")]) == 0
     energy = json.loads((tmp_path / "run" / "report.json").read_text())["synops"]["energy"]

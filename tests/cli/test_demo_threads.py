@@ -1,4 +1,5 @@
 """``snnsim demo --threads`` (issue #32: the only run command that lacked it)."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,9 @@ from snnsim.cli import main
 def test_demo_takes_threads_and_reports_them(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     before = torch.get_num_threads()
     try:
-        assert main(["demo", "--threads", "1", "--epochs", "1", "-T", "5", "--no-progress",
-                     "--out", str(tmp_path)]) == 0
+        assert (
+            main(["demo", "--threads", "1", "--epochs", "1", "-T", "5", "--no-progress", "--out", str(tmp_path)]) == 0
+        )
         assert json.loads((tmp_path / "report.json").read_text())["torch_threads"] == 1
     finally:
         torch.set_num_threads(before)

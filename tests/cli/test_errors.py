@@ -1,6 +1,7 @@
 """Errors of the command line (issue 14, items 4 and 7): argument errors and user errors are
 one line with exit 2, bugs keep their traceback (exit 1), --out is checked, warnings of
 snnsim reach stderr although BindsNET silences warnings when imported."""
+
 from __future__ import annotations
 
 import os
@@ -17,16 +18,18 @@ TINY = ["simulate", "--net", "fc", "--limit", "4", "--timesteps", "3", "--batch-
 
 
 def _snnsim(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "snnsim", *argv], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-m", "snnsim", *argv], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("argv", [
-    ["simulate", "--out", "x", "--timesteps", "0"],
-    ["simulate", "--out", "x", "--engine", "warp"],
-    ["train-ann", "--out", "x", "--bogus"],
-    ["frobnicate"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["simulate", "--out", "x", "--timesteps", "0"],
+        ["simulate", "--out", "x", "--engine", "warp"],
+        ["train-ann", "--out", "x", "--bogus"],
+        ["frobnicate"],
+    ],
+)
 def test_argument_errors_are_one_line(argv: list[str], capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as stop:
         main(argv)
@@ -48,12 +51,15 @@ def test_user_error_is_one_line_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: 
 
 def test_a_bug_is_not_a_user_error(tmp_path: Path) -> None:
     """A plain ValueError inside a command is a bug: traceback and exit 1 (it was one line, exit 2)."""
-    code = ("import sys; from snnsim.cli import simulate\n"
-            "def buggy(args): raise ValueError('shape mismatch inside the engine')\n"
-            "simulate.run = buggy\n"
-            "from snnsim.cli import main; sys.exit(main(sys.argv[1:]))\n")
-    done = subprocess.run([sys.executable, "-c", code, *TINY, "--out", "x"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300)
+    code = (
+        "import sys; from snnsim.cli import simulate\n"
+        "def buggy(args): raise ValueError('shape mismatch inside the engine')\n"
+        "simulate.run = buggy\n"
+        "from snnsim.cli import main; sys.exit(main(sys.argv[1:]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *TINY, "--out", "x"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 1
     assert "Traceback (most recent call last)" in done.stderr
     assert "ValueError: shape mismatch inside the engine" in done.stderr
@@ -68,11 +74,16 @@ def _unwritable_dir(tmp_path: Path) -> str:
 
 
 @pytest.mark.parametrize("kind", ["empty", "under_a_file", "unwritable", "a_file"])
-def test_bad_out_ends_with_one_clear_line(kind: str, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_out_ends_with_one_clear_line(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "file").write_text("x")
-    out = {"empty": "", "under_a_file": str(tmp_path / "file" / "x"), "unwritable": _unwritable_dir(tmp_path),
-           "a_file": str(tmp_path / "file")}[kind]
+    out = {
+        "empty": "",
+        "under_a_file": str(tmp_path / "file" / "x"),
+        "unwritable": _unwritable_dir(tmp_path),
+        "a_file": str(tmp_path / "file"),
+    }[kind]
     monkeypatch.chdir(tmp_path)
     assert main([*TINY, "--out", out]) == 2
     err = capsys.readouterr().err
@@ -84,33 +95,57 @@ def test_dev_null_out_is_one_line(tmp_path: Path) -> None:
     done = _snnsim(*TINY, "--out", "/dev/null/x", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "snnsim simulate: error: --out /dev/null/x: cannot create or write this directory (Not a directory)"]
+        "snnsim simulate: error: --out /dev/null/x: cannot create or write this directory (Not a directory)"
+    ]
 
 
 def test_snnsim_warning_reaches_stderr_through_the_cli(tmp_path: Path) -> None:
     """train-ann warns when the output ReLUs died; BindsNET's import used to silence it. The net
     is zeroed just before the real check, so every output is 0 and the warning must fire."""
-    code = ("import sys, torch, snnsim.training.ann as ann\n"
-            "check = ann._warn_if_dead\n"
-            "def dead(model, *a, **k):\n"
-            "    with torch.no_grad():\n"
-            "        [p.zero_() for p in model.parameters()]\n"
-            "    check(model, *a, **k)\n"
-            "ann._warn_if_dead = dead\n"
-            "from snnsim.cli import main; sys.exit(main(sys.argv[1:]))\n")
+    code = (
+        "import sys, torch, snnsim.training.ann as ann\n"
+        "check = ann._warn_if_dead\n"
+        "def dead(model, *a, **k):\n"
+        "    with torch.no_grad():\n"
+        "        [p.zero_() for p in model.parameters()]\n"
+        "    check(model, *a, **k)\n"
+        "ann._warn_if_dead = dead\n"
+        "from snnsim.cli import main; sys.exit(main(sys.argv[1:]))\n"
+    )
     done = subprocess.run(
-        [sys.executable, "-c", code, "train-ann", "--net", "fc", "--hidden", "8", "--limit", "32", "--epochs", "1",
-         "--no-progress", "--out", "ann"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-c",
+            code,
+            "train-ann",
+            "--net",
+            "fc",
+            "--hidden",
+            "8",
+            "--limit",
+            "32",
+            "--epochs",
+            "1",
+            "--no-progress",
+            "--out",
+            "ann",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "RuntimeWarning: every output of the trained ANN is 0" in done.stderr, done.stderr
 
 
 def test_importing_bindsnet_through_snnsim_keeps_the_warning_filters() -> None:
-    code = ("import warnings, sys, torch\n"
-            "before = list(warnings.filters)\n"
-            "import snnsim.engine, networks, analysis\n"
-            "assert 'bindsnet' in sys.modules\n"
-            "print(warnings.filters == before)\n")
+    code = (
+        "import warnings, sys, torch\n"
+        "before = list(warnings.filters)\n"
+        "import snnsim.engine, networks, analysis\n"
+        "assert 'bindsnet' in sys.modules\n"
+        "print(warnings.filters == before)\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "True", done.stdout + done.stderr
-

@@ -1,5 +1,6 @@
 """``snnsim train/simulate --dataset nmnist|shd`` end to end on small files in the real formats,
 and bad event data, methods or encoders answered with one line and exit code 2."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,23 @@ def nmnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def trained(nmnist: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("run")
-    assert main(["train", "--method", "fastsnn", "--dataset", "nmnist", "--data-root", str(nmnist),
-                 "--out", str(out), *FAST]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "fastsnn",
+                "--dataset",
+                "nmnist",
+                "--data-root",
+                str(nmnist),
+                "--out",
+                str(out),
+                *FAST,
+            ]
+        )
+        == 0
+    )
     return out, json.loads((out / "report.json").read_text())
 
 
@@ -40,12 +56,32 @@ def test_train_on_nmnist_writes_an_events_checkpoint(trained: tuple[Path, dict])
 
 
 @pytest.mark.parametrize("engine", ["fast", "bindsnet"])
-def test_simulate_checkpoint_on_the_same_data(trained: tuple[Path, dict], nmnist: Path, tmp_path: Path,
-                                              engine: str) -> None:
+def test_simulate_checkpoint_on_the_same_data(
+    trained: tuple[Path, dict], nmnist: Path, tmp_path: Path, engine: str
+) -> None:
     run, report = trained
     out = tmp_path / engine
-    assert main(["simulate", "--checkpoint", str(run / "checkpoint"), "--dataset", "nmnist", "--data-root",
-                 str(nmnist), "--engine", engine, "--threads", "1", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--checkpoint",
+                str(run / "checkpoint"),
+                "--dataset",
+                "nmnist",
+                "--data-root",
+                str(nmnist),
+                "--engine",
+                engine,
+                "--threads",
+                "1",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     sim = json.loads((out / "report.json").read_text())
     assert sim["encoder"] == "events" and sim["timesteps"] == 20 and sim["bin_us"] == 15_000.0
     assert sim["samples"] == 12 and sim["accuracy"] == pytest.approx(report["simulated_accuracy"])
@@ -83,40 +119,99 @@ def test_bad_event_files_end_with_one_line(nmnist: Path, tmp_path: Path, capsys:
     shd = tmp_path / "shd"
     shd.mkdir()
     (shd / "shd_train.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(40))  # an HDF5 signature, then nothing
-    err = _one_line(["train", "--method", "lif", "--dataset", "shd", "--data-root", str(shd),
-                     "--out", str(tmp_path / "c"), *FAST], capsys)
+    err = _one_line(
+        ["train", "--method", "lif", "--dataset", "shd", "--data-root", str(shd), "--out", str(tmp_path / "c"), *FAST],
+        capsys,
+    )
     assert str(shd / "shd_train.h5") in err
 
 
-def test_methods_and_encoders_that_do_not_fit_event_data(nmnist: Path, trained: tuple[Path, dict], tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture) -> None:
+def test_methods_and_encoders_that_do_not_fit_event_data(
+    nmnist: Path, trained: tuple[Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     data = ["--dataset", "nmnist", "--data-root", str(nmnist)]
     err = _one_line(["train", "--method", "spikebp", *data, "--out", str(tmp_path / "a"), *FAST], capsys)
     assert "--method fastsnn or lif" in err
-    err = _one_line(["train", "--method", "lif", "--encoding", "rows", *data, "--out", str(tmp_path / "b"), *FAST],
-                    capsys)
+    err = _one_line(
+        ["train", "--method", "lif", "--encoding", "rows", *data, "--out", str(tmp_path / "b"), *FAST], capsys
+    )
     assert "--encoding events" in err
-    err = _one_line(["train", "--method", "lif", "--encoding", "events", "--dataset", "digits",
-                     "--out", str(tmp_path / "c"), *FAST], capsys)
+    err = _one_line(
+        [
+            "train",
+            "--method",
+            "lif",
+            "--encoding",
+            "events",
+            "--dataset",
+            "digits",
+            "--out",
+            str(tmp_path / "c"),
+            *FAST,
+        ],
+        capsys,
+    )
     assert "needs an event dataset" in err
-    err = _one_line(["simulate", "--checkpoint", str(trained[0] / "checkpoint"), "--dataset", "digits",
-                     "--out", str(tmp_path / "d"), "--no-progress"], capsys)
+    err = _one_line(
+        [
+            "simulate",
+            "--checkpoint",
+            str(trained[0] / "checkpoint"),
+            "--dataset",
+            "digits",
+            "--out",
+            str(tmp_path / "d"),
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert "events encoder" in err
-    err = _one_line(["simulate", "--net", "fc", *data, "--encoder", "poisson", "--out", str(tmp_path / "e"),
-                     "--no-progress"], capsys)
+    err = _one_line(
+        ["simulate", "--net", "fc", *data, "--encoder", "poisson", "--out", str(tmp_path / "e"), "--no-progress"],
+        capsys,
+    )
     assert "events encoder" in err
     if not tonic_available():  # --tonic without the package: one line saying what to install
-        err = _one_line(["simulate", "--checkpoint", str(trained[0] / "checkpoint"), *data, "--tonic",
-                         "--out", str(tmp_path / "f"), "--no-progress"], capsys)
+        err = _one_line(
+            [
+                "simulate",
+                "--checkpoint",
+                str(trained[0] / "checkpoint"),
+                *data,
+                "--tonic",
+                "--out",
+                str(tmp_path / "f"),
+                "--no-progress",
+            ],
+            capsys,
+        )
         assert "pip install tonic" in err
 
 
-def test_simulate_longer_keeps_the_trained_bin_width(trained: tuple[Path, dict], nmnist: Path,
-                                                     tmp_path: Path) -> None:
+def test_simulate_longer_keeps_the_trained_bin_width(trained: tuple[Path, dict], nmnist: Path, tmp_path: Path) -> None:
     """-T 30 on a T = 20 checkpoint: 30 bins of the checkpoint's 15 ms (450 ms of events)."""
     out = tmp_path / "long"
-    assert main(["simulate", "--checkpoint", str(trained[0] / "checkpoint"), "--dataset", "nmnist", "--data-root",
-                 str(nmnist), "-T", "30", "--threads", "1", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--checkpoint",
+                str(trained[0] / "checkpoint"),
+                "--dataset",
+                "nmnist",
+                "--data-root",
+                str(nmnist),
+                "-T",
+                "30",
+                "--threads",
+                "1",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     sim = json.loads((out / "report.json").read_text())
     assert sim["timesteps"] == 30 and sim["bin_us"] == 15_000.0
     assert torch.load(out / "record.pt", weights_only=True)["spikes"]["input"].shape[0] == 30

@@ -1,6 +1,7 @@
 """Clean output (issue 14, item 10): progress bars only on a terminal, per-epoch lines with
 ``--no-progress``, compact ``record.pt``, one file mode for everything a run writes, and a
 "wrote" line naming every file a command wrote."""
+
 from __future__ import annotations
 
 import contextlib
@@ -43,8 +44,7 @@ def test_train_ann_prints_epoch_accuracy_and_no_bars_into_a_file(tmp_path: Path,
     """Progress left on (no --no-progress), stderr captured (not a terminal): no bar
     updates in stderr, one line per epoch with the held-out accuracy on stdout."""
     monkeypatch.delenv(PROGRESS_ENV, raising=False)
-    assert main(["train-ann", "--hidden", "16", "--epochs", "2", "--limit", "64", *DIGITS,
-                 "--out", str(tmp_path)]) == 0
+    assert main(["train-ann", "--hidden", "16", "--epochs", "2", "--limit", "64", *DIGITS, "--out", str(tmp_path)]) == 0
     cap = capsys.readouterr()
     assert "epoch 1/2" not in cap.err and "\r" not in cap.err  # the trainer's bar
     lines = [line for line in cap.out.splitlines() if line.startswith("epoch ")]  # snnsim train's line
@@ -54,8 +54,12 @@ def test_train_ann_prints_epoch_accuracy_and_no_bars_into_a_file(tmp_path: Path,
 # --------------------------------------------------------------------------- record.pt
 def test_save_record_writes_compact_copies_of_slices(tmp_path: Path) -> None:
     big = torch.rand(20, 500, 100)  # [T, B, N]: 4 MB
-    rec = Record({"input": big[:, :4] > 0.5, "out": big[:, :4] > 0.9}, {"out": big[:, :4]}, 1.0,
-                 {"input": "input", "out": "spiking"})
+    rec = Record(
+        {"input": big[:, :4] > 0.5, "out": big[:, :4] > 0.9},
+        {"out": big[:, :4]},
+        1.0,
+        {"input": "input", "out": "spiking"},
+    )
     labels = torch.arange(500)[:4]
     path = save_record(tmp_path / "record.pt", rec, labels)
     data = sum(t.numel() * t.element_size() for t in [*rec.spikes.values(), *rec.voltages.values(), labels])
@@ -115,11 +119,36 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, list
     small = [*DIGITS, "--limit", "48", "--no-progress"]
     cmds = {
         "train-ann": ["train-ann", "--hidden", "16", "--epochs", "1", *small],
-        "convert": ["convert", "--net", "fc", "--epochs", "1", "-T", "10", "--tune-none",
-                    "--tune-thresholds", "1", "--tune-rates", "1000", *small],
+        "convert": [
+            "convert",
+            "--net",
+            "fc",
+            "--epochs",
+            "1",
+            "-T",
+            "10",
+            "--tune-none",
+            "--tune-thresholds",
+            "1",
+            "--tune-rates",
+            "1000",
+            *small,
+        ],
         "train": ["train", "--method", "lif", "--hidden", "8", "-T", "5", "--epochs", "2", *small],
-        "stbp": ["train", "--method", "stbp-tdbn", "--set", "width=0.0625", "-T", "2", "--epochs", "1",
-                 "--batch-size", "16", *small],
+        "stbp": [
+            "train",
+            "--method",
+            "stbp-tdbn",
+            "--set",
+            "width=0.0625",
+            "-T",
+            "2",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            *small,
+        ],
         "demo": ["demo", "--epochs", "1", "-T", "10", "--no-progress"],
     }
     done = {}
@@ -127,11 +156,38 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, list
         out = root / name
         done[name] = out, run_quiet([*argv, "--out", str(out)])
     sim = root / "simulate"
-    done["simulate"] = sim, run_quiet(["simulate", "--checkpoint", str(root / "train" / "checkpoint"), *small,
-                                       "--batch-size", "48", "--out", str(sim)])
+    done["simulate"] = (
+        sim,
+        run_quiet(
+            [
+                "simulate",
+                "--checkpoint",
+                str(root / "train" / "checkpoint"),
+                *small,
+                "--batch-size",
+                "48",
+                "--out",
+                str(sim),
+            ]
+        ),
+    )
     fold = root / "fold"
-    done["fold"] = fold, run_quiet(["fold", "--checkpoint", str(root / "stbp" / "checkpoint" / "training"),
-                                    *DIGITS, "--limit", "4", "--no-progress", "--out", str(fold)])
+    done["fold"] = (
+        fold,
+        run_quiet(
+            [
+                "fold",
+                "--checkpoint",
+                str(root / "stbp" / "checkpoint" / "training"),
+                *DIGITS,
+                "--limit",
+                "4",
+                "--no-progress",
+                "--out",
+                str(fold),
+            ]
+        ),
+    )
     return done
 
 

@@ -1,4 +1,5 @@
 """The command line: simulate end to end, bad input gives exit code 2 and one line."""
+
 import json
 import subprocess
 import sys
@@ -21,8 +22,26 @@ def test_help_lists_subcommands(capsys):
 
 def test_simulate_writes_report_and_raster(tmp_path):
     out = tmp_path / "run"
-    rc = main(["simulate", "--net", "fc", "--dataset", "digits", "--limit", "40", "--timesteps", "20",
-               "--batch-size", "20", "--engine", "fast", "--out", str(out), "--no-progress"])
+    rc = main(
+        [
+            "simulate",
+            "--net",
+            "fc",
+            "--dataset",
+            "digits",
+            "--limit",
+            "40",
+            "--timesteps",
+            "20",
+            "--batch-size",
+            "20",
+            "--engine",
+            "fast",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
     assert report["samples"] == 40 and report["timesteps"] == 20 and report["trained"] is False
@@ -40,19 +59,39 @@ def test_simulate_checkpoint_both_engines_same_accuracy(tmp_path):
     accs = []
     for engine in ("fast", "bindsnet"):
         out = tmp_path / engine
-        assert main(["simulate", "--checkpoint", str(tmp_path / "ckpt"), "--limit", "20", "-T", "15",
-                     "--engine", engine, "--out", str(out), "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "simulate",
+                    "--checkpoint",
+                    str(tmp_path / "ckpt"),
+                    "--limit",
+                    "20",
+                    "-T",
+                    "15",
+                    "--engine",
+                    engine,
+                    "--out",
+                    str(out),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
         report = json.loads((out / "report.json").read_text())
         assert report["trained"] is True and 0.0 <= report["accuracy"] <= 1.0
         accs.append((report["accuracy"], report["spikes_per_neuron"]))
     assert accs[0] == accs[1]  # identical spikes -> identical figures
 
 
-@pytest.mark.parametrize("args, match", [
-    (["--timesteps", "0"], "positive integer"),
-    (["--dataset", "imagenet"], "invalid choice"),
-    (["--engine", "gpu"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--timesteps", "0"], "positive integer"),
+        (["--dataset", "imagenet"], "invalid choice"),
+        (["--engine", "gpu"], "invalid choice"),
+    ],
+)
 def test_simulate_bad_options_exit_2(tmp_path, args, match, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["simulate", "--out", str(tmp_path / "x")] + args)
@@ -60,12 +99,17 @@ def test_simulate_bad_options_exit_2(tmp_path, args, match, capsys):
     assert match in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args, match", [
-    (["--dataset", "mnist10k", "--data-dir", "/nonexistent"], "t10k-images-idx3-ubyte"),
-    (["--checkpoint", "/nonexistent"], "no snnsim checkpoint"),
-    (["--encoder", "current", "--max-rate", "50"], "do not apply"),
-    (["--device", "cuda:0"], "CUDA") if not torch.cuda.is_available() else (["--encoder", "latency", "--prob-scale", "0.5"], "do not apply"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--dataset", "mnist10k", "--data-dir", "/nonexistent"], "t10k-images-idx3-ubyte"),
+        (["--checkpoint", "/nonexistent"], "no snnsim checkpoint"),
+        (["--encoder", "current", "--max-rate", "50"], "do not apply"),
+        (["--device", "cuda:0"], "CUDA")
+        if not torch.cuda.is_available()
+        else (["--encoder", "latency", "--prob-scale", "0.5"], "do not apply"),
+    ],
+)
 def test_simulate_user_errors_one_line(tmp_path, args, match, capsys):
     rc = main(["simulate", "--out", str(tmp_path / "x"), "--limit", "5", "--no-progress"] + args)
     err = capsys.readouterr().err.strip()
@@ -73,6 +117,7 @@ def test_simulate_user_errors_one_line(tmp_path, args, match, capsys):
 
 
 def test_console_script_module_entry_point(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "snnsim", "simulate", "--out", str(tmp_path), "-T", "0"],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "snnsim", "simulate", "--out", str(tmp_path), "-T", "0"], capture_output=True, text=True
+    )
     assert res.returncode == 2 and "Traceback" not in res.stderr

@@ -1,5 +1,6 @@
 """``--help``, ``--version`` and argument errors load no torch or BindsNET (issue 14, items 6
 and 10); the light name lists of the parsers match the registries they stand for."""
+
 from __future__ import annotations
 
 import subprocess
@@ -25,20 +26,24 @@ print("heavy", sorted(m for m in {heavy!r} if m in sys.modules))
 
 def _probe(*argv: str) -> subprocess.CompletedProcess:
     """Run the CLI with ``argv`` in a fresh interpreter; stdout ends with the heavy modules loaded."""
-    return subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *argv],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY), *argv], capture_output=True, text=True, timeout=120
+    )
 
 
-@pytest.mark.parametrize("argv, code", [
-    (["--help"], 0),
-    (["--version"], 0),
-    (["simulate", "--help"], 0),
-    (["train", "--help"], 0),
-    (["simulate", "--out", "x", "--timesteps", "0"], 2),
-    (["train", "--method", "nope", "--out", "x"], 2),
-    (["frobnicate"], 2),
-    ([], 2),
-])
+@pytest.mark.parametrize(
+    "argv, code",
+    [
+        (["--help"], 0),
+        (["--version"], 0),
+        (["simulate", "--help"], 0),
+        (["train", "--help"], 0),
+        (["simulate", "--out", "x", "--timesteps", "0"], 2),
+        (["train", "--method", "nope", "--out", "x"], 2),
+        (["frobnicate"], 2),
+        ([], 2),
+    ],
+)
 def test_help_version_and_argument_errors_import_no_torch(argv: list[str], code: int) -> None:
     done = _probe(*argv)
     lines = done.stdout.strip().splitlines()
@@ -47,15 +52,15 @@ def test_help_version_and_argument_errors_import_no_torch(argv: list[str], code:
 
 
 def test_version_prints_the_package_version() -> None:
-    done = subprocess.run([sys.executable, "-m", "snnsim", "--version"], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-m", "snnsim", "--version"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0
     assert done.stdout.strip() == f"snnsim {snnsim.__version__}"
 
 
 def test_help_shows_defaults() -> None:
-    done = subprocess.run([sys.executable, "-m", "snnsim", "train", "--help"], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "snnsim", "train", "--help"], capture_output=True, text=True, timeout=120
+    )
     text = " ".join(done.stdout.split())
     # options whose help did not state their default before: now each says it
     assert "learning rate (default: 0.001)" in text

@@ -1,13 +1,20 @@
 """The subcommands stay independent (issue 19 item 4): no command module imports another
 one (shared pieces live in ``snnsim.cli.common`` or the library), and no command
 assigns to an attribute of ``args`` (resolved options are locals or small dataclasses)."""
+
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
 COMMANDS = Path(__file__).resolve().parents[2] / "snnsim" / "cli"
-HELPERS = {"__init__", "common", "outdir", "parsers", "stdp"}  # shared helpers, not commands (stdp: train --method stdp)
+HELPERS = {
+    "__init__",
+    "common",
+    "outdir",
+    "parsers",
+    "stdp",
+}  # shared helpers, not commands (stdp: train --method stdp)
 
 
 def command_modules() -> list[Path]:
@@ -56,18 +63,26 @@ def args_assignments(path: Path) -> list[str]:
                 stack.extend(t.elts)
             elif isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "args":
                 hits.append(f"{path.name}:{t.lineno} args.{t.attr}")
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
-                and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == "args"):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "setattr"
+            and node.args
+            and isinstance(node.args[0], ast.Name)
+            and node.args[0].id == "args"
+        ):
             hits.append(f"{path.name}:{node.lineno} setattr(args, ...)")
     return hits
 
 
 def test_scanners_find_what_they_look_for(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("from .simulate import x\nfrom . import convert\nimport snnsim.cli.train\n"
-                   "from snnsim.cli.view import y\nfrom .common import z\n"
-                   "def run(args):\n    args.net = 1\n    args.a, b = 1, 2\n    args.n += 1\n"
-                   "    setattr(args, 'x', 1)\n    net = args.net\n")
+    bad.write_text(
+        "from .simulate import x\nfrom . import convert\nimport snnsim.cli.train\n"
+        "from snnsim.cli.view import y\nfrom .common import z\n"
+        "def run(args):\n    args.net = 1\n    args.a, b = 1, 2\n    args.n += 1\n"
+        "    setattr(args, 'x', 1)\n    net = args.net\n"
+    )
     assert imported_commands(bad) == {"simulate", "convert", "train", "view"}
     assert [h.split()[1] for h in args_assignments(bad)] == ["args.net", "args.a", "args.n", "setattr(args,"]
 

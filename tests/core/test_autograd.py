@@ -1,4 +1,5 @@
 """The custom autograd IF/LIF equals a naive per-step autograd implementation."""
+
 import math
 
 import pytest
@@ -23,7 +24,7 @@ def naive(current, p, sur, detach_reset):
 CASES = [
     (NeuronParams(), Rectangular(1.0), False),
     (NeuronParams(leak=0.9, reset="subtract"), FastSigmoid(10.0), False),
-    (NeuronParams(leak=0.25, thresh=0.4), Rectangular(1.0), False),   # STBP settings
+    (NeuronParams(leak=0.25, thresh=0.4), Rectangular(1.0), False),  # STBP settings
     (NeuronParams(leak=0.8, reset="zero"), ArcTan(2.0), True),
     (NeuronParams(leak=0.95, reset="subtract"), ArcTan(2.0), True),
     (NeuronParams(leak=0.9, spiking=False, reset="none"), FastSigmoid(), False),
@@ -36,9 +37,9 @@ def test_gradients_match_naive_bptt(p, sur, detach):
     cur = (torch.rand(12, 3, 5, dtype=torch.float64) * 0.9).requires_grad_()
     w_s, w_v = torch.randn(12, 3, 5, dtype=torch.float64), torch.randn(12, 3, 5, dtype=torch.float64)
     s1, v1 = multistep_neuron(cur, p, sur, detach)
-    g1, = torch.autograd.grad((s1 * w_s).sum() + (v1 * w_v).sum(), cur)
+    (g1,) = torch.autograd.grad((s1 * w_s).sum() + (v1 * w_v).sum(), cur)
     s2, v2 = naive(cur, p, sur, detach)
-    g2, = torch.autograd.grad((s2 * w_s).sum() + (v2 * w_v).sum(), cur)
+    (g2,) = torch.autograd.grad((s2 * w_s).sum() + (v2 * w_v).sum(), cur)
     assert torch.equal(s1, s2) and torch.allclose(v1, v2, atol=1e-12)
     assert torch.allclose(g1, g2, atol=1e-5, rtol=1e-5)
     if p.spiking:
@@ -50,9 +51,9 @@ def test_float32_gradients_match_naive():
     cur = (torch.rand(25, 4, 30) * 0.7).requires_grad_()
     p, sur = NeuronParams(leak=0.9, reset="subtract"), FastSigmoid(100.0)
     s1, v1 = multistep_neuron(cur, p, sur, False)
-    g1, = torch.autograd.grad(s1.sum() + v1[-1].sum(), cur)
+    (g1,) = torch.autograd.grad(s1.sum() + v1[-1].sum(), cur)
     s2, v2 = naive(cur, p, sur, False)
-    g2, = torch.autograd.grad(s2.sum() + v2[-1].sum(), cur)
+    (g2,) = torch.autograd.grad(s2.sum() + v2[-1].sum(), cur)
     assert torch.allclose(g1, g2, atol=1e-5)
 
 
@@ -87,7 +88,7 @@ def test_lee_pseudo_derivative_by_hand():
 def test_lee_gradient_is_rate_based():
     cur = torch.full((5, 1, 2), 0.6, requires_grad=True)
     s, _ = multistep_neuron(cur, NeuronParams(leak=1.0), LeePseudo(), False)
-    g, = torch.autograd.grad(s.sum(), cur)
+    (g,) = torch.autograd.grad(s.sum(), cur)
     # every step of a firing neuron gets the same derivative 1 / V_th
     assert torch.equal(g, torch.ones_like(g))
 

@@ -1,4 +1,5 @@
 """One BatchNorm fold (snnsim.core.bnfold) behind conversion, tdBN and TTFS mapping."""
+
 import torch
 from torch import nn
 
@@ -22,8 +23,11 @@ def test_fold_bn_equals_bn_after_layer_float64():
     torch.manual_seed(1)
     for layer, bn, x in [
         (nn.Linear(6, 4, bias=False).double(), nn.BatchNorm1d(4).double(), torch.randn(5, 6, dtype=torch.float64)),
-        (nn.Conv2d(2, 3, 3, padding=1).double(), nn.BatchNorm2d(3, affine=False).double(),
-         torch.randn(2, 2, 5, 5, dtype=torch.float64)),
+        (
+            nn.Conv2d(2, 3, 3, padding=1).double(),
+            nn.BatchNorm2d(3, affine=False).double(),
+            torch.randn(2, 2, 5, 5, dtype=torch.float64),
+        ),
     ]:
         bn = _trained_bn(bn)
         folded = fold_bn(layer, bn)

@@ -1,6 +1,7 @@
 """Issue 29's conv training paths agree with the plain torch path: the event-driven conv with its
 weight gradient (snnsim.core.event_conv), channels-last connections (snnsim.core.layout) and the
 LIF kernels on channels-last tensors (snnsim.native.lif)."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -110,8 +111,11 @@ def _grads(net, x, y, env, monkeypatch):
         monkeypatch.setenv(k, v)
     net.zero_grad(set_to_none=True)
     rec = forward(net, x, record_voltage=list(net.layers)[1:])
-    read = rec.voltages["out"][-1] if "out" not in rec.spikes or rec.kinds.get("out") == "integrator" \
+    read = (
+        rec.voltages["out"][-1]
+        if "out" not in rec.spikes or rec.kinds.get("out") == "integrator"
         else rec.spikes["out"].sum(0)
+    )
     F.cross_entropy(read, y).backward()
     return rec, {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
 

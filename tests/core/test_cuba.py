@@ -1,5 +1,6 @@
 """Current-based LIF (CubaLIF/CubaLI) and memoryless Threshold nodes: spec API, both engines,
 the differentiable path and the recurrent engine."""
+
 import pytest
 import torch
 
@@ -66,9 +67,15 @@ def test_engines_agree_spike_for_spike():
 
 
 def test_threshold_is_memoryless():
-    net = build_network({"layers": [{"name": "in", "type": "input", "shape": [1]},
-                                    {"name": "g", "type": "threshold", "thresh": 0.5}],
-                         "connections": [{"source": "in", "target": "g", "ops": [{"op": "linear", "out_features": 1}]}]})
+    net = build_network(
+        {
+            "layers": [
+                {"name": "in", "type": "input", "shape": [1]},
+                {"name": "g", "type": "threshold", "thresh": 0.5},
+            ],
+            "connections": [{"source": "in", "target": "g", "ops": [{"op": "linear", "out_features": 1}]}],
+        }
+    )
     with torch.no_grad():
         net.connections[("in", "g")].layers[0].weight.fill_(0.3)
     x = torch.tensor([1, 1, 0, 1, 1, 1], dtype=torch.bool).reshape(6, 1, 1)
@@ -93,14 +100,22 @@ def test_differentiable_path_matches_and_has_gradients():
 
 
 def test_in_a_recurrent_cycle_engines_agree():
-    spec = {**SPEC, "connections": SPEC["connections"] + [
-        {"source": "h", "target": "h", "ops": [{"op": "linear", "out_features": 10}]}]}
+    spec = {
+        **SPEC,
+        "connections": SPEC["connections"]
+        + [{"source": "h", "target": "h", "ops": [{"op": "linear", "out_features": 10}]}],
+    }
     net = _net(spec)
     x = poisson_input((25, 3, 12), 0.3)
     rec = assert_engines_agree(net, x)
     # the synaptic current is not skipped in a cycle: differs from the same net as plain LIF
-    plain = build_network({**spec, "layers": [SPEC["layers"][0], {"name": "h", "type": "lif", "leak": 0.9,
-                                                                   "thresh": 0.6}] + SPEC["layers"][2:]})
+    plain = build_network(
+        {
+            **spec,
+            "layers": [SPEC["layers"][0], {"name": "h", "type": "lif", "leak": 0.9, "thresh": 0.6}]
+            + SPEC["layers"][2:],
+        }
+    )
     with torch.no_grad():
         for key, conn in net.connections.items():
             for a, b in zip(plain.connections[key].layers, conn.layers):

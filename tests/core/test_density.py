@@ -1,6 +1,7 @@
 """The density-adaptive event-driven linear op: both paths agree, the chooser picks by density
 (forward and weight gradient separately), SNNSIM_NATIVE=0 is honoured, the engines keep their
 contract when a call goes dense."""
+
 import pytest
 import torch
 
@@ -11,8 +12,15 @@ from snnsim.core.density import ALWAYS_DENSE, ALWAYS_EVENTS, CostModel, use_cost
 from snnsim.native import events as events_native
 from tests.helpers import assert_engines_agree, exact_layers, scale_weights
 
-NATIVE = [pytest.param(True, marks=pytest.mark.skipif(events_native.native_status() != "loaded",
-                                                      reason="native event kernels not available")), False]
+NATIVE = [
+    pytest.param(
+        True,
+        marks=pytest.mark.skipif(
+            events_native.native_status() != "loaded", reason="native event kernels not available"
+        ),
+    ),
+    False,
+]
 
 
 def _spy(monkeypatch) -> dict[str, int]:
@@ -25,7 +33,9 @@ def _spy(monkeypatch) -> dict[str, int]:
         def spy(*a, **kw):
             calls[name] += 1
             return real(*a, **kw)
+
         monkeypatch.setattr(module, attr, spy)
+
     wrap("fwd", events_native, "bag_sum")
     wrap("wgrad", events_native, "bag_sum_transposed")
     real_bag = connections._bag_sum
@@ -33,6 +43,7 @@ def _spy(monkeypatch) -> dict[str, int]:
     def torch_bag(active, table):  # the forward sums a [N, K] matrix, the gradient its transpose
         calls["fwd" if active.is_contiguous() else "wgrad"] += 1
         return real_bag(active, table)
+
     monkeypatch.setattr(connections, "_bag_sum", torch_bag)
     return calls
 

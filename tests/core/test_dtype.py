@@ -1,4 +1,5 @@
 """float64 networks simulate in float64 in both engines (spikes take the weights' dtype)."""
+
 import pytest
 import torch
 from torch import nn
@@ -46,14 +47,26 @@ def test_float64_conv_network_simulates_in_both_engines():
 def test_float64_maxpool_and_dropout_ops_keep_float64():
     from snnsim.core.spec import build_network
 
-    spec = {"layers": [{"name": "input", "type": "input", "shape": [1, 8, 8]},
-                       {"name": "c", "type": "if"}, {"name": "out", "type": "integrator"}],
-            "connections": [
-                {"source": "input", "target": "c", "ops": [{"op": "conv2d", "out_channels": 3, "kernel_size": 3}]},
-                {"source": "c", "target": "out", "ops": [{"op": "maxpool2d", "kernel_size": 2},
-                                                         {"op": "dropout", "p": 0.5},
-                                                         {"op": "avgpool2d", "kernel_size": 3},
-                                                         {"op": "linear", "out_features": 4}]}]}
+    spec = {
+        "layers": [
+            {"name": "input", "type": "input", "shape": [1, 8, 8]},
+            {"name": "c", "type": "if"},
+            {"name": "out", "type": "integrator"},
+        ],
+        "connections": [
+            {"source": "input", "target": "c", "ops": [{"op": "conv2d", "out_channels": 3, "kernel_size": 3}]},
+            {
+                "source": "c",
+                "target": "out",
+                "ops": [
+                    {"op": "maxpool2d", "kernel_size": 2},
+                    {"op": "dropout", "p": 0.5},
+                    {"op": "avgpool2d", "kernel_size": 3},
+                    {"op": "linear", "out_features": 4},
+                ],
+            },
+        ],
+    }
     net = scale_weights(build_network(spec), 0.8).double()
     conn = net.connections[("c", "out")]
     assert isinstance(conn, ModuleConnection)
@@ -61,7 +74,7 @@ def test_float64_maxpool_and_dropout_ops_keep_float64():
     rec = assert_engines_agree(net.eval(), x)
     assert rec.spikes["c"].any() and rec.voltages["out"].dtype == torch.float64
     net.train()  # dropout on: one float64 mask per sample
-    s = (torch.rand(4, 2, 3, 6, 6) < 0.5)
+    s = torch.rand(4, 2, 3, 6, 6) < 0.5
     assert conn.compute_multi(s).dtype == torch.float64
     conn.reset_state_variables()
     assert conn.compute(s[0].flatten(1)).dtype == torch.float64
@@ -69,8 +82,9 @@ def test_float64_maxpool_and_dropout_ops_keep_float64():
 
 def test_from_relu_keeps_float64_and_the_mapped_conv_net_simulates():
     g = torch.Generator().manual_seed(0)
-    ann = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
-                        nn.Linear(64, 3)).double()
+    ann = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(64, 3)
+    ).double()
     with torch.no_grad():
         for p in ann.parameters():
             p.copy_(torch.rand(p.shape, generator=g, dtype=torch.float64) - 0.3)

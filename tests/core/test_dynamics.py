@@ -76,11 +76,19 @@ def test_leak_from_tau():
         leak_from_tau(0.0)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(thresh=0.0), "thresh"), (dict(thresh=float("nan")), "thresh"), (dict(leak=1.5), "leak"),
-    (dict(leak=-0.1), "leak"), (dict(reset="soft"), "reset"), (dict(refrac=-1), "refrac"),
-    (dict(refrac=1.5), "refrac"), (dict(v_reset=float("inf")), "v_reset"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(thresh=0.0), "thresh"),
+        (dict(thresh=float("nan")), "thresh"),
+        (dict(leak=1.5), "leak"),
+        (dict(leak=-0.1), "leak"),
+        (dict(reset="soft"), "reset"),
+        (dict(refrac=-1), "refrac"),
+        (dict(refrac=1.5), "refrac"),
+        (dict(v_reset=float("inf")), "v_reset"),
+    ],
+)
 def test_bad_params(bad, match):
     with pytest.raises(ValueError, match=match):
         check_params(NeuronParams(**bad))
@@ -96,9 +104,10 @@ def test_zero_leak_is_the_memoryless_neuron_but_not_a_lif_layer():
     assert s.tolist() == [False, True, True]
     assert torch.allclose(state.v, torch.tensor([0.2, 0.0, 0.0]))
     from snnsim.core.spec import build_network
-    spec = {"layers": [{"name": "input", "type": "input", "shape": [3]},
-                       {"name": "h", "type": "lif", "leak": 0.0}],
-            "connections": [{"source": "input", "target": "h",
-                             "ops": [{"op": "linear", "out_features": 2}]}]}
+
+    spec = {
+        "layers": [{"name": "input", "type": "input", "shape": [3]}, {"name": "h", "type": "lif", "leak": 0.0}],
+        "connections": [{"source": "input", "target": "h", "ops": [{"op": "linear", "out_features": 2}]}],
+    }
     with pytest.raises(ValueError, match="leak"):
         build_network(spec)

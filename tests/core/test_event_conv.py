@@ -1,4 +1,5 @@
 """The event-driven conv (snnsim.core.event_conv) equals F.conv2d within float rounding."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,9 +15,16 @@ NATIVE = native.native_status() == "loaded"
 # (N, C, H, W, O, K, stride, padding): 1-channel input layers, channels below / across the
 # 16-entry lists and the 8/16-wide vectors, more than 128 outputs (two register blocks), 1x1
 # and strided shortcuts, padding wider than the kernel's reach, non-square inputs
-SHAPES = [(3, 1, 28, 28, 12, 5, 1, 0), (4, 12, 12, 12, 64, 5, 1, 0), (2, 20, 12, 12, 50, 5, 1, 0),
-          (3, 16, 14, 14, 32, 3, 2, 1), (2, 32, 14, 14, 64, 1, 2, 0), (2, 3, 7, 9, 130, 3, 1, 2),
-          (1, 17, 6, 5, 9, 3, 3, 1), (2, 2, 5, 5, 3, 5, 1, 4)]
+SHAPES = [
+    (3, 1, 28, 28, 12, 5, 1, 0),
+    (4, 12, 12, 12, 64, 5, 1, 0),
+    (2, 20, 12, 12, 50, 5, 1, 0),
+    (3, 16, 14, 14, 32, 3, 2, 1),
+    (2, 32, 14, 14, 64, 1, 2, 0),
+    (2, 3, 7, 9, 130, 3, 1, 2),
+    (1, 17, 6, 5, 9, 3, 3, 1),
+    (2, 2, 5, 5, 3, 5, 1, 4),
+]
 DENSITIES = [0.0, 0.02, 0.1, 0.34, 1.0]
 PATHS = ["gather", "scatter", "torch"] if NATIVE else ["torch"]
 
@@ -62,8 +70,7 @@ def test_float64_uses_the_torch_path_and_matches(path, monkeypatch):
     x, weight, bias, _ = _inputs(SHAPES[3], 0.1, seed=3)
     out = _run(x, weight.double(), bias.double(), 2, 1, path, monkeypatch)
     assert out.dtype == torch.float64
-    torch.testing.assert_close(out, F.conv2d(x.double(), weight.double(), bias.double(), 2, 1),
-                               rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(out, F.conv2d(x.double(), weight.double(), bias.double(), 2, 1), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -84,7 +91,7 @@ def test_results_do_not_depend_on_batch_or_threads():
     try:
         whole = event_conv2d(x, weight, bias, 1, 1, method="gather")
         torch.set_num_threads(1)
-        alone = torch.cat([event_conv2d(x[i:i + 1], weight, bias, 1, 1, method="gather") for i in range(3)])
+        alone = torch.cat([event_conv2d(x[i : i + 1], weight, bias, 1, 1, method="gather") for i in range(3)])
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(whole[:3], alone)
@@ -119,9 +126,11 @@ needs_native = pytest.mark.skipif(not NATIVE, reason=f"native event conv: {nativ
 def _spy(monkeypatch):
     """Counts the calls of the event-driven conv that connections make."""
     calls, original = [], event_conv.conv_module
+
     def spy(x, conv):
         calls.append(tuple(x.shape))
         return original(x, conv)
+
     monkeypatch.setattr(event_conv, "conv_module", spy)
     return calls
 
@@ -129,12 +138,14 @@ def _spy(monkeypatch):
 def _scnn():
     import networks
     from tests.helpers import scale_weights
+
     return scale_weights(networks.scnn(reset="subtract"), 0.25)
 
 
 @needs_native
 def test_engines_agree_bit_for_bit_where_both_sum_conv_events(monkeypatch):
     from tests.helpers import assert_engines_agree, poisson_input
+
     net, x = _scnn(), poisson_input((20, 3, 1, 28, 28), 0.3)
     calls = _spy(monkeypatch)
     with use_cost_model(ALWAYS_EVENTS):
@@ -150,6 +161,7 @@ def test_engines_agree_bit_for_bit_where_both_sum_conv_events(monkeypatch):
 @needs_native
 def test_event_and_dense_conv_give_the_same_simulation(monkeypatch):
     from tests.helpers import engine_tolerance, poisson_input
+
     net, x = _scnn(), poisson_input((20, 3, 1, 28, 28), 0.3)
     calls = _spy(monkeypatch)
     with use_cost_model(ALWAYS_DENSE):

@@ -1,4 +1,5 @@
 """The event-driven linear op equals the dense one, forward and backward."""
+
 import torch
 
 from snnsim.core.connections import event_linear

@@ -1,4 +1,5 @@
 """Network specs, builders and save/load."""
+
 import json
 
 import pytest
@@ -17,8 +18,15 @@ def test_builders_layer_shapes():
     assert shapes(networks.diehl_fc()) == {"input": (1, 28, 28), "fc1": (1200,), "fc2": (1200,), "out": (10,)}
     assert shapes(networks.scnn()) == {"input": (1, 28, 28), "conv1": (12, 24, 24), "conv2": (64, 8, 8), "out": (10,)}
     lenet = networks.lenet(pool_layers=True)
-    assert shapes(lenet) == {"input": (1, 28, 28), "conv1": (20, 24, 24), "pool1": (20, 12, 12),
-                             "conv2": (50, 8, 8), "pool2": (50, 4, 4), "fc1": (200,), "out": (10,)}
+    assert shapes(lenet) == {
+        "input": (1, 28, 28),
+        "conv1": (20, 24, 24),
+        "pool1": (20, 12, 12),
+        "conv2": (50, 8, 8),
+        "pool2": (50, 4, 4),
+        "fc1": (200,),
+        "out": (10,),
+    }
     assert lenet.layers["pool1"].params.thresh == 0.75
     assert isinstance(networks.fc([4, 3], output="integrator").layers["out"], Integrator)
     assert isinstance(networks.fc([4, 3, 2], neuron="lif", leak=0.9).layers["fc1"], LIFNeurons)
@@ -33,10 +41,15 @@ def test_weights_are_registered_torch_parameters():
     assert "input_to_fc1.layers.0.weight" in net.state_dict()
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(sizes=[5]), "at least two"), (dict(sizes=[4, 3], input_shape=(1, 5)), "input_shape"),
-    (dict(sizes=[4, 3], neuron="izh"), "neuron"), (dict(sizes=[4, 3], output="softmax"), "output"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(sizes=[5]), "at least two"),
+        (dict(sizes=[4, 3], input_shape=(1, 5)), "input_shape"),
+        (dict(sizes=[4, 3], neuron="izh"), "neuron"),
+        (dict(sizes=[4, 3], output="softmax"), "output"),
+    ],
+)
 def test_builder_bad_args(kw, match):
     with pytest.raises(ValueError, match=match):
         networks.fc(**kw)
@@ -57,16 +70,22 @@ def test_spec_round_trip_and_shape_inference():
     json.dumps(again)  # JSON-ready
 
 
-@pytest.mark.parametrize("mutate, match", [
-    (lambda s: s["layers"].append({"name": "input", "type": "if", "shape": [2]}), "unique"),
-    (lambda s: s["layers"][1].update(type="hh"), "unknown type"),
-    (lambda s: s["connections"][0].update(target="nowhere"), "not a layer"),
-    (lambda s: s["connections"][0]["ops"][0].update(op="conv3d"), "unknown op"),
-    (lambda s: s["connections"][0]["ops"][0].update(kernel=3), r"ops\[0\]\.kernel: unknown key \(did you mean 'kernel_size'\?\)"),
-    (lambda s: s["layers"][-1].update(shape=[7]), "target layer has shape"),
-    (lambda s: s["layers"][1].update(thresh=-1.0), "thresh"),
-    (lambda s: s.update(layers=[]), "non-empty"),
-])
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda s: s["layers"].append({"name": "input", "type": "if", "shape": [2]}), "unique"),
+        (lambda s: s["layers"][1].update(type="hh"), "unknown type"),
+        (lambda s: s["connections"][0].update(target="nowhere"), "not a layer"),
+        (lambda s: s["connections"][0]["ops"][0].update(op="conv3d"), "unknown op"),
+        (
+            lambda s: s["connections"][0]["ops"][0].update(kernel=3),
+            r"ops\[0\]\.kernel: unknown key \(did you mean 'kernel_size'\?\)",
+        ),
+        (lambda s: s["layers"][-1].update(shape=[7]), "target layer has shape"),
+        (lambda s: s["layers"][1].update(thresh=-1.0), "thresh"),
+        (lambda s: s.update(layers=[]), "non-empty"),
+    ],
+)
 def test_bad_specs(mutate, match):
     spec = networks.scnn_spec()
     mutate(spec)

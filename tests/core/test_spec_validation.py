@@ -1,5 +1,6 @@
 """Strict validation of network specs, network.json and ann.json (issue 15, item 5):
 every refusal is a one-line UserError whose message names the field path."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,11 @@ def small_spec() -> dict:
         ],
         "connections": [
             {"source": "input", "target": "hidden", "ops": [{"op": "conv2d", "out_channels": 2, "kernel_size": 2}]},
-            {"source": "hidden", "target": "out",
-             "ops": [{"op": "avgpool2d", "kernel_size": 1}, {"op": "linear", "out_features": 3}]},
+            {
+                "source": "hidden",
+                "target": "out",
+                "ops": [{"op": "avgpool2d", "kernel_size": 1}, {"op": "linear", "out_features": 3}],
+            },
         ],
     }
 
@@ -36,24 +40,41 @@ def _set(path: tuple, value):
         for key in path[:-1]:
             obj = obj[key]
         obj[path[-1]] = value
+
     return mutate
 
 
 CASES = [
-    ("typo_thresh", _set(("layers", 1, "treshold"), 5), r"layers\[1\]\.treshold: unknown key \(did you mean 'thresh'\?\)"),
+    (
+        "typo_thresh",
+        _set(("layers", 1, "treshold"), 5),
+        r"layers\[1\]\.treshold: unknown key \(did you mean 'thresh'\?\)",
+    ),
     ("dt_nan", _set(("dt",), math.nan), r"^invalid network spec: dt: must be a finite number"),
     ("dt_inf", _set(("dt",), math.inf), r"^invalid network spec: dt: must be a finite number"),
-    ("float_shape", _set(("layers", 0, "shape"), [1.5, 2.7]), r"layers\[0\]\.shape\[0\]: must be of type integer, got 1\.5"),
-    ("kernel_size_0", _set(("connections", 0, "ops", 0, "kernel_size"), 0),
-     r"connections\[0\]\.ops\[0\]\.kernel_size: must be >= 1, got 0"),
+    (
+        "float_shape",
+        _set(("layers", 0, "shape"), [1.5, 2.7]),
+        r"layers\[0\]\.shape\[0\]: must be of type integer, got 1\.5",
+    ),
+    (
+        "kernel_size_0",
+        _set(("connections", 0, "ops", 0, "kernel_size"), 0),
+        r"connections\[0\]\.ops\[0\]\.kernel_size: must be >= 1, got 0",
+    ),
     ("stride_0", _set(("connections", 1, "ops", 0, "stride"), 0), r"connections\[1\]\.ops\[0\]\.stride: must be >= 1"),
     ("refrac_float", _set(("layers", 1, "refrac"), 1.5), r"layers\[1\]\.refrac: must be of type integer, got 1\.5"),
-    ("out_features_negative", _set(("connections", 1, "ops", 1, "out_features"), -1),
-     r"connections\[1\]\.ops\[1\]\.out_features: must be >= 1, got -1"),
-    ("missing_required_op_param", lambda s: s["connections"][0]["ops"][0].pop("kernel_size"),
-     r"connections\[0\]\.ops\[0\]\.kernel_size: required key is missing"),
-    ("unknown_connection_key", _set(("connections", 0, "weight"), 1.0),
-     r"connections\[0\]\.weight: unknown key"),
+    (
+        "out_features_negative",
+        _set(("connections", 1, "ops", 1, "out_features"), -1),
+        r"connections\[1\]\.ops\[1\]\.out_features: must be >= 1, got -1",
+    ),
+    (
+        "missing_required_op_param",
+        lambda s: s["connections"][0]["ops"][0].pop("kernel_size"),
+        r"connections\[0\]\.ops\[0\]\.kernel_size: required key is missing",
+    ),
+    ("unknown_connection_key", _set(("connections", 0, "weight"), 1.0), r"connections\[0\]\.weight: unknown key"),
     ("unknown_top_level_key", _set(("layerz",), []), r"layerz: unknown key \(did you mean 'layers'\?\)"),
     ("bool_for_number", _set(("layers", 1, "thresh"), True), r"layers\[1\]\.thresh: must be of type number, got True"),
     ("bad_reset", _set(("layers", 1, "reset"), "soft"), r"layers\[1\]\.reset: must be one of"),
@@ -98,6 +119,7 @@ def test_weights_for_a_connection_that_does_not_exist_are_refused(tmp_path):
     def drop_extra(body):
         body["spec"]["layers"] = [lay for lay in body["spec"]["layers"] if lay["name"] != "extra"]
         body["spec"]["connections"] = [c for c in body["spec"]["connections"] if c["target"] != "extra"]
+
     _reseal(tmp_path, drop_extra)
     with pytest.raises(UserError, match=r"weights\.pt.*hidden->extra"):
         load_network(tmp_path)
@@ -129,13 +151,16 @@ def test_json_writer_refuses_nan(tmp_path):
     assert not (tmp_path / "report.json").exists()
 
 
-@pytest.mark.parametrize("key, value, match", [
-    ("treshold", 1, r"ann\.json: treshold: unknown key"),
-    ("input_shape", [1.5, 28, 28], r"ann\.json: input_shape\[0\]: must be of type integer"),
-    ("dropout", 1.0, r"ann\.json: dropout: must be < 1, got 1.0"),
-    ("n_classes", 1, r"ann\.json: n_classes: must be >= 2"),
-    ("net", "resnet", r"ann\.json: net: must be one of"),
-])
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("treshold", 1, r"ann\.json: treshold: unknown key"),
+        ("input_shape", [1.5, 28, 28], r"ann\.json: input_shape\[0\]: must be of type integer"),
+        ("dropout", 1.0, r"ann\.json: dropout: must be < 1, got 1.0"),
+        ("n_classes", 1, r"ann\.json: n_classes: must be >= 2"),
+        ("net", "resnet", r"ann\.json: net: must be one of"),
+    ],
+)
 def test_bad_ann_json_names_field_path(tmp_path, key, value, match):
     from snnsim.training.ann import ANN_CONFIG, ANN_WEIGHTS, ann_fc, load_ann, save_ann
 
@@ -153,6 +178,7 @@ def test_register_op_declaration_must_match_builder():
 
     def builder(shape, width: int):
         return torch.nn.Identity(), list(shape)
+
     with pytest.raises(ValueError, match="declared parameters"):
         register_op("test_undeclared", builder, {})
 
@@ -165,6 +191,7 @@ def test_register_op_and_node_refuse_a_clash_unless_replace():
 
     def builder(shape):
         return torch.nn.Identity(), list(shape)
+
     old_op, old_params = OPS["flatten"], OP_PARAMS["flatten"]
     with pytest.raises(ValueError, match="already registered"):
         register_op("flatten", builder, {})

@@ -1,4 +1,5 @@
 """Stock BindsNET networks saved, loaded and described (snnsim.core.stock_spec via save_network)."""
+
 from __future__ import annotations
 
 import json
@@ -21,12 +22,21 @@ from snnsim.errors import UserError, UserTypeError
 
 KINDS = {
     "IFNodes": lambda n, g: IFNodes(n, thresh=-58.0, reset=-64.0, refrac=1, traces=True, lbound=-70.0),
-    "LIFNodes": lambda n, g: LIFNodes(n, thresh=(-55.0 - 3 * torch.rand(n, generator=g)).tolist(), refrac=2,
-                                      tc_decay=20.0, traces=True, tc_trace=15.0, lbound=-75.0),
-    "AdaptiveLIFNodes": lambda n, g: AdaptiveLIFNodes(n, thresh=-56.0, refrac=3, theta_plus=1.0, tc_decay=30.0,
-                                                      traces=True, tc_theta_decay=200.0),
-    "DiehlAndCookNodes": lambda n, g: DiehlAndCookNodes(n, thresh=-57.0, reset=-60.0, traces=True, theta_plus=0.5,
-                                                        one_spike=False, sum_input=True),
+    "LIFNodes": lambda n, g: LIFNodes(
+        n,
+        thresh=(-55.0 - 3 * torch.rand(n, generator=g)).tolist(),
+        refrac=2,
+        tc_decay=20.0,
+        traces=True,
+        tc_trace=15.0,
+        lbound=-75.0,
+    ),
+    "AdaptiveLIFNodes": lambda n, g: AdaptiveLIFNodes(
+        n, thresh=-56.0, refrac=3, theta_plus=1.0, tc_decay=30.0, traces=True, tc_theta_decay=200.0
+    ),
+    "DiehlAndCookNodes": lambda n, g: DiehlAndCookNodes(
+        n, thresh=-57.0, reset=-60.0, traces=True, theta_plus=0.5, one_spike=False, sum_input=True
+    ),
 }
 RULES = [None, PostPre, Hebbian, WeightDependentPostPre, MSTDPET]
 
@@ -86,7 +96,7 @@ def _assert_same_network(a: Network, b: Network) -> None:
         assert type(other.update_rule) is type(conn.update_rule), key
         for k, v in _rule_state(conn.update_rule).items():
             w = getattr(other.update_rule, k)
-            assert (torch.equal(v, w) if isinstance(v, torch.Tensor) else v == w), (key, k)
+            assert torch.equal(v, w) if isinstance(v, torch.Tensor) else v == w, (key, k)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -176,8 +186,13 @@ def test_diehl_and_cook_2015_after_learning_round_trips(tmp_path):
 
 
 def test_fast_engine_runs_a_loaded_stock_network_like_network_run(tmp_path):
-    net = _stock_net(["LIFNodes", "AdaptiveLIFNodes", "IFNodes"], [6, 4, 3], [(-1, 0), (0, 0), (0, 1), (1, 2), (2, 1)],
-                     [None] * 5, seed=4)
+    net = _stock_net(
+        ["LIFNodes", "AdaptiveLIFNodes", "IFNodes"],
+        [6, 4, 3],
+        [(-1, 0), (0, 0), (0, 1), (1, 2), (2, 1)],
+        [None] * 5,
+        seed=4,
+    )
     save_network(net, tmp_path)
     loaded = load_network(tmp_path)
     x = torch.rand(40, 2, 4, generator=torch.Generator().manual_seed(0)) < 0.5
@@ -208,12 +223,14 @@ def _conv() -> Network:
     return net
 
 
-@pytest.mark.parametrize("make, err, match", [
-    (lambda: _tiny(layer=IzhikevichNodes(2)), UserTypeError, r"layer 'out'.*IzhikevichNodes.*rebuild it in code"),
-    (lambda: _tiny(rule=_MyRule), UserError, r"connection in->out: learning rule .*_MyRule cannot be saved"),
-    (lambda: _conv(), UserTypeError,
-     r"connection in->out is a Conv2dConnection, which cannot be saved"),
-])
+@pytest.mark.parametrize(
+    "make, err, match",
+    [
+        (lambda: _tiny(layer=IzhikevichNodes(2)), UserTypeError, r"layer 'out'.*IzhikevichNodes.*rebuild it in code"),
+        (lambda: _tiny(rule=_MyRule), UserError, r"connection in->out: learning rule .*_MyRule cannot be saved"),
+        (lambda: _conv(), UserTypeError, r"connection in->out is a Conv2dConnection, which cannot be saved"),
+    ],
+)
 def test_what_cannot_be_described_is_refused_in_one_line(tmp_path, make, err, match):
     with pytest.raises(err, match=match) as info:
         save_network(make(), tmp_path / "x")
@@ -230,17 +247,28 @@ def test_stock_weights_are_sealed(tmp_path):
         load_network(tmp_path)
 
 
-@pytest.mark.parametrize("mutate, match", [
-    (lambda s: s["layers"][1].update(tresh=1.0), r"layers\[1\]\.tresh: unknown key \(did you mean 'thresh'\?\)"),
-    (lambda s: s["layers"][1].update(traces="yes"), r"layers\[1\]\.traces: must be of type boolean"),
-    (lambda s: s["connections"][0].update(wmax="1"), r"connections\[0\]\.wmax: must be of type number"),
-    (lambda s: s["connections"][0]["rule"].update(type="Mine"), r"connections\[0\]\.rule\.type: unknown rule 'Mine'"),
-    (lambda s: s["connections"][0].update({"class": "bindsnet.Sparse"}), r"connections\[0\]\.class: must be one of"),
-    (lambda s: s["connections"][0].update(ops=[]), r"connections\[0\]\.ops: unknown key"),
-    (lambda s: s["layers"][1].update(thresh=[1.0, 2.0, 3.0]),
-     r"layers\[1\] \('out'\): per-neuron thresh has shape \[3\]"),
-    (lambda s: s["layers"][0].update(traces=False), r"connections\[0\]: bindsnet refused it: Both pre- and post-"),
-])
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda s: s["layers"][1].update(tresh=1.0), r"layers\[1\]\.tresh: unknown key \(did you mean 'thresh'\?\)"),
+        (lambda s: s["layers"][1].update(traces="yes"), r"layers\[1\]\.traces: must be of type boolean"),
+        (lambda s: s["connections"][0].update(wmax="1"), r"connections\[0\]\.wmax: must be of type number"),
+        (
+            lambda s: s["connections"][0]["rule"].update(type="Mine"),
+            r"connections\[0\]\.rule\.type: unknown rule 'Mine'",
+        ),
+        (
+            lambda s: s["connections"][0].update({"class": "bindsnet.Sparse"}),
+            r"connections\[0\]\.class: must be one of",
+        ),
+        (lambda s: s["connections"][0].update(ops=[]), r"connections\[0\]\.ops: unknown key"),
+        (
+            lambda s: s["layers"][1].update(thresh=[1.0, 2.0, 3.0]),
+            r"layers\[1\] \('out'\): per-neuron thresh has shape \[3\]",
+        ),
+        (lambda s: s["layers"][0].update(traces=False), r"connections\[0\]: bindsnet refused it: Both pre- and post-"),
+    ],
+)
 def test_bad_stock_spec_names_the_field(mutate, match):
     spec = network_spec(_tiny(rule=PostPre))
     build_network(spec)
@@ -257,8 +285,13 @@ def test_a_built_stock_spec_draws_weights_as_bindsnet_does():
 
 
 def test_diehl_and_cook_paper_rule_keeps_its_parameters(tmp_path):
-    net = DiehlAndCook2015(n_inpt=9, n_neurons=4, learning_rule=MCC_learning.DiehlAndCook,
-                           learning_rule_kwargs={"x_tar": 0.4, "mu": 0.5}, nu=(0.0, 0.02))
+    net = DiehlAndCook2015(
+        n_inpt=9,
+        n_neurons=4,
+        learning_rule=MCC_learning.DiehlAndCook,
+        learning_rule_kwargs={"x_tar": 0.4, "mu": 0.5},
+        nu=(0.0, 0.02),
+    )
     save_network(net, tmp_path)
     loaded = load_network(tmp_path)
     rule = loaded.connections[("X", "Ae")].pipeline[0].learning_rule

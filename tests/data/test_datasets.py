@@ -1,4 +1,5 @@
 """Tests for snnsim.data.datasets: datasets, IDX files and batching."""
+
 from __future__ import annotations
 
 import gzip
@@ -161,8 +162,7 @@ def test_mnist10k_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(FileNotFoundError) as info:
         load_dataset("mnist10k", data_dir=tmp_path / "absent")
     msg = str(info.value)
-    for part in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", "--data-dir", "absent",
-                 "SNNSIM_MNIST_DIR"):
+    for part in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", "--data-dir", "absent", "SNNSIM_MNIST_DIR"):
         assert part in msg
     # Only one of the two files present.
     images, _ = _fake_images(5)

@@ -1,5 +1,6 @@
 """Event datasets as splits (snnsim.data.event_frames): binning per batch, the default bins,
 --limit over every class, and bad or truncated files refused with one line naming the file."""
+
 from __future__ import annotations
 
 import gzip

@@ -1,4 +1,5 @@
 """FastSNN inputs: logarithmic latency coding and the N-MNIST / SHD event readers."""
+
 import gzip
 import math
 
@@ -50,7 +51,7 @@ def test_nmnist_decoding_by_hand_with_overflow_marker():
     raw = nmnist_bytes([(3, 5, 1, 70000), (33, 0, 0, 8191)]) + bytes([0, 240, 0, 0, 0]) + nmnist_bytes([(1, 2, 1, 10)])
     ev = de.decode_nmnist(raw)
     assert ev["x"].tolist() == [3, 33, 1] and ev["y"].tolist() == [5, 0, 2] and ev["p"].tolist() == [1, 0, 1]
-    assert ev["t"].tolist() == [70000, 8191, 10 + 2 ** 13]
+    assert ev["t"].tolist() == [70000, 8191, 10 + 2**13]
     with pytest.raises(ValueError, match="5-byte"):
         de.decode_nmnist(raw[:-1])
     with pytest.raises(ValueError, match="sensor"):
@@ -59,10 +60,12 @@ def test_nmnist_decoding_by_hand_with_overflow_marker():
 
 
 def test_nmnist_folder_loader_and_frames(tmp_path):
-    for split, digit, name, events in [("Train", 0, "00002.bin", [(0, 0, 1, 500), (0, 0, 1, 900)]),
-                                       ("Train", 0, "00001.bin", [(2, 3, 0, 2500)]),
-                                       ("Train", 7, "00001.bin", [(33, 33, 1, 0), (5, 6, 0, 99999)]),
-                                       ("Test", 1, "00001.bin", [(1, 1, 1, 1)])]:
+    for split, digit, name, events in [
+        ("Train", 0, "00002.bin", [(0, 0, 1, 500), (0, 0, 1, 900)]),
+        ("Train", 0, "00001.bin", [(2, 3, 0, 2500)]),
+        ("Train", 7, "00001.bin", [(33, 33, 1, 0), (5, 6, 0, 99999)]),
+        ("Test", 1, "00001.bin", [(1, 1, 1, 1)]),
+    ]:
         folder = tmp_path / split / str(digit)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(nmnist_bytes(events))

@@ -1,5 +1,6 @@
 """No code from data files: CIFAR-10 batches are md5-checked before unpickling and then
 unpickled by a restricted Unpickler; a crafted batch never runs its payload."""
+
 from __future__ import annotations
 
 import hashlib
@@ -40,8 +41,11 @@ def _write_valid(root: Path, n: int = 3) -> dict[str, np.ndarray]:
     for name in BATCHES:
         data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
         with open(folder / name, "wb") as fh:
-            pickle.dump({b"data": data, b"labels": [int(v) for v in rng.integers(0, 10, n)],
-                         b"batch_label": name.encode()}, fh, protocol=2)
+            pickle.dump(
+                {b"data": data, b"labels": [int(v) for v in rng.integers(0, 10, n)], b"batch_label": name.encode()},
+                fh,
+                protocol=2,
+            )
         written[name] = data
     return written
 
@@ -77,16 +81,29 @@ def test_payload_batch_is_refused_before_unpickling(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-def test_payload_batch_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_payload_batch_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The checksum list patched to accept every file, the poisoned test batch reaches the
     restricted unpickler through the command line: one line, exit 2, the payload never runs."""
     _write_valid(tmp_path)
     marker = tmp_path / "pwned"
     _poison(tmp_path, "test_batch", marker)
     monkeypatch.setattr(D, "_CIFAR_MD5", _md5s(tmp_path))
-    code = main(["simulate", "--dataset", "cifar10", "--data-root", str(tmp_path), "--limit", "2",
-                 "--out", str(tmp_path / "out"), "--no-progress"])
+    code = main(
+        [
+            "simulate",
+            "--dataset",
+            "cifar10",
+            "--data-root",
+            str(tmp_path),
+            "--limit",
+            "2",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "test_batch: not a readable CIFAR-10 pickle batch" in err, err

@@ -1,4 +1,5 @@
 """Fenced code blocks of README.md and docs/**/*.md, for the documentation tests."""
+
 from __future__ import annotations
 
 import re
@@ -43,8 +44,9 @@ def blocks(page: Path) -> list[Block]:
         fence, info, start = m.group("fence"), m.group("info").strip(), i
         body: list[str] = []
         i += 1
-        while i < len(lines) and not (lines[i].strip().startswith(fence[0] * len(fence))
-                                      and set(lines[i].strip()) == {fence[0]}):
+        while i < len(lines) and not (
+            lines[i].strip().startswith(fence[0] * len(fence)) and set(lines[i].strip()) == {fence[0]}
+        ):
             body.append(lines[i])
             i += 1
         lang = info.split()[0].lower() if info else ""

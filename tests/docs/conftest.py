@@ -1,4 +1,5 @@
 """The tutorials, executed once per test session (nbclient), for the notebook and build tests."""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,13 @@ def _execute(path: Path, workdir: Path) -> object:
     workdir.mkdir(parents=True, exist_ok=True)
     client = NotebookClient(book, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the kernel draws inline
-    client.execute(env={**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-                        "OMP_NUM_THREADS": "1"})
+    client.execute(
+        env={
+            **env,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            "OMP_NUM_THREADS": "1",
+        }
+    )
     return book
 
 

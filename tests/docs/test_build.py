@@ -4,6 +4,7 @@ tutorials' executed outputs rendered (issue 27).
 The build runs on a copy of docs/ whose notebooks carry the outputs of the session's nbclient run
 (``executed_tutorials``), with myst-nb's execution off, so each notebook runs once per session.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,10 +36,18 @@ def site(tmp_path_factory: pytest.TempPathFactory, executed_tutorials: dict[str,
     for name, book in executed_tutorials.items():
         nbformat.write(book, root / "docs" / "tutorials" / name)
     html = root / "html"
-    env = {**os.environ, "SNNSIM_DOCS_EXECUTE": "off",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    run = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
-                          str(root / "docs"), str(html)], env=env, capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "SNNSIM_DOCS_EXECUTE": "off",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(root / "docs"), str(html)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, f"sphinx-build -W failed:\n{run.stderr[-6000:]}"
     return html
 
@@ -47,8 +56,14 @@ def test_every_page_is_built_and_in_the_navigation(site: Path) -> None:
     """The globbed toctrees pick up every page under guide/, benchmarks/ and tutorials/ (pages that
     other people add there need no index edit): each is built and linked from the front page."""
     index = (site / "index.html").read_text(encoding="utf-8")
-    sources = [p for p in DOCS.rglob("*") if p.suffix in (".md", ".ipynb") and "_build" not in p.parts
-               and p.parent != DOCS or p.name in ("results.md", "cli.md", "api.md", "getting-started.md")]
+    sources = [
+        p
+        for p in DOCS.rglob("*")
+        if p.suffix in (".md", ".ipynb")
+        and "_build" not in p.parts
+        and p.parent != DOCS
+        or p.name in ("results.md", "cli.md", "api.md", "getting-started.md")
+    ]
     for src in sources:
         rel = src.relative_to(DOCS).with_suffix(".html").as_posix()
         assert (site / rel).is_file(), rel
@@ -59,7 +74,7 @@ def test_site_loads_nothing_from_the_network(site: Path) -> None:
     for page in site.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
         hit = REMOTE.search(text)
-        assert hit is None, f"{page.relative_to(site)} loads {text[hit.start():hit.start() + 120]}"
+        assert hit is None, f"{page.relative_to(site)} loads {text[hit.start() : hit.start() + 120]}"
 
 
 def test_images_and_notebook_outputs_are_rendered(site: Path) -> None:
@@ -87,6 +102,12 @@ def test_cli_reference_lists_every_option_of_every_command(site: Path) -> None:
 
 def test_api_reference_documents_the_public_functions(site: Path) -> None:
     page = (site / "api.html").read_text(encoding="utf-8")
-    for name in ("snnsim.engine.simulate", "snnsim.core.spec.build_network", "snnsim.core.io.save_network",
-                 "snnsim.methods.conversion.convert", "snnsim.training.trainer.fit", "snnsim.nir.save_nir"):
+    for name in (
+        "snnsim.engine.simulate",
+        "snnsim.core.spec.build_network",
+        "snnsim.core.io.save_network",
+        "snnsim.methods.conversion.convert",
+        "snnsim.training.trainer.fit",
+        "snnsim.nir.save_nir",
+    ):
         assert f'id="{name}"' in page, name

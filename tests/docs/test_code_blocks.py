@@ -4,6 +4,7 @@
 - ```bash / ```console / ```shell lines that start with ``snnsim`` (or ``torchrun ... -m snnsim``)
   parse with the real argparse parsers; ``a|b`` alternatives are parsed one by one.
 """
+
 from __future__ import annotations
 
 import shlex
@@ -46,7 +47,7 @@ def snnsim_commands(block: Block) -> list[tuple[str, list[str]]]:
         line = line.strip().removeprefix("$ ")
         words = shlex.split(line, comments=True)
         if words[:1] == ["torchrun"] and "snnsim" in words:
-            words = words[words.index("snnsim"):]
+            words = words[words.index("snnsim") :]
         if words[:1] == ["snnsim"]:
             out.append((f"{block.where}+{k}", words[1:]))
     return out
@@ -83,6 +84,6 @@ def test_snnsim_command_lines_parse(where: str, argv: list[str]) -> None:
 def test_a_wrong_option_is_caught() -> None:
     """The check above fails on a command that the parsers refuse."""
     bad = Block(ROOT / "README.md", 1, "bash", "snnsim train --method nosuch --out x\n")
-    (where, argv), = snnsim_commands(bad)
+    ((where, argv),) = snnsim_commands(bad)
     with pytest.raises(AssertionError):
         test_snnsim_command_lines_parse(where, argv)

@@ -1,4 +1,5 @@
 """The README's short tables stay true to the full pages they summarise (issue 27)."""
+
 from __future__ import annotations
 
 import re
@@ -21,7 +22,9 @@ def test_every_readme_result_figure_is_in_docs_results() -> None:
     assert len(rows) >= 8, "one row per method"
     for row in rows:
         for figure in PERCENT.findall(row):
-            assert re.search(rf"(?<![\d.]){re.escape(figure)}", results), f"{figure} ({row[:60]}...) not in docs/results.md"
+            assert re.search(rf"(?<![\d.]){re.escape(figure)}", results), (
+                f"{figure} ({row[:60]}...) not in docs/results.md"
+            )
 
 
 def test_every_readme_benchmark_ratio_is_in_docs_benchmarks() -> None:

@@ -1,4 +1,5 @@
 """The tutorial notebooks run on the embedded digits, at small sizes, and show what they claim."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,8 +10,13 @@ from tests.docs.conftest import TUTORIALS
 
 
 def _outputs(book: Any, kind: str) -> list[Any]:
-    return [o for c in book.cells if c.cell_type == "code" for o in c.get("outputs", []) if kind in o.get("data", {})
-            or o.get("output_type") == kind]
+    return [
+        o
+        for c in book.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if kind in o.get("data", {}) or o.get("output_type") == kind
+    ]
 
 
 def _text(book: Any) -> str:
@@ -18,8 +24,12 @@ def _text(book: Any) -> str:
 
 
 def test_there_are_four_tutorials() -> None:
-    assert [p.name for p in TUTORIALS] == ["01-convert.ipynb", "02-spikebp.ipynb", "03-recurrent-bindsnet.ipynb",
-                                           "04-viewer.ipynb"]
+    assert [p.name for p in TUTORIALS] == [
+        "01-convert.ipynb",
+        "02-spikebp.ipynb",
+        "03-recurrent-bindsnet.ipynb",
+        "04-viewer.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("name", [p.name for p in TUTORIALS])

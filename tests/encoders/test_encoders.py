@@ -52,8 +52,16 @@ def test_constant_current_repeats_input(shape: tuple[int, ...]) -> None:
 
 
 def test_registry_names_and_binding() -> None:
-    assert set(ENCODERS.known()) == {"poisson", "bernoulli", "current", "latency", "rank_order", "log_latency", "rows",
-                                     "events"}  # known(): log_latency loads lazily
+    assert set(ENCODERS.known()) == {
+        "poisson",
+        "bernoulli",
+        "current",
+        "latency",
+        "rank_order",
+        "log_latency",
+        "rows",
+        "events",
+    }  # known(): log_latency loads lazily
     x = torch.full((2, 3), 0.4)
     enc = get_encoder("poisson", max_rate=100.0, dt=1.0, generator=_gen(5))
     assert torch.equal(enc(x, 20), poisson(x, 20, max_rate=100.0, generator=_gen(5)))
@@ -244,9 +252,7 @@ BAD_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "make,exc,match", [c[1:] for c in BAD_CASES], ids=[c[0] for c in BAD_CASES]
-)
+@pytest.mark.parametrize("make,exc,match", [c[1:] for c in BAD_CASES], ids=[c[0] for c in BAD_CASES])
 def test_bad_input_raises(make: Callable[[], object], exc: type[Exception], match: str) -> None:
     with pytest.raises(exc, match=match):
         make()

@@ -1,4 +1,5 @@
 """The density micro-benchmark (snnsim.engine.calibrate) stores its model per shape and threads."""
+
 import torch
 
 from snnsim.core import density
@@ -13,4 +14,3 @@ def test_calibration_is_cached_per_shape_and_threads():
     assert density.cost_model("cpu", 65, 96, 32) == density.DEFAULTS["cpu"][min(torch.get_num_threads(), 2)]
     with use_cost_model(ALWAYS_DENSE):
         assert density.cost_model("cpu", 64, 96, 32) is ALWAYS_DENSE
-

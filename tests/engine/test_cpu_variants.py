@@ -5,6 +5,7 @@ when torch loads) with one of ``ATEN_CPU_CAPABILITY=default|avx2|avx512`` (torch
 vectorised kernels) or ``ONEDNN_MAX_CPU_ISA=AVX2`` (convolutions), so an AVX-512 machine
 checks what an AVX2 or older one computes and vice versa (README "Engine equivalence").
 """
+
 import os
 import subprocess
 import sys
@@ -24,8 +25,10 @@ EQUIVALENCE_TESTS = [
 ]
 _VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 _LEVELS = ["DEFAULT", "AVX2", "AVX512"]  # x86-64 capabilities of torch, lowest first
-_RUN = ("import sys, torch, pytest; print('capability', torch.backends.cpu.get_cpu_capability()); "
-        "sys.exit(pytest.main(sys.argv[1:]))")
+_RUN = (
+    "import sys, torch, pytest; print('capability', torch.backends.cpu.get_cpu_capability()); "
+    "sys.exit(pytest.main(sys.argv[1:]))"
+)
 
 
 VARIANTS = [
@@ -49,8 +52,7 @@ def variant_runs(tmp_path_factory):
         log = out_dir / f"{variable}-{value}.log"
         with open(log, "w") as fh:
             cmd = [sys.executable, "-c", _RUN, "-q", "-x", "-p", "no:cacheprovider", *EQUIVALENCE_TESTS]
-            runs[variable, value] = (subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT),
-                                     log)
+            runs[variable, value] = (subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT), log)
     yield runs
     for proc, _ in runs.values():
         if proc.poll() is None:

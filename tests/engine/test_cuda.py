@@ -7,6 +7,7 @@ rounding of the threshold: comparisons allow for a few flips, and TF32 is switch
 float32 products stay float32. ``SNNSIM_TEST_DEVICE=cpu`` runs the same checks CPU against CPU,
 to try this module's own logic on a machine without a GPU.
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,8 +22,7 @@ import networks
 from snnsim.engine import simulate
 
 DEVICE = os.environ.get("SNNSIM_TEST_DEVICE", "cuda")
-pytestmark = pytest.mark.skipif(DEVICE.startswith("cuda") and not torch.cuda.is_available(),
-                                reason="needs a CUDA GPU")
+pytestmark = pytest.mark.skipif(DEVICE.startswith("cuda") and not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 @pytest.fixture(autouse=True)
@@ -176,14 +176,57 @@ def test_cuda_train_then_simulate_on_cpu(tmp_path, capsys):
     from snnsim.cli import main
 
     out = tmp_path / "run"
-    assert main(["train", "--method", "lif", "--hidden", "64", "--timesteps", "8", "--dataset", "digits",
-                 "--limit", "600", "--epochs", "4", "--batch-size", "32", "--lr", "0.005", "--device", DEVICE,
-                 "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "lif",
+                "--hidden",
+                "64",
+                "--timesteps",
+                "8",
+                "--dataset",
+                "digits",
+                "--limit",
+                "600",
+                "--epochs",
+                "4",
+                "--batch-size",
+                "32",
+                "--lr",
+                "0.005",
+                "--device",
+                DEVICE,
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     assert report["final_accuracy"] > 0.7 and report["simulated_accuracy"] == report["final_accuracy"]
     sim = tmp_path / "sim"
-    assert main(["simulate", "--checkpoint", str(out / "checkpoint"), "--dataset", "digits", "--limit", "100",
-                 "--device", "cpu", "--out", str(sim), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--checkpoint",
+                str(out / "checkpoint"),
+                "--dataset",
+                "digits",
+                "--limit",
+                "100",
+                "--device",
+                "cpu",
+                "--out",
+                str(sim),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert json.loads((sim / "report.json").read_text())["accuracy"] > 0.7
     capsys.readouterr()
 

@@ -1,6 +1,7 @@
 """The two engines agree spike for spike; potentials as the engine contract says
 (``tests.helpers.assert_records_agree``: bit-identical where both engines do the same
 arithmetic, else within ``ENGINE_ULPS``)."""
+
 import pytest
 import torch
 
@@ -55,10 +56,22 @@ def test_maxpool_lif_integrator_and_current_input_agree():
             {"name": "out", "type": "integrator"},
         ],
         "connections": [
-            {"source": "input", "target": "c1", "ops": [{"op": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1, "bias": True}]},
-            {"source": "c1", "target": "c2", "ops": [{"op": "maxpool2d", "kernel_size": 2}, {"op": "conv2d", "out_channels": 6, "kernel_size": 3}]},
+            {
+                "source": "input",
+                "target": "c1",
+                "ops": [{"op": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1, "bias": True}],
+            },
+            {
+                "source": "c1",
+                "target": "c2",
+                "ops": [{"op": "maxpool2d", "kernel_size": 2}, {"op": "conv2d", "out_channels": 6, "kernel_size": 3}],
+            },
             {"source": "c2", "target": "out", "ops": [{"op": "linear", "out_features": 5}]},
-            {"source": "c1", "target": "out", "ops": [{"op": "avgpool2d", "kernel_size": 3}, {"op": "linear", "out_features": 5}]},
+            {
+                "source": "c1",
+                "target": "out",
+                "ops": [{"op": "avgpool2d", "kernel_size": 3}, {"op": "linear", "out_features": 5}],
+            },
         ],
     }
     net = scale_weights(build_network(spec), 0.6)
@@ -92,23 +105,32 @@ def test_no_per_layer_delay():
 
 
 def test_fast_engine_runs_recurrent_connection():
-    spec = {"layers": [{"name": "input", "type": "input", "shape": [3]}, {"name": "a", "type": "if", "shape": [3]}],
-            "connections": [{"source": "input", "target": "a", "ops": [{"op": "linear", "out_features": 3}]},
-                            {"source": "a", "target": "a", "ops": [{"op": "linear", "out_features": 3}]}]}
+    spec = {
+        "layers": [{"name": "input", "type": "input", "shape": [3]}, {"name": "a", "type": "if", "shape": [3]}],
+        "connections": [
+            {"source": "input", "target": "a", "ops": [{"op": "linear", "out_features": 3}]},
+            {"source": "a", "target": "a", "ops": [{"op": "linear", "out_features": 3}]},
+        ],
+    }
     net = build_network(spec)
     x = poisson_input((12, 2, 3), 0.5)
-    assert_engines_agree(net, x)  # the self-connection delivers the previous step's spikes (tests/engine/test_recurrent.py)
+    assert_engines_agree(
+        net, x
+    )  # the self-connection delivers the previous step's spikes (tests/engine/test_recurrent.py)
 
 
-@pytest.mark.parametrize("x, kw, err, match", [
-    (torch.zeros(4, 2, 10), {}, ValueError, "shape"),
-    (torch.zeros(2, 20), {}, ValueError, r"\[T, B"),
-    (torch.full((2, 1, 20), float("nan")), {}, ValueError, "NaN"),
-    ([[0.0]], {}, TypeError, "tensor"),
-    (torch.zeros(2, 1, 20), {"engine": "gpu"}, ValueError, "engine"),
-    (torch.zeros(2, 1, 20), {"record_voltage": ["nope"]}, ValueError, "unknown layers"),
-    ({"other": torch.zeros(2, 1, 20)}, {}, ValueError, "unknown layer"),
-])
+@pytest.mark.parametrize(
+    "x, kw, err, match",
+    [
+        (torch.zeros(4, 2, 10), {}, ValueError, "shape"),
+        (torch.zeros(2, 20), {}, ValueError, r"\[T, B"),
+        (torch.full((2, 1, 20), float("nan")), {}, ValueError, "NaN"),
+        ([[0.0]], {}, TypeError, "tensor"),
+        (torch.zeros(2, 1, 20), {"engine": "gpu"}, ValueError, "engine"),
+        (torch.zeros(2, 1, 20), {"record_voltage": ["nope"]}, ValueError, "unknown layers"),
+        ({"other": torch.zeros(2, 1, 20)}, {}, ValueError, "unknown layer"),
+    ],
+)
 def test_simulate_bad_input(x, kw, err, match):
     net = networks.fc([20, 5, 2])
     with pytest.raises(err, match=match):

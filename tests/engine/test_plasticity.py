@@ -1,4 +1,5 @@
 """BindsNET learning in the fast engine against ``Network.run`` with learning on."""
+
 import copy
 import os
 
@@ -17,8 +18,14 @@ from snnsim.engine import present, simulate
 from snnsim.errors import UserError
 from snnsim.native import plastic as native_plastic
 
-RULES = {"postpre": PostPre, "wdpp": WeightDependentPostPre, "hebbian": Hebbian, "mstdp": MSTDP,
-         "mstdpet": MSTDPET, "noop": NoOp}
+RULES = {
+    "postpre": PostPre,
+    "wdpp": WeightDependentPostPre,
+    "hebbian": Hebbian,
+    "mstdp": MSTDP,
+    "mstdpet": MSTDPET,
+    "noop": NoOp,
+}
 
 
 def _w(net):
@@ -54,6 +61,7 @@ def test_diehl_cook_bit_identical(native, monkeypatch):
 def test_native_kernel_is_used_for_diehl_cook():
     net = DiehlAndCook2015(n_inpt=16, n_neurons=4)
     from snnsim.engine.plastic import plastic_connections
+
     x = {"X": torch.zeros(3, 1, 16, dtype=torch.bool)}
     if native_plastic.native_status() != "loaded":
         pytest.skip(native_plastic.native_status())
@@ -89,27 +97,53 @@ def _net(spec, seed, batch=1):
     red = torch.mean if spec["mean"] else None
     if red is None and batch > 1 and spec["rule"] in ("mstdp", "mstdpet", "wdpp"):
         red = torch.sum  # BindsNET picks torch.squeeze at batch size 1 (construction), which fails for 2
-    plastic = Connection(net.layers["X"], net.layers["A"], w=torch.rand(spec["n_in"], spec["n_a"]) * 2.0,
-                         update_rule=rule, nu=spec["nu"], reduction=red, weight_decay=spec["wd"],
-                         norm=spec["norm"], zero_lag=spec["zero_lag"], **kw)
+    plastic = Connection(
+        net.layers["X"],
+        net.layers["A"],
+        w=torch.rand(spec["n_in"], spec["n_a"]) * 2.0,
+        update_rule=rule,
+        nu=spec["nu"],
+        reduction=red,
+        weight_decay=spec["wd"],
+        norm=spec["norm"],
+        zero_lag=spec["zero_lag"],
+        **kw,
+    )
     net.add_connection(plastic, "X", "A")
-    net.add_connection(Connection(net.layers["A"], net.layers["B"], w=torch.rand(spec["n_a"], spec["n_b"]) * 6),
-                       "A", "B")
-    net.add_connection(Connection(net.layers["B"], net.layers["A"], w=-torch.rand(spec["n_b"], spec["n_a"])),
-                       "B", "A")
+    net.add_connection(
+        Connection(net.layers["A"], net.layers["B"], w=torch.rand(spec["n_a"], spec["n_b"]) * 6), "A", "B"
+    )
+    net.add_connection(Connection(net.layers["B"], net.layers["A"], w=-torch.rand(spec["n_b"], spec["n_a"])), "B", "A")
     return net
 
 
 @settings(max_examples=int(os.environ.get("SNNSIM_HYPOTHESIS_EXAMPLES", "20")), deadline=None)
-@given(spec=st.fixed_dictionaries({
-    "n_in": st.integers(1, 20), "n_a": st.integers(1, 8), "n_b": st.integers(1, 6),
-    "a": st.sampled_from(["lif", "adaptive", "dc"]), "b": st.sampled_from(["lif", "adaptive", "dc"]),
-    "one_spike": st.booleans(), "additive": st.booleans(), "rule": st.sampled_from(sorted(RULES)),
-    "nu": st.tuples(st.sampled_from([0.0, 1e-3, 0.05]), st.sampled_from([0.0, 1e-2, 0.1])),
-    "wd": st.sampled_from([0.0, 0.01]), "norm": st.sampled_from([None, 3.0]), "bounded": st.booleans(),
-    "mean": st.booleans(), "zero_lag": st.booleans()}),
-    batch=st.integers(1, 3), steps=st.integers(1, 30), runs=st.integers(1, 3), seed=st.integers(0, 2 ** 16),
-    density=st.floats(0.05, 0.6), reward=st.sampled_from([0.5, -1.0, 2.0]))
+@given(
+    spec=st.fixed_dictionaries(
+        {
+            "n_in": st.integers(1, 20),
+            "n_a": st.integers(1, 8),
+            "n_b": st.integers(1, 6),
+            "a": st.sampled_from(["lif", "adaptive", "dc"]),
+            "b": st.sampled_from(["lif", "adaptive", "dc"]),
+            "one_spike": st.booleans(),
+            "additive": st.booleans(),
+            "rule": st.sampled_from(sorted(RULES)),
+            "nu": st.tuples(st.sampled_from([0.0, 1e-3, 0.05]), st.sampled_from([0.0, 1e-2, 0.1])),
+            "wd": st.sampled_from([0.0, 0.01]),
+            "norm": st.sampled_from([None, 3.0]),
+            "bounded": st.booleans(),
+            "mean": st.booleans(),
+            "zero_lag": st.booleans(),
+        }
+    ),
+    batch=st.integers(1, 3),
+    steps=st.integers(1, 30),
+    runs=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+    density=st.floats(0.05, 0.6),
+    reward=st.sampled_from([0.5, -1.0, 2.0]),
+)
 def test_random_plastic_networks_agree(spec, batch, steps, runs, seed, density, reward):
     """Random topologies and rules: spikes equal; weights bit-identical for batch size 1, within
     float32 rounding of the batch sums otherwise (BLAS sums the batch in its own order)."""
@@ -223,9 +257,11 @@ def test_diehl_cook_voltages_in_the_torch_loop():
 def test_kernel_declines_what_it_does_not_model():
     net = DiehlAndCook2015(n_inpt=16, n_neurons=4)
     from snnsim.engine.plastic import plastic_connections
+
     x = {"X": torch.zeros(3, 1, 16, dtype=torch.bool)}
     net.layers["Ae"].sum_input = True
     assert native_plastic.kernel_for(net, plastic_connections(net), x) is None
     net.layers["Ae"].sum_input = False
-    assert native_plastic.kernel_for(net, plastic_connections(net), {"X": torch.zeros(3, 2, 16, dtype=torch.bool)}) \
-        is None  # batch 2: the torch loop
+    assert (
+        native_plastic.kernel_for(net, plastic_connections(net), {"X": torch.zeros(3, 2, 16, dtype=torch.bool)}) is None
+    )  # batch 2: the torch loop

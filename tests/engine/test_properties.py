@@ -1,4 +1,5 @@
 """Property-based tests (hypothesis) of the engines, and CUDA checks (skipped without a GPU)."""
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -10,12 +11,14 @@ from snnsim.core.spec import build_network
 from snnsim.engine import simulate
 from tests.helpers import assert_engines_agree, exact_layers
 
-layer_params = st.fixed_dictionaries({
-    "type": st.sampled_from(["if", "lif"]),
-    "thresh": st.floats(0.2, 2.0),
-    "reset": st.sampled_from(["zero", "subtract", "none"]),
-    "refrac": st.integers(0, 3),
-})
+layer_params = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["if", "lif"]),
+        "thresh": st.floats(0.2, 2.0),
+        "reset": st.sampled_from(["zero", "subtract", "none"]),
+        "refrac": st.integers(0, 3),
+    }
+)
 
 
 @settings(max_examples=25, deadline=None)
@@ -37,8 +40,13 @@ def test_engines_agree_on_random_networks(sizes, layers, leak, steps, batch, den
         if p["type"] == "lif":
             p["leak"] = leak
         spec_layers.append({"name": f"l{i}", **p})
-        conns.append({"source": spec_layers[-2]["name"], "target": f"l{i}",
-                      "ops": [{"op": "linear", "out_features": n, "bias": bool(i % 2)}]})
+        conns.append(
+            {
+                "source": spec_layers[-2]["name"],
+                "target": f"l{i}",
+                "ops": [{"op": "linear", "out_features": n, "bias": bool(i % 2)}],
+            }
+        )
     net = build_network({"layers": spec_layers, "connections": conns})
     with torch.no_grad():
         for conn in net.connections.values():
@@ -68,7 +76,7 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 @cuda
 def test_cuda_engines_agree_and_stay_on_device():
     net = networks.scnn(reset="subtract").to("cuda")
-    x = (torch.rand(10, 4, 1, 28, 28, device="cuda") < 0.3)
+    x = torch.rand(10, 4, 1, 28, 28, device="cuda") < 0.3
     a = simulate(net, x, engine="fast")
     b = simulate(net, x, engine="bindsnet")
     assert a.spikes["out"].is_cuda

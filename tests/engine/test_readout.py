@@ -1,6 +1,7 @@
 """``Record.predict`` reads out what the output layer's kind calls for (issue 14, item 3):
 spike counts for a spiking layer (whether or not its potentials were recorded), the final
 potential for a non-spiking integrator, and whatever the caller asks for explicitly."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,8 +25,10 @@ def two_neuron_net(out_type: str = "if"):  # type: ignore[no-untyped-def]
     reset) and neuron 1 fires every 4th step, ending at 0.6: the most spikes are neuron 0's,
     the highest final potential is neuron 1's. An integrator never spikes and ends at
     (10, 3): neuron 0 again."""
-    spec = {"layers": [{"name": "input", "type": "input", "shape": [1]}, {"name": "out", "type": out_type}],
-            "connections": [{"source": "input", "target": "out", "ops": [{"op": "linear", "out_features": 2}]}]}
+    spec = {
+        "layers": [{"name": "input", "type": "input", "shape": [1]}, {"name": "out", "type": out_type}],
+        "connections": [{"source": "input", "target": "out", "ops": [{"op": "linear", "out_features": 2}]}],
+    }
     net = build_network(spec)
     with torch.no_grad():
         net.connections[("input", "out")].layers[0].weight.copy_(torch.tensor([[1.0], [0.3]]))
@@ -81,6 +84,7 @@ def test_layer_kinds_follow_the_node_types() -> None:
     assert layer_kind(PeakIntegrator(2)) == "integrator"
     assert layer_kind(LIFNeurons(2)) == "spiking"
     from bindsnet.network.nodes import Input, LIFNodes
+
     assert layer_kind(Input(2)) == "input" and layer_kind(LIFNodes(2)) == "spiking"
 
 
@@ -104,6 +108,7 @@ def test_kinds_survive_to_and_a_record_file(tmp_path) -> None:  # type: ignore[n
 
 def test_evaluate_auto_readout_follows_the_kind() -> None:
     from snnsim.data.datasets import Split
+
     split = Split(torch.ones(4, 1, 1, 1), torch.zeros(4, dtype=torch.long))
 
     def encoder(x: torch.Tensor, t: int) -> torch.Tensor:  # [B, 1, 1, 1] -> bool [T, B, 1]
@@ -119,6 +124,7 @@ def test_readme_python_api_snippet_reads_spike_counts() -> None:
     """The README's snippet records ``out`` potentials and says predict is the argmax of
     output spike counts: run it as written and hold it to that."""
     from pathlib import Path
+
     text = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
     block = text.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     assert 'record_voltage=["out"]' in block and "argmax of output spike counts" in block
@@ -136,6 +142,7 @@ def test_plot_confusion_reads_a_silent_spiking_output_by_its_kind(tmp_path) -> N
     stayed silent is read by spike counts (its kind), not by its recorded potential."""
     from analysis import load_run, save_record
     from snnsim.cli.plot import _confusion
+
     n = 2 * 10  # MIN_CONFUSION_SAMPLES_PER_CLASS (10) per class for 2 classes
     spikes = {"input": torch.zeros(T, n, 1, dtype=torch.bool), "out": torch.zeros(T, n, 2, dtype=torch.bool)}
     volts = {"out": torch.tensor([0.0, 0.5]).expand(T, n, 2).clone()}  # potential argmax: class 1

@@ -1,4 +1,5 @@
 """Recurrent and stock-BindsNET networks in the fast engine (issue 16): spikes as Network.run(one_step=True)."""
+
 from __future__ import annotations
 
 import networkx as nx
@@ -20,9 +21,11 @@ from snnsim.engine.graph import execution_plan, plan_network, strongly_connected
 from snnsim.errors import UserError
 from tests.helpers import assert_engines_agree
 
-STOCK = {"LIFNodes": lambda n: LIFNodes(n, thresh=-55.0, refrac=2, tc_decay=20.0),
-         "IFNodes": lambda n: IFNodes(n, thresh=-58.0, refrac=1),
-         "AdaptiveLIFNodes": lambda n: AdaptiveLIFNodes(n, thresh=-56.0, refrac=3, theta_plus=1.0, tc_decay=30.0)}
+STOCK = {
+    "LIFNodes": lambda n: LIFNodes(n, thresh=-55.0, refrac=2, tc_decay=20.0),
+    "IFNodes": lambda n: IFNodes(n, thresh=-58.0, refrac=1),
+    "AdaptiveLIFNodes": lambda n: AdaptiveLIFNodes(n, thresh=-56.0, refrac=3, theta_plus=1.0, tc_decay=30.0),
+}
 SNNSIM = {"if": lambda n: IFNeurons(n, thresh=1.0), "lif": lambda n: LIFNeurons(n, leak=0.9, refrac=1)}
 
 
@@ -75,8 +78,14 @@ def _stock_chain(dt: float, lbound) -> Network:
     net.add_layer(LIFNodes(8, thresh=-58.0, rest=-65.0, reset=-62.0, refrac=3, tc_decay=15.0, lbound=lbound), "a")
     net.add_layer(AdaptiveLIFNodes(5, thresh=-60.0, refrac=2, theta_plus=0.8, tc_theta_decay=50.0), "b")
     net.add_layer(IFNodes(3, thresh=-60.0, reset=-64.0, refrac=4, lbound=lbound), "c")
-    for src, tgt, lo, hi in [("in", "a", 0, 12), ("a", "a", -6, 3), ("a", "b", 0, 10), ("b", "a", -8, 0),
-                             ("b", "c", 0, 9), ("c", "b", -5, 5)]:
+    for src, tgt, lo, hi in [
+        ("in", "a", 0, 12),
+        ("a", "a", -6, 3),
+        ("a", "b", 0, 10),
+        ("b", "a", -8, 0),
+        ("b", "c", 0, 9),
+        ("c", "b", -5, 5),
+    ]:
         w = lo + torch.rand(net.layers[src].n, net.layers[tgt].n, generator=g) * (hi - lo)
         net.add_connection(Connection(net.layers[src], net.layers[tgt], w=w, wmin=lo + 1, wmax=hi - 1), src, tgt)
     return net
@@ -139,8 +148,18 @@ def test_learning_rule_applied_by_simulate_refused_by_forward():
     stock = Network()
     stock.add_layer(Input(9, traces=True), "in")
     stock.add_layer(LIFNodes(4, traces=True, thresh=-60.0), "out")
-    stock.add_connection(Connection(stock.layers["in"], stock.layers["out"], w=torch.rand(9, 4) * 5,
-                                    update_rule=PostPre, nu=(1e-2, 1e-2), norm=9.0), "in", "out")
+    stock.add_connection(
+        Connection(
+            stock.layers["in"],
+            stock.layers["out"],
+            w=torch.rand(9, 4) * 5,
+            update_rule=PostPre,
+            nu=(1e-2, 1e-2),
+            norm=9.0,
+        ),
+        "in",
+        "out",
+    )
     w0 = stock.connections["in", "out"].w.clone()
     with pytest.raises(UserError, match="PostPre"):
         forward(stock, x)  # network.learning is on: the fast engine does not skip the rule silently
@@ -154,18 +173,35 @@ def test_learning_rule_applied_by_simulate_refused_by_forward():
 
 def test_plan_keeps_feed_forward_parts_layerwise():
     order = ["in", "h", "r1", "r2", "s", "out", "late"]
-    edges = [("in", "h"), ("h", "r1"), ("r1", "r2"), ("r2", "r1"), ("r2", "s"), ("s", "s"), ("s", "out"),
-             ("late", "h"), ("in", "late")]
+    edges = [
+        ("in", "h"),
+        ("h", "r1"),
+        ("r1", "r2"),
+        ("r2", "r1"),
+        ("r2", "s"),
+        ("s", "s"),
+        ("s", "out"),
+        ("late", "h"),
+        ("in", "late"),
+    ]
     plan = execution_plan(order, edges)
     assert [(st.layers, st.recurrent) for st in plan.stages] == [
-        (("in",), False), (("late",), False), (("h",), False), (("r1", "r2"), True), (("s",), True),
-        (("out",), False)]
+        (("in",), False),
+        (("late",), False),
+        (("h",), False),
+        (("r1", "r2"), True),
+        (("s",), True),
+        (("out",), False),
+    ]
     assert plan.delayed == {("r2", "r1"), ("s", "s"), ("late", "h")}
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 8).flatmap(lambda n: st.tuples(
-    st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), unique=True))))
+@given(
+    st.integers(1, 8).flatmap(
+        lambda n: st.tuples(st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), unique=True))
+    )
+)
 def test_strongly_connected_matches_networkx(case):
     n, edges = case
     nodes = [f"n{i}" for i in range(n)]
@@ -174,7 +210,8 @@ def test_strongly_connected_matches_networkx(case):
     graph.add_nodes_from(nodes)
     graph.add_edges_from(named)
     assert sorted(map(sorted, strongly_connected(nodes, named))) == sorted(
-        map(sorted, nx.strongly_connected_components(graph)))
+        map(sorted, nx.strongly_connected_components(graph))
+    )
     plan = execution_plan(nodes, named)
     done: set[str] = set()
     for stage in plan.stages:  # a topological order: every input from outside the stage is ready
@@ -183,13 +220,18 @@ def test_strongly_connected_matches_networkx(case):
 
 
 def _recurrent_spec(hidden: int = 16) -> dict:
-    return {"layers": [{"name": "in", "type": "input", "shape": [2]},
-                       {"name": "h", "type": "lif", "leak": 0.9, "thresh": 1.0, "reset": "subtract"},
-                       {"name": "out", "type": "integrator", "leak": 1.0}],
-            "connections": [{"source": "in", "target": "h", "ops": [{"op": "linear", "out_features": hidden}]},
-                            {"source": "h", "target": "h", "ops": [{"op": "linear", "out_features": hidden,
-                                                                    "bias": False}]},
-                            {"source": "h", "target": "out", "ops": [{"op": "linear", "out_features": 2}]}]}
+    return {
+        "layers": [
+            {"name": "in", "type": "input", "shape": [2]},
+            {"name": "h", "type": "lif", "leak": 0.9, "thresh": 1.0, "reset": "subtract"},
+            {"name": "out", "type": "integrator", "leak": 1.0},
+        ],
+        "connections": [
+            {"source": "in", "target": "h", "ops": [{"op": "linear", "out_features": hidden}]},
+            {"source": "h", "target": "h", "ops": [{"op": "linear", "out_features": hidden, "bias": False}]},
+            {"source": "h", "target": "out", "ops": [{"op": "linear", "out_features": 2}]},
+        ],
+    }
 
 
 def test_spec_self_connection_round_trip_and_engines_agree():

@@ -1,4 +1,5 @@
 """Speed of the fast engine's recurrent stage (issue 16 item 8): no per-step work that grows with T."""
+
 from __future__ import annotations
 
 import torch
@@ -13,10 +14,14 @@ from snnsim.native import events as events_native
 
 def _net(n_in: int = 12, n_hid: int = 16, n_out: int = 3):
     lif = {"type": "lif", "leak": 0.9, "thresh": 1.0, "reset": "subtract"}
-    spec = {"dt": 1.0, "layers": [{"name": "input", "type": "input", "shape": [n_in]},
-                                  {"name": "h", **lif}, {"name": "out", **lif}],
-            "connections": [{"source": s, "target": t, "ops": [{"op": "linear", "out_features": n, "bias": False}]}
-                            for s, t, n in (("input", "h", n_hid), ("h", "h", n_hid), ("h", "out", n_out))]}
+    spec = {
+        "dt": 1.0,
+        "layers": [{"name": "input", "type": "input", "shape": [n_in]}, {"name": "h", **lif}, {"name": "out", **lif}],
+        "connections": [
+            {"source": s, "target": t, "ops": [{"op": "linear", "out_features": n, "bias": False}]}
+            for s, t, n in (("input", "h", n_hid), ("h", "h", n_hid), ("h", "out", n_out))
+        ],
+    }
     torch.manual_seed(0)
     net = build_network(spec)
     with torch.no_grad():
@@ -68,6 +73,7 @@ def test_recurrent_weight_is_transposed_once_per_run(monkeypatch):
 
 def _always_events():
     from snnsim.core.density import ALWAYS_EVENTS
+
     return ALWAYS_EVENTS
 
 

@@ -1,4 +1,5 @@
 """Bounded-memory BPTT (issue 17 item 5): checkpointed segments give full BPTT's spikes and gradients."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,9 @@ def _loss_and_grads(net, x, segment):
     return rec, loss.detach(), grads
 
 
-@pytest.mark.parametrize("neuron,reset,output", [("lif", "subtract", "spiking"), ("lif", "zero", "spiking"),
-                                                 ("if", "zero", "integrator")])
+@pytest.mark.parametrize(
+    "neuron,reset,output", [("lif", "subtract", "spiking"), ("lif", "zero", "spiking"), ("if", "zero", "integrator")]
+)
 @pytest.mark.parametrize("segment", [1, 5, 22])
 def test_checkpointed_segments_equal_full_bptt(neuron, reset, output, segment):
     net, x = _net(neuron, reset, output), _input()
@@ -125,14 +127,36 @@ def test_cli_bptt_segment_trains_the_lif_rule(tmp_path, monkeypatch):
 
     monkeypatch.setattr(snnsim.engine, "segmented_forward", counted)
     out = tmp_path / "r"
-    assert main(["train", "--method", "lif", "--epochs", "1", "--dataset", "digits", "-T", "12",
-                 "--limit", "16", "--no-progress", "--bptt-segment", "5", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "lif",
+                "--epochs",
+                "1",
+                "--dataset",
+                "digits",
+                "-T",
+                "12",
+                "--limit",
+                "16",
+                "--no-progress",
+                "--bptt-segment",
+                "5",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert calls and set(calls) == {5}
     report = json.loads((out / "report.json").read_text())
     assert len(report["epochs"]) == 1 and math.isfinite(report["epochs"][0]["train_loss"])
 
 
 # --- the segment protocol beyond the potential: FastSNN's peak read-out and single-spike layers ---------------
+
 
 def _peak_net(t: int):
     """A small lif-rule net (latency input - LIF 16 - peak_integrator 4) and its input ``[t, B, 1, 6, 6]``."""
@@ -177,15 +201,17 @@ def test_peak_carry_sends_tied_maxima_to_the_later_step_as_cummax():
     cummax sends it (the latest step holding the max), exactly (integer sums); torch.maximum would
     split it in halves."""
     layer = PeakIntegrator(2, leak=1.0)
-    cur = torch.tensor([[1., 2.], [0., 0.], [0., -2.], [0., 2.], [-1., 0.], [1., 0.], [0., -1.]]).unsqueeze(1)
-    weights = torch.arange(1., 8.).view(7, 1, 1)
+    cur = torch.tensor(
+        [[1.0, 2.0], [0.0, 0.0], [0.0, -2.0], [0.0, 2.0], [-1.0, 0.0], [1.0, 0.0], [0.0, -1.0]]
+    ).unsqueeze(1)
+    weights = torch.arange(1.0, 8.0).view(7, 1, 1)
     c = cur.clone().requires_grad_(True)
     (layer.multi_step(c)[1] * weights).sum().backward()
     for k in (1, 2, 3):
         cs = cur.clone().requires_grad_(True)
         carry, peaks = None, []
         for t0 in range(0, 7, k):
-            _, peak, carry = layer.segment_run(cs[t0:t0 + k], carry, record_voltage=True)
+            _, peak, carry = layer.segment_run(cs[t0 : t0 + k], carry, record_voltage=True)
             peaks.append(peak)
         (torch.cat(peaks) * weights).sum().backward()
         assert torch.equal(torch.cat(peaks), layer.multi_step(cur, record_voltage=True)[1])
@@ -196,21 +222,30 @@ def test_single_spike_layers_carry_fired_with_sequential_grad():
     """fastlif (grad="sequential") in segments: a neuron that fired stays silent though its no-reset
     potential crosses again; spikes, potentials and gradients as the whole run (rtol 1e-5, atol 1e-6)."""
     layer = FastLIFNeurons(3, leak=0.8, thresh=1.0, grad="sequential")
-    cur = torch.tensor([[1.5, 0.2, 0.0], [-3., 0.3, 0.1], [0., 0.2, 0.0], [3., 0.4, 0.2], [0., 0.3, 0.3],
-                        [0., 0.5, 0.0], [0., 0.1, 0.9]]).unsqueeze(1)
+    cur = torch.tensor(
+        [
+            [1.5, 0.2, 0.0],
+            [-3.0, 0.3, 0.1],
+            [0.0, 0.2, 0.0],
+            [3.0, 0.4, 0.2],
+            [0.0, 0.3, 0.3],
+            [0.0, 0.5, 0.0],
+            [0.0, 0.1, 0.9],
+        ]
+    ).unsqueeze(1)
     c = cur.clone().requires_grad_(True)
     s_full, _ = layer.multi_step(c)
     v_full = layer.multi_step(cur, record_voltage=True)[1]
-    (s_full * torch.arange(1., 8.).view(7, 1, 1)).sum().backward()
-    assert s_full.sum(0).tolist() == [[1., 1., 1.]] and (v_full[3:, 0, 0] >= 1).any()  # neuron 0 crosses again
+    (s_full * torch.arange(1.0, 8.0).view(7, 1, 1)).sum().backward()
+    assert s_full.sum(0).tolist() == [[1.0, 1.0, 1.0]] and (v_full[3:, 0, 0] >= 1).any()  # neuron 0 crosses again
     for k in (1, 2, 3):
         cs = cur.clone().requires_grad_(True)
         carry, spikes, volts = None, [], []
         for t0 in range(0, 7, k):
-            s, v, carry = layer.segment_run(cs[t0:t0 + k], carry, record_voltage=True)
+            s, v, carry = layer.segment_run(cs[t0 : t0 + k], carry, record_voltage=True)
             spikes.append(s)
             volts.append(v)
-        (torch.cat(spikes) * torch.arange(1., 8.).view(7, 1, 1)).sum().backward()
+        (torch.cat(spikes) * torch.arange(1.0, 8.0).view(7, 1, 1)).sum().backward()
         assert torch.equal(torch.cat(spikes), s_full.detach()) and torch.equal(torch.cat(volts), v_full)
         torch.testing.assert_close(cs.grad, c.grad, rtol=1e-5, atol=1e-6)
 

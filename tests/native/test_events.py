@@ -1,17 +1,29 @@
 """The C kernels of the event-driven linear op equal its torch path bit for bit."""
+
 import pytest
 import torch
 
 from snnsim.core.connections import event_linear
 from snnsim.native import events as events_native
 
-pytestmark = pytest.mark.skipif(events_native.native_status() != "loaded",
-                                reason=f"native event kernels not available: {events_native.native_status()}")
+pytestmark = pytest.mark.skipif(
+    events_native.native_status() != "loaded",
+    reason=f"native event kernels not available: {events_native.native_status()}",
+)
 
 # (rows, inputs, outputs, density): inputs below / across the 64-byte chunks, outputs
 # below / across the 8- and 64-wide register blocks, empty and full matrices
-SHAPES = [(1, 1, 1, 1.0), (7, 13, 5, 0.3), (50, 64, 8, 0.2), (33, 65, 9, 0.5), (40, 200, 130, 0.05),
-          (300, 784, 70, 0.07), (20, 100, 3, 0.0), (10, 130, 17, 1.0), (2500, 70, 130, 0.1)]
+SHAPES = [
+    (1, 1, 1, 1.0),
+    (7, 13, 5, 0.3),
+    (50, 64, 8, 0.2),
+    (33, 65, 9, 0.5),
+    (40, 200, 130, 0.05),
+    (300, 784, 70, 0.07),
+    (20, 100, 3, 0.0),
+    (10, 130, 17, 1.0),
+    (2500, 70, 130, 0.1),
+]
 
 
 def _linear_run(spikes, weight, bias, gout, native, monkeypatch):

@@ -1,4 +1,5 @@
 """The native (C) multi-step IF/LIF equals the torch path of MultiStepNeuron."""
+
 import pytest
 import torch
 
@@ -8,8 +9,9 @@ from snnsim.core.dynamics import NeuronParams, neuron_multistep
 from snnsim.core.surrogate import ArcTan, FastSigmoid, LeePseudo, Rectangular, lee_pseudo_derivative
 from snnsim.native import lif as lif_native
 
-pytestmark = pytest.mark.skipif(lif_native.native_status() != "loaded",
-                                reason=f"native LIF kernels not available: {lif_native.native_status()}")
+pytestmark = pytest.mark.skipif(
+    lif_native.native_status() != "loaded", reason=f"native LIF kernels not available: {lif_native.native_status()}"
+)
 
 SURROGATES = [Rectangular(1.0), Rectangular(0.3), FastSigmoid(10.0), FastSigmoid(100.0), ArcTan(2.0), LeePseudo()]
 PARAMS = [
@@ -71,8 +73,11 @@ def test_native_one_output_gradient(which, monkeypatch):
 
 
 @pytest.mark.parametrize("which", ["spikes", "volts", "both"])
-@pytest.mark.parametrize("p", [NeuronParams(leak=0.99, reset="zero"), NeuronParams(leak=0.9, thresh=0.7),
-                               NeuronParams(leak=1.0, thresh=0.75)], ids=repr)
+@pytest.mark.parametrize(
+    "p",
+    [NeuronParams(leak=0.99, reset="zero"), NeuronParams(leak=0.9, thresh=0.7), NeuronParams(leak=1.0, thresh=0.75)],
+    ids=repr,
+)
 def test_lee_kernels_match_the_torch_path(p, which, monkeypatch):
     """Lee's pseudo-derivative in the C kernels: the forward pass keeps it per neuron ([B, ...],
     not the [T, B, ...] potentials), equal to lee_pseudo_derivative of the spikes (0 for a silent

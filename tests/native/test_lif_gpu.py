@@ -2,6 +2,7 @@
 interpreter: forward bit-identical to the torch step loop, backward equal to the torch BPTT to
 float32 rounding, for every reset, surrogate and detach setting and with either incoming
 gradient missing. (tests/engine/test_cuda.py checks the compiled kernels on a GPU.)"""
+
 import json
 import os
 import subprocess
@@ -67,8 +68,9 @@ SCRIPT = textwrap.dedent("""
 
 def test_triton_kernels_match_the_torch_path_under_the_interpreter():
     env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600, env=env,
-                          cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(rows) == 7 * 3 * 2 * 3
@@ -120,11 +122,19 @@ def test_triton_lee_kernels_match_the_torch_path_under_the_interpreter():
     """Lee's pseudo-derivative in the Triton forward pass (float64 sums, kept per neuron) and the
     backward dL/ds * pseudo equal the torch path of MultiStepNeuron."""
     env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", LEE_SCRIPT], capture_output=True, text=True, timeout=600, env=env,
-                          cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", LEE_SCRIPT], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(rows) == 3
-    bad = [r for r in rows if not r["fwd"] or r["pseudo_err"] > 1e-6 or r["grad_err"] > 1e-6 or not r["silent_zero"]
-           or not 0 < r["spikes"] < 40 * 900]
+    bad = [
+        r
+        for r in rows
+        if not r["fwd"]
+        or r["pseudo_err"] > 1e-6
+        or r["grad_err"] > 1e-6
+        or not r["silent_zero"]
+        or not 0 < r["spikes"] < 40 * 900
+    ]
     assert not bad, bad

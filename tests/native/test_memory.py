@@ -1,5 +1,6 @@
 """snnsim.native.memory: huge-page advice for large fresh outputs (a hint only: contents and
 results unchanged), and the tiled C transpose of the event-driven op's weight tables."""
+
 import platform
 
 import pytest

@@ -22,9 +22,21 @@ SPEC = {
         {"name": "out", "type": "integrator", "leak": 0.95},
     ],
     "connections": [
-        {"source": "input", "target": "c1", "ops": [{"op": "conv2d", "out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1, "bias": True}]},
-        {"source": "c1", "target": "h", "ops": [{"op": "avgpool2d", "kernel_size": 2}, {"op": "linear", "out_features": 20}]},
-        {"source": "h", "target": "out", "ops": [{"op": "dropout", "p": 0.3}, {"op": "linear", "out_features": 5, "bias": True}]},
+        {
+            "source": "input",
+            "target": "c1",
+            "ops": [{"op": "conv2d", "out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1, "bias": True}],
+        },
+        {
+            "source": "c1",
+            "target": "h",
+            "ops": [{"op": "avgpool2d", "kernel_size": 2}, {"op": "linear", "out_features": 20}],
+        },
+        {
+            "source": "h",
+            "target": "out",
+            "ops": [{"op": "dropout", "p": 0.3}, {"op": "linear", "out_features": 5, "bias": True}],
+        },
         {"source": "c1", "target": "out", "ops": [{"op": "linear", "out_features": 5}]},
     ],
 }
@@ -33,7 +45,8 @@ SPEC = {
 def same_spikes(a, b, x):
     ra, rb = simulate(a, x, record_voltage=True), simulate(b, x, record_voltage=True)
     return all(torch.equal(ra.spikes[k], rb.spikes[k]) for k in ra.spikes) and torch.allclose(
-        ra.voltages["out"], rb.voltages["out"], atol=1e-5)
+        ra.voltages["out"], rb.voltages["out"], atol=1e-5
+    )
 
 
 def test_round_trip_file_same_spikes(tmp_path):
@@ -69,17 +82,26 @@ def test_subtract_reset_refused_or_warned():
 
 
 def _small(ops, **layer):
-    return build_network({"layers": [{"name": "input", "type": "input", "shape": [1, 4, 4]},
-                                     {"name": "a", "type": "if", **layer}],
-                          "connections": [{"source": "input", "target": "a", "ops": ops}]})
+    return build_network(
+        {
+            "layers": [{"name": "input", "type": "input", "shape": [1, 4, 4]}, {"name": "a", "type": "if", **layer}],
+            "connections": [{"source": "input", "target": "a", "ops": ops}],
+        }
+    )
 
 
-@pytest.mark.parametrize("net, match", [
-    (lambda: _small([{"op": "maxpool2d", "kernel_size": 2}]), "no NIR equivalent"),
-    (lambda: _small([{"op": "conv2d", "out_channels": 2, "kernel_size": 3}, {"op": "batchnorm"}]), "no NIR equivalent"),
-    (lambda: _small([{"op": "linear", "out_features": 3}], refrac=2), "refractory"),
-    (lambda: _small([{"op": "linear", "out_features": 3}], reset="none"), "cannot express"),
-])
+@pytest.mark.parametrize(
+    "net, match",
+    [
+        (lambda: _small([{"op": "maxpool2d", "kernel_size": 2}]), "no NIR equivalent"),
+        (
+            lambda: _small([{"op": "conv2d", "out_channels": 2, "kernel_size": 3}, {"op": "batchnorm"}]),
+            "no NIR equivalent",
+        ),
+        (lambda: _small([{"op": "linear", "out_features": 3}], refrac=2), "refractory"),
+        (lambda: _small([{"op": "linear", "out_features": 3}], reset="none"), "cannot express"),
+    ],
+)
 def test_unsupported_refused(net, match):
     with pytest.raises(ValueError, match=match):
         to_nir(net())
@@ -88,11 +110,20 @@ def test_unsupported_refused(net, match):
 def test_import_foreign_graph_without_metadata():
     w = torch.randn(3, 4).numpy()
     graph = nir.NIRGraph(
-        nodes={"in": nir.Input(input_type={"input": np.array([4])}), "lin": nir.Linear(weight=w),
-               "lif": nir.LIF(tau=np.full(3, 20.0), r=np.full(3, 20.0), v_leak=np.zeros(3),
-                              v_threshold=np.ones(3), v_reset=np.zeros(3)),
-               "out": nir.Output(output_type={"output": np.array([3])})},
-        edges=[("in", "lin"), ("lin", "lif"), ("lif", "out")])
+        nodes={
+            "in": nir.Input(input_type={"input": np.array([4])}),
+            "lin": nir.Linear(weight=w),
+            "lif": nir.LIF(
+                tau=np.full(3, 20.0),
+                r=np.full(3, 20.0),
+                v_leak=np.zeros(3),
+                v_threshold=np.ones(3),
+                v_reset=np.zeros(3),
+            ),
+            "out": nir.Output(output_type={"output": np.array([3])}),
+        },
+        edges=[("in", "lin"), ("lin", "lif"), ("lif", "out")],
+    )
     with pytest.raises(UserError, match=r"no time step.*'lif'.*dt="):
         from_nir(graph)
     net = from_nir(graph, dt=1.0)
@@ -119,22 +150,37 @@ def test_issue_graphs_with_cubalif_now_import_whole():
     """The issue's graphs: Input->Linear->LIF->Linear->CubaLIF->Output imports node for node
     (it used to lose its CubaLIF silently); an all-CubaLIF graph without ops is refused."""
     w1, w2 = np.ones((3, 4), np.float32), np.ones((2, 3), np.float32)
-    mixed = _graph({"in": nir.Input(input_type={"input": np.array([4])}), "l1": nir.Linear(weight=w1),
-                    "lif": _lif(3), "l2": nir.Linear(weight=w2), "cuba": _cuba(2),
-                    "out": nir.Output(output_type={"output": np.array([2])})},
-                   [("in", "l1"), ("l1", "lif"), ("lif", "l2"), ("l2", "cuba"), ("cuba", "out")])
+    mixed = _graph(
+        {
+            "in": nir.Input(input_type={"input": np.array([4])}),
+            "l1": nir.Linear(weight=w1),
+            "lif": _lif(3),
+            "l2": nir.Linear(weight=w2),
+            "cuba": _cuba(2),
+            "out": nir.Output(output_type={"output": np.array([2])}),
+        },
+        [("in", "l1"), ("l1", "lif"), ("lif", "l2"), ("l2", "cuba"), ("cuba", "out")],
+    )
     net = from_nir(mixed, dt=1.0)
     assert list(net.layers) == ["in", "lif", "cuba"] and net.layers["cuba"].kind == "cuba_lif"
     assert net.layers["cuba"].params.syn_leak == pytest.approx(0.8)
-    all_cuba = _graph({"in": nir.Input(input_type={"input": np.array([2])}), "c1": _cuba(2), "c2": _cuba(2)},
-                      [("in", "c1"), ("c1", "c2")])
+    all_cuba = _graph(
+        {"in": nir.Input(input_type={"input": np.array([2])}), "c1": _cuba(2), "c2": _cuba(2)},
+        [("in", "c1"), ("c1", "c2")],
+    )
     with pytest.raises(UserError, match="joins two neuron nodes directly"):
         from_nir(all_cuba, dt=1.0)
 
 
 def test_delay_refused_by_name():
-    g = _graph({"in": nir.Input(input_type={"input": np.array([3])}), "odd": nir.Delay(delay=np.ones(3, np.float32)),
-                "lif": _lif(3)}, [("in", "odd"), ("odd", "lif")])
+    g = _graph(
+        {
+            "in": nir.Input(input_type={"input": np.array([3])}),
+            "odd": nir.Delay(delay=np.ones(3, np.float32)),
+            "lif": _lif(3),
+        },
+        [("in", "odd"), ("odd", "lif")],
+    )
     with pytest.raises(UserError, match="NIR node 'odd' of type Delay"):
         from_nir(g, dt=1.0)
 
@@ -142,17 +188,27 @@ def test_delay_refused_by_name():
 def test_cuba_v_leak_refused():
     one = np.ones(2, np.float32)
     node = nir.CubaLIF(tau_syn=5 * one, tau_mem=10 * one, r=one, v_leak=0.5 * one, v_threshold=one)
-    g = _graph({"in": nir.Input(input_type={"input": np.array([2])}),
-                "lin": nir.Linear(weight=np.eye(2, dtype=np.float32)), "c": node}, [("in", "lin"), ("lin", "c")])
+    g = _graph(
+        {
+            "in": nir.Input(input_type={"input": np.array([2])}),
+            "lin": nir.Linear(weight=np.eye(2, dtype=np.float32)),
+            "c": node,
+        },
+        [("in", "lin"), ("lin", "c")],
+    )
     with pytest.raises(UserError, match="'c' .*v_leak"):
         from_nir(g, dt=1.0)
 
 
 def test_per_neuron_thresholds_kept_and_engines_agree():
-    g = _graph({"in": nir.Input(input_type={"input": np.array([1])}),
-                "lin": nir.Linear(weight=np.ones((2, 1), np.float32)),
-                "if": nir.IF(r=np.ones(2, np.float32), v_threshold=np.array([1.0, 5.0], np.float32))},
-               [("in", "lin"), ("lin", "if")])
+    g = _graph(
+        {
+            "in": nir.Input(input_type={"input": np.array([1])}),
+            "lin": nir.Linear(weight=np.ones((2, 1), np.float32)),
+            "if": nir.IF(r=np.ones(2, np.float32), v_threshold=np.array([1.0, 5.0], np.float32)),
+        },
+        [("in", "lin"), ("lin", "if")],
+    )
     net = from_nir(g, dt=1.0)
     thresh = net.layers["if"].params.thresh
     assert isinstance(thresh, torch.Tensor) and thresh.tolist() == pytest.approx([1.0, 5.0])
@@ -161,9 +217,14 @@ def test_per_neuron_thresholds_kept_and_engines_agree():
     assert torch.equal(fast.spikes["if"], ref.spikes["if"])
     # NIR: fires when v > thr, v grows by 1 per step: neuron 0 at v = 2, neuron 1 at v = 6
     assert fast.spikes["if"][:, 0].sum(0).tolist() == [6, 2]
-    assert build_network({"layers": [{"name": "a", "type": "input", "shape": [2]},
-                                     {"name": "b", "type": "lif", "shape": [2], "thresh": [1.0, 5.0]}]}
-                         ).layers["b"].config()["thresh"] == [1.0, 5.0]
+    assert build_network(
+        {
+            "layers": [
+                {"name": "a", "type": "input", "shape": [2]},
+                {"name": "b", "type": "lif", "shape": [2], "thresh": [1.0, 5.0]},
+            ]
+        }
+    ).layers["b"].config()["thresh"] == [1.0, 5.0]
 
 
 def test_r_v_leak_v_reset_follow_the_nir_ode():
@@ -173,8 +234,14 @@ def test_r_v_leak_v_reset_follow_the_nir_ode():
     tau, r = np.array([5.0, 8.0, 4.0]), np.array([2.0, 0.5, 3.0])
     v_leak, thr, v_reset = np.array([0.3, -0.2, 0.1]), np.array([1.0, 0.4, 1.5]), np.array([0.2, -0.1, 0.0])
     w = torch.randn(n, 4, generator=torch.Generator().manual_seed(0)).abs().numpy() * 0.8
-    g = _graph({"in": nir.Input(input_type={"input": np.array([4])}), "lin": nir.Linear(weight=w),
-                "lif": _lif(n, tau, r, v_leak, thr, v_reset)}, [("in", "lin"), ("lin", "lif")])
+    g = _graph(
+        {
+            "in": nir.Input(input_type={"input": np.array([4])}),
+            "lin": nir.Linear(weight=w),
+            "lif": _lif(n, tau, r, v_leak, thr, v_reset),
+        },
+        [("in", "lin"), ("lin", "lif")],
+    )
     net = from_nir(g, dt=dt)
     x = poisson_input((60, 2, 4), 0.5)
     rec = simulate(net, x, record_voltage=True)
@@ -191,9 +258,13 @@ def test_r_v_leak_v_reset_follow_the_nir_ode():
 
 
 def test_threshold_convention_exact():
-    net = build_network({"dt": 1.0, "layers": [{"name": "in", "type": "input", "shape": [1]},
-                                               {"name": "a", "type": "if", "thresh": 0.8}],
-                         "connections": [{"source": "in", "target": "a", "ops": [{"op": "linear", "out_features": 1}]}]})
+    net = build_network(
+        {
+            "dt": 1.0,
+            "layers": [{"name": "in", "type": "input", "shape": [1]}, {"name": "a", "type": "if", "thresh": 0.8}],
+            "connections": [{"source": "in", "target": "a", "ops": [{"op": "linear", "out_features": 1}]}],
+        }
+    )
     with torch.no_grad():
         net.connections[("in", "a")].layers[0].weight.fill_(0.4)
     v_thr = np.float32(to_nir(net).nodes["a"].v_threshold[0])

@@ -1,5 +1,6 @@
 """NIR import/export of CubaLIF/CubaLI, SumPool2d, Scale, Threshold and recurrent edges, each
 checked against a direct forward-Euler integration of the NIR equations (float64)."""
+
 import numpy as np
 import pytest
 import torch
@@ -37,15 +38,26 @@ def test_cubalif_and_cubali_follow_the_nir_ode():
     thr, v_reset = np.array([0.6, 0.4, 0.8]), np.array([0.1, -0.1, 0.0])
     f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
     w = torch.rand(n, 6, generator=torch.Generator().manual_seed(0)).numpy() * 0.8
-    w2 = (torch.rand(2, n, generator=torch.Generator().manual_seed(1)).numpy() - 0.3)
-    g = _graph({"in": nir.Input(input_type={"input": np.array([6])}), "lin": nir.Linear(weight=w),
-                "cuba": nir.CubaLIF(tau_syn=f32(ts), tau_mem=f32(tm), r=f32(r), v_leak=f32([0, 0, 0]),
-                                    v_threshold=f32(thr), v_reset=f32(v_reset), w_in=f32(w_in)),
-                "lin2": nir.Linear(weight=w2),
-                "li": nir.CubaLI(tau_syn=f32([3.0, 2.0]), tau_mem=f32([6.0, 10.0]), r=f32([1.0, 2.0]),
-                                 v_leak=f32([0, 0])),
-                "out": nir.Output(output_type={"output": np.array([2])})},
-               [("in", "lin"), ("lin", "cuba"), ("cuba", "lin2"), ("lin2", "li"), ("li", "out")])
+    w2 = torch.rand(2, n, generator=torch.Generator().manual_seed(1)).numpy() - 0.3
+    g = _graph(
+        {
+            "in": nir.Input(input_type={"input": np.array([6])}),
+            "lin": nir.Linear(weight=w),
+            "cuba": nir.CubaLIF(
+                tau_syn=f32(ts),
+                tau_mem=f32(tm),
+                r=f32(r),
+                v_leak=f32([0, 0, 0]),
+                v_threshold=f32(thr),
+                v_reset=f32(v_reset),
+                w_in=f32(w_in),
+            ),
+            "lin2": nir.Linear(weight=w2),
+            "li": nir.CubaLI(tau_syn=f32([3.0, 2.0]), tau_mem=f32([6.0, 10.0]), r=f32([1.0, 2.0]), v_leak=f32([0, 0])),
+            "out": nir.Output(output_type={"output": np.array([2])}),
+        },
+        [("in", "lin"), ("lin", "cuba"), ("cuba", "lin2"), ("lin2", "li"), ("li", "out")],
+    )
     net = from_nir(g, dt=dt)
     assert net.layers["cuba"].kind == "cuba_lif" and net.layers["li"].kind == "cuba_li"
     x = poisson_input((60, 2, 6), 0.5)
@@ -75,8 +87,11 @@ SPEC = {
     ],
     "connections": [
         {"source": "in", "target": "c", "ops": [{"op": "conv2d", "out_channels": 3, "kernel_size": 3, "padding": 1}]},
-        {"source": "c", "target": "g", "ops": [{"op": "sumpool2d", "kernel_size": 2}, {"op": "scale"},
-                                               {"op": "linear", "out_features": 6}]},
+        {
+            "source": "c",
+            "target": "g",
+            "ops": [{"op": "sumpool2d", "kernel_size": 2}, {"op": "scale"}, {"op": "linear", "out_features": 6}],
+        },
         {"source": "g", "target": "out", "ops": [{"op": "linear", "out_features": 3, "bias": True}]},
         {"source": "c", "target": "c", "ops": [{"op": "conv2d", "out_channels": 3, "kernel_size": 3, "padding": 1}]},
         {"source": "out", "target": "g", "ops": [{"op": "linear", "out_features": 6}]},
@@ -108,11 +123,16 @@ def test_sumpool_scale_threshold_follow_nir():
     with no memory (a foreign graph, checked against numpy/torch directly)."""
     scale = np.linspace(0.2, 1.2, 8).astype(np.float32).reshape(2, 2, 2)
     thr = np.array([0.5, 1.0, 1.5, 2.0, 0.0, 0.5, 1.0, 2.5], np.float32).reshape(2, 2, 2)
-    g = _graph({"in": nir.Input(input_type={"input": np.array([2, 4, 4])}),
-                "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
-                "s": nir.Scale(scale=scale), "z": nir.Threshold(threshold=thr),
-                "out": nir.Output(output_type={"output": np.array([2, 2, 2])})},
-               [("in", "pool"), ("pool", "s"), ("s", "z"), ("z", "out")])
+    g = _graph(
+        {
+            "in": nir.Input(input_type={"input": np.array([2, 4, 4])}),
+            "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+            "s": nir.Scale(scale=scale),
+            "z": nir.Threshold(threshold=thr),
+            "out": nir.Output(output_type={"output": np.array([2, 2, 2])}),
+        },
+        [("in", "pool"), ("pool", "s"), ("s", "z"), ("z", "out")],
+    )
     net = from_nir(g)  # no neuron with a time constant: no dt needed
     x = poisson_input((20, 3, 2, 4, 4), 0.5)
     rec = simulate(net, x)
@@ -129,10 +149,16 @@ def test_nir_cycle_is_a_one_step_delay():
     gen = torch.Generator().manual_seed(5)
     w, vrec = torch.rand(n, 3, generator=gen).numpy(), (torch.rand(n, n, generator=gen).numpy() - 0.5)
     one = np.ones(n, np.float32)
-    g = _graph({"in": nir.Input(input_type={"input": np.array([3])}), "w": nir.Linear(weight=w),
-                "lif": nir.LIF(tau=5 * one, r=5 * one, v_leak=0 * one, v_threshold=one), "v": nir.Linear(weight=vrec),
-                "out": nir.Output(output_type={"output": np.array([n])})},
-               [("in", "w"), ("w", "lif"), ("lif", "v"), ("v", "lif"), ("lif", "out")])
+    g = _graph(
+        {
+            "in": nir.Input(input_type={"input": np.array([3])}),
+            "w": nir.Linear(weight=w),
+            "lif": nir.LIF(tau=5 * one, r=5 * one, v_leak=0 * one, v_threshold=one),
+            "v": nir.Linear(weight=vrec),
+            "out": nir.Output(output_type={"output": np.array([n])}),
+        },
+        [("in", "w"), ("w", "lif"), ("lif", "v"), ("v", "lif"), ("lif", "out")],
+    )
     net = from_nir(g, dt=dt)
     assert set(net.connections) == {("in", "lif"), ("lif", "lif")}
     x = poisson_input((40, 2, 3), 0.5)

@@ -2,6 +2,7 @@
 1e-4): output spikes compared step by step. Each peer's test is skipped when it is not
 installed (``pip install -r requirements-peers.txt``). Where a peer's importer is known to be
 wrong, a test pins the bug so that an upstream fix is noticed (it then fails: update it)."""
+
 import contextlib
 import io
 import warnings
@@ -32,11 +33,14 @@ def _importer(peer: str):
     pytest.importorskip(peer)
     if peer == "spikingjelly":
         from spikingjelly.activation_based.nir_exchange import import_from_nir
+
         return lambda g, dt: import_from_nir(g, dt=dt)
     if peer == "snntorch":
         from snntorch.import_nir import import_from_nir
+
         return lambda g, dt: import_from_nir(g)  # snnTorch fixes dt = 1e-4
     from norse.torch import from_nir
+
     return lambda g, dt: from_nir(g, dt=dt, ignore_warnings=True)
 
 
@@ -62,7 +66,10 @@ def _agreement(peer: str, neuron: str, dt: float) -> tuple[float, int]:
 
 
 EXACT = [("spikingjelly", n, dt) for n in ("if", "lif") for dt in (1.0, 1e-4)] + [
-    ("snntorch", "lif", 1e-4), ("norse", "if", 1.0), ("norse", "if", 1e-4)]
+    ("snntorch", "lif", 1e-4),
+    ("norse", "if", 1.0),
+    ("norse", "if", 1e-4),
+]
 
 
 @pytest.mark.parametrize("peer, neuron, dt", EXACT)

@@ -1,6 +1,7 @@
 """peer -> NIR -> snnsim: each peer's own NIR export of a small FC net (10-8-4, IF and LIF)
 imported by snnsim, output spikes compared step by step with the peer's own run. Skipped
 when a peer is missing; known peer export bugs are pinned (an upstream fix makes them fail)."""
+
 import contextlib
 import io
 import warnings
@@ -52,8 +53,11 @@ def test_spikingjelly_export_imports_with_same_spikes(neuron):
     from spikingjelly.activation_based import neuron as sjn
     from spikingjelly.activation_based.nir_exchange import export_to_nir
 
-    make = (lambda: sjn.IFNode(v_reset=0.0)) if neuron == "if" else (
-        lambda: sjn.LIFNode(tau=2.0, decay_input=False, v_reset=0.0))
+    make = (
+        (lambda: sjn.IFNode(v_reset=0.0))
+        if neuron == "if"
+        else (lambda: sjn.LIFNode(tau=2.0, decay_input=False, v_reset=0.0))
+    )
     net, x = nn.Sequential(_lin(10, 8, 0), make(), _lin(8, 4, 1), make()), _x()
     with _quiet():
         functional.reset_net(net)
@@ -114,7 +118,11 @@ def test_known_bug_snntorch_export_type_inference():
     import snntorch as snn
     from snntorch.export_nir import export_to_nir
 
-    net = nn.Sequential(_lin(10, 8, 0), snn.Leaky(beta=0.9, init_hidden=True), _lin(8, 4, 1),
-                        snn.Leaky(beta=0.9, init_hidden=True, output=True))
+    net = nn.Sequential(
+        _lin(10, 8, 0),
+        snn.Leaky(beta=0.9, init_hidden=True),
+        _lin(8, 4, 1),
+        snn.Leaky(beta=0.9, init_hidden=True, output=True),
+    )
     with _quiet(), pytest.raises(ValueError, match="Type inference error"):
         export_to_nir(net, _x()[0][:1])

@@ -1,4 +1,5 @@
 """NIR export of stock BindsNET IF/LIF node groups and dense connections (snnsim.nir.stock)."""
+
 import numpy as np
 import pytest
 import torch
@@ -20,12 +21,16 @@ def _net(hidden=None, out=None, rule=None) -> Network:
     g = torch.Generator().manual_seed(0)
     net = Network(dt=1.0)
     net.add_layer(Input(shape=[2, 3], traces=rule is not None), "in")
-    net.add_layer(hidden or LIFNodes(8, thresh=1.0, rest=0.2, reset=0.2, refrac=0, tc_decay=15.0,
-                                     traces=rule is not None), "h")
+    net.add_layer(
+        hidden or LIFNodes(8, thresh=1.0, rest=0.2, reset=0.2, refrac=0, tc_decay=15.0, traces=rule is not None), "h"
+    )
     net.add_layer(out or IFNodes(4, thresh=0.9, reset=0.0, refrac=0), "o")
     kw = {"update_rule": rule, "nu": 0.01} if rule else {}
-    for src, tgt, lo, hi, bias in [("in", "h", -0.2, 0.9, False), ("h", "h", -0.5, 0.2, False),
-                                   ("h", "o", -0.3, 0.8, True)]:
+    for src, tgt, lo, hi, bias in [
+        ("in", "h", -0.2, 0.9, False),
+        ("h", "h", -0.5, 0.2, False),
+        ("h", "o", -0.3, 0.8, True),
+    ]:
         s, t = net.layers[src], net.layers[tgt]
         w = lo + torch.rand(s.n, t.n, generator=g) * (hi - lo)
         b = torch.rand(t.n, generator=g) * 0.1 if bias else None
@@ -73,14 +78,17 @@ def test_bindsnet_default_units_export_as_the_euler_step_of_the_file():
     assert np.array_equal(np.array(spikes), ref.spikes["h"][:, 0].numpy())
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"hidden": LIFNodes(8)}, r"layer 'h' \(LIFNodes\) has a refractory period \(refrac=5 ms\).*refrac=0"),
-    ({"hidden": LIFNodes(8, refrac=0, lbound=-70.0)}, r"layer 'h' \(LIFNodes\) has a lower bound"),
-    ({"hidden": LIFNodes(8, refrac=0, rest=-65.0, reset=-60.0)}, r"layer 'h' \(LIFNodes\) has rest != reset"),
-    ({"hidden": AdaptiveLIFNodes(8, refrac=0)}, r"layer 'h' \(AdaptiveLIFNodes\) has no NIR equivalent"),
-    ({"out": DiehlAndCookNodes(4)}, r"layer 'o' \(DiehlAndCookNodes\) has no NIR equivalent"),
-    ({"rule": PostPre}, r"connection in->h has the learning rule PostPre"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"hidden": LIFNodes(8)}, r"layer 'h' \(LIFNodes\) has a refractory period \(refrac=5 ms\).*refrac=0"),
+        ({"hidden": LIFNodes(8, refrac=0, lbound=-70.0)}, r"layer 'h' \(LIFNodes\) has a lower bound"),
+        ({"hidden": LIFNodes(8, refrac=0, rest=-65.0, reset=-60.0)}, r"layer 'h' \(LIFNodes\) has rest != reset"),
+        ({"hidden": AdaptiveLIFNodes(8, refrac=0)}, r"layer 'h' \(AdaptiveLIFNodes\) has no NIR equivalent"),
+        ({"out": DiehlAndCookNodes(4)}, r"layer 'o' \(DiehlAndCookNodes\) has no NIR equivalent"),
+        ({"rule": PostPre}, r"connection in->h has the learning rule PostPre"),
+    ],
+)
 def test_what_nir_cannot_express_is_refused_in_one_line(kw, match):
     with pytest.raises(UserError, match=match) as info:
         to_nir(_net(**kw))

@@ -1,4 +1,5 @@
 """ReLU ANNs of the conversion papers: shapes, initialisation, training, save/load."""
+
 import warnings
 
 import pytest
@@ -82,8 +83,9 @@ def test_sgd_with_momentum_trains_and_bad_options_are_refused():
     def run(epochs: int, momentum: float) -> list:
         torch.manual_seed(0)
         model = ann_fc(input_shape=(1, 8, 8), n_classes=2, hidden=(32,), dropout=0.0)
-        return train_ann(model, split, epochs=epochs, lr=0.1, batch_size=20, progress=False, optimizer="sgd",
-                         momentum=momentum)
+        return train_ann(
+            model, split, epochs=epochs, lr=0.1, batch_size=20, progress=False, optimizer="sgd", momentum=momentum
+        )
 
     hist = run(20, 0.5)
     assert hist[-1]["train_loss"] < 0.5 * hist[0]["train_loss"] and hist[-1]["train_accuracy"] > 0.9
@@ -124,8 +126,29 @@ def test_fc_bias_hidden_and_output_relu_options(tmp_path):
 
 def test_train_ann_cli_options_and_bad_hidden(tmp_path, capsys):
     out = tmp_path / "fc2"
-    assert main(["train-ann", "--hidden", "16", "--bias", "--no-output-relu", "--dataset", "digits", "--limit", "40",
-                 "--epochs", "1", "--no-progress", "--threads", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train-ann",
+                "--hidden",
+                "16",
+                "--bias",
+                "--no-output-relu",
+                "--dataset",
+                "digits",
+                "--limit",
+                "40",
+                "--epochs",
+                "1",
+                "--no-progress",
+                "--threads",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     model = load_ann(out)
     linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
     assert [m.out_features for m in linear] == [16, 10] and all(m.bias is not None for m in linear)
@@ -139,6 +162,7 @@ def test_train_ann_cli_options_and_bad_hidden(tmp_path, capsys):
 
 def test_train_ann_warns_when_the_outputs_die():
     from snnsim.data.datasets import Split
+
     torch.manual_seed(0)
     x = torch.rand(64, 1, 4, 4)
     split = Split(x, torch.randint(0, 3, (64,)))

@@ -1,6 +1,7 @@
 """``snnsim train-ann`` through the shared trainer (snnsim.training.ann_rule.ANNRule + fit):
 resume, schedule, early stopping, metrics.csv and history equal to ``snnsim train``'s, the
 random streams of snnsim 0.2.0's train_ann, and ANN run directories of 0.2.0 still converting."""
+
 from __future__ import annotations
 
 import csv
@@ -22,8 +23,24 @@ from snnsim.training.ann import ann_accuracy, ann_fc, load_ann, train_ann
 ROOT = Path(__file__).resolve().parents[2]
 OLD_RUN = ROOT / "tests" / "data" / "ann_run_0_2"  # `snnsim train-ann` of main de1e129 (before this trainer)
 # a small fc net on 200 digits: a few seconds per run on one thread
-ARGS = ["train-ann", "--net", "fc", "--hidden", "16", "--dataset", "digits", "--limit", "200", "--batch-size", "32",
-        "--lr", "3e-3", "--threads", "1", "--no-progress"]
+ARGS = [
+    "train-ann",
+    "--net",
+    "fc",
+    "--hidden",
+    "16",
+    "--dataset",
+    "digits",
+    "--limit",
+    "200",
+    "--batch-size",
+    "32",
+    "--lr",
+    "3e-3",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 
 
 def weights(directory: Path) -> dict[str, torch.Tensor]:
@@ -59,10 +76,12 @@ def test_resume_of_an_interrupted_run_gives_the_weights_of_an_uninterrupted_one(
         assert torch.equal(full[key], resumed[key]), key
     again = json.loads((tmp_path / "cut" / "report.json").read_text())
     drop = ("seconds", "train_time_s", "samples_per_s", "checkpoint", "torch_threads", "cpu_count")
-    assert [{k: v for k, v in h.items() if k != "seconds"} for h in again["history"]] == \
-        [{k: v for k, v in h.items() if k != "seconds"} for h in report["history"]]
-    assert {k: v for k, v in again.items() if k not in drop + ("history",)} == \
-        {k: v for k, v in report.items() if k not in drop + ("history",)}
+    assert [{k: v for k, v in h.items() if k != "seconds"} for h in again["history"]] == [
+        {k: v for k, v in h.items() if k != "seconds"} for h in report["history"]
+    ]
+    assert {k: v for k, v in again.items() if k not in drop + ("history",)} == {
+        k: v for k, v in report.items() if k not in drop + ("history",)
+    }
 
 
 def test_resume_refuses_other_settings_and_a_new_run_does_not_replace_one(tmp_path, capsys):
@@ -108,8 +127,31 @@ def test_early_stopping_ends_the_run(tmp_path):
 
 def test_metrics_csv_and_history_have_the_columns_of_snnsim_train(tmp_path):
     assert main(ARGS + ["--epochs", "1", "--tensorboard", "--out", str(tmp_path / "ann")]) == 0
-    assert main(["train", "--method", "spikebp", "--net", "fc", "--hidden", "8", "-T", "2", "--limit", "40",
-                 "--epochs", "1", "--threads", "1", "--no-progress", "--out", str(tmp_path / "snn")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "spikebp",
+                "--net",
+                "fc",
+                "--hidden",
+                "8",
+                "-T",
+                "2",
+                "--limit",
+                "40",
+                "--epochs",
+                "1",
+                "--threads",
+                "1",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "snn"),
+            ]
+        )
+        == 0
+    )
     assert metrics_header(tmp_path / "ann") == metrics_header(tmp_path / "snn")
     ann = json.loads((tmp_path / "ann" / "report.json").read_text())
     snn = json.loads((tmp_path / "snn" / "report.json").read_text())
@@ -157,10 +199,32 @@ def test_an_ann_run_of_snnsim_0_2_still_loads_and_converts(tmp_path):
     model = load_ann(OLD_RUN)
     assert ann_accuracy(model, load_dataset("digits").test) == old_report["test_accuracy"]
     out = tmp_path / "conv"
-    assert main(["convert", "--ann", str(OLD_RUN), "--dataset", "digits", "--limit", "40", "--norm", "data", "-T",
-                 "10", "--calib-samples", "40", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "--ann",
+                str(OLD_RUN),
+                "--dataset",
+                "digits",
+                "--limit",
+                "40",
+                "--norm",
+                "data",
+                "-T",
+                "10",
+                "--calib-samples",
+                "40",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "report.json").read_text())["ann_accuracy"] == ann_accuracy(
-        model, load_dataset("digits", limit=40).test)
+        model, load_dataset("digits", limit=40).test
+    )
 
 
 def test_the_trainer_checkpoint_is_an_ann_checkpoint_that_converts(tmp_path):
@@ -168,8 +232,27 @@ def test_the_trainer_checkpoint_is_an_ann_checkpoint_that_converts(tmp_path):
     assert main(ARGS + ["--epochs", "1", "--out", str(run)]) == 0
     final, ckpt = weights(run), weights(run / "checkpoint")
     assert all(torch.equal(final[k], ckpt[k]) for k in final)
-    assert main(["convert", "--ann", str(run / "checkpoint"), "--dataset", "digits", "--limit", "20", "--norm",
-                 "model", "-T", "5", "--out", str(tmp_path / "conv"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "--ann",
+                str(run / "checkpoint"),
+                "--dataset",
+                "digits",
+                "--limit",
+                "20",
+                "--norm",
+                "model",
+                "-T",
+                "5",
+                "--out",
+                str(tmp_path / "conv"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
 
 
 def test_two_ranks_equal_one_process(tmp_path):
@@ -182,14 +265,33 @@ def test_two_ranks_equal_one_process(tmp_path):
 
     args = ARGS + ["--epochs", "2", "--dropout", "0", "--limit", "61"]  # batches of 32 and 29 (15/14)
     assert main(args + ["--out", str(tmp_path / "one")]) == 0
-    res = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", str(free_port()), "-m", "snnsim",
-                          *args, "--out", str(tmp_path / "two"), "--distributed", "--dist-timeout", "120"],
-                         env=ENV, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            torchrun,
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(free_port()),
+            "-m",
+            "snnsim",
+            *args,
+            "--out",
+            str(tmp_path / "two"),
+            "--distributed",
+            "--dist-timeout",
+            "120",
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     one, two = weights(tmp_path / "one"), weights(tmp_path / "two")
     for key in one:
         assert torch.allclose(one[key], two[key], rtol=0, atol=1e-6), (key, (one[key] - two[key]).abs().max())
     a = json.loads((tmp_path / "one" / "report.json").read_text())
     b = json.loads((tmp_path / "two" / "report.json").read_text())
-    assert b["world_size"] == 2 and [h["train_accuracy"] for h in a["history"]] == \
-        [h["train_accuracy"] for h in b["history"]]
+    assert b["world_size"] == 2 and [h["train_accuracy"] for h in a["history"]] == [
+        h["train_accuracy"] for h in b["history"]
+    ]

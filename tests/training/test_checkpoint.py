@@ -6,6 +6,7 @@ directory as a SIGKILL would leave it (snapshot before step k) and as the except
 it are resumed, and the final weights must be bit-identical to an uninterrupted run with
 no temporary files left behind.
 """
+
 from __future__ import annotations
 
 import copy
@@ -39,8 +40,12 @@ class FaultInjector:
     directories made and removed); at step ``fail_at`` it calls ``before_fail`` (e.g. a
     snapshot of the tree: what a SIGKILL at that instant leaves) and raises ``Injected``."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail_at: Optional[int] = None,
-                 before_fail: Optional[Callable[[], None]] = None) -> None:
+    def __init__(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        fail_at: Optional[int] = None,
+        before_fail: Optional[Callable[[], None]] = None,
+    ) -> None:
         self.steps, self.fail_at, self.before_fail, self.armed = 0, fail_at, before_fail, True
         for name in ("replace", "rename", "fsync", "mkdir", "unlink", "rmdir", "open", "fdopen"):
             monkeypatch.setattr(os, name, self._wrap(name, getattr(os, name)))
@@ -66,6 +71,7 @@ class FaultInjector:
                 self.step()
             result = real(*args, **kwargs)
             return _Writer(result, self) if name == "fdopen" and self.armed else result
+
         return call
 
 
@@ -112,8 +118,17 @@ def _train(data, out: Path, epochs: int, resume: bool = False):
     torch.manual_seed(0)
     rule = _rule()
     net = None if resume else rule.build("fc", data.input_shape, data.num_classes)
-    return fit(rule, net, data, TrainConfig(epochs=epochs, batch_size=20, seed=4, eval_batch_size=20), out=out,
-               resume=resume, progress=False, verbose=False, extra={"net": "fc"})
+    return fit(
+        rule,
+        net,
+        data,
+        TrainConfig(epochs=epochs, batch_size=20, seed=4, eval_batch_size=20),
+        out=out,
+        resume=resume,
+        progress=False,
+        verbose=False,
+        extra={"net": "fc"},
+    )
 
 
 def _weights(net) -> dict[str, torch.Tensor]:
@@ -179,8 +194,10 @@ def test_edited_spec_is_refused(tmp_path, capsys):
     (ckpt / "network.json").write_text(json.dumps(meta, indent=2))
     with pytest.raises(UserError, match="network.json does not match its own checksum"):
         load_network(ckpt)
-    assert main(["simulate", "--checkpoint", str(ckpt), "--limit", "5", "--out", str(tmp_path / "o"),
-                 "--no-progress"]) == 2
+    assert (
+        main(["simulate", "--checkpoint", str(ckpt), "--limit", "5", "--out", str(tmp_path / "o"), "--no-progress"])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "network.json does not match its own checksum" in err
 
@@ -201,8 +218,26 @@ def test_parts_of_different_checkpoints_are_refused(tiny, tmp_path):
 
 
 def test_truncated_trainer_state_is_one_line(tiny, tmp_path, capsys):
-    args = ["train", "--method", "spikebp", "--net", "fc", "--hidden", "6", "-T", "3", "--limit", "40",
-            "--batch-size", "20", "--no-progress", "--threads", "1", "--out", str(tmp_path)]
+    args = [
+        "train",
+        "--method",
+        "spikebp",
+        "--net",
+        "fc",
+        "--hidden",
+        "6",
+        "-T",
+        "3",
+        "--limit",
+        "40",
+        "--batch-size",
+        "20",
+        "--no-progress",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path),
+    ]
     assert main(args + ["--epochs", "1"]) == 0
     state = tmp_path / "checkpoint" / "trainer.pt"
     state.write_bytes(state.read_bytes()[:200])
@@ -240,8 +275,7 @@ def test_ann_checkpoint_with_a_flipped_byte_is_refused(tmp_path, capsys):
     (d / "ann.pt").write_bytes(bytes(blob))
     with pytest.raises(UserError, match="ann.pt does not match the checksum in ann.json"):
         load_ann(d)
-    assert main(["convert", "--ann", str(d), "--limit", "20", "--out", str(tmp_path / "o"),
-                 "--no-progress"]) == 2
+    assert main(["convert", "--ann", str(d), "--limit", "20", "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "ann.pt does not match the checksum in ann.json" in err
     d2 = save_ann(model, "fc", tmp_path / "ann2")
@@ -253,8 +287,24 @@ def test_ann_checkpoint_with_a_flipped_byte_is_refused(tmp_path, capsys):
 
 
 def test_resume_refuses_options_that_differ_from_the_checkpoint(tmp_path, capsys):
-    args = ["train", "--method", "spikebp", "--net", "fc", "-T", "3", "--limit", "40", "--batch-size", "20",
-            "--no-progress", "--threads", "1", "--out", str(tmp_path)]
+    args = [
+        "train",
+        "--method",
+        "spikebp",
+        "--net",
+        "fc",
+        "-T",
+        "3",
+        "--limit",
+        "40",
+        "--batch-size",
+        "20",
+        "--no-progress",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path),
+    ]
     assert main(args + ["--hidden", "12", "--epochs", "1"]) == 0
     report = (tmp_path / "report.json").read_bytes()
     capsys.readouterr()

@@ -1,5 +1,6 @@
 """Data-parallel training (snnsim.training.distributed): 2 gloo processes on CPU equal 1 process,
 with dropout and an uneven last batch; a missing or hung rank is a clear error in time."""
+
 import csv
 import json
 import os
@@ -17,8 +18,28 @@ from snnsim.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 # 29 training samples, batch 16: batches of 16 (8/8) and 13 (7/6 on 2 ranks); default dropout (0.2)
-ARGS = ["train", "--method", "spikebp", "--net", "fc", "--hidden", "24", "-T", "6", "--limit", "29",
-        "--batch-size", "16", "--no-progress", "--threads", "1", "--seed", "5", "--epochs", "2"]
+ARGS = [
+    "train",
+    "--method",
+    "spikebp",
+    "--net",
+    "fc",
+    "--hidden",
+    "24",
+    "-T",
+    "6",
+    "--limit",
+    "29",
+    "--batch-size",
+    "16",
+    "--no-progress",
+    "--threads",
+    "1",
+    "--seed",
+    "5",
+    "--epochs",
+    "2",
+]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
 
@@ -43,9 +64,27 @@ def run_both(tmp_path: Path, args: list) -> tuple[dict, dict]:
     if torchrun is None:
         pytest.skip("torchrun not installed")
     assert main(args + ["--out", str(tmp_path / "single")]) == 0
-    res = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", str(free_port()), "-m", "snnsim",
-                          *args, "--out", str(tmp_path / "ddp"), "--distributed", "--dist-timeout", "120"],
-                         env=ENV, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            torchrun,
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(free_port()),
+            "-m",
+            "snnsim",
+            *args,
+            "--out",
+            str(tmp_path / "ddp"),
+            "--distributed",
+            "--dist-timeout",
+            "120",
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     return weights(tmp_path / "single"), weights(tmp_path / "ddp")
 
@@ -89,8 +128,13 @@ def test_timeout_from_option_environment_or_default(monkeypatch):
 def test_rank_that_never_joins_is_a_clear_error_within_the_timeout(tmp_path):
     env = {**ENV, "RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
     t0 = time.monotonic()
-    res = subprocess.run([sys.executable, "-m", "snnsim", *ARGS, "--out", str(tmp_path / "run"), "--distributed",
-                          "--dist-timeout", "5"], env=env, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "snnsim", *ARGS, "--out", str(tmp_path / "run"), "--distributed", "--dist-timeout", "5"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     waited = time.monotonic() - t0
     assert res.returncode == 2, res.stderr[-2000:]
     lines = res.stderr.strip().splitlines()
@@ -119,8 +163,16 @@ ddp.shutdown()
 
 def test_hung_rank_in_a_collective_is_a_clear_error_within_the_timeout(tmp_path):
     env = {**ENV, "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
-    procs = [subprocess.Popen([sys.executable, "-c", HUNG_RANK, "4"], env={**env, "RANK": str(r)},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (1, 0)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", HUNG_RANK, "4"],
+            env={**env, "RANK": str(r)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for r in (1, 0)
+    ]
     try:
         out, err = procs[1].communicate(timeout=120)
     finally:
@@ -186,8 +238,28 @@ def test_ttfs_rank_share_keeps_the_exact_input_times(monkeypatch):
 @pytest.mark.slow  # about 40 s on a busy 2-core machine
 def test_ttfs_two_processes_match_one_process(tmp_path):
     # exact input times reach both ranks (else: quantised times, 0.02 off); windows grow on the global minimum
-    args = ["train", "--method", "ttfs", "--net", "fc", "--hidden", "16", "--lr", "3e-3", "--limit", "29",
-            "--batch-size", "16", "--no-progress", "--threads", "1", "--seed", "5", "--epochs", "2"]
+    args = [
+        "train",
+        "--method",
+        "ttfs",
+        "--net",
+        "fc",
+        "--hidden",
+        "16",
+        "--lr",
+        "3e-3",
+        "--limit",
+        "29",
+        "--batch-size",
+        "16",
+        "--no-progress",
+        "--threads",
+        "1",
+        "--seed",
+        "5",
+        "--epochs",
+        "2",
+    ]
     a, b = run_both(tmp_path, args)
     for key in a:
         assert torch.allclose(a[key], b[key], rtol=0, atol=1e-6), (key, (a[key] - b[key]).abs().max())

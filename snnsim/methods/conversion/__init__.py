@@ -10,6 +10,7 @@ Modules: :mod:`.graph` (trace an ANN into a chain of layers), :mod:`.fold`
 :mod:`.baseline` (the unnormalised net at its best threshold and input rate, the paper's
 baseline: ``tune_unnormalised``).
 """
+
 from snnsim.methods.conversion.baseline import BaselineSearch, GridPoint, tune_unnormalised
 from snnsim.methods.conversion.blocks import Block, forward_blocks, group_blocks
 from snnsim.methods.conversion.convert import OUTPUTS, RESETS, Conversion, convert, layer_names
@@ -27,8 +28,27 @@ from snnsim.methods.conversion.normalize import (
 )
 
 __all__ = [
-    "BaselineSearch", "Block", "Conversion", "GridPoint", "NORMS", "OUTPUTS", "RESETS", "SUPPORTED", "Step", "activation_stats",
-    "convert", "cumulative_scales", "data_factors", "fold_batchnorm", "forward_blocks", "group_blocks",
-    "layer_names", "max_positive_weight", "model_factor", "percentile", "percentile_factors", "trace_chain",
+    "BaselineSearch",
+    "Block",
+    "Conversion",
+    "GridPoint",
+    "NORMS",
+    "OUTPUTS",
+    "RESETS",
+    "SUPPORTED",
+    "Step",
+    "activation_stats",
+    "convert",
+    "cumulative_scales",
+    "data_factors",
+    "fold_batchnorm",
+    "forward_blocks",
+    "group_blocks",
+    "layer_names",
+    "max_positive_weight",
+    "model_factor",
+    "percentile",
+    "percentile_factors",
+    "trace_chain",
     "tune_unnormalised",
 ]

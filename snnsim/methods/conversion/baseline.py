@@ -15,6 +15,7 @@ normalisation sets one factor per layer.
 >>> search = tune_unnormalised(ann, data.test, 200, reset="zero")
 >>> search.best.threshold, search.best.max_rate, search.best.accuracy
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,8 +46,12 @@ class GridPoint:
     evaluation: Evaluation = field(repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"threshold": self.threshold, "max_rate": self.max_rate, "accuracy": self.accuracy,
-                "steps_to_90pct": self.steps_to_90pct}
+        return {
+            "threshold": self.threshold,
+            "max_rate": self.max_rate,
+            "accuracy": self.accuracy,
+            "steps_to_90pct": self.steps_to_90pct,
+        }
 
 
 @dataclass
@@ -62,9 +67,11 @@ class BaselineSearch:
 def poisson_for_rate(seed: int = 0, device: str | torch.device = "cpu") -> Callable[[Optional[float]], Encoder]:
     """Encoder factory of the search: Poisson input at ``max_rate`` Hz, generator seeded
     by ``seed`` (a fresh generator per grid point, so every point sees the same draws)."""
+
     def make(max_rate: Optional[float]) -> Encoder:
         gen = torch.Generator(device=device).manual_seed(seed)
         return encoders.get_encoder("poisson", max_rate=1000.0 if max_rate is None else max_rate, generator=gen)
+
     return make
 
 
@@ -120,11 +127,22 @@ def tune_unnormalised(
     for theta in ths:
         conv = convert(ann, norm="none", reset=reset, output=output, input_shape=input_shape, threshold=theta)
         for rate in rates:
-            res = evaluate(conv.network, split, make(rate), timesteps, engine=engine, batch_size=batch_size,
-                           readout=conv.readout, steps=steps, device=device, progress=False)
+            res = evaluate(
+                conv.network,
+                split,
+                make(rate),
+                timesteps,
+                engine=engine,
+                batch_size=batch_size,
+                readout=conv.readout,
+                steps=steps,
+                device=device,
+                progress=False,
+            )
             conv.network.to("cpu")
-            points.append(GridPoint(theta, rate, res.accuracy,
-                                    first_step_reaching(res.accuracy_vs_time, 0.9 * res.accuracy), res))
+            points.append(
+                GridPoint(theta, rate, res.accuracy, first_step_reaching(res.accuracy_vs_time, 0.9 * res.accuracy), res)
+            )
             bar.update(1)
             bar.set_postfix(threshold=theta, rate=rate, acc=f"{res.accuracy:.4f}")
     bar.close()

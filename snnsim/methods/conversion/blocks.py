@@ -17,6 +17,7 @@ a Linear/Conv2d (BatchNorm folded in) -> an optional ReLU. Rules (each violation
 - Pooling and flatten after a ReLU go in front of the next weighted layer (flatten is
   implicit for a Linear); pooling or BatchNorm after the last weighted layer is not supported.
 """
+
 from __future__ import annotations
 
 import copy
@@ -78,8 +79,16 @@ class Block:
         if isinstance(m, nn.Linear):
             out.append({"op": "linear", "out_features": int(m.out_features), "bias": bias})
         else:
-            out.append({"op": "conv2d", "out_channels": int(m.out_channels), "kernel_size": _int(m.kernel_size),
-                        "stride": _int(m.stride), "padding": _int(m.padding), "bias": bias})
+            out.append(
+                {
+                    "op": "conv2d",
+                    "out_channels": int(m.out_channels),
+                    "kernel_size": _int(m.kernel_size),
+                    "stride": _int(m.stride),
+                    "padding": _int(m.padding),
+                    "bias": bias,
+                }
+            )
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,8 +122,10 @@ class _Grouper:
     def weighted(self, step: Step) -> None:
         cur = self.cur
         if cur is not None and not cur.relu:
-            raise UserError(f"layer {cur.name!r} is followed by {step.name!r} without a ReLU in between; every "
-                            "weighted layer except the last must be followed by a ReLU")
+            raise UserError(
+                f"layer {cur.name!r} is followed by {step.name!r} without a ReLU in between; every "
+                "weighted layer except the last must be followed by a ReLU"
+            )
         if step.kind == "conv2d" and self.flat:
             raise UserError(f"layer {step.name!r}: a Conv2d cannot follow a flatten")
         assert isinstance(step.module, (nn.Linear, nn.Conv2d))
@@ -139,8 +150,10 @@ class _Grouper:
             cur.batchnorm.append(step.name)
             return
         if not self.bn_after_relu or (cur is not None and not cur.relu):  # TTFS: also before the first layer
-            raise UserError(f"BatchNorm {step.name!r} must directly follow a Linear/Conv2d (only Dropout/Identity "
-                            "in between) to be folded into it")
+            raise UserError(
+                f"BatchNorm {step.name!r} must directly follow a Linear/Conv2d (only Dropout/Identity "
+                "in between) to be folded into it"
+            )
         try:
             g, c = bn_affine(step.module)
         except ValueError as err:
@@ -154,24 +167,33 @@ class _Grouper:
         if cur.relu:
             return  # the signal is already non-negative: ReLU is a no-op
         if any(p.kind == "avgpool2d" for p in self.pending):
-            raise UserError(f"AvgPool2d between {cur.name!r} and its ReLU {step.name!r} is not supported "
-                            "(put the pooling after the ReLU)")
+            raise UserError(
+                f"AvgPool2d between {cur.name!r} and its ReLU {step.name!r} is not supported "
+                "(put the pooling after the ReLU)"
+            )
         cur.relu = True  # max-pool/flatten commute with ReLU: they stay pending
         if self.probe is not None:
             self.probe = F.relu(self.probe)
 
     def pool_or_flatten(self, step: Step) -> None:
         if step.kind == "maxpool2d" and self.affine is not None and bool((self.affine[0] < 0).any()):
-            raise UserError(f"max-pooling {step.name!r} after a BatchNorm with negative scale cannot be fused "
-                            "into the next layer (they do not commute)")
+            raise UserError(
+                f"max-pooling {step.name!r} after a BatchNorm with negative scale cannot be fused "
+                "into the next layer (they do not commute)"
+            )
         if step.kind != "flatten" and self.flat:
             raise UserError(f"pooling {step.name!r} after a flatten is not supported")
         self.flat = self.flat or step.kind == "flatten"
         self.pending.append(step)
 
 
-def group_blocks(steps: list[Step], *, input_shape: Optional[list[int]] = None, bn_after_relu: bool = False,
-                 dtype: Optional[torch.dtype] = None) -> list[Block]:
+def group_blocks(
+    steps: list[Step],
+    *,
+    input_shape: Optional[list[int]] = None,
+    bn_after_relu: bool = False,
+    dtype: Optional[torch.dtype] = None,
+) -> list[Block]:
     """Blocks of ``steps`` (see the module docstring for the rules).
 
     Args:
@@ -182,8 +204,15 @@ def group_blocks(steps: list[Step], *, input_shape: Optional[list[int]] = None, 
             in the layer's own dtype; the ANN is never modified).
     """
     g = _Grouper(input_shape, bn_after_relu, dtype)
-    actions = {"linear": g.weighted, "conv2d": g.weighted, "batchnorm": g.batchnorm, "relu": g.relu,
-               "avgpool2d": g.pool_or_flatten, "maxpool2d": g.pool_or_flatten, "flatten": g.pool_or_flatten}
+    actions = {
+        "linear": g.weighted,
+        "conv2d": g.weighted,
+        "batchnorm": g.batchnorm,
+        "relu": g.relu,
+        "avgpool2d": g.pool_or_flatten,
+        "maxpool2d": g.pool_or_flatten,
+        "flatten": g.pool_or_flatten,
+    }
     for step in steps:
         if step.kind in ("dropout", "identity"):
             continue

@@ -15,6 +15,7 @@ behaves exactly like one that integrates ``I`` and fires at ``1 / c`` (both rese
 scale with it), so the two give the same spikes up to float rounding of the products.
 For an integrator output the weights stay unscaled: its argmax is scale-invariant.
 """
+
 from __future__ import annotations
 
 import copy
@@ -71,8 +72,9 @@ class Conversion:
         return list(self.factors)
 
 
-def _infer_input_shape(model: nn.Module, blocks: list[Block], data: Optional[torch.Tensor],
-                       input_shape: Optional[Sequence[int]]) -> tuple[int, ...]:
+def _infer_input_shape(
+    model: nn.Module, blocks: list[Block], data: Optional[torch.Tensor], input_shape: Optional[Sequence[int]]
+) -> tuple[int, ...]:
     if input_shape is not None:
         shape = tuple(int(d) for d in input_shape)
     elif getattr(model, "input_shape", None) is not None:
@@ -81,8 +83,10 @@ def _infer_input_shape(model: nn.Module, blocks: list[Block], data: Optional[tor
         shape = tuple(int(d) for d in data.shape[1:])
         first = blocks[0].module
         if isinstance(first, nn.Linear) and not blocks[0].pre and math.prod(shape) != first.in_features:
-            raise UserError(f"data must be [N, {first.in_features}] (or images with {first.in_features} "
-                             f"values) for this ANN, got {list(data.shape)}")
+            raise UserError(
+                f"data must be [N, {first.in_features}] (or images with {first.in_features} "
+                f"values) for this ANN, got {list(data.shape)}"
+            )
     elif isinstance(blocks[0].module, nn.Linear) and not blocks[0].pre:
         shape = (int(blocks[0].module.in_features),)
     else:
@@ -94,8 +98,10 @@ def _infer_input_shape(model: nn.Module, blocks: list[Block], data: Optional[tor
 
 def _check_data(data: Any, shape: tuple[int, ...]) -> torch.Tensor:
     if not isinstance(data, torch.Tensor) or not data.is_floating_point():
-        raise UserTypeError(f"data must be a float tensor [N, {', '.join(map(str, shape))}], got "
-                        f"{type(data).__name__ if not isinstance(data, torch.Tensor) else data.dtype}")
+        raise UserTypeError(
+            f"data must be a float tensor [N, {', '.join(map(str, shape))}], got "
+            f"{type(data).__name__ if not isinstance(data, torch.Tensor) else data.dtype}"
+        )
     if data.dim() < 2 or data.shape[0] < 1 or data[0].numel() != math.prod(shape):
         raise UserError(f"data must be [N, {', '.join(map(str, shape))}] with N >= 1, got {list(data.shape)}")
     if not torch.isfinite(data).all():
@@ -147,8 +153,11 @@ def _check_options(ann: Any, norm: str, reset: str, output: Optional[str], perce
         raise UserError(f"output must be one of {OUTPUTS} or None (automatic), got {output!r}")
     if not isinstance(percentile, (int, float)) or not 0.0 < float(percentile) <= 100.0:
         raise UserError(f"percentile must be a number in (0, 100], got {percentile!r}")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not (
-            math.isfinite(threshold) and threshold > 0):
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not (math.isfinite(threshold) and threshold > 0)
+    ):
         raise UserError(f"threshold must be a finite number > 0, got {threshold!r}")
     if not isinstance(ann, nn.Module):
         raise UserTypeError(f"ann must be a torch nn.Module, got {type(ann).__name__}")
@@ -165,8 +174,16 @@ class _Layout:
     thresholds: dict[str, Optional[float]]
 
 
-def _layout(blocks: list[Block], names: list[str], shape: tuple[int, ...], lam: list[float], out_kind: str,
-            reset: str, threshold: float, threshold_balancing: bool) -> _Layout:
+def _layout(
+    blocks: list[Block],
+    names: list[str],
+    shape: tuple[int, ...],
+    lam: list[float],
+    out_kind: str,
+    reset: str,
+    threshold: float,
+    threshold_balancing: bool,
+) -> _Layout:
     """Spec, scales and thresholds from the cumulative scales ``lam`` (one per block)."""
     prev = [1.0] + lam[:-1]
     layers: list[dict[str, Any]] = [{"name": "input", "type": "input", "shape": list(shape)}]
@@ -254,8 +271,13 @@ def convert(
     network = build_network(layout.spec)
     _copy_weights(network, blocks, names, layout)
     return Conversion(
-        network=network, spec=layout.spec, factors=dict(zip(names, map(float, factors))), norm=norm,
-        weight_scales=layout.w_scales, thresholds=layout.thresholds, input_shape=shape,
+        network=network,
+        spec=layout.spec,
+        factors=dict(zip(names, map(float, factors))),
+        norm=norm,
+        weight_scales=layout.w_scales,
+        thresholds=layout.thresholds,
+        input_shape=shape,
         readout="voltage" if out_kind == "integrator" else "spikes",
         threshold_balancing=bool(threshold_balancing),
         max_activations=dict(zip(names, map(float, maxima))),

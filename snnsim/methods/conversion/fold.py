@@ -6,6 +6,7 @@ With ``g = gamma / sqrt(running_var + eps)`` the composition ``BN(W x + b)`` equ
 ``beta = 0`` without affine parameters). The result always has a bias. The arithmetic
 is :func:`snnsim.core.bnfold.fold_bn` (shared with tdBN and TTFS); this adds the user checks.
 """
+
 from __future__ import annotations
 
 from typing import Union

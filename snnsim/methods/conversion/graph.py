@@ -6,6 +6,7 @@ one per layer, in execution order. The model must be a linear chain: every layer
 takes the previous layer's output as its only tensor input. Anything else raises a
 ValueError/TypeError naming the offending layer and listing what is supported.
 """
+
 from __future__ import annotations
 
 import operator

@@ -18,6 +18,7 @@ and biases by ``1 / Lambda_l``. "Activation" is the output of the layer's ReLU (
 raw output for a final layer without ReLU), measured on the ANN with BatchNorm folded.
 Degenerate layers (no positive weight / activation) get the factor 1.
 """
+
 from __future__ import annotations
 
 import math
@@ -76,7 +77,7 @@ def activation_stats(
     maxima = [-math.inf] * len(blocks)
     positives: list[list[torch.Tensor]] = [[] for _ in blocks]
     for start in range(0, data.shape[0], batch_size):
-        x = data[start:start + batch_size].float()
+        x = data[start : start + batch_size].float()
         for i, b in enumerate(blocks):
             x = b.forward(x)
             maxima[i] = max(maxima[i], float(x.max()))
@@ -112,8 +113,12 @@ def cumulative_scales(norm: str, factors: Sequence[float]) -> list[float]:
 
 
 def compute_factors(
-    norm: str, blocks: Sequence[Block], data: Optional[torch.Tensor] = None, *,
-    percentile_p: float = 99.9, batch_size: int = 500,
+    norm: str,
+    blocks: Sequence[Block],
+    data: Optional[torch.Tensor] = None,
+    *,
+    percentile_p: float = 99.9,
+    batch_size: int = 500,
 ) -> tuple[list[float], list[float]]:
     """(factors, max activations) for ``norm``; max activations are empty without data."""
     if norm == "none":

@@ -9,6 +9,7 @@ so brighter pixels fire earlier: ``x = 1`` at ``tau * ln(1 / (1 - theta))``. Tim
 unit of ``dt`` and are discretised to the step ``floor(t / dt)``; steps ``>= T`` are dropped.
 The spike trains come from :func:`encoders.temporal.one_spike_at`, shared with ``latency``.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,8 +46,9 @@ def log_latency_times(x: torch.Tensor, *, tau: float = 20.0, theta: float = 0.2)
     return torch.where(fire, times, torch.full_like(times, math.inf))
 
 
-def log_latency(x: torch.Tensor, timesteps: int, *, tau: float = 20.0, theta: float = 0.2,
-                dt: float = 1.0) -> torch.Tensor:
+def log_latency(
+    x: torch.Tensor, timesteps: int, *, tau: float = 20.0, theta: float = 0.2, dt: float = 1.0
+) -> torch.Tensor:
     """Bool spikes ``[T, *x.shape]``: one spike per input with ``x > theta``, at step
     ``floor(tau * ln(x / (x - theta)) / dt)`` when that is below ``T``.
 

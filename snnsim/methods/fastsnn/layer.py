@@ -43,6 +43,7 @@ order as the torch code (no FMA contraction). Without a compiler, or with
 ``SNNSIM_FASTSNN_NATIVE=0``, the pure-torch code runs instead; :func:`native_status` says which.
 Tensors are time-major ``[T, B, ...]``.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,6 +65,7 @@ DECAY_METHODS = ("auto", "scan", "matmul", "fft")
 GRAD_MODES = ("trick", "sequential")
 #: the gradient form used when none is given (see the module docstring for the measurement)
 DEFAULT_GRAD = "sequential"
+
 
 # --------------------------------------------------------------------------- checks
 def _check(current: torch.Tensor, beta: float, name: str = "current") -> None:
@@ -88,8 +90,9 @@ def _resolve(method: str, x: torch.Tensor) -> str:
 
 
 # --------------------------------------------------------------------------- decay convolution
-def decay_kernel(beta: float, timesteps: int, dtype: torch.dtype = torch.float64,
-                 device: Optional[torch.device] = None) -> torch.Tensor:
+def decay_kernel(
+    beta: float, timesteps: int, dtype: torch.dtype = torch.float64, device: Optional[torch.device] = None
+) -> torch.Tensor:
     """``[beta^0, beta^1, ..., beta^(T-1)]``: the impulse response of the leak, ``[T]``."""
     k = torch.arange(timesteps, dtype=torch.float64, device=device)
     return torch.exp(k * math.log(beta)).to(dtype) if beta != 1.0 else torch.ones(timesteps, dtype=dtype, device=device)
@@ -190,7 +193,7 @@ def first_crossing_formula(z: torch.Tensor) -> torch.Tensor:
 def first_crossing(v: torch.Tensor, thresh: float = 1.0) -> torch.Tensor:
     """Step of the first ``v >= thresh`` per neuron, ``T`` where there is none: int64 ``[...]``."""
     t = v.shape[0]
-    dtype = torch.int16 if t < 2 ** 15 else torch.int32
+    dtype = torch.int16 if t < 2**15 else torch.int32
     rank = torch.arange(t, 0, -1, dtype=dtype, device=v.device).view(-1, *([1] * (v.dim() - 1)))
     return t - ((v >= thresh) * rank).amax(0).long()  # the earliest crossing has the largest T - t
 
@@ -203,8 +206,16 @@ def spikes_at(t_first: torch.Tensor, timesteps: int, dtype: torch.dtype = torch.
     return out
 
 
-def _backward_torch(gs: torch.Tensor, v: torch.Tensor, t_first: torch.Tensor, beta: float,
-                    thresh: float, slope: float, method: str, grad: str) -> torch.Tensor:
+def _backward_torch(
+    gs: torch.Tensor,
+    v: torch.Tensor,
+    t_first: torch.Tensor,
+    beta: float,
+    thresh: float,
+    slope: float,
+    method: str,
+    grad: str,
+) -> torch.Tensor:
     """The backward pass in torch: vectorised on accelerators, one fused reverse loop on the
     CPU (per-step work stays in cache; the vectorised form makes ~10 passes over [T, B, ...])."""
     if gs.device.type == "cpu":
@@ -219,8 +230,9 @@ def _backward_torch(gs: torch.Tensor, v: torch.Tensor, t_first: torch.Tensor, be
     return _decay(dz * fast_sigmoid(v - thresh, slope), beta, method, reverse=True)
 
 
-def _backward_loop(gs: torch.Tensor, v: torch.Tensor, t_first: torch.Tensor, beta: float,
-                   thresh: float, slope: float, grad: str) -> torch.Tensor:
+def _backward_loop(
+    gs: torch.Tensor, v: torch.Tensor, t_first: torch.Tensor, beta: float, thresh: float, slope: float, grad: str
+) -> torch.Tensor:
     out = torch.empty_like(gs)
     c1, c2, z, sg = (torch.zeros_like(gs[0]) for _ in range(4))
     for t in range(gs.shape[0] - 1, -1, -1):
@@ -245,8 +257,16 @@ class FastLIFFunction(torch.autograd.Function):
     empty tensor when ``potential`` is False."""
 
     @staticmethod
-    def forward(ctx, current: torch.Tensor, beta: float, thresh: float, slope: float,  # type: ignore[override]
-                method: str, grad: str, potential: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        ctx,
+        current: torch.Tensor,
+        beta: float,
+        thresh: float,
+        slope: float,  # type: ignore[override]
+        method: str,
+        grad: str,
+        potential: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         current = current.contiguous()
         use_native = _resolve(method, current) == "scan" and _native_usable(current)
         if use_native:  # the backward pass recomputes V from the current
@@ -275,9 +295,16 @@ class FastLIFFunction(torch.autograd.Function):
         return out, None, None, None, None, None, None
 
 
-def fast_lif(current: torch.Tensor, beta: float, thresh: float = 1.0, *, slope: float = 100.0,
-             method: str = "auto", grad: str = DEFAULT_GRAD, return_potential: bool = False
-             ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+def fast_lif(
+    current: torch.Tensor,
+    beta: float,
+    thresh: float = 1.0,
+    *,
+    slope: float = 100.0,
+    method: str = "auto",
+    grad: str = DEFAULT_GRAD,
+    return_potential: bool = False,
+) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """Single-spike LIF layer for all steps. ``current``: ``[T, B, ...]`` float.
 
     Returns (spikes, V or None). Spikes are float 0/1 carrying the surrogate gradient
@@ -292,8 +319,9 @@ def fast_lif(current: torch.Tensor, beta: float, thresh: float = 1.0, *, slope: 
     if grad not in GRAD_MODES:
         raise ValueError(f"grad must be one of {GRAD_MODES}, got {grad!r}")
     if torch.is_grad_enabled() and current.requires_grad:
-        spikes, v = FastLIFFunction.apply(current, float(beta), float(thresh), float(slope), method, grad,
-                                          return_potential)
+        spikes, v = FastLIFFunction.apply(
+            current, float(beta), float(thresh), float(slope), method, grad, return_potential
+        )
         return spikes, (v if return_potential else None)
     current = current.contiguous()
     if _resolve(method, current) == "scan" and _native_usable(current):
@@ -318,9 +346,9 @@ def _resume(current: torch.Tensor, v0: Optional[torch.Tensor], beta: float) -> t
     return torch.cat([(current[0] + v0 * beta).unsqueeze(0), current[1:]])
 
 
-def peak_segment(current: torch.Tensor, beta: float, method: str = "auto",
-                 start: Optional[tuple[torch.Tensor, torch.Tensor]] = None
-                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+def peak_segment(
+    current: torch.Tensor, beta: float, method: str = "auto", start: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """:func:`peak_potential` of one segment ``current`` ``[K, B, ...]``, continued from ``start`` =
     (potential, running max) after the previous segment (None: from rest). Returns (running max
     ``[K, B, ...]``, (potential, running max) after the last step ``[B, ...]``).
@@ -336,10 +364,16 @@ def peak_segment(current: torch.Tensor, beta: float, method: str = "auto",
     return peak, (u[-1].clone(), peak[-1].clone())
 
 
-def fast_lif_segment(current: torch.Tensor, beta: float, thresh: float = 1.0, *, slope: float = 100.0,
-                     method: str = "auto", start: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
-                     return_potential: bool = False
-                     ) -> tuple[torch.Tensor, Optional[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+def fast_lif_segment(
+    current: torch.Tensor,
+    beta: float,
+    thresh: float = 1.0,
+    *,
+    slope: float = 100.0,
+    method: str = "auto",
+    start: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
+    return_potential: bool = False,
+) -> tuple[torch.Tensor, Optional[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
     """:func:`fast_lif` (``grad="sequential"``) of one segment ``current`` ``[K, B, ...]``, continued
     from ``start`` = (no-reset potential, fired: bool) after the previous segment (None: from
     rest). A neuron that fired before stays silent. Returns (spikes, ``V`` or None, (``V``, fired)

@@ -14,6 +14,7 @@
   last step holds the FastSNN read-out ``max_t V`` and voltage read-outs (argmax of the
   final potential) classify by it.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,15 +52,26 @@ class FastLIFNeurons(SpikingNodes):
 
     kind = "fastlif"
 
-    def __init__(self, n: Optional[int] = None, shape: Optional[Sequence[int]] = None, *,
-                 leak: float = math.exp(-1 / 10), thresh: float = 1.0, slope: float = 100.0,
-                 method: str = "auto", grad: str = DEFAULT_GRAD, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        n: Optional[int] = None,
+        shape: Optional[Sequence[int]] = None,
+        *,
+        leak: float = math.exp(-1 / 10),
+        thresh: float = 1.0,
+        slope: float = 100.0,
+        method: str = "auto",
+        grad: str = DEFAULT_GRAD,
+        **kwargs: Any,
+    ) -> None:
         if grad not in GRAD_MODES:
             raise ValueError(f"grad must be one of {GRAD_MODES}, got {grad!r}")
         for key, fixed in _FIXED.items():
             if key in kwargs and kwargs.pop(key) != fixed:
-                raise ValueError(f"fastlif neurons have {key}={fixed!r} (single spike, no reset); "
-                                 f"use 'lif' with refrac for other settings")
+                raise ValueError(
+                    f"fastlif neurons have {key}={fixed!r} (single spike, no reset); "
+                    f"use 'lif' with refrac for other settings"
+                )
         if not (isinstance(slope, (int, float)) and slope > 0):
             raise ValueError(f"slope must be a number > 0, got {slope!r}")
         super().__init__(n=n, shape=shape, leak=leak, thresh=thresh, reset="none", **kwargs)
@@ -88,36 +100,60 @@ class FastLIFNeurons(SpikingNodes):
             self.fired.zero_()
 
     # --- all steps at once ------------------------------------------------------------
-    def multi_step(self, current: torch.Tensor, record_voltage: bool = False
-                   ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def multi_step(
+        self, current: torch.Tensor, record_voltage: bool = False
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """``current`` ``[T, B, *shape]`` -> (spikes, no-reset potentials or None); spikes are
         float 0/1 with surrogate gradients when autograd records ``current``, else bool."""
         p = self.params
-        return fast_lif(current, p.leak, p.thresh, slope=self.slope, method=self.method, grad=self.grad,
-                        return_potential=record_voltage)
+        return fast_lif(
+            current,
+            p.leak,
+            p.thresh,
+            slope=self.slope,
+            method=self.method,
+            grad=self.grad,
+            return_potential=record_voltage,
+        )
 
     # --- segment protocol (snnsim.engine.segments) -----------------------------------
     def segment_refusal(self) -> Optional[str]:
         """Carried exactly with ``grad="sequential"`` only (see :func:`.layer.fast_lif_segment`)."""
         if self.grad == "sequential":
             return None
-        return (f"has grad={self.grad!r}: the single-spike trick's derivative at a step sums the gradients of all "
-                "later steps up to the spike, which a segment does not see; use grad='sequential' "
-                "(--set grad=sequential) or run whole")
+        return (
+            f"has grad={self.grad!r}: the single-spike trick's derivative at a step sums the gradients of all "
+            "later steps up to the spike, which a segment does not see; use grad='sequential' "
+            "(--set grad=sequential) or run whole"
+        )
 
-    def segment_run(self, current: torch.Tensor, carry: Optional[tuple[torch.Tensor, ...]],
-                    record_voltage: bool = False
-                    ) -> tuple[torch.Tensor, Optional[torch.Tensor], tuple[torch.Tensor, ...]]:
+    def segment_run(
+        self, current: torch.Tensor, carry: Optional[tuple[torch.Tensor, ...]], record_voltage: bool = False
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor], tuple[torch.Tensor, ...]]:
         """One segment from ``carry`` = (no-reset potential, fired: bool) ``[B, *shape]`` (None: rest)."""
         p = self.params
         start = None if carry is None else (carry[0], carry[1])
-        return fast_lif_segment(current, p.leak, p.thresh, slope=self.slope, method=self.method, start=start,
-                                return_potential=record_voltage)
+        return fast_lif_segment(
+            current,
+            p.leak,
+            p.thresh,
+            slope=self.slope,
+            method=self.method,
+            start=start,
+            return_potential=record_voltage,
+        )
 
     def config(self) -> dict[str, Any]:
         p = self.params
-        return {"type": self.kind, "shape": list(self.shape), "thresh": p.thresh, "leak": p.leak,
-                "slope": self.slope, "method": self.method, "grad": self.grad}
+        return {
+            "type": self.kind,
+            "shape": list(self.shape),
+            "thresh": p.thresh,
+            "leak": p.leak,
+            "slope": self.slope,
+            "method": self.method,
+            "grad": self.grad,
+        }
 
     def extra_repr(self) -> str:
         return f"shape={tuple(self.shape)}, thresh={self.params.thresh}, leak={self.params.leak}, single spike"
@@ -128,8 +164,15 @@ class PeakIntegrator(Integrator):
 
     kind = "peak_integrator"
 
-    def __init__(self, n: Optional[int] = None, shape: Optional[Sequence[int]] = None, *,
-                 leak: float = math.exp(-1 / 20), method: str = "auto", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        n: Optional[int] = None,
+        shape: Optional[Sequence[int]] = None,
+        *,
+        leak: float = math.exp(-1 / 20),
+        method: str = "auto",
+        **kwargs: Any,
+    ) -> None:
         if kwargs.pop("v_reset", 0.0) != 0.0:
             raise ValueError("peak_integrator starts from v = 0 (v_reset must be 0)")
         super().__init__(n=n, shape=shape, leak=leak, **kwargs)
@@ -156,8 +199,9 @@ class PeakIntegrator(Integrator):
         if self.u is not None:
             self.u.zero_()
 
-    def multi_step(self, current: torch.Tensor, record_voltage: bool = False
-                   ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def multi_step(
+        self, current: torch.Tensor, record_voltage: bool = False
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """``current`` ``[T, B, *shape]`` -> (no spikes, running max of the potential)."""
         grad = torch.is_grad_enabled() and current.requires_grad
         spikes = torch.zeros(current.shape, dtype=current.dtype if grad else torch.bool, device=current.device)
@@ -169,15 +213,16 @@ class PeakIntegrator(Integrator):
     def segment_refusal(self) -> Optional[str]:
         return None  # state: the potential u and its running max, both carried
 
-    def segment_run(self, current: torch.Tensor, carry: Optional[tuple[torch.Tensor, ...]],
-                    record_voltage: bool = False
-                    ) -> tuple[torch.Tensor, Optional[torch.Tensor], tuple[torch.Tensor, ...]]:
+    def segment_run(
+        self, current: torch.Tensor, carry: Optional[tuple[torch.Tensor, ...]], record_voltage: bool = False
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor], tuple[torch.Tensor, ...]]:
         """One segment from ``carry`` = (potential u, running max v) ``[B, *shape]`` (None: rest);
         the same values and gradients as :meth:`multi_step` (:func:`.layer.peak_segment`)."""
         grad = torch.is_grad_enabled() and current.requires_grad
         spikes = torch.zeros(current.shape, dtype=current.dtype if grad else torch.bool, device=current.device)
-        peak, state = peak_segment(current, self.params.leak, self.method,
-                                   None if carry is None else (carry[0], carry[1]))
+        peak, state = peak_segment(
+            current, self.params.leak, self.method, None if carry is None else (carry[0], carry[1])
+        )
         return spikes, (peak if record_voltage else None), state
 
     def config(self) -> dict[str, Any]:
@@ -185,9 +230,18 @@ class PeakIntegrator(Integrator):
 
 
 _METHOD = schema.one_of(DECAY_METHODS)
-register_node(FastLIFNeurons.kind, FastLIFNeurons, {
-    "thresh": SPIKING_PARAMS["thresh"], "leak": SPIKING_PARAMS["leak"], "slope": schema.number(exclusive_minimum=0),
-    "method": _METHOD, "grad": schema.one_of(GRAD_MODES), **{k: {"const": v} for k, v in _FIXED.items()},
-})
-register_node(PeakIntegrator.kind, PeakIntegrator, {"leak": SPIKING_PARAMS["leak"], "method": _METHOD,
-                                                    "v_reset": {"const": 0.0}})
+register_node(
+    FastLIFNeurons.kind,
+    FastLIFNeurons,
+    {
+        "thresh": SPIKING_PARAMS["thresh"],
+        "leak": SPIKING_PARAMS["leak"],
+        "slope": schema.number(exclusive_minimum=0),
+        "method": _METHOD,
+        "grad": schema.one_of(GRAD_MODES),
+        **{k: {"const": v} for k, v in _FIXED.items()},
+    },
+)
+register_node(
+    PeakIntegrator.kind, PeakIntegrator, {"leak": SPIKING_PARAMS["leak"], "method": _METHOD, "v_reset": {"const": 0.0}}
+)

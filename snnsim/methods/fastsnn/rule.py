@@ -11,6 +11,7 @@ tau_hidden, tau_readout, thresh, slope, dt, enc_tau, enc_theta, weight_gain, bia
 grad (see :mod:`snnsim.methods.fastsnn.layer`), and encoding (``log_latency`` or ``events``: binned
 N-MNIST/SHD event frames, see :mod:`snnsim.data.event_frames`).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,8 +29,7 @@ class FastSNNRule(LatencyFC):
 
     name = "fastsnn"
 
-    def __init__(self, timesteps: int = 100, *, method: str = "auto", grad: str = DEFAULT_GRAD,
-                 **kwargs: Any) -> None:
+    def __init__(self, timesteps: int = 100, *, method: str = "auto", grad: str = DEFAULT_GRAD, **kwargs: Any) -> None:
         super().__init__(timesteps, **kwargs)
         if method not in DECAY_METHODS:
             raise UserError(f"method must be one of {DECAY_METHODS}, got {method!r}")
@@ -38,8 +38,14 @@ class FastSNNRule(LatencyFC):
         self.method, self.grad = method, grad
 
     def hidden_layer(self) -> dict[str, Any]:
-        return {"type": "fastlif", "leak": self.beta_hidden, "thresh": self.thresh, "slope": self.slope,
-                "method": self.method, "grad": self.grad}
+        return {
+            "type": "fastlif",
+            "leak": self.beta_hidden,
+            "thresh": self.thresh,
+            "slope": self.slope,
+            "method": self.method,
+            "grad": self.grad,
+        }
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "method": self.method, "grad": self.grad}

@@ -10,6 +10,7 @@ are spiking IF layers with threshold 0.75. ``eval_timesteps`` (default: ``timest
 the steps of evaluation (any call without autograd): a longer Bernoulli train at test time
 averages out more of the input noise.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,15 +50,25 @@ class SpikeBP(LearningRule):
     name = "spikebp"
     nets = ("fc", "lenet")
 
-    def __init__(self, timesteps: int = 100, *, leak: float = 0.99, thresh: float = 1.0,
-                 prob_scale: float = 0.5, dropout: float = 0.2, batchnorm: bool = False,
-                 hidden: Sequence[int] = (800,), weight_gain: float = 3.0,
-                 eval_timesteps: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        timesteps: int = 100,
+        *,
+        leak: float = 0.99,
+        thresh: float = 1.0,
+        prob_scale: float = 0.5,
+        dropout: float = 0.2,
+        batchnorm: bool = False,
+        hidden: Sequence[int] = (800,),
+        weight_gain: float = 3.0,
+        eval_timesteps: Optional[int] = None,
+    ) -> None:
         super().__init__(timesteps)
         if not 0.0 <= dropout < 1.0:
             raise UserError(f"dropout must be in [0, 1), got {dropout}")
-        if eval_timesteps is not None and (not isinstance(eval_timesteps, int) or isinstance(eval_timesteps, bool)
-                                           or eval_timesteps < 1):
+        if eval_timesteps is not None and (
+            not isinstance(eval_timesteps, int) or isinstance(eval_timesteps, bool) or eval_timesteps < 1
+        ):
             raise UserError(f"eval_timesteps must be an int >= 1, got {eval_timesteps!r}")
         self.eval_timesteps = eval_timesteps
         self.leak, self.thresh, self.prob_scale = leak, thresh, prob_scale
@@ -70,8 +81,15 @@ class SpikeBP(LearningRule):
         if net == "fc":
             spec = fc_spec([math.prod(input_shape), *self.hidden, n_classes], input_shape=input_shape, **common)
         else:
-            spec = conv_spec([(20, 5), (50, 5)], n_classes, input_shape=input_shape, hidden_fc=(200,),
-                             pool_layers=True, pool_thresh=0.75, **common)
+            spec = conv_spec(
+                [(20, 5), (50, 5)],
+                n_classes,
+                input_shape=input_shape,
+                hidden_fc=(200,),
+                pool_layers=True,
+                pool_thresh=0.75,
+                **common,
+            )
         spec["layers"][-1]["leak"] = 1.0  # the read-out integrates without leak
         network = build_network(insert_ops(spec, self.dropout, self.batchnorm))
         self._init_weights(network)
@@ -118,13 +136,24 @@ class SpikeBP(LearningRule):
         return 0.5 * ((outputs - target) ** 2).sum(1).mean()
 
     def encoder_config(self) -> dict[str, Any]:
-        return {"encoder": "bernoulli", "prob_scale": self.prob_scale,
-                "timesteps": self.eval_timesteps or self.timesteps}
+        return {
+            "encoder": "bernoulli",
+            "prob_scale": self.prob_scale,
+            "timesteps": self.eval_timesteps or self.timesteps,
+        }
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "leak": self.leak, "thresh": self.thresh, "prob_scale": self.prob_scale,
-                "dropout": self.dropout, "batchnorm": self.batchnorm, "hidden": list(self.hidden),
-                "weight_gain": self.weight_gain, "eval_timesteps": self.eval_timesteps}
+        return {
+            **super().config(),
+            "leak": self.leak,
+            "thresh": self.thresh,
+            "prob_scale": self.prob_scale,
+            "dropout": self.dropout,
+            "batchnorm": self.batchnorm,
+            "hidden": list(self.hidden),
+            "weight_gain": self.weight_gain,
+            "eval_timesteps": self.eval_timesteps,
+        }
 
 
 register_rule(SpikeBP)

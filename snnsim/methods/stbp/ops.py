@@ -8,6 +8,7 @@
   identity shortcut of a residual block: ``{"source": block_in, "target": block_out,
   "ops": [{"op": "identity"}]}``).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -19,8 +20,9 @@ from snnsim.core.ops import register_op
 from snnsim.methods.stbp.tdbn import TDBatchNorm1d, TDBatchNorm2d
 
 
-def tdbn_op(shape: Sequence[int], alpha: float = 1.0, v_th: float = 0.4, eps: float = 1e-5,
-            momentum: float = 0.1) -> tuple[nn.Module, list[int]]:
+def tdbn_op(
+    shape: Sequence[int], alpha: float = 1.0, v_th: float = 0.4, eps: float = 1e-5, momentum: float = 0.1
+) -> tuple[nn.Module, list[int]]:
     """Builder of the ``tdbn`` op for an input of shape ``(C,)`` or ``(C, H, W)``."""
     out = [int(d) for d in shape]
     if len(out) == 3:
@@ -35,8 +37,14 @@ def identity_op(shape: Sequence[int]) -> tuple[nn.Module, list[int]]:
     return nn.Identity(), [int(d) for d in shape]
 
 
-register_op("tdbn", tdbn_op, {
-    "alpha": schema.number(), "v_th": schema.number(exclusive_minimum=0), "eps": schema.number(exclusive_minimum=0),
-    "momentum": schema.optional(schema.number(minimum=0, maximum=1)),
-})
+register_op(
+    "tdbn",
+    tdbn_op,
+    {
+        "alpha": schema.number(),
+        "v_th": schema.number(exclusive_minimum=0),
+        "eps": schema.number(exclusive_minimum=0),
+        "momentum": schema.optional(schema.number(minimum=0, maximum=1)),
+    },
+)
 register_op("identity", identity_op, {})

@@ -20,6 +20,7 @@ potential after T steps divided by T is the mean over T of the FC output (the re
 Helpers for custom topologies: :func:`lif`, :func:`conv_bn`, :func:`basic_block`,
 :func:`add_block`, :func:`add_stage`.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
@@ -44,20 +45,38 @@ def lif(name: str, *, thresh: float = STBP_THRESH, leak: float = STBP_LEAK) -> d
     return {"name": name, "type": "lif", "thresh": float(thresh), "leak": float(leak), "reset": "zero"}
 
 
-def conv_bn(out_channels: int, *, kernel_size: int = 3, stride: int = 1, alpha: float = 1.0,
-            v_th: float = STBP_THRESH) -> list[dict[str, Any]]:
+def conv_bn(
+    out_channels: int, *, kernel_size: int = 3, stride: int = 1, alpha: float = 1.0, v_th: float = STBP_THRESH
+) -> list[dict[str, Any]]:
     """Ops of a bias-free conv (``padding = kernel_size // 2``) followed by tdBN."""
     if int(out_channels) < 1 or int(kernel_size) < 1 or int(stride) < 1:
-        raise UserError(f"out_channels, kernel_size and stride must be >= 1, got "
-                         f"{out_channels}, {kernel_size}, {stride}")
-    return [{"op": "conv2d", "out_channels": int(out_channels), "kernel_size": int(kernel_size),
-             "stride": int(stride), "padding": int(kernel_size) // 2, "bias": False},
-            {"op": "tdbn", "alpha": float(alpha), "v_th": float(v_th)}]
+        raise UserError(
+            f"out_channels, kernel_size and stride must be >= 1, got {out_channels}, {kernel_size}, {stride}"
+        )
+    return [
+        {
+            "op": "conv2d",
+            "out_channels": int(out_channels),
+            "kernel_size": int(kernel_size),
+            "stride": int(stride),
+            "padding": int(kernel_size) // 2,
+            "bias": False,
+        },
+        {"op": "tdbn", "alpha": float(alpha), "v_th": float(v_th)},
+    ]
 
 
-def basic_block(source: str, name: str, in_channels: int, out_channels: int, *, stride: int = 1,
-                thresh: float = STBP_THRESH, leak: float = STBP_LEAK,
-                alpha: float = RESIDUAL_ALPHA) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def basic_block(
+    source: str,
+    name: str,
+    in_channels: int,
+    out_channels: int,
+    *,
+    stride: int = 1,
+    thresh: float = STBP_THRESH,
+    leak: float = STBP_LEAK,
+    alpha: float = RESIDUAL_ALPHA,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Layers and connections of one BasicBlock reading the spikes of layer ``source``.
 
     Returns (layers ``[<name>_mid, <name>]``, connections); the block's output layer is
@@ -78,8 +97,7 @@ def basic_block(source: str, name: str, in_channels: int, out_channels: int, *, 
     return layers, conns
 
 
-def add_block(spec: Spec, source: str, name: str, in_channels: int, out_channels: int,
-              **kw: Any) -> str:
+def add_block(spec: Spec, source: str, name: str, in_channels: int, out_channels: int, **kw: Any) -> str:
     """Append :func:`basic_block` to ``spec`` (in place); returns the block's output layer name."""
     layers, conns = basic_block(source, name, in_channels, out_channels, **kw)
     spec["layers"].extend(layers)
@@ -87,8 +105,17 @@ def add_block(spec: Spec, source: str, name: str, in_channels: int, out_channels
     return name
 
 
-def add_stage(spec: Spec, source: str, prefix: str, in_channels: int, out_channels: int, blocks: int,
-              *, stride: int = 1, **kw: Any) -> str:
+def add_stage(
+    spec: Spec,
+    source: str,
+    prefix: str,
+    in_channels: int,
+    out_channels: int,
+    blocks: int,
+    *,
+    stride: int = 1,
+    **kw: Any,
+) -> str:
     """Append ``blocks`` BasicBlocks ``<prefix>b1..`` (the first with ``stride``); returns the last name."""
     if int(blocks) < 1:
         raise UserError(f"a stage needs at least one block, got {blocks}")
@@ -108,10 +135,19 @@ def _conv_out(size: int, stride: int) -> int:
     return (size - 1) // stride + 1  # 3x3 pad 1 and 1x1 pad 0 give the same size
 
 
-def resnet19_spec(input_shape: Sequence[int] = CIFAR_SHAPE, n_classes: int = 10, *, width: float = 1.0,
-                  stem: int = 128, stages: Sequence[tuple[int, int, int]] = RESNET19_STAGES,
-                  fc_hidden: Optional[int] = 256, thresh: float = STBP_THRESH, leak: float = STBP_LEAK,
-                  alpha: float = RESIDUAL_ALPHA, dt: float = 1.0) -> Spec:
+def resnet19_spec(
+    input_shape: Sequence[int] = CIFAR_SHAPE,
+    n_classes: int = 10,
+    *,
+    width: float = 1.0,
+    stem: int = 128,
+    stages: Sequence[tuple[int, int, int]] = RESNET19_STAGES,
+    fc_hidden: Optional[int] = 256,
+    thresh: float = STBP_THRESH,
+    leak: float = STBP_LEAK,
+    alpha: float = RESIDUAL_ALPHA,
+    dt: float = 1.0,
+) -> Spec:
     """Spec of the spiking ResNet-19 (see module docstring) for ``input_shape`` ``(C, H, W)``.
 
     Args:
@@ -129,8 +165,7 @@ def resnet19_spec(input_shape: Sequence[int] = CIFAR_SHAPE, n_classes: int = 10,
     if int(n_classes) < 1:
         raise UserError(f"n_classes must be >= 1, got {n_classes}")
     kw = dict(thresh=thresh, leak=leak)
-    spec: Spec = {"dt": float(dt), "layers": [{"name": "input", "type": "input", "shape": shape}],
-                  "connections": []}
+    spec: Spec = {"dt": float(dt), "layers": [{"name": "input", "type": "input", "shape": shape}], "connections": []}
     c = scaled(stem, width)
     spec["layers"].append(lif("conv1", **kw))
     spec["connections"].append({"source": "input", "target": "conv1", "ops": conv_bn(c, v_th=thresh)})
@@ -144,13 +179,22 @@ def resnet19_spec(input_shape: Sequence[int] = CIFAR_SHAPE, n_classes: int = 10,
     ops: list[dict[str, Any]] = [{"op": "avgpool2d", "kernel_size": h}]
     if fc_hidden:
         spec["layers"].append(lif("fc1", **kw))
-        spec["connections"].append({"source": prev, "target": "fc1", "ops": ops + [
-            {"op": "linear", "out_features": int(fc_hidden), "bias": False},
-            {"op": "tdbn", "alpha": 1.0, "v_th": float(thresh)}]})
+        spec["connections"].append(
+            {
+                "source": prev,
+                "target": "fc1",
+                "ops": ops
+                + [
+                    {"op": "linear", "out_features": int(fc_hidden), "bias": False},
+                    {"op": "tdbn", "alpha": 1.0, "v_th": float(thresh)},
+                ],
+            }
+        )
         prev, ops = "fc1", []
     spec["layers"].append({"name": "out", "type": "integrator", "leak": 1.0})
-    spec["connections"].append({"source": prev, "target": "out", "ops": ops + [
-        {"op": "linear", "out_features": int(n_classes), "bias": True}]})
+    spec["connections"].append(
+        {"source": prev, "target": "out", "ops": ops + [{"op": "linear", "out_features": int(n_classes), "bias": True}]}
+    )
     return spec
 
 
@@ -159,5 +203,17 @@ def resnet19(**kw: Any) -> Network:
     return build_network(resnet19_spec(**kw))
 
 
-__all__ = ["CIFAR_SHAPE", "RESNET19_STAGES", "STBP_LEAK", "STBP_THRESH", "add_block", "add_stage",
-           "basic_block", "conv_bn", "lif", "resnet19", "resnet19_spec", "scaled"]
+__all__ = [
+    "CIFAR_SHAPE",
+    "RESNET19_STAGES",
+    "STBP_LEAK",
+    "STBP_THRESH",
+    "add_block",
+    "add_stage",
+    "basic_block",
+    "conv_bn",
+    "lif",
+    "resnet19",
+    "resnet19_spec",
+    "scaled",
+]

@@ -15,6 +15,7 @@
 - Export: :meth:`StbpTdbn.export` folds every tdBN (eval mode, running statistics)
   into the conv/linear before it, giving a BN-free network that the BindsNET engine runs.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
@@ -57,9 +58,17 @@ class StbpTdbn(LearningRule):
     name = "stbp-tdbn"
     nets = ("resnet19",)
 
-    def __init__(self, timesteps: int = 2, *, width: float = 1.0, leak: float = STBP_LEAK,
-                 thresh: float = STBP_THRESH, surrogate_width: float = 1.0, alpha: float = RESIDUAL_ALPHA,
-                 fc_hidden: int = 256) -> None:
+    def __init__(
+        self,
+        timesteps: int = 2,
+        *,
+        width: float = 1.0,
+        leak: float = STBP_LEAK,
+        thresh: float = STBP_THRESH,
+        surrogate_width: float = 1.0,
+        alpha: float = RESIDUAL_ALPHA,
+        fc_hidden: int = 256,
+    ) -> None:
         super().__init__(timesteps)
         self.width = _positive("width", width)
         self.leak = _positive("leak", leak)
@@ -74,8 +83,15 @@ class StbpTdbn(LearningRule):
 
     def build(self, net: str, input_shape: Sequence[int], n_classes: int) -> Network:
         self.check_net(net)
-        spec = resnet19_spec(input_shape, n_classes, width=self.width, fc_hidden=self.fc_hidden,
-                             thresh=self.thresh, leak=self.leak, alpha=self.alpha)
+        spec = resnet19_spec(
+            input_shape,
+            n_classes,
+            width=self.width,
+            fc_hidden=self.fc_hidden,
+            thresh=self.thresh,
+            leak=self.leak,
+            alpha=self.alpha,
+        )
         network = build_network(spec)
         self._init_weights(network)
         self.prepare(network)
@@ -121,9 +137,16 @@ class StbpTdbn(LearningRule):
         return {"encoder": "current", "timesteps": self.timesteps}
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "width": self.width, "leak": self.leak, "thresh": self.thresh,
-                "surrogate_width": self.surrogate_width, "alpha": self.alpha, "fc_hidden": self.fc_hidden,
-                "readout": "mean potential of the FC output over T"}
+        return {
+            **super().config(),
+            "width": self.width,
+            "leak": self.leak,
+            "thresh": self.thresh,
+            "surrogate_width": self.surrogate_width,
+            "alpha": self.alpha,
+            "fc_hidden": self.fc_hidden,
+            "readout": "mean potential of the FC output over T",
+        }
 
 
 register_rule(StbpTdbn)

@@ -21,6 +21,7 @@ sqrt(running_var + eps)``, ``W' = g * W`` (per output channel), ``b' = g * (b - 
 beta``. :func:`fold_into` does it for one layer, :func:`fold_network` for every
 ``linear``/``conv2d`` op followed by a ``tdbn`` (or plain ``batchnorm``) op of a network.
 """
+
 from __future__ import annotations
 
 import math
@@ -50,8 +51,11 @@ class _TDBatchNorm:
 
     def _init_td(self, alpha: float, v_th: float) -> None:
         for name, value in (("alpha", alpha), ("v_th", v_th)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                    math.isfinite(value) and value > 0):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (math.isfinite(value) and value > 0)
+            ):
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
         self.alpha = float(alpha)
         self.v_th = float(v_th)
@@ -71,7 +75,8 @@ class _TDBatchNorm:
         if x.dim() != want:
             raise ValueError(
                 f"{type(self).__name__} expects [N, C{', H, W' if self.sample_dims == 3 else ''}] "
-                f"(N = T*B) or [T, B, ...], got shape {list(x.shape)}")
+                f"(N = T*B) or [T, B, ...], got shape {list(x.shape)}"
+            )
         if x.shape[1] != bn.num_features:
             raise ValueError(f"{type(self).__name__} has {bn.num_features} channels, input has {x.shape[1]}")
         training = bn.training or bn.running_mean is None
@@ -80,11 +85,21 @@ class _TDBatchNorm:
             bn.num_batches_tracked.add_(1)
             if bn.momentum is None:  # cumulative moving average, as in nn.BatchNorm
                 momentum = 1.0 / float(bn.num_batches_tracked)
-        weight = bn.weight * self.scale if bn.weight is not None else torch.full(
-            (bn.num_features,), self.scale, dtype=x.dtype, device=x.device)
-        y = F.batch_norm(x, bn.running_mean if not bn.training or bn.track_running_stats else None,
-                         bn.running_var if not bn.training or bn.track_running_stats else None,
-                         weight, bn.bias, training, momentum, bn.eps)
+        weight = (
+            bn.weight * self.scale
+            if bn.weight is not None
+            else torch.full((bn.num_features,), self.scale, dtype=x.dtype, device=x.device)
+        )
+        y = F.batch_norm(
+            x,
+            bn.running_mean if not bn.training or bn.track_running_stats else None,
+            bn.running_var if not bn.training or bn.track_running_stats else None,
+            weight,
+            bn.bias,
+            training,
+            momentum,
+            bn.eps,
+        )
         return y.unflatten(0, lead) if lead is not None else y
 
     def extra_repr(self) -> str:  # type: ignore[override]
@@ -96,8 +111,9 @@ class TDBatchNorm1d(_TDBatchNorm, nn.BatchNorm1d):
 
     sample_dims = 1
 
-    def __init__(self, num_features: int, *, alpha: float = 1.0, v_th: float = 0.4,
-                 eps: float = 1e-5, momentum: float = 0.1) -> None:
+    def __init__(
+        self, num_features: int, *, alpha: float = 1.0, v_th: float = 0.4, eps: float = 1e-5, momentum: float = 0.1
+    ) -> None:
         nn.BatchNorm1d.__init__(self, int(num_features), eps=eps, momentum=momentum)
         self._init_td(alpha, v_th)
 
@@ -111,8 +127,9 @@ class TDBatchNorm2d(_TDBatchNorm, nn.BatchNorm2d):
 
     sample_dims = 3
 
-    def __init__(self, num_features: int, *, alpha: float = 1.0, v_th: float = 0.4,
-                 eps: float = 1e-5, momentum: float = 0.1) -> None:
+    def __init__(
+        self, num_features: int, *, alpha: float = 1.0, v_th: float = 0.4, eps: float = 1e-5, momentum: float = 0.1
+    ) -> None:
         nn.BatchNorm2d.__init__(self, int(num_features), eps=eps, momentum=momentum)
         self._init_td(alpha, v_th)
 
@@ -142,8 +159,9 @@ def _fold_plan(ops: list[dict[str, Any]], where: str) -> list[tuple[int, int]]:
             j = i - 1
             if j < 0 or ops[j].get("op") not in ("linear", "conv2d"):
                 before = ops[j]["op"] if j >= 0 else "nothing"
-                raise ValueError(f"{where}: op #{i} ({op['op']}) follows {before}, not a linear/conv2d op, "
-                                 "so it cannot be folded")
+                raise ValueError(
+                    f"{where}: op #{i} ({op['op']}) follows {before}, not a linear/conv2d op, so it cannot be folded"
+                )
             pairs.append((j, i))
     return pairs
 
@@ -190,5 +208,13 @@ def has_batchnorm(network: Network) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in network.modules())
 
 
-__all__ = ["FOLDABLE_OPS", "RESIDUAL_ALPHA", "TDBatchNorm1d", "TDBatchNorm2d", "bn_affine", "fold_into",
-           "fold_network", "has_batchnorm"]
+__all__ = [
+    "FOLDABLE_OPS",
+    "RESIDUAL_ALPHA",
+    "TDBatchNorm1d",
+    "TDBatchNorm2d",
+    "bn_affine",
+    "fold_into",
+    "fold_network",
+    "has_batchnorm",
+]

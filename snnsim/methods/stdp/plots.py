@@ -1,4 +1,5 @@
 """Figures of an STDP run: the learned input weights as a grid of receptive fields."""
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,7 @@ def weight_mosaic(weights: torch.Tensor, shape: Sequence[int], pad: int = 1) -> 
     out = torch.full((rows * (h + pad), cols * (w + pad)), float("nan"))
     for k in range(n):
         r, c = divmod(k, cols)
-        out[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = fields[k]
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = fields[k]
     return out
 
 
@@ -55,9 +56,18 @@ def weights_heatmap(run_dir: Path) -> tuple:
         return ()
     mosaic = weight_mosaic(ckpt["weights"], shape)
     n = ckpt["weights"].shape[1]
-    fig = go.Figure(go.Heatmap(z=mosaic.numpy()[::-1].tolist(), colorscale="Hot", reversescale=True,
-                               hovertemplate="w=%{z:.3f}<extra></extra>"))
-    fig.update_layout(title={"text": f"input weights of {n} excitatory neurons "
-                             f"({ckpt['state']['images_seen']} images)", "x": 0.5},
-                      height=700, xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"})
+    fig = go.Figure(
+        go.Heatmap(
+            z=mosaic.numpy()[::-1].tolist(),
+            colorscale="Hot",
+            reversescale=True,
+            hovertemplate="w=%{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title={"text": f"input weights of {n} excitatory neurons ({ckpt['state']['images_seen']} images)", "x": 0.5},
+        height=700,
+        xaxis={"visible": False},
+        yaxis={"visible": False, "scaleanchor": "x"},
+    )
     return (fig,)

@@ -12,6 +12,7 @@ each image's spikes and one-spike draws come from seeds derived from (seed, epoc
 a resumed run continues to the same weights as an uninterrupted one. After training: labels from
 ``label_samples`` training images and the accuracy on the test split, learning off.
 """
+
 from __future__ import annotations
 
 import time
@@ -67,8 +68,16 @@ def build(cfg: STDPConfig, n_inputs: int) -> Any:
     from bindsnet.models import DiehlAndCook2015
 
     torch.manual_seed(cfg.seed)
-    return DiehlAndCook2015(n_inpt=n_inputs, n_neurons=cfg.n_neurons, exc=cfg.exc, inh=cfg.inh, dt=1.0,
-                            nu=cfg.nu, norm=cfg.norm, theta_plus=cfg.theta_plus)
+    return DiehlAndCook2015(
+        n_inpt=n_inputs,
+        n_neurons=cfg.n_neurons,
+        exc=cfg.exc,
+        inh=cfg.inh,
+        dt=1.0,
+        nu=cfg.nu,
+        norm=cfg.norm,
+        theta_plus=cfg.theta_plus,
+    )
 
 
 def input_weights(network: Any) -> torch.Tensor:
@@ -79,7 +88,7 @@ def input_weights(network: Any) -> torch.Tensor:
 
 def image_seed(seed: int, epoch: int, position: int) -> int:
     """The seed of one presentation (its Poisson spikes and one-spike draws)."""
-    return (seed * 1_000_003 + epoch * 100_000_007 + position * 7_919) % (2 ** 62)
+    return (seed * 1_000_003 + epoch * 100_000_007 + position * 7_919) % (2**62)
 
 
 def encode(x: torch.Tensor, cfg: STDPConfig, seed: int, rate: Optional[float] = None) -> torch.Tensor:
@@ -147,8 +156,13 @@ def load_checkpoint(directory: Path) -> dict[str, Any]:
         raise UserError(f"{directory} is not an STDP checkpoint ({FORMAT})")
     state = load_tensors(blobs[CKPT_NAME], directory / CKPT_NAME)
     network = network_from_checkpoint(directory, meta, blobs)
-    return {"network": network, "weights": input_weights(network).detach(), "config": saved["config"],
-            "meta": saved["meta"], "state": state}
+    return {
+        "network": network,
+        "weights": input_weights(network).detach(),
+        "config": saved["config"],
+        "meta": saved["meta"],
+        "state": state,
+    }
 
 
 def _resume(directory: Path, network: Any, cfg: STDPConfig, meta: dict[str, Any]) -> State:
@@ -179,8 +193,16 @@ def _window(state: State, n_labels: int) -> None:
     state.window_counts, state.window_labels = [], []
 
 
-def train(network: Any, data: Any, cfg: STDPConfig, out: Optional[Path] = None, resume: bool = False,
-          progress: bool = True, stop_after: Optional[int] = None, meta: Optional[dict[str, Any]] = None) -> State:
+def train(
+    network: Any,
+    data: Any,
+    cfg: STDPConfig,
+    out: Optional[Path] = None,
+    resume: bool = False,
+    progress: bool = True,
+    stop_after: Optional[int] = None,
+    meta: Optional[dict[str, Any]] = None,
+) -> State:
     """Train ``network`` (from :func:`build`) on ``data.train`` (``x [N, C, H, W]``, ``y [N]``);
     ``out``: checkpoints go to ``out/checkpoint`` (:func:`_save`); ``stop_after``: stop (with a checkpoint)
     after that many images in total, as an interruption would."""
@@ -251,10 +273,16 @@ def label_and_evaluate(network: Any, data: Any, cfg: STDPConfig, progress: bool 
     pred_all = all_activity(test, assignments, n_labels)
     pred_prop = proportion_weighting(test, assignments, proportions, n_labels)
     n = k + test.shape[0]
-    return {"accuracy_all_activity": float((pred_all == y).float().mean()),
-            "accuracy_proportion_weighting": float((pred_prop == y).float().mean()),
-            "predictions": pred_all, "labels": y, "label_samples": k, "test_samples": int(test.shape[0]),
-            "assignments": assignments.tolist(), "eval_images_per_s": n / max(time.perf_counter() - t0, 1e-9)}
+    return {
+        "accuracy_all_activity": float((pred_all == y).float().mean()),
+        "accuracy_proportion_weighting": float((pred_prop == y).float().mean()),
+        "predictions": pred_all,
+        "labels": y,
+        "label_samples": k,
+        "test_samples": int(test.shape[0]),
+        "assignments": assignments.tolist(),
+        "eval_images_per_s": n / max(time.perf_counter() - t0, 1e-9),
+    }
 
 
 def receptive_fields(weights: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:

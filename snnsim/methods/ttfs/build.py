@@ -10,6 +10,7 @@ with max-pooling (the earliest spike) after each block, then dense layers:
 ``16c3-16c3-P2-32c3-32c3-P2-128-n_classes`` by default (28x28 MNIST: 7x7x32 features
 into the dense layers; 8x8 digits: 2x2x32).
 """
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,9 @@ def _hidden(name: str, t_min: float, relu: Optional[bool] = None) -> dict[str, A
     return {"name": name, "type": "ttfs_readout", "t_min": t_min, "relu": relu}
 
 
-def fc_spec(sizes: Sequence[int], *, input_shape: Optional[Sequence[int]] = None,
-            output_relu: bool = False) -> dict[str, Any]:
+def fc_spec(
+    sizes: Sequence[int], *, input_shape: Optional[Sequence[int]] = None, output_relu: bool = False
+) -> dict[str, Any]:
     """Spec of a TTFS FC net ``sizes = [n_in, hidden..., n_classes]`` (at least one hidden)."""
     sizes = [int(s) for s in sizes]
     if len(sizes) < 3 or min(sizes) < 1:
@@ -63,8 +65,14 @@ def fc_spec(sizes: Sequence[int], *, input_shape: Optional[Sequence[int]] = None
     return {"dt": 1.0, "layers": layers, "connections": conns}
 
 
-def vgg_spec(input_shape: Sequence[int], n_classes: int, *, features: Sequence[Feature] = VGG_FEATURES,
-             hidden: Sequence[int] = VGG_HIDDEN, kernel_size: int = 3) -> dict[str, Any]:
+def vgg_spec(
+    input_shape: Sequence[int],
+    n_classes: int,
+    *,
+    features: Sequence[Feature] = VGG_FEATURES,
+    hidden: Sequence[int] = VGG_HIDDEN,
+    kernel_size: int = 3,
+) -> dict[str, Any]:
     """Spec of a VGG-style TTFS net (module docstring); ``features``: channels or "M"."""
     shape = _shape(input_shape)
     if len(shape) != 3:
@@ -83,8 +91,14 @@ def vgg_spec(input_shape: Sequence[int], n_classes: int, *, features: Sequence[F
             raise UserError(f"features must be positive channel counts or 'M', got {f!r}")
         k += 1
         layers.append(_hidden(f"conv{k}", t))
-        conns.append({"source": prev, "target": f"conv{k}", "ops": pending + [
-            {"op": "conv2d", "out_channels": f, "kernel_size": kernel_size, "padding": kernel_size // 2}]})
+        conns.append(
+            {
+                "source": prev,
+                "target": f"conv{k}",
+                "ops": pending
+                + [{"op": "conv2d", "out_channels": f, "kernel_size": kernel_size, "padding": kernel_size // 2}],
+            }
+        )
         pending, prev, t = [], f"conv{k}", t + 1.0
     for i, n in enumerate(list(hidden) + [n_classes], start=1):
         last = i == len(hidden) + 1
@@ -111,14 +125,21 @@ def init_glorot(network: Network, generator: Optional[torch.Generator] = None) -
     return network
 
 
-def build_fc(sizes: Sequence[int], *, input_shape: Optional[Sequence[int]] = None,
-             generator: Optional[torch.Generator] = None) -> Network:
+def build_fc(
+    sizes: Sequence[int], *, input_shape: Optional[Sequence[int]] = None, generator: Optional[torch.Generator] = None
+) -> Network:
     """A fresh TTFS FC net (Glorot init); ``build_fc([784, 340, 10])`` is FC2."""
     return init_glorot(build_network(fc_spec(sizes, input_shape=input_shape)), generator)
 
 
-def build_vgg(input_shape: Sequence[int], n_classes: int, *, features: Sequence[Feature] = VGG_FEATURES,
-              hidden: Sequence[int] = VGG_HIDDEN, generator: Optional[torch.Generator] = None) -> Network:
+def build_vgg(
+    input_shape: Sequence[int],
+    n_classes: int,
+    *,
+    features: Sequence[Feature] = VGG_FEATURES,
+    hidden: Sequence[int] = VGG_HIDDEN,
+    generator: Optional[torch.Generator] = None,
+) -> Network:
     """A fresh VGG-style TTFS net (Glorot init)."""
     spec = vgg_spec(input_shape, n_classes, features=features, hidden=hidden)
     return init_glorot(build_network(spec), generator)

@@ -11,6 +11,7 @@ Windows: the input window is ``[0, 1]``; layer n has ``[t_min^n, t_max^n]`` with
 :func:`windows` / :func:`set_windows` get and set the window *lengths*, and lay the
 edges out again so that the chain property always holds.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,16 +49,20 @@ class TTFSLayer:
 
 def _check_conn(name: str, conn: object) -> ModuleConnection:
     if not isinstance(conn, ModuleConnection):
-        raise UserTypeError(f"connection into {name!r} is a {type(conn).__name__}; TTFS layers need an snnsim "
-                        "ModuleConnection")
+        raise UserTypeError(
+            f"connection into {name!r} is a {type(conn).__name__}; TTFS layers need an snnsim ModuleConnection"
+        )
     for m in conn.layers:
         if not isinstance(m, _ALLOWED):
             hint = " (use 'ttfs_maxpool2d': the earliest spike)" if "MaxPool" in type(m).__name__ else ""
-            raise UserError(f"connection into {name!r} has a {type(m).__name__} op{hint}; TTFS connections "
-                             f"support {SUPPORTED_OPS}")
+            raise UserError(
+                f"connection into {name!r} has a {type(m).__name__} op{hint}; TTFS connections support {SUPPORTED_OPS}"
+            )
         if isinstance(m, (nn.Linear, nn.Conv2d)) and m.bias is not None:
-            raise UserError(f"connection into {name!r}: weighted ops must have bias=False; the TTFS bias "
-                             "is the layer's 'bias' (it sets the threshold)")
+            raise UserError(
+                f"connection into {name!r}: weighted ops must have bias=False; the TTFS bias "
+                "is the layer's 'bias' (it sets the threshold)"
+            )
     return conn
 
 
@@ -79,14 +84,20 @@ def ttfs_layers(network: Network) -> list[TTFSLayer]:
         last = i == len(names) - 1
         want = TTFSReadout if last else TTFSNodes
         if type(node) is not want:
-            raise UserError(f"layer {name!r} is a {type(node).__name__}; a TTFS network has 'ttfs' hidden layers "
-                             "and a 'ttfs_readout' last layer")
+            raise UserError(
+                f"layer {name!r} is a {type(node).__name__}; a TTFS network has 'ttfs' hidden layers "
+                "and a 'ttfs_readout' last layer"
+            )
         if len(incoming[name]) != 1 or incoming[name][0][0] != names[i - 1]:
-            raise UserError(f"layer {name!r} must have exactly one incoming connection, from {names[i - 1]!r}; "
-                             f"got {[s for s, _ in incoming[name]]}")
+            raise UserError(
+                f"layer {name!r} must have exactly one incoming connection, from {names[i - 1]!r}; "
+                f"got {[s for s, _ in incoming[name]]}"
+            )
         if not math.isclose(node.t_min, t_prev, rel_tol=1e-12, abs_tol=1e-12):
-            raise UserError(f"layer {name!r} has t_min = {node.t_min}, but the window before it ends at {t_prev} "
-                             "(use snnsim.methods.ttfs.set_windows to lay the windows out)")
+            raise UserError(
+                f"layer {name!r} has t_min = {node.t_min}, but the window before it ends at {t_prev} "
+                "(use snnsim.methods.ttfs.set_windows to lay the windows out)"
+            )
         out.append(TTFSLayer(name, node, _check_conn(name, incoming[name][0][1])))
         if not last:
             t_prev = node.t_max

@@ -21,6 +21,7 @@ earliest spike (largest activation); conv padding is activation 0 (a spike at
 ``domain="relu"`` computes the same network as a plain ReLU net on activations (no
 window clip): the ReLU twin, for checks and as a training control.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -20,6 +20,7 @@ Flatten, ReLU, Dropout, Identity in a linear chain). Rules:
 
 Windows: ``(1 + margin) * largest ReLU output`` of each layer on ``data`` (margin 0.5).
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -85,8 +86,15 @@ def mapped_spec(layers: list[Block], input_shape: list[int]) -> dict[str, Any]:
             ops.append({"op": "linear", "out_features": int(m.out_features)})
         else:
             k, s, p = (v if isinstance(v, int) else v[0] for v in (m.kernel_size, m.stride, m.padding))
-            ops.append({"op": "conv2d", "out_channels": int(m.out_channels), "kernel_size": int(k),
-                        "stride": int(s), "padding": int(p)})
+            ops.append(
+                {
+                    "op": "conv2d",
+                    "out_channels": int(m.out_channels),
+                    "kernel_size": int(k),
+                    "stride": int(s),
+                    "padding": int(p),
+                }
+            )
         if last:
             spec_layers.append({"name": name, "type": "ttfs_readout", "t_min": t, "relu": layer.relu})
         else:
@@ -96,9 +104,15 @@ def mapped_spec(layers: list[Block], input_shape: list[int]) -> dict[str, Any]:
     return {"dt": 1.0, "layers": spec_layers, "connections": conns}
 
 
-def from_relu(ann: nn.Module, data: Optional[Data], *, margin: float = DEFAULT_MARGIN,
-              input_shape: Optional[list[int]] = None, dtype: Optional[torch.dtype] = None,
-              batch_size: int = 500) -> Network:
+def from_relu(
+    ann: nn.Module,
+    data: Optional[Data],
+    *,
+    margin: float = DEFAULT_MARGIN,
+    input_shape: Optional[list[int]] = None,
+    dtype: Optional[torch.dtype] = None,
+    batch_size: int = 500,
+) -> Network:
     """TTFS network equal to the ReLU ``ann`` (see the module docstring).
 
     Args:

@@ -21,6 +21,7 @@ hardware it would not be sent. So:
 drops the forced spikes from simulated spike trains (for spike counts and SynOps);
 :func:`spike_penalty` is the differentiable spike regulariser of training (``spike_reg``).
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -43,8 +44,9 @@ class SpikeStats:
         self.samples = 0
         self.decision_time: Optional[float] = None
 
-    def _add(self, name: str, t: torch.Tensor, t_min: float, t_max: float,
-             fired: Optional[torch.Tensor] = None) -> None:
+    def _add(
+        self, name: str, t: torch.Tensor, t_min: float, t_max: float, fired: Optional[torch.Tensor] = None
+    ) -> None:
         t = t.detach()
         early = t < torch.tensor(t_max, dtype=t.dtype)  # compare in t's dtype: t_max - 0 rounds there
         info = early if fired is None else fired & early
@@ -103,8 +105,9 @@ class SpikeStats:
         }
 
 
-def informative_spikes(network: Network, spikes: dict[str, torch.Tensor],
-                       dt: Optional[float] = None) -> dict[str, torch.Tensor]:
+def informative_spikes(
+    network: Network, spikes: dict[str, torch.Tensor], dt: Optional[float] = None
+) -> dict[str, torch.Tensor]:
     """The informative part of simulated spike trains: spikes at step k with
     ``k * dt < t_max`` of their layer (input: ``t_max = 1``, i.e. pixel > 0); the forced
     spikes at or after ``t_max`` are zeroed. ``spikes``: layer -> ``[T, B, *shape]``

@@ -29,6 +29,7 @@ value it has at ``t_min`` (the logits), optionally rectified. It never spikes.
 ``ttfs_maxpool2d``: max-pooling of activations = the *earliest* spike of each window:
 a pooled unit spikes once, at the first step any of its inputs spikes.
 """
+
 from __future__ import annotations
 
 import math
@@ -199,8 +200,16 @@ class TTFSNodes(_TTFSBase):
 
     kind = "ttfs"
 
-    def __init__(self, n: Optional[int] = None, shape: Optional[Iterable[int]] = None, *, t_min: float = 1.0,
-                 t_max: float = 2.0, bias: BiasLike = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        n: Optional[int] = None,
+        shape: Optional[Iterable[int]] = None,
+        *,
+        t_min: float = 1.0,
+        t_max: float = 2.0,
+        bias: BiasLike = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(n=n, shape=shape, reset="none", **kwargs)
         self._setup(t_min, t_max, bias)
 
@@ -245,8 +254,16 @@ class TTFSReadout(_TTFSBase, Integrator):
 
     kind = "ttfs_readout"
 
-    def __init__(self, n: Optional[int] = None, shape: Optional[Iterable[int]] = None, *, t_min: float = 2.0,
-                 bias: BiasLike = None, relu: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        n: Optional[int] = None,
+        shape: Optional[Iterable[int]] = None,
+        *,
+        t_min: float = 2.0,
+        bias: BiasLike = None,
+        relu: bool = False,
+        **kwargs: Any,
+    ) -> None:
         Integrator.__init__(self, n=n, shape=shape, **kwargs)
         self._setup(t_min, None, bias)
         self.relu = bool(relu)
@@ -332,9 +349,16 @@ def _ttfs_maxpool2d(
 
 
 #: bias D: a number, ``[n]``/``[C]`` or ``[C, H, W]`` (shapes checked by the layer)
-_BIAS = {"anyOf": [{"type": "null"}, schema.number(), {"type": "array", "items": schema.number()},
-                   {"type": "array", "items": {"type": "array", "items": {"type": "array", "items": schema.number()}}}]}
+_BIAS = {
+    "anyOf": [
+        {"type": "null"},
+        schema.number(),
+        {"type": "array", "items": schema.number()},
+        {"type": "array", "items": {"type": "array", "items": {"type": "array", "items": schema.number()}}},
+    ]
+}
 register_node("ttfs", TTFSNodes, {"t_min": schema.number(), "t_max": schema.number(), "bias": _BIAS})
 register_node("ttfs_readout", TTFSReadout, {"t_min": schema.number(), "bias": _BIAS, "relu": schema.boolean()})
-register_op("ttfs_maxpool2d", _ttfs_maxpool2d, {"kernel_size": schema.integer(1),
-                                                "stride": schema.optional(schema.integer(1))})
+register_op(
+    "ttfs_maxpool2d", _ttfs_maxpool2d, {"kernel_size": schema.integer(1), "stride": schema.optional(schema.integer(1))}
+)

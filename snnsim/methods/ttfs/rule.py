@@ -33,6 +33,7 @@
   :meth:`TTFSRule.informative_spikes` makes the train command's simulated spike counts
   and SynOps skip the forced spikes at ``t_max`` too.
 """
+
 from __future__ import annotations
 
 import copy
@@ -94,11 +95,22 @@ class TTFSRule(LearningRule):
     name = "ttfs"
     nets = ("fc2", "fc", "vgg")
 
-    def __init__(self, timesteps: Optional[int] = None, *, from_relu: Optional[str] = None,
-                 hidden: Sequence[int] = (340,), margin: float = DEFAULT_MARGIN, growth: float = DEFAULT_GROWTH,
-                 dtype: str = "float64", domain: str = "time", steps_per_window: int = 16,
-                 vgg_features: Optional[Sequence[Any]] = None, vgg_hidden: Sequence[int] = (128,),
-                 sim_memory_mb: float = 3072.0, spike_reg: float = 0.0) -> None:
+    def __init__(
+        self,
+        timesteps: Optional[int] = None,
+        *,
+        from_relu: Optional[str] = None,
+        hidden: Sequence[int] = (340,),
+        margin: float = DEFAULT_MARGIN,
+        growth: float = DEFAULT_GROWTH,
+        dtype: str = "float64",
+        domain: str = "time",
+        steps_per_window: int = 16,
+        vgg_features: Optional[Sequence[Any]] = None,
+        vgg_hidden: Sequence[int] = (128,),
+        sim_memory_mb: float = 3072.0,
+        spike_reg: float = 0.0,
+    ) -> None:
         max_steps = 1000 if timesteps is None else timesteps
         super().__init__(max_steps)
         if max_steps < 2:
@@ -118,8 +130,11 @@ class TTFSRule(LearningRule):
         if not (math.isfinite(sim_memory_mb) and sim_memory_mb > 0):
             raise UserError(f"sim_memory_mb must be a finite number > 0, got {sim_memory_mb!r}")
         self.sim_memory_mb = float(sim_memory_mb)
-        if isinstance(spike_reg, bool) or not isinstance(spike_reg, (int, float)) or not (
-                math.isfinite(spike_reg) and spike_reg >= 0):
+        if (
+            isinstance(spike_reg, bool)
+            or not isinstance(spike_reg, (int, float))
+            or not (math.isfinite(spike_reg) and spike_reg >= 0)
+        ):
             raise UserError(f"spike_reg must be a finite number >= 0, got {spike_reg!r}")
         self.spike_reg = float(spike_reg)
         self._penalty: Optional[torch.Tensor] = None  # spike_reg x penalty of the last training batch
@@ -152,8 +167,10 @@ class TTFSRule(LearningRule):
     def _map_ann(self, input_shape: Sequence[int], n_classes: int) -> Network:
         ann = load_ann(self.from_relu)
         if list(ann.input_shape) != [int(d) for d in input_shape] or ann.n_classes != n_classes:
-            raise UserError(f"the ReLU net in {self.from_relu} takes {list(ann.input_shape)} -> {ann.n_classes} "
-                             f"classes, the dataset gives {list(input_shape)} -> {n_classes}")
+            raise UserError(
+                f"the ReLU net in {self.from_relu} takes {list(ann.input_shape)} -> {ann.n_classes} "
+                f"classes, the dataset gives {list(input_shape)} -> {n_classes}"
+            )
         self.ann_net = ann.net
         return from_relu(ann, None, input_shape=list(input_shape), dtype=DTYPES[self.dtype])
 
@@ -209,8 +226,10 @@ class TTFSRule(LearningRule):
         eval mode (one held-out pass at a time). The windows of a freshly built network
         must be set first by the explicit :meth:`calibrate` (``fit`` calls it)."""
         if self._pending:
-            raise UserError("the TTFS windows of a freshly built network are not calibrated: call "
-                            "rule.calibrate(network, train_split) first (fit() does)")
+            raise UserError(
+                "the TTFS windows of a freshly built network are not calibrated: call "
+                "rule.calibrate(network, train_split) first (fit() does)"
+            )
         if isinstance(inputs, TTFSInput):
             times = inputs.times
         else:
@@ -266,12 +285,23 @@ class TTFSRule(LearningRule):
 
     def config(self) -> dict[str, Any]:
         net = self._network
-        cfg = {**super().config(), "max_steps": self.max_steps, "dt": self.dt, "from_relu": self.from_relu,
-               "ann_net": self.ann_net, "hidden": list(self.hidden), "margin": self.margin, "growth": self.growth,
-               "dtype": self.dtype, "domain": self.domain, "steps_per_window": self.steps_per_window,
-               "vgg_features": list(self.vgg_features) if self.vgg_features else None,
-               "vgg_hidden": list(self.vgg_hidden), "sim_memory_mb": self.sim_memory_mb,
-               "spike_reg": self.spike_reg}
+        cfg = {
+            **super().config(),
+            "max_steps": self.max_steps,
+            "dt": self.dt,
+            "from_relu": self.from_relu,
+            "ann_net": self.ann_net,
+            "hidden": list(self.hidden),
+            "margin": self.margin,
+            "growth": self.growth,
+            "dtype": self.dtype,
+            "domain": self.domain,
+            "steps_per_window": self.steps_per_window,
+            "vgg_features": list(self.vgg_features) if self.vgg_features else None,
+            "vgg_hidden": list(self.vgg_hidden),
+            "sim_memory_mb": self.sim_memory_mb,
+            "spike_reg": self.spike_reg,
+        }
         if net is not None:
             cfg["windows"] = windows(net)
             cfg["readout_time"] = readout_time(net)

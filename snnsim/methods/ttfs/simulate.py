@@ -9,6 +9,7 @@ every input fires once, ``x = 0`` at ``t = 1``, the end of the input window), th
 network runs ``T = ceil(t_read / dt) + 1`` steps, ``t_read`` = the read-out's ``t_min``,
 and the logits are the read-out's potential at the last step.
 """
+
 from __future__ import annotations
 
 import math
@@ -80,8 +81,13 @@ def encode_spikes(x: torch.Tensor, dt: float, timesteps: int) -> torch.Tensor:
 
 def encoder_config(dt: float, timesteps: int) -> dict[str, object]:
     """How to reproduce :func:`encode_spikes` with :mod:`encoders` (for checkpoints)."""
-    return {"encoder": "latency", "timesteps": int(timesteps), "window": round(1.0 / dt) + 1,
-            "zero_spikes": True, "dt": float(dt)}
+    return {
+        "encoder": "latency",
+        "timesteps": int(timesteps),
+        "window": round(1.0 / dt) + 1,
+        "zero_spikes": True,
+        "dt": float(dt),
+    }
 
 
 @dataclass
@@ -95,9 +101,15 @@ class Simulation:
     timesteps: int
 
 
-def simulate_ttfs(network: Network, x: torch.Tensor, *, dt: Optional[float] = None,
-                  steps_per_window: int = 1000, engine: str = "fast",
-                  record_voltage: bool = False) -> Simulation:
+def simulate_ttfs(
+    network: Network,
+    x: torch.Tensor,
+    *,
+    dt: Optional[float] = None,
+    steps_per_window: int = 1000,
+    engine: str = "fast",
+    record_voltage: bool = False,
+) -> Simulation:
     """Simulate ``network`` on ``x [B, *input_shape]`` with step ``dt`` (default:
     :func:`sim_dt` with ``steps_per_window``) in ``engine`` ("fast" or "bindsnet")."""
     dt = dt if dt is not None else sim_dt(network, steps_per_window)

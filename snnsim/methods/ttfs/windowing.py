@@ -12,6 +12,7 @@
   ``t_max^(n-1)``). Window lengths never shrink; ``t_max - min t_i`` is the largest
   activation of the batch (the window length if a neuron was clipped at ``t_min``).
 """
+
 from __future__ import annotations
 
 import math
@@ -48,14 +49,15 @@ def max_activations(network: Network, data: Data, batch_size: int = 500) -> list
     names = [layer.name for layer in hidden_layers(network)]
     best = [0.0] * len(names)
     for i in range(0, x.shape[0], batch_size):
-        res = ttfs_forward(network, x[i:i + batch_size], domain="relu")
+        res = ttfs_forward(network, x[i : i + batch_size], domain="relu")
         for k, name in enumerate(names):
             best[k] = max(best[k], float(res.activations(name).max()))
     return best
 
 
-def calibrate_windows(network: Network, data: Data, margin: float = DEFAULT_MARGIN,
-                      batch_size: int = 500, floor: float = 1e-3) -> list[float]:
+def calibrate_windows(
+    network: Network, data: Data, margin: float = DEFAULT_MARGIN, batch_size: int = 500, floor: float = 1e-3
+) -> list[float]:
     """Set every window to ``(1 + margin) * max activation`` on ``data`` (at least
     ``floor``, for layers that never activate). Returns the new window lengths."""
     if not (math.isfinite(margin) and margin >= 0):
@@ -87,5 +89,11 @@ def grow_windows(network: Network, min_times: Sequence[float], growth: float = D
     return new
 
 
-__all__ = ["DEFAULT_GROWTH", "DEFAULT_MARGIN", "batch_min_times", "calibrate_windows", "grow_windows",
-           "max_activations"]
+__all__ = [
+    "DEFAULT_GROWTH",
+    "DEFAULT_MARGIN",
+    "batch_min_times",
+    "calibrate_windows",
+    "grow_windows",
+    "max_activations",
+]

@@ -1,4 +1,5 @@
 """The global threshold of ``convert`` and the tuned unnormalised baseline."""
+
 import copy
 
 import pytest
@@ -14,8 +15,14 @@ from tests.helpers import poisson_input
 
 def _mlp(seed: int = 0, bias: bool = False) -> nn.Sequential:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(20, 30, bias=bias), nn.ReLU(), nn.Linear(30, 16, bias=bias), nn.ReLU(),
-                         nn.Linear(16, 4, bias=bias), nn.ReLU())
+    return nn.Sequential(
+        nn.Linear(20, 30, bias=bias),
+        nn.ReLU(),
+        nn.Linear(30, 16, bias=bias),
+        nn.ReLU(),
+        nn.Linear(16, 4, bias=bias),
+        nn.ReLU(),
+    )
 
 
 def _scaled(ann: nn.Sequential, c: float) -> nn.Sequential:
@@ -72,8 +79,7 @@ def _toy_task(n: int = 120) -> tuple[nn.Sequential, Split]:
     """A 20-16-4 ReLU net whose layers are far too strong for threshold 1, and labels
     given by the net itself (so its ANN accuracy is 100%)."""
     torch.manual_seed(3)
-    ann = nn.Sequential(nn.Flatten(), nn.Linear(20, 16, bias=False), nn.ReLU(), nn.Linear(16, 4, bias=False),
-                        nn.ReLU())
+    ann = nn.Sequential(nn.Flatten(), nn.Linear(20, 16, bias=False), nn.ReLU(), nn.Linear(16, 4, bias=False), nn.ReLU())
     with torch.no_grad():
         ann[1].weight.mul_(20.0)
         ann[3].weight.mul_(20.0)
@@ -84,10 +90,24 @@ def _toy_task(n: int = 120) -> tuple[nn.Sequential, Split]:
 
 def test_tune_unnormalised_scores_the_grid_and_picks_the_best():
     ann, split = _toy_task()
-    search = tune_unnormalised(ann, split, 40, thresholds=(1.0, 8.0, 32.0), max_rates=(500.0, 1000.0),
-                               input_shape=(1, 4, 5), batch_size=200, progress=False)
+    search = tune_unnormalised(
+        ann,
+        split,
+        40,
+        thresholds=(1.0, 8.0, 32.0),
+        max_rates=(500.0, 1000.0),
+        input_shape=(1, 4, 5),
+        batch_size=200,
+        progress=False,
+    )
     assert [(p.threshold, p.max_rate) for p in search.points] == [
-        (1.0, 500.0), (1.0, 1000.0), (8.0, 500.0), (8.0, 1000.0), (32.0, 500.0), (32.0, 1000.0)]
+        (1.0, 500.0),
+        (1.0, 1000.0),
+        (8.0, 500.0),
+        (8.0, 1000.0),
+        (32.0, 500.0),
+        (32.0, 1000.0),
+    ]
     best_acc = max(p.accuracy for p in search.points)
     assert search.best.accuracy == best_acc
     ties = [p for p in search.points if p.accuracy == best_acc]

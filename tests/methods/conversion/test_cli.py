@@ -1,4 +1,5 @@
 """``snnsim train-ann`` and ``snnsim convert`` end to end on a small digits subset."""
+
 import json
 
 import pytest
@@ -14,8 +15,23 @@ DATA = ["--dataset", "digits", "--limit", "300"]
 @pytest.fixture(scope="module")
 def ann_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("ann")
-    rc = main(["train-ann", "--net", "fc", *DATA, "--epochs", "2", "--lr", "1e-3", "--batch-size", "32",
-               "--out", str(out), "--no-progress"])
+    rc = main(
+        [
+            "train-ann",
+            "--net",
+            "fc",
+            *DATA,
+            "--epochs",
+            "2",
+            "--lr",
+            "1e-3",
+            "--batch-size",
+            "32",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     return out
 
@@ -32,13 +48,39 @@ def test_train_ann_writes_checkpoint_and_report(ann_dir):
 
 def test_convert_all_norms(ann_dir, tmp_path):
     out = tmp_path / "conv"
-    rc = main(["convert", "--ann", str(ann_dir), "--dataset", "digits", "--limit", "100", "--norm", "all", "-T", "20",
-               "--calib-samples", "100", "--reset", "subtract", "--out", str(out), "--no-progress"])
+    rc = main(
+        [
+            "convert",
+            "--ann",
+            str(ann_dir),
+            "--dataset",
+            "digits",
+            "--limit",
+            "100",
+            "--norm",
+            "all",
+            "-T",
+            "20",
+            "--calib-samples",
+            "100",
+            "--reset",
+            "subtract",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
     norms = ["none", "model", "data", "percentile"]
-    for key in ("snn_accuracy", "accuracy_vs_time", "norm_factors", "spikes_per_neuron", "samples_per_s",
-                "steps_to_90pct"):
+    for key in (
+        "snn_accuracy",
+        "accuracy_vs_time",
+        "norm_factors",
+        "spikes_per_neuron",
+        "samples_per_s",
+        "steps_to_90pct",
+    ):
         assert list(report[key]) == norms, key
     assert 0 <= report["ann_accuracy"] <= 1
     assert report["accuracy_vs_time"]["data"]["20"] == report["snn_accuracy"]["data"]
@@ -52,14 +94,51 @@ def test_convert_all_norms(ann_dir, tmp_path):
     rec = torch.load(out / "record.pt", weights_only=True)
     assert rec["spikes"]["out"].shape == (20, 4, 10) and rec["labels"].shape == (4,)
     # the saved SNN runs with `snnsim simulate`
-    assert main(["simulate", "--checkpoint", str(out / "snn"), *DATA, "-T", "10",
-                 "--out", str(tmp_path / "sim"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--checkpoint",
+                str(out / "snn"),
+                *DATA,
+                "-T",
+                "10",
+                "--out",
+                str(tmp_path / "sim"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
 
 
 def test_convert_trains_first(tmp_path):
     out = tmp_path / "conv"
-    rc = main(["convert", "--net", "fc", "--dataset", "digits", "--limit", "100", "--epochs", "1", "--norm", "data", "--encoder", "current",
-               "--threshold-balancing", "--output", "integrator", "-T", "10", "--out", str(out), "--no-progress"])
+    rc = main(
+        [
+            "convert",
+            "--net",
+            "fc",
+            "--dataset",
+            "digits",
+            "--limit",
+            "100",
+            "--epochs",
+            "1",
+            "--norm",
+            "data",
+            "--encoder",
+            "current",
+            "--threshold-balancing",
+            "--output",
+            "integrator",
+            "-T",
+            "10",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
     assert list(report["snn_accuracy"]) == ["data"] and report["output"] == "integrator"
@@ -73,8 +152,20 @@ def test_bad_options_exit_2(ann_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
         main(["train-ann", "--net", "vgg", "--out", str(tmp_path)])
     assert err.value.code == 2
-    rc = main(["convert", "--ann", str(ann_dir), *DATA, "--encoder", "current", "--max-rate", "100",
-               "--out", str(tmp_path / "x")])
+    rc = main(
+        [
+            "convert",
+            "--ann",
+            str(ann_dir),
+            *DATA,
+            "--encoder",
+            "current",
+            "--max-rate",
+            "100",
+            "--out",
+            str(tmp_path / "x"),
+        ]
+    )
     assert rc == 2 and "max-rate" in capsys.readouterr().err
     rc = main(["convert", "--ann", str(tmp_path / "nothing"), *DATA, "--out", str(tmp_path / "y")])
     assert rc == 2
@@ -85,9 +176,31 @@ def test_bad_options_exit_2(ann_dir, tmp_path, capsys):
 
 def test_convert_tuned_unnormalised_baseline(ann_dir, tmp_path):
     out = tmp_path / "tuned"
-    rc = main(["convert", "--ann", str(ann_dir), "--dataset", "digits", "--limit", "100", "--norm", "data", "-T", "15",
-               "--calib-samples", "100", "--tune-none", "--tune-thresholds", "1,3", "--tune-rates", "250,1000",
-               "--out", str(out), "--no-progress"])
+    rc = main(
+        [
+            "convert",
+            "--ann",
+            str(ann_dir),
+            "--dataset",
+            "digits",
+            "--limit",
+            "100",
+            "--norm",
+            "data",
+            "-T",
+            "15",
+            "--calib-samples",
+            "100",
+            "--tune-none",
+            "--tune-thresholds",
+            "1,3",
+            "--tune-rates",
+            "250,1000",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
     tuned = report["none_tuned"]
@@ -95,7 +208,10 @@ def test_convert_tuned_unnormalised_baseline(ann_dir, tmp_path):
     assert [(g["threshold"], g["max_rate"]) for g in grid] == [(1, 250), (1, 1000), (3, 250), (3, 1000)]
     best = max(grid, key=lambda g: (g["accuracy"], -(g["steps_to_90pct"] or 99)))
     assert (tuned["threshold"], tuned["max_rate"], tuned["accuracy"]) == (
-        best["threshold"], best["max_rate"], best["accuracy"])
+        best["threshold"],
+        best["max_rate"],
+        best["accuracy"],
+    )
     assert list(report["snn_accuracy"]) == ["data", "none-tuned"]
     assert report["snn_accuracy"]["none-tuned"] == tuned["accuracy"]
     assert report["accuracy_vs_time"]["none-tuned"]["15"] == tuned["accuracy"]
@@ -103,16 +219,45 @@ def test_convert_tuned_unnormalised_baseline(ann_dir, tmp_path):
     assert report["best_norm"] == "data"  # the saved SNN is one of the --norm runs
     assert (out / "tune_grid.png").stat().st_size > 1000
     # the global threshold option reaches every IF layer
-    rc = main(["convert", "--ann", str(ann_dir), *DATA, "--norm", "none", "-T", "5", "--threshold", "2.5",
-               "--out", str(tmp_path / "t"), "--no-progress"])
+    rc = main(
+        [
+            "convert",
+            "--ann",
+            str(ann_dir),
+            *DATA,
+            "--norm",
+            "none",
+            "-T",
+            "5",
+            "--threshold",
+            "2.5",
+            "--out",
+            str(tmp_path / "t"),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     report = json.loads((tmp_path / "t" / "report.json").read_text())
     assert set(report["thresholds"]["none"].values()) == {2.5} and report["threshold"] == 2.5
 
 
 def test_tune_rates_need_poisson(ann_dir, tmp_path, capsys):
-    rc = main(["convert", "--ann", str(ann_dir), *DATA, "--encoder", "current", "--tune-none", "--tune-rates", "100",
-               "--out", str(tmp_path / "x"), "--no-progress"])
+    rc = main(
+        [
+            "convert",
+            "--ann",
+            str(ann_dir),
+            *DATA,
+            "--encoder",
+            "current",
+            "--tune-none",
+            "--tune-rates",
+            "100",
+            "--out",
+            str(tmp_path / "x"),
+            "--no-progress",
+        ]
+    )
     assert rc == 2 and "--tune-rates" in capsys.readouterr().err
     with pytest.raises(SystemExit) as err:
         main(["convert", "--ann", str(ann_dir), "--tune-thresholds", "1,-2", "--out", str(tmp_path / "y")])

@@ -1,4 +1,5 @@
 """ANN-to-SNN conversion: factors, BatchNorm folding, graph tracing, equivalences."""
+
 import numpy as np
 import pytest
 import torch
@@ -30,8 +31,10 @@ def _set(linear: nn.Module, w) -> nn.Module:
 def hand_net() -> nn.Sequential:
     """2-3-2 ReLU net with hand-picked weights (see the expected factors below)."""
     return nn.Sequential(
-        _set(nn.Linear(2, 3, bias=False), [[1.0, -2.0], [0.5, 0.5], [-1.0, 3.0]]), nn.ReLU(),
-        _set(nn.Linear(3, 2, bias=False), [[2.0, 1.0, -1.0], [0.5, -0.5, 0.25]]), nn.ReLU(),
+        _set(nn.Linear(2, 3, bias=False), [[1.0, -2.0], [0.5, 0.5], [-1.0, 3.0]]),
+        nn.ReLU(),
+        _set(nn.Linear(3, 2, bias=False), [[2.0, 1.0, -1.0], [0.5, -0.5, 0.25]]),
+        nn.ReLU(),
     )
 
 
@@ -73,8 +76,9 @@ def test_percentile_known_values():
     assert percentile(v, 99.9) == pytest.approx(999.001)
     # chain 1 -> 1 -> 1 with weights 1 and 2; data x = k/1000, k = 0..1000:
     # positive activations of layer 1 are k/1000 (k >= 1), of layer 2 twice that.
-    net = nn.Sequential(_set(nn.Linear(1, 1, bias=False), [[1.0]]), nn.ReLU(),
-                        _set(nn.Linear(1, 1, bias=False), [[2.0]]), nn.ReLU())
+    net = nn.Sequential(
+        _set(nn.Linear(1, 1, bias=False), [[1.0]]), nn.ReLU(), _set(nn.Linear(1, 1, bias=False), [[2.0]]), nn.ReLU()
+    )
     x = (torch.arange(0, 1001, dtype=torch.float64) / 1000).float().unsqueeze(1)
     conv = convert(net, norm="percentile", data=x, percentile=99.9)
     assert conv.factors["fc1"] == pytest.approx(0.999001, rel=1e-6)
@@ -189,8 +193,12 @@ class ConvBlock(nn.Module):
 class Custom(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(ConvBlock(1, 4), nn.MaxPool2d(2),
-                                      nn.Sequential(nn.Conv2d(4, 6, 3), nn.ReLU(), nn.Dropout(0.2)), nn.AvgPool2d(2))
+        self.features = nn.Sequential(
+            ConvBlock(1, 4),
+            nn.MaxPool2d(2),
+            nn.Sequential(nn.Conv2d(4, 6, 3), nn.ReLU(), nn.Dropout(0.2)),
+            nn.AvgPool2d(2),
+        )
         self.fc = nn.Linear(6 * 2 * 2, 3)
 
     def forward(self, x):
@@ -243,14 +251,17 @@ class Residual(nn.Module):
         return F.relu(self.fc(x)) + x
 
 
-@pytest.mark.parametrize("model,match", [
-    (nn.Sequential(nn.Linear(4, 3), nn.Sigmoid()), "Sigmoid"),
-    (WithLSTM(), "LSTM"),
-    (nn.Sequential(nn.Linear(4, 3), nn.Tanh()), "Tanh"),
-    (Residual(), "not a linear chain|add"),
-    (nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2)), "without a ReLU"),
-    (nn.Sequential(nn.Linear(4, 3), nn.BatchNorm2d(3)), "BatchNorm1d"),
-])
+@pytest.mark.parametrize(
+    "model,match",
+    [
+        (nn.Sequential(nn.Linear(4, 3), nn.Sigmoid()), "Sigmoid"),
+        (WithLSTM(), "LSTM"),
+        (nn.Sequential(nn.Linear(4, 3), nn.Tanh()), "Tanh"),
+        (Residual(), "not a linear chain|add"),
+        (nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2)), "without a ReLU"),
+        (nn.Sequential(nn.Linear(4, 3), nn.BatchNorm2d(3)), "BatchNorm1d"),
+    ],
+)
 def test_unsupported_layers_named(model, match):
     with pytest.raises(ValueError, match=match) as err:
         convert(model, norm="none", input_shape=(4,))
@@ -261,9 +272,17 @@ def test_unsupported_layers_named(model, match):
 # --------------------------------------------------------------------------- equivalences
 def small_cnn() -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AvgPool2d(2),
-        nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Dropout(0.2), nn.Linear(16 * 3 * 3, 10),
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Conv2d(8, 16, 3),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(0.2),
+        nn.Linear(16 * 3 * 3, 10),
     )
 
 
@@ -301,8 +320,7 @@ def test_cnn_with_bn_avgpool_maxpool_agrees_with_ann(trained_cnn, digits16):
 
 
 def test_engines_agree_on_converted_net(trained_cnn, digits16):
-    conv = convert(trained_cnn, norm="percentile", data=digits16.train.x[:300], reset="subtract",
-                   output="spiking")
+    conv = convert(trained_cnn, norm="percentile", data=digits16.train.x[:300], reset="subtract", output="spiking")
     x = poisson_input((25, 4, 1, 16, 16), 0.4, seed=3)
     a = simulate(conv.network, x, engine="fast", record_voltage=True)
     b = simulate(conv.network, x, engine="bindsnet", record_voltage=True)

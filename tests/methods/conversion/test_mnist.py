@@ -10,6 +10,7 @@ and converted; the issue's targets are checked on all 2,000 held-out images:
   (argmax of the accumulated potential; with spike-count read-out the ties between
   the few output spikes of 64 steps cost about 0.3% more).
 """
+
 import pytest
 import torch
 
@@ -48,8 +49,7 @@ def test_fc_data_norm_poisson_within_half_percent(mnist, trained_fc):
     res = evaluate(conv.network, mnist.test, enc, 200, progress=False, steps=[20, 200])
     assert res.accuracy >= ann_acc - 0.005, (res.accuracy, ann_acc)
     # normalisation pays off: the unnormalised net is slower to converge
-    raw = evaluate(convert(model, norm="none").network, mnist.test, enc, 200, progress=False,
-                   steps=[20, 200])
+    raw = evaluate(convert(model, norm="none").network, mnist.test, enc, 200, progress=False, steps=[20, 200])
     assert res.accuracy_vs_time[20] > raw.accuracy_vs_time[20]
 
 

@@ -1,4 +1,5 @@
 """FastSNN kernels and node types: equality with a sequential single-spike LIF, gradients."""
+
 import math
 
 import pytest
@@ -45,8 +46,9 @@ def single_layer(layer) -> Network:
 @pytest.mark.parametrize("beta", BETAS)
 def test_fastlif_equals_sequential_single_spike_lif(t, beta, backend):
     x = currents(t, seed=t)
-    ref = simulate(single_layer(LIFNeurons(shape=[40], leak=beta, reset="zero", refrac=t)),
-                   {"layer": x}, engine="bindsnet").spikes["layer"]
+    ref = simulate(
+        single_layer(LIFNeurons(shape=[40], leak=beta, reset="zero", refrac=t)), {"layer": x}, engine="bindsnet"
+    ).spikes["layer"]
     fast_net = single_layer(FastLIFNeurons(shape=[40], leak=beta))
     fast = simulate(fast_net, {"layer": x}, engine="fast").spikes["layer"]
     stepped = simulate(fast_net, {"layer": x}, engine="bindsnet").spikes["layer"]
@@ -151,12 +153,19 @@ def test_backends_agree_on_spikes_and_gradients():
 
 
 def three_layer_spec():
-    return {"layers": [{"name": "input", "type": "input", "shape": [30]},
-                       {"name": "h1", "type": "fastlif"}, {"name": "h2", "type": "fastlif", "leak": 0.8},
-                       {"name": "out", "type": "peak_integrator"}],
-            "connections": [{"source": "input", "target": "h1", "ops": [{"op": "linear", "out_features": 40}]},
-                            {"source": "h1", "target": "h2", "ops": [{"op": "linear", "out_features": 25}]},
-                            {"source": "h2", "target": "out", "ops": [{"op": "linear", "out_features": 5}]}]}
+    return {
+        "layers": [
+            {"name": "input", "type": "input", "shape": [30]},
+            {"name": "h1", "type": "fastlif"},
+            {"name": "h2", "type": "fastlif", "leak": 0.8},
+            {"name": "out", "type": "peak_integrator"},
+        ],
+        "connections": [
+            {"source": "input", "target": "h1", "ops": [{"op": "linear", "out_features": 40}]},
+            {"source": "h1", "target": "h2", "ops": [{"op": "linear", "out_features": 25}]},
+            {"source": "h2", "target": "out", "ops": [{"op": "linear", "out_features": 5}]},
+        ],
+    }
 
 
 def scaled_net(gain: float = 4.0) -> Network:

@@ -1,4 +1,5 @@
 """Rules ``fastsnn`` and ``lif``: training on digits, the CLI end to end."""
+
 import json
 
 import pytest
@@ -63,9 +64,34 @@ def test_readout_is_the_max_potential_and_inputs_are_latency_coded(digits):
 @pytest.mark.parametrize("method", ["fastsnn", "lif"])
 def test_cli_end_to_end(tmp_path, method):
     out = tmp_path / method
-    rc = main(["train", "--method", method, "--dataset", "digits", "--limit", "120", "--epochs", "2",
-               "-T", "20", "--hidden", "24", "--lr", "0.01", "--set", "weight_gain=6", "--set", "enc_tau=10",
-               "--out", str(out), "--no-progress", "--batch-size", "40"])
+    rc = main(
+        [
+            "train",
+            "--method",
+            method,
+            "--dataset",
+            "digits",
+            "--limit",
+            "120",
+            "--epochs",
+            "2",
+            "-T",
+            "20",
+            "--hidden",
+            "24",
+            "--lr",
+            "0.01",
+            "--set",
+            "weight_gain=6",
+            "--set",
+            "enc_tau=10",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--batch-size",
+            "40",
+        ]
+    )
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
     assert report["method"] == method and report["rule"]["hidden"] == [24] and report["rule"]["enc_tau"] == 10
@@ -80,6 +106,22 @@ def test_cli_end_to_end(tmp_path, method):
 
 
 def test_cli_rejects_unknown_parameters(tmp_path):
-    rc = main(["train", "--method", "fastsnn", "--dataset", "digits", "--limit", "20", "--epochs", "1",
-               "--set", "nonsense=1", "--out", str(tmp_path / "x"), "--no-progress"])
+    rc = main(
+        [
+            "train",
+            "--method",
+            "fastsnn",
+            "--dataset",
+            "digits",
+            "--limit",
+            "20",
+            "--epochs",
+            "1",
+            "--set",
+            "nonsense=1",
+            "--out",
+            str(tmp_path / "x"),
+            "--no-progress",
+        ]
+    )
     assert rc == 2

@@ -5,6 +5,7 @@ Each image is 28 steps of 28 inputs, row t of the image as the input current of 
 recurrent LIF -> 10 read-out) and the same net without its recurrent weights on mnist10k
 (8,000 train / 2,000 held out) with the same short budget; see the README for the figures.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,7 @@ def test_lif_rows_rule_builds_a_28_input_net_and_encodes_rows():
 
 
 def test_cli_recurrent_and_encoding_flags_reach_the_rule():
-    args = build_parser().parse_args(["train", "--method", "lif", "--recurrent", "--encoding", "rows",
-                                      "--out", "x"])
+    args = build_parser().parse_args(["train", "--method", "lif", "--recurrent", "--encoding", "rows", "--out", "x"])
     assert rule_params(args) == {"recurrent": True, "encoding": "rows"}
     plain = build_parser().parse_args(["train", "--method", "lif", "--out", "x"])
     assert rule_params(plain) == {}
@@ -61,15 +61,54 @@ def test_cli_recurrent_and_encoding_flags_reach_the_rule():
 
 def test_cli_trains_rows_on_a_tiny_slice(tmp_path: Path):
     out = tmp_path / "run"
-    assert main(["train", "--method", "lif", "--recurrent", "--encoding", "rows", "--hidden", "8",
-                 "--epochs", "1", "--dataset", "digits", "--limit", "64", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "lif",
+                "--recurrent",
+                "--encoding",
+                "rows",
+                "--hidden",
+                "8",
+                "--epochs",
+                "1",
+                "--dataset",
+                "digits",
+                "--limit",
+                "64",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     assert report["rule"]["recurrent"] is True and report["rule"]["encoding"] == "rows"
     assert report["encoder"] == {"encoder": "rows", "timesteps": 28}
     # the checkpoint simulates with its own row coding (was refused: input [28] vs [1, 28, 28])
     sim = tmp_path / "sim"
-    assert main(["simulate", "--checkpoint", str(out / "checkpoint"), "--dataset", "digits", "--limit", "64",
-                 "--engine", "bindsnet", "--no-progress", "--out", str(sim)]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--checkpoint",
+                str(out / "checkpoint"),
+                "--dataset",
+                "digits",
+                "--limit",
+                "64",
+                "--engine",
+                "bindsnet",
+                "--no-progress",
+                "--out",
+                str(sim),
+            ]
+        )
+        == 0
+    )
     sim_report = json.loads((sim / "report.json").read_text())
     assert sim_report["timesteps"] == 28 and 0.0 <= sim_report["accuracy"] <= 1.0
 
@@ -83,8 +122,23 @@ def test_rows_encoder_is_registered_and_checks_timesteps():
 
 # measured (seed 0, these options, 1 thread): held-out 0.6635 without the recurrent weights, 0.7530 with them
 # (margin 0.0895; 14 s and 32 s wall on the loaded 2-core machine); floors below that
-SHORT = ["--hidden", "128", "--epochs", "3", "--lr", "2e-3", "--set", "weight_gain=1", "--set", "slope=5",
-         "--seed", "0", "--dataset", "mnist10k", "--no-progress"]
+SHORT = [
+    "--hidden",
+    "128",
+    "--epochs",
+    "3",
+    "--lr",
+    "2e-3",
+    "--set",
+    "weight_gain=1",
+    "--set",
+    "slope=5",
+    "--seed",
+    "0",
+    "--dataset",
+    "mnist10k",
+    "--no-progress",
+]
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ for two of three seeds. These checks would have failed then:
   spikes per neuron; the trick gradient on the same runs: loss 1.33-1.39 after 3 epochs,
   0.34 spikes per neuron.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,9 +76,32 @@ def test_default_gradient_is_bptt_of_the_stepped_single_spike_neuron() -> None:
 @pytest.mark.parametrize("seed", [0, 2])
 def test_readme_recipe_keeps_learning_on_real_mnist(seed: int, tmp_path: Path) -> None:
     out = tmp_path / "fs"
-    argv = ["train", "--method", "fastsnn", "--dataset", "mnist10k", "--limit", "4000", "--hidden", "200",
-            "-T", "100", "--epochs", "3", "--lr", "2e-3", "--batch-size", "128", "--seed", str(seed),
-            "--threads", "1", "--no-progress", "--out", str(out)]
+    argv = [
+        "train",
+        "--method",
+        "fastsnn",
+        "--dataset",
+        "mnist10k",
+        "--limit",
+        "4000",
+        "--hidden",
+        "200",
+        "-T",
+        "100",
+        "--epochs",
+        "3",
+        "--lr",
+        "2e-3",
+        "--batch-size",
+        "128",
+        "--seed",
+        str(seed),
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     report = json.loads((out / "report.json").read_text())
     losses = [e["train_loss"] for e in report["epochs"]]

@@ -1,4 +1,5 @@
 """Spike-based backpropagation (Lee et al. 2020): the rule ``spikebp``."""
+
 import pytest
 import torch
 

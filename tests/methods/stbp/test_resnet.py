@@ -1,4 +1,5 @@
 """Spiking ResNet-19 spec, block helpers, gradients, folding and engine agreement."""
+
 import math
 
 import pytest
@@ -16,8 +17,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _weighted_ops(spec):
-    return [(c["source"], c["target"], o) for c in spec["connections"] for o in c["ops"]
-            if o["op"] in ("conv2d", "linear")]
+    return [
+        (c["source"], c["target"], o) for c in spec["connections"] for o in c["ops"] if o["op"] in ("conv2d", "linear")
+    ]
 
 
 def test_resnet19_topology_and_width():
@@ -34,7 +36,9 @@ def test_resnet19_topology_and_width():
     assert [w[2]["out_features"] for w in weighted if w[2]["op"] == "linear"] == [256, 10]
     shortcuts = [c for c in spec["connections"] if c["target"] in blocks and not c["source"].endswith("_mid")]
     assert [c["ops"][0]["op"] for c in shortcuts] == ["identity"] * 3 + ["conv2d"] + ["identity"] * 2 + [
-        "conv2d", "identity"]
+        "conv2d",
+        "identity",
+    ]
     for c in spec["connections"]:  # alpha = 1/sqrt(2) exactly on the branches summed into a block output
         for o in c["ops"]:
             if o["op"] == "tdbn":
@@ -60,9 +64,16 @@ def test_resnet_bad_arguments():
 
 
 def test_block_helpers_build_a_custom_topology():
-    spec = {"layers": [{"name": "input", "type": "input", "shape": [2, 8, 8]}, lif("stem")],
-            "connections": [{"source": "input", "target": "stem",
-                             "ops": [{"op": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}]}]}
+    spec = {
+        "layers": [{"name": "input", "type": "input", "shape": [2, 8, 8]}, lif("stem")],
+        "connections": [
+            {
+                "source": "input",
+                "target": "stem",
+                "ops": [{"op": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}],
+            }
+        ],
+    }
     out = add_block(spec, "stem", "blk1", 4, 4)
     out = add_block(spec, out, "blk2", 4, 6, stride=2)
     spec["layers"].append({"name": "out", "type": "integrator"})

@@ -1,5 +1,6 @@
 """Rule stbp-tdbn: STBP LIF settings, surrogate centred at V_th, BPTT through the reset,
 direct coding, mean-output read-out, and the CLI end to end (folded checkpoint)."""
+
 import json
 
 import pytest
@@ -116,9 +117,33 @@ def test_readout_is_mean_over_T_of_the_last_fc():
 
 def test_cli_end_to_end_checkpoint_is_folded(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--method", "stbp-tdbn", "--net", "resnet19", "--set", "width=0.0625",
-                 "--timesteps", "2", "--dataset", "digits", "--limit", "48", "--epochs", "1",
-                 "--batch-size", "16", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "stbp-tdbn",
+                "--net",
+                "resnet19",
+                "--set",
+                "width=0.0625",
+                "--timesteps",
+                "2",
+                "--dataset",
+                "digits",
+                "--limit",
+                "48",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     assert report["rule"]["width"] == 0.0625 and report["encoder"]["encoder"] == "current"
     ckpt = out / "checkpoint"
@@ -126,15 +151,47 @@ def test_cli_end_to_end_checkpoint_is_folded(tmp_path, capsys):
     assert "tdbn" not in ops and "identity" in ops
     assert not has_batchnorm(load_network(ckpt)) and has_batchnorm(load_network(ckpt / "training"))
     sim = tmp_path / "bindsnet"  # the folded checkpoint runs in BindsNET's engine
-    assert main(["simulate", "--checkpoint", str(ckpt), "--engine", "bindsnet", "--dataset", "digits",
-                 "--limit", "48", "--out", str(sim), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--checkpoint",
+                str(ckpt),
+                "--engine",
+                "bindsnet",
+                "--dataset",
+                "digits",
+                "--limit",
+                "48",
+                "--out",
+                str(sim),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rep = json.loads((sim / "report.json").read_text())
     assert rep["timesteps"] == 2 and rep["encoder"] == "current"
     assert rep["accuracy"] == pytest.approx(report["simulated_accuracy"])  # = the fast engine's
     # snnsim fold on the training network: same folding, mismatch report, firing-rate plot
     fold = tmp_path / "fold"
-    assert main(["fold", "--checkpoint", str(ckpt / "training"), "--dataset", "digits", "--limit", "8",
-                 "--out", str(fold), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "fold",
+                "--checkpoint",
+                str(ckpt / "training"),
+                "--dataset",
+                "digits",
+                "--limit",
+                "8",
+                "--out",
+                str(fold),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rep = json.loads((fold / "report.json").read_text())
     assert sum(rep["spike_mismatches_fast_vs_bindsnet"].values()) == 0
     assert sum(rep["spike_mismatches_folded_vs_unfolded"].values()) <= 1e-4 * rep["neuron_steps"]

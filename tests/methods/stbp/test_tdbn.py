@@ -1,4 +1,5 @@
 """tdBN: statistics over (T, B, H, W), scale lambda * alpha * V_th, running stats, folding."""
+
 import math
 
 import pytest
@@ -58,10 +59,12 @@ def test_flattened_time_batch_is_the_same_statistic():
 
 def test_tdbn_op_in_a_connection_sees_T_times_B():
     """The 'tdbn' op inside a connection run by the fast engine normalises over (T, B, H, W)."""
-    net = build_network({"layers": [
-        {"name": "input", "type": "input", "shape": [2, 5, 5]},
-        {"name": "out", "type": "integrator"}],
-        "connections": [{"source": "input", "target": "out", "ops": [{"op": "tdbn", "alpha": 0.5}]}]})
+    net = build_network(
+        {
+            "layers": [{"name": "input", "type": "input", "shape": [2, 5, 5]}, {"name": "out", "type": "integrator"}],
+            "connections": [{"source": "input", "target": "out", "ops": [{"op": "tdbn", "alpha": 0.5}]}],
+        }
+    )
     x = _data(t=4, b=3, c=2, h=5, w=5)
     net.train(True)
     rec = simulate(net, x, record_voltage=True)  # simulate switches nothing: still training mode
@@ -129,16 +132,29 @@ def test_fold_into_conv_and_linear_is_exact_in_eval_mode(bias):
 
 
 def test_fold_network_currents_and_bad_placement():
-    spec = {"layers": [
-        {"name": "input", "type": "input", "shape": [2, 6, 6]},
-        {"name": "c1", "type": "lif", "leak": 0.25, "thresh": 0.4},
-        {"name": "out", "type": "integrator"}],
+    spec = {
+        "layers": [
+            {"name": "input", "type": "input", "shape": [2, 6, 6]},
+            {"name": "c1", "type": "lif", "leak": 0.25, "thresh": 0.4},
+            {"name": "out", "type": "integrator"},
+        ],
         "connections": [
-            {"source": "input", "target": "c1",
-             "ops": [{"op": "conv2d", "out_channels": 3, "kernel_size": 3, "padding": 1}, {"op": "tdbn"}]},
-            {"source": "c1", "target": "out",
-             "ops": [{"op": "avgpool2d", "kernel_size": 2}, {"op": "linear", "out_features": 4},
-                     {"op": "batchnorm"}]}]}
+            {
+                "source": "input",
+                "target": "c1",
+                "ops": [{"op": "conv2d", "out_channels": 3, "kernel_size": 3, "padding": 1}, {"op": "tdbn"}],
+            },
+            {
+                "source": "c1",
+                "target": "out",
+                "ops": [
+                    {"op": "avgpool2d", "kernel_size": 2},
+                    {"op": "linear", "out_features": 4},
+                    {"op": "batchnorm"},
+                ],
+            },
+        ],
+    }
     torch.manual_seed(0)
     net = build_network(spec)
     x = torch.rand(3, 6, 2, 6, 6)
@@ -157,9 +173,21 @@ def test_fold_network_currents_and_bad_placement():
     a, b = simulate(net, x, record_voltage=True), simulate(folded, x, record_voltage=True)
     assert torch.equal(a.spikes["c1"], b.spikes["c1"])
     assert torch.allclose(a.voltages["out"], b.voltages["out"], atol=1e-5)
-    bad = {**spec, "connections": [dict(spec["connections"][0]),
-                                   {"source": "c1", "target": "out",
-                                    "ops": [{"op": "avgpool2d", "kernel_size": 2}, {"op": "flatten"},
-                                            {"op": "batchnorm"}, {"op": "linear", "out_features": 4}]}]}
+    bad = {
+        **spec,
+        "connections": [
+            dict(spec["connections"][0]),
+            {
+                "source": "c1",
+                "target": "out",
+                "ops": [
+                    {"op": "avgpool2d", "kernel_size": 2},
+                    {"op": "flatten"},
+                    {"op": "batchnorm"},
+                    {"op": "linear", "out_features": 4},
+                ],
+            },
+        ],
+    }
     with pytest.raises(ValueError, match="cannot be folded"):
         fold_network(build_network(bad))

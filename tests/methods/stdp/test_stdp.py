@@ -1,4 +1,5 @@
 """Diehl & Cook STDP training: resume to the same weights, command line, receptive-field plot."""
+
 import json
 from types import SimpleNamespace
 
@@ -19,8 +20,17 @@ def _data(n=40, seed=0):
 
 
 def _cfg():
-    return stdp.STDPConfig(n_neurons=6, timesteps=40, max_rate=300.0, epochs=2, exc=30.0, update_interval=9,
-                           checkpoint_every=7, label_samples=20, min_spikes=2).check()
+    return stdp.STDPConfig(
+        n_neurons=6,
+        timesteps=40,
+        max_rate=300.0,
+        epochs=2,
+        exc=30.0,
+        update_interval=9,
+        checkpoint_every=7,
+        label_samples=20,
+        min_spikes=2,
+    ).check()
 
 
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
@@ -64,9 +74,29 @@ def test_weight_mosaic_places_each_field():
 def test_command_line_train_resume_and_plot(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SNNSIM_PROGRESS", "0")
     out = tmp_path / "run"
-    args = ["train", "--method", "stdp", "--neurons", "8", "--epochs", "1", "--dataset", "digits", "--limit", "30",
-            "--timesteps", "40", "--set", "update_interval=10", "--set", "label_samples=10", "--set",
-            "max_rate=200", "--out", str(out)]
+    args = [
+        "train",
+        "--method",
+        "stdp",
+        "--neurons",
+        "8",
+        "--epochs",
+        "1",
+        "--dataset",
+        "digits",
+        "--limit",
+        "30",
+        "--timesteps",
+        "40",
+        "--set",
+        "update_interval=10",
+        "--set",
+        "label_samples=10",
+        "--set",
+        "max_rate=200",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["method"] == "stdp" and report["images_trained"] == 30 and report["train_images_per_s"] > 0
@@ -107,8 +137,27 @@ def test_command_line_refuses_to_replace_another_run(tmp_path, capsys, monkeypat
     one line unless --overwrite (issue 30's rule for every train command)."""
     monkeypatch.setenv("SNNSIM_PROGRESS", "0")
     out = tmp_path / "run"
-    base = ["train", "--method", "stdp", "--neurons", "4", "--epochs", "1", "--dataset", "digits", "--limit", "12",
-            "--timesteps", "20", "--set", "update_interval=6", "--set", "label_samples=6", "--out", str(out)]
+    base = [
+        "train",
+        "--method",
+        "stdp",
+        "--neurons",
+        "4",
+        "--epochs",
+        "1",
+        "--dataset",
+        "digits",
+        "--limit",
+        "12",
+        "--timesteps",
+        "20",
+        "--set",
+        "update_interval=6",
+        "--set",
+        "label_samples=6",
+        "--out",
+        str(out),
+    ]
     assert main(base) == 0
     capsys.readouterr()
     assert main([*base, "--set", "theta_plus=0.1"]) == 2
@@ -116,8 +165,27 @@ def test_command_line_refuses_to_replace_another_run(tmp_path, capsys, monkeypat
     assert len(err) == 1 and "other settings" in err[0] and "--overwrite" in err[0], err
     assert main([*base, "--set", "theta_plus=0.1", "--overwrite"]) == 0
     other = tmp_path / "lif"
-    assert main(["train", "--method", "lif", "--dataset", "digits", "--limit", "20", "--epochs", "1", "-T", "5",
-                 "--no-progress", "--out", str(other)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "lif",
+                "--dataset",
+                "digits",
+                "--limit",
+                "20",
+                "--epochs",
+                "1",
+                "-T",
+                "5",
+                "--no-progress",
+                "--out",
+                str(other),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main([*base[:-1], str(other)]) == 2
     assert "another method" in capsys.readouterr().err

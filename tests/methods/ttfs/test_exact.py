@@ -1,5 +1,6 @@
 """TTFS closed form: exact ReLU identity mapping (values and gradients, float64),
 windows (calibration, growth rule by hand), metrics, and what the mapping rejects."""
+
 import math
 
 import pytest
@@ -60,8 +61,14 @@ def conv_net(seed, bn_after_relu=False):
     layers = [nn.Conv2d(2, 5, 3, padding=1), nn.BatchNorm2d(5), nn.ReLU(), nn.MaxPool2d(2)]
     if bn_after_relu:
         layers.append(nn.BatchNorm2d(5))  # fused into the next (padded) conv: a bias map
-    layers += [nn.Conv2d(5, 6, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
-               nn.Linear(6 * 2 * 2, 12), nn.ReLU()]
+    layers += [
+        nn.Conv2d(5, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(6 * 2 * 2, 12),
+        nn.ReLU(),
+    ]
     if bn_after_relu:
         layers.append(nn.BatchNorm1d(12))
     layers.append(nn.Linear(12, 4))
@@ -108,9 +115,19 @@ def test_mapped_conv_pool_net_equals_relu(bn_after_relu):
     assert bias_shapes[1] == ((6, 4, 4) if bn_after_relu else (6,))  # padded conv after BN: per-neuron bias
     assert torch.allclose(ttfs_forward(net, x).logits, ann(x), rtol=0, atol=1e-9)
     if not bn_after_relu:  # weights are the ANN's up to the folded BatchNorm of layer 1
-        ann2 = _randomize(nn.Sequential(nn.Conv2d(2, 5, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                                        nn.Conv2d(5, 6, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
-                                        nn.Linear(24, 4)).double(), 4)
+        ann2 = _randomize(
+            nn.Sequential(
+                nn.Conv2d(2, 5, 3, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Conv2d(5, 6, 3, padding=1),
+                nn.ReLU(),
+                nn.AvgPool2d(2),
+                nn.Flatten(),
+                nn.Linear(24, 4),
+            ).double(),
+            4,
+        )
         _check_same_gradients(ann2, from_relu(ann2, x), x)
 
 

@@ -1,4 +1,5 @@
 """Learning rule "ttfs" with the shared trainer, and ``snnsim train --method ttfs`` end to end."""
+
 import json
 
 import pytest
@@ -122,8 +123,27 @@ def test_vgg_builds_and_gradients_reach_every_layer(digits8):
 def test_train_cli_end_to_end_scratch_resume_and_from_relu(tmp_path, relu_ckpt):
     out = tmp_path / "scratch"
     common = ["--dataset", "digits", "--limit", "150", "--no-progress", "--threads", "1", "--batch-size", "16"]
-    assert main(["train", "--method", "ttfs", "--net", "fc", "--hidden", "24", "--epochs", "3", "--lr", "0.005",
-                 "--out", str(out), *common]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "ttfs",
+                "--net",
+                "fc",
+                "--hidden",
+                "24",
+                "--epochs",
+                "3",
+                "--lr",
+                "0.005",
+                "--out",
+                str(out),
+                *common,
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     held = report["rule"]["held_out"]
     assert report["final_accuracy"] > 0.45 and report["simulated_accuracy"] > 0.45
@@ -133,8 +153,28 @@ def test_train_cli_end_to_end_scratch_resume_and_from_relu(tmp_path, relu_ckpt):
     net = load_network(out / "checkpoint")
     assert windows(net) == report["rule"]["windows"] and net.dt == report["rule"]["dt"]
     w1 = windows(net)
-    assert main(["train", "--method", "ttfs", "--net", "fc", "--hidden", "24", "--epochs", "4", "--resume",
-                 "--lr", "0.005", "--out", str(out), *common]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "ttfs",
+                "--net",
+                "fc",
+                "--hidden",
+                "24",
+                "--epochs",
+                "4",
+                "--resume",
+                "--lr",
+                "0.005",
+                "--out",
+                str(out),
+                *common,
+            ]
+        )
+        == 0
+    )
     resumed = json.loads((out / "report.json").read_text())
     assert len(resumed["epochs"]) == 4 and resumed["rule"]["windows"][0] >= w1[0]  # not recalibrated
     # a ReLU checkpoint for other inputs is refused with a message
@@ -150,9 +190,35 @@ def test_train_cli_from_relu_fine_tunes_a_mapped_checkpoint(tmp_path):
     ann_acc = (ann(data.test.x).argmax(1) == data.test.y).float().mean().item()
     ckpt = save_ann(ann, "fc", tmp_path / "relu")
     out = tmp_path / "mapped"
-    assert main(["train", "--method", "ttfs", "--net", "fc2", "--from-relu", str(ckpt), "--epochs", "1",
-                 "--lr", "1e-6", "--out", str(out), "--dataset", "digits", "--limit", "150", "--no-progress",
-                 "--threads", "1", "--set", "growth=0"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "ttfs",
+                "--net",
+                "fc2",
+                "--from-relu",
+                str(ckpt),
+                "--epochs",
+                "1",
+                "--lr",
+                "1e-6",
+                "--out",
+                str(out),
+                "--dataset",
+                "digits",
+                "--limit",
+                "150",
+                "--no-progress",
+                "--threads",
+                "1",
+                "--set",
+                "growth=0",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     assert report["rule"]["from_relu"] == str(ckpt) and report["rule"]["growth"] == 0
     assert abs(report["final_accuracy"] - ann_acc) <= 0.02
@@ -164,12 +230,54 @@ def test_train_ann_fc2_with_biases_maps_through_the_train_cli(tmp_path):
     ``snnsim train --method ttfs --from-relu`` takes: biases become TTFS biases, plain read-out."""
     common = ["--dataset", "digits", "--limit", "150", "--no-progress", "--threads", "1"]
     relu = tmp_path / "relu"
-    assert main(["train-ann", "--hidden", "24", "--bias", "--no-output-relu", "--dropout", "0", "--epochs", "3",
-                 "--lr", "3e-3", "--batch-size", "32", "--out", str(relu), *common]) == 0
+    assert (
+        main(
+            [
+                "train-ann",
+                "--hidden",
+                "24",
+                "--bias",
+                "--no-output-relu",
+                "--dropout",
+                "0",
+                "--epochs",
+                "3",
+                "--lr",
+                "3e-3",
+                "--batch-size",
+                "32",
+                "--out",
+                str(relu),
+                *common,
+            ]
+        )
+        == 0
+    )
     ann_acc = json.loads((relu / "report.json").read_text())["test_accuracy"]
     out = tmp_path / "ttfs"
-    assert main(["train", "--method", "ttfs", "--net", "fc2", "--from-relu", str(relu), "--epochs", "1",
-                 "--lr", "1e-6", "--set", "growth=0", "--out", str(out), *common]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "ttfs",
+                "--net",
+                "fc2",
+                "--from-relu",
+                str(relu),
+                "--epochs",
+                "1",
+                "--lr",
+                "1e-6",
+                "--set",
+                "growth=0",
+                "--out",
+                str(out),
+                *common,
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     assert abs(report["final_accuracy"] - ann_acc) <= 0.02 and report["simulated_accuracy"] > ann_acc - 0.05
     layers = ttfs_layers(load_network(out / "checkpoint"))
@@ -181,9 +289,35 @@ def test_train_ann_fc2_with_biases_maps_through_the_train_cli(tmp_path):
 def test_train_report_counts_only_informative_spikes(tmp_path):
     """report.json's spike counts and SynOps skip the forced spikes at t_max (x = 0)."""
     out = tmp_path / "run"
-    assert main(["train", "--method", "ttfs", "--net", "fc", "--hidden", "12", "--epochs", "1", "--lr", "0.005",
-                 "--out", str(out), "--dataset", "digits", "--limit", "60", "--no-progress", "--threads", "1",
-                 "--batch-size", "16"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "ttfs",
+                "--net",
+                "fc",
+                "--hidden",
+                "12",
+                "--epochs",
+                "1",
+                "--lr",
+                "0.005",
+                "--out",
+                str(out),
+                "--dataset",
+                "digits",
+                "--limit",
+                "60",
+                "--no-progress",
+                "--threads",
+                "1",
+                "--batch-size",
+                "16",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     net = load_network(out / "checkpoint")
     test = load_dataset("digits", limit=60).test
@@ -226,9 +360,33 @@ def test_train_cli_vgg_from_scratch(tmp_path):
     out = tmp_path / "vgg"
     # 2 epochs on 200 samples ended anywhere in 0.06-0.38 by seed (a coin flip); 5 epochs on
     # 400 reach 0.84 at seeds 0 and 2
-    assert main(["train", "--method", "ttfs", "--net", "vgg", "--dataset", "digits", "--limit", "400", "--epochs", "5",
-                 "--out", str(out), "--no-progress", "--threads", "1", "--set", "dtype=float32",
-                 "--set", "sim_memory_mb=1024"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "ttfs",
+                "--net",
+                "vgg",
+                "--dataset",
+                "digits",
+                "--limit",
+                "400",
+                "--epochs",
+                "5",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--threads",
+                "1",
+                "--set",
+                "dtype=float32",
+                "--set",
+                "sim_memory_mb=1024",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     assert report["final_accuracy"] > 0.6 and len(report["rule"]["windows"]) == 5
     assert report["rule"]["held_out"]["layers"]["conv1"]["spikes_per_neuron"] > 0

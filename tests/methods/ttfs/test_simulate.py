@@ -1,5 +1,6 @@
 """TTFS layers in discrete time (node types ttfs / ttfs_readout, op ttfs_maxpool2d):
 one neuron by hand, both engines against each other and against the exact times."""
+
 import pytest
 import torch
 from torch import nn
@@ -52,7 +53,7 @@ def test_bindsnet_simulation_at_dt_window_over_1000_gives_the_exact_argmax(digit
         assert torch.equal(ref.record.spikes[name], fast.record.spikes[name]), name
     agree = (fast.logits.argmax(1) == exact[:100].argmax(1)).sum()
     for i in range(100, len(x), 130):
-        agree += (simulate_ttfs(net, x[i:i + 130], dt=dt).logits.argmax(1) == exact[i:i + 130].argmax(1)).sum()
+        agree += (simulate_ttfs(net, x[i : i + 130], dt=dt).logits.argmax(1) == exact[i : i + 130].argmax(1)).sum()
     assert agree / len(x) >= 0.99
     # every hidden neuron spikes exactly once; informative spikes match the exact count
     s = fast.record.spikes["l1"]
@@ -66,12 +67,18 @@ def test_bindsnet_simulation_at_dt_window_over_1000_gives_the_exact_argmax(digit
 
 
 def _one_neuron_net(w_in: float, bias: float, w_out: float, out_bias: float):
-    spec = {"dt": 0.125, "layers": [
-        {"name": "input", "type": "input", "shape": [2]},
-        {"name": "h", "type": "ttfs", "shape": [2], "t_min": 1.0, "t_max": 3.0, "bias": [bias, 0.0]},
-        {"name": "out", "type": "ttfs_readout", "shape": [1], "t_min": 3.0, "bias": [out_bias]}],
-        "connections": [{"source": "input", "target": "h", "ops": [{"op": "linear", "out_features": 2}]},
-                        {"source": "h", "target": "out", "ops": [{"op": "linear", "out_features": 1}]}]}
+    spec = {
+        "dt": 0.125,
+        "layers": [
+            {"name": "input", "type": "input", "shape": [2]},
+            {"name": "h", "type": "ttfs", "shape": [2], "t_min": 1.0, "t_max": 3.0, "bias": [bias, 0.0]},
+            {"name": "out", "type": "ttfs_readout", "shape": [1], "t_min": 3.0, "bias": [out_bias]},
+        ],
+        "connections": [
+            {"source": "input", "target": "h", "ops": [{"op": "linear", "out_features": 2}]},
+            {"source": "h", "target": "out", "ops": [{"op": "linear", "out_features": 1}]},
+        ],
+    }
     net = build_network(spec)
     with torch.no_grad():
         net.connections[("input", "h")].layers[0].weight.copy_(torch.tensor([[w_in, 0.0], [-1.0, 0.0]]))
@@ -113,8 +120,16 @@ def test_earliest_max_pool_passes_the_first_spike_once():
 
 def _conv_ttfs(seed=0):
     g = torch.Generator().manual_seed(seed)
-    ann = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(3, 4, 3, padding=1),
-                        nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(16, 5)).eval()
+    ann = nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16, 5),
+    ).eval()
     with torch.no_grad():
         for p in ann.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.5)
@@ -140,8 +155,15 @@ def test_engines_agree_on_a_conv_pool_net_and_approach_the_exact_logits():
 
 
 def test_save_load_keeps_windows_bias_maps_and_dt(tmp_path):
-    ann = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(2), nn.Conv2d(2, 2, 3, padding=1),
-                        nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)).eval()
+    ann = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1),
+        nn.ReLU(),
+        nn.BatchNorm2d(2),
+        nn.Conv2d(2, 2, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(2 * 4 * 4, 3),
+    ).eval()
     with torch.no_grad():
         ann[2].running_mean.fill_(0.3)
         ann[2].bias.fill_(0.2)
@@ -158,15 +180,21 @@ def test_save_load_keeps_windows_bias_maps_and_dt(tmp_path):
 
 def test_encoding_and_validation():
     x = torch.rand(3, 1, 4, 4)
-    assert torch.equal(encode_spikes(x, 2 ** -6, 100), encoders.latency(x, 100, window=65, zero_spikes=True))
+    assert torch.equal(encode_spikes(x, 2**-6, 100), encoders.latency(x, 100, window=65, zero_spikes=True))
     _, net, _ = _conv_ttfs()
     with pytest.raises(ValueError, match="1/k"):
         set_dt(net, 0.3)
-    spec = {"layers": [{"name": "input", "type": "input", "shape": [1, 4, 4]},
-                       {"name": "h", "type": "ttfs", "t_min": 1.0, "t_max": 2.0},
-                       {"name": "out", "type": "ttfs_readout", "t_min": 2.0}],
-            "connections": [{"source": "input", "target": "h", "ops": [{"op": "maxpool2d", "kernel_size": 2}]},
-                            {"source": "h", "target": "out", "ops": [{"op": "linear", "out_features": 2}]}]}
+    spec = {
+        "layers": [
+            {"name": "input", "type": "input", "shape": [1, 4, 4]},
+            {"name": "h", "type": "ttfs", "t_min": 1.0, "t_max": 2.0},
+            {"name": "out", "type": "ttfs_readout", "t_min": 2.0},
+        ],
+        "connections": [
+            {"source": "input", "target": "h", "ops": [{"op": "maxpool2d", "kernel_size": 2}]},
+            {"source": "h", "target": "out", "ops": [{"op": "linear", "out_features": 2}]},
+        ],
+    }
     with pytest.raises(ValueError, match="ttfs_maxpool2d"):
         ttfs_layers(build_network(spec))
     spec["connections"][0]["ops"] = [{"op": "linear", "out_features": 3, "bias": True}]
@@ -202,6 +230,6 @@ def test_mnist_fc2_mapped_runs_in_bindsnet_with_the_exact_argmax():
     assert torch.allclose(exact, ann(x), atol=1e-4)
     agree = 0
     for i in range(0, len(x), 20):  # BindsNET monitors keep [T, B, n] for every layer
-        sim = simulate_ttfs(net, x[i:i + 20], steps_per_window=1000, engine="bindsnet")
-        agree += int((sim.logits.argmax(1) == exact[i:i + 20].argmax(1)).sum())
+        sim = simulate_ttfs(net, x[i : i + 20], steps_per_window=1000, engine="bindsnet")
+        agree += int((sim.logits.argmax(1) == exact[i : i + 20].argmax(1)).sum())
     assert agree / len(x) >= 0.99

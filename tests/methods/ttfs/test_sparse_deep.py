@@ -13,6 +13,7 @@ train --method ttfs --net fc2 --set spike_reg=1        96.75%, 0.164 spikes/neur
 train-ann --net vgg (5 epochs), mapped to TTFS         97.45% = 97.45%, 0.503      = ANN, 97.0%, < 0.6
 =====================================================  ==========================  ==================
 """
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,15 @@ from torch import nn
 from snnsim.cli import main
 from snnsim.data.datasets import Split, default_mnist_dir, load_dataset
 from snnsim.errors import UserError
-from snnsim.methods.ttfs import VGG_FEATURES, VGG_HIDDEN, calibrate_windows, from_relu, spike_metrics, spike_penalty, ttfs_forward
+from snnsim.methods.ttfs import (
+    VGG_FEATURES,
+    VGG_HIDDEN,
+    calibrate_windows,
+    from_relu,
+    spike_metrics,
+    spike_penalty,
+    ttfs_forward,
+)
 from snnsim.methods.ttfs.rule import TTFSRule
 from snnsim.training import ann_vgg as vgg_module
 from snnsim.training.ann import ann_vgg, build_ann, load_ann, train_ann
@@ -117,8 +126,9 @@ def test_vgg_relu_net_maps_exactly_onto_ttfs(digits8):
     data = load_dataset("digits", limit=200)
     torch.manual_seed(0)
     ann = ann_vgg(input_shape=data.input_shape, bias=True, output_relu=False, dropout=0.0).double()
-    train_ann(ann, Split(data.train.x.double(), data.train.y), epochs=1, lr=1e-3, batch_size=32, progress=False,
-              verbose=False)
+    train_ann(
+        ann, Split(data.train.x.double(), data.train.y), epochs=1, lr=1e-3, batch_size=32, progress=False, verbose=False
+    )
     x = data.test.x[:16].double()
     net = from_relu(ann, data.train.x.double())
     res = ttfs_forward(net, x)
@@ -135,13 +145,57 @@ def test_train_ann_vgg_maps_through_the_train_cli(tmp_path):
     ``snnsim train --method ttfs --from-relu`` maps and fine-tunes."""
     common = ["--dataset", "digits", "--limit", "150", "--no-progress", "--threads", "1"]
     relu = tmp_path / "relu"
-    assert main(["train-ann", "--net", "vgg", "--bias", "--no-output-relu", "--dropout", "0", "--epochs", "2",
-                 "--lr", "2e-3", "--batch-size", "32", "--out", str(relu), *common]) == 0
+    assert (
+        main(
+            [
+                "train-ann",
+                "--net",
+                "vgg",
+                "--bias",
+                "--no-output-relu",
+                "--dropout",
+                "0",
+                "--epochs",
+                "2",
+                "--lr",
+                "2e-3",
+                "--batch-size",
+                "32",
+                "--out",
+                str(relu),
+                *common,
+            ]
+        )
+        == 0
+    )
     assert load_ann(relu).net == "vgg"
     ann_acc = json.loads((relu / "report.json").read_text())["test_accuracy"]
     out = tmp_path / "ttfs"
-    assert main(["train", "--method", "ttfs", "--net", "vgg", "--from-relu", str(relu), "--epochs", "1",
-                 "--lr", "1e-7", "--set", "growth=0", "--set", "sim_memory_mb=256", "--out", str(out), *common]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "ttfs",
+                "--net",
+                "vgg",
+                "--from-relu",
+                str(relu),
+                "--epochs",
+                "1",
+                "--lr",
+                "1e-7",
+                "--set",
+                "growth=0",
+                "--set",
+                "sim_memory_mb=256",
+                "--out",
+                str(out),
+                *common,
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     assert report["rule"]["ann_net"] == "vgg" and abs(report["final_accuracy"] - ann_acc) <= 0.02
 
@@ -151,8 +205,31 @@ def test_train_ann_vgg_maps_through_the_train_cli(tmp_path):
 @needs_mnist
 def test_fc2_spike_reg_floor_on_mnist10k(tmp_path):
     out = tmp_path / "reg"
-    assert main(["train", "--method", "ttfs", "--net", "fc2", "--dataset", "mnist10k", "--epochs", "15", "--lr",
-                 "1e-3", "--threads", "1", "--set", "spike_reg=1", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "ttfs",
+                "--net",
+                "fc2",
+                "--dataset",
+                "mnist10k",
+                "--epochs",
+                "15",
+                "--lr",
+                "1e-3",
+                "--threads",
+                "1",
+                "--set",
+                "spike_reg=1",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     held = report["rule"]["held_out"]
     assert report["final_accuracy"] >= 0.955, report["final_accuracy"]
@@ -165,8 +242,29 @@ def test_vgg_mapped_exactly_floor_on_mnist10k(tmp_path):
     """``train-ann --net vgg`` (5 epochs, ~2.5 min here) mapped onto TTFS: the same accuracy on
     every held-out image, logits equal to 1e-9 (measured 97.45% both, 1.4e-14, 0.503 spikes/neuron)."""
     relu = tmp_path / "vgg"
-    assert main(["train-ann", "--net", "vgg", "--bias", "--no-output-relu", "--dataset", "mnist10k", "--epochs", "5",
-                 "--lr", "1e-3", "--threads", "1", "--no-progress", "--out", str(relu)]) == 0
+    assert (
+        main(
+            [
+                "train-ann",
+                "--net",
+                "vgg",
+                "--bias",
+                "--no-output-relu",
+                "--dataset",
+                "mnist10k",
+                "--epochs",
+                "5",
+                "--lr",
+                "1e-3",
+                "--threads",
+                "1",
+                "--no-progress",
+                "--out",
+                str(relu),
+            ]
+        )
+        == 0
+    )
     data = load_dataset("mnist10k")
     ann = load_ann(relu).double()
     net = from_relu(ann, data.train.x[:2000].double())
