@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, net in nets(args.width).items():
         with torch.no_grad():  # also the warm-up of the profiled run (native kernels, allocator)
-            plain = time_call(lambda: simulate(net, x, engine="fast"), repeats=args.repeats)
+            plain = time_call(lambda net=net: simulate(net, x, engine="fast"), repeats=args.repeats)
         res = profile_run(net, x)
         res["unprofiled_run_ms"] = plain["median_s"] * 1e3
         res["event_conv_estimate"] = event_conv_estimate(res)

@@ -93,8 +93,8 @@ def measure(names: list[str], densities: tuple[float, ...], repeats: int, device
         for d in densities:
             for n in names:
                 train, forward = built[n]
-                t_train = _timed(lambda: train(batches[d]), device)
-                t_fwd = _timed(lambda: forward(batches[d][0]), device)
+                t_train = _timed(lambda train=train, d=d: train(batches[d]), device)
+                t_fwd = _timed(lambda forward=forward, d=d: forward(batches[d][0]), device)
                 if rnd:
                     times[n][d]["train"].append(t_train)
                     times[n][d]["forward"].append(t_fwd)

@@ -136,7 +136,7 @@ def simulate_runs(n_t: int, batch: int, repeats: int, width: float) -> dict[str,
                 os.environ["SNNSIM_EVENT_CONV"] = flag
                 with torch.no_grad():
                     res["event" if flag == "1" else "dense"] = (
-                        time_call(lambda: simulate(net, x, engine="fast"), repeats=repeats)["median_s"] * 1e3
+                        time_call(lambda net=net: simulate(net, x, engine="fast"), repeats=repeats)["median_s"] * 1e3
                     )
             res["speedup"] = res["dense"] / res["event"]
             out[name] = res

@@ -232,7 +232,8 @@ def bench_one(
     shared = max(st["total_s"] - st["neuron_total_s"], 0.0)
     out["synaptic_share_of_standard"] = shared / st["total_s"]
     out["amdahl_bound"] = st["total_s"] / shared if shared > 0 else math.inf
-    del x, nets, current0
+    nets.clear()  # free the nets and inputs before the next size (the closures above hold them)
+    x = current0 = None
     gc.collect()
     return out
 

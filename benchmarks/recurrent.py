@@ -179,7 +179,7 @@ def measure(repeats: int) -> dict:
             if rnd:
                 times["forward"][n].append(dt)
         for n, fn in steps.items():
-            dt = _timed(lambda: fn(batch))
+            dt = _timed(lambda fn=fn: fn(batch))
             if rnd:
                 times["train"][n].append(dt)
     return {

@@ -410,7 +410,7 @@ def bench_config(
             and torch.equal(ref.layers["Ae"].theta, ours.layers["Ae"].theta)
         )
     ref_rate = results["bindsnet"]["images_per_s"]
-    for name, r in results.items():
+    for r in results.values():
         if "images_per_s" in r:
             r["x_bindsnet"] = r["images_per_s"] / ref_rate
     return {

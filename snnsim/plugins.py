@@ -34,7 +34,7 @@ _STOCK = "snnsim.core.stock_spec"
 _OPS = "snnsim.core.ops"
 _ENC = "encoders"
 _NETS = "networks.builders"
-_ANNS = "snnsim.training.ann"
+_ANNS = "snnsim.training.ann_nets"
 
 #: snnsim's own names: kind -> name -> module that registers it when imported (a network or viewer
 #: declared outside ``networks.builders`` / the viewer: ``module:function``).

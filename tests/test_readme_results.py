@@ -4,8 +4,9 @@ FastSNN's README command fell from 81.55% to 54% without any test noticing: noth
 Each case here takes the command from docs/results.md itself, where the README's Results moved
 (issue 27; so an edited command is what runs), shortens it where the full run takes more than a
 few minutes, and checks the held-out accuracy against a floor derived from the figure that the
-page prints beside it (parsed from docs/results.md too): ``floor = figure - margin``. The margin covers the shortening and the
-seed-to-seed spread; each is stated with what was measured at that length (2026-12-03,
+page prints beside it (parsed from docs/results.md too): ``floor = figure - margin``. The
+margin covers the shortening and the seed-to-seed spread; each is stated with what was
+measured at that length (2026-12-03,
 ``pytest -m slow tests/test_readme_results.py``, 1 thread, the shared 2-core CPU).
 
 Slow (``make test-all``): about 15 minutes in all on this CPU. Needs ../shared/data/mnist.

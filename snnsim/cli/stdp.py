@@ -2,7 +2,8 @@
 
 Writes ``OUT/checkpoint`` (a sealed network checkpoint of the learned network with the run's state
 in ``stdp.pt``, every ``checkpoint_every`` images and at the end; ``--resume`` continues from it,
-``load_network`` and ``snnsim simulate --checkpoint`` read it), ``report.json`` (settings, speed, accuracies, confusion matrix, history),
+``load_network`` and ``snnsim simulate --checkpoint`` read it), ``report.json`` (settings, speed,
+accuracies, confusion matrix, history),
 ``metrics.csv`` (one row per labelling window), ``weights.png`` (receptive fields;
 ``snnsim plot OUT --kind weights`` redraws it) and ``record.pt`` (spikes of 4 test images, learning
 off: ``snnsim view OUT --html page.html`` shows them with the receptive fields). Settings:

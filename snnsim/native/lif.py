@@ -251,7 +251,8 @@ def lif_forward(
     what :func:`lif_backward` takes: the pre-reset potentials, or for Lee's pseudo-derivative
     (surrogate kernel ``kind == LEE``) at a spiking layer the pseudo-derivative per neuron ``[B, ...]``.
 
-    Channels-last stays channels-last on the CPU (except for LEE). The potentials are the pre-reset tensor itself for reset "none" or a non-spiking neuron."""
+    Channels-last stays channels-last on the CPU (except for LEE). The potentials are the
+    pre-reset tensor itself for reset "none" or a non-spiking neuron."""
     if kind == LEE and spiking:
         return _lee_forward(current.detach().contiguous(), leak, thresh, v_reset, reset)
     x = _steps_in_place(current.detach())

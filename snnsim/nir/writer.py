@@ -95,6 +95,7 @@ def _neuron_node(name: str, layer: Any, dt: float, subtract_reset: str):
         warnings.warn(
             msg + "; exported as reset to zero: the file means reset to zero for every reader, snnsim included",
             UserWarning,
+            stacklevel=3,
         )
         meta["snnsim"]["exported_from_reset"] = "subtract"
     elif p.reset != "zero":

@@ -26,7 +26,7 @@ from torch import nn
 from snnsim.core.io import commit_directory, load_tensors, read_sealed, recover_directory, tensor_bytes
 from snnsim.errors import UserError
 from snnsim.training import distributed as ddp
-from snnsim.training.ann import ANN, ANN_CONFIG, ANN_FORMAT, ANNS, build_ann, load_ann, save_ann
+from snnsim.training.ann_nets import ANN, ANN_CONFIG, ANN_FORMAT, ANNS, build_ann, load_ann, save_ann
 from snnsim.training.checkpoint import TRAINER_FILE, check_resume_settings, settings_conflicts
 from snnsim.training.rule import LearningRule
 

@@ -76,7 +76,7 @@ def test_raster_has_one_point_per_spike(rec: Record, sample: int) -> None:
     assert isinstance(fig, Figure)
     axes = [ax for ax in fig.axes if ax.collections]
     assert len(axes) == len(rec.spikes)
-    for ax, (name, s) in zip(axes, rec.spikes.items()):
+    for ax, s in zip(axes, rec.spikes.values()):
         pts = scatter_offsets(ax)
         flat = s[:, sample].reshape(T, -1)
         assert len(pts) == int(flat.sum())
@@ -165,7 +165,7 @@ def test_rate_histogram_counts_sum_to_neurons(rec: Record) -> None:
         assert counts.sum() == rec.spikes[name][0, 0].numel()
         assert len(edges) == 11 and edges[0] == 0.0 and edges[-1] == 1.0
     fig = plot_rate_histogram(rec, bins=10)
-    for ax, (name, (counts, _)) in zip(fig.axes, data.items()):
+    for ax, (counts, _) in zip(fig.axes, data.values()):
         assert [p.get_height() for p in ax.patches] == list(counts)
     analog = Record({"x": torch.tensor([[[0.0, 3.0]], [[2.0, 3.0]]])}, {}, 1.0)  # currents, not spikes
     ((counts, edges),) = rate_histogram_data(analog, bins=4).values()

@@ -87,7 +87,7 @@ def test_bad_arguments() -> None:
     with pytest.raises(TypeError, match="Network"):
         with record("net"):  # type: ignore[arg-type]
             pass
-    with record(net) as rec:
+    with record(net):
         simulate(net, make_input(10, 1))
         with pytest.raises(ValueError, match="same number of steps"):
             simulate(net, make_input(12, 1))

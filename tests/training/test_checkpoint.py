@@ -10,6 +10,7 @@ no temporary files left behind.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import shutil
@@ -180,7 +181,8 @@ def test_failure_at_every_step_of_the_checkpoint_write(tiny, tmp_path, monkeypat
     assert steps >= 20, steps  # metrics.csv, training/, weights.pt, trainer.pt, network.json, renames
     for k in range(1, steps + 1):
         killed, raised = tmp_path / f"killed{k}", tmp_path / f"raised{k}"
-        inj = attempt(raised, fail_at=k, before_fail=lambda: shutil.copytree(raised, killed))
+        snapshot = functools.partial(shutil.copytree, raised, killed)
+        inj = attempt(raised, fail_at=k, before_fail=snapshot)
         assert not inj.armed, f"step {k} was never reached"
         for run in (killed, raised):
             _resume_and_check(tiny, run, epochs, reference)

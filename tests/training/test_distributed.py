@@ -229,7 +229,7 @@ def test_ttfs_rank_share_keeps_the_exact_input_times(monkeypatch):
         quantised = rule.outputs(net, inputs.spikes)  # no exact times: read from the spikes
         assert not torch.allclose(whole, quantised)
         for rank in (0, 1):
-            monkeypatch.setattr(ddp, "rank_world", lambda: (rank, 2))
+            monkeypatch.setattr(ddp, "rank_world", lambda rank=rank: (rank, 2))
             part, labels = ddp.shard(rule, inputs, y)
             assert torch.equal(labels, y[rank::2])
             assert torch.allclose(rule.outputs(net, part), whole[rank::2], rtol=0, atol=1e-12)

@@ -9,8 +9,9 @@ a Linear/Conv2d (BatchNorm folded in) -> an optional ReLU. Rules (each violation
 - BatchNorm right after a Linear/Conv2d (Dropout/Identity in between are fine, and so is
   a second BatchNorm) is folded into it exactly (:mod:`.fold`). BatchNorm after a ReLU is
   (or before the first weighted layer) is refused, unless ``bn_after_relu=True``: then it is
-  an affine map ``g x + c`` per channel of the signal entering the *next* weighted layer (:attr:`Block.affine`), for the caller
-  to fuse; max-pooling after a BatchNorm with a negative scale is refused (they do not commute).
+  an affine map ``g x + c`` per channel of the signal entering the *next* weighted layer
+  (:attr:`Block.affine`), for the caller to fuse; max-pooling after a BatchNorm with a
+  negative scale is refused (they do not commute).
 - Every weighted layer but the last must be followed by a ReLU. MaxPool2d between a
   weighted layer and its ReLU is moved after the ReLU (they commute); AvgPool2d there
   is not supported. A ReLU on an already rectified signal is a no-op.

@@ -9,7 +9,8 @@
   train-ann`` checkpoint, is mapped with :func:`snnsim.methods.ttfs.from_relu` and fine-tuned
   (use a small ``--lr``, e.g. 1e-5).
 - Windows: set by the explicit :meth:`TTFSRule.calibrate` (up to 2,000 training images;
-  ``fit`` calls it; ``outputs`` refuses an uncalibrated network) to ``(1 + margin) x`` the largest activation (``margin`` 0.5),
+  ``fit`` calls it; ``outputs`` refuses an uncalibrated network) to ``(1 + margin) x`` the
+  largest activation (``margin`` 0.5),
   then grown after every optimiser step by the growth rule (``growth`` 10;
   :func:`snnsim.methods.ttfs.grow_windows`) through ``after_step``.
 - Forward/backward: :func:`snnsim.methods.ttfs.ttfs_forward` in ``dtype`` (float64 by default,
@@ -221,9 +222,10 @@ class TTFSRule(LearningRule):
         return inputs[:, rows]
 
     def outputs(self, network: Network, inputs: Union[TTFSInput, torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
-        """Logits ``[B, C]`` of the exact forward pass on a :class:`TTFSInput` (or a spike train ``[T, B, ...]``). Also records each layer's earliest
-        spike in training mode (for :meth:`after_step`) and accumulates spike metrics in
-        eval mode (one held-out pass at a time). The windows of a freshly built network
+        """Logits ``[B, C]`` of the exact forward pass on a :class:`TTFSInput` (or a spike train
+        ``[T, B, ...]``). Also records each layer's earliest spike in training mode (for
+        :meth:`after_step`) and accumulates spike metrics in eval mode (one held-out pass at a
+        time). The windows of a freshly built network
         must be set first by the explicit :meth:`calibrate` (``fit`` calls it)."""
         if self._pending:
             raise UserError(

@@ -38,7 +38,7 @@ def test_gradients_reach_every_layer_of_lenet(digits):
 def test_spikebp_settings():
     rule = SpikeBP(timesteps=10)
     net = rule.build("fc", (1, 28, 28), 10)
-    assert [type(l).__name__ for l in net.layers.values()] == ["Input", "LIFNeurons", "Integrator"]
+    assert [type(layer).__name__ for layer in net.layers.values()] == ["Input", "LIFNeurons", "Integrator"]
     assert net.layers["fc1"].params.leak == 0.99 and net.layers["fc1"].params.reset == "zero"
     assert net.layers["out"].params.leak == 1.0
     assert net.connections[("fc1", "out")].ops[0] == {"op": "dropout", "p": 0.2}

@@ -36,7 +36,7 @@ from snnsim.methods.ttfs import (
     ttfs_forward,
 )
 from snnsim.methods.ttfs.rule import TTFSRule
-from snnsim.training import ann_vgg as vgg_module
+from snnsim.training import ann_nets as vgg_module
 from snnsim.training.ann import ann_vgg, build_ann, load_ann, train_ann
 from snnsim.training.trainer import TrainConfig, fit
 
@@ -110,7 +110,7 @@ def test_bad_spike_reg_is_refused(bad):
 
 
 def test_vgg_ann_has_the_ttfs_vgg_layout():
-    assert vgg_module.FEATURES == VGG_FEATURES and vgg_module.HIDDEN == VGG_HIDDEN
+    assert vgg_module.VGG_FEATURES == VGG_FEATURES and vgg_module.VGG_HIDDEN == VGG_HIDDEN
     model = ann_vgg(bias=True, output_relu=False)
     kinds = [type(m).__name__ for m in model if not isinstance(m, (nn.ReLU, nn.Dropout, nn.Flatten))]
     assert kinds == ["Conv2d", "Conv2d", "MaxPool2d", "Conv2d", "Conv2d", "MaxPool2d", "Linear", "Linear"]
