@@ -107,7 +107,7 @@ def spikingjelly_net(model: str, width: float, device: str) -> Built:
     from spikingjelly.activation_based import functional, layer
 
     if model == "lenet":
-        lif = lambda: _sj_lif(LENET_LEAK, 1.0, "subtract")  # noqa: E731
+        lif = lambda: _sj_lif(LENET_LEAK, 1.0, "subtract")
         net = nn.Sequential(
             layer.Conv2d(1, 20, 5, bias=False, step_mode="m"),
             lif(),

@@ -73,7 +73,7 @@ def labelled_regions(net: Network) -> Iterator[None]:
     """Wrap the engine's synapse, event-linear and neuron functions in ``record_function``
     labels (synapse labels name the connection ``src->tgt``); restored on exit."""
     names = {id(c): f"{s}->{t}" for (s, t), c in net.connections.items()}
-    syn = lambda conn, *a, **k: SYNAPSE + names.get(id(conn), "?")  # noqa: E731
+    syn = lambda conn, *a, **k: SYNAPSE + names.get(id(conn), "?")
     patches = [
         (connections.ModuleConnection, "compute_multi", syn),
         (connections.ModuleConnection, "compute_step", syn),

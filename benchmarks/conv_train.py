@@ -25,8 +25,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cpu_info, machine_info, sync, write_json  # noqa: E402
-from benchmarks.conv_nets import CONTENDERS, MODELS  # noqa: E402
+from benchmarks.common import cpu_info, machine_info, sync, write_json
+from benchmarks.conv_nets import CONTENDERS, MODELS
 
 DENSITIES = (0.05, 0.13, 0.3)
 #: speedup over the fastest peer that issue 29 asks for, per net

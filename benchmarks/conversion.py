@@ -46,16 +46,16 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bindsnet.network import Network  # noqa: E402
-from bindsnet.network.monitors import Monitor  # noqa: E402
-from bindsnet.network.nodes import Input  # noqa: E402
+from bindsnet.network import Network
+from bindsnet.network.monitors import Monitor
+from bindsnet.network.nodes import Input
 
-from benchmarks.common import machine_info, stock_bindsnet_fc, write_json  # noqa: E402
-from encoders import poisson  # noqa: E402
-from snnsim.data.datasets import load_dataset  # noqa: E402
-from snnsim.engine import simulate  # noqa: E402
-from snnsim.methods.conversion import convert  # noqa: E402
-from snnsim.training.ann import ann_accuracy, ann_fc, load_ann, train_ann  # noqa: E402
+from benchmarks.common import machine_info, stock_bindsnet_fc, write_json
+from encoders import poisson
+from snnsim.data.datasets import load_dataset
+from snnsim.engine import simulate
+from snnsim.methods.conversion import convert
+from snnsim.training.ann import ann_accuracy, ann_fc, load_ann, train_ann
 
 
 def run_stock(net: Network, spikes: torch.Tensor) -> dict[str, torch.Tensor]:

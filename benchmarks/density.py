@@ -27,8 +27,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cpu_info, machine_info, sync, write_json  # noqa: E402
-from benchmarks.train import BATCH, CONTENDERS, N_HID, N_IN, N_OUT, T  # noqa: E402
+from benchmarks.common import cpu_info, machine_info, sync, write_json
+from benchmarks.train import BATCH, CONTENDERS, N_HID, N_IN, N_OUT, T
 
 DENSITIES = (0.01, 0.05, 0.13, 0.3, 0.5, 0.6)
 StepFn = Callable[[torch.Tensor], torch.Tensor]

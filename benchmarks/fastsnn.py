@@ -49,13 +49,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine_info, sync, write_json  # noqa: E402
-from snnsim.core.autograd import multistep_neuron  # noqa: E402
-from snnsim.core.dynamics import NeuronParams  # noqa: E402
-from snnsim.core.spec import build_network  # noqa: E402
-from snnsim.core.surrogate import FastSigmoid, Surrogate, surrogate_spike  # noqa: E402
-from snnsim.engine import forward  # noqa: E402
-from snnsim.methods.fastsnn.layer import fast_lif, native_status  # noqa: E402
+from benchmarks.common import machine_info, sync, write_json
+from snnsim.core.autograd import multistep_neuron
+from snnsim.core.dynamics import NeuronParams
+from snnsim.core.spec import build_network
+from snnsim.core.surrogate import FastSigmoid, Surrogate, surrogate_spike
+from snnsim.engine import forward
+from snnsim.methods.fastsnn.layer import fast_lif, native_status
 
 N_IN, BATCH, LEAK = 1000, 128, math.exp(-1 / 10)
 FULL_N, FULL_T = (100, 200, 400, 1000), tuple(2**k for k in range(3, 12))

@@ -18,8 +18,8 @@ from torch.profiler import ProfilerActivity, profile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine_info, sync, write_json  # noqa: E402
-from benchmarks.density import build, make_batch  # noqa: E402
+from benchmarks.common import machine_info, sync, write_json
+from benchmarks.density import build, make_batch
 
 
 def _wall_ms(fn, device: str, repeats: int = 20) -> float:

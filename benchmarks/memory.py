@@ -31,8 +31,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cpu_info, machine_info, write_json  # noqa: E402
-from benchmarks.train import BATCH, CONTENDERS, N_OUT  # noqa: E402
+from benchmarks.common import cpu_info, machine_info, write_json
+from benchmarks.train import BATCH, CONTENDERS, N_OUT
 
 #: snnsim's bounded-memory option: BPTT in checkpointed segments of this many steps
 SEGMENT = 50

@@ -32,7 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cpu_info, machine_info, write_json  # noqa: E402
+from benchmarks.common import cpu_info, machine_info, write_json
 
 T, BATCH, N_IN, N_HID, N_OUT, LEAK, DENSITY = 100, 64, 700, 256, 20, 0.95, 0.05
 Batch = tuple[torch.Tensor, torch.Tensor]

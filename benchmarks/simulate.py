@@ -25,12 +25,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import networks  # noqa: E402
-from benchmarks.common import machine_info, run_stock, stock_bindsnet_fc, time_call, write_json  # noqa: E402
-from encoders import poisson  # noqa: E402
-from snnsim.core.io import load_network  # noqa: E402
-from snnsim.data.datasets import load_dataset  # noqa: E402
-from snnsim.engine import simulate  # noqa: E402
+import networks
+from benchmarks.common import machine_info, run_stock, stock_bindsnet_fc, time_call, write_json
+from encoders import poisson
+from snnsim.core.io import load_network
+from snnsim.data.datasets import load_dataset
+from snnsim.engine import simulate
 
 
 def main(argv: list[str] | None = None) -> dict:

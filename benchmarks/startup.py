@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import cpu_info, machine_info, time_call, write_json  # noqa: E402
+from benchmarks.common import cpu_info, machine_info, time_call, write_json
 
 COMMANDS = {
     "snnsim_help": [sys.executable, "-m", "snnsim", "--help"],

@@ -64,11 +64,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bindsnet.encoding import poisson  # noqa: E402
-from bindsnet.models import DiehlAndCook2015  # noqa: E402
-from bindsnet.network.monitors import Monitor  # noqa: E402
+from bindsnet.encoding import poisson
+from bindsnet.models import DiehlAndCook2015
+from bindsnet.network.monitors import Monitor
 
-from benchmarks.common import cpu_info, machine_info, write_json  # noqa: E402
+from benchmarks.common import cpu_info, machine_info, write_json
 
 BRIAN2_SCRIPT = Path(__file__).resolve().with_name("stdp_brian2.py")
 DEFAULT_BRIAN2_PYTHON = ".venv-brian2/bin/python"

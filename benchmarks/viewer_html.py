@@ -21,9 +21,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.html_viewer import view  # noqa: E402
-from snnsim.engine import Record  # noqa: E402
-from tests.browser import chrome, wait_drawn  # noqa: E402
+from analysis.html_viewer import view
+from snnsim.engine import Record
+from tests.browser import chrome, wait_drawn
 
 LAYERS, NEURONS, STEPS, RATE = 5, 2000, 1000, 0.1
 

@@ -16,7 +16,7 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(DOCS / "_ext"))
 
-import snnsim  # noqa: E402
+import snnsim
 
 project = "snnsim"
 author = "the snnsim developers"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.browser import chrome, missing, wait_drawn  # noqa: E402
+from tests.browser import chrome, missing, wait_drawn
 
 
 def main() -> int:

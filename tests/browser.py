@@ -44,7 +44,7 @@ def missing() -> Optional[str]:
             "chromium-driver, or .ci/install-browser.sh as root)"
         )
     try:
-        import selenium  # noqa: F401
+        import selenium  # noqa: F401 (imported only to see whether it is installed)
     except ImportError:
         return "selenium not installed (pip install selenium)"
     return None

@@ -14,16 +14,16 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from bindsnet.analysis.plotting import plot_voltages  # noqa: E402
-from bindsnet.network.monitors import Monitor  # noqa: E402
-from matplotlib.collections import PathCollection  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from bindsnet.analysis.plotting import plot_voltages
+from bindsnet.network.monitors import Monitor
+from matplotlib.collections import PathCollection
 
-import networks  # noqa: E402
-from analysis import (  # noqa: E402
+import networks
+from analysis import (
     RasterViewer,
     firing_rates,
     first_spike_times,
@@ -37,10 +37,10 @@ from analysis import (  # noqa: E402
     rate_histogram_data,
     trace_data,
 )
-from analysis.plotting import as_record, as_time_major  # noqa: E402
-from encoders import first_spike_times as first_spike_index  # noqa: E402
-from snnsim.engine import forward, simulate  # noqa: E402
-from snnsim.errors import UserError, UserTypeError  # noqa: E402
+from analysis.plotting import as_record, as_time_major
+from encoders import first_spike_times as first_spike_index
+from snnsim.engine import forward, simulate
+from snnsim.errors import UserError, UserTypeError
 
 T, B, N = 25, 3, 12
 

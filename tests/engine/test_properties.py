@@ -9,6 +9,8 @@ import networks
 from snnsim.core.density import ALWAYS_EVENTS, use_cost_model
 from snnsim.core.spec import build_network
 from snnsim.engine import simulate
+from snnsim.methods.conversion import convert
+from snnsim.methods.conversion.normalize import cumulative_scales
 from tests.helpers import assert_engines_agree, exact_layers
 
 layer_params = st.fixed_dictionaries(
@@ -97,8 +99,6 @@ def test_cuda_training_step():
 
 
 # --- normalisation (conversion) properties ------------------------------------------
-from snnsim.methods.conversion import convert  # noqa: E402
-from snnsim.methods.conversion.normalize import cumulative_scales  # noqa: E402
 
 
 @settings(max_examples=25, deadline=None)

@@ -6,12 +6,12 @@ import torch
 
 nir = pytest.importorskip("nir")
 
-import networks  # noqa: E402
-from snnsim.core.spec import build_network  # noqa: E402
-from snnsim.engine import simulate  # noqa: E402
-from snnsim.errors import UserError  # noqa: E402
-from snnsim.nir.graph import from_nir, load_nir, save_nir, to_nir  # noqa: E402
-from tests.helpers import poisson_input, scale_weights  # noqa: E402
+import networks
+from snnsim.core.spec import build_network
+from snnsim.engine import simulate
+from snnsim.errors import UserError
+from snnsim.nir.graph import from_nir, load_nir, save_nir, to_nir
+from tests.helpers import poisson_input, scale_weights
 
 SPEC = {
     "dt": 1.0,
@@ -133,7 +133,7 @@ def test_import_foreign_graph_without_metadata():
 
 # --- exact import: nothing dropped, every parameter honoured --------------------------------
 def _lif(n, tau=20.0, r=20.0, v_leak=0.0, thr=1.0, v_reset=0.0):
-    full = lambda x: np.broadcast_to(np.asarray(x, dtype=np.float32), (n,)).copy()  # noqa: E731
+    full = lambda x: np.broadcast_to(np.asarray(x, dtype=np.float32), (n,)).copy()
     return nir.LIF(tau=full(tau), r=full(r), v_leak=full(v_leak), v_threshold=full(thr), v_reset=full(v_reset))
 
 
@@ -246,7 +246,7 @@ def test_r_v_leak_v_reset_follow_the_nir_ode():
     x = poisson_input((60, 2, 4), 0.5)
     rec = simulate(net, x, record_voltage=True)
     v = torch.as_tensor(v_reset, dtype=torch.float64).expand(2, n).clone()  # snnsim starts at v_reset
-    f64 = lambda a: torch.as_tensor(np.asarray(a, np.float32), dtype=torch.float64)  # noqa: E731
+    f64 = lambda a: torch.as_tensor(np.asarray(a, np.float32), dtype=torch.float64)
     for t in range(x.shape[0]):
         current = x[t].double() @ f64(w).T
         v = v + dt / f64(tau) * (f64(v_leak) - v + f64(r) * current)

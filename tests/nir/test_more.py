@@ -7,10 +7,10 @@ import torch
 
 nir = pytest.importorskip("nir")
 
-from snnsim.core.spec import build_network  # noqa: E402
-from snnsim.engine import simulate  # noqa: E402
-from snnsim.nir.graph import from_nir, load_nir, save_nir, to_nir  # noqa: E402
-from tests.helpers import assert_engines_agree, poisson_input, scale_weights  # noqa: E402
+from snnsim.core.spec import build_network
+from snnsim.engine import simulate
+from snnsim.nir.graph import from_nir, load_nir, save_nir, to_nir
+from tests.helpers import assert_engines_agree, poisson_input, scale_weights
 
 
 def _f64(a):
@@ -36,7 +36,7 @@ def test_cubalif_and_cubali_follow_the_nir_ode():
     ts, tm = np.array([2.0, 4.0, 1.5]), np.array([5.0, 8.0, 3.0])
     r, w_in = np.array([2.0, 0.5, 1.5]), np.array([1.0, 3.0, 0.7])
     thr, v_reset = np.array([0.6, 0.4, 0.8]), np.array([0.1, -0.1, 0.0])
-    f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
+    f32 = lambda a: np.asarray(a, np.float32)
     w = torch.rand(n, 6, generator=torch.Generator().manual_seed(0)).numpy() * 0.8
     w2 = torch.rand(2, n, generator=torch.Generator().manual_seed(1)).numpy() - 0.3
     g = _graph(

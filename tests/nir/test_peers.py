@@ -12,10 +12,10 @@ import torch
 
 pytest.importorskip("nir")
 
-import networks  # noqa: E402
-from snnsim.engine import simulate  # noqa: E402
-from snnsim.nir.graph import to_nir  # noqa: E402
-from tests.helpers import poisson_input, scale_weights  # noqa: E402
+import networks
+from snnsim.engine import simulate
+from snnsim.nir.graph import to_nir
+from tests.helpers import poisson_input, scale_weights
 
 
 def _net(neuron: str, dt: float):

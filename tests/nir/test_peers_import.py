@@ -12,10 +12,10 @@ from torch import nn
 
 pytest.importorskip("nir")
 
-from snnsim.engine import simulate  # noqa: E402
-from snnsim.errors import UserError  # noqa: E402
-from snnsim.nir.graph import from_nir  # noqa: E402
-from tests.helpers import poisson_input  # noqa: E402
+from snnsim.engine import simulate
+from snnsim.errors import UserError
+from snnsim.nir.graph import from_nir
+from tests.helpers import poisson_input
 
 T, B = 30, 2
 

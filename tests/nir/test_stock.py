@@ -6,14 +6,14 @@ import torch
 
 nir = pytest.importorskip("nir")
 
-from bindsnet.learning import PostPre  # noqa: E402
-from bindsnet.network import Network  # noqa: E402
-from bindsnet.network.nodes import AdaptiveLIFNodes, DiehlAndCookNodes, IFNodes, Input, LIFNodes  # noqa: E402
-from bindsnet.network.topology import Connection  # noqa: E402
+from bindsnet.learning import PostPre
+from bindsnet.network import Network
+from bindsnet.network.nodes import AdaptiveLIFNodes, DiehlAndCookNodes, IFNodes, Input, LIFNodes
+from bindsnet.network.topology import Connection
 
-from snnsim.engine import simulate  # noqa: E402
-from snnsim.errors import UserError  # noqa: E402
-from snnsim.nir.graph import load_nir, save_nir, to_nir  # noqa: E402
+from snnsim.engine import simulate
+from snnsim.errors import UserError
+from snnsim.nir.graph import load_nir, save_nir, to_nir
 
 
 def _net(hidden=None, out=None, rule=None) -> Network:
