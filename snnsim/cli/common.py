@@ -145,6 +145,21 @@ def add_run_args(p: argparse.ArgumentParser, batch_size: int = 100) -> None:
     )
 
 
+def run_distributed(args: argparse.Namespace, body: Callable[[argparse.Namespace], int]) -> int:
+    """``body(args)`` under the collectives' timeouts, inside a process group when ``--distributed``
+    (joined from ``--device``/``--dist-timeout`` and left afterwards, also on failure)."""
+    from snnsim.training import distributed as ddp
+
+    if args.distributed:
+        ddp.init(args.device, timeout=args.dist_timeout)
+    try:
+        with ddp.collective_timeouts():
+            return body(args)
+    finally:
+        if args.distributed:
+            ddp.shutdown()
+
+
 def setup_run(args: argparse.Namespace) -> None:
     """Apply --seed, --threads, --max-memory and check --device."""
     import torch

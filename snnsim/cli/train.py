@@ -8,7 +8,16 @@ from dataclasses import asdict
 from typing import Any
 
 from analysis import confusion_matrix, energy_report, plot_firing_rates, save_record
-from snnsim.cli.common import layer_sizes, load_data, out_dir, print_written, setup_run, threads_info, write_report
+from snnsim.cli.common import (
+    layer_sizes,
+    load_data,
+    out_dir,
+    print_written,
+    run_distributed,
+    setup_run,
+    threads_info,
+    write_report,
+)
 from snnsim.cli.outdir import keep_on_failure
 from snnsim.engine.evaluate import evaluate
 from snnsim.errors import UserError
@@ -69,14 +78,7 @@ def event_params(args: argparse.Namespace, params: dict[str, Any]) -> dict[str, 
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.distributed:
-        ddp.init(args.device, timeout=args.dist_timeout)
-    try:
-        with ddp.collective_timeouts():
-            return _run(args)
-    finally:
-        if args.distributed:
-            ddp.shutdown()
+    return run_distributed(args, _run)
 
 
 def _run(args: argparse.Namespace) -> int:

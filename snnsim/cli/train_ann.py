@@ -21,7 +21,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from snnsim.cli.common import layer_sizes, load_data, out_dir, print_written, setup_run, threads_info, write_report
+from snnsim.cli.common import (
+    layer_sizes,
+    load_data,
+    out_dir,
+    print_written,
+    run_distributed,
+    setup_run,
+    threads_info,
+    write_report,
+)
 from snnsim.cli.outdir import keep_on_failure
 from snnsim.errors import UserError
 from snnsim.training import ann
@@ -62,14 +71,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.distributed:
-        ddp.init(args.device, timeout=args.dist_timeout)
-    try:
-        with ddp.collective_timeouts():
-            return _run(args)
-    finally:
-        if args.distributed:
-            ddp.shutdown()
+    return run_distributed(args, _run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from snnsim.core.io import commit_directory, load_tensors, read_sealed, recover_
 from snnsim.errors import UserError
 from snnsim.training import distributed as ddp
 from snnsim.training.ann_nets import ANN, ANN_CONFIG, ANN_FORMAT, ANNS, build_ann, load_ann, save_ann
-from snnsim.training.checkpoint import TRAINER_FILE, check_resume_settings, settings_conflicts
+from snnsim.training.checkpoint import TRAINER_FILE, check_resume_settings, refuse_other_run
 from snnsim.training.rule import LearningRule
 
 #: the rule's name in reports and checkpoints (``net_config.method``); no ``--method`` of ``snnsim train``
@@ -172,18 +172,8 @@ class ANNRule(LearningRule):
 def check_new_ann_run(ckpt: Path, current: dict[str, Any]) -> None:
     """Refuse to start a new ANN run over the checkpoint ``ckpt`` of a run with other settings
     (``current``: ``train_config`` and the command's settings, as the checkpoint's ``extra``)."""
-    if not (ckpt / ANN_CONFIG).exists():
-        return
-    try:
-        saved = read_sealed(ckpt / ANN_CONFIG, ANN_FORMAT, "ANN", read_files=False)[0].get("extra", {})
-    except (UserError, OSError) as err:
-        raise UserError(
-            f"{ckpt} holds a checkpoint that cannot be read ({err}); pass --overwrite to replace "
-            "it or choose another --out"
-        ) from None
-    conflicts = settings_conflicts(saved, current)
-    if conflicts:
-        raise UserError(
-            f"{ckpt.parent} holds a run with other settings: {'; '.join(conflicts)}; pass --overwrite "
-            "to replace it, --resume with its settings to continue it, or choose another --out"
-        )
+    refuse_other_run(
+        ckpt / ANN_CONFIG,
+        lambda: read_sealed(ckpt / ANN_CONFIG, ANN_FORMAT, "ANN", read_files=False)[0].get("extra", {}),
+        current,
+    )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from bindsnet.network import Network
@@ -95,10 +95,19 @@ def check_new_run(ckpt: Path, current: dict[str, Any]) -> None:
     """Refuse to start a new run over the checkpoint ``ckpt`` of a run with other settings
     (``current`` as for :func:`check_resume_settings`), or over a damaged one (read only:
     every DDP rank may call it)."""
-    if not (ckpt / SPEC_FILE).exists():
+    refuse_other_run(ckpt / SPEC_FILE, lambda: read_checkpoint(ckpt, read_files=False)[0]["extra"], current)
+
+
+def refuse_other_run(marker: Path, saved_extra: Callable[[], dict[str, Any]], current: dict[str, Any]) -> None:
+    """Where ``marker`` (a checkpoint's spec or config file) exists: UserError if its checkpoint
+    cannot be read (``saved_extra()`` raising UserError or OSError) or was written with settings
+    that differ from ``current`` (:func:`settings_conflicts`). The one check of :func:`check_new_run`
+    and of the ANN trainer's."""
+    if not marker.exists():
         return
+    ckpt = marker.parent
     try:
-        saved = read_checkpoint(ckpt, read_files=False)[0]["extra"]
+        saved = saved_extra()
     except (UserError, OSError) as err:
         raise UserError(
             f"{ckpt} holds a checkpoint that cannot be read ({err}); pass --overwrite to replace "
