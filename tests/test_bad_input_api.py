@@ -197,7 +197,7 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
     ("fc-huge", lambda: networks.fc([10**9, 10**9]), ValueError, "memory"),
     ("save-network-none", lambda: save_network(None, "unused"), TypeError, "network"),
     # --- snnsim.training.ann ----------------------------------------------------------------------
-    ("ann-unknown", lambda: build_ann("vgg"), ValueError, "ANN"),
+    ("ann-unknown", lambda: build_ann("resnet19"), ValueError, "ANN"),
     ("ann-shape-0", lambda: build_ann("fc", input_shape=(0,)), ValueError, "input_shape"),
     ("ann-classes-1", lambda: build_ann("fc", n_classes=1), ValueError, "n_classes"),
     ("ann-dropout", lambda: build_ann("fc", dropout=1.5), ValueError, "dropout"),

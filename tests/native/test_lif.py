@@ -179,15 +179,16 @@ def test_nodes_take_the_simulation_kernel_only_where_it_applies(monkeypatch):
 
 def test_each_surrogate_states_its_kernel_and_the_kernels_take_plain_numbers():
     """The backward kernel called with the numbers a surrogate states equals the torch derivative
-    path; a surrogate without a kernel (Lee's, computed from whole spike trains) says None."""
+    path; Lee's pseudo-derivative, computed from whole spike trains, states kind LEE with no
+    parameters (its forward kernel computes it: test_lee_kernels_match_the_torch_path)."""
     for sur in SURROGATES:
         kind, p1, p2 = sur.kernel()
         assert kind in lif_native.KERNEL_KINDS and all(isinstance(v, float) for v in (p1, p2))
-    assert LeePseudo().kernel() is None
+    assert LeePseudo().kernel() == (lif_native.LEE, 0.0, 0.0) and lif_native.LEE in lif_native.KERNEL_KINDS
     torch.manual_seed(1)
     cur = torch.rand(9, 2, 40) * 0.8
     g_s = torch.randn_like(cur)
-    for sur in SURROGATES:
+    for sur in [s for s in SURROGATES if not isinstance(s, LeePseudo)]:  # per-step derivatives
         spikes, volts, pre = lif_native.lif_forward(cur, 0.9, 0.5, 0.0, "subtract", True)
         got = lif_native.lif_backward(pre, g_s, None, 0.9, 0.5, 0.0, "subtract", True, True, sur.kernel())
         x = cur.clone().requires_grad_()

@@ -150,7 +150,7 @@ def test_bad_options_exit_2(ann_dir, tmp_path, capsys):
         main(["convert", "--ann", str(ann_dir), "--norm", "max", "--out", str(tmp_path)])
     assert err.value.code == 2
     with pytest.raises(SystemExit) as err:
-        main(["train-ann", "--net", "vgg", "--out", str(tmp_path)])
+        main(["train-ann", "--net", "resnet19", "--out", str(tmp_path)])
     assert err.value.code == 2
     rc = main(
         [
