@@ -120,13 +120,16 @@ def test_rows_encoder_is_registered_and_checks_timesteps():
         encoders.get_encoder("rows")(x, 20)
 
 
-# measured (seed 0, these options, 1 thread): held-out 0.6635 without the recurrent weights, 0.7530 with them
-# (margin 0.0895; 14 s and 32 s wall on the loaded 2-core machine); floors below that
+# 6 epochs, these options, 2026-12-04 on the shared 2-core AMD EPYC (about 6 s and 9 s per run):
+# held-out without / with the recurrent weights 0.7575 / 0.871 (seed 0), 0.7875 / 0.896 (seed 1),
+# 0.765 / 0.873 (seed 2). At 3 epochs seed 0 gave 0.679 / 0.693 here (0.6635 / 0.7530 on the
+# machine that first set these floors; seed 1: 0.6975 / 0.831): too short to separate the two for
+# every seed and rounding, so the test trains 6 epochs.
 SHORT = [
     "--hidden",
     "128",
     "--epochs",
-    "3",
+    "6",
     "--lr",
     "2e-3",
     "--set",
@@ -149,4 +152,4 @@ def test_recurrent_beats_feedforward_on_row_mnist(tmp_path: Path):
         out = tmp_path / name
         assert main(["train", "--method", "lif", "--encoding", "rows", *extra, *SHORT, "--out", str(out)]) == 0
         acc[name] = json.loads((out / "report.json").read_text())["final_accuracy"]
-    assert acc["rec"] >= 0.70 and acc["rec"] - acc["ff"] >= 0.05, acc
+    assert acc["rec"] >= 0.82 and acc["rec"] - acc["ff"] >= 0.05, acc
