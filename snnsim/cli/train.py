@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from analysis import confusion_matrix, energy_report, plot_firing_rates, save_record
@@ -131,9 +132,25 @@ def _run(args: argparse.Namespace) -> int:
         tensorboard=args.tensorboard,
         extra=extra,
     )
-    rank, world = ddp.rank_world()
-    if rank != 0:
+    if ddp.rank_world()[0] != 0:
         return 0
+    _simulate_and_report(args, out, rule, network, net, data, cfg, extra, summary)
+    return 0
+
+
+def _simulate_and_report(
+    args: argparse.Namespace,
+    out: Path,
+    rule: Any,
+    network: Any,
+    net: str,
+    data: Any,
+    cfg: TrainConfig,
+    extra: dict[str, Any],
+    summary: dict[str, Any],
+) -> None:
+    """Rank 0 after training: the trained network simulated on the held-out split by the fast
+    engine, ``record.pt`` and ``firing_rates.png`` of the first batch, and ``report.json``."""
     enc = rule.encoder_config()
     # spike counts and SynOps count what the rule calls informative (TTFS: not the forced spikes at t_max)
     ev = evaluate(
@@ -179,7 +196,7 @@ def _run(args: argparse.Namespace) -> int:
         "samples_per_s": summary["samples_per_s"],
         "simulation_samples_per_s": ev.samples_per_s,
         "checkpoint": str(out / "checkpoint"),
-        "world_size": world,
+        "world_size": ddp.rank_world()[1],
         **threads_info(),
     }
     write_report(out, report)
@@ -189,4 +206,3 @@ def _run(args: argparse.Namespace) -> int:
     )
     written = ["report.json", "metrics.csv", "record.pt", "firing_rates.png", "checkpoint"]
     print_written(out, [out / f for f in written + (["tensorboard"] if args.tensorboard else [])])
-    return 0
