@@ -26,9 +26,9 @@ _FLAGS = [*build._CFLAGS, *(["-mavx512f"] if torch.backends.cpu.get_cpu_capabili
 
 def _compile() -> ctypes.CDLL:
     dll = build.build_library(build.c_source("event_conv.c"), "event_conv", _FLAGS)
-    dll.event_conv2d.argtypes = [_PTR, ctypes.c_int, _PTR, _PTR, _PTR, *([_I64] * 11), *([ctypes.c_int] * 3)]
+    dll.event_conv2d.argtypes = [_PTR, ctypes.c_int, _PTR, _PTR, _PTR, *([_I64] * 11), *([ctypes.c_int] * 4)]
     dll.event_conv2d.restype = ctypes.c_int
-    dll.event_conv2d_wgrad.argtypes = [_PTR, ctypes.c_int, _PTR, _PTR, *([_I64] * 11), ctypes.c_int, ctypes.c_int]
+    dll.event_conv2d_wgrad.argtypes = [_PTR, ctypes.c_int, _PTR, _PTR, *([_I64] * 11), *([ctypes.c_int] * 3)]
     dll.event_conv2d_wgrad.restype = ctypes.c_int
     dll.event_conv_width.argtypes, dll.event_conv_width.restype = [], ctypes.c_int
     return dll
@@ -61,6 +61,14 @@ def weight_table(weight: torch.Tensor, width: int) -> torch.Tensor:
     return table
 
 
+def input_layout(x: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """(``x`` ``[N, C, H, W]`` as the kernels read it, whether it is channels-last): a channels-last
+    input (``N, H, W, C`` in memory, ``C > 1``) is read in place, anything else made contiguous."""
+    if x.shape[1] > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return x, True
+    return x.contiguous(), False
+
+
 def scatter_cheaper(x: torch.Tensor) -> bool:
     """Whether the C kernel should scatter rather than gather: for a 1-channel input (an input
     layer) gathering spends most of its time looking at empty windows (measured:
@@ -90,7 +98,7 @@ def event_conv2d(
     if bias is not None:
         bias_p = torch.zeros(op, dtype=torch.float32)
         bias_p[:o] = bias.detach()
-    x = x.contiguous()
+    x, x_cl = input_layout(x)
     out = memory.empty((n, oh, ow, o)).permute(0, 3, 1, 2) if channels_last else memory.empty((n, o, oh, ow))
     if n and lib.event_conv2d(
         x.data_ptr(),
@@ -111,6 +119,7 @@ def event_conv2d(
         ow,
         int(scatter),
         int(channels_last),
+        int(x_cl),
         max(1, min(torch.get_num_threads(), n)),
     ):
         raise MemoryError("event_conv2d: could not allocate the work space of a thread")
@@ -127,7 +136,7 @@ def event_conv2d_wgrad(x: torch.Tensor, grad: torch.Tensor, k: int, stride: int,
     op = -(-o // width) * width
     grad = grad.to(torch.float32)
     g_cl = grad.is_contiguous(memory_format=torch.channels_last) and not grad.is_contiguous()
-    x, grad = x.contiguous(), grad if g_cl else grad.contiguous()
+    (x, x_cl), grad = input_layout(x), grad if g_cl else grad.contiguous()
     table = torch.empty(k * k * c, op, dtype=torch.float32)
     if lib.event_conv2d_wgrad(
         x.data_ptr(),
@@ -146,6 +155,7 @@ def event_conv2d_wgrad(x: torch.Tensor, grad: torch.Tensor, k: int, stride: int,
         oh,
         ow,
         int(g_cl),
+        int(x_cl),
         max(1, min(torch.get_num_threads(), n)),
     ):
         raise MemoryError("event_conv2d_wgrad: could not allocate the work space of a thread")
