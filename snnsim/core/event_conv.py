@@ -192,7 +192,7 @@ class _EventConv(torch.autograd.Function):
 
 def _sparse_enough(x: torch.Tensor, crossover: float) -> bool:
     """Whether fewer than ``crossover`` of the entries of ``x`` are nonzero."""
-    return crossover > 0 and int(torch.count_nonzero(x)) < crossover * x.numel()
+    return crossover > 0 and native.count_nonzero(x) < crossover * x.numel()
 
 
 def _grad_input_usable(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:

@@ -31,6 +31,7 @@ def _compile() -> ctypes.CDLL:
     dll.event_conv2d_wgrad.argtypes = [_PTR, ctypes.c_int, _PTR, _PTR, *([_I64] * 11), *([ctypes.c_int] * 3)]
     dll.event_conv2d_wgrad.restype = ctypes.c_int
     dll.event_conv_width.argtypes, dll.event_conv_width.restype = [], ctypes.c_int
+    dll.count_nonzero.argtypes, dll.count_nonzero.restype = [_PTR, ctypes.c_int, _I64, ctypes.c_int], _I64
     return dll
 
 
@@ -67,6 +68,18 @@ def input_layout(x: torch.Tensor) -> tuple[torch.Tensor, bool]:
     if x.shape[1] > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
         return x, True
     return x.contiguous(), False
+
+
+def count_nonzero(x: torch.Tensor) -> int:
+    """``int(torch.count_nonzero(x))`` for a float32 or bool CPU tensor, in one pass of the C kernel
+    over its storage where ``x`` is contiguous or channels-last (torch's count runs at about
+    1.7 ns per float32 entry on one thread); torch's count elsewhere or before the library loads."""
+    lib = _native["lib"]
+    dense = x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))
+    if lib is None or not dense or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.bool):
+        return int(torch.count_nonzero(x))
+    threads = max(1, min(torch.get_num_threads(), x.numel() >> 18))
+    return int(lib.count_nonzero(x.data_ptr(), int(x.dtype == torch.float32), x.numel(), threads))
 
 
 def scatter_cheaper(x: torch.Tensor) -> bool:

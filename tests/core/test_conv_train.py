@@ -109,6 +109,16 @@ def test_input_gradient_path_only_for_sparse_multichannel_float_inputs(monkeypat
     assert not event_conv.trainable_usable(sparse, conv)
 
 
+@needs_conv
+def test_native_count_nonzero_matches_torch():
+    g = torch.Generator().manual_seed(5)
+    x = (torch.rand(3, 6, 5, 7, generator=g) < 0.2).float()
+    x[0, 0, 0, :3] = torch.tensor([-0.0, float("nan"), 0.5])
+    cl = x.contiguous(memory_format=torch.channels_last)
+    for t in (x, cl, x[:, :, ::2], x > 0, x.double()):
+        assert native_conv.count_nonzero(t) == int(torch.count_nonzero(t))
+
+
 def test_step_dense_and_like_layout():
     x = torch.randn(3, 2, 4, 5, 6)
     cl = x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, (3, 2))

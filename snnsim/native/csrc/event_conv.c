@@ -286,3 +286,17 @@ int event_conv2d_wgrad(const void* x, int is_float, const float* g, float* dtabl
     free(parts);
     return failed;
 }
+
+/* The number of nonzero entries of x [n] (float32 if is_float, else bytes), split over threads
+   and summed: exact, in any order. */
+i64 count_nonzero(const void* x, int is_float, i64 n, int threads) {
+    i64 total = 0;
+    if (threads < 1) threads = 1;
+    PAR_RANGES(0, n, threads, {
+        i64 c = 0;
+        if (is_float) { const float* p = (const float*)x; for (i64 i = a; i < b; ++i) c += p[i] != 0.0f; }
+        else { const uint8_t* p = (const uint8_t*)x; for (i64 i = a; i < b; ++i) c += p[i] != 0; }
+        _Pragma("omp atomic") total += c;
+    });
+    return total;
+}
