@@ -175,7 +175,7 @@ def _grads(net, x, y, env, monkeypatch):
 @pytest.mark.parametrize("name", ["lenet", "resnet19"])
 def test_fast_paths_agree_with_the_plain_torch_path(name, monkeypatch):
     """A whole BPTT step: the same spikes in every layer and gradients within float rounding
-    with the event-driven conv1 and channels-last on as with both off."""
+    with the event-driven convs, channels-last and the one-pass pooling gradient on as with all off."""
     torch.manual_seed(0)
     if name == "lenet":
         net = networks.lenet(neuron="lif", leak=0.9, reset="subtract")
@@ -189,9 +189,10 @@ def test_fast_paths_agree_with_the_plain_torch_path(name, monkeypatch):
     calls = []
     apply = event_conv._EventConv.apply
     monkeypatch.setattr(event_conv._EventConv, "apply", lambda x, *a: calls.append(x.requires_grad) or apply(x, *a))
-    fast, g_fast = _grads(net, x, y, {"SNNSIM_CHANNELS_LAST": "1", "SNNSIM_EVENT_CONV_TRAIN": "1"}, monkeypatch)
+    on, off = ({k: v for k in ("SNNSIM_CHANNELS_LAST", "SNNSIM_EVENT_CONV_TRAIN", "SNNSIM_FUSED_POOL")} for v in "10")
+    fast, g_fast = _grads(net, x, y, on, monkeypatch)
     assert name != "lenet" or calls == [False, True]  # conv1 (input spikes) and conv2 (pooled hidden spikes)
-    plain, g_plain = _grads(net, x, y, {"SNNSIM_CHANNELS_LAST": "0", "SNNSIM_EVENT_CONV_TRAIN": "0"}, monkeypatch)
+    plain, g_plain = _grads(net, x, y, off, monkeypatch)
     assert any(float(s.detach().float().mean()) > 0 for n, s in plain.spikes.items() if n != "input")
     for n in plain.spikes:
         assert torch.equal(fast.spikes[n].bool(), plain.spikes[n].bool()), n
