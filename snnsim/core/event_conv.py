@@ -134,8 +134,10 @@ def conv_module(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
 #: Measured (issue 29, 2-core Xeon, 1 thread, load ~6): LeNet's conv1 (1 -> 20, 5x5, N = 640)
 #: forward + weight gradient 42 ms against 176 ms dense at d = 0.05, 66 ms against 170 ms at 0.13;
 #: at 0.3 the two are close. ResNet-19's 3-channel stem (3 -> 32, 3x3) was as fast or faster
-#: dense at every density: multi-channel inputs stay dense.
-TRAIN_CROSSOVER = 0.3
+#: dense at every density: multi-channel inputs stay dense. Re-measured with the channels-last dense
+#: conv (2-core AMD EPYC, AVX-512, 1 thread): 34 ms against 72 ms dense at 0.3, 43 against 71 at
+#: 0.4, 51 against 75 at 0.5, 60 against 74 at 0.6; hence 0.5 (was 0.3).
+TRAIN_CROSSOVER = 0.5
 
 
 #: (min input channels, min kernel size, crossover): the fraction of nonzero inputs below which a
