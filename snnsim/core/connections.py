@@ -274,9 +274,9 @@ class ModuleConnection(AbstractConnection):
                 isinstance(m, nn.Conv2d)
                 and getattr(self, "event_driven", False)
                 and torch.is_grad_enabled()
-                and (events := event_conv.trainable_input(x, m)) is not None
+                and event_conv.trainable_usable(x, m)
             ):  # training on sparse spikes (an input layer's, or hidden ones that need a gradient)
-                x = event_conv.event_conv_trainable(x, m, events)
+                x = event_conv.event_conv_trainable(x, m)
             elif isinstance(m, nn.AvgPool2d) and pooling.usable(x, m):  # training: one-pass input gradient
                 x = pooling.avg_pool(x, m)
             else:

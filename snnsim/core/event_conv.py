@@ -140,50 +140,46 @@ def conv_module(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
 TRAIN_CROSSOVER = 0.5
 
 
-#: (min input channels, min kernel size, crossover, crossover of binary spikes): the fraction of
-#: nonzero inputs below which a trainable conv whose multi-channel float32 input may need a gradient
-#: (the spikes, or average-pooled spikes, of a hidden layer) takes the event-driven forward and
-#: weight gradient (the first row that fits; none: dense); spikes (all nonzero entries 1) are read
-#: as bytes. The input gradient stays dense (MKLDNN). Measured (2-core AMD EPYC, AVX-512,
+#: (min input channels, min kernel size, crossover): the fraction of nonzero inputs below which a
+#: trainable conv whose multi-channel input needs a gradient (the spikes, or average-pooled spikes,
+#: of a hidden layer) takes the event-driven forward and weight gradient (the first row that fits;
+#: none: dense). The input gradient stays dense (MKLDNN). Measured (2-core AMD EPYC, AVX-512,
 #: 1 thread), forward + weight gradient, event-driven against dense: LeNet's conv2 (20 -> 50, 5x5,
-#: N = 640, pooled spikes) 9 against 52 ms at 0.3% nonzero, 18 against 52 ms at 4.8%, 37 against
-#: 52 ms at 17%; ResNet-19 at width 0.25 (3x3, N = 64): 32 channels 16 against 28 ms at 10%, as bytes
-#: 19 against 24 ms at 15% and 27 against 24 ms at 20%; 64 and 128 channels 12-15 against 20-22 ms
-#: at 15%, 19 against 22 ms at 21%, slower above ~25%.
-GRAD_CROSSOVER = ((16, 5, 0.22, 0.22), (64, 3, 0.2, 0.2), (32, 3, 0.12, 0.16), (16, 3, 0.12, 0.12))
+#: N = 640) 9 against 52 ms at 0.3% nonzero, 18 against 52 ms at 4.8%, 37 against 52 ms at 17%;
+#: ResNet-19 at width 0.25 (3x3, N = 64): 32 channels even at 15% nonzero, 64 and 128 channels
+#: 12-15 against 20-22 ms at 15%, 19 against 22 ms at 21%, slower above ~25%.
+GRAD_CROSSOVER = ((16, 5, 0.22), (64, 3, 0.2), (16, 3, 0.12))
 
 
-def _grad_crossover(channels: int, kernel: int, binary: bool) -> float:
-    """:data:`GRAD_CROSSOVER` for ``channels`` input channels, a ``kernel`` x ``kernel`` conv and
-    binary spikes or not (0: dense)."""
-    return next((vb if binary else v for c, k, v, vb in GRAD_CROSSOVER if channels >= c and kernel >= k), 0.0)
+def _grad_crossover(channels: int, kernel: int) -> float:
+    """:data:`GRAD_CROSSOVER` for ``channels`` input channels and a ``kernel`` x ``kernel`` conv (0: dense)."""
+    return next((v for c, k, v in GRAD_CROSSOVER if channels >= c and kernel >= k), 0.0)
 
 
 class _EventConv(torch.autograd.Function):
     """``F.conv2d(x, weight, bias, stride, padding)``: forward and weight gradient sum over the
-    nonzero entries of ``events`` (``x`` itself, or its spike bytes: :mod:`snnsim.native.event_conv`);
-    the gradient of a float ``x`` that needs one is the dense transposed conv
-    (``aten.convolution_backward``, input gradient only)."""
+    nonzero inputs (:mod:`snnsim.native.event_conv`); the gradient of a float ``x`` that needs one
+    is the dense transposed conv (``aten.convolution_backward``, input gradient only)."""
 
     @staticmethod
     def forward(
         ctx,
         x: torch.Tensor,
-        events: torch.Tensor,  # type: ignore[override]
         weight: torch.Tensor,
-        bias: Optional[torch.Tensor],
+        bias: Optional[torch.Tensor],  # type: ignore[override]
         stride: int,
         padding: int,
     ) -> torch.Tensor:
         oh, ow = _check(x, weight, stride, padding)
-        ctx.save_for_backward(events, x if x.requires_grad else None, weight)
+        ctx.save_for_backward(x, weight)
         ctx.geom, ctx.has_bias = (weight.shape[2], stride, padding), bias is not None
-        cl = channels_last_enabled()
-        return native.event_conv2d(events, weight, bias, stride, padding, oh, ow, native.scatter_cheaper(x), cl)
+        return native.event_conv2d(
+            x, weight, bias, stride, padding, oh, ow, native.scatter_cheaper(x), channels_last=channels_last_enabled()
+        )
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        events, x, weight = ctx.saved_tensors
+        x, weight = ctx.saved_tensors
         _, s, p = ctx.geom
         grad_x = None
         if ctx.needs_input_grad[0]:
@@ -191,46 +187,42 @@ class _EventConv(torch.autograd.Function):
             grad_x = torch.ops.aten.convolution_backward(
                 grad, x, weight, None, (s, s), (p, p), (1, 1), False, (0, 0), 1, mask
             )[0]
-        grad_w = native.event_conv2d_wgrad(events, grad, *ctx.geom) if ctx.needs_input_grad[2] else None
-        grad_b = grad.sum((0, 2, 3)) if ctx.has_bias and ctx.needs_input_grad[3] else None
-        return grad_x, None, grad_w, grad_b, None, None
+        grad_w = native.event_conv2d_wgrad(x, grad, *ctx.geom) if ctx.needs_input_grad[1] else None
+        grad_b = grad.sum((0, 2, 3)) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b, None, None
 
 
-def _hidden_events(x: torch.Tensor, conv: torch.nn.Conv2d) -> Optional[torch.Tensor]:
-    """For a float32 multi-channel ``x`` (hidden spikes, or pooled ones): its spike bytes, or ``x``
-    itself where it is not binary, if below :data:`GRAD_CROSSOVER`; else None (dense)."""
-    c, k = x.shape[1], conv.kernel_size[0]
-    if x.dtype != torch.float32 or _grad_crossover(c, k, True) <= 0 or not native_usable(x, conv):
-        return None
-    found = native.spike_bytes(x)
-    events, nnz = found if found is not None else (None, native.count_nonzero(x))
-    crossover = _grad_crossover(c, k, events is not None)
-    return None if nnz >= crossover * x.numel() else (x if events is None else events)
+def _sparse_enough(x: torch.Tensor, crossover: float) -> bool:
+    """Whether fewer than ``crossover`` of the entries of ``x`` are nonzero."""
+    return crossover > 0 and native.count_nonzero(x) < crossover * x.numel()
 
 
-def trainable_input(x: torch.Tensor, conv: torch.nn.Conv2d) -> Optional[torch.Tensor]:
-    """What :func:`event_conv_trainable` sums for ``conv`` on ``x`` ``[N, C, H, W]``, or None where the
-    dense conv runs (``SNNSIM_EVENT_CONV_TRAIN=0``, no C kernel: :func:`native_usable`, or too dense):
-    a 1-channel bool input that needs no gradient (an input layer) below :data:`TRAIN_CROSSOVER`
-    (``x`` itself), or a float32 multi-channel input (hidden spikes, which may need a gradient)
-    below :data:`GRAD_CROSSOVER` (its spike bytes, or ``x`` where it holds other values)."""
-    if x.dim() != 4 or os.environ.get("SNNSIM_EVENT_CONV_TRAIN", "1") == "0":
-        return None
-    if x.dtype != torch.bool or x.requires_grad or x.shape[1] != 1:
-        return _hidden_events(x, conv)
-    sparse = native_usable(x, conv) and native.count_nonzero(x) < TRAIN_CROSSOVER * x.numel()
-    return x if sparse else None
+def _grad_input_usable(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
+    """The case of a float32 multi-channel ``x`` (hidden spikes, or pooled ones) below
+    :data:`GRAD_CROSSOVER` for its channels and kernel size (a 1x1 conv is faster dense)."""
+    return (
+        x.dtype == torch.float32
+        and native_usable(x, conv)
+        and _sparse_enough(x, _grad_crossover(x.shape[1], conv.kernel_size[0]))
+    )
 
 
 def trainable_usable(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
-    """Whether :func:`event_conv_trainable` sums events for ``conv`` on ``x`` (:func:`trainable_input`)."""
-    return trainable_input(x, conv) is not None
+    """Whether :func:`event_conv_trainable` runs ``conv`` on ``x`` ``[N, C, H, W]`` (``SNNSIM_EVENT_CONV_TRAIN``
+    not 0, the C kernel usable: :func:`native_usable`): a 1-channel bool input that needs no gradient
+    (an input layer) with fewer than :data:`TRAIN_CROSSOVER` of its entries nonzero, or a float32
+    multi-channel input (hidden spikes, which may need a gradient) below :data:`GRAD_CROSSOVER`."""
+    if x.dim() != 4 or os.environ.get("SNNSIM_EVENT_CONV_TRAIN", "1") == "0":
+        return False
+    if x.dtype != torch.bool or x.requires_grad or x.shape[1] != 1:
+        return _grad_input_usable(x, conv)
+    return native_usable(x, conv) and _sparse_enough(x, TRAIN_CROSSOVER)
 
 
-def event_conv_trainable(x: torch.Tensor, conv: torch.nn.Conv2d, events: Optional[torch.Tensor] = None) -> torch.Tensor:
+def event_conv_trainable(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
     """``conv(x.float())`` ``[N, O, OH, OW]`` for ``x`` ``[N, C, H, W]`` (bool, or float32 that may need
-    a gradient), differentiable with respect to ``x`` (float), ``conv``'s weight and bias, summing
-    the nonzero entries of ``events`` (default ``x``; see :func:`trainable_input`)."""
+    a gradient), differentiable with respect to ``x`` (float), ``conv``'s weight and bias; see
+    :func:`trainable_usable`."""
     if not native_usable(x, conv):  # no C kernel here: the dense conv of the float input
         return conv(x.to(conv.weight.dtype))
-    return _EventConv.apply(x, x if events is None else events, conv.weight, conv.bias, conv.stride[0], conv.padding[0])
+    return _EventConv.apply(x, conv.weight, conv.bias, conv.stride[0], conv.padding[0])

@@ -32,7 +32,6 @@ def _compile() -> ctypes.CDLL:
     dll.event_conv2d_wgrad.restype = ctypes.c_int
     dll.event_conv_width.argtypes, dll.event_conv_width.restype = [], ctypes.c_int
     dll.count_nonzero.argtypes, dll.count_nonzero.restype = [_PTR, ctypes.c_int, _I64, ctypes.c_int], _I64
-    dll.spike_bytes.argtypes, dll.spike_bytes.restype = [_PTR, _PTR, _I64, ctypes.c_int], _I64
     return dll
 
 
@@ -71,33 +70,16 @@ def input_layout(x: torch.Tensor) -> tuple[torch.Tensor, bool]:
     return x.contiguous(), False
 
 
-def _dense_storage(x: torch.Tensor) -> bool:
-    return x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))
-
-
 def count_nonzero(x: torch.Tensor) -> int:
     """``int(torch.count_nonzero(x))`` for a float32 or bool CPU tensor, in one pass of the C kernel
     over its storage where ``x`` is contiguous or channels-last (torch's count runs at about
     1.7 ns per float32 entry on one thread); torch's count elsewhere or before the library loads."""
     lib = _native["lib"]
-    if lib is None or not _dense_storage(x) or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.bool):
+    dense = x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))
+    if lib is None or not dense or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.bool):
         return int(torch.count_nonzero(x))
     threads = max(1, min(torch.get_num_threads(), x.numel() >> 18))
     return int(lib.count_nonzero(x.data_ptr(), int(x.dtype == torch.float32), x.numel(), threads))
-
-
-def spike_bytes(x: torch.Tensor) -> Optional[tuple[Optional[torch.Tensor], int]]:
-    """(``x != 0`` as bool with ``x``'s shape and strides, or None where a nonzero entry is not 1;
-    the number of nonzero entries) for a float32 CPU ``x`` (contiguous or channels-last), in one
-    pass of the C kernel; None where the kernel cannot read ``x``. For spikes the kernels then read
-    one byte per input instead of four, with the same sums."""
-    lib = _native["lib"]
-    if lib is None or x.dtype != torch.float32 or x.device.type != "cpu" or not _dense_storage(x):
-        return None
-    out = torch.empty_like(x, dtype=torch.bool)
-    threads = max(1, min(torch.get_num_threads(), x.numel() >> 18))
-    nnz = int(lib.spike_bytes(x.data_ptr(), out.data_ptr(), x.numel(), threads))
-    return (out, nnz) if nnz >= 0 else (None, -nnz - 1)
 
 
 def scatter_cheaper(x: torch.Tensor) -> bool:

@@ -72,24 +72,20 @@ GRAD_SHAPES = [(4, 20, 12, 12, 50, 5, 1, 0), (3, 64, 9, 9, 70, 3, 2, 1)]
 
 
 @needs_conv
-@pytest.mark.parametrize("binary", [True, False])
 @pytest.mark.parametrize("channels_last", [True, False])
 @pytest.mark.parametrize("shape", GRAD_SHAPES)
-def test_event_conv_with_input_gradient_matches_conv2d(shape, channels_last, binary):
-    """Hidden spikes (read as bytes) or pooled spikes that need a gradient: event-driven forward and
-    weight gradient, dense input gradient, all within float rounding of the plain conv, in both
-    input layouts."""
+def test_event_conv_with_input_gradient_matches_conv2d(shape, channels_last):
+    """Hidden (pooled) spikes that need a gradient: event-driven forward and weight gradient,
+    dense input gradient, all within float rounding of the plain conv, in both input layouts."""
     n, c, h, w, o, k, s, p = shape
     g = torch.Generator().manual_seed(sum(shape))
     x = (torch.rand(n, c, h, w, generator=g) < 0.08) * torch.randint(1, 5, (n, c, h, w), generator=g) / 4.0
-    x = (x > 0).float() if binary else x
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     x.requires_grad_(True)
     conv = torch.nn.Conv2d(c, o, k, s, p, bias=True)
-    events = event_conv.trainable_input(x, conv)
-    assert events is not None and events.dtype == (torch.bool if binary else torch.float32)
-    out = event_conv.event_conv_trainable(x, conv, events)
+    assert event_conv.trainable_usable(x, conv)
+    out = event_conv.event_conv_trainable(x, conv)
     ref = conv(x)
     grad = torch.randn(ref.shape, generator=g)
     got = torch.autograd.grad(out, [x, conv.weight, conv.bias], grad)
@@ -121,16 +117,6 @@ def test_native_count_nonzero_matches_torch():
     cl = x.contiguous(memory_format=torch.channels_last)
     for t in (x, cl, x[:, :, ::2], x > 0, x.double()):
         assert native_conv.count_nonzero(t) == int(torch.count_nonzero(t))
-
-
-@needs_conv
-def test_spike_bytes_of_spikes_and_of_other_values():
-    g = torch.Generator().manual_seed(6)
-    x = (torch.rand(3, 6, 5, 7, generator=g) < 0.2).float().contiguous(memory_format=torch.channels_last)
-    events, nnz = native_conv.spike_bytes(x)
-    assert torch.equal(events, x != 0) and events.stride() == x.stride() and nnz == int(torch.count_nonzero(x))
-    assert native_conv.spike_bytes(x * 0.5) == (None, nnz)  # not binary: the count only
-    assert native_conv.spike_bytes(x[:, :, ::2]) is None and native_conv.spike_bytes(x.double()) is None
 
 
 def test_step_dense_and_like_layout():

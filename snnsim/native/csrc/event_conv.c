@@ -300,17 +300,3 @@ i64 count_nonzero(const void* x, int is_float, i64 n, int threads) {
     });
     return total;
 }
-
-/* Spike bytes of a float32 x [n]: out[i] = (x[i] != 0). Returns the number m of nonzero entries,
-   or -(m + 1) where one of them is not 1 (x is not binary; out is then of no use). */
-i64 spike_bytes(const float* x, uint8_t* out, i64 n, int threads) {
-    i64 total = 0, other = 0;
-    if (threads < 1) threads = 1;
-    PAR_RANGES(0, n, threads, {
-        i64 c = 0, o = 0;
-        for (i64 i = a; i < b; ++i) { float v = x[i]; c += v != 0.0f; o += (v != 0.0f) & (v != 1.0f); out[i] = v != 0.0f; }
-        _Pragma("omp atomic") total += c;
-        _Pragma("omp atomic") other += o;
-    });
-    return other ? -(total + 1) : total;
-}
