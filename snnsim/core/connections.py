@@ -41,7 +41,7 @@ from bindsnet.network.nodes import Nodes
 from bindsnet.network.topology import AbstractConnection
 from torch import nn
 
-from snnsim.core import density, event_conv
+from snnsim.core import density, event_conv, pooling
 from snnsim.core.layout import prefer_channels_last
 from snnsim.core.ops import TemporalModule, as_float, build_ops
 from snnsim.native import events as events_native
@@ -275,8 +275,10 @@ class ModuleConnection(AbstractConnection):
                 and getattr(self, "event_driven", False)
                 and torch.is_grad_enabled()
                 and event_conv.trainable_usable(x, m)
-            ):  # training on an input layer's sparse spikes
+            ):  # training on sparse spikes (an input layer's, or hidden ones that need a gradient)
                 x = event_conv.event_conv_trainable(x, m)
+            elif isinstance(m, nn.AvgPool2d) and pooling.usable(x, m):  # training: one-pass input gradient
+                x = pooling.avg_pool(x, m)
             else:
                 x = m(_cast(x, dtype))
         return x

@@ -14,8 +14,9 @@ Its work grows with the number of nonzero inputs instead of with ``N * C * H * W
 The sums run in another order than MKLDNN's, so results agree with ``F.conv2d`` within float
 rounding, not bit for bit. No autograd: call it under ``torch.no_grad()`` (simulation).
 Training (issue 29): :func:`event_conv_trainable` is the same forward as an autograd function
-whose weight gradient also sums over the nonzero inputs only (C kernel), for inputs that need no
-gradient themselves (the spikes of an input layer); below :data:`TRAIN_CROSSOVER`.
+whose weight gradient also sums over the nonzero inputs only (C kernel), for the 1-channel spikes
+of an input layer below :data:`TRAIN_CROSSOVER` and for the multi-channel (pooled) spikes of a
+hidden layer below :data:`GRAD_CROSSOVER`, whose input gradient stays a dense transposed conv.
 Connections call it through the density-adaptive choice of :mod:`snnsim.core.connections`
 (``CostModel.conv`` in :mod:`snnsim.core.density`); ``benchmarks/event_conv.py`` times it.
 """
@@ -133,13 +134,32 @@ def conv_module(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
 #: Measured (issue 29, 2-core Xeon, 1 thread, load ~6): LeNet's conv1 (1 -> 20, 5x5, N = 640)
 #: forward + weight gradient 42 ms against 176 ms dense at d = 0.05, 66 ms against 170 ms at 0.13;
 #: at 0.3 the two are close. ResNet-19's 3-channel stem (3 -> 32, 3x3) was as fast or faster
-#: dense at every density: multi-channel inputs stay dense.
-TRAIN_CROSSOVER = 0.3
+#: dense at every density: multi-channel inputs stay dense. Re-measured with the channels-last dense
+#: conv (2-core AMD EPYC, AVX-512, 1 thread): 34 ms against 72 ms dense at 0.3, 43 against 71 at
+#: 0.4, 51 against 75 at 0.5, 60 against 74 at 0.6; hence 0.5 (was 0.3).
+TRAIN_CROSSOVER = 0.5
+
+
+#: (min input channels, min kernel size, crossover): the fraction of nonzero inputs below which a
+#: trainable conv whose multi-channel input needs a gradient (the spikes, or average-pooled spikes,
+#: of a hidden layer) takes the event-driven forward and weight gradient (the first row that fits;
+#: none: dense). The input gradient stays dense (MKLDNN). Measured (2-core AMD EPYC, AVX-512,
+#: 1 thread), forward + weight gradient, event-driven against dense: LeNet's conv2 (20 -> 50, 5x5,
+#: N = 640) 9 against 52 ms at 0.3% nonzero, 18 against 52 ms at 4.8%, 37 against 52 ms at 17%;
+#: ResNet-19 at width 0.25 (3x3, N = 64): 32 channels even at 15% nonzero, 64 and 128 channels
+#: 12-15 against 20-22 ms at 15%, 19 against 22 ms at 21%, slower above ~25%.
+GRAD_CROSSOVER = ((16, 5, 0.22), (64, 3, 0.2), (16, 3, 0.12))
+
+
+def _grad_crossover(channels: int, kernel: int) -> float:
+    """:data:`GRAD_CROSSOVER` for ``channels`` input channels and a ``kernel`` x ``kernel`` conv (0: dense)."""
+    return next((v for c, k, v in GRAD_CROSSOVER if channels >= c and kernel >= k), 0.0)
 
 
 class _EventConv(torch.autograd.Function):
-    """``F.conv2d(x, weight, bias, stride, padding)`` for an ``x`` without gradient: forward and
-    weight gradient sum over the nonzero inputs (:mod:`snnsim.native.event_conv`)."""
+    """``F.conv2d(x, weight, bias, stride, padding)``: forward and weight gradient sum over the
+    nonzero inputs (:mod:`snnsim.native.event_conv`); the gradient of a float ``x`` that needs one
+    is the dense transposed conv (``aten.convolution_backward``, input gradient only)."""
 
     @staticmethod
     def forward(
@@ -151,7 +171,7 @@ class _EventConv(torch.autograd.Function):
         padding: int,
     ) -> torch.Tensor:
         oh, ow = _check(x, weight, stride, padding)
-        ctx.save_for_backward(x)
+        ctx.save_for_backward(x, weight)
         ctx.geom, ctx.has_bias = (weight.shape[2], stride, padding), bias is not None
         return native.event_conv2d(
             x, weight, bias, stride, padding, oh, ow, native.scatter_cheaper(x), channels_last=channels_last_enabled()
@@ -159,32 +179,50 @@ class _EventConv(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        (x,) = ctx.saved_tensors
+        x, weight = ctx.saved_tensors
+        _, s, p = ctx.geom
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            mask = (True, False, False)
+            grad_x = torch.ops.aten.convolution_backward(
+                grad, x, weight, None, (s, s), (p, p), (1, 1), False, (0, 0), 1, mask
+            )[0]
         grad_w = native.event_conv2d_wgrad(x, grad, *ctx.geom) if ctx.needs_input_grad[1] else None
         grad_b = grad.sum((0, 2, 3)) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        return None, grad_w, grad_b, None, None
+        return grad_x, grad_w, grad_b, None, None
+
+
+def _sparse_enough(x: torch.Tensor, crossover: float) -> bool:
+    """Whether fewer than ``crossover`` of the entries of ``x`` are nonzero."""
+    return crossover > 0 and native.count_nonzero(x) < crossover * x.numel()
+
+
+def _grad_input_usable(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
+    """The case of a float32 multi-channel ``x`` (hidden spikes, or pooled ones) below
+    :data:`GRAD_CROSSOVER` for its channels and kernel size (a 1x1 conv is faster dense)."""
+    return (
+        x.dtype == torch.float32
+        and native_usable(x, conv)
+        and _sparse_enough(x, _grad_crossover(x.shape[1], conv.kernel_size[0]))
+    )
 
 
 def trainable_usable(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
-    """Whether :func:`event_conv_trainable` runs ``conv`` on ``x`` ``[N, 1, H, W]``: 1-channel bool
-    input that needs no gradient, the C kernel usable (:func:`native_usable`), ``SNNSIM_EVENT_CONV_TRAIN`` not 0,
-    and fewer than :data:`TRAIN_CROSSOVER` of the inputs nonzero."""
-    if (
-        x.dtype != torch.bool
-        or x.requires_grad
-        or x.dim() != 4
-        or x.shape[1] != 1
-        or os.environ.get("SNNSIM_EVENT_CONV_TRAIN", "1") == "0"
-    ):
+    """Whether :func:`event_conv_trainable` runs ``conv`` on ``x`` ``[N, C, H, W]`` (``SNNSIM_EVENT_CONV_TRAIN``
+    not 0, the C kernel usable: :func:`native_usable`): a 1-channel bool input that needs no gradient
+    (an input layer) with fewer than :data:`TRAIN_CROSSOVER` of its entries nonzero, or a float32
+    multi-channel input (hidden spikes, which may need a gradient) below :data:`GRAD_CROSSOVER`."""
+    if x.dim() != 4 or os.environ.get("SNNSIM_EVENT_CONV_TRAIN", "1") == "0":
         return False
-    if not native_usable(x, conv):
-        return False
-    return int(torch.count_nonzero(x)) < TRAIN_CROSSOVER * x.numel()
+    if x.dtype != torch.bool or x.requires_grad or x.shape[1] != 1:
+        return _grad_input_usable(x, conv)
+    return native_usable(x, conv) and _sparse_enough(x, TRAIN_CROSSOVER)
 
 
 def event_conv_trainable(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
-    """``conv(x.float())`` ``[N, O, OH, OW]`` for bool ``x`` ``[N, C, H, W]`` (no gradient for ``x``),
-    differentiable with respect to ``conv``'s weight and bias; see :func:`trainable_usable`."""
+    """``conv(x.float())`` ``[N, O, OH, OW]`` for ``x`` ``[N, C, H, W]`` (bool, or float32 that may need
+    a gradient), differentiable with respect to ``x`` (float), ``conv``'s weight and bias; see
+    :func:`trainable_usable`."""
     if not native_usable(x, conv):  # no C kernel here: the dense conv of the float input
         return conv(x.to(conv.weight.dtype))
     return _EventConv.apply(x, conv.weight, conv.bias, conv.stride[0], conv.padding[0])

@@ -26,11 +26,12 @@ _FLAGS = [*build._CFLAGS, *(["-mavx512f"] if torch.backends.cpu.get_cpu_capabili
 
 def _compile() -> ctypes.CDLL:
     dll = build.build_library(build.c_source("event_conv.c"), "event_conv", _FLAGS)
-    dll.event_conv2d.argtypes = [_PTR, ctypes.c_int, _PTR, _PTR, _PTR, *([_I64] * 11), *([ctypes.c_int] * 3)]
+    dll.event_conv2d.argtypes = [_PTR, ctypes.c_int, _PTR, _PTR, _PTR, *([_I64] * 11), *([ctypes.c_int] * 4)]
     dll.event_conv2d.restype = ctypes.c_int
-    dll.event_conv2d_wgrad.argtypes = [_PTR, ctypes.c_int, _PTR, _PTR, *([_I64] * 11), ctypes.c_int, ctypes.c_int]
+    dll.event_conv2d_wgrad.argtypes = [_PTR, ctypes.c_int, _PTR, _PTR, *([_I64] * 11), *([ctypes.c_int] * 3)]
     dll.event_conv2d_wgrad.restype = ctypes.c_int
     dll.event_conv_width.argtypes, dll.event_conv_width.restype = [], ctypes.c_int
+    dll.count_nonzero.argtypes, dll.count_nonzero.restype = [_PTR, ctypes.c_int, _I64, ctypes.c_int], _I64
     return dll
 
 
@@ -59,6 +60,26 @@ def weight_table(weight: torch.Tensor, width: int) -> torch.Tensor:
     table = torch.zeros(k * k * c, op, dtype=weight.dtype)
     table[:, :o] = weight.detach().permute(2, 3, 1, 0).reshape(k * k * c, o)
     return table
+
+
+def input_layout(x: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """(``x`` ``[N, C, H, W]`` as the kernels read it, whether it is channels-last): a channels-last
+    input (``N, H, W, C`` in memory, ``C > 1``) is read in place, anything else made contiguous."""
+    if x.shape[1] > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return x, True
+    return x.contiguous(), False
+
+
+def count_nonzero(x: torch.Tensor) -> int:
+    """``int(torch.count_nonzero(x))`` for a float32 or bool CPU tensor, in one pass of the C kernel
+    over its storage where ``x`` is contiguous or channels-last (torch's count runs at about
+    1.7 ns per float32 entry on one thread); torch's count elsewhere or before the library loads."""
+    lib = _native["lib"]
+    dense = x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))
+    if lib is None or not dense or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.bool):
+        return int(torch.count_nonzero(x))
+    threads = max(1, min(torch.get_num_threads(), x.numel() >> 18))
+    return int(lib.count_nonzero(x.data_ptr(), int(x.dtype == torch.float32), x.numel(), threads))
 
 
 def scatter_cheaper(x: torch.Tensor) -> bool:
@@ -90,7 +111,7 @@ def event_conv2d(
     if bias is not None:
         bias_p = torch.zeros(op, dtype=torch.float32)
         bias_p[:o] = bias.detach()
-    x = x.contiguous()
+    x, x_cl = input_layout(x)
     out = memory.empty((n, oh, ow, o)).permute(0, 3, 1, 2) if channels_last else memory.empty((n, o, oh, ow))
     if n and lib.event_conv2d(
         x.data_ptr(),
@@ -111,6 +132,7 @@ def event_conv2d(
         ow,
         int(scatter),
         int(channels_last),
+        int(x_cl),
         max(1, min(torch.get_num_threads(), n)),
     ):
         raise MemoryError("event_conv2d: could not allocate the work space of a thread")
@@ -127,7 +149,7 @@ def event_conv2d_wgrad(x: torch.Tensor, grad: torch.Tensor, k: int, stride: int,
     op = -(-o // width) * width
     grad = grad.to(torch.float32)
     g_cl = grad.is_contiguous(memory_format=torch.channels_last) and not grad.is_contiguous()
-    x, grad = x.contiguous(), grad if g_cl else grad.contiguous()
+    (x, x_cl), grad = input_layout(x), grad if g_cl else grad.contiguous()
     table = torch.empty(k * k * c, op, dtype=torch.float32)
     if lib.event_conv2d_wgrad(
         x.data_ptr(),
@@ -146,6 +168,7 @@ def event_conv2d_wgrad(x: torch.Tensor, grad: torch.Tensor, k: int, stride: int,
         oh,
         ow,
         int(g_cl),
+        int(x_cl),
         max(1, min(torch.get_num_threads(), n)),
     ):
         raise MemoryError("event_conv2d_wgrad: could not allocate the work space of a thread")

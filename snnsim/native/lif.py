@@ -176,8 +176,15 @@ def _steps_in_place(x: torch.Tensor) -> torch.Tensor:
 
 
 def _empty_like(x: torch.Tensor) -> torch.Tensor:
-    """An empty float32 tensor with ``x``'s shape and strides (huge-page backed when contiguous)."""
-    return memory.empty_like(x) if x.is_contiguous() else torch.empty_like(x, dtype=torch.float32)
+    """An empty float32 tensor with ``x``'s shape and strides, huge-page backed (:func:`memory.empty`)
+    when ``x`` is contiguous or a permutation of a contiguous tensor (e.g. channels-last)."""
+    if x.is_contiguous():
+        return memory.empty_like(x, torch.float32)
+    order = sorted(range(x.dim()), key=lambda i: (-x.stride(i), i))  # outermost dimension first
+    out = memory.empty([x.shape[i] for i in order], torch.float32, x.device).permute(
+        *[order.index(i) for i in range(x.dim())]
+    )
+    return out if out.stride() == x.stride() else torch.empty_like(x, dtype=torch.float32)
 
 
 def _lee_forward(

@@ -67,6 +67,58 @@ def test_trainable_path_only_for_sparse_one_channel_inputs_without_gradient(monk
     assert not event_conv.trainable_usable(sparse, conv1)
 
 
+# (N, C, H, W, O, K, stride, padding): LeNet's conv2, a strided padded one with 64 channels
+GRAD_SHAPES = [(4, 20, 12, 12, 50, 5, 1, 0), (3, 64, 9, 9, 70, 3, 2, 1)]
+
+
+@needs_conv
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("shape", GRAD_SHAPES)
+def test_event_conv_with_input_gradient_matches_conv2d(shape, channels_last):
+    """Hidden (pooled) spikes that need a gradient: event-driven forward and weight gradient,
+    dense input gradient, all within float rounding of the plain conv, in both input layouts."""
+    n, c, h, w, o, k, s, p = shape
+    g = torch.Generator().manual_seed(sum(shape))
+    x = (torch.rand(n, c, h, w, generator=g) < 0.08) * torch.randint(1, 5, (n, c, h, w), generator=g) / 4.0
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    conv = torch.nn.Conv2d(c, o, k, s, p, bias=True)
+    assert event_conv.trainable_usable(x, conv)
+    out = event_conv.event_conv_trainable(x, conv)
+    ref = conv(x)
+    grad = torch.randn(ref.shape, generator=g)
+    got = torch.autograd.grad(out, [x, conv.weight, conv.bias], grad)
+    want = torch.autograd.grad(ref, [x, conv.weight, conv.bias], grad)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
+
+
+@needs_conv
+def test_input_gradient_path_only_for_sparse_multichannel_float_inputs(monkeypatch):
+    conv, conv1x1, narrow = torch.nn.Conv2d(20, 8, 3), torch.nn.Conv2d(20, 8, 1), torch.nn.Conv2d(8, 8, 3)
+    sparse = torch.zeros(2, 20, 8, 8)
+    sparse[0, 3, 1, 1] = 0.25
+    assert event_conv.trainable_usable(sparse.requires_grad_(True), conv)
+    assert not event_conv.trainable_usable(torch.ones(2, 20, 8, 8), conv)  # above the crossover
+    assert not event_conv.trainable_usable(sparse, conv1x1)  # a 1x1 conv is faster dense
+    assert not event_conv.trainable_usable(sparse[:, :8], narrow)  # too few channels
+    assert not event_conv.trainable_usable(sparse.double(), conv.double())  # float32 only
+    monkeypatch.setenv("SNNSIM_EVENT_CONV_TRAIN", "0")
+    assert not event_conv.trainable_usable(sparse, conv)
+
+
+@needs_conv
+def test_native_count_nonzero_matches_torch():
+    g = torch.Generator().manual_seed(5)
+    x = (torch.rand(3, 6, 5, 7, generator=g) < 0.2).float()
+    x[0, 0, 0, :3] = torch.tensor([-0.0, float("nan"), 0.5])
+    cl = x.contiguous(memory_format=torch.channels_last)
+    for t in (x, cl, x[:, :, ::2], x > 0, x.double()):
+        assert native_conv.count_nonzero(t) == int(torch.count_nonzero(t))
+
+
 def test_step_dense_and_like_layout():
     x = torch.randn(3, 2, 4, 5, 6)
     cl = x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, (3, 2))
@@ -123,7 +175,7 @@ def _grads(net, x, y, env, monkeypatch):
 @pytest.mark.parametrize("name", ["lenet", "resnet19"])
 def test_fast_paths_agree_with_the_plain_torch_path(name, monkeypatch):
     """A whole BPTT step: the same spikes in every layer and gradients within float rounding
-    with the event-driven conv1 and channels-last on as with both off."""
+    with the event-driven convs, channels-last and the one-pass pooling gradient on as with all off."""
     torch.manual_seed(0)
     if name == "lenet":
         net = networks.lenet(neuron="lif", leak=0.9, reset="subtract")
@@ -134,8 +186,13 @@ def test_fast_paths_agree_with_the_plain_torch_path(name, monkeypatch):
     for layer in list(net.layers.values())[1:]:
         layer.surrogate = ArcTan(2.0)
     y = torch.tensor([1, 7, 3])[: x.shape[1]]
-    fast, g_fast = _grads(net, x, y, {"SNNSIM_CHANNELS_LAST": "1", "SNNSIM_EVENT_CONV_TRAIN": "1"}, monkeypatch)
-    plain, g_plain = _grads(net, x, y, {"SNNSIM_CHANNELS_LAST": "0", "SNNSIM_EVENT_CONV_TRAIN": "0"}, monkeypatch)
+    calls = []
+    apply = event_conv._EventConv.apply
+    monkeypatch.setattr(event_conv._EventConv, "apply", lambda x, *a: calls.append(x.requires_grad) or apply(x, *a))
+    on, off = ({k: v for k in ("SNNSIM_CHANNELS_LAST", "SNNSIM_EVENT_CONV_TRAIN", "SNNSIM_FUSED_POOL")} for v in "10")
+    fast, g_fast = _grads(net, x, y, on, monkeypatch)
+    assert name != "lenet" or calls == [False, True]  # conv1 (input spikes) and conv2 (pooled hidden spikes)
+    plain, g_plain = _grads(net, x, y, off, monkeypatch)
     assert any(float(s.detach().float().mean()) > 0 for n, s in plain.spikes.items() if n != "input")
     for n in plain.spikes:
         assert torch.equal(fast.spikes[n].bool(), plain.spikes[n].bool()), n

@@ -14,7 +14,7 @@ typedef float vf __attribute__((vector_size(VW * 4), aligned(4)));  /* unaligned
 /* Event-driven 2-D convolution, forward only, one sample at a time (threads split the samples).
 
    x: [N, C, H, W], bytes in {0, 1} (torch bool; is_float = 0) or float32 (is_float = 1; zeros
-   are skipped, the other values multiply their weights). table: [K * K * C, OP], row
+   are skipped, the other values multiply their weights); x_cl: stored [N, H, W, C] (channels-last). table: [K * K * C, OP], row
    (ky * K + kx) * C + c = weight[:, c, ky, kx] padded with zeros to OP (a multiple of VW)
    columns. bias: [OP] or NULL. out: [N, O, OH, OW] (O <= OP), or [N, OH, OW, O] (out_cl: channels-last).
 
@@ -26,12 +26,32 @@ typedef float vf __attribute__((vector_size(VW * 4), aligned(4)));  /* unaligned
 typedef struct {
     const uint8_t* xb; const float* xf; const float* table; const float* bias; float* out;
     i64 C, H, W, O, OP, K, S, P, OH, OW;
+    int x_cl;  /* x stored channels-last: [N, H, W, C] */
 } conv_args;
 
 /* Lists the active inputs of sample n: position j has cnt[j] entries chan[j * CP ...], each the
-   offset c * OP of a channel's table row (and val[j * CP ...], their values, for float input). */
+   offset c * OP of a channel's table row (and val[j * CP ...], their values, for float input).
+   Either layout of x lists the same entries in the same order (channels ascending per position). */
+static void list_active_cl(const conv_args* a, i64 n, i64 CP, int32_t* cnt, int32_t* chan, float* val) {
+    i64 hw = a->H * a->W, C = a->C;
+    for (i64 j = 0; j < hw; ++j) {
+        i64 off = (n * hw + j) * C, m = 0;
+        int32_t* cj = chan + j * CP;
+        if (a->xb) {
+            const uint8_t* p = a->xb + off;
+            for (i64 c = 0; c < C; ++c) if (p[c]) cj[m++] = (int32_t)(c * a->OP);
+        } else {
+            const float* p = a->xf + off;
+            float* vj = val + j * CP;
+            for (i64 c = 0; c < C; ++c) if (p[c] != 0.0f) { vj[m] = p[c]; cj[m++] = (int32_t)(c * a->OP); }
+        }
+        cnt[j] = (int32_t)m;
+    }
+}
+
 static void list_active(const conv_args* a, i64 n, i64 CP, int32_t* cnt, int32_t* chan, float* val) {
     i64 hw = a->H * a->W;
+    if (a->x_cl) { list_active_cl(a, n, CP, cnt, chan, val); return; }
     memset(cnt, 0, sizeof(int32_t) * hw);
     for (i64 c = 0; c < a->C; ++c) {
         i64 off = (n * a->C + c) * hw;
@@ -170,9 +190,9 @@ static void store_sample(const conv_args* a, i64 n, const float* buf, int out_cl
    active input into its window, 0 gathers each output's window (see the functions above). */
 int event_conv2d(const void* x, int is_float, const float* table, const float* bias, float* out,
                  i64 N, i64 C, i64 H, i64 W, i64 O, i64 OP, i64 K, i64 S, i64 P, i64 OH, i64 OW,
-                 int scatter, int out_cl, int threads) {
+                 int scatter, int out_cl, int x_cl, int threads) {
     conv_args args = {is_float ? NULL : (const uint8_t*)x, is_float ? (const float*)x : NULL, table, bias, out,
-                      C, H, W, O, OP, K, S, P, OH, OW};
+                      C, H, W, O, OP, K, S, P, OH, OW, x_cl};
     int failed = 0;
     i64 CP = (C + 15) / 16 * 16;  /* list stride: whole vectors of 16 entries */
     if (threads > N) threads = N > 0 ? (int)N : 1;
@@ -202,15 +222,16 @@ int event_conv_width(void) { return VW; }
 /* Event-driven weight gradient: dtable[(ky * K + kx) * C + c, o] = sum over the active inputs
    (n, c, y, x) of value * g[n, o, oy, ox], (oy, ox) the output that input reaches through (ky, kx).
 
-   g: [N, O, OH, OW] float32 (the gradient of the output), or [N, OH, OW, O] (g_cl: channels-last). dtable: [K * K * C, OP], zeroed here.
+   g: [N, O, OH, OW] float32 (the gradient of the output), or [N, OH, OW, O] (g_cl: channels-last);
+   x as for event_conv2d (x_cl: channels-last). dtable: [K * K * C, OP], zeroed here.
    Each thread sums its samples into its own table (a sample's gradient is first transposed
    into a [OH * OW, OP] buffer, so the O values of a position are one vector); the tables of the
    threads are then added in thread order into dtable. Returns 1 if a thread could not allocate. */
 int event_conv2d_wgrad(const void* x, int is_float, const float* g, float* dtable,
                        i64 N, i64 C, i64 H, i64 W, i64 O, i64 OP, i64 K, i64 S, i64 P, i64 OH, i64 OW,
-                       int g_cl, int threads) {
+                       int g_cl, int x_cl, int threads) {
     conv_args args = {is_float ? NULL : (const uint8_t*)x, is_float ? (const float*)x : NULL, NULL, NULL, NULL,
-                      C, H, W, O, OP, K, S, P, OH, OW};
+                      C, H, W, O, OP, K, S, P, OH, OW, x_cl};
     int failed = 0;
     i64 CP = (C + 15) / 16 * 16, rows = K * K * C, npos = OH * OW, nv = OP / VW;
     if (threads > N) threads = N > 0 ? (int)N : 1;
@@ -264,4 +285,18 @@ int event_conv2d_wgrad(const void* x, int is_float, const float* g, float* dtabl
     }
     free(parts);
     return failed;
+}
+
+/* The number of nonzero entries of x [n] (float32 if is_float, else bytes), split over threads
+   and summed: exact, in any order. */
+i64 count_nonzero(const void* x, int is_float, i64 n, int threads) {
+    i64 total = 0;
+    if (threads < 1) threads = 1;
+    PAR_RANGES(0, n, threads, {
+        i64 c = 0;
+        if (is_float) { const float* p = (const float*)x; for (i64 i = a; i < b; ++i) c += p[i] != 0.0f; }
+        else { const uint8_t* p = (const uint8_t*)x; for (i64 i = a; i < b; ++i) c += p[i] != 0; }
+        _Pragma("omp atomic") total += c;
+    });
+    return total;
 }
