@@ -78,8 +78,8 @@ CASES = {
         30.0,
         override={"--epochs": "1"},
     ),
-    # full length (3 epochs, about 10 min here with the native Lee kernels): 95.30 on the merged
-    # tree (95.65 before the channels-last path changed the convolutions' rounding)
+    # full length (3 epochs, about 8-10 min here with the native Lee kernels): 94.90 (95.65 and
+    # 95.30 before the conv-training changes of issue 29 changed the convolutions' rounding)
     "spikebp-lenet-gap": Case(
         "--method spikebp --net lenet -T 30 --epochs 3", r"Spike-BP LeNet, 3 epochs: \*\*([\d.]+)%\*\*", 1.0
     ),
