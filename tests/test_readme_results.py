@@ -101,7 +101,7 @@ CASES = {
     # first set; on 2026-12-04 (AMD EPYC) seeds 0/1/2 gave 92.95/92.60/91.80, and 93.60/93.80/91.55
     # with the event-driven conv training and fused pooling switched off (SNNSIM_EVENT_CONV_TRAIN=0
     # SNNSIM_FUSED_POOL=0): two epochs spread about 2 points over seeds and rounding, so the floor
-    # (98.2 - 7) catches a collapse, not a few tenths
+    # (figure - 7) catches a collapse, not a few tenths
     "stbp": Case(
         "--method stbp-tdbn --net resnet19", r"T = 2: \*\*([\d.]+)%\*\* held out", 7.0, override={"--epochs": "2"}
     ),
