@@ -160,6 +160,27 @@ def run_distributed(args: argparse.Namespace, body: Callable[[argparse.Namespace
             ddp.shutdown()
 
 
+def fit_from_args(
+    args: argparse.Namespace, rule: Any, model: Any, data: Any, cfg: Any, out: Path, extra: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """:func:`snnsim.training.trainer.fit` with the command line's ``--resume``, ``--device``,
+    ``--no-progress`` and ``--tensorboard``: (trained model, summary)."""
+    from snnsim.training.trainer import fit
+
+    return fit(
+        rule,
+        model,
+        data,
+        cfg,
+        out=out,
+        resume=args.resume,
+        device=args.device,
+        progress=not args.no_progress,
+        tensorboard=args.tensorboard,
+        extra=extra,
+    )
+
+
 def setup_run(args: argparse.Namespace) -> None:
     """Apply --seed, --threads, --max-memory and check --device."""
     import torch

@@ -10,6 +10,7 @@ from typing import Any
 
 from analysis import confusion_matrix, energy_report, plot_firing_rates, save_record
 from snnsim.cli.common import (
+    fit_from_args,
     layer_sizes,
     load_data,
     out_dir,
@@ -26,7 +27,7 @@ from snnsim.names import EVENT_DATASETS
 from snnsim.training import distributed as ddp
 from snnsim.training import get_rule
 from snnsim.training.checkpoint import check_new_run
-from snnsim.training.trainer import TrainConfig, fit
+from snnsim.training.trainer import TrainConfig
 
 
 def rule_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -120,18 +121,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         network = rule.build(net, data.input_shape, data.num_classes)
         rule.calibrate(network, data.train)
-    network, summary = fit(
-        rule,
-        network,
-        data,
-        cfg,
-        out=out,
-        resume=args.resume,
-        device=args.device,
-        progress=not args.no_progress,
-        tensorboard=args.tensorboard,
-        extra=extra,
-    )
+    network, summary = fit_from_args(args, rule, network, data, cfg, out, extra)
     if ddp.rank_world()[0] != 0:
         return 0
     _simulate_and_report(args, out, rule, network, net, data, cfg, extra, summary)

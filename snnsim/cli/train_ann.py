@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from snnsim.cli.common import (
+    fit_from_args,
     layer_sizes,
     load_data,
     out_dir,
@@ -36,7 +37,7 @@ from snnsim.errors import UserError
 from snnsim.training import ann
 from snnsim.training import distributed as ddp
 from snnsim.training.ann_rule import ANNRule, check_new_ann_run
-from snnsim.training.trainer import TrainConfig, fit
+from snnsim.training.trainer import TrainConfig
 
 NAME = "train-ann"
 #: batch size of the per-epoch held-out accuracy (as ``ann_accuracy``)
@@ -95,18 +96,7 @@ def _run(args: argparse.Namespace) -> int:
             model = rule.build(args.net, data.input_shape, data.num_classes)
         except ValueError as err:
             raise UserError(f"cannot build {args.net} on {args.dataset}: {err}") from None
-    model, summary = fit(
-        rule,
-        model,
-        data,
-        cfg,
-        out=out,
-        resume=args.resume,
-        device=args.device,
-        progress=not args.no_progress,
-        tensorboard=args.tensorboard,
-        extra=extra,
-    )
+    model, summary = fit_from_args(args, rule, model, data, cfg, out, extra)
     if ddp.rank_world()[0] != 0:
         return 0
     ann._warn_if_dead(model, data.train, args.device)  # (module attribute: tests patch it)
