@@ -22,7 +22,7 @@ from typing import Any, Optional, Union
 import torch
 from torch import nn
 
-from snnsim.data.datasets import Split
+from snnsim.data.datasets import Dataset, Split
 from snnsim.errors import UserError, UserTypeError
 from snnsim.names import ANN_LR, MAX_LR, MAX_SEED
 from snnsim.progress import progress_line
@@ -43,6 +43,8 @@ from snnsim.training.ann_nets import (  # the public names of the ANNs, re-expor
     load_ann,
     save_ann,
 )
+from snnsim.training.ann_rule import ANNRule
+from snnsim.training.trainer import TrainConfig, fit
 
 __all__ = [
     "ANN",
@@ -187,10 +189,6 @@ def train_ann(
     ``test_accuracy``. The model is left in eval mode. For resume, schedules, early stopping
     and checkpoints call ``fit`` with the rule (as ``snnsim train-ann`` does).
     """
-    from snnsim.data.datasets import Dataset
-    from snnsim.training.ann_rule import ANNRule
-    from snnsim.training.trainer import TrainConfig, fit
-
     _check_train_args(dataset_split, val_split, epochs, lr, seed, batch_size, optimizer, momentum)
     _check_fits(model, dataset_split, "dataset_split")
     held_out = val_split if val_split is not None else dataset_split  # fit measures one every epoch
