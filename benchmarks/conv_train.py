@@ -32,6 +32,7 @@ DENSITIES = (0.05, 0.13, 0.3)
 #: speedup over the fastest peer that issue 29 asks for, per net
 TARGETS = {"lenet": 2.0, "resnet19": 1.5}
 Batch = tuple[torch.Tensor, torch.Tensor]
+GRAPHED = "snnsim_graphed"
 
 
 def make_batch(model: str, d: float, device: str, seed: int = 0) -> Batch:
@@ -43,20 +44,23 @@ def make_batch(model: str, d: float, device: str, seed: int = 0) -> Batch:
 
 
 def train_step(name: str, model: str, width: float, device: str) -> Callable[[Batch], float]:
-    """A closure running one training step of contender ``name`` on ``model``; returns the loss."""
-    torch.manual_seed(0)
-    params, step_fn = CONTENDERS[name](model, width, device)
-    opt = torch.optim.Adam(params, lr=1e-3)
+    """A closure running one training step of contender ``name`` on ``model``; returns the loss.
+    ``snnsim_graphed`` is snnsim's step replayed from a CUDA graph (snnsim.engine.cuda_graph)."""
+    from snnsim.engine.cuda_graph import Graphed
 
-    def step(batch: Batch) -> float:
-        spikes, y = batch
+    torch.manual_seed(0)
+    params, step_fn = CONTENDERS["snnsim" if name == GRAPHED else name](model, width, device)
+    opt = torch.optim.Adam(params, lr=1e-3, capturable=name == GRAPHED)
+
+    def step(spikes: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = torch.nn.functional.cross_entropy(step_fn(spikes), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        return float(loss)
+        return loss.detach()
 
-    return step
+    run = Graphed(step) if name == GRAPHED else step
+    return lambda batch: float(run(*batch))
 
 
 def _timed(fn: Callable[[], object], device: str) -> float:
@@ -92,12 +96,14 @@ def ratios(results: dict[str, Any]) -> dict[str, Any]:
     """Per net and density: snnsim's speedup over each peer and over the fastest peer (> 1: faster)."""
     out: dict = {}
     for m, per in results.items():
-        peers = [n for n in per if n != "snnsim"]
+        peers = [n for n in per if not n.startswith("snnsim")]
         out[m] = {}
         for d, ours in per["snnsim"].items():
             row = {f"vs_{p}": per[p][d] / ours for p in peers}
             if peers:
                 row["vs_fastest_peer"] = min(per[p][d] for p in peers) / ours
+                if GRAPHED in per:
+                    row["graphed_vs_fastest_peer"] = min(per[p][d] for p in peers) / per[GRAPHED][d]
             out[m][d] = row
     return out
 
@@ -105,15 +111,17 @@ def ratios(results: dict[str, Any]) -> dict[str, Any]:
 def markdown_table(by_threads: dict[str, Any]) -> str:
     """One row per (threads, net, density): ms of each contender and snnsim's speedup over the fastest peer."""
     lines = [
-        "| threads | net | d | snnsim ms | SpikingJelly ms | snnTorch ms | x fastest peer | target |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| threads | net | d | snnsim ms | graphed ms | SpikingJelly ms | snnTorch ms | x fastest peer "
+        "| graphed x fastest peer | target |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for th, run in by_threads.items():
         for m, per in run["results"].items():
             for d in per["snnsim"]:
-                ms = [f"{per[n][d]:.0f}" if n in per else "-" for n in ("snnsim", "spikingjelly", "snntorch")]
-                r = run["ratios"][m][d].get("vs_fastest_peer", float("nan"))
-                lines.append(f"| {th} | {m} | {d} | {' | '.join(ms)} | {r:.2f} | {TARGETS[m]:g} |")
+                ms = [f"{per[n][d]:.3g}" if n in per else "-" for n in ("snnsim", GRAPHED, "spikingjelly", "snntorch")]
+                r = run["ratios"][m][d]
+                rs = [f"{r[k]:.2f}" if k in r else "-" for k in ("vs_fastest_peer", "graphed_vs_fastest_peer")]
+                lines.append(f"| {th} | {m} | {d} | {' | '.join(ms)} | {' | '.join(rs)} | {TARGETS[m]:g} |")
     return "\n".join(lines)
 
 
@@ -123,13 +131,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--densities", type=float, nargs="+", default=list(DENSITIES))
     p.add_argument("--models", nargs="+", choices=sorted(MODELS), default=sorted(MODELS))
-    p.add_argument("--contenders", nargs="+", choices=sorted(CONTENDERS), default=list(CONTENDERS))
+    p.add_argument(
+        "--contenders",
+        nargs="+",
+        choices=sorted([*CONTENDERS, GRAPHED]),
+        default=list(CONTENDERS),
+        help=f"who runs ({GRAPHED}: snnsim's step replayed from a CUDA graph, added by default on CUDA)",
+    )
     p.add_argument("--width", type=float, default=0.25, help="ResNet-19 channel multiplier")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--out", default="benchmarks/results/conv_train.json")
     args = p.parse_args(argv)
     if "snnsim" not in args.contenders:
         p.error("--contenders must include snnsim (the ratios are snnsim's)")
+    if torch.device(args.device).type == "cuda" and GRAPHED not in args.contenders:
+        args.contenders.append(GRAPHED)
     from snnsim.core import layout
 
     by_threads: dict[str, Any] = {}

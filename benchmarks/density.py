@@ -35,6 +35,8 @@ StepFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 EVENTS_ONLY = "snnsim_events_only"
+#: snnsim with the forward pass and the training step replayed from CUDA graphs (CUDA only)
+GRAPHED = "snnsim_graphed"
 
 
 def _always_events(step_fn: StepFn) -> StepFn:
@@ -49,24 +51,28 @@ def _always_events(step_fn: StepFn) -> StepFn:
 
 def build(name: str, device: str) -> tuple[Callable[[torch.Tensor], None], StepFn]:
     """(train step, forward) closures of contender ``name`` on ``device``."""
+    from snnsim.engine.cuda_graph import Graphed
+
     torch.manual_seed(0)
-    params, step_fn = CONTENDERS[name.replace(EVENTS_ONLY, "snnsim")](device)
+    params, step_fn = CONTENDERS[name if name in CONTENDERS else "snnsim"](device)
     if name == EVENTS_ONLY:  # snnsim before the density-adaptive choice: always event-driven
         step_fn = _always_events(step_fn)
-    opt = torch.optim.Adam(params, lr=1e-3)
+    opt = torch.optim.Adam(params, lr=1e-3, capturable=name == GRAPHED)
 
-    def train(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
-        spikes, y = batch
+    def train_step(spikes: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = torch.nn.functional.cross_entropy(step_fn(spikes), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        return loss.detach()
 
     def forward(spikes: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return step_fn(spikes)
 
-    return train, forward
+    if name == GRAPHED:
+        train_step, forward = Graphed(train_step), Graphed(forward)
+    return (lambda batch: train_step(*batch)), forward
 
 
 def make_batch(d: float, device: str, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,6 +123,10 @@ def ratios(results: dict) -> dict:
                     row[f"{kind}_vs_{p}"] = results[p][d][key] / ours[key]
             if peers:
                 row[f"{kind}_vs_fastest_peer"] = min(results[p][d][key] for p in peers) / ours[key]
+                if GRAPHED in results:
+                    row[f"{kind}_graphed_vs_fastest_peer"] = (
+                        min(results[p][d][key] for p in peers) / results[GRAPHED][d][key]
+                    )
         out[d] = row
     return out
 
@@ -134,14 +144,21 @@ def markdown_table(results: dict, ratio: dict) -> str:
     ]
     lines.append("|" + " --- |" * (2 * len(names) + 4))
     for d in ds:
-        tr = " | ".join(f"{results[n][d]['train_ms']:.0f}" for n in names)
-        fw = " | ".join(f"{results[n][d]['forward_ms']:.0f}" for n in names)
+        tr = " | ".join(f"{results[n][d]['train_ms']:.3g}" for n in names)
+        fw = " | ".join(f"{results[n][d]['forward_ms']:.3g}" for n in names)
         r = ratio[d]
         lines.append(
             f"| {d} | {tr} | {r.get('train_vs_spikingjelly', float('nan')):.2f} | "
             f"{r.get('train_vs_fastest_peer', float('nan')):.2f} | {fw} | "
             f"{r.get('forward_vs_fastest_peer', float('nan')):.2f} |"
         )
+    if any("train_graphed_vs_fastest_peer" in ratio[d] for d in ds):
+        lines += ["", "| d | graphed train x fastest peer | graphed fwd x fastest peer |", "| --- | --- | --- |"]
+        for d in ds:
+            r = ratio[d]
+            lines.append(
+                f"| {d} | {r['train_graphed_vs_fastest_peer']:.2f} | {r['forward_graphed_vs_fastest_peer']:.2f} |"
+            )
     return "\n".join(lines)
 
 
@@ -202,6 +219,8 @@ def main(argv: list[str] | None = None) -> dict:
     model = density.cost_model(args.device, T * BATCH, N_IN, N_HID)
     load_before = os.getloadavg()
     names = [*CONTENDERS, *([] if args.no_events_only else [EVENTS_ONLY])]
+    if torch.device(args.device).type == "cuda":
+        names.append(GRAPHED)
     results = measure(names, tuple(args.densities), args.repeats, args.device)
     ratio = ratios(results)
     payload = {

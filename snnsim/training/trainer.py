@@ -254,13 +254,14 @@ def _train_epoch(
     """
     network, opt = run.network, run.opt
     gen, drop_gen = _epoch_generators(rule, cfg.seed, epoch, device)
+    enc_gen = _encoding_generator(gen, cfg.seed * 1000 + epoch, device)
     network.train(True)
     t0 = time.perf_counter()
     total, correct, loss_sum = 0, 0, 0.0
     bar = progress_bar(len(train), f"epoch {epoch}/{cfg.epochs}", "sample", progress)
     for x, y in train.batches(cfg.batch_size, shuffle=True, generator=gen):
         x, y = x.to(device), y.to(device)
-        inputs, y = ddp.shard(rule, rule.encode(x, gen), y)
+        inputs, y = ddp.shard(rule, rule.encode(x, enc_gen), y)
         with dropout_masks(network, drop_gen, x.shape[0], run.rank, run.world), bptt_segments(cfg.bptt_segment):
             outputs = run.model(inputs) if run.model is not None else rule.outputs(network, inputs)
         loss = rule.loss(outputs, y)  # mean over this rank's samples
@@ -308,6 +309,16 @@ def _epoch_generators(
         torch.Generator().manual_seed(seed * 1000 + epoch),
         torch.Generator(device=device).manual_seed(dropout_seed(seed * 1000 + epoch)),
     )
+
+
+def _encoding_generator(gen: torch.Generator, epoch_seed: int, device: str | torch.device) -> torch.Generator:
+    """The generator of the epoch's input encoding: on the CPU the shuffling generator itself
+    (one stream, as before); elsewhere one on ``device`` (a CPU generator cannot draw there),
+    seeded from ``epoch_seed`` apart from the shuffling and dropout streams."""
+    dev = torch.device(device)
+    if gen.device.type == dev.type:
+        return gen
+    return torch.Generator(device=dev).manual_seed((dropout_seed(epoch_seed) + 0x5851F42D4C957F2D) % 2**63)
 
 
 _NOT_FINITE_HINT = (

@@ -32,4 +32,9 @@ def test_ratios_and_table():
     r = conv_train.ratios(results)
     assert r["lenet"]["0.13"] == {"vs_spikingjelly": 2.5, "vs_snntorch": 2.0, "vs_fastest_peer": 2.0}
     table = conv_train.markdown_table({"1": {"results": results, "ratios": r}})
-    assert "| 1 | lenet | 0.13 | 100 | 250 | 200 | 2.00 | 2 |" in table
+    assert "| 1 | lenet | 0.13 | 100 | - | 250 | 200 | 2.00 | - | 2 |" in table
+    results["lenet"]["snnsim_graphed"] = {"0.13": 50.0}  # on CUDA: snnsim replayed from a graph
+    r = conv_train.ratios(results)
+    assert r["lenet"]["0.13"]["graphed_vs_fastest_peer"] == 4.0 and r["lenet"]["0.13"]["vs_fastest_peer"] == 2.0
+    table = conv_train.markdown_table({"1": {"results": results, "ratios": r}})
+    assert "| 1 | lenet | 0.13 | 100 | 50 | 250 | 200 | 2.00 | 4.00 | 2 |" in table

@@ -258,18 +258,26 @@ def test_bad_input_raises(make: Callable[[], object], exc: type[Exception], matc
         make()
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_output_stays_on_device() -> None:
-    x = torch.rand(2, 3, 4, device="cuda")
-    g = torch.Generator(device="cuda").manual_seed(0)
+@pytest.mark.parametrize(
+    "device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
+)
+def test_cuda_output_stays_on_device(device: str) -> None:
+    """Every encoder returns its spikes on the input's device (run on the CPU too, so that the
+    calls themselves are checked where there is no GPU)."""
+    x = torch.rand(2, 3, 4, device=device)
+    g = torch.Generator(device=device).manual_seed(0)
     for name, enc in ENCODERS.items():
         kwargs = {"generator": g} if name in ("poisson", "bernoulli") else {}
-        if name in ("rows", "events"):
+        if name == "rows":  # one step per image row: T is the height
+            assert enc(x.unsqueeze(1), x.shape[1]).device == x.device
+            continue
+        if name == "events":  # binned frames [B, T, ...]
             assert enc(x.unsqueeze(1), 1).device == x.device
             continue
         assert enc(x, 5, **kwargs).device == x.device, name
-    with pytest.raises(ValueError, match="generator is on device cpu"):
-        poisson(x, 5, generator=_gen(0))
+    if device == "cuda":
+        with pytest.raises(ValueError, match="generator is on device cpu"):
+            poisson(x, 5, generator=_gen(0))
 
 
 # -------------------------------------------------------------- property based
