@@ -258,9 +258,10 @@ def test_bad_input_raises(make: Callable[[], object], exc: type[Exception], matc
         make()
 
 
-@pytest.mark.parametrize(
-    "device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
-)
+_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=_CUDA)])
 def test_cuda_output_stays_on_device(device: str) -> None:
     """Every encoder returns its spikes on the input's device (run on the CPU too, so that the
     calls themselves are checked where there is no GPU)."""
