@@ -60,7 +60,9 @@ def test_trainable_path_only_for_sparse_one_channel_inputs_without_gradient(monk
     sparse = torch.zeros(2, 1, 8, 8, dtype=torch.bool)
     sparse[0, 0, 1, 1] = True
     assert event_conv.trainable_usable(sparse, conv1)
+    monkeypatch.setenv("SNNSIM_DIRECT_CONV", "0")  # dense 1-channel inputs: the direct kernel, else MKLDNN
     assert not event_conv.trainable_usable(torch.ones(2, 1, 8, 8, dtype=torch.bool), conv1)  # above the crossover
+    monkeypatch.delenv("SNNSIM_DIRECT_CONV")
     assert not event_conv.trainable_usable(sparse.expand(2, 3, 8, 8), conv3)  # multi-channel: dense
     assert not event_conv.trainable_usable(sparse.float(), conv1)  # float input (may need a gradient)
     monkeypatch.setenv("SNNSIM_EVENT_CONV_TRAIN", "0")
@@ -172,26 +174,30 @@ def _grads(net, x, y, env, monkeypatch):
     return rec, {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("name", ["lenet", "resnet19"])
-def test_fast_paths_agree_with_the_plain_torch_path(name, monkeypatch):
+@pytest.mark.parametrize("name,density", [("lenet", 0.13), ("lenet", 0.3), ("resnet19", 0.2)])
+def test_fast_paths_agree_with_the_plain_torch_path(name, density, monkeypatch):
     """A whole BPTT step: the same spikes in every layer and gradients within float rounding
-    with the event-driven convs, channels-last and the one-pass pooling gradient on as with all off."""
+    with the event-driven convs (the dense direct conv1 at d = 0.3), channels-last and the
+    one-pass pooling gradient on as with all off."""
     torch.manual_seed(0)
     if name == "lenet":
         net = networks.lenet(neuron="lif", leak=0.9, reset="subtract")
-        x = torch.rand(4, 3, 1, 28, 28) < 0.13
+        x = torch.rand(4, 3, 1, 28, 28) < density
     else:
         net = networks.resnet19(input_shape=(1, 12, 12), width=0.0625, fc_hidden=16)
-        x = torch.rand(3, 2, 1, 12, 12) < 0.2
+        x = torch.rand(3, 2, 1, 12, 12) < density
     for layer in list(net.layers.values())[1:]:
         layer.surrogate = ArcTan(2.0)
     y = torch.tensor([1, 7, 3])[: x.shape[1]]
     calls = []
     apply = event_conv._EventConv.apply
-    monkeypatch.setattr(event_conv._EventConv, "apply", lambda x, *a: calls.append(x.requires_grad) or apply(x, *a))
+    monkeypatch.setattr(
+        event_conv._EventConv, "apply", lambda x, *a: calls.append((x.requires_grad, a[-1])) or apply(x, *a)
+    )
     on, off = ({k: v for k in ("SNNSIM_CHANNELS_LAST", "SNNSIM_EVENT_CONV_TRAIN", "SNNSIM_FUSED_POOL")} for v in "10")
     fast, g_fast = _grads(net, x, y, on, monkeypatch)
-    assert name != "lenet" or calls == [False, True]  # conv1 (input spikes) and conv2 (pooled hidden spikes)
+    if name == "lenet":  # conv1 (input spikes; direct above the crossover) and conv2 (pooled hidden spikes)
+        assert calls == [(False, density > event_conv.DIRECT_CROSSOVER), (True, False)]
     plain, g_plain = _grads(net, x, y, off, monkeypatch)
     assert any(float(s.detach().float().mean()) > 0 for n, s in plain.spikes.items() if n != "input")
     for n in plain.spikes:
