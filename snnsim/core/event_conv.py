@@ -157,18 +157,21 @@ def _grad_crossover(channels: int, kernel: int) -> float:
     return next((v for c, k, v in GRAD_CROSSOVER if channels >= c and kernel >= k), 0.0)
 
 
-#: fraction of nonzero inputs above which a conv fed by a 1-channel input that needs no gradient
-#: (an input layer's spikes) takes the dense direct kernel (:mod:`snnsim.native.direct_conv`)
-#: instead of the event-driven one. Measured (2-core AMD EPYC, AVX-512, 1 thread), LeNet's conv1
-#: (1 -> 20, 5x5, N = 640), forward + weight gradient: direct 22-26 ms at any density; event-driven
-#: 14 ms at d = 0.05, 22 at 0.13, 38-44 at 0.3, 50 at 0.5; MKLDNN's forward alone 35 ms.
-DIRECT_CROSSOVER = 0.18
+#: fractions of nonzero inputs at or above which a conv fed by a 1-channel input that needs no
+#: gradient (an input layer's spikes) computes its forward pass, and its weight gradient, in the
+#: dense direct kernel (:mod:`snnsim.native.direct_conv`) instead of the event-driven one.
+#: Measured (2-core AMD EPYC, AVX-512, 1 thread), LeNet's conv1 (1 -> 20, 5x5, N = 640): direct
+#: forward 6.7 ms and weight gradient 12-13 ms at any density; event-driven forward 7.5 ms at
+#: d = 0.05, 9.1 at 0.1, 10.7 at 0.13, 18-20 at 0.3; its weight gradient 7.8, 9.6, 11.1 and
+#: 17-24 ms; MKLDNN's forward alone 12-38 ms.
+DIRECT_CROSSOVER = (0.05, 0.16)
 
 
 class _EventConv(torch.autograd.Function):
     """``F.conv2d(x, weight, bias, stride, padding)``: forward and weight gradient sum over the
-    nonzero inputs (:mod:`snnsim.native.event_conv`), or, with ``direct``, over all inputs in the
-    dense direct kernel (:mod:`snnsim.native.direct_conv`, inputs that need no gradient); the
+    nonzero inputs (:mod:`snnsim.native.event_conv`), or, where ``direct`` (forward, weight
+    gradient) says so, over all inputs in the dense direct kernel (:mod:`snnsim.native.direct_conv`,
+    inputs that need no gradient); the
     gradient of a float ``x`` that needs one is the dense transposed conv
     (``aten.convolution_backward``, input gradient only)."""
 
@@ -180,12 +183,12 @@ class _EventConv(torch.autograd.Function):
         bias: Optional[torch.Tensor],  # type: ignore[override]
         stride: int,
         padding: int,
-        direct: bool = False,
+        direct: tuple[bool, bool] = (False, False),
     ) -> torch.Tensor:
         oh, ow = _check(x, weight, stride, padding)
         ctx.save_for_backward(x, weight)
         ctx.geom, ctx.has_bias, ctx.direct = (weight.shape[2], stride, padding), bias is not None, direct
-        if direct:
+        if direct[0]:
             return direct_conv.direct_conv2d(x, weight, bias, stride, padding, channels_last=channels_last_enabled())
         return native.event_conv2d(
             x, weight, bias, stride, padding, oh, ow, native.scatter_cheaper(x), channels_last=channels_last_enabled()
@@ -203,7 +206,7 @@ class _EventConv(torch.autograd.Function):
             )[0]
         grad_w = None
         if ctx.needs_input_grad[1]:
-            wgrad = direct_conv.direct_conv2d_wgrad if ctx.direct else native.event_conv2d_wgrad
+            wgrad = direct_conv.direct_conv2d_wgrad if ctx.direct[1] else native.event_conv2d_wgrad
             grad_w = wgrad(x, grad, *ctx.geom)
         grad_b = grad.sum((0, 2, 3)) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b, None, None, None
@@ -233,18 +236,17 @@ def trainable_usable(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
         return False
     if x.dtype != torch.bool or x.requires_grad or x.shape[1] != 1:
         return _grad_input_usable(x, conv)
-    return native_usable(x, conv) and (_direct_usable(x, conv) or _sparse_enough(x, TRAIN_CROSSOVER))
+    return native_usable(x, conv) and (any(_direct_modes(x, conv)) or _sparse_enough(x, TRAIN_CROSSOVER))
 
 
-def _direct_usable(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
-    """Whether the dense direct kernel runs ``conv`` on ``x``: a 1-channel input that needs no
-    gradient, at least :data:`DIRECT_CROSSOVER` of it nonzero, the kernel usable here."""
-    return (
-        x.shape[1] == 1
-        and not x.requires_grad
-        and direct_conv.usable(x, conv.weight, conv.bias)
-        and not _sparse_enough(x, DIRECT_CROSSOVER)
-    )
+def _direct_modes(x: torch.Tensor, conv: torch.nn.Conv2d) -> tuple[bool, bool]:
+    """Whether the dense direct kernel computes (the forward pass, the weight gradient) of ``conv``
+    on ``x``: a 1-channel input that needs no gradient, at or above :data:`DIRECT_CROSSOVER` of it
+    nonzero, the kernel usable here."""
+    if x.dim() != 4 or x.shape[1] != 1 or x.requires_grad or not direct_conv.usable(x, conv.weight, conv.bias):
+        return False, False
+    active = native.count_nonzero(x) / max(1, x.numel())
+    return active >= DIRECT_CROSSOVER[0], active >= DIRECT_CROSSOVER[1]
 
 
 def event_conv_trainable(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
@@ -253,5 +255,4 @@ def event_conv_trainable(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor
     :func:`trainable_usable`."""
     if not native_usable(x, conv):  # no C kernel here: the dense conv of the float input
         return conv(x.to(conv.weight.dtype))
-    direct = x.dim() == 4 and _direct_usable(x, conv)
-    return _EventConv.apply(x, conv.weight, conv.bias, conv.stride[0], conv.padding[0], direct)
+    return _EventConv.apply(x, conv.weight, conv.bias, conv.stride[0], conv.padding[0], _direct_modes(x, conv))

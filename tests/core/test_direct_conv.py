@@ -1,6 +1,7 @@
 """The dense direct conv for few-channel inputs (snnsim.native.direct_conv) agrees with torch's conv
 and its weight gradient within float rounding, and the trainable conv path takes it only for
-1-channel inputs that need no gradient, at or above DIRECT_CROSSOVER of them active."""
+1-channel inputs that need no gradient, at or above DIRECT_CROSSOVER of them active (forward,
+weight gradient)."""
 
 import pytest
 import torch
@@ -96,7 +97,9 @@ def test_trainable_conv_picks_the_direct_kernel_above_the_crossover(monkeypatch)
     calls = []
     apply = event_conv._EventConv.apply
     monkeypatch.setattr(event_conv._EventConv, "apply", lambda *a: calls.append(a[-1]) or apply(*a))
-    for d in (0.05, event_conv.DIRECT_CROSSOVER + 0.05, 0.9):
+    fwd, wgrad = event_conv.DIRECT_CROSSOVER
+    densities = (fwd / 2, (fwd + wgrad) / 2, wgrad + 0.05, 0.9)
+    for d in densities:
         x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(2)) < d
         assert event_conv.trainable_usable(x, conv)
         out = event_conv.event_conv_trainable(x, conv)
@@ -107,6 +110,6 @@ def test_trainable_conv_picks_the_direct_kernel_above_the_crossover(monkeypatch)
         rw, rb = torch.autograd.grad(ref, [conv.weight, conv.bias], grad)
         torch.testing.assert_close(gw, rw, rtol=1e-5, atol=1e-4)
         torch.testing.assert_close(gb, rb, rtol=1e-5, atol=1e-4)
-    assert calls == [False, True, True]
+    assert calls == [(False, False), (True, False), (True, True), (True, True)]
     monkeypatch.setenv("SNNSIM_DIRECT_CONV", "0")  # off: dense inputs go back to MKLDNN
     assert not event_conv.trainable_usable(torch.ones(2, 1, 8, 8, dtype=torch.bool), torch.nn.Conv2d(1, 4, 3))

@@ -1,6 +1,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
 typedef int64_t i64;
 /* VW floats per vector: 16 where the library is built with AVX-512, else 8 (AVX2 or plain). */
 #ifdef __AVX512F__
@@ -10,6 +13,20 @@ typedef int64_t i64;
 #endif
 typedef float vf __attribute__((vector_size(VW * 4), aligned(4)));  /* unaligned loads */
 #define NVMAX 4  /* vectors of output channels per pass (the accumulators of 4 positions) */
+
+/* p[0 .. k) = the first k (< VW) floats of v, touching nothing beyond them. */
+static inline void store_part(float* p, vf v, int k) {
+#if defined(__AVX512F__)
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << k) - 1u), (__m512)v);
+#elif defined(__AVX2__)
+    __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(k), lane), (__m256)v);
+#else
+    float t[VW];
+    memcpy(t, &v, sizeof(t));
+    memcpy(p, t, sizeof(float) * (size_t)k);
+#endif
+}
 #define PB 8     /* output positions per block in the forward pass (at most 16 accumulators) */
 
 /* Dense direct 2-D convolution for inputs with few channels (an input layer's spikes: LeNet's
@@ -31,6 +48,14 @@ typedef struct {
 static void fill_image(const dconv_args* a, i64 n, float* xf) {
     i64 wp = a->W + 2 * a->P, C = a->C, hw = a->H * a->W;
     memset(xf, 0, sizeof(float) * (a->H + 2 * a->P) * wp * C);
+    if (C == 1 && a->xb) {  /* an input layer's bool spikes: one row at a time */
+        const uint8_t* src = a->xb + n * hw;
+        for (i64 y = 0; y < a->H; ++y) {
+            float* dst = xf + (y + a->P) * wp + a->P;
+            for (i64 x = 0; x < a->W; ++x) dst[x] = (float)src[y * a->W + x];
+        }
+        return;
+    }
     for (i64 y = 0; y < a->H; ++y)
         for (i64 x = 0; x < a->W; ++x)
             for (i64 c = 0; c < C; ++c) {
@@ -48,10 +73,11 @@ static void row_offsets(const dconv_args* a, int32_t* off) {
     }
 }
 
-/* o[b * OP + c0 ..] = bias + sum_r table[r, c0 ..] * xf[base_b + off[r]] for B positions, NV vectors. */
+/* o[b * os + c0 ..] = bias + sum_r table[r, c0 ..] * xf[base_b + off[r]] for B positions, NV
+   vectors; only the first no columns of a position are written (no <= os). */
 static inline __attribute__((always_inline)) void block_sum(const dconv_args* a, const float* table,
-        const float* bias, const float* xf, const int32_t* off, i64 base, i64 step, float* o, i64 c0,
-        const int NV, const int B) {
+        const float* bias, const float* xf, const int32_t* off, i64 base, i64 step, float* o, i64 os, i64 no,
+        i64 c0, const int NV, const int B) {
     vf acc[PB][NVMAX];
     for (int b = 0; b < B; ++b)
         for (int v = 0; v < NV; ++v) acc[b][v] = bias ? *(const vf*)(bias + c0 + v * VW) : (vf){0};
@@ -64,7 +90,11 @@ static inline __attribute__((always_inline)) void block_sum(const dconv_args* a,
         }
     }
     for (int b = 0; b < B; ++b)
-        for (int v = 0; v < NV; ++v) *(vf*)(o + b * a->OP + c0 + v * VW) = acc[b][v];
+        for (int v = 0; v < NV; ++v) {
+            i64 c = c0 + v * VW;
+            if (c + VW <= no) *(vf*)(o + b * os + c) = acc[b][v];
+            else if (c < no) store_part(o + b * os + c, acc[b][v], (int)(no - c));
+        }
 }
 
 #define NV_SWITCH(nv, CALL)                                  \
@@ -75,21 +105,22 @@ static inline __attribute__((always_inline)) void block_sum(const dconv_args* a,
         default: CALL(4); break;                             \
     }
 
-/* buf [OH * OW, OP] = the outputs of one sample. */
+/* dst [OH * OW, os] = the outputs of one sample, the first no columns of each position
+   (channels-last output: os = no = O, written in place; else a buffer with os = no = OP). */
 static void forward_sample(const dconv_args* a, const float* table, const float* bias, const float* xf,
-                           const int32_t* off, float* buf) {
+                           const int32_t* off, float* dst, i64 os, i64 no) {
     i64 wp = a->W + 2 * a->P, step = a->S * a->C;
     int pb = a->OP <= 2 * VW ? PB : PB / 2;  /* 16 accumulators at most */
     for (i64 oy = 0; oy < a->OH; ++oy)
         for (i64 ox = 0; ox < a->OW;) {
             int B = a->OW - ox >= pb ? pb : a->OW - ox >= PB / 2 ? PB / 2 : 1;
             i64 base = (oy * a->S * wp + ox * a->S) * a->C;
-            float* o = buf + (oy * a->OW + ox) * a->OP;
+            float* o = dst + (oy * a->OW + ox) * os;
             for (i64 c0 = 0; c0 < a->OP; c0 += NVMAX * VW) {
                 i64 nv = (a->OP - c0) / VW;
-#define FWD(NV) (B == PB ? block_sum(a, table, bias, xf, off, base, step, o, c0, NV, PB) \
-                         : B >= PB / 2 ? block_sum(a, table, bias, xf, off, base, step, o, c0, NV, PB / 2) \
-                         : block_sum(a, table, bias, xf, off, base, step, o, c0, NV, 1))
+#define FWD(NV) (B == PB ? block_sum(a, table, bias, xf, off, base, step, o, os, no, c0, NV, PB) \
+                         : B >= PB / 2 ? block_sum(a, table, bias, xf, off, base, step, o, os, no, c0, NV, PB / 2) \
+                         : block_sum(a, table, bias, xf, off, base, step, o, os, no, c0, NV, 1))
                 NV_SWITCH(nv, FWD)
 #undef FWD
             }
@@ -116,11 +147,13 @@ int direct_conv2d(const void* x, int is_float, const float* table, const float* 
             row_offsets(&args, off);
             for (i64 n = a; n < b; ++n) {
                 fill_image(&args, n, xf);
-                forward_sample(&args, table, bias, xf, off, buf);
                 float* on = out + n * O * npos;
-                if (out_cl) for (i64 p = 0; p < npos; ++p) memcpy(on + p * O, buf + p * OP, sizeof(float) * O);
-                else for (i64 o = 0; o < O; ++o)
-                    for (i64 p = 0; p < npos; ++p) on[o * npos + p] = buf[p * OP + o];
+                if (out_cl) forward_sample(&args, table, bias, xf, off, on, O, O);
+                else {
+                    forward_sample(&args, table, bias, xf, off, buf, OP, OP);
+                    for (i64 o = 0; o < O; ++o)
+                        for (i64 p = 0; p < npos; ++p) on[o * npos + p] = buf[p * OP + o];
+                }
             }
         }
         free(xf); free(off); free(buf);

@@ -175,8 +175,14 @@ static void scatter_sample(const conv_args* a, const int32_t* cnt, const int32_t
 static void store_sample(const conv_args* a, i64 n, const float* buf, int out_cl) {
     i64 npos = a->OH * a->OW;
     float* on = a->out + n * a->O * npos;
-    if (out_cl) {
-        for (i64 p = 0; p < npos; ++p) memcpy(on + p * a->O, buf + p * a->OP, sizeof(float) * a->O);
+    if (out_cl) {  /* whole vectors, then the last few channels one by one (no memcpy call per position) */
+        i64 full = a->O / VW * VW;
+        for (i64 p = 0; p < npos; ++p) {
+            float* d = on + p * a->O;
+            const float* src = buf + p * a->OP;
+            for (i64 c = 0; c < full; c += VW) *(vf*)(d + c) = *(const vf*)(src + c);
+            for (i64 c = full; c < a->O; ++c) d[c] = src[c];
+        }
         return;
     }
     for (i64 p0 = 0; p0 < npos; p0 += 16) {
