@@ -1,6 +1,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 typedef int64_t i64;
 /* VW floats per vector: 16 where the library is built with AVX-512, else 8 (AVX2 or plain). */
 #ifdef __AVX512F__
@@ -37,13 +40,44 @@ static void list_active_cl(const conv_args* a, i64 n, i64 CP, int32_t* cnt, int3
     for (i64 j = 0; j < hw; ++j) {
         i64 off = (n * hw + j) * C, m = 0;
         int32_t* cj = chan + j * CP;
+#ifdef __AVX512F__
+        /* 16 channels at a time: the active ones (nonzero; NaN included, as != 0 says) compressed to
+           the front of a register, stored whole; c + 16 <= CP, so the store stays in the position's entries */
+        const __m512i lane_off = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                                                    13, 14, 15), _mm512_set1_epi32((int)a->OP));
+#endif
         if (a->xb) {
             const uint8_t* p = a->xb + off;
+#ifdef __AVX512F__
+            for (i64 c = 0; c < C; c += 16) {
+                __mmask16 in = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1u);
+                uint8_t bytes[16] = {0};
+                memcpy(bytes, p + c, (size_t)(C - c >= 16 ? 16 : C - c));
+                __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)bytes));
+                __mmask16 k = _mm512_mask_test_epi32_mask(in, b, b);
+                __m512i idx = _mm512_add_epi32(lane_off, _mm512_set1_epi32((int)(c * a->OP)));
+                _mm512_storeu_si512((void*)(cj + m), _mm512_maskz_compress_epi32(k, idx));
+                m += __builtin_popcount((unsigned)k);
+            }
+#else
             for (i64 c = 0; c < C; ++c) if (p[c]) cj[m++] = (int32_t)(c * a->OP);
+#endif
         } else {
             const float* p = a->xf + off;
             float* vj = val + j * CP;
+#ifdef __AVX512F__
+            for (i64 c = 0; c < C; c += 16) {
+                __mmask16 in = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1u);
+                __m512 v = _mm512_maskz_loadu_ps(in, p + c);
+                __mmask16 k = _mm512_mask_cmp_ps_mask(in, v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+                __m512i idx = _mm512_add_epi32(lane_off, _mm512_set1_epi32((int)(c * a->OP)));
+                _mm512_storeu_si512((void*)(cj + m), _mm512_maskz_compress_epi32(k, idx));
+                _mm512_storeu_ps(vj + m, _mm512_maskz_compress_ps(k, v));
+                m += __builtin_popcount((unsigned)k);
+            }
+#else
             for (i64 c = 0; c < C; ++c) if (p[c] != 0.0f) { vj[m] = p[c]; cj[m++] = (int32_t)(c * a->OP); }
+#endif
         }
         cnt[j] = (int32_t)m;
     }
