@@ -148,8 +148,12 @@ TRAIN_CROSSOVER = 0.5
 #: 1 thread), forward + weight gradient, event-driven against dense: LeNet's conv2 (20 -> 50, 5x5,
 #: N = 640) 9 against 52 ms at 0.3% nonzero, 18 against 52 ms at 4.8%, 37 against 52 ms at 17%;
 #: ResNet-19 at width 0.25 (3x3, N = 64): 32 channels even at 15% nonzero, 64 and 128 channels
-#: 12-15 against 20-22 ms at 15%, 19 against 22 ms at 21%, slower above ~25%.
-GRAD_CROSSOVER = ((16, 5, 0.22), (64, 3, 0.2), (16, 3, 0.12))
+#: 12-15 against 20-22 ms at 15%, 19 against 22 ms at 21%, slower above ~25%. Re-measured after
+#: the vectorised listing of active channels (same machine, 2026-12-05), event-driven against
+#: dense at 10/15/20/25/30% nonzero: 32 channels at 32x32 13/17/20/23/24 against 23-24 ms; 64 at
+#: 16x16 8/11/14/18/22 against 22-23; 128 at 8x8 7/9/13/16/18 against 21-23; LeNet's conv2
+#: 28/31/39/57/56 against 52-61 ms.
+GRAD_CROSSOVER = ((16, 5, 0.22), (64, 3, 0.28), (16, 3, 0.25))
 
 
 def _grad_crossover(channels: int, kernel: int) -> float:

@@ -33,14 +33,17 @@ def channels_last_enabled() -> bool:
 def prefer_channels_last(x: torch.Tensor, module: nn.Module, training: bool) -> torch.Tensor:
     """``x`` ``[N, C, H, W]`` in channels-last format where ``module`` is a conv, average pooling
     or batch norm, ``training`` (autograd on, weights needing gradients), ``x`` is float on the CPU
-    and the path is enabled; else ``x`` unchanged. The values are the same; only the strides change."""
-    if (
-        not training
-        or x.dim() != 4
-        or not x.is_floating_point()
-        or x.device.type != "cpu"
-        or not isinstance(module, CHANNELS_LAST_OPS)
-        or not channels_last_enabled()
-    ):
+    and the path is enabled; else ``x`` unchanged. The values are the same; only the strides change.
+    Bool spikes of several channels bound for a conv (e.g. a ResNet stem's input) are cast to the
+    conv's dtype here, straight into channels-last, so that the conv's output, the batch norm after
+    it and the conv's gradient need no conversion (1-channel ones stay bool: the event-driven and
+    direct kernels read them as they are)."""
+    if not training or x.dim() != 4 or x.device.type != "cpu" or not isinstance(module, CHANNELS_LAST_OPS):
+        return x
+    if not channels_last_enabled():
+        return x
+    if x.dtype == torch.bool and isinstance(module, nn.Conv2d) and x.shape[1] > 1:
+        return x.to(module.weight.dtype, memory_format=torch.channels_last)
+    if not x.is_floating_point():
         return x
     return x.contiguous(memory_format=torch.channels_last)

@@ -136,8 +136,16 @@ def test_prefer_channels_last_only_while_training(monkeypatch):
     assert layout.prefer_channels_last(x, conv, True).is_contiguous(memory_format=torch.channels_last)
     assert layout.prefer_channels_last(x, conv, False) is x
     assert layout.prefer_channels_last(x, torch.nn.Linear(3, 3), True) is x
+    spikes = torch.rand(2, 3, 5, 5) < 0.3  # a stem's bool input: cast to the conv's dtype, channels-last
+    cast = layout.prefer_channels_last(spikes, conv.double(), True)
+    assert cast.dtype == torch.float64 and cast.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(cast, spikes.double())
+    one = spikes[:, :1]  # 1-channel spikes stay bool (the event-driven and direct kernels read them)
+    assert layout.prefer_channels_last(one, torch.nn.Conv2d(1, 3, 1), True) is one
+    assert layout.prefer_channels_last(spikes, torch.nn.AvgPool2d(2), True) is spikes
     monkeypatch.setenv("SNNSIM_CHANNELS_LAST", "0")
     assert layout.prefer_channels_last(x, conv, True) is x
+    assert layout.prefer_channels_last(spikes, conv, True) is spikes
 
 
 @needs_lif
