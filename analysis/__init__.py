@@ -11,14 +11,14 @@
 - :mod:`.rundir`: read a run directory (report.json, record.pt).
 
 - :mod:`.first_spikes`: first-spike times and their histograms (TTFS's plots).
-- :mod:`.learning`: learning curves (held-out accuracy per epoch) of several runs, grouped by label.
+- :mod:`.learning`: learning curves (held-out accuracy per epoch) of several runs, grouped by label
+  (``python -m analysis.learning``; import it as ``analysis.learning``).
 """
 
 import snnsim  # noqa: F401  (first: its import guard keeps warnings alive when BindsNET loads)
 from analysis.accuracy import accuracy_curves, confusion_matrix, plot_accuracy_vs_time, plot_confusion_matrix
 from analysis.first_spikes import first_spike_times, plot_first_spike_times, ttfs_histogram_data
 from analysis.html_viewer import HtmlView, view
-from analysis.learning import learning_curves, plot_learning_curves, read_curve
 from analysis.raster import plot_raster, raster_points, shown_neurons
 from analysis.rates import (
     firing_rates,
@@ -37,9 +37,6 @@ from analysis.viewer import RasterViewer
 
 __all__ = [
     "record",
-    "learning_curves",
-    "plot_learning_curves",
-    "read_curve",
     "Recording",
     "RecordingLimitError",
     "estimate_bytes",
