@@ -52,7 +52,9 @@ def test_matches_conv2d_on_spikes(shape, density, path, monkeypatch):
         out = _run(x, weight, b, stride, padding, path, monkeypatch)
         ref = F.conv2d(x.float(), weight, b, stride, padding)
         assert out.shape == ref.shape and out.dtype == torch.float32 and out.is_contiguous()
-        torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+        # sums of up to C * K * K terms in another order: MKLDNN's own rounding without AVX
+        # (ATEN_CPU_CAPABILITY=default) differed by up to 2.8e-5 at density 1
+        torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -259,6 +259,62 @@ int event_conv2d(const void* x, int is_float, const float* table, const float* b
 /* The vector width the library was built with (the table's columns are padded to it). */
 int event_conv_width(void) { return VW; }
 
+/* acc[(ky * K + kx) * C + c, :] += g[pos, :] (times the input's value) for every output position
+   pos that reads active input (c, y, x) through tap (ky, kx): tap by tap, so that the tap's slice
+   of acc (C * OP floats) stays in L1 while the positions stream past; each row receives the same
+   terms in the same order (positions ascending) as the input-major loop, so the same sums. */
+static void wgrad_tapwise(const conv_args* a, const int32_t* cnt, const int32_t* chan, const float* val, i64 CP,
+                          const float* g, float* acc) {
+    i64 nv = a->OP / VW;
+    for (i64 ky = 0; ky < a->K; ++ky)
+        for (i64 kx = 0; kx < a->K; ++kx) {
+            float* t = acc + (ky * a->K + kx) * a->C * a->OP;
+            for (i64 oy = 0; oy < a->OH; ++oy) {
+                i64 y = oy * a->S - a->P + ky;
+                if (y < 0 || y >= a->H) continue;
+                for (i64 ox = 0; ox < a->OW; ++ox) {
+                    i64 x = ox * a->S - a->P + kx, j = y * a->W + x;
+                    if (x < 0 || x >= a->W || !cnt[j]) continue;
+                    const vf* gv = (const vf*)(g + (oy * a->OW + ox) * a->OP);
+                    const int32_t* cj = chan + j * CP;
+                    for (i64 q = 0; q < cnt[j]; ++q) {
+                        vf* r = (vf*)(t + cj[q]);
+                        if (val) { float s = val[j * CP + q]; for (i64 v = 0; v < nv; ++v) r[v] += gv[v] * s; }
+                        else for (i64 v = 0; v < nv; ++v) r[v] += gv[v];
+                    }
+                }
+            }
+        }
+}
+
+/* The same sums as wgrad_tapwise, input by input (y, x ascending), each active input adding the
+   gradient of every output it reaches into the rows of its taps: faster for 1-channel inputs,
+   where most windows hold few active inputs. */
+static void wgrad_inputwise(const conv_args* a, const int32_t* cnt, const int32_t* chan, const float* val, i64 CP,
+                            const float* g, float* acc) {
+    i64 nv = a->OP / VW;
+    for (i64 y = 0; y < a->H; ++y)
+        for (i64 xx = 0; xx < a->W; ++xx) {
+            i64 j = y * a->W + xx, m = cnt[j];
+            if (!m) continue;
+            for (i64 ky = 0; ky < a->K; ++ky) {
+                i64 ty = y + a->P - ky, oy = ty / a->S;
+                if (ty < 0 || oy * a->S != ty || oy >= a->OH) continue;
+                for (i64 kx = 0; kx < a->K; ++kx) {
+                    i64 tx = xx + a->P - kx, ox = tx / a->S;
+                    if (tx < 0 || ox * a->S != tx || ox >= a->OW) continue;
+                    const vf* gv = (const vf*)(g + (oy * a->OW + ox) * a->OP);
+                    float* t = acc + (ky * a->K + kx) * a->C * a->OP;
+                    for (i64 q = 0; q < m; ++q) {
+                        vf* r = (vf*)(t + chan[j * CP + q]);
+                        if (val) { float s = val[j * CP + q]; for (i64 v = 0; v < nv; ++v) r[v] += gv[v] * s; }
+                        else for (i64 v = 0; v < nv; ++v) r[v] += gv[v];
+                    }
+                }
+            }
+        }
+}
+
 /* Event-driven weight gradient: dtable[(ky * K + kx) * C + c, o] = sum over the active inputs
    (n, c, y, x) of value * g[n, o, oy, ox], (oy, ox) the output that input reaches through (ky, kx).
 
@@ -273,7 +329,7 @@ int event_conv2d_wgrad(const void* x, int is_float, const float* g, float* dtabl
     conv_args args = {is_float ? NULL : (const uint8_t*)x, is_float ? (const float*)x : NULL, NULL, NULL, NULL,
                       C, H, W, O, OP, K, S, P, OH, OW, x_cl};
     int failed = 0;
-    i64 CP = (C + 15) / 16 * 16, rows = K * K * C, npos = OH * OW, nv = OP / VW;
+    i64 CP = (C + 15) / 16 * 16, rows = K * K * C, npos = OH * OW;
     if (threads > N) threads = N > 0 ? (int)N : 1;
     if (threads < 1) threads = 1;
     float* parts = (float*)calloc((size_t)(threads > 1 ? threads - 1 : 0) * rows * OP + 1, sizeof(float));
@@ -296,26 +352,8 @@ int event_conv2d_wgrad(const void* x, int is_float, const float* g, float* dtabl
                 for (i64 o = 0; o < O; ++o)
                     for (i64 p = p0; p < p1; ++p) buf[p * OP + o] = gn[o * npos + p];
             }
-            for (i64 y = 0; y < H; ++y)
-                for (i64 xx = 0; xx < W; ++xx) {
-                    i64 j = y * W + xx, m = cnt[j];
-                    if (!m) continue;
-                    for (i64 ky = 0; ky < K; ++ky) {
-                        i64 ty = y + P - ky, oy = ty / S;
-                        if (ty < 0 || oy * S != ty || oy >= OH) continue;
-                        for (i64 kx = 0; kx < K; ++kx) {
-                            i64 tx = xx + P - kx, ox = tx / S;
-                            if (tx < 0 || ox * S != tx || ox >= OW) continue;
-                            const vf* gv = (const vf*)(buf + (oy * OW + ox) * OP);
-                            float* t = acc + (ky * K + kx) * C * OP;
-                            for (i64 q = 0; q < m; ++q) {
-                                vf* r = (vf*)(t + chan[j * CP + q]);
-                                if (val) { float s = val[j * CP + q]; for (i64 v = 0; v < nv; ++v) r[v] += gv[v] * s; }
-                                else for (i64 v = 0; v < nv; ++v) r[v] += gv[v];
-                            }
-                        }
-                    }
-                }
+            if (C > 1) wgrad_tapwise(&args, cnt, chan, val, CP, buf, acc);  /* a tap's rows stay in L1 */
+            else wgrad_inputwise(&args, cnt, chan, val, CP, buf, acc);  /* 1 channel: few active inputs */
         }
         free(cnt); free(chan); free(val); free(buf);
     });
