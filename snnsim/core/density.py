@@ -21,6 +21,7 @@ connection with ``event_driven=False`` computes).
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, Union
@@ -60,6 +61,17 @@ DEFAULTS: dict[str, dict[int, CostModel]] = {
     "cuda": {1: CostModel(forward=0.0, wgrad=0.0, conv=0.0)},
 }
 OTHER_DEVICES = CostModel(forward=0.05, wgrad=0.05, conv=0.0)  # not measured: run calibrate() there
+#: CPU defaults for CPUs of another vendor than the Xeon DEFAULTS were measured on (``vendor_id``
+#: of /proc/cpuinfo). On the 2-core AMD EPYC (AVX-512) the dense matmul is slower (torch's MKL runs
+#: its generic kernels there): calibrate(3200, 784, 800) put the crossovers at 0.45-0.46 / 0.41
+#: (1 thread) and 0.41 / 0.36 (2 threads), two runs each, on 2026-12-05; with the Xeon's defaults
+#: a BPTT step at d = 0.3 took 108 ms on the dense path against 79 ms event-driven (1 thread).
+CPU_BY_VENDOR: dict[str, dict[int, CostModel]] = {
+    "AuthenticAMD": {
+        1: CostModel(forward=0.45, wgrad=0.40, conv=0.15),
+        2: CostModel(forward=0.40, wgrad=0.36, conv=0.15),
+    },
+}
 ALWAYS_EVENTS = CostModel(forward=2.0, wgrad=2.0, conv=2.0)
 ALWAYS_DENSE = CostModel(forward=0.0, wgrad=0.0, conv=0.0)
 
@@ -79,9 +91,30 @@ def cost_model(device: Union[str, torch.device], n: int, k: int, m: int) -> Cost
     key = _key(device, n, k, m)
     if key in _calibrated:
         return _calibrated[key]
-    by_threads = DEFAULTS.get(key[0], {})
+    by_threads = default_models(key[0])
     fits = [t for t in by_threads if t <= key[4]]
     return by_threads[max(fits)] if fits else OTHER_DEVICES
+
+
+@functools.cache
+def cpu_vendor() -> str:
+    """The CPU's ``vendor_id`` from /proc/cpuinfo (e.g. ``GenuineIntel``, ``AuthenticAMD``), or ``""``."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def default_models(device_type: str) -> dict[int, CostModel]:
+    """The default models per thread count for ``device_type``: :data:`DEFAULTS`, with the CPU's
+    replaced by :data:`CPU_BY_VENDOR` where this CPU's vendor has its own."""
+    if device_type == "cpu":
+        return CPU_BY_VENDOR.get(cpu_vendor(), DEFAULTS["cpu"])
+    return DEFAULTS.get(device_type, {})
 
 
 @contextmanager

@@ -110,7 +110,7 @@ def test_native_off_is_honoured(monkeypatch):
 def test_default_cpu_model_on_784x800(threads, monkeypatch):
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     model = density.cost_model("cpu", 3200, 784, 800)
-    assert model == density.DEFAULTS["cpu"][min(threads, 2)]
+    assert model == density.default_models("cpu")[min(threads, 2)]
     n = 3200 * 784
     assert model.event_forward(3200, 784, int(0.02 * n)) and model.event_wgrad(3200, 784, int(0.02 * n))
     assert not model.event_forward(3200, 784, int(0.6 * n)) and not model.event_wgrad(3200, 784, int(0.6 * n))
@@ -121,9 +121,10 @@ def test_engines_keep_the_contract_when_a_layer_goes_dense():
     BindsNET engine go dense; spikes identical, potentials within the engine contract."""
     net = scale_weights(networks.fc([100, 60, 10], input_shape=(100,), reset="subtract"), 0.5, seed=2)
     x = torch.rand(20, 4, 100, generator=torch.Generator().manual_seed(3)) < 0.5
-    rec = assert_engines_agree(net, x)
-    assert rec.spikes["fc1"].float().mean() > density.cost_model("cpu", 80, 100, 60).forward  # dense enough
-    assert exact_layers(net, rec) == {"input"}  # both connections took the dense path
+    with use_cost_model(density.DEFAULTS["cpu"][1]):  # the same crossovers on every CPU
+        rec = assert_engines_agree(net, x)
+        assert rec.spikes["fc1"].float().mean() > density.cost_model("cpu", 80, 100, 60).forward  # dense enough
+        assert exact_layers(net, rec) == {"input"}  # both connections took the dense path
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -152,3 +153,17 @@ def test_always_dense_model_does_not_count_spikes(monkeypatch):
     torch.testing.assert_close(out, lin(spikes.float()))
     with density.use_cost_model(density.ALWAYS_EVENTS), pytest.raises(AssertionError, match="counted"):
         connections.event_linear(spikes, lin)
+
+
+def test_cpu_defaults_follow_the_vendor(monkeypatch):
+    """An AMD CPU gets its own measured crossovers; any other vendor (or none) the Xeon's."""
+    for vendor, want in (
+        ("AuthenticAMD", density.CPU_BY_VENDOR["AuthenticAMD"]),
+        ("GenuineIntel", density.DEFAULTS["cpu"]),
+        ("", density.DEFAULTS["cpu"]),
+    ):
+        monkeypatch.setattr(density, "cpu_vendor", lambda v=vendor: v)
+        assert density.default_models("cpu") is want
+        assert density.cost_model("cpu", 3200, 784, 800) == want[min(torch.get_num_threads(), 2)]
+    assert density.default_models("cuda") is density.DEFAULTS["cuda"]
+    assert density.default_models("mps") == {}
