@@ -9,7 +9,7 @@ and for the weight gradient::
 
     event-driven  iff  nnz < crossover * N * K
 
-The default crossovers (:data:`DEFAULTS`) were measured by
+The default crossovers (:data:`DEFAULTS`; :data:`CPU_BY_VENDOR` for AMD CPUs) were measured by
 :func:`snnsim.engine.calibrate.calibrate` (784 -> 800 over ``N = 3200`` rows); the conv crossover
 ``conv`` (:mod:`snnsim.core.event_conv`, fraction of nonzero inputs) by ``benchmarks/event_conv.py``.
 The measurements, machines and loads are in docs/benchmarks/notes.md. :func:`remember` stores a
