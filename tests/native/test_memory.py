@@ -48,3 +48,94 @@ def test_one_pass_and_chunked_gather_add_in_the_same_order(monkeypatch):
     chunked, _ = events_native.bag_sum(x, table)
     assert torch.equal(one, chunked)
     assert torch.allclose(one, x.float() @ table, atol=1e-4)
+
+
+# --- the recycling pool ------------------------------------------------------------------
+BIG = (1100, 1200)  # 5.3 MB float32: above POOL_MIN_BYTES
+
+
+def _storage(t: torch.Tensor) -> int:
+    return t.untyped_storage().data_ptr()
+
+
+def test_pool_reuses_a_buffer_only_once_no_tensor_or_view_refers_to_it():
+    pool = memory.BufferPool()
+    a = pool.take(BIG, torch.float32)
+    assert a is not None and a.shape == BIG and a.is_contiguous() and a.data_ptr() % 64 == 0
+    view = a[10:20]
+    ptr_a = _storage(a)
+    del a
+    b = pool.take(BIG, torch.float32)  # the view still holds the first buffer
+    assert _storage(b) != ptr_a
+    b.fill_(1.0)
+    view.fill_(2.0)  # writing the view does not touch b
+    assert float(b.sum()) == b.numel()
+    del view
+    c = pool.take((1200, 1100), torch.float32)  # same size, other shape: the freed buffer again
+    assert _storage(c) == ptr_a and pool.held() == 2 * 1100 * 1200 * 4
+    d = pool.take((1100 * 1200 * 4,), torch.bool)  # same bytes, other dtype: in use? no, c and b are
+    assert _storage(d) not in (_storage(b), _storage(c))
+
+
+def test_pool_capacity_eviction_release_and_switching_off(monkeypatch):
+    pool = memory.BufferPool()
+    nbytes = 1100 * 1200 * 4
+    monkeypatch.setenv("SNNSIM_POOL_MB", str(2.2 * nbytes / 2**20))  # room for two buffers, not 2.5
+    a, b = pool.take(BIG, torch.float32), pool.take(BIG, torch.float32)
+    assert a is not None and b is not None
+    assert pool.take(BIG, torch.float32) is None  # both in use: the caller allocates plainly
+    del a
+    e = pool.take((nbytes // 16,), torch.float64)  # half the size: evicts the free buffer first
+    assert e is not None and pool.held() == nbytes + nbytes // 2
+    del e
+    assert pool.release() == nbytes // 2 and pool.held() == nbytes  # b is still in use
+    monkeypatch.setenv("SNNSIM_POOL_MB", "0")
+    assert pool.take(BIG, torch.float32) is None
+    assert pool.take((10, 10), torch.float32) is None  # below POOL_MIN_BYTES whatever the cap
+    monkeypatch.setenv("SNNSIM_POOL_MB", "lots")
+    with pytest.raises(ValueError, match="SNNSIM_POOL_MB"):
+        pool.take(BIG, torch.float32)
+
+
+def test_pool_poison_fills_every_buffer_with_nan(monkeypatch):
+    pool = memory.BufferPool()
+    a = pool.take(BIG, torch.float32)
+    a.zero_()
+    del a
+    monkeypatch.setenv("SNNSIM_POOL_POISON", "1")
+    assert bool(pool.take(BIG, torch.float32).isnan().all())
+
+
+def test_pool_hands_distinct_buffers_to_concurrent_threads():
+    import threading
+
+    pool, got, barrier = memory.BufferPool(), [], threading.Barrier(4)
+
+    def grab():
+        barrier.wait()
+        got.append(pool.take(BIG, torch.float32))
+
+    threads = [threading.Thread(target=grab) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({_storage(t) for t in got}) == 4
+
+
+def test_kernel_outputs_from_the_pool_do_not_alias_live_results():
+    """Two LIF passes in a row: the second result must not overwrite the first (still alive)."""
+    from snnsim.native import lif
+
+    if lif.native_status() != "loaded":
+        pytest.skip(lif.native_status())
+    g = torch.Generator().manual_seed(0)
+    x1, x2 = torch.rand(25, 128, 800, generator=g), torch.rand(25, 128, 800, generator=g) * 2
+    s1, v1, p1 = lif.lif_forward(x1, 0.9, 1.0, 0.0, "zero", True, 2)
+    keep = (s1.clone(), v1.clone(), p1.clone())
+    s2, v2, p2 = lif.lif_forward(x2, 0.9, 1.0, 0.0, "zero", True, 2)
+    assert all(torch.equal(a, b) for a, b in zip((s1, v1, p1), keep))
+    assert len({_storage(t) for t in (s1, v1, p1, s2, v2, p2)}) == 6
+    del s1, v1, p1, keep
+    s3, _, _ = lif.lif_forward(x2, 0.9, 1.0, 0.0, "zero", True, 2)
+    assert torch.equal(s3, s2)
