@@ -45,6 +45,7 @@ from snnsim.core import density, event_conv, pooling
 from snnsim.core.layout import prefer_channels_last
 from snnsim.core.ops import TemporalModule, as_float, build_ops
 from snnsim.native import events as events_native
+from snnsim.native import narrow
 
 
 def weight_dtype(modules: Sequence[nn.Module]) -> Optional[torch.dtype]:
@@ -266,6 +267,8 @@ class ModuleConnection(AbstractConnection):
                 x = x.reshape(x.shape[0], -1)
                 if x.dtype == torch.bool and getattr(self, "event_driven", False):
                     x = event_linear(x, m)
+                elif narrow.usable(x, m):  # few output features: native kernels, not MKL's sgemm
+                    x = narrow.narrow_linear(x, m)
                 else:
                     x = m(_cast(x, dtype))
             elif isinstance(m, nn.Conv2d) and getattr(self, "event_driven", False) and _conv_events(x, m):
