@@ -23,7 +23,7 @@ def test_large_cpu_buffers_are_advised_small_and_switched_off_are_not(monkeypatc
     assert like.shape == (3, 4) and like.dtype == torch.bool
 
 
-@pytest.mark.parametrize("shape", [(1200, 1200), (784, 800), (33, 65), (1, 7), (7, 1), (0, 5)])
+@pytest.mark.parametrize("shape", [(1200, 1200), (784, 800), (33, 65), (70, 45), (1, 7), (7, 1), (0, 5)])
 def test_transpose_is_an_exact_copy(shape):
     x = torch.randn(shape)
     out = events_native.transpose(x)
