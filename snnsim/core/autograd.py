@@ -63,9 +63,10 @@ def simulate(
 
 
 class MultiStepNeuron(torch.autograd.Function):
-    """``apply(current [T, B, ...], params, surrogate, detach_reset) -> (spikes, potentials)``.
+    """``apply(current [T, B, ...], params, surrogate, detach_reset, want_volts) -> (spikes, potentials)``.
 
-    Both outputs are float ``[T, B, ...]`` (spikes are 0/1); potentials are after reset.
+    Both outputs are float ``[T, B, ...]`` (spikes are 0/1); potentials are after reset, None
+    unless ``want_volts`` (the native kernel then does not write them: a pass over memory less).
     """
 
     @staticmethod
@@ -75,7 +76,8 @@ class MultiStepNeuron(torch.autograd.Function):
         p: NeuronParams,
         surrogate: Surrogate,  # type: ignore[override]
         detach_reset: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        want_volts: bool = True,
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         if p.refrac:
             raise ValueError("differentiable simulation does not support refractory periods (refrac > 0)")
         if per_neuron(p):
@@ -88,7 +90,7 @@ class MultiStepNeuron(torch.autograd.Function):
         ctx.native = native_usable(current, p, surrogate)
         if ctx.native:  # fused C kernels (snnsim.native.lif): the same float32 operations
             spikes_f, volts, pre = lif_native.lif_forward(
-                current, *_scalars(p), surrogate.kernel()[0]
+                current, *_scalars(p), surrogate.kernel()[0], want_volts=want_volts
             )  # Lee: pre = pseudo [B, ...]
             ctx.save_for_backward(pre)
             return spikes_f, volts
@@ -117,18 +119,18 @@ class MultiStepNeuron(torch.autograd.Function):
                     torch.sub(h, drop, out=volts[t])
             v = volts[t]
         ctx.save_for_backward(pre, spikes)
-        return spikes.to(current.dtype), volts
+        return spikes.to(current.dtype), (volts if want_volts else None)
 
     @staticmethod
     def backward(ctx, g_s: Optional[torch.Tensor], g_v: Optional[torch.Tensor]):  # type: ignore[override]
         p: NeuronParams = ctx.params
         sur: Surrogate = ctx.surrogate
         if g_s is None and g_v is None:
-            return None, None, None, None
+            return None, None, None, None, None
         if ctx.native:
             (pre,) = ctx.saved_tensors
             grad = lif_native.lif_backward(pre, g_s, g_v, *_scalars(p), ctx.detach_reset, sur.kernel())
-            return grad, None, None, None
+            return grad, None, None, None, None
         pre, spikes = ctx.saved_tensors
         if g_s is None:
             g_s = torch.zeros_like(pre)
@@ -136,7 +138,7 @@ class MultiStepNeuron(torch.autograd.Function):
             g_v = torch.zeros_like(pre)
         if p.spiking and isinstance(sur, LeePseudo):
             pseudo = lee_pseudo_derivative(spikes, p.leak, p.thresh).to(pre.dtype)
-            return g_s * pseudo, None, None, None
+            return g_s * pseudo, None, None, None, None
         if p.spiking:
             sg = sur.derivative(pre - p.thresh)
             s = spikes.to(pre.dtype)
@@ -162,11 +164,12 @@ class MultiStepNeuron(torch.autograd.Function):
             a_leak = a * p.leak if p.leak != 1.0 else a
             for t in range(pre.shape[0] - 2, -1, -1):
                 torch.addcmul(base[t], grad[t + 1], a_leak[t], out=grad[t])
-        return grad, None, None, None
+        return grad, None, None, None, None
 
 
 def multistep_neuron(
-    current: torch.Tensor, p: NeuronParams, surrogate: Surrogate, detach_reset: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Differentiable multi-step neuron: (spikes float ``[T, B, ...]``, potentials ``[T, B, ...]``)."""
-    return MultiStepNeuron.apply(current, p, surrogate, detach_reset)
+    current: torch.Tensor, p: NeuronParams, surrogate: Surrogate, detach_reset: bool = False, want_volts: bool = True
+) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Differentiable multi-step neuron: (spikes float ``[T, B, ...]``, potentials ``[T, B, ...]`` or
+    None unless ``want_volts``)."""
+    return MultiStepNeuron.apply(current, p, surrogate, detach_reset, want_volts)

@@ -144,10 +144,10 @@ class SpikingNodes(Nodes):
     ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """All steps at once. ``current``: ``[T, B, *shape]``.
 
-        Returns (spikes bool ``[T, B, *shape]``, potentials ``[T, B, *shape]`` or None).
-        When autograd is on and ``current`` requires grad, runs the custom autograd
-        function instead (:mod:`snnsim.core.autograd`): spikes are then float 0/1 and the
-        potentials are always returned. A synaptic current (``syn_leak``) runs first over all
+        Returns (spikes bool ``[T, B, *shape]``, potentials ``[T, B, *shape]`` if
+        ``record_voltage``, else None). When autograd is on and ``current`` requires grad, runs
+        the custom autograd function instead (:mod:`snnsim.core.autograd`): spikes are then
+        float 0/1. A synaptic current (``syn_leak``) runs first over all
         steps (:func:`~snnsim.core.dynamics.synaptic_filter`), then the LIF step reads it.
         ``v0``: the potential before step 0 ``[B, *shape]`` (default: rest, ``v_reset``), see
         :func:`~snnsim.core.dynamics.resume_current`; not for refractory or current-based layers.
@@ -158,7 +158,7 @@ class SpikingNodes(Nodes):
                 raise UserError("a carried potential v0 needs a layer without refrac and syn_leak")
             current = resume_current(current, v0, p)
         if torch.is_grad_enabled() and current.requires_grad:
-            return multistep_neuron(current, p, self.surrogate, self.detach_reset)
+            return multistep_neuron(current, p, self.surrogate, self.detach_reset, want_volts=record_voltage)
         if native_lif.simulate_usable(current, p):  # the step loop in one C pass, same arithmetic
             return native_lif.simulate(current, p, record_voltage)
         spikes, volts, _ = neuron_multistep(current, p, record_voltage=record_voltage)

@@ -253,19 +253,22 @@ def lif_forward(
     reset: str,
     spiking: bool,
     kind: Optional[int] = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    want_volts: bool = True,
+) -> tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
     """(spikes float 0/1, potentials after reset, saved), the first two like ``current``; saved is
     what :func:`lif_backward` takes: the pre-reset potentials, or for Lee's pseudo-derivative
     (surrogate kernel ``kind == LEE``) at a spiking layer the pseudo-derivative per neuron ``[B, ...]``.
 
     Channels-last stays channels-last on the CPU (except for LEE). The potentials are the
-    pre-reset tensor itself for reset "none" or a non-spiking neuron."""
+    pre-reset tensor itself for reset "none" or a non-spiking neuron; None unless ``want_volts``
+    (then the CPU kernel does not write them)."""
     if kind == LEE and spiking:
-        return _lee_forward(current.detach().contiguous(), leak, thresh, v_reset, reset)
+        spikes, volts, pseudo = _lee_forward(current.detach().contiguous(), leak, thresh, v_reset, reset)
+        return spikes, (volts if want_volts else None), pseudo
     x = _steps_in_place(current.detach())
     pre = _empty_like(x)
     separate = spiking and reset != "none"
-    volts = _empty_like(x) if separate else pre
+    volts = (_empty_like(x) if want_volts or x.is_cuda else None) if separate else pre
     spikes = _empty_like(x)
     t, n = x.shape[0], x[0].numel()
     leak, thresh, v_reset = float(leak), float(thresh), float(v_reset)
@@ -274,7 +277,7 @@ def lif_forward(
         _gpu["lib"].forward(
             x, leak, thresh, v_reset, reset_id, bool(spiking_i), pre, volts if separate else None, spikes, None
         )
-        return spikes, volts, pre
+        return spikes, (volts if want_volts else None), pre
     lib = _library()
     lib.lif_fwd_par(
         ptr(x),
@@ -293,7 +296,7 @@ def lif_forward(
         spiking_i,
         threads_for(n),
     )
-    return spikes, volts, pre
+    return spikes, (volts if want_volts else None), pre
 
 
 def lif_backward(

@@ -195,3 +195,24 @@ def test_each_surrogate_states_its_kernel_and_the_kernels_take_plain_numbers():
         s, _ = multistep_neuron(x, NeuronParams(leak=0.9, thresh=0.5, reset="subtract"), sur, True)
         (ref,) = torch.autograd.grad((s * g_s).sum(), x)
         assert torch.equal(spikes, s.detach()) and torch.allclose(got, ref, atol=1e-5, rtol=1e-5), sur
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize(
+    "p", [PARAMS[1], PARAMS[3], PARAMS[6], PARAMS[7]], ids=["zero", "subtract", "none", "nonspiking"]
+)
+@pytest.mark.parametrize("sur", [FastSigmoid(10.0), LeePseudo()], ids=["fastsigmoid", "lee"])
+def test_potentials_not_wanted_are_not_returned_and_change_nothing(p, sur, native, monkeypatch):
+    """want_volts=False (a layer whose potentials nobody records): None instead of the potentials,
+    the same spikes and the same gradient, bit for bit."""
+    monkeypatch.setenv("SNNSIM_NATIVE", "1" if native else "0")
+    g = torch.Generator().manual_seed(3)
+    cur, w_s = torch.rand(12, 5, 70, generator=g) * 0.6, torch.randn(12, 5, 70, generator=g)
+    out = []
+    for want in (True, False):
+        x = cur.clone().requires_grad_()
+        s, v = multistep_neuron(x, p, sur, False, want_volts=want)
+        assert (v is None) != want
+        (grad,) = torch.autograd.grad((s * w_s).sum(), x)
+        out.append((s.detach(), grad))
+    assert torch.equal(out[0][0], out[1][0]) and torch.equal(out[0][1], out[1][1])
