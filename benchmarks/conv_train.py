@@ -6,7 +6,10 @@ Bernoulli spikes of density d ``[T, B, C, H, W]`` (bool), random labels, cross-e
 contenders run in one process with an explicit thread count; per thread count, every round
 runs every (net, density, contender) once (round 0 warms up); the median of the rounds is kept.
 
-Run: ``.venv/bin/python -m benchmarks.conv_train --threads 1 2 [--repeats 5] [--device cuda]``
+``--forward`` also times the forward pass alone (no autograd) of every contender in the same
+rounds (issue 29 asks for it on a GPU): ``forward_results`` and ``forward_ratios`` in the JSON.
+
+Run: ``.venv/bin/python -m benchmarks.conv_train --threads 1 2 [--repeats 5] [--forward] [--device cuda]``
 -> ``benchmarks/results/conv_train.json`` (CPU model, flags, load average before and after).
 """
 
@@ -43,9 +46,12 @@ def make_batch(model: str, d: float, device: str, seed: int = 0) -> Batch:
     return spikes.to(device), torch.randint(0, 10, (cfg["batch"],), generator=g).to(device)
 
 
-def train_step(name: str, model: str, width: float, device: str) -> Callable[[Batch], float]:
-    """A closure running one training step of contender ``name`` on ``model``; returns the loss.
-    ``snnsim_graphed`` is snnsim's step replayed from a CUDA graph (snnsim.engine.cuda_graph)."""
+def build(
+    name: str, model: str, width: float, device: str
+) -> tuple[Callable[[Batch], float], Callable[[Batch], object]]:
+    """Closures of contender ``name`` on ``model``: one training step (returns the loss) and the
+    forward pass alone without autograd. ``snnsim_graphed`` is snnsim's step and forward replayed
+    from CUDA graphs (snnsim.engine.cuda_graph)."""
     from snnsim.engine.cuda_graph import Graphed
 
     torch.manual_seed(0)
@@ -59,8 +65,17 @@ def train_step(name: str, model: str, width: float, device: str) -> Callable[[Ba
         opt.step()
         return loss.detach()
 
-    run = Graphed(step) if name == GRAPHED else step
-    return lambda batch: float(run(*batch))
+    def forward(spikes: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return step_fn(spikes)
+
+    run, fwd = (Graphed(step), Graphed(forward)) if name == GRAPHED else (step, forward)
+    return (lambda batch: float(run(*batch))), (lambda batch: fwd(batch[0]))
+
+
+def train_step(name: str, model: str, width: float, device: str) -> Callable[[Batch], float]:
+    """The training-step closure of :func:`build`."""
+    return build(name, model, width, device)[0]
 
 
 def _timed(fn: Callable[[], object], device: str) -> float:
@@ -72,23 +87,35 @@ def _timed(fn: Callable[[], object], device: str) -> float:
 
 
 def measure(
-    names: list[str], models: list[str], densities: tuple[float, ...], repeats: int, device: str, width: float
+    names: list[str],
+    models: list[str],
+    densities: tuple[float, ...],
+    repeats: int,
+    device: str,
+    width: float,
+    forward: bool = False,
 ) -> dict[str, Any]:
-    """``{model: {name: {d: train_ms median}}}``, every round running all of them once."""
-    steps = {(m, n): train_step(n, m, width, device) for m in models for n in names}
+    """``{kind: {model: {name: {d: ms median}}}}`` for kind "train" (and "forward" with ``forward``),
+    every round running all of them once."""
+    built = {(m, n): build(n, m, width, device) for m in models for n in names}
     batches = {(m, d): make_batch(m, d, device) for m in models for d in densities}
-    times: dict = {m: {n: {d: [] for d in densities} for n in names} for m in models}
+    kinds = ("train", "forward") if forward else ("train",)
+    times: dict = {k: {m: {n: {d: [] for d in densities} for n in names} for m in models} for k in kinds}
     for rnd in range(repeats + 1):  # round 0 warms up
         for m in models:
             for d in densities:
                 for n in names:
-                    dt = _timed(lambda f=steps[(m, n)], b=batches[(m, d)]: f(b), device)
-                    if rnd:
-                        times[m][n][d].append(dt)
+                    for i, k in enumerate(kinds):
+                        dt = _timed(lambda f=built[(m, n)][i], b=batches[(m, d)]: f(b), device)
+                        if rnd:
+                            times[k][m][n][d].append(dt)
         print(f"  round {rnd}/{repeats} done", flush=True)
     return {
-        m: {n: {str(d): 1e3 * statistics.median(v) for d, v in by_d.items()} for n, by_d in per.items()}
-        for m, per in times.items()
+        k: {
+            m: {n: {str(d): 1e3 * statistics.median(v) for d, v in by_d.items()} for n, by_d in per.items()}
+            for m, per in by_m.items()
+        }
+        for k, by_m in times.items()
     }
 
 
@@ -108,20 +135,23 @@ def ratios(results: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def markdown_table(by_threads: dict[str, Any]) -> str:
-    """One row per (threads, net, density): ms of each contender and snnsim's speedup over the fastest peer."""
+def markdown_table(by_threads: dict[str, Any], kind: str = "") -> str:
+    """One row per (threads, net, density): ms of each contender and snnsim's speedup over the fastest
+    peer; ``kind`` "forward" reads ``forward_results`` / ``forward_ratios`` (no target column then)."""
+    pre = f"{kind}_" if kind else ""
     lines = [
         "| threads | net | d | snnsim ms | graphed ms | SpikingJelly ms | snnTorch ms | x fastest peer "
         "| graphed x fastest peer | target |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for th, run in by_threads.items():
-        for m, per in run["results"].items():
+        for m, per in run[pre + "results"].items():
             for d in per["snnsim"]:
                 ms = [f"{per[n][d]:.3g}" if n in per else "-" for n in ("snnsim", GRAPHED, "spikingjelly", "snntorch")]
-                r = run["ratios"][m][d]
+                r = run[pre + "ratios"][m][d]
                 rs = [f"{r[k]:.2f}" if k in r else "-" for k in ("vs_fastest_peer", "graphed_vs_fastest_peer")]
-                lines.append(f"| {th} | {m} | {d} | {' | '.join(ms)} | {' | '.join(rs)} | {TARGETS[m]:g} |")
+                target = "-" if kind else f"{TARGETS[m]:g}"
+                lines.append(f"| {th} | {m} | {d} | {' | '.join(ms)} | {' | '.join(rs)} | {target} |")
     return "\n".join(lines)
 
 
@@ -139,6 +169,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help=f"who runs ({GRAPHED}: snnsim's step replayed from a CUDA graph, added by default on CUDA)",
     )
     p.add_argument("--width", type=float, default=0.25, help="ResNet-19 channel multiplier")
+    p.add_argument("--forward", action="store_true", help="also time the forward pass alone (no autograd)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--out", default="benchmarks/results/conv_train.json")
     args = p.parse_args(argv)
@@ -153,12 +184,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         torch.set_num_threads(th)
         load_before = os.getloadavg()
         print(f"{th} thread(s), load {load_before}", flush=True)
-        results = measure(args.contenders, args.models, tuple(args.densities), args.repeats, args.device, args.width)
-        by_threads[str(th)] = {
-            "results": results,
-            "ratios": ratios(results),
-            "load_average": {"before": load_before, "after": os.getloadavg()},
-        }
+        res = measure(
+            args.contenders, args.models, tuple(args.densities), args.repeats, args.device, args.width, args.forward
+        )
+        by_threads[str(th)] = {"results": res["train"], "ratios": ratios(res["train"])}
+        if args.forward:
+            by_threads[str(th)].update(forward_results=res["forward"], forward_ratios=ratios(res["forward"]))
+        by_threads[str(th)]["load_average"] = {"before": load_before, "after": os.getloadavg()}
     nets = {m: {**MODELS[m], **({"width": args.width} if m == "resnet19" else {})} for m in args.models}
     payload = {
         "benchmark": "conv_train",
@@ -175,6 +207,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     payload.pop("torch_threads")
     write_json(args.out, payload)
     print(markdown_table(by_threads))
+    if args.forward:
+        print("forward pass alone:")
+        print(markdown_table(by_threads, "forward"))
     print(f"-> {args.out}")
     return payload
 

@@ -13,7 +13,7 @@
 # 3. benchmarks/train.py --device cuda (one BPTT step of LIF 784-800-10 against the peers);
 # 4. benchmarks/fastsnn.py --device cuda (FastSNN against sequential and multi-step LIF);
 # 5. benchmarks/gpu_profile.py (torch.profiler of one forward and one BPTT step, snnsim and SpikingJelly);
-# 6. benchmarks/conv_train.py --device cuda (one BPTT step of the LIF LeNet and the tdBN ResNet-19
+# 6. benchmarks/conv_train.py --device cuda --forward (one BPTT step, and the forward pass alone, of the LIF LeNet and the tdBN ResNet-19
 #    against SpikingJelly and snnTorch, snnsim eager and replayed from a CUDA graph).
 # density.py and conv_train.py add ``snnsim_graphed`` on CUDA (snnsim.engine.cuda_graph.Graphed).
 # JSON, plots and the pytest report go to $GPU_OUT (default benchmarks/results/gpu/). A failing
@@ -49,7 +49,7 @@ step "train" "$PY" benchmarks/train.py --threads "${THREADS:-$(nproc)}" --device
 step "fastsnn" "$PY" benchmarks/fastsnn.py --device cuda --n 200,1000 --T 8,32,128,512 --repeats 5 \
     --out "$OUT/fastsnn.json" --png "$OUT/fastsnn_speedup.png"
 step "profile" "$PY" benchmarks/gpu_profile.py --device cuda --out "$OUT/profile.json"
-step "conv_train" "$PY" -m benchmarks.conv_train --threads "${THREADS:-$(nproc)}" --device cuda --repeats 7 \
+step "conv_train" "$PY" -m benchmarks.conv_train --threads "${THREADS:-$(nproc)}" --device cuda --repeats 7 --forward \
     --out "$OUT/conv_train.json"
 echo "gpu_check: results in $OUT (exit $status)"
 exit $status

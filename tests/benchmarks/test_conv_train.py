@@ -38,3 +38,23 @@ def test_ratios_and_table():
     assert r["lenet"]["0.13"]["graphed_vs_fastest_peer"] == 4.0 and r["lenet"]["0.13"]["vs_fastest_peer"] == 2.0
     table = conv_train.markdown_table({"1": {"results": results, "ratios": r}})
     assert "| 1 | lenet | 0.13 | 100 | 50 | 250 | 200 | 2.00 | 4.00 | 2 |" in table
+
+
+def test_forward_timing_in_the_same_rounds_and_its_table(tmp_path):
+    """--forward: the forward pass alone (no autograd) of every contender, in the JSON and a table."""
+    pytest.importorskip("spikingjelly")
+    pytest.importorskip("snntorch")
+    out = tmp_path / "conv.json"
+    payload = conv_train.main(
+        ["--threads", "1", "--repeats", "1", "--models", "lenet", "--densities", "0.05", "--forward",
+         "--out", str(out)]
+    )  # fmt: skip
+    run = payload["by_threads"]["1"]
+    for kind in ("results", "forward_results"):
+        assert set(run[kind]["lenet"]) == set(CONTENDERS)
+        assert all(v["0.05"] > 0 for v in run[kind]["lenet"].values())
+    ratio = run["forward_ratios"]["lenet"]["0.05"]["vs_fastest_peer"]
+    fastest = min(run["forward_results"]["lenet"][p]["0.05"] for p in ("spikingjelly", "snntorch"))
+    assert ratio == pytest.approx(fastest / run["forward_results"]["lenet"]["snnsim"]["0.05"])
+    assert "| 1 | lenet | 0.05 |" in conv_train.markdown_table(payload["by_threads"], "forward")
+    assert out.is_file()
