@@ -276,6 +276,12 @@ class ModuleConnection(AbstractConnection):
             elif (
                 isinstance(m, nn.Conv2d)
                 and getattr(self, "event_driven", False)
+                and event_conv.direct_forward_usable(x, m)
+            ):
+                x = event_conv.direct_forward(x, m)  # no gradient, a denser 1-channel input: not MKLDNN
+            elif (
+                isinstance(m, nn.Conv2d)
+                and getattr(self, "event_driven", False)
                 and torch.is_grad_enabled()
                 and event_conv.trainable_usable(x, m)
             ):  # training on sparse spikes (an input layer's, or hidden ones that need a gradient)

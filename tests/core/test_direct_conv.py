@@ -113,3 +113,29 @@ def test_trainable_conv_picks_the_direct_kernel_above_the_crossover(monkeypatch)
     assert calls == [(False, False), (True, False), (True, True), (True, True)]
     monkeypatch.setenv("SNNSIM_DIRECT_CONV", "0")  # off: dense inputs go back to MKLDNN
     assert not event_conv.trainable_usable(torch.ones(2, 1, 8, 8, dtype=torch.bool), torch.nn.Conv2d(1, 4, 3))
+
+
+def test_simulation_takes_the_direct_kernel_where_the_cost_model_says_dense(monkeypatch):
+    """Without autograd a 1-channel input at or above DIRECT_CROSSOVER[0] that the cost model sends
+    to the dense path runs in the direct kernel, not MKLDNN; both engines then agree bit for bit
+    (each sample is summed on its own), and the potentials match MKLDNN's within rounding."""
+    import networks
+    from snnsim.core.density import ALWAYS_DENSE, use_cost_model
+    from snnsim.engine import simulate
+    from tests.helpers import assert_engines_agree, engine_tolerance, poisson_input, scale_weights
+
+    net, x = scale_weights(networks.scnn(reset="subtract"), 0.25), poisson_input((10, 3, 1, 28, 28), 0.3)
+    calls = []
+    direct = direct_conv.direct_conv2d
+    monkeypatch.setattr(direct_conv, "direct_conv2d", lambda *a, **k: calls.append(a[0].shape) or direct(*a, **k))
+    with use_cost_model(ALWAYS_DENSE):
+        fast = assert_engines_agree(net, x)
+        ref = simulate(net, x, engine="bindsnet", record_voltage=True)
+        assert (30, 1, 28, 28) in calls and (3, 1, 28, 28) in calls  # both engines' calls
+        assert torch.equal(fast.voltages["conv1"], ref.voltages["conv1"])
+        monkeypatch.setenv("SNNSIM_DIRECT_CONV", "0")  # MKLDNN: the same spikes, potentials within rounding
+        mkl = simulate(net, x, engine="fast", record_voltage=True)
+    assert len(calls) == 21  # the fast engine once, two step-by-step runs of 10 steps; none with the switch off
+    assert torch.equal(mkl.spikes["conv1"], fast.spikes["conv1"])
+    v = mkl.voltages["conv1"]
+    assert float((fast.voltages["conv1"] - v).abs().max()) <= engine_tolerance(v)
