@@ -6,7 +6,7 @@ Bernoulli) spikes of random MNIST-like images ``[T, B, 1, 28, 28]`` and profiles
 
 Every op's self time is put in one category: ``conv`` (aten conv / mkldnn), ``linear_event``
 (aten linear/mm and snnsim's event-driven linear, whose C kernels run under its Python
-wrapper), ``neuron`` (the IF/LIF recurrence: ``SpikingNodes.multi_step``, ``neuron_step``,
+wrapper; likewise the C convs count as ``conv`` and the C pooling of bool spikes as ``pooling``), ``neuron`` (the IF/LIF recurrence: ``SpikingNodes.multi_step``, ``neuron_step``,
 stock layers), ``pooling`` and ``rest`` (other ops, e.g. tdBN, casts, adding currents, plus
 the time no op accounts for: Python and profiler overhead). The regions are labelled by
 wrapping those functions with ``record_function`` for the duration of the profile only.
@@ -32,6 +32,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 import networks
 import snnsim.core.connections as connections
 import snnsim.engine.fast as fast
+from snnsim.core import event_conv, pooling
 from snnsim.core.nodes import SpikingNodes
 from snnsim.engine import simulate
 from snnsim.engine.stock import StockLayer
@@ -47,6 +48,7 @@ CONV_OPS = {
     "aten::_nnpack_spatial_convolution",
     "aten::thnn_conv2d",
     "aten::_slow_conv2d_forward",
+    "cp::native_conv",  # snnsim's C convs (event-driven, direct), labelled below
 }
 POOL_OPS = {
     "aten::avg_pool2d",
@@ -54,6 +56,7 @@ POOL_OPS = {
     "aten::max_pool2d_with_indices",
     "aten::adaptive_avg_pool2d",
     "aten::_adaptive_avg_pool2d",
+    "cp::native_pool",  # snnsim's C pooling of bool spikes, labelled below
 }
 LINEAR_OPS = {"aten::linear", "aten::addmm", "aten::mm", "aten::matmul", "cp::event_linear"}
 NEURON, SYNAPSE = "cp::neuron", "cp::synapse:"
@@ -79,6 +82,9 @@ def labelled_regions(net: Network) -> Iterator[None]:
         (connections.ModuleConnection, "compute_step", syn),
         (fast, "compute_multi", syn),
         (connections, "event_linear", lambda *a, **k: "cp::event_linear"),
+        (event_conv, "conv_module", lambda *a, **k: "cp::native_conv"),
+        (event_conv, "direct_forward", lambda *a, **k: "cp::native_conv"),
+        (pooling, "avg_pool_spikes", lambda *a, **k: "cp::native_pool"),
         (SpikingNodes, "multi_step", lambda *a, **k: NEURON),
         (fast, "neuron_step", lambda *a, **k: NEURON),
         (StockLayer, "run", lambda *a, **k: NEURON),

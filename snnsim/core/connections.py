@@ -288,6 +288,8 @@ class ModuleConnection(AbstractConnection):
                 x = event_conv.event_conv_trainable(x, m)
             elif isinstance(m, nn.AvgPool2d) and pooling.usable(x, m):  # training: one-pass input gradient
                 x = pooling.avg_pool(x, m)
+            elif isinstance(m, nn.AvgPool2d) and dtype in (None, torch.float32) and pooling.spikes_usable(x, m):
+                x = pooling.avg_pool_spikes(x, m)  # bool spikes (simulation): no float copy first
             else:
                 x = m(_cast(x, dtype))
         return x

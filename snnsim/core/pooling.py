@@ -53,3 +53,24 @@ class _AvgPool(torch.autograd.Function):
 def avg_pool(x: torch.Tensor, module: nn.AvgPool2d) -> torch.Tensor:
     """``module(x)`` ``[N, C, OH, OW]`` for ``x`` ``[N, C, H, W]``, differentiable; see :func:`usable`."""
     return _AvgPool.apply(x, _pair(module.kernel_size)[0])
+
+
+def spikes_usable(x: torch.Tensor, module: nn.Module) -> bool:
+    """Whether :func:`avg_pool_spikes` computes ``module(x.float())`` for bool spikes ``x``
+    ``[N, C, H, W]`` (simulation): the same pooling parameters as :func:`usable`, the kernel usable
+    (:func:`snnsim.native.pool.spikes_usable`)."""
+    if type(module) is not nn.AvgPool2d or x.dtype != torch.bool:
+        return False
+    k, s = _pair(module.kernel_size), _pair(module.stride)
+    return (
+        k[0] == k[1] == s[0] == s[1]
+        and _pair(module.padding) == (0, 0)
+        and not module.ceil_mode
+        and module.divisor_override is None
+        and native.spikes_usable(x)
+    )
+
+
+def avg_pool_spikes(x: torch.Tensor, module: nn.AvgPool2d) -> torch.Tensor:
+    """``module(x.float())`` ``[N, C, OH, OW]`` float32 for bool ``x``; see :func:`spikes_usable`."""
+    return native.avgpool_spikes(x, _pair(module.kernel_size)[0])

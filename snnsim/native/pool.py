@@ -1,4 +1,5 @@
-"""Native CPU kernel of the input gradient of non-overlapping 2-D average pooling (issue 29).
+"""Native CPU kernels of non-overlapping 2-D average pooling (issue 29): the input gradient, and
+the forward pass of bool spikes.
 
 torch's ``avg_pool2d_backward`` zero-fills the input gradient and then adds each output's share
 into its window; where the windows do not overlap (kernel = stride, no padding) every input
@@ -7,6 +8,10 @@ input gradient instead of two, into a huge-page backed buffer (:mod:`snnsim.nati
 same division as torch's, so the values are identical. Contiguous or channels-last float32 CPU
 tensors; ``SNNSIM_NATIVE=0`` or ``SNNSIM_FUSED_POOL=0`` (read at every call), or no C compiler,
 keep torch's path. The caller (:mod:`snnsim.core.pooling`) checks the pooling's parameters.
+
+The forward kernel pools bool spikes (simulation: a spiking layer's output) straight into float
+averages, with no float copy of the spikes first; the counts are exact, so the values equal
+torch's ``avg_pool2d`` of the float spikes.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ def _compile() -> ctypes.CDLL:
     dll = build.build_library(build.c_source("pool.c"), "pool")
     dll.avgpool_bwd.argtypes = [ctypes.c_void_p, ctypes.c_void_p, *([_I64] * 7), ctypes.c_int]
     dll.avgpool_bwd.restype = None
+    dll.avgpool_fwd_u8.argtypes = [ctypes.c_void_p, ctypes.c_void_p, *([_I64] * 7), ctypes.c_int]
+    dll.avgpool_fwd_u8.restype = None
     return dll
 
 
@@ -64,4 +71,34 @@ def avgpool_backward(grad: torch.Tensor, like: torch.Tensor, k: int) -> torch.Te
         rows, inner = n * c, 1
     threads = build.threads_for(rows, 64)
     _native["lib"].avgpool_bwd(g.data_ptr(), out.data_ptr(), rows, h, w, inner, oh, ow, int(k), threads)
+    return out
+
+
+def spikes_usable(x: torch.Tensor) -> bool:
+    """Whether :func:`avgpool_spikes` takes ``x``: bool ``[N, C, H, W]`` on the CPU, contiguous or
+    channels-last, the kernel switched on and built."""
+    return (
+        x.dim() == 4
+        and x.dtype == torch.bool
+        and x.device.type == "cpu"
+        and (x.is_contiguous() or _channels_last(x))
+        and native_status() == "loaded"
+    )
+
+
+def avgpool_spikes(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``avg_pool2d(x.float(), k, k)`` ``[N, C, OH, OW]`` float32 for bool spikes ``x`` ``[N, C, H, W]``
+    (the caller checked :func:`spikes_usable`), in ``x``'s layout, without the float copy of ``x``;
+    bit-identical to torch's (exact counts divided by ``k * k``)."""
+    n, c, h, w = x.shape
+    oh, ow = h // k, w // k
+    if _channels_last(x):
+        out = memory.empty((n, oh, ow, c)).permute(0, 3, 1, 2)
+        rows, inner = n, c
+    else:
+        out = memory.empty((n, c, oh, ow))
+        rows, inner = n * c, 1
+    if out.numel():
+        threads = build.threads_for(rows, 64)
+        _native["lib"].avgpool_fwd_u8(x.data_ptr(), out.data_ptr(), rows, h, w, inner, oh, ow, int(k), threads)
     return out
