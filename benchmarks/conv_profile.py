@@ -4,11 +4,12 @@ Builds SCNN, LeNet and a narrow ResNet-19 for 28x28 inputs, feeds Poisson (per-s
 Bernoulli) spikes of random MNIST-like images ``[T, B, 1, 28, 28]`` and profiles one
 ``simulate(net, x, engine="fast")`` under ``torch.no_grad()`` with torch.profiler (CPU).
 
-Every op's self time is put in one category: ``conv`` (aten conv / mkldnn), ``linear_event``
-(aten linear/mm and snnsim's event-driven linear, whose C kernels run under its Python
-wrapper; likewise the C convs count as ``conv`` and the C pooling of bool spikes as ``pooling``), ``neuron`` (the IF/LIF recurrence: ``SpikingNodes.multi_step``, ``neuron_step``,
-stock layers), ``pooling`` and ``rest`` (other ops, e.g. tdBN, casts, adding currents, plus
-the time no op accounts for: Python and profiler overhead). The regions are labelled by
+Every op's self time is put in one category: ``conv`` (aten conv / mkldnn, and snnsim's C
+convs), ``linear_event`` (aten linear/mm and snnsim's event-driven linear, whose C kernels run
+under its Python wrapper), ``neuron`` (the IF/LIF recurrence: ``SpikingNodes.multi_step``,
+``neuron_step``, stock layers), ``pooling`` (aten's, and snnsim's C pooling of bool spikes) and
+``rest`` (other ops, e.g. tdBN, casts, adding currents, plus the time no op accounts for:
+Python and profiler overhead). The regions are labelled by
 wrapping those functions with ``record_function`` for the duration of the profile only.
 Also reports the measured spike density of the input of every conv connection, and a
 best-case estimate for an event-driven conv (its work scales with that density; none built).
