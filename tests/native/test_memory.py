@@ -139,3 +139,27 @@ def test_kernel_outputs_from_the_pool_do_not_alias_live_results():
     del s1, v1, p1, keep
     s3, _, _ = lif.lif_forward(x2, 0.9, 1.0, 0.0, "zero", True, 2)
     assert torch.equal(s3, s2)
+
+
+def test_no_kernel_reads_memory_it_has_not_written():
+    """The kernel tests again, with every native output taken from the pool and filled with NaN
+    (SNNSIM_POOL_MIN_BYTES=0, SNNSIM_POOL_POISON=1): a kernel that reads an output element before
+    writing it, or leaves one unwritten, makes them fail."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    tests = ["tests/native/test_lif.py", "tests/native/test_events.py", "tests/native/test_narrow.py"]
+    tests += ["tests/core/test_pooling.py", "tests/core/test_direct_conv.py", "tests/core/test_event_conv.py"]
+    env = {**os.environ, "SNNSIM_POOL_MIN_BYTES": "0", "SNNSIM_POOL_POISON": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
