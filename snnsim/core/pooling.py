@@ -21,11 +21,10 @@ def _pair(v: object) -> tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else tuple(int(u) for u in v)  # type: ignore[union-attr]
 
 
-def usable(x: torch.Tensor, module: nn.Module) -> bool:
-    """Whether :func:`avg_pool` computes ``module(x)`` for ``x`` ``[N, C, H, W]``: an ``nn.AvgPool2d``
-    with square non-overlapping windows (kernel = stride), no padding, floor mode, no divisor
-    override; ``x`` needs a gradient and the kernel is usable (:func:`snnsim.native.pool.usable`)."""
-    if type(module) is not nn.AvgPool2d or not x.requires_grad or not torch.is_grad_enabled():
+def _non_overlapping(module: nn.Module) -> bool:
+    """Whether ``module`` is an ``nn.AvgPool2d`` with square non-overlapping windows (kernel =
+    stride), no padding, floor mode and no divisor override: the pooling the kernels compute."""
+    if type(module) is not nn.AvgPool2d:
         return False
     k, s = _pair(module.kernel_size), _pair(module.stride)
     return (
@@ -33,8 +32,16 @@ def usable(x: torch.Tensor, module: nn.Module) -> bool:
         and _pair(module.padding) == (0, 0)
         and not module.ceil_mode
         and module.divisor_override is None
-        and native.usable(x)
     )
+
+
+def usable(x: torch.Tensor, module: nn.Module) -> bool:
+    """Whether :func:`avg_pool` computes ``module(x)`` for ``x`` ``[N, C, H, W]``: an ``nn.AvgPool2d``
+    with square non-overlapping windows (kernel = stride), no padding, floor mode, no divisor
+    override; ``x`` needs a gradient and the kernel is usable (:func:`snnsim.native.pool.usable`)."""
+    if not x.requires_grad or not torch.is_grad_enabled():
+        return False
+    return _non_overlapping(module) and native.usable(x)
 
 
 class _AvgPool(torch.autograd.Function):
@@ -59,16 +66,7 @@ def spikes_usable(x: torch.Tensor, module: nn.Module) -> bool:
     """Whether :func:`avg_pool_spikes` computes ``module(x.float())`` for bool spikes ``x``
     ``[N, C, H, W]`` (simulation): the same pooling parameters as :func:`usable`, the kernel usable
     (:func:`snnsim.native.pool.spikes_usable`)."""
-    if type(module) is not nn.AvgPool2d or x.dtype != torch.bool:
-        return False
-    k, s = _pair(module.kernel_size), _pair(module.stride)
-    return (
-        k[0] == k[1] == s[0] == s[1]
-        and _pair(module.padding) == (0, 0)
-        and not module.ceil_mode
-        and module.divisor_override is None
-        and native.spikes_usable(x)
-    )
+    return x.dtype == torch.bool and _non_overlapping(module) and native.spikes_usable(x)
 
 
 def avg_pool_spikes(x: torch.Tensor, module: nn.AvgPool2d) -> torch.Tensor:

@@ -32,7 +32,8 @@ def c_source(name: str) -> str:
     return (CSRC / name).read_text(encoding="utf-8")
 
 
-# PAR_RANGES(lo, hi, threads, CALL...) (csrc/parallel.h, prepended by build_library): runs CALL
+# csrc/simd.h (the vector width VW and type vf) and PAR_RANGES are prepended by build_library.
+# PAR_RANGES(lo, hi, threads, CALL...) (csrc/parallel.h): runs CALL
 # with (a, b) = each of ``threads`` contiguous pieces of [lo, hi), in parallel with OpenMP. Built
 # with -fopenmp, the library uses the libgomp torch has loaded, i.e. torch's own worker threads (a
 # separate thread pool would fight them for the cores while they spin-wait); without OpenMP the
@@ -50,7 +51,7 @@ def build_library(source: str, name: str, flags: Optional[list[str]] = None) -> 
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise RuntimeError("no C compiler (cc/gcc) found")
-    source = c_source("parallel.h") + source  # PAR_RANGES
+    source = c_source("parallel.h") + c_source("simd.h") + source  # PAR_RANGES; VW, vf
     try:
         return _build(cc, source, name, [*flags, "-fopenmp"])
     except (RuntimeError, OSError):  # no OpenMP: the same kernels, one thread

@@ -125,7 +125,7 @@ class BufferPool:
 
     def take(self, shape: tuple[int, ...], dtype: torch.dtype) -> Optional[torch.Tensor]:
         """An uninitialised contiguous tensor from the pool, or None (too small, pool off or full)."""
-        nbytes = torch.Size(shape).numel() * torch.empty((), dtype=dtype).element_size()
+        nbytes = torch.Size(shape).numel() * dtype.itemsize
         cap = _pool_cap()
         if nbytes < POOL_MIN_BYTES or nbytes > cap:
             return None

@@ -4,7 +4,7 @@ layer), and the autograd function that uses them.
 ``csrc/narrow.c`` computes ``x @ W.T + b``, the input gradient ``g @ W`` and the weight gradient
 ``g.T @ x`` for ``W`` ``[M, K]`` with ``M <= MAX_OUT``. For such shapes MKL's sgemm spends its
 time packing the ``[N, K]`` input (the output layer of LIF 784-800-10 at T = 25, batch 128:
-2.2-3.2 ms for the forward pass against about 0.5 ms here, AMD EPYC, 1 thread). Each output row is
+2.4-3.4 ms for the forward pass against about 1.3 ms here, AMD EPYC, 1 thread). Each output row is
 summed on its own, in an order that does not depend on the batch or the thread count, so the
 fast engine's ``[T * B, K]`` call and the step-by-step engine's ``[B, K]`` calls give the same
 bits; against MKL the sums agree within float rounding. Off with ``SNNSIM_NATIVE=0`` or
@@ -28,8 +28,8 @@ _native: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded ye
 _FLAGS = [
     *(f for f in build._CFLAGS if f != "-ffp-contract=off"),
     "-ffp-contract=fast",
-    *(["-mavx512f", "-mfma"] if torch.backends.cpu.get_cpu_capability() == "AVX512" else []),
-    *(["-mfma"] if torch.backends.cpu.get_cpu_capability() == "AVX2" else []),
+    *(["-mavx512f"] if torch.backends.cpu.get_cpu_capability() == "AVX512" else []),
+    *(["-mfma"] if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512") else []),
 ]
 #: the most output features the kernels take
 MAX_OUT = 32

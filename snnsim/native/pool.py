@@ -45,16 +45,21 @@ def _channels_last(x: torch.Tensor) -> bool:
     return x.shape[1] > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
 
 
-def usable(x: torch.Tensor) -> bool:
-    """Whether the kernel computes the input gradient for ``x`` ``[N, C, H, W]``: float32 on the CPU,
-    contiguous or channels-last, the kernel switched on and built."""
+def _takes(x: torch.Tensor, dtype: torch.dtype) -> bool:
+    """``x`` is a 4-D CPU tensor of ``dtype``, contiguous or channels-last, and the kernels are built."""
     return (
         x.dim() == 4
-        and x.dtype == torch.float32
+        and x.dtype == dtype
         and x.device.type == "cpu"
         and (x.is_contiguous() or _channels_last(x))
         and native_status() == "loaded"
     )
+
+
+def usable(x: torch.Tensor) -> bool:
+    """Whether the kernel computes the input gradient for ``x`` ``[N, C, H, W]``: float32 on the CPU,
+    contiguous or channels-last, the kernel switched on and built."""
+    return _takes(x, torch.float32)
 
 
 def avgpool_backward(grad: torch.Tensor, like: torch.Tensor, k: int) -> torch.Tensor:
@@ -77,13 +82,7 @@ def avgpool_backward(grad: torch.Tensor, like: torch.Tensor, k: int) -> torch.Te
 def spikes_usable(x: torch.Tensor) -> bool:
     """Whether :func:`avgpool_spikes` takes ``x``: bool ``[N, C, H, W]`` on the CPU, contiguous or
     channels-last, the kernel switched on and built."""
-    return (
-        x.dim() == 4
-        and x.dtype == torch.bool
-        and x.device.type == "cpu"
-        and (x.is_contiguous() or _channels_last(x))
-        and native_status() == "loaded"
-    )
+    return _takes(x, torch.bool)
 
 
 def avgpool_spikes(x: torch.Tensor, k: int) -> torch.Tensor:

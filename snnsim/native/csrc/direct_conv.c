@@ -5,13 +5,7 @@
 #include <immintrin.h>
 #endif
 typedef int64_t i64;
-/* VW floats per vector: 16 where the library is built with AVX-512, else 8 (AVX2 or plain). */
-#ifdef __AVX512F__
-#define VW 16
-#else
-#define VW 8
-#endif
-typedef float vf __attribute__((vector_size(VW * 4), aligned(4)));  /* unaligned loads */
+/* VW and vf: csrc/simd.h */
 #define NVMAX 4  /* vectors of output channels per pass (the accumulators of 4 positions) */
 
 /* p[0 .. k) = the first k (< VW) floats of v, touching nothing beyond them. */

@@ -5,13 +5,7 @@
 #include <immintrin.h>
 #endif
 typedef int64_t i64;
-/* VW floats per vector: 16 where the library is built with AVX-512, else 8 (AVX2 or plain). */
-#ifdef __AVX512F__
-#define VW 16
-#else
-#define VW 8
-#endif
-typedef float vf __attribute__((vector_size(VW * 4), aligned(4)));  /* unaligned loads */
+/* VW and vf: csrc/simd.h */
 #define NVMAX 8  /* vectors of output channels held in registers at a time */
 
 /* Event-driven 2-D convolution, forward only, one sample at a time (threads split the samples).

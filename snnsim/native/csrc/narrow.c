@@ -1,13 +1,7 @@
 #include <stdint.h>
 #include <string.h>
 typedef int64_t i64;
-/* VW floats per vector: 16 where the library is built with AVX-512, else 8 (AVX2 or plain). */
-#ifdef __AVX512F__
-#define VW 16
-#else
-#define VW 8
-#endif
-typedef float vf __attribute__((vector_size(VW * 4), aligned(4)));  /* unaligned loads */
+/* VW and vf: csrc/simd.h */
 #define MG 4     /* output features per pass */
 #ifdef __AVX512F__
 #define RP 4     /* rows per pass of the forward: RP x MG accumulators (32 registers) */
@@ -131,4 +125,3 @@ void narrow_gw(const float* g, const float* x, float* gw, i64 N, i64 K, i64 M, i
     PAR_RANGES(0, (K + VW - 1) / VW, threads, gw_cols(g, x, gw, N, K, M, a * VW, b * VW < K ? b * VW : K));
 }
 
-int narrow_width(void) { return VW; }
